@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+// Package.swift: Denali on KVM, an isolation-kernel daemon (denalid) and its layers.
+import PackageDescription
+
+let package = Package(
+  name: "Denali",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "denalid", targets: ["denalid"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // Layer 0: the guest ABI header shared with the guest library.
+    .target(name: "DenaliABI", path: "Sources/DenaliABI"),
+    // Layer 1: KVM. A C shim over linux/kvm.h and a typed Swift wrapper; knows nothing of Denali.
+    .target(name: "CKVM", path: "Sources/CKVM"),
+    .target(name: "KVM", dependencies: ["CKVM"], path: "Sources/KVM"),
+    // Layer 2: the isolation kernel core: loader, machine setup, hypercalls, devices, VM lifecycle.
+    .target(name: "DenaliCore", dependencies: ["KVM", "DenaliABI"], path: "Sources/DenaliCore"),
+    // Layer 3: front ends.
+    .executableTarget(
+      name: "denalid",
+      dependencies: [
+        "DenaliCore",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Sources/denalid"
+    ),
+    // Benchmark baseline: a minimal C program doing the same KVM steps as denalid.
+    .executableTarget(name: "kvm-baseline", dependencies: ["DenaliABI"], path: "Benchmarks/kvm-baseline"),
+    .testTarget(name: "KVMTests", dependencies: ["KVM"], path: "Tests/KVMTests"),
+    .testTarget(name: "DenaliCoreTests", dependencies: ["DenaliCore"], path: "Tests/DenaliCoreTests"),
+    .testTarget(name: "EndToEndTests", dependencies: [], path: "Tests/EndToEndTests"),
+  ]
+)

@@ -1,0 +1,32 @@
+// Arguments.swift: the guest's command-line arguments, read from the boot information.
+
+/// The arguments the host passed to this guest (the first is `arguments[0]`; there is no program name).
+public struct Arguments: RandomAccessCollection {
+  /// The argument vector: `count` pointers to NUL-terminated strings, then a null pointer.
+  private let vector: UnsafePointer<UInt64>?
+
+  /// Number of arguments.
+  public let count: Int
+
+  /// The arguments of this guest, as the host wrote them at boot.
+  public init() {
+    // SAFETY: ilwaco_start stored a checked boot info pointer; the host writes argc pointers at argv.
+    let info = ilwaco_boot_info().pointee
+    vector = UnsafePointer(bitPattern: UInt(info.argv))
+    count = vector == nil ? 0 : Int(info.argc)
+  }
+
+  /// Index of the first argument (always 0).
+  public var startIndex: Int { 0 }
+
+  /// One past the index of the last argument.
+  public var endIndex: Int { count }
+
+  /// The argument at `index` as a String (invalid UTF-8 is repaired).
+  public subscript(index: Int) -> String {
+    precondition(index >= 0 && index < count, "argument index out of range")
+    // SAFETY: index < count, and each of the first count entries points at a NUL-terminated string.
+    guard let vector, let string = UnsafePointer<UInt8>(bitPattern: UInt(vector[index])) else { return "" }
+    return String(cString: string)
+  }
+}

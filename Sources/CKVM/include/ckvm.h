@@ -1,0 +1,85 @@
+/* ckvm.h: non-variadic wrappers and plain constants over linux/kvm.h, importable from Swift. */
+#ifndef CKVM_H
+#define CKVM_H
+
+#include <linux/kvm.h>
+#include <stdint.h>
+#include <stddef.h>
+
+/* ioctl request numbers are function-like macros in linux/kvm.h; Swift sees these constants instead. */
+static const unsigned long CKVM_GET_API_VERSION = KVM_GET_API_VERSION;
+static const unsigned long CKVM_CREATE_VM = KVM_CREATE_VM;
+static const unsigned long CKVM_CHECK_EXTENSION = KVM_CHECK_EXTENSION;
+static const unsigned long CKVM_GET_VCPU_MMAP_SIZE = KVM_GET_VCPU_MMAP_SIZE;
+static const unsigned long CKVM_CREATE_VCPU = KVM_CREATE_VCPU;
+static const unsigned long CKVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
+static const unsigned long CKVM_RUN = KVM_RUN;
+static const unsigned long CKVM_GET_REGS = KVM_GET_REGS;
+static const unsigned long CKVM_SET_REGS = KVM_SET_REGS;
+static const unsigned long CKVM_GET_SREGS = KVM_GET_SREGS;
+static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
+static const unsigned long CKVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
+static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
+static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
+
+/** Calls ioctl(fd, request, arg) with an integer argument; returns the result, -1 with errno on failure. */
+int ckvm_ioctl_value(int fd, unsigned long request, unsigned long arg);
+/** Calls ioctl(fd, request, arg) with a pointer argument; returns the result, -1 with errno on failure. */
+int ckvm_ioctl_pointer(int fd, unsigned long request, void *arg);
+
+/** The I/O exit fields of a kvm_run (which Swift cannot reach through the anonymous union). */
+struct ckvm_io_exit {
+  uint8_t direction; /* KVM_EXIT_IO_IN or KVM_EXIT_IO_OUT */
+  uint8_t size;      /* bytes per access: 1, 2 or 4 */
+  uint16_t port;
+  uint32_t count;
+  uint64_t data_offset; /* offset of the data bytes from the start of kvm_run */
+};
+
+/** The MMIO exit fields of a kvm_run. */
+struct ckvm_mmio_exit {
+  uint64_t physical_address;
+  uint8_t data[8];
+  uint32_t length;
+  uint8_t is_write;
+};
+
+/** Reads the I/O exit fields of a kvm_run whose exit_reason is KVM_EXIT_IO. */
+static inline struct ckvm_io_exit ckvm_run_io(const struct kvm_run *run) {
+  struct ckvm_io_exit io = {run->io.direction, run->io.size, run->io.port, run->io.count, run->io.data_offset};
+  return io;
+}
+
+/** Reads the MMIO exit fields of a kvm_run whose exit_reason is KVM_EXIT_MMIO. */
+static inline struct ckvm_mmio_exit ckvm_run_mmio(const struct kvm_run *run) {
+  struct ckvm_mmio_exit m;
+  m.physical_address = run->mmio.phys_addr;
+  for (int i = 0; i < 8; i++) m.data[i] = run->mmio.data[i];
+  m.length = run->mmio.len;
+  m.is_write = run->mmio.is_write;
+  return m;
+}
+
+/** Reads the hardware reason of a KVM_EXIT_FAIL_ENTRY. */
+static inline uint64_t ckvm_run_fail_entry_reason(const struct kvm_run *run) {
+  return run->fail_entry.hardware_entry_failure_reason;
+}
+
+/** Reads the suberror of a KVM_EXIT_INTERNAL_ERROR. */
+static inline uint32_t ckvm_run_internal_suberror(const struct kvm_run *run) { return run->internal.suberror; }
+
+/** Reads the type of a KVM_EXIT_SYSTEM_EVENT. */
+static inline uint32_t ckvm_run_system_event_type(const struct kvm_run *run) { return run->system_event.type; }
+
+/** Sets kvm_run.immediate_exit with a release store, so a racing KVM_RUN returns EINTR at once. */
+static inline void ckvm_run_set_immediate_exit(struct kvm_run *run, uint8_t value) {
+  __atomic_store_n(&run->immediate_exit, value, __ATOMIC_RELEASE);
+}
+
+/** Installs a no-op handler (without SA_RESTART) for the signal used to kick vCPUs out of KVM_RUN. */
+int ckvm_install_kick_handler(int signal_number);
+
+/** Unblocks the kick signal on the calling thread (once per thread); returns 0 or an errno value. */
+int ckvm_unblock_kick_signal(int signal_number);
+
+#endif /* CKVM_H */

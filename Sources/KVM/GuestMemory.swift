@@ -1,0 +1,96 @@
+// GuestMemory.swift: a guest's physical memory, mapped in the host and reached only through checked accessors.
+import Glibc
+
+/// An access that would fall outside guest memory (or wrap around the address space).
+public struct GuestMemoryError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// First guest-physical address of the refused access.
+  public let address: UInt64
+  /// Length in bytes of the refused access.
+  public let length: UInt64
+  /// Size of the guest memory the access was checked against.
+  public let memorySize: UInt64
+
+  /// A one-line message naming the range and the memory size.
+  public var description: String {
+    "guest access of \(length) bytes at 0x\(String(address, radix: 16)) is outside guest memory (0x\(String(memorySize, radix: 16)) bytes)"
+  }
+}
+
+/// Anonymous host memory backing a guest's physical address space `[0, size)`.
+/// Every access goes through a bounds check; nothing outside hands out raw pointers unchecked.
+public final class GuestMemory: @unchecked Sendable {
+  /// Size in bytes (a multiple of the page size).
+  public let size: UInt64
+  /// Host address of guest-physical address 0.
+  let baseAddress: UnsafeMutableRawPointer
+
+  /// Maps `size` bytes of zeroed, lazily allocated memory; `size` must be a non-zero multiple of 4 KiB.
+  public init(size: UInt64) throws(KVMError) {
+    guard size > 0, size % 4096 == 0, size <= UInt64(Int.max) else {
+      throw KVMError(operation: "GuestMemory(size: \(size))", errno: EINVAL)
+    }
+    let pointer = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+    guard let pointer, pointer != MAP_FAILED else { throw KVMError.last("mmap guest memory") }
+    self.size = size
+    self.baseAddress = pointer
+  }
+
+  deinit { munmap(baseAddress, Int(size)) }
+
+  /// True when `[address, address + length)` lies inside guest memory without wrapping.
+  public func contains(address: UInt64, length: UInt64) -> Bool {
+    let (end, overflow) = address.addingReportingOverflow(length)
+    return !overflow && end <= size
+  }
+
+  private func check(_ address: UInt64, _ length: UInt64) throws(GuestMemoryError) {
+    guard contains(address: address, length: length) else {
+      throw GuestMemoryError(address: address, length: length, memorySize: size)
+    }
+  }
+
+  /// Reads a little-endian integer at `address`.
+  public func read<T: FixedWidthInteger>(_ type: T.Type, at address: UInt64) throws(GuestMemoryError) -> T {
+    try check(address, UInt64(MemoryLayout<T>.size))
+    // SAFETY: the range was checked to lie inside the mapping; unaligned loads are allowed.
+    return T(littleEndian: baseAddress.loadUnaligned(fromByteOffset: Int(address), as: T.self))
+  }
+
+  /// Writes a little-endian integer at `address`.
+  public func write<T: FixedWidthInteger>(_ value: T, at address: UInt64) throws(GuestMemoryError) {
+    try check(address, UInt64(MemoryLayout<T>.size))
+    // SAFETY: the range was checked to lie inside the mapping.
+    baseAddress.storeBytes(of: value.littleEndian, toByteOffset: Int(address), as: T.self)
+  }
+
+  /// Copies `bytes` into guest memory at `address`.
+  public func write(_ bytes: some Collection<UInt8>, at address: UInt64) throws(GuestMemoryError) {
+    try check(address, UInt64(bytes.count))
+    // SAFETY: the destination range was checked; the buffer covers exactly bytes.count bytes.
+    let destination = UnsafeMutableRawBufferPointer(start: baseAddress + Int(address), count: bytes.count)
+    destination.copyBytes(from: bytes)
+  }
+
+  /// Returns a copy of `count` bytes at `address`.
+  public func bytes(at address: UInt64, count: UInt64) throws(GuestMemoryError) -> [UInt8] {
+    try check(address, count)
+    // SAFETY: the source range was checked to lie inside the mapping.
+    return Array(UnsafeRawBufferPointer(start: baseAddress + Int(address), count: Int(count)))
+  }
+
+  /// Fills `count` bytes at `address` with zero.
+  public func zero(at address: UInt64, count: UInt64) throws(GuestMemoryError) {
+    try check(address, count)
+    // SAFETY: the range was checked to lie inside the mapping.
+    memset(baseAddress + Int(address), 0, Int(count))
+  }
+
+  /// Calls `body` with a read-only view of `count` bytes at `address`; the view must not escape.
+  public func withBytes<R>(
+    at address: UInt64, count: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R
+  ) throws -> R {
+    try check(address, count)
+    // SAFETY: the range was checked; the buffer is valid for the duration of `body` only.
+    return try body(UnsafeRawBufferPointer(start: baseAddress + Int(address), count: Int(count)))
+  }
+}

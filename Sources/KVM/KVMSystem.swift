@@ -1,0 +1,54 @@
+// KVMSystem.swift: the /dev/kvm file descriptor, parent of every virtual machine.
+import CKVM
+import Glibc
+
+/// An open `/dev/kvm`: checks the API version and creates virtual machines.
+public final class KVMSystem: Sendable {
+  /// The stable KVM API version this wrapper speaks.
+  public static let apiVersion: Int32 = 12
+  /// The signal used to kick a vCPU out of `KVM_RUN` (see `VCPU.requestExit`).
+  public static let kickSignal: Int32 = SIGUSR2
+
+  /// The `/dev/kvm` file descriptor.
+  public let fd: Int32
+  /// Size of each vCPU's `kvm_run` mapping.
+  public let vcpuMmapSize: Int
+
+  /// Opens the KVM device at `path` and checks that it speaks API version 12.
+  public init(path: String = "/dev/kvm") throws(KVMError) {
+    let fd = open(path, O_RDWR | O_CLOEXEC)
+    guard fd >= 0 else { throw KVMError.last("open \(path)") }
+    let version = ckvm_ioctl_value(fd, CKVM_GET_API_VERSION, 0)
+    guard version == Self.apiVersion else {
+      close(fd)
+      throw KVMError(operation: "KVM_GET_API_VERSION (got \(version), need \(Self.apiVersion))", errno: EINVAL)
+    }
+    let size = ckvm_ioctl_value(fd, CKVM_GET_VCPU_MMAP_SIZE, 0)
+    guard size > 0 else {
+      let error = KVMError.last("KVM_GET_VCPU_MMAP_SIZE")
+      close(fd)
+      throw error
+    }
+    guard ckvm_install_kick_handler(Self.kickSignal) == 0 else {
+      let error = KVMError.last("sigaction(kick signal)")
+      close(fd)
+      throw error
+    }
+    self.fd = fd
+    self.vcpuMmapSize = Int(size)
+  }
+
+  deinit { close(fd) }
+
+  /// Returns KVM's answer to `KVM_CHECK_EXTENSION` for `capability` (0 when unsupported).
+  public func checkExtension(_ capability: Int32) -> Int32 {
+    max(0, ckvm_ioctl_value(fd, CKVM_CHECK_EXTENSION, UInt(capability)))
+  }
+
+  /// Creates a new, empty virtual machine.
+  public func createVirtualMachine() throws(KVMError) -> VirtualMachine {
+    let vmFD = ckvm_ioctl_value(fd, CKVM_CREATE_VM, 0)
+    guard vmFD >= 0 else { throw KVMError.last("KVM_CREATE_VM") }
+    return VirtualMachine(fd: vmFD, system: self)
+  }
+}

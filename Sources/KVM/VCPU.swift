@@ -1,0 +1,138 @@
+// VCPU.swift: one KVM vCPU file descriptor, its kvm_run mapping, and KVM_RUN decoded into VMExit.
+import CKVM
+import Glibc
+
+/// A vCPU: runs the guest and reports each exit as a `VMExit`.
+public final class VCPU {
+  /// The vCPU file descriptor.
+  public let fd: Int32
+  /// The VM this vCPU belongs to (kept alive while the vCPU is).
+  public let machine: VirtualMachine
+  private let mapping: RunMapping
+  /// Kicks this vCPU out of `KVM_RUN` from any thread.
+  public let kicker: VCPUKicker
+
+  init(fd: Int32, mmapSize: Int, machine: VirtualMachine) throws(KVMError) {
+    let pointer = mmap(nil, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    guard let pointer, pointer != MAP_FAILED else { throw KVMError.last("mmap kvm_run") }
+    self.fd = fd
+    self.machine = machine
+    self.mapping = RunMapping(pointer: pointer, size: mmapSize)
+    self.kicker = VCPUKicker(mapping: mapping)
+  }
+
+  deinit { close(fd) }
+
+  private var runData: UnsafeMutablePointer<kvm_run> { mapping.run }
+
+  /// Reads the general-purpose registers.
+  public func registers() throws(KVMError) -> Registers {
+    var regs = kvm_regs()
+    // SAFETY: `regs` is a valid kvm_regs on the stack that the ioctl fills.
+    guard ckvm_ioctl_pointer(fd, CKVM_GET_REGS, &regs) == 0 else { throw KVMError.last("KVM_GET_REGS") }
+    return Registers(regs)
+  }
+
+  /// Writes the general-purpose registers.
+  public func setRegisters(_ registers: Registers) throws(KVMError) {
+    var regs = registers.kvm
+    // SAFETY: `regs` is a valid kvm_regs on the stack that the ioctl reads.
+    guard ckvm_ioctl_pointer(fd, CKVM_SET_REGS, &regs) == 0 else { throw KVMError.last("KVM_SET_REGS") }
+  }
+
+  /// Reads the special registers.
+  public func specialRegisters() throws(KVMError) -> SpecialRegisters {
+    var sregs = kvm_sregs()
+    // SAFETY: `sregs` is a valid kvm_sregs on the stack that the ioctl fills.
+    guard ckvm_ioctl_pointer(fd, CKVM_GET_SREGS, &sregs) == 0 else { throw KVMError.last("KVM_GET_SREGS") }
+    return SpecialRegisters(sregs)
+  }
+
+  /// Writes the special registers.
+  public func setSpecialRegisters(_ registers: SpecialRegisters) throws(KVMError) {
+    var sregs = registers.raw
+    // SAFETY: `sregs` is a valid kvm_sregs on the stack that the ioctl reads.
+    guard ckvm_ioctl_pointer(fd, CKVM_SET_SREGS, &sregs) == 0 else { throw KVMError.last("KVM_SET_SREGS") }
+  }
+
+  /// Enters the guest until its next exit and decodes why it stopped.
+  /// Returns `.interrupted` when a signal or `kicker.requestExit()` ended the run.
+  public func run() throws(KVMError) -> VMExit {
+    let unblockError = ckvm_unblock_kick_signal(KVMSystem.kickSignal)
+    guard unblockError == 0 else { throw KVMError(operation: "pthread_sigmask(kick signal)", errno: unblockError) }
+    kicker.enter()
+    let result = ckvm_ioctl_value(fd, CKVM_RUN, 0)
+    let savedErrno = Glibc.errno
+    kicker.leave()
+    if result < 0 {
+      if savedErrno == EINTR || savedErrno == EAGAIN {
+        ckvm_run_set_immediate_exit(runData, 0)
+        return .interrupted
+      }
+      throw KVMError(operation: "KVM_RUN", errno: savedErrno)
+    }
+    return decodeExit()
+  }
+
+  private func decodeExit() -> VMExit {
+    // SAFETY: the kernel wrote kvm_run before KVM_RUN returned and no other thread writes it now.
+    let reason = Int32(runData.pointee.exit_reason)
+    switch reason {
+    case KVM_EXIT_IO:
+      let io = ckvm_run_io(runData)
+      var value: UInt64 = 0
+      let direction: IODirection = io.direction == UInt8(KVM_EXIT_IO_OUT) ? .output : .input
+      if direction == .output, io.data_offset + UInt64(io.size) <= UInt64(mapping.size), io.size <= 8 {
+        // SAFETY: the data lies inside the kvm_run mapping (checked above); unaligned loads are allowed.
+        let bytes = UnsafeRawPointer(mapping.pointer) + Int(io.data_offset)
+        for index in 0..<Int(io.size) {
+          value |= UInt64(bytes.load(fromByteOffset: index, as: UInt8.self)) << (8 * UInt64(index))
+        }
+      }
+      return .io(IOExit(port: io.port, size: io.size, direction: direction, count: io.count, value: value))
+    case KVM_EXIT_MMIO:
+      let mmio = ckvm_run_mmio(runData)
+      return .mmio(MMIOExit(address: mmio.physical_address, length: mmio.length, isWrite: mmio.is_write != 0))
+    case KVM_EXIT_HLT:
+      return .halt
+    case KVM_EXIT_SHUTDOWN:
+      return .shutdown
+    case KVM_EXIT_FAIL_ENTRY:
+      return .failEntry(hardwareReason: ckvm_run_fail_entry_reason(runData))
+    case KVM_EXIT_INTERNAL_ERROR:
+      return .internalError(suberror: ckvm_run_internal_suberror(runData))
+    case KVM_EXIT_SYSTEM_EVENT:
+      return .systemEvent(type: ckvm_run_system_event_type(runData))
+    case KVM_EXIT_INTR:
+      return .interrupted
+    default:
+      return .other(reason: UInt32(bitPattern: reason))
+    }
+  }
+
+  /// Supplies the data for a pending IN exit: every byte of every access is set to `byte`.
+  public func completeInput(filling byte: UInt8) {
+    let io = ckvm_run_io(runData)
+    let length = UInt64(io.size) * UInt64(io.count)
+    let (end, overflow) = io.data_offset.addingReportingOverflow(length)
+    guard !overflow, end <= UInt64(mapping.size) else { return }
+    // SAFETY: the data range lies inside the kvm_run mapping (checked above).
+    memset(mapping.pointer + Int(io.data_offset), Int32(byte), Int(length))
+  }
+}
+
+/// The shared `kvm_run` mapping; unmapped when both the vCPU and its kicker are gone.
+final class RunMapping: @unchecked Sendable {
+  let pointer: UnsafeMutableRawPointer
+  let size: Int
+
+  init(pointer: UnsafeMutableRawPointer, size: Int) {
+    self.pointer = pointer
+    self.size = size
+  }
+
+  // SAFETY: the mapping is at least sizeof(kvm_run) bytes, as KVM_GET_VCPU_MMAP_SIZE guarantees.
+  var run: UnsafeMutablePointer<kvm_run> { pointer.assumingMemoryBound(to: kvm_run.self) }
+
+  deinit { munmap(pointer, size) }
+}

@@ -1,0 +1,46 @@
+// VirtualMachine.swift: one KVM VM file descriptor, its memory slots and its vCPUs.
+import CKVM
+import Glibc
+
+/// A KVM virtual machine: owns its fd and keeps its memory regions alive while mapped.
+public final class VirtualMachine {
+  /// The VM file descriptor.
+  public let fd: Int32
+  /// The system this VM was created from.
+  public let system: KVMSystem
+  private var regions: [UInt32: GuestMemory] = [:]
+
+  init(fd: Int32, system: KVMSystem) {
+    self.fd = fd
+    self.system = system
+  }
+
+  deinit { close(fd) }
+
+  /// Maps `memory` at guest-physical `guestAddress` in memory slot `slot`.
+  public func mapMemory(_ memory: GuestMemory, at guestAddress: UInt64, slot: UInt32 = 0) throws(KVMError) {
+    var region = kvm_userspace_memory_region()
+    region.slot = slot
+    region.flags = 0
+    region.guest_phys_addr = guestAddress
+    region.memory_size = memory.size
+    region.userspace_addr = UInt64(UInt(bitPattern: memory.baseAddress))
+    // SAFETY: `region` lives on the stack for the duration of the ioctl, which only reads it.
+    guard ckvm_ioctl_pointer(fd, CKVM_SET_USER_MEMORY_REGION, &region) == 0 else {
+      throw KVMError.last("KVM_SET_USER_MEMORY_REGION")
+    }
+    regions[slot] = memory
+  }
+
+  /// Creates vCPU number `id` and maps its `kvm_run` structure.
+  public func createVCPU(id: UInt32 = 0) throws(KVMError) -> VCPU {
+    let vcpuFD = ckvm_ioctl_value(fd, CKVM_CREATE_VCPU, UInt(id))
+    guard vcpuFD >= 0 else { throw KVMError.last("KVM_CREATE_VCPU") }
+    do throws(KVMError) {
+      return try VCPU(fd: vcpuFD, mmapSize: system.vcpuMmapSize, machine: self)
+    } catch {
+      close(vcpuFD)
+      throw error
+    }
+  }
+}

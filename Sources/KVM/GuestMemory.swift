@@ -63,6 +63,20 @@ public final class GuestMemory: @unchecked Sendable {
     baseAddress.storeBytes(of: value.littleEndian, toByteOffset: Int(address), as: T.self)
   }
 
+  /// Reads a plain C struct (or any bitwise-copyable value) at `address`, unaligned.
+  public func load<T: BitwiseCopyable>(_ type: T.Type, at address: UInt64) throws(GuestMemoryError) -> T {
+    try check(address, UInt64(MemoryLayout<T>.size))
+    // SAFETY: the range was checked; T is bitwise-copyable, so any bytes form a valid value.
+    return baseAddress.loadUnaligned(fromByteOffset: Int(address), as: T.self)
+  }
+
+  /// Writes a plain C struct (or any bitwise-copyable value) at `address`, unaligned.
+  public func store<T: BitwiseCopyable>(_ value: T, at address: UInt64) throws(GuestMemoryError) {
+    try check(address, UInt64(MemoryLayout<T>.size))
+    // SAFETY: the range was checked to lie inside the mapping.
+    baseAddress.storeBytes(of: value, toByteOffset: Int(address), as: T.self)
+  }
+
   /// Copies `bytes` into guest memory at `address`.
   public func write(_ bytes: some Collection<UInt8>, at address: UInt64) throws(GuestMemoryError) {
     try check(address, UInt64(bytes.count))

@@ -421,9 +421,6 @@ private func roundUpToPage(_ value: UInt64) -> (partialValue: UInt64, overflow: 
   return (sum & ~(pageSize - 1), overflow)
 }
 
-/// Formats a number as 0x-prefixed hexadecimal for error messages.
-private func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
-
 /// The C library's message for an errno value.
 private func errorString(_ code: Int32) -> String {
   // SAFETY: strerror returns a pointer to a NUL-terminated string, valid until the next call

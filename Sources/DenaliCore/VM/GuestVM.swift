@@ -1,0 +1,155 @@
+// GuestVM.swift: one Denali VM: its KVM objects, memory and devices, and the loop that runs it to an outcome.
+import DenaliABI
+import Dispatch
+import KVM
+
+/// Counters of one VM's run.
+public struct VMStatistics: Sendable {
+  /// Exits from KVM_RUN handled.
+  public var exits: UInt64 = 0
+  /// Hypercalls dispatched.
+  public var hypercalls: UInt64 = 0
+  /// When the first hypercall exit was seen.
+  public var firstHypercall: ContinuousClock.Instant?
+}
+
+/// A Denali virtual machine with one vCPU, loaded with a guest image and ready to run.
+public final class GuestVM {
+  /// The settings this VM was created with.
+  public let configuration: VMConfiguration
+  /// The VM's console device.
+  public let console: ConsoleDevice
+  /// Counters of the run so far.
+  public private(set) var statistics = VMStatistics()
+  private let machine: VirtualMachine
+  private let memory: GuestMemory
+  private let vcpu: VCPU
+  private var hypercalls = HypercallTable()
+
+  /// Creates the VM, its memory and vCPU, loads `image` and sets up the Denali machine state.
+  public init(
+    system: KVMSystem, image: GuestImage, configuration: VMConfiguration, console: @escaping ConsoleDevice.Sink
+  ) throws(VMSetupError) {
+    try configuration.validate()
+    guard image.end <= configuration.memorySize,
+      configuration.memorySize - image.end >= VMConfiguration.minimumFreeMemory
+    else { throw .memoryTooSmall(imageEnd: image.end, memorySize: configuration.memorySize) }
+    self.configuration = configuration
+    self.console = ConsoleDevice(sink: console)
+    do {
+      machine = try system.createVirtualMachine()
+      memory = try GuestMemory(size: configuration.memorySize)
+      try machine.mapMemory(memory, at: 0)
+      vcpu = try machine.createVCPU()
+    } catch {
+      throw .host(error)
+    }
+    do {
+      try MachineLayout.install(in: memory)
+      try image.load(intoFresh: memory)
+      let boot = BootInfo(memorySize: memory.size, imageEnd: image.end, arguments: configuration.arguments)
+      try boot.write(to: memory)
+    } catch {
+      // The image and layout were validated against this memory size; a failure here is a host bug.
+      throw .host(KVMError(operation: "loading the guest (\(error))", errno: 22))
+    }
+    do {
+      try vcpu.setSpecialRegisters(MachineLayout.longModeSpecialRegisters(from: vcpu.specialRegisters()))
+      try vcpu.setRegisters(MachineLayout.initialRegisters(entry: image.entry, memorySize: memory.size))
+    } catch {
+      throw .host(error)
+    }
+    self.console.register(in: &hypercalls)
+  }
+
+  /// Runs the guest until it terminates, faults or passes its timeout. Throws only for host failures.
+  public func run() throws(KVMError) -> VMOutcome {
+    let deadline = configuration.timeout.map { ContinuousClock.now + $0 }
+    var watchdog: DispatchWorkItem?
+    if let timeout = configuration.timeout {
+      let kicker = vcpu.kicker
+      let item = DispatchWorkItem { kicker.requestExit() }
+      DispatchQueue.global().asyncAfter(deadline: .now() + timeout.dispatchInterval, execute: item)
+      watchdog = item
+    }
+    defer { watchdog?.cancel() }
+    while true {
+      let exit = try vcpu.run()
+      statistics.exits += 1
+      if case .interrupted = exit {
+        if let deadline, ContinuousClock.now >= deadline { return .timedOut }
+        continue
+      }
+      if let outcome = try handle(exit) { return outcome }
+    }
+  }
+
+  /// Handles one exit; returns the outcome when the VM must stop.
+  private func handle(_ exit: VMExit) throws(KVMError) -> VMOutcome? {
+    switch exit {
+    case .io(let io):
+      return try handle(io)
+    case .mmio(let access):
+      return .faulted(.memoryOutOfBounds(address: access.address, isWrite: access.isWrite, rip: try rip()))
+    case .halt:
+      return .faulted(.halted(rip: try rip() &- 1))
+    case .shutdown:
+      return .faulted(.tripleFault(rip: try rip()))
+    case .internalError(let suberror):
+      return .faulted(.emulationFailure(suberror: suberror, rip: try rip()))
+    case .failEntry(let reason):
+      return .faulted(.entryFailure(hardwareReason: reason))
+    case .systemEvent(let type):
+      return .faulted(.unexpectedExit("system event \(type)", rip: try rip()))
+    case .other(let reason):
+      return .faulted(.unexpectedExit("exit reason \(reason)", rip: try rip()))
+    case .interrupted:
+      return nil
+    }
+  }
+
+  private func handle(_ io: IOExit) throws(KVMError) -> VMOutcome? {
+    let base = UInt16(DENALI_HYPERCALL_PORT_BASE)
+    let isHypercallPort = io.port >= base && io.port < base + UInt16(DENALI_HYPERCALL_MAX)
+    if isHypercallPort, io.direction == .output, io.size == 4, io.count == 1 {
+      statistics.hypercalls += 1
+      if statistics.firstHypercall == nil { statistics.firstHypercall = .now }
+      let number = io.port - base
+      guard let disposition = hypercalls.dispatch(number: number, structAddress: io.value, memory: memory) else {
+        return .faulted(.invalidHypercall(number: number, structAddress: io.value, rip: try rip()))
+      }
+      switch disposition {
+      case .resume: return nil
+      case .terminate(let status): return .exited(status: status)
+      }
+    }
+    if io.port == UInt16(DENALI_PORT_TRAP), io.direction == .output {
+      return .faulted(try exceptionFault(vector: UInt8(truncatingIfNeeded: io.value)))
+    }
+    return .faulted(
+      .invalidPortIO(port: io.port, isInput: io.direction == .input, size: io.size, count: io.count, rip: try rip()))
+  }
+
+  /// Decodes a CPU exception from the frame the CPU pushed before entering the host's trap stub.
+  private func exceptionFault(vector: UInt8) throws(KVMError) -> GuestFault {
+    let regs = try vcpu.registers()
+    let hasErrorCode = GuestFault.hasErrorCode(vector)
+    let errorCode = hasErrorCode ? try? memory.read(UInt64.self, at: regs.rsp) : nil
+    let faultingRIP = (try? memory.read(UInt64.self, at: regs.rsp &+ (hasErrorCode ? 8 : 0))) ?? regs.rip
+    let address = vector == 14 ? try vcpu.specialRegisters().cr2 : nil
+    return .exception(vector: vector, rip: faultingRIP, errorCode: errorCode, faultAddress: address)
+  }
+
+  private func rip() throws(KVMError) -> UInt64 { try vcpu.registers().rip }
+}
+
+extension Duration {
+  /// This duration as a Dispatch interval, in nanoseconds.
+  var dispatchInterval: DispatchTimeInterval {
+    let (seconds, attoseconds) = components
+    let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+    guard !nanoseconds.overflow else { return .never }
+    let total = nanoseconds.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000)
+    return total.overflow || total.partialValue > Int64(Int.max) ? .never : .nanoseconds(Int(total.partialValue))
+  }
+}

@@ -1,0 +1,11 @@
+// VMOutcome.swift: how a guest's run ended.
+
+/// How a VM's run ended.
+public enum VMOutcome: Equatable, Sendable {
+  /// The guest terminated itself with this status (0-255).
+  case exited(status: Int32)
+  /// The guest was stopped for a fault.
+  case faulted(GuestFault)
+  /// The guest ran past its deadline and was stopped.
+  case timedOut
+}

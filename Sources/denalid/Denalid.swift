@@ -1,0 +1,45 @@
+// Denalid.swift: the denalid command line: subcommands, and exit statuses for usage errors.
+import ArgumentParser
+import Glibc
+
+/// The `denalid` command.
+@main
+struct Denalid: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "denalid",
+    abstract: "Denali on KVM: an isolation kernel running small untrusted guests, one KVM VM each.",
+    subcommands: [RunCommand.self, BenchCommand.self]
+  )
+
+  /// Parses and runs; usage errors exit with status 2, like a bad image.
+  static func main() {
+    signal(SIGPIPE, SIG_IGN)
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      if exitCode(for: error) == .validationFailure {
+        printError(fullMessage(for: error))
+        Glibc.exit(ExitStatus.usage)
+      }
+      exit(withError: error)
+    }
+  }
+}
+
+/// Exit statuses of `denalid` itself (a guest's own status is passed through as is).
+enum ExitStatus {
+  /// Invalid usage or an invalid guest image.
+  static let usage: Int32 = 2
+  /// The guest ran past `--timeout`.
+  static let timeout: Int32 = 124
+  /// The host failed (for example /dev/kvm missing).
+  static let hostError: Int32 = 125
+}
+
+/// Writes `message` and a newline to standard error.
+func printError(_ message: String) {
+  var line = message
+  if !line.hasSuffix("\n") { line += "\n" }
+  StandardStream.write(line, to: 2)
+}

@@ -5,11 +5,12 @@ import Ilwaco
 struct Spin: Guest {
   static func run(_ arguments: Arguments) -> Int32 {
     Console.print("spinning\n")
+    let cell = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     var counter: UInt64 = 0
     while true {
       counter &+= 1
-      // Keep the loop from being optimised away.
-      if counter == 0 { return 1 }
+      // An opaque store each round keeps the compiler from collapsing the loop.
+      CPU.store(counter, at: UInt64(UInt(bitPattern: cell)))
     }
   }
 }

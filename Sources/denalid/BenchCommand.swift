@@ -24,7 +24,7 @@ struct BootBenchmark: ParsableCommand {
   var iterations: Int = 200
 
   @Option(help: "Rounds the iterations are split into, alternating denalid and the baseline.")
-  var rounds: Int = 4
+  var rounds: Int = 10
 
   @Option(help: "Guest image to boot.")
   var image: String = "Guests/build/hello.elf"

@@ -21,7 +21,9 @@ public struct ByteSize: Equatable, Sendable, CustomStringConvertible {
       multiplier = value
       break
     }
-    guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let number = UInt64(digits) else { return nil }
+    guard !digits.isEmpty, digits.allSatisfy({ ("0"..."9").contains($0) }), let number = UInt64(digits) else {
+      return nil
+    }
     let (bytes, overflow) = number.multipliedReportingOverflow(by: multiplier)
     guard !overflow else { return nil }
     self.bytes = bytes

@@ -2,6 +2,7 @@
 import DenaliABI
 import Dispatch
 import KVM
+import Synchronization
 
 /// Counters of one VM's run.
 public struct VMStatistics: Sendable {
@@ -64,11 +65,15 @@ public final class GuestVM {
 
   /// Runs the guest until it terminates, faults or passes its timeout. Throws only for host failures.
   public func run() throws(KVMError) -> VMOutcome {
-    let deadline = configuration.timeout.map { ContinuousClock.now + $0 }
+    let expiry = Expiry()
     var watchdog: DispatchWorkItem?
     if let timeout = configuration.timeout {
       let kicker = vcpu.kicker
-      let item = DispatchWorkItem { kicker.requestExit() }
+      // The flag is set before the kick, so the loop below never depends on two clocks agreeing.
+      let item = DispatchWorkItem {
+        expiry.expire()
+        kicker.requestExit()
+      }
       DispatchQueue.global().asyncAfter(deadline: .now() + timeout.dispatchInterval, execute: item)
       watchdog = item
     }
@@ -77,7 +82,7 @@ public final class GuestVM {
       let exit = try vcpu.run()
       statistics.exits += 1
       if case .interrupted = exit {
-        if let deadline, ContinuousClock.now >= deadline { return .timedOut }
+        if expiry.hasExpired { return .timedOut }
         continue
       }
       if let outcome = try handle(exit) { return outcome }
@@ -152,4 +157,15 @@ extension Duration {
     let total = nanoseconds.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000)
     return total.overflow || total.partialValue > Int64(Int.max) ? .never : .nanoseconds(Int(total.partialValue))
   }
+}
+
+/// A one-way flag a timer sets when a VM's timeout passes.
+private final class Expiry: Sendable {
+  private let expired = Atomic<Bool>(false)
+
+  /// Marks the timeout as passed.
+  func expire() { expired.store(true, ordering: .releasing) }
+
+  /// True once `expire()` has been called.
+  var hasExpired: Bool { expired.load(ordering: .acquiring) }
 }

@@ -10,27 +10,34 @@ for f in "$DENALID" "$GUESTS/hello.elf"; do
   [[ -e $f ]] || { echo "demo: $f is missing; run 'make demo' (it builds everything first)" >&2; exit 1; }
 done
 
-# step TITLE COMMAND...: print a header and the command, run it, show its exit status.
+# step TITLE EXPECTED COMMAND...: print a header and the command, run it, show its exit status.
+unexpected=0
 step() {
-  local title=$1; shift
+  local title=$1 expected=$2; shift 2
   printf '\n== %s\n$ %s\n' "$title" "$*"
   "$@"
-  printf '[exit status %d]\n' "$?"
+  local status=$?
+  if ((status == expected)); then
+    printf '[exit status %d]\n' "$status"
+  else
+    printf '[exit status %d, expected %d]\n' "$status" "$expected"
+    unexpected=$((unexpected + 1))
+  fi
 }
 
 step "A guest is run like a program: its console is our stdout" \
-  "$DENALID" run "$GUESTS/hello.elf" -- from the demo
+  0 "$DENALID" run "$GUESTS/hello.elf" -- from the demo
 step "Its exit status is the daemon's" \
-  "$DENALID" run "$GUESTS/exit-status.elf" -- 7
+  7 "$DENALID" run "$GUESTS/exit-status.elf" -- 7
 step "A CPU fault kills the guest only: 128 + vector (#UD is vector 6)" \
-  "$DENALID" run "$GUESTS/fault.elf" -- ud
-if [[ -e $GUESTS/spin.elf ]]; then
-  step "A guest that never ends is stopped by --timeout: 124" \
-    "$DENALID" run "$GUESTS/spin.elf" --timeout 2s
-else
-  # TODO: no guest loops forever yet (`fault halt` exits with 161, not a timeout); add one (spin) and show --timeout.
-  printf '\n== --timeout: skipped (no looping guest yet)\n'
-fi
+  134 "$DENALID" run "$GUESTS/fault.elf" -- ud
+step "A guest that never ends is stopped by --timeout: 124" \
+  124 "$DENALID" run "$GUESTS/spin.elf" --timeout 1s
 step "Not a guest image: rejected with 2" \
-  "$DENALID" run /etc/hostname
-echo
+  2 "$DENALID" run /etc/hostname
+
+if ((unexpected > 0)); then
+  printf '\ndemo: %d step(s) ended with an unexpected status\n' "$unexpected" >&2
+  exit 1
+fi
+printf '\ndemo: every step ended as expected\n'

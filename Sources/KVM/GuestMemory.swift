@@ -99,6 +99,15 @@ public final class GuestMemory: @unchecked Sendable {
     memset(baseAddress + Int(address), 0, Int(count))
   }
 
+  /// Calls `body` with a writable view of `count` bytes at `address`; the view must not escape.
+  public func withMutableBytes<R>(
+    at address: UInt64, count: UInt64, _ body: (UnsafeMutableRawBufferPointer) throws -> R
+  ) throws -> R {
+    try check(address, count)
+    // SAFETY: the range was checked; the buffer is valid for the duration of `body` only.
+    return try body(UnsafeMutableRawBufferPointer(start: baseAddress + Int(address), count: Int(count)))
+  }
+
   /// Calls `body` with a read-only view of `count` bytes at `address`; the view must not escape.
   public func withBytes<R>(
     at address: UInt64, count: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R

@@ -55,6 +55,13 @@ public final class VCPU {
     guard ckvm_ioctl_pointer(fd, CKVM_SET_SREGS, &sregs) == 0 else { throw KVMError.last("KVM_SET_SREGS") }
   }
 
+  /// The guest's time-stamp counter frequency in kHz (`KVM_GET_TSC_KHZ`).
+  public func tscFrequencyKHz() throws(KVMError) -> UInt32 {
+    let khz = ckvm_ioctl_value(fd, CKVM_GET_TSC_KHZ, 0)
+    guard khz > 0 else { throw KVMError.last("KVM_GET_TSC_KHZ") }
+    return UInt32(khz)
+  }
+
   /// Enters the guest until its next exit and decodes why it stopped.
   /// Returns `.interrupted` when a signal or `kicker.requestExit()` ended the run.
   public func run() throws(KVMError) -> VMExit {

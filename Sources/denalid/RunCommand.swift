@@ -25,14 +25,40 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Stop the guest after this long (e.g. 10s, 500ms); exit status 124.")
   var timeout: DurationArgument?
 
+  @Option(help: "Virtual disk file (created with --disk-size when missing).")
+  var disk: String?
+
+  @Option(help: "Disk size, a multiple of 4KiB: creates --disk if missing, or a scratch disk without --disk.")
+  var diskSize: ByteSizeArgument?
+
+  @Flag(help: "Attach --disk read-only (several VMs may share it).")
+  var diskReadonly = false
+
   @Argument(parsing: .postTerminator, help: "Arguments passed to the guest (after --).")
   var guestArguments: [String] = []
 
+  func validate() throws {
+    if diskReadonly && disk == nil { throw ValidationError("--disk-readonly needs --disk FILE") }
+  }
+
   func run() throws {
-    let configuration = VMConfiguration(
+    var configuration = VMConfiguration(
       memorySize: memory.size.bytes, arguments: guestArguments, timeout: timeout?.duration)
+    do {
+      configuration.disk = try openDisk()
+    } catch {
+      printError("denalid: disk: \(error)")
+      throw ExitCode(ExitStatus.usage)
+    }
     let status = Self.execute(imagePath: image, configuration: configuration)
     throw ExitCode(status)
+  }
+
+  /// The disk the flags ask for: a file, a created file, a scratch disk, or none.
+  private func openDisk() throws(DiskFileError) -> DiskFile? {
+    if let disk { return try DiskFile(path: disk, readOnly: diskReadonly, createSize: diskSize?.size.bytes) }
+    if let diskSize { return try DiskFile.scratch(size: diskSize.size.bytes) }
+    return nil
   }
 
   /// Runs the guest and returns the exit status `denalid run` reports, printing any reason on stderr.

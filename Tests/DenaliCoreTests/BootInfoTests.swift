@@ -38,7 +38,7 @@ private func written(_ info: BootInfo) throws -> GuestMemory {
     let base = DENALI_GPA_BOOT_INFO
     #expect(try memory.read(UInt32.self, at: base) == 0x494C_4E44)
     #expect(try memory.bytes(at: base, count: 4) == Array("DNLI".utf8))
-    #expect(try memory.read(UInt32.self, at: base + 4) == 1)
+    #expect(try memory.read(UInt32.self, at: base + 4) == DENALI_ABI_VERSION)
     #expect(try memory.read(UInt64.self, at: base + 8) == 4 << 20)
     #expect(try memory.read(UInt64.self, at: base + 16) == 0x10_3000)
     #expect(try memory.read(UInt32.self, at: base + 24) == 2)

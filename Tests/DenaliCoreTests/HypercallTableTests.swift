@@ -124,7 +124,7 @@ private func storeConsoleWrite(_ memory: GuestMemory, data: UInt64, length: UInt
     #expect(capture.writes.isEmpty)
   }
 
-  @Test(arguments: [UInt16(0), 3, 17, UInt16(DENALI_HYPERCALL_MAX) - 1])
+  @Test(arguments: [UInt16(7), 17, UInt16(DENALI_HYPERCALL_MAX) - 1])
   func unknownNumberGetsENOSYSAndResumes(number: UInt16) throws {
     let (table, _, capture, memory) = try makeMachine()
     try memory.write(Int64(0x1234), at: structAddress)

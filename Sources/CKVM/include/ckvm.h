@@ -21,6 +21,7 @@ static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
 static const unsigned long CKVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
 static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
 static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
+static const unsigned long CKVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
 
 /** Calls ioctl(fd, request, arg) with an integer argument; returns the result, -1 with errno on failure. */
 int ckvm_ioctl_value(int fd, unsigned long request, unsigned long arg);

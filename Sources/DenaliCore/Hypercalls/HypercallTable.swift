@@ -8,6 +8,8 @@ public enum HypercallDisposition: Equatable, Sendable {
   case resume
   /// Stop the VM with this exit status.
   case terminate(status: Int32)
+  /// Give up the CPU until this many nanoseconds pass or an interrupt is pending (0 = yield).
+  case idle(timeoutNanoseconds: UInt64)
 }
 
 /// One entry of the hypercall table.
@@ -22,9 +24,16 @@ struct HypercallHandler {
 struct HypercallTable {
   private var handlers: [HypercallHandler?]
 
-  /// A table with only `terminate`; devices register the rest.
+  /// A table with the machine's own hypercalls (nop, terminate, idle); devices register the rest.
   init() {
     handlers = Array(repeating: nil, count: Int(DENALI_HYPERCALL_MAX))
+    register(DENALI_HC_NOP, structSize: UInt64(MemoryLayout<denali_hc_nop>.size)) { memory, address in
+      try memory.write(Int64(0), at: address)
+      return .resume
+    }
+    register(DENALI_HC_IDLE, structSize: UInt64(MemoryLayout<denali_hc_idle>.size)) { memory, address in
+      .idle(timeoutNanoseconds: try memory.load(denali_hc_idle.self, at: address).timeout_ns)
+    }
     register(DENALI_HC_TERMINATE, structSize: UInt64(MemoryLayout<denali_hc_terminate>.size)) { memory, address in
       let call = try memory.load(denali_hc_terminate.self, at: address)
       return .terminate(status: Int32(truncatingIfNeeded: call.status & 0xFF))

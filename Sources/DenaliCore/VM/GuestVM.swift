@@ -10,6 +10,8 @@ public struct VMStatistics: Sendable {
   public var exits: UInt64 = 0
   /// Hypercalls dispatched.
   public var hypercalls: UInt64 = 0
+  /// Idle hypercalls.
+  public var idles: UInt64 = 0
   /// When the first hypercall exit was seen.
   public var firstHypercall: ContinuousClock.Instant?
 }
@@ -20,8 +22,13 @@ public final class GuestVM {
   public let configuration: VMConfiguration
   /// The VM's console device.
   public let console: ConsoleDevice
+  /// The VM's virtual disk (which may have no file).
+  public let disk: DiskDevice
+  /// The VM's pending virtual interrupts; other threads may raise bits.
+  public let interrupts = VirtualInterrupts()
   /// Counters of the run so far.
   public private(set) var statistics = VMStatistics()
+  private let createdAt = monotonicNanoseconds()
   private let machine: VirtualMachine
   private let memory: GuestMemory
   private let vcpu: VCPU
@@ -37,6 +44,7 @@ public final class GuestVM {
     else { throw .memoryTooSmall(imageEnd: image.end, memorySize: configuration.memorySize) }
     self.configuration = configuration
     self.console = ConsoleDevice(sink: console)
+    self.disk = DiskDevice(file: configuration.disk)
     do {
       machine = try system.createVirtualMachine()
       memory = try GuestMemory(size: configuration.memorySize)
@@ -50,6 +58,11 @@ public final class GuestVM {
       try image.load(intoFresh: memory)
       let boot = BootInfo(memorySize: memory.size, imageEnd: image.end, arguments: configuration.arguments)
       try boot.write(to: memory)
+      let tscHz = UInt64((try? vcpu.tscFrequencyKHz()) ?? 0) * 1000
+      let fixed = VirtualRegistersPage.Fixed(
+        vmID: configuration.id, memorySize: memory.size, tscFrequencyHz: tscHz, diskBlocks: disk.blocks,
+        diskFlags: disk.flags)
+      try VirtualRegistersPage.install(fixed, in: memory)
     } catch {
       // The image and layout were validated against this memory size; a failure here is a host bug.
       throw .host(KVMError(operation: "loading the guest (\(error))", errno: 22))
@@ -61,6 +74,7 @@ public final class GuestVM {
       throw .host(error)
     }
     self.console.register(in: &hypercalls)
+    self.disk.register(in: &hypercalls)
   }
 
   /// Runs the guest until it terminates, faults or passes its timeout. Throws only for host failures.
@@ -69,24 +83,51 @@ public final class GuestVM {
     var watchdog: DispatchWorkItem?
     if let timeout = configuration.timeout {
       let kicker = vcpu.kicker
+      let interrupts = interrupts
       // The flag is set before the kick, so the loop below never depends on two clocks agreeing.
       let item = DispatchWorkItem {
         expiry.expire()
         kicker.requestExit()
+        interrupts.wake()
       }
       DispatchQueue.global().asyncAfter(deadline: .now() + timeout.dispatchInterval, execute: item)
       watchdog = item
     }
     defer { watchdog?.cancel() }
     while true {
+      if expiry.hasExpired { return .timedOut }
+      refreshVirtualRegisters()
       let exit = try vcpu.run()
       statistics.exits += 1
-      if case .interrupted = exit {
-        if expiry.hasExpired { return .timedOut }
-        continue
-      }
+      if case .interrupted = exit { continue }
       if let outcome = try handle(exit) { return outcome }
     }
+  }
+
+  /// Brings the clocks and the pending mask in the virtual-registers page up to date.
+  private func refreshVirtualRegisters() {
+    // The page lies inside every valid memory size, so this cannot fail.
+    try? VirtualRegistersPage.refresh(
+      in: memory, monotonic: monotonicNanoseconds() &- createdAt, wallClock: wallClockNanoseconds(),
+      pending: interrupts.current)
+  }
+
+  /// Idles the VM: waits until `timeout` passes or an interrupt is pending, then delivers the pending mask.
+  private func idle(timeout: UInt64, structAddress: UInt64) {
+    statistics.idles += 1
+    if timeout > 0, interrupts.current == 0 {
+      let deadline: UInt64? =
+        timeout >= DENALI_IDLE_FOREVER ? nil : monotonicNanoseconds().addingReportingOverflow(timeout).partialValue
+      if interrupts.wait(untilMonotonicNanoseconds: deadline) {
+        interrupts.raise(DENALI_IRQ_TIMER)
+      }
+    }
+    var call = denali_hc_idle()
+    call.ret = 0
+    call.timeout_ns = timeout
+    call.pending = interrupts.take()
+    // The table checked the struct's bounds before dispatching.
+    try? memory.store(call, at: structAddress)
   }
 
   /// Handles one exit; returns the outcome when the VM must stop.
@@ -126,6 +167,9 @@ public final class GuestVM {
       switch disposition {
       case .resume: return nil
       case .terminate(let status): return .exited(status: status)
+      case .idle(let timeout):
+        idle(timeout: timeout, structAddress: io.value)
+        return nil
       }
     }
     if io.port == UInt16(DENALI_PORT_TRAP), io.direction == .output {

@@ -14,12 +14,21 @@ public struct VMConfiguration: Sendable {
   public var arguments: [String]
   /// Stop the guest after this long; nil for no limit.
   public var timeout: Duration?
+  /// The VM's identifier, shown to the guest in its virtual registers.
+  public var id: UInt64
+  /// The virtual disk's backing file; nil for no disk.
+  public var disk: DiskFile?
 
   /// A configuration; check it with `validate()`.
-  public init(memorySize: UInt64 = defaultMemorySize, arguments: [String] = [], timeout: Duration? = nil) {
+  public init(
+    memorySize: UInt64 = defaultMemorySize, arguments: [String] = [], timeout: Duration? = nil, id: UInt64 = 1,
+    disk: DiskFile? = nil
+  ) {
     self.memorySize = memorySize
     self.arguments = arguments
     self.timeout = timeout
+    self.id = id
+    self.disk = disk
   }
 
   /// Checks the memory size, timeout and arguments against the ABI's limits.

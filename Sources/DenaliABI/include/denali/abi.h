@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /** Version of this ABI; the host writes it into the boot information. */
-#define DENALI_ABI_VERSION 1u
+#define DENALI_ABI_VERSION 2u
 
 /* ---- Guest-physical memory layout (identity-mapped, guest runs in 64-bit long mode at CPL 0) ---- */
 
@@ -25,7 +25,7 @@
 #define DENALI_GPA_TRAP_STUBS 0x7000ull
 /** Boot information page: struct denali_boot_info followed by the argument vector and strings. */
 #define DENALI_GPA_BOOT_INFO 0x8000ull
-/** Reserved for the virtual-registers page (a later ABI version). */
+/** Virtual-registers page: struct denali_vregs, written by the host, read by the guest without a trap. */
 #define DENALI_GPA_VREGS 0x9000ull
 /** Lowest guest-physical address a loadable ELF segment may occupy. */
 #define DENALI_GPA_IMAGE_BASE 0x100000ull
@@ -54,14 +54,23 @@
 #define DENALI_PORT_TRAP 0x5ffu
 
 /** Hypercall numbers. */
-#define DENALI_HC_CONSOLE_WRITE 1u
-#define DENALI_HC_TERMINATE 2u
+#define DENALI_HC_NOP 0u           /* struct denali_hc_nop: does nothing (the null hypercall) */
+#define DENALI_HC_CONSOLE_WRITE 1u /* struct denali_hc_console_write */
+#define DENALI_HC_TERMINATE 2u     /* struct denali_hc_terminate */
+#define DENALI_HC_IDLE 3u          /* struct denali_hc_idle */
+#define DENALI_HC_DISK_INFO 4u     /* struct denali_hc_disk_info */
+#define DENALI_HC_DISK_READ 5u     /* struct denali_hc_disk_io */
+#define DENALI_HC_DISK_WRITE 6u    /* struct denali_hc_disk_io */
 
 /** Error codes returned in `ret` (negative). */
 #define DENALI_EOK 0
 #define DENALI_EFAULT (-14) /* a pointer/length in the struct is outside guest memory or wraps */
 #define DENALI_EINVAL (-22) /* an argument is out of range */
 #define DENALI_ENOSYS (-38) /* unknown hypercall number */
+#define DENALI_EIO (-5)     /* the host's backing store failed (for example a full host disk) */
+#define DENALI_ENODEV (-19) /* the VM has no such device (no disk attached) */
+#define DENALI_EROFS (-30)  /* write to a read-only disk */
+#define DENALI_ERANGE (-34) /* block number or count outside the device */
 
 /** Maximum bytes one console write may carry. */
 #define DENALI_CONSOLE_WRITE_MAX 4096u
@@ -73,10 +82,82 @@ struct denali_hc_console_write {
   uint64_t length;
 };
 
+/** Nop: does nothing; ret = 0. Used to measure the cost of a hypercall round trip. */
+struct denali_hc_nop {
+  int64_t ret;
+};
+
 /** Terminate: IN status (the VM's exit status, taken modulo 256). Never returns. */
 struct denali_hc_terminate {
   int64_t ret;
   int64_t status;
+};
+
+/** Idle with timeout: give up the CPU until timeout_ns passes or a virtual interrupt is pending.
+ *  timeout_ns 0 = yield (return at once with whatever is pending, no timer bit);
+ *  timeout_ns >= DENALI_IDLE_FOREVER = no timeout (wake only on an interrupt).
+ *  OUT pending: the pending-interrupt mask, which is cleared as it is delivered; ret = 0. */
+struct denali_hc_idle {
+  int64_t ret;
+  uint64_t timeout_ns;
+  uint64_t pending;
+};
+
+/** Timeouts at or above this (about 292 years) mean "no timeout". */
+#define DENALI_IDLE_FOREVER (1ull << 63)
+
+/* ---- Virtual interrupts: bits of the pending mask (batched; no injection, no IDT needed) ---- */
+/** An idle's timeout passed. */
+#define DENALI_IRQ_TIMER (1ull << 0)
+/** A disk request completed (reserved: disk requests complete synchronously in this version). */
+#define DENALI_IRQ_DISK (1ull << 1)
+/** A packet arrived (reserved for the network). */
+#define DENALI_IRQ_NET_RX (1ull << 2)
+
+/* ---- Virtual disk: fixed-size, 4 KiB blocks, synchronous ---- */
+#define DENALI_DISK_BLOCK_SIZE 4096u
+/** Most blocks one read or write may move. */
+#define DENALI_DISK_IO_MAX_BLOCKS 64u
+/** denali_hc_disk_info.flags: the disk is read-only. */
+#define DENALI_DISK_READ_ONLY (1ull << 0)
+
+/** Disk info: OUT blocks (0 = no disk, and ret = DENALI_ENODEV), flags. */
+struct denali_hc_disk_info {
+  int64_t ret;
+  uint64_t blocks;
+  uint64_t flags;
+};
+
+/** Disk read/write: IN block, count (1..DENALI_DISK_IO_MAX_BLOCKS), buffer (gpa of count*4096 bytes).
+ *  OUT ret = count on success, or DENALI_ENODEV / DENALI_ERANGE / DENALI_EFAULT / DENALI_EROFS /
+ *  DENALI_EINVAL (count 0 or too large) / DENALI_EIO. */
+struct denali_hc_disk_io {
+  int64_t ret;
+  uint64_t block;
+  uint64_t count;
+  uint64_t buffer;
+};
+
+/* ---- Virtual registers (at DENALI_GPA_VREGS; host-written, refreshed on every entry into the guest) ---- */
+
+/** Value of denali_vregs.magic ("VREG" little-endian). */
+#define DENALI_VREGS_MAGIC 0x47455256u
+
+/** The virtual-registers page. Times are refreshed whenever the VM is entered (after every hypercall). */
+struct denali_vregs {
+  uint32_t magic;
+  uint32_t abi_version;
+  uint64_t monotonic_ns;       /* nanoseconds since the VM was created, as of the last entry */
+  uint64_t wallclock_ns;       /* nanoseconds since the Unix epoch (UTC), as of the last entry */
+  uint64_t memory_size;        /* bytes of guest memory */
+  uint64_t tsc_frequency_hz;   /* the CPU's time-stamp counter frequency (its speed); 0 if unknown */
+  uint64_t vm_id;              /* this VM's identifier, unique within the daemon */
+  uint64_t pending_interrupts; /* DENALI_IRQ_* bits pending now; idle delivers and clears them */
+  uint64_t disk_blocks;        /* 4 KiB blocks of the virtual disk; 0 = no disk */
+  uint64_t disk_flags;         /* DENALI_DISK_* flags */
+  uint8_t mac[6];              /* the NIC's MAC address (reserved for the network; zero now) */
+  uint8_t reserved0[2];
+  uint64_t reserved[6];
 };
 
 /* ---- Boot information ---- */
@@ -102,6 +183,11 @@ struct denali_boot_info {
 _Static_assert(sizeof(struct denali_hc_console_write) == 24, "console_write layout");
 _Static_assert(sizeof(struct denali_hc_terminate) == 16, "terminate layout");
 _Static_assert(sizeof(struct denali_boot_info) == 48, "boot_info layout");
+_Static_assert(sizeof(struct denali_hc_nop) == 8, "nop layout");
+_Static_assert(sizeof(struct denali_hc_idle) == 24, "idle layout");
+_Static_assert(sizeof(struct denali_hc_disk_info) == 24, "disk_info layout");
+_Static_assert(sizeof(struct denali_hc_disk_io) == 32, "disk_io layout");
+_Static_assert(sizeof(struct denali_vregs) == 128, "vregs layout");
 #endif
 
 #endif /* DENALI_ABI_H */

@@ -1,0 +1,116 @@
+// DiskFile.swift: the host file behind a virtual disk: opened or created, checked, read and written by block.
+import DenaliABI
+import Glibc
+
+/// Why a disk file cannot be used; `description` is a one-line message.
+public enum DiskFileError: Error, Equatable, CustomStringConvertible {
+  /// open/fstat/ftruncate failed.
+  case system(path: String, operation: String, errno: Int32)
+  /// Not a regular file.
+  case notARegularFile(path: String)
+  /// Size zero, or not a multiple of the block size.
+  case badSize(path: String, size: UInt64)
+  /// An existing file's size differs from the requested one.
+  case sizeMismatch(path: String, existing: UInt64, requested: UInt64)
+
+  /// A one-line message.
+  public var description: String {
+    switch self {
+    case .system(let path, let operation, let errno):
+      "\(path): \(operation) failed: \(String(cString: strerror(errno)))"
+    case .notARegularFile(let path): "\(path): a disk must be a regular file"
+    case .badSize(let path, let size):
+      "\(path): disk size \(size) bytes must be a non-zero multiple of \(DENALI_DISK_BLOCK_SIZE)"
+    case .sizeMismatch(let path, let existing, let requested):
+      "\(path): the existing disk is \(existing) bytes, not the requested \(requested)"
+    }
+  }
+}
+
+/// A regular host file holding a virtual disk of 4 KiB blocks.
+public final class DiskFile: @unchecked Sendable {
+  /// Bytes per block.
+  public static let blockSize = UInt64(DENALI_DISK_BLOCK_SIZE)
+
+  /// The file's path (or a description of a scratch disk).
+  public let path: String
+  /// Number of blocks.
+  public let blocks: UInt64
+  /// True when guests may only read it.
+  public let isReadOnly: Bool
+  private let fd: Int32
+
+  /// Opens the disk at `path`. With `createSize`, a missing file is created with that size (sparse),
+  /// and an existing one must already have it. Read-only disks are opened O_RDONLY, so several VMs may share one.
+  public init(path: String, readOnly: Bool = false, createSize: UInt64? = nil) throws(DiskFileError) {
+    var flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC
+    if createSize != nil, !readOnly { flags |= O_CREAT }
+    let fd = open(path, flags, 0o600)
+    guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
+    do throws(DiskFileError) {
+      var status = stat()
+      guard fstat(fd, &status) == 0 else { throw .system(path: path, operation: "fstat", errno: errno) }
+      guard status.st_mode & S_IFMT == S_IFREG else { throw .notARegularFile(path: path) }
+      var size = UInt64(status.st_size)
+      if let createSize {
+        if size == 0 && !readOnly {
+          guard createSize > 0, createSize % Self.blockSize == 0 else { throw .badSize(path: path, size: createSize) }
+          guard ftruncate(fd, off_t(createSize)) == 0 else { throw .system(path: path, operation: "ftruncate", errno: errno) }
+          size = createSize
+        } else if size != createSize {
+          throw .sizeMismatch(path: path, existing: size, requested: createSize)
+        }
+      }
+      guard size > 0, size % Self.blockSize == 0 else { throw .badSize(path: path, size: size) }
+      self.path = path
+      self.blocks = size / Self.blockSize
+      self.isReadOnly = readOnly
+      self.fd = fd
+    } catch {
+      close(fd)
+      throw error
+    }
+  }
+
+  /// A scratch disk of `size` bytes in `directory`, unlinked at once so it vanishes with the daemon.
+  public static func scratch(size: UInt64, directory: String = "/tmp") throws(DiskFileError) -> DiskFile {
+    var template = Array("\(directory)/denali-scratch-XXXXXX".utf8CString)
+    let fd = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
+      guard let base = buffer.baseAddress else { return -1 }
+      return mkstemp(base)
+    }
+    let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard fd >= 0 else { throw .system(path: path, operation: "mkstemp", errno: errno) }
+    close(fd)
+    defer { unlink(path) }
+    return try DiskFile(path: path, createSize: size)
+  }
+
+  deinit { close(fd) }
+
+  /// Reads `buffer.count` bytes at byte `offset`; returns false on an I/O error or a short file.
+  func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
+    var done = 0
+    while done < buffer.count {
+      // SAFETY: done < buffer.count, so the destination stays inside the buffer.
+      let count = pread(fd, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(offset) + off_t(done))
+      if count < 0 && errno == EINTR { continue }
+      guard count > 0 else { return false }
+      done += count
+    }
+    return true
+  }
+
+  /// Writes `buffer` at byte `offset`; returns false on an I/O error (for example a full host disk).
+  func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) -> Bool {
+    var done = 0
+    while done < buffer.count {
+      // SAFETY: done < buffer.count, so the source stays inside the buffer.
+      let count = pwrite(fd, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(offset) + off_t(done))
+      if count < 0 && errno == EINTR { continue }
+      guard count > 0 else { return false }
+      done += count
+    }
+    return true
+  }
+}

@@ -286,6 +286,8 @@ static enum event run_once(struct vm *vm, int quiet, int *status) {
         if (!quiet && fwrite(vm->mem + hc->data, 1, hc->length, stdout) != hc->length) die("write console");
         hc->ret = (int64_t)hc->length;
       }
+    } else if (nr == DENALI_HC_NOP) {
+      *ret = 0;
     } else {
       *ret = DENALI_ENOSYS;
     }
@@ -346,6 +348,7 @@ static uint64_t parse_memory(const char *text) {
 static int usage(void) {
   fprintf(stderr, "usage: kvm-baseline run ELF [--memory BYTES] [ARGS...]\n"
                   "       kvm-baseline boot ELF --iterations N [--memory BYTES]\n"
+                  "       kvm-baseline hypercalls ELF N [--memory BYTES]  (ELF is nop-loop: N hypercalls, then exit)\n"
                   "run exits with the guest's status, 128+vector on a CPU exception, %d on a triple fault,\n"
                   "%d on a halt, %d on any other unexpected exit, 1 on a runner error.\n",
           EXIT_SHUTDOWN, EXIT_HALT, EXIT_BAD_EXIT);
@@ -388,14 +391,42 @@ static int command_boot(struct image *image, uint64_t mem_size, long iterations)
   return 0;
 }
 
+/* Runs a guest that makes N hypercalls then terminates (nop-loop N); prints the hypercall count
+   and the nanoseconds from the first hypercall exit to the terminate exit. */
+static int command_hypercalls(struct image *image, uint64_t mem_size, char *count) {
+  char *args[] = {count};
+  struct vm vm;
+  create_vm(&vm, mem_size, image, 1, args);
+  int status = 0;
+  uint64_t first = 0, exits = 0;
+  enum event ev;
+  do {
+    ev = run_once(&vm, 1, &status);
+    if (vm.run->exit_reason == KVM_EXIT_IO) {
+      if (!first) first = now_ns();
+      exits++;
+    }
+  } while (ev == EV_HYPERCALL);
+  uint64_t end = now_ns();
+  destroy_vm(&vm);
+  if (ev != EV_TERMINATE || status != 0) {
+    fprintf(stderr, "kvm-baseline: the hypercall guest did not terminate cleanly\n");
+    return 1;
+  }
+  printf("%llu %llu\n", (unsigned long long)(exits - 1), (unsigned long long)(end - first));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) return usage();
   int boot = strcmp(argv[1], "boot") == 0;
-  if (!boot && strcmp(argv[1], "run") != 0) return usage();
+  int hypercalls = strcmp(argv[1], "hypercalls") == 0;
+  if (hypercalls && argc < 4) return usage();
+  if (!boot && !hypercalls && strcmp(argv[1], "run") != 0) return usage();
 
   uint64_t mem_size = DEFAULT_MEMORY;
   long iterations = -1;
-  int i = 3;
+  int i = hypercalls ? 4 : 3;
   while (i < argc) { /* options come before the guest's own arguments */
     if (strcmp(argv[i], "--memory") == 0 && i + 1 < argc) {
       mem_size = parse_memory(argv[i + 1]);
@@ -420,5 +451,6 @@ int main(int argc, char **argv) {
   run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
   if (run_size < 0) die("KVM_GET_VCPU_MMAP_SIZE");
 
+  if (hypercalls) return command_hypercalls(&image, mem_size, argv[3]);
   return boot ? command_boot(&image, mem_size, iterations) : command_run(&image, mem_size, argc - i, argv + i);
 }

@@ -1,0 +1,34 @@
+// BaselineProgram.swift: runs the C baseline (kvm-baseline) and reads its lines of integer figures.
+import ArgumentParser
+import Foundation
+
+/// The minimal C KVM program every benchmark compares against.
+struct BaselineProgram {
+  /// Its path.
+  let path: String
+
+  /// `kvm-baseline` beside this executable (SwiftPM builds both into the same folder).
+  static var defaultPath: String {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("kvm-baseline").path
+  }
+
+  /// Runs it with `arguments`; returns each stdout line with exactly `fieldsPerLine` integers.
+  func run(_ arguments: [String], fieldsPerLine: Int) throws -> [[UInt64]] {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      throw ValidationError("the baseline \(path) \(arguments.first ?? "") failed with status \(process.terminationStatus)")
+    }
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
+      let fields = line.split(separator: " ").compactMap { UInt64($0) }
+      return fields.count == fieldsPerLine ? fields : nil
+    }
+  }
+}

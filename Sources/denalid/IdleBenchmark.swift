@@ -1,0 +1,70 @@
+// IdleBenchmark.swift: `denalid bench idle`: a guest's wake-up lateness from idle, beside the host's own sleep.
+import ArgumentParser
+import DenaliCore
+import Foundation
+import KVM
+
+/// `denalid bench idle`: the `sleeper` guest idles N times for M ms and reports lateness on its own virtual
+/// clock; the baseline is a host thread doing the same sleeps with clock_nanosleep in the same run.
+struct IdleBenchmark: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "idle",
+    abstract: "Idle-with-timeout wake-up lateness, beside a host thread's clock_nanosleep lateness."
+  )
+
+  @Option(help: "Sleeps per side.")
+  var count: Int = 1000
+
+  @Option(help: "Milliseconds per sleep.")
+  var milliseconds: Int = 1
+
+  @Option(help: "The sleeper guest.")
+  var image: String = "Guests/build/sleeper.elf"
+
+  func validate() throws {
+    guard count >= 10, milliseconds >= 1 else { throw ValidationError("--count >= 10 and --milliseconds >= 1") }
+  }
+
+  func run() throws {
+    let guest = try GuestImage(contentsOf: image, memorySize: VMConfiguration.defaultMemorySize)
+    var output = [UInt8]()
+    let vm = try GuestVM(
+      system: try KVMSystem(), image: guest,
+      configuration: VMConfiguration(arguments: ["\(count)", "\(milliseconds)"])
+    ) { output.append(contentsOf: $0) }
+    let outcome = try vm.run()
+    let line = String(decoding: output, as: UTF8.self)
+    guard outcome == .exited(status: 0), let guestMedian = Self.number(after: "median", in: line),
+      let guestP99 = Self.number(after: "p99", in: line)
+    else { throw ValidationError("the sleeper guest failed (\(outcome)): \(line)") }
+    let host = SampleSummary(Self.hostSleepLateness(count: count, milliseconds: milliseconds))
+    print("denalid bench idle: \(count) sleeps of \(milliseconds) ms; lateness past each deadline")
+    print("                 guest (own virtual clock)   host thread (clock_nanosleep)   ratio")
+    print("median           \(pad("\(guestMedian) µs")) \(pad(microseconds(host.median))) \(ratio(guestMedian * 1000, host.median))")
+    print("p99              \(pad("\(guestP99) µs")) \(pad(microseconds(host.p99))) \(ratio(guestP99 * 1000, host.p99))")
+  }
+
+  /// Nanoseconds each of `count` relative sleeps of `milliseconds` overshot, on CLOCK_MONOTONIC.
+  static func hostSleepLateness(count: Int, milliseconds: Int) -> [UInt64] {
+    (0..<count).map { _ in
+      var start = timespec()
+      clock_gettime(CLOCK_MONOTONIC, &start)
+      var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+      var remaining = timespec()
+      while clock_nanosleep(CLOCK_MONOTONIC, 0, &request, &remaining) == EINTR { request = remaining }
+      var end = timespec()
+      clock_gettime(CLOCK_MONOTONIC, &end)
+      let elapsed = (end.tv_sec - start.tv_sec) * 1_000_000_000 + (end.tv_nsec - start.tv_nsec)
+      return UInt64(max(0, elapsed - milliseconds * 1_000_000))
+    }
+  }
+
+  /// The integer after `key ` in `text`.
+  static func number(after key: String, in text: String) -> UInt64? {
+    let words = text.split(separator: " ")
+    guard let index = words.firstIndex(of: Substring(key)), index + 1 < words.count else { return nil }
+    return UInt64(words[index + 1])
+  }
+
+  private func pad(_ text: String) -> String { text.padding(toLength: 27, withPad: " ", startingAt: 0) }
+}

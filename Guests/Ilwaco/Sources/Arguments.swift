@@ -30,3 +30,22 @@ public struct Arguments: RandomAccessCollection {
     return String(cString: string)
   }
 }
+
+extension Arguments {
+  /// The argument at `index` parsed as an unsigned decimal number; `defaultValue` if there is no such
+  /// argument, nil if it is not 1-20 decimal digits or does not fit in 64 bits.
+  public func unsignedInteger(at index: Int, default defaultValue: UInt64) -> UInt64? {
+    guard index < count else { return defaultValue }
+    var value: UInt64 = 0
+    var digits = 0
+    for byte in self[index].utf8 {
+      guard byte >= 0x30, byte <= 0x39 else { return nil }
+      let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+      let (sum, overflow2) = times10.addingReportingOverflow(UInt64(byte - 0x30))
+      guard !overflow1, !overflow2 else { return nil }
+      value = sum
+      digits += 1
+    }
+    return digits > 0 ? value : nil
+  }
+}

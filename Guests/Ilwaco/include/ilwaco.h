@@ -63,6 +63,78 @@ static inline int64_t ilwaco_hc_terminate(int64_t status) {
   return request.ret;
 }
 
+/** Issues hypercall `number` with a raw 32-bit struct address that is not checked in any way (evil guest). */
+static inline void ilwaco_hypercall_raw(uint32_t number, uint32_t address) {
+  __asm__ volatile("outl %0, %w1" : : "a"(address), "Nd"((uint16_t)(DENALI_HYPERCALL_PORT_BASE + number)) : "memory");
+}
+
+/** DENALI_HC_NOP: does nothing; returns ret (0). One OUT with an 8-byte struct on the stack. */
+static inline int64_t ilwaco_hc_nop(void) {
+  struct denali_hc_nop request = {0};
+  ilwaco_hypercall(DENALI_HC_NOP, &request);
+  return request.ret;
+}
+
+/** DENALI_HC_IDLE: waits up to `timeout_ns` (0 = yield, >= DENALI_IDLE_FOREVER = no timeout) or until an
+ *  interrupt is pending; stores the delivered pending mask in *pending and returns ret (0). */
+static inline int64_t ilwaco_hc_idle(uint64_t timeout_ns, uint64_t *pending) {
+  struct denali_hc_idle request = {0, timeout_ns, 0};
+  ilwaco_hypercall(DENALI_HC_IDLE, &request);
+  *pending = request.pending;
+  return request.ret;
+}
+
+/** DENALI_HC_DISK_INFO: stores the disk's size in blocks and its flags; returns ret (DENALI_ENODEV if no disk). */
+static inline int64_t ilwaco_hc_disk_info(uint64_t *blocks, uint64_t *flags) {
+  struct denali_hc_disk_info request = {0, 0, 0};
+  ilwaco_hypercall(DENALI_HC_DISK_INFO, &request);
+  *blocks = request.blocks;
+  *flags = request.flags;
+  return request.ret;
+}
+
+/** DENALI_HC_DISK_READ or DENALI_HC_DISK_WRITE (`number`) of `count` 4 KiB blocks from `block` to/from
+ *  the guest-physical `buffer`: returns count or a negative DENALI_E* error. Nothing is checked here. */
+static inline int64_t ilwaco_hc_disk_io(uint32_t number, uint64_t block, uint64_t count, uint64_t buffer) {
+  struct denali_hc_disk_io request = {0, block, count, buffer};
+  ilwaco_hypercall(number, &request);
+  return request.ret;
+}
+
+/* ---- Virtual registers: host-written page at DENALI_GPA_VREGS, refreshed on every entry into the guest ---- */
+/* Every read is volatile: the host changes the page behind the compiler's back during any hypercall. */
+
+/** The virtual-registers page (identity-mapped guest-physical address). */
+static inline const volatile struct denali_vregs *ilwaco_vregs(void) {
+  return (const volatile struct denali_vregs *)(uintptr_t)DENALI_GPA_VREGS;
+}
+/** denali_vregs.magic (DENALI_VREGS_MAGIC when the host provides the page). */
+static inline uint32_t ilwaco_vregs_magic(void) { return ilwaco_vregs()->magic; }
+/** denali_vregs.abi_version. */
+static inline uint32_t ilwaco_vregs_abi_version(void) { return ilwaco_vregs()->abi_version; }
+/** Nanoseconds since the VM was created, as of the last entry into the guest. */
+static inline uint64_t ilwaco_vregs_monotonic_ns(void) { return ilwaco_vregs()->monotonic_ns; }
+/** Nanoseconds since the Unix epoch (UTC), as of the last entry into the guest. */
+static inline uint64_t ilwaco_vregs_wallclock_ns(void) { return ilwaco_vregs()->wallclock_ns; }
+/** Bytes of guest memory. */
+static inline uint64_t ilwaco_vregs_memory_size(void) { return ilwaco_vregs()->memory_size; }
+/** The time-stamp counter's frequency in Hz (0 if unknown). */
+static inline uint64_t ilwaco_vregs_tsc_frequency_hz(void) { return ilwaco_vregs()->tsc_frequency_hz; }
+/** This VM's identifier, unique within the daemon. */
+static inline uint64_t ilwaco_vregs_vm_id(void) { return ilwaco_vregs()->vm_id; }
+/** DENALI_IRQ_* bits pending now (idle delivers and clears them). */
+static inline uint64_t ilwaco_vregs_pending_interrupts(void) { return ilwaco_vregs()->pending_interrupts; }
+/** 4 KiB blocks of the virtual disk (0 = no disk). */
+static inline uint64_t ilwaco_vregs_disk_blocks(void) { return ilwaco_vregs()->disk_blocks; }
+/** DENALI_DISK_* flags of the virtual disk. */
+static inline uint64_t ilwaco_vregs_disk_flags(void) { return ilwaco_vregs()->disk_flags; }
+/** The NIC's MAC address, byte 0 in bits 0-7 ... byte 5 in bits 40-47. */
+static inline uint64_t ilwaco_vregs_mac(void) {
+  uint64_t mac = 0;
+  for (unsigned i = 0; i < 6; i++) mac |= (uint64_t)ilwaco_vregs()->mac[i] << (8 * i);
+  return mac;
+}
+
 /* ---- CPU primitives Swift cannot express (used by the fault guest and the runtime) ---- */
 
 /** Halts the vCPU (interrupts are off, so the host sees a halt exit). */
@@ -85,6 +157,53 @@ static inline uint64_t ilwaco_cpu_div(uint64_t dividend, uint64_t divisor) {
   uint64_t quotient, remainder;
   __asm__ volatile("divq %4" : "=a"(quotient), "=d"(remainder) : "a"(dividend), "d"(0ull), "rm"(divisor) : "memory");
   return quotient;
+}
+/** Reads model-specific register `msr` (an invalid MSR raises #GP). */
+static inline uint64_t ilwaco_cpu_rdmsr(uint32_t msr) {
+  uint32_t low, high;
+  __asm__ volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(msr) : "memory");
+  return ((uint64_t)high << 32) | low;
+}
+/** Reads CR3 (the page-table root). */
+static inline uint64_t ilwaco_cpu_read_cr3(void) {
+  uint64_t value;
+  __asm__ volatile("mov %%cr3, %0" : "=r"(value) : : "memory");
+  return value;
+}
+/** Writes CR3, which also flushes the TLB (write back the value read to flush only). */
+static inline void ilwaco_cpu_write_cr3(uint64_t value) { __asm__ volatile("mov %0, %%cr3" : : "r"(value) : "memory"); }
+/** One 1-byte OUT of `value` to `port`. */
+static inline void ilwaco_cpu_out8(uint16_t port, uint8_t value) {
+  __asm__ volatile("outb %0, %w1" : : "a"(value), "Nd"(port) : "memory");
+}
+/** One 2-byte OUT of `value` to `port`. */
+static inline void ilwaco_cpu_out16(uint16_t port, uint16_t value) {
+  __asm__ volatile("outw %0, %w1" : : "a"(value), "Nd"(port) : "memory");
+}
+/** One 4-byte OUT of `value` to `port`. */
+static inline void ilwaco_cpu_out32(uint16_t port, uint32_t value) {
+  __asm__ volatile("outl %0, %w1" : : "a"(value), "Nd"(port) : "memory");
+}
+/** One 4-byte IN from `port`. */
+static inline uint32_t ilwaco_cpu_in32(uint16_t port) {
+  uint32_t value;
+  __asm__ volatile("inl %w1, %0" : "=a"(value) : "Nd"(port) : "memory");
+  return value;
+}
+/** Executes `xorps xmm0, xmm0` (CR4.OSFXSR is clear: #UD architecturally; KVM's emulator may fail instead).
+ *  The bytes (xorps; ret) live in .rodata and are called there: guest memory is all executable, and the
+ *  build's no-SSE check, which disassembles executable sections only, keeps guarding all real code. */
+static inline void ilwaco_cpu_sse_xorps(void) {
+  __asm__ volatile(".pushsection .rodata.ilwaco_sse_xorps, \"a\"\n"
+                   "1: .byte 0x0f, 0x57, 0xc0, 0xc3\n"
+                   ".popsection\n"
+                   "call 1b" ::: "memory");
+}
+/** Loads the 64-bit value at guest address `address` with one volatile read (may page-fault). */
+static inline uint64_t ilwaco_cpu_load64(uint64_t address) {
+  uint64_t value;
+  __asm__ volatile("movq (%1), %0" : "=r"(value) : "r"(address) : "memory");
+  return value;
 }
 /** Stores `value` at guest address `address` with one volatile 64-bit write (may page-fault). */
 static inline void ilwaco_cpu_store64(uint64_t address, uint64_t value) {

@@ -34,7 +34,7 @@ struct EvilGuestTests {
     EvilCase(name: "wrmsr", status: 141, expected: "general protection fault (#GP)"),
     EvilCase(name: "hlt", status: 161, expected: "halted"),
     EvilCase(name: "triple", status: 160, expected: "triple fault"),
-    EvilCase(name: "trap-port", status: 134, expected: "invalid opcode (#UD)"),
+    EvilCase(name: "trap-port", status: 164, expected: "(out port 0x5ff, 4 bytes x 1) at rip 0x10"),
     EvilCase(name: "idle-zero", status: 0, expected: "evil: idle-zero: ret 0"),
     EvilCase(name: "idle-forever", status: 124, expected: "timeout", flags: ["--timeout", "1s"]),
     EvilCase(name: "idle-huge", status: 124, expected: "timeout", flags: ["--timeout", "1s"]),

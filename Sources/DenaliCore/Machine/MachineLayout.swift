@@ -60,6 +60,11 @@ public enum MachineLayout {
     return stub
   }
 
+  /// True when `rip` lies in the host's trap stubs: only they report exceptions on the trap port.
+  public static func isTrapStub(_ rip: UInt64) -> Bool {
+    rip >= DENALI_GPA_TRAP_STUBS && rip < DENALI_GPA_TRAP_STUBS + UInt64(exceptionVectors) * trapStubSize
+  }
+
   private static func installTrapStubsAndIDT(in memory: GuestMemory) throws(GuestMemoryError) {
     for vector in 0..<exceptionVectors {
       let handler = DENALI_GPA_TRAP_STUBS + UInt64(vector) * trapStubSize

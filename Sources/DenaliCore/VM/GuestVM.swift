@@ -172,7 +172,7 @@ public final class GuestVM {
         return nil
       }
     }
-    if io.port == UInt16(DENALI_PORT_TRAP), io.direction == .output {
+    if io.port == UInt16(DENALI_PORT_TRAP), io.direction == .output, try MachineLayout.isTrapStub(rip()) {
       return .faulted(try exceptionFault(vector: UInt8(truncatingIfNeeded: io.value)))
     }
     return .faulted(

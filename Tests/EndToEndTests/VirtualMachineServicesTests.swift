@@ -75,6 +75,35 @@ struct VirtualMachineServicesTests {
     #expect(badSize.stderr.contains("multiple of 4096"), "\(badSize.stderr)")
   }
 
+  @Test("a full host disk gives the guest EIO, and denalid reports the guest's own status, nothing worse")
+  func fullHostDisk() throws {
+    guard Denalid.ready(guests: ["disk-check"]) else { return }
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("denali-full-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    guard Self.shell("mount -t tmpfs -o size=64k tmpfs '\(directory)'") == 0 else {
+      print("skipping: cannot mount a small tmpfs here (needs root)")
+      return
+    }
+    defer { _ = Self.shell("umount '\(directory)'") }
+    let result = try Denalid.run(["run", Denalid.guest("disk-check"), "--disk", directory + "/disk.img", "--disk-size", "1MiB", "--", "write", "1"])
+    #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
+    #expect(result.stdout.contains("failed: ret -5"), "the guest sees DENALI_EIO: \(result.stdout)")
+    #expect(result.stderr == "")
+  }
+
+  /// Runs `command` with /bin/sh; returns its exit status.
+  static func shell(_ command: String) -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return -1 }
+    process.waitUntilExit()
+    return process.terminationStatus
+  }
+
   /// The integers that follow each of `keys` (as "key N") in `text`.
   static func numbers(after keys: [String], in text: String) -> [String: UInt64] {
     let words = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\n" || $0 == ":" })

@@ -30,6 +30,21 @@ struct VirtualMachineServicesTests {
     #expect(median < 5_000, "median lateness \(median) µs")
   }
 
+  @Test("nop-loop makes its null hypercalls and exits 0")
+  func nopLoop() throws {
+    guard Denalid.ready(guests: ["nop-loop"]) else { return }
+    let result = try Denalid.run(["run", Denalid.guest("nop-loop"), "--", "500"])
+    #expect(result.status == 0 && result.stdout == "" && result.stderr == "")
+  }
+
+  @Test("Ilwaco's event loop fires repeating, immediate and stopping timers on idle, and a cancelled one never")
+  func eventLoop() throws {
+    guard Denalid.ready(guests: ["event-loop"]) else { return }
+    let result = try Denalid.run(["run", Denalid.guest("event-loop")])
+    #expect(result.status == 0, "\(result.stdout)")
+    #expect(result.stdout.hasPrefix("event-loop: ok"), "\(result.stdout)")
+  }
+
   @Test("a guest idling forever uses almost no host CPU until its timeout")
   func idleUsesNoCPU() throws {
     guard Denalid.ready(guests: ["evil"]) else { return }

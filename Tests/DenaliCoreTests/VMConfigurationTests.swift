@@ -153,7 +153,7 @@ private func makeVM(
     let vm = try makeVM(system, code: terminateCode(status: 42))
     #expect(try vm.run() == .exited(status: 42))
     #expect(vm.statistics.hypercalls == 1)
-    #expect(vm.statistics.exits >= 1)
+    #expect(vm.statistics.exits.io == 1)
     #expect(vm.statistics.firstHypercall != nil)
   }
 

@@ -2,12 +2,11 @@
 import DenaliABI
 import Dispatch
 import KVM
-import Synchronization
 
 /// Counters of one VM's run.
 public struct VMStatistics: Sendable {
-  /// Exits from KVM_RUN handled.
-  public var exits: UInt64 = 0
+  /// Exits from KVM_RUN, by kind.
+  public var exits = ExitCounters()
   /// Hypercalls dispatched.
   public var hypercalls: UInt64 = 0
   /// Idle hypercalls.
@@ -28,7 +27,11 @@ public final class GuestVM {
   public let interrupts = VirtualInterrupts()
   /// Counters of the run so far.
   public private(set) var statistics = VMStatistics()
+  /// Thread-safe controls: timeout expiry and preemption, usable from any thread.
+  public let control: VMControl
   private let createdAt = monotonicNanoseconds()
+  /// The idle hypercall the guest is waiting in, completed when it next runs.
+  private var idleRequest: (address: UInt64, timeout: UInt64)?
   private let machine: VirtualMachine
   private let memory: GuestMemory
   private let vcpu: VCPU
@@ -53,6 +56,7 @@ public final class GuestVM {
     } catch {
       throw .host(error)
     }
+    control = VMControl(kicker: vcpu.kicker, interrupts: interrupts)
     do {
       try MachineLayout.install(in: memory)
       try image.load(intoFresh: memory)
@@ -77,31 +81,76 @@ public final class GuestVM {
     self.disk.register(in: &hypercalls)
   }
 
-  /// Runs the guest until it terminates, faults or passes its timeout. Throws only for host failures.
+  /// Runs the guest on this thread until it terminates, faults or passes its timeout, blocking while it
+  /// idles. Throws only for host failures. (The scheduler runs VMs slice by slice instead.)
   public func run() throws(KVMError) -> VMOutcome {
-    let expiry = Expiry()
     var watchdog: DispatchWorkItem?
     if let timeout = configuration.timeout {
-      let kicker = vcpu.kicker
-      let interrupts = interrupts
-      // The flag is set before the kick, so the loop below never depends on two clocks agreeing.
-      let item = DispatchWorkItem {
-        expiry.expire()
-        kicker.requestExit()
-        interrupts.wake()
-      }
+      let control = control
+      let item = DispatchWorkItem { control.expire() }
       DispatchQueue.global().asyncAfter(deadline: .now() + timeout.dispatchInterval, execute: item)
       watchdog = item
     }
     defer { watchdog?.cancel() }
     while true {
-      if expiry.hasExpired { return .timedOut }
+      switch try runSlice() {
+      case .finished(let outcome):
+        return outcome
+      case .runnable:
+        continue
+      case .idle(let deadline):
+        if interrupts.wait(untilMonotonicNanoseconds: deadline) { wake(timerFired: true) }
+      }
+    }
+  }
+
+  /// Runs the guest until it finishes, idles with a timeout, yields, or is preempted through `control`.
+  /// Only one thread may run a VM at a time; handing it between threads needs a happens-before edge.
+  public func runSlice() throws(KVMError) -> SliceEnd {
+    deliverIdleResult()
+    while true {
+      if control.hasExpired { return .finished(.timedOut) }
       refreshVirtualRegisters()
       let exit = try vcpu.run()
-      statistics.exits += 1
-      if case .interrupted = exit { continue }
-      if let outcome = try handle(exit) { return outcome }
+      statistics.exits.count(exit)
+      switch try handle(exit) {
+      case .resume:
+        continue
+      case .preempted:
+        return control.hasExpired ? .finished(.timedOut) : .runnable
+      case .finish(let outcome):
+        return .finished(outcome)
+      case .idle(let timeout, let address):
+        statistics.idles += 1
+        idleRequest = (address, timeout)
+        if timeout == 0 { return .runnable }  // yield: give up the CPU, stay runnable
+        if interrupts.current != 0 {
+          deliverIdleResult()
+          continue
+        }
+        let deadline: UInt64? =
+          timeout >= DENALI_IDLE_FOREVER ? nil : monotonicNanoseconds().addingReportingOverflow(timeout).partialValue
+        return .idle(until: deadline)
+      }
     }
+  }
+
+  /// Ends an idle: with `timerFired`, the idle's timeout passed and the timer bit is raised.
+  /// The pending mask is delivered to the guest when it next runs.
+  public func wake(timerFired: Bool) {
+    if timerFired { interrupts.raise(DENALI_IRQ_TIMER) }
+  }
+
+  /// Completes an outstanding idle hypercall: writes ret and the delivered (now cleared) pending mask.
+  private func deliverIdleResult() {
+    guard let request = idleRequest else { return }
+    idleRequest = nil
+    var call = denali_hc_idle()
+    call.ret = 0
+    call.timeout_ns = request.timeout
+    call.pending = interrupts.take()
+    // The table checked the struct's bounds before dispatching.
+    try? memory.store(call, at: request.address)
   }
 
   /// Brings the clocks and the pending mask in the virtual-registers page up to date.
@@ -112,49 +161,39 @@ public final class GuestVM {
       pending: interrupts.current)
   }
 
-  /// Idles the VM: waits until `timeout` passes or an interrupt is pending, then delivers the pending mask.
-  private func idle(timeout: UInt64, structAddress: UInt64) {
-    statistics.idles += 1
-    if timeout > 0, interrupts.current == 0 {
-      let deadline: UInt64? =
-        timeout >= DENALI_IDLE_FOREVER ? nil : monotonicNanoseconds().addingReportingOverflow(timeout).partialValue
-      if interrupts.wait(untilMonotonicNanoseconds: deadline) {
-        interrupts.raise(DENALI_IRQ_TIMER)
-      }
-    }
-    var call = denali_hc_idle()
-    call.ret = 0
-    call.timeout_ns = timeout
-    call.pending = interrupts.take()
-    // The table checked the struct's bounds before dispatching.
-    try? memory.store(call, at: structAddress)
+  /// What the run loop does after an exit.
+  private enum ExitAction {
+    case resume
+    case preempted
+    case finish(VMOutcome)
+    case idle(timeout: UInt64, structAddress: UInt64)
   }
 
-  /// Handles one exit; returns the outcome when the VM must stop.
-  private func handle(_ exit: VMExit) throws(KVMError) -> VMOutcome? {
+  /// Handles one exit.
+  private func handle(_ exit: VMExit) throws(KVMError) -> ExitAction {
     switch exit {
     case .io(let io):
       return try handle(io)
     case .mmio(let access):
-      return .faulted(.memoryOutOfBounds(address: access.address, isWrite: access.isWrite, rip: try rip()))
+      return .finish(.faulted(.memoryOutOfBounds(address: access.address, isWrite: access.isWrite, rip: try rip())))
     case .halt:
-      return .faulted(.halted(rip: try rip() &- 1))
+      return .finish(.faulted(.halted(rip: try rip() &- 1)))
     case .shutdown:
-      return .faulted(.tripleFault(rip: try rip()))
+      return .finish(.faulted(.tripleFault(rip: try rip())))
     case .internalError(let suberror):
-      return .faulted(.emulationFailure(suberror: suberror, rip: try rip()))
+      return .finish(.faulted(.emulationFailure(suberror: suberror, rip: try rip())))
     case .failEntry(let reason):
-      return .faulted(.entryFailure(hardwareReason: reason))
+      return .finish(.faulted(.entryFailure(hardwareReason: reason)))
     case .systemEvent(let type):
-      return .faulted(.unexpectedExit("system event \(type)", rip: try rip()))
+      return .finish(.faulted(.unexpectedExit("system event \(type)", rip: try rip())))
     case .other(let reason):
-      return .faulted(.unexpectedExit("exit reason \(reason)", rip: try rip()))
+      return .finish(.faulted(.unexpectedExit("exit reason \(reason)", rip: try rip())))
     case .interrupted:
-      return nil
+      return .preempted
     }
   }
 
-  private func handle(_ io: IOExit) throws(KVMError) -> VMOutcome? {
+  private func handle(_ io: IOExit) throws(KVMError) -> ExitAction {
     let base = UInt16(DENALI_HYPERCALL_PORT_BASE)
     let isHypercallPort = io.port >= base && io.port < base + UInt16(DENALI_HYPERCALL_MAX)
     if isHypercallPort, io.direction == .output, io.size == 4, io.count == 1 {
@@ -162,21 +201,19 @@ public final class GuestVM {
       if statistics.firstHypercall == nil { statistics.firstHypercall = .now }
       let number = io.port - base
       guard let disposition = hypercalls.dispatch(number: number, structAddress: io.value, memory: memory) else {
-        return .faulted(.invalidHypercall(number: number, structAddress: io.value, rip: try rip()))
+        return .finish(.faulted(.invalidHypercall(number: number, structAddress: io.value, rip: try rip())))
       }
       switch disposition {
-      case .resume: return nil
-      case .terminate(let status): return .exited(status: status)
-      case .idle(let timeout):
-        idle(timeout: timeout, structAddress: io.value)
-        return nil
+      case .resume: return .resume
+      case .terminate(let status): return .finish(.exited(status: status))
+      case .idle(let timeout): return .idle(timeout: timeout, structAddress: io.value)
       }
     }
     if io.port == UInt16(DENALI_PORT_TRAP), io.direction == .output, try MachineLayout.isTrapStub(rip()) {
-      return .faulted(try exceptionFault(vector: UInt8(truncatingIfNeeded: io.value)))
+      return .finish(.faulted(try exceptionFault(vector: UInt8(truncatingIfNeeded: io.value))))
     }
-    return .faulted(
-      .invalidPortIO(port: io.port, isInput: io.direction == .input, size: io.size, count: io.count, rip: try rip()))
+    return .finish(.faulted(
+      .invalidPortIO(port: io.port, isInput: io.direction == .input, size: io.size, count: io.count, rip: try rip())))
   }
 
   /// Decodes a CPU exception from the frame the CPU pushed before entering the host's trap stub.
@@ -201,15 +238,4 @@ extension Duration {
     let total = nanoseconds.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000)
     return total.overflow || total.partialValue > Int64(Int.max) ? .never : .nanoseconds(Int(total.partialValue))
   }
-}
-
-/// A one-way flag a timer sets when a VM's timeout passes.
-private final class Expiry: Sendable {
-  private let expired = Atomic<Bool>(false)
-
-  /// Marks the timeout as passed.
-  func expire() { expired.store(true, ordering: .releasing) }
-
-  /// True once `expire()` has been called.
-  var hasExpired: Bool { expired.load(ordering: .acquiring) }
 }

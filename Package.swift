@@ -9,7 +9,8 @@ let package = Package(
     .executable(name: "denalid", targets: ["denalid"])
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
   ],
   targets: [
     // Layer 0: the guest ABI header shared with the guest library.
@@ -18,7 +19,15 @@ let package = Package(
     .target(name: "CKVM", path: "Sources/CKVM"),
     .target(name: "KVM", dependencies: ["CKVM"], path: "Sources/KVM"),
     // Layer 2: the isolation kernel core: loader, machine setup, hypercalls, devices, VM lifecycle.
-    .target(name: "DenaliCore", dependencies: ["KVM", "DenaliABI"], path: "Sources/DenaliCore"),
+    .target(
+      name: "DenaliCore",
+      dependencies: [
+        "KVM", "DenaliABI",
+        .product(name: "DequeModule", package: "swift-collections"),
+        .product(name: "HeapModule", package: "swift-collections"),
+      ],
+      path: "Sources/DenaliCore"
+    ),
     // Layer 3: front ends.
     .executableTarget(
       name: "denalid",

@@ -288,6 +288,24 @@ static enum event run_once(struct vm *vm, int quiet, int *status) {
       }
     } else if (nr == DENALI_HC_NOP) {
       *ret = 0;
+    } else if (nr == DENALI_HC_IDLE && gpa_ok(vm, value, sizeof(struct denali_hc_idle))) {
+      /* No interrupt sources here: a yield returns at once with nothing pending, a timeout sleeps and
+         delivers the timer bit, and an idle without a timeout could never return. This runner writes no
+         virtual registers, so guests that wait for the virtual clock (sleeper, clock) never finish. */
+      struct denali_hc_idle *hc = (struct denali_hc_idle *)(vm->mem + value);
+      uint64_t timeout = hc->timeout_ns;
+      if (timeout >= DENALI_IDLE_FOREVER) {
+        fprintf(stderr, "guest idles forever and nothing can wake it\n");
+        *status = EXIT_BAD_EXIT;
+        return EV_STOP;
+      }
+      if (timeout) {
+        struct timespec ts = {.tv_sec = (time_t)(timeout / 1000000000ull), .tv_nsec = (long)(timeout % 1000000000ull)};
+        while (nanosleep(&ts, &ts) < 0)
+          if (errno != EINTR) die("nanosleep");
+      }
+      hc->ret = 0;
+      hc->pending = timeout ? DENALI_IRQ_TIMER : 0;
     } else {
       *ret = DENALI_ENOSYS;
     }
@@ -349,6 +367,8 @@ static int usage(void) {
   fprintf(stderr, "usage: kvm-baseline run ELF [--memory BYTES] [ARGS...]\n"
                   "       kvm-baseline boot ELF --iterations N [--memory BYTES]\n"
                   "       kvm-baseline hypercalls ELF N [--memory BYTES]  (ELF is nop-loop: N hypercalls, then exit)\n"
+                  "       kvm-baseline switch ELF N [--memory BYTES]  (ELF is yield-loop: two VMs of N yields each,\n"
+                  "                                                   run in turns on one thread)\n"
                   "run exits with the guest's status, 128+vector on a CPU exception, %d on a triple fault,\n"
                   "%d on a halt, %d on any other unexpected exit, 1 on a runner error.\n",
           EXIT_SHUTDOWN, EXIT_HALT, EXIT_BAD_EXIT);
@@ -417,16 +437,52 @@ static int command_hypercalls(struct image *image, uint64_t mem_size, char *coun
   return 0;
 }
 
+/* Creates two VMs from one image (yield-loop N), one vCPU each, and runs them in turns on this thread:
+   VM A until its next exit, handle it, then VM B until its next exit, and so on; a VM that has terminated
+   is skipped. Prints the exits handled minus each VM's first, and the nanoseconds from the first exit of
+   VM A to the last terminate exit (VM B's boot to its first exit falls inside that window). */
+static int command_switch(struct image *image, uint64_t mem_size, char *count) {
+  char *args[] = {count};
+  struct vm vms[2];
+  create_vm(&vms[0], mem_size, image, 1, args);
+  create_vm(&vms[1], mem_size, image, 1, args);
+  int status[2] = {0, 0}, running[2] = {1, 1};
+  enum event last[2] = {EV_HYPERCALL, EV_HYPERCALL};
+  uint64_t first = 0, exits = 0;
+  for (int v = 0; running[0] || running[1]; v ^= 1) {
+    if (!running[v]) continue;
+    enum event ev = run_once(&vms[v], 1, &status[v]);
+    if (vms[v].run->exit_reason == KVM_EXIT_IO) {
+      if (!first) first = now_ns();
+      exits++;
+    }
+    last[v] = ev;
+    if (ev != EV_HYPERCALL) running[v] = 0;
+  }
+  uint64_t end = now_ns();
+  destroy_vm(&vms[0]);
+  destroy_vm(&vms[1]);
+  for (int v = 0; v < 2; v++) {
+    if (last[v] != EV_TERMINATE || status[v] != 0) {
+      fprintf(stderr, "kvm-baseline: switch VM %c did not terminate cleanly\n", 'A' + v);
+      return 1;
+    }
+  }
+  printf("%llu %llu\n", (unsigned long long)(exits - 2), (unsigned long long)(end - first));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) return usage();
   int boot = strcmp(argv[1], "boot") == 0;
   int hypercalls = strcmp(argv[1], "hypercalls") == 0;
-  if (hypercalls && argc < 4) return usage();
-  if (!boot && !hypercalls && strcmp(argv[1], "run") != 0) return usage();
+  int switches = strcmp(argv[1], "switch") == 0;
+  if ((hypercalls || switches) && argc < 4) return usage();
+  if (!boot && !hypercalls && !switches && strcmp(argv[1], "run") != 0) return usage();
 
   uint64_t mem_size = DEFAULT_MEMORY;
   long iterations = -1;
-  int i = hypercalls ? 4 : 3;
+  int i = hypercalls || switches ? 4 : 3;
   while (i < argc) { /* options come before the guest's own arguments */
     if (strcmp(argv[i], "--memory") == 0 && i + 1 < argc) {
       mem_size = parse_memory(argv[i + 1]);
@@ -452,5 +508,6 @@ int main(int argc, char **argv) {
   if (run_size < 0) die("KVM_GET_VCPU_MMAP_SIZE");
 
   if (hypercalls) return command_hypercalls(&image, mem_size, argv[3]);
+  if (switches) return command_switch(&image, mem_size, argv[3]);
   return boot ? command_boot(&image, mem_size, iterations) : command_run(&image, mem_size, argc - i, argv + i);
 }

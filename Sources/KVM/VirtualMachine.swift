@@ -4,8 +4,8 @@ import Glibc
 
 /// A KVM virtual machine: owns its fd and keeps its memory regions alive while mapped.
 public final class VirtualMachine {
-  /// The VM file descriptor.
-  public let fd: Int32
+  /// The VM file descriptor; -1 after `releaseDescriptor()`.
+  public private(set) var fd: Int32
   /// The system this VM was created from.
   public let system: KVMSystem
   private var regions: [UInt32: GuestMemory] = [:]
@@ -15,7 +15,15 @@ public final class VirtualMachine {
     self.system = system
   }
 
-  deinit { close(fd) }
+  deinit { releaseDescriptor() }
+
+  /// Closes the VM descriptor once setup is done. The VM lives on while any of its vCPUs does (each vCPU
+  /// holds a kernel reference), so a running VM then costs one descriptor instead of two. VM ioctls fail
+  /// with EBADF afterwards.
+  public func releaseDescriptor() {
+    if fd >= 0 { close(fd) }
+    fd = -1
+  }
 
   /// Maps `memory` at guest-physical `guestAddress` in memory slot `slot`.
   public func mapMemory(_ memory: GuestMemory, at guestAddress: UInt64, slot: UInt32 = 0) throws(KVMError) {

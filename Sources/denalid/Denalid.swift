@@ -22,7 +22,7 @@ struct Denalid: ParsableCommand {
       close(slack)
     }
     do {
-      var command = try parseAsRoot()
+      var command = try parseAsRoot(optionArguments)
       try command.run()
     } catch {
       if exitCode(for: error) == .validationFailure {
@@ -31,6 +31,21 @@ struct Denalid: ParsableCommand {
       }
       exit(withError: error)
     }
+  }
+}
+
+extension Denalid {
+  /// The command line before the first `--` (what ArgumentParser sees).
+  static var optionArguments: [String] {
+    let arguments = CommandLine.arguments.dropFirst()
+    return Array(arguments.prefix { $0 != "--" })
+  }
+
+  /// The command line after the first `--`: arguments for the guests.
+  static var guestArguments: [String] {
+    let arguments = CommandLine.arguments.dropFirst()
+    guard let terminator = arguments.firstIndex(of: "--") else { return [] }
+    return Array(arguments[(terminator + 1)...])
   }
 }
 

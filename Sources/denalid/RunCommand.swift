@@ -1,103 +1,196 @@
 // RunCommand.swift: `denalid run`: one guest in one VM, console to stdout, the guest's status as ours.
 import ArgumentParser
 import DenaliCore
+import Foundation
 import KVM
 
-/// `denalid run IMAGE [--memory SIZE] [--timeout DURATION] [-- ARGS...]`.
+/// `denalid run IMAGE... [--count N] [--memory SIZE] [--timeout DURATION] [-- GUEST ARGS...]`.
 struct RunCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "run",
-    abstract: "Run one guest image in its own VM and exit with its status.",
+    abstract: "Run guest images, each in its own VM, and exit with their status.",
     discussion: """
-      Exit status: the guest's own (0-255); 2 invalid image or usage; 124 timeout; 125 host error;
-      128+vector CPU exception (128 #DE, 134 #UD, 141 #GP, 142 #PF); 160 triple fault; 161 halt;
-      162 emulation failure; 163 access outside guest memory; 164 port I/O that is not a hypercall;
-      165 bad hypercall struct; 166 any other exit. See Docs/ABI.md.
+      Every image runs --count times (IMAGE:N runs that image N times); all VMs share one pool of worker
+      threads. With one VM its console passes through untouched; with several, each console line is
+      prefixed [vm ID] and a summary goes to standard error. Everything after -- goes to every guest.
+      Exit status: the guest's own (0-255), or with several VMs the highest of theirs; 2 invalid image or
+      usage; 124 timeout; 125 host error; 128+vector CPU exception (128 #DE, 134 #UD, 141 #GP, 142 #PF);
+      160 triple fault; 161 halt; 162 emulation failure; 163 access outside guest memory; 164 port I/O
+      that is not a hypercall; 165 bad hypercall struct; 166 any other exit. See Docs/ABI.md.
       """
   )
 
-  @Argument(help: "The guest image: a static x86-64 ELF executable.")
-  var image: String
+  @Argument(help: "Guest images: static x86-64 ELF executables, optionally IMAGE:COUNT.")
+  var images: [String]
+
+  @Option(help: "Instances of each image.")
+  var count: Int = 1
 
   @Option(help: "Guest memory size, a multiple of 2MiB (e.g. 4MiB, 64MiB).")
   var memory: ByteSizeArgument = ByteSizeArgument(ByteSize(bytes: VMConfiguration.defaultMemorySize))
 
-  @Option(help: "Stop the guest after this long (e.g. 10s, 500ms); exit status 124.")
+  @Option(help: "Stop each guest after this long (e.g. 10s, 500ms); exit status 124.")
   var timeout: DurationArgument?
 
-  @Option(help: "Virtual disk file (created with --disk-size when missing).")
+  @Option(help: "Worker threads running vCPUs (default: one per core).")
+  var workers: Int = Scheduler.Configuration().workers
+
+  @Option(help: "Scheduling quantum (e.g. 10ms).")
+  var quantum: DurationArgument = DurationArgument(.milliseconds(10))
+
+  @Flag(help: "Drop the guests' console output.")
+  var quiet = false
+
+  @Option(help: "Virtual disk file (created with --disk-size when missing); one VM only.")
   var disk: String?
 
-  @Option(help: "Disk size, a multiple of 4KiB: creates --disk if missing, or a scratch disk without --disk.")
+  @Option(help: "Disk size, a multiple of 4KiB: creates --disk if missing, or a scratch disk per VM without --disk.")
   var diskSize: ByteSizeArgument?
 
-  @Flag(help: "Attach --disk read-only (several VMs may share it).")
+  @Flag(help: "Attach --disk read-only (then every VM may share it).")
   var diskReadonly = false
 
-  @Argument(parsing: .postTerminator, help: "Arguments passed to the guest (after --).")
-  var guestArguments: [String] = []
+  /// Arguments passed to every guest: everything after the first `--` on the command line.
+  var guestArguments: [String] { Denalid.guestArguments }
 
   func validate() throws {
     if diskReadonly && disk == nil { throw ValidationError("--disk-readonly needs --disk FILE") }
+    guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be between 1 and 1000000") }
+    guard workers >= 1, workers <= 1024 else { throw ValidationError("--workers must be between 1 and 1024") }
+    guard quantum.duration >= .microseconds(100) else { throw ValidationError("--quantum must be at least 100us") }
   }
 
   func run() throws {
-    var configuration = VMConfiguration(
-      memorySize: memory.size.bytes, arguments: guestArguments, timeout: timeout?.duration)
-    do {
-      configuration.disk = try openDisk()
-    } catch {
-      printError("denalid: disk: \(error)")
+    let plan = images.map { Self.imageAndCount($0) }
+    let total = plan.reduce(0) { $0 + $1.1 * count }
+    if disk != nil && !diskReadonly && total > 1 {
+      printError("denalid: a writable --disk can back one VM only; use --disk-readonly to share it")
       throw ExitCode(ExitStatus.usage)
     }
-    let status = Self.execute(imagePath: image, configuration: configuration)
-    throw ExitCode(status)
+    let base = VMConfiguration(memorySize: memory.size.bytes, arguments: guestArguments, timeout: timeout?.duration)
+    do {
+      try base.validate()
+    } catch {
+      printError("denalid: \(error)")
+      throw ExitCode(ExitStatus.usage)
+    }
+    var parsed: [(path: String, image: GuestImage, count: Int)] = []
+    for (path, perImage) in plan {
+      do {
+        parsed.append((path, try GuestImage(contentsOf: path, memorySize: base.memorySize), perImage * count))
+      } catch {
+        printError("denalid: \(path): not a valid guest image: \(error)")
+        throw ExitCode(ExitStatus.usage)
+      }
+    }
+    throw ExitCode(execute(parsed, base: base, total: total))
   }
 
-  /// The disk the flags ask for: a file, a created file, a scratch disk, or none.
+  /// Creates every VM, runs them all on the scheduler, and returns the exit status.
+  private func execute(_ parsed: [(path: String, image: GuestImage, count: Int)], base: VMConfiguration, total: Int) -> Int32 {
+    raiseDescriptorLimit()
+    let system: KVMSystem
+    do {
+      system = try KVMSystem()
+    } catch {
+      printError("denalid: host error: \(error)")
+      return ExitStatus.hostError
+    }
+    let consoles = ConsoleMultiplexer(vmCount: total, quiet: quiet)
+    let scheduler = Scheduler(configuration: .init(workers: workers, quantum: quantum.duration))
+    scheduler.start()
+    let start = ContinuousClock.now
+    var created = 0
+    var creationError: Int32?
+    creation: for (path, image, instances) in parsed {
+      for _ in 0..<instances {
+        var configuration = base
+        configuration.id = UInt64(created + 1)
+        do {
+          configuration.disk = try openDisk()
+          let vm = try GuestVM(system: system, image: image, configuration: configuration, console: consoles.sink(for: configuration.id))
+          scheduler.submit(vm, name: path)
+          created += 1
+        } catch let error as VMSetupError {
+          printError("denalid: created \(created) of \(total) VMs, then: \(error)")
+          creationError = error.isUsageError ? ExitStatus.usage : ExitStatus.hostError
+          break creation
+        } catch {
+          printError("denalid: created \(created) of \(total) VMs, then: disk: \(error)")
+          creationError = ExitStatus.usage
+          break creation
+        }
+      }
+    }
+    let creationSeconds = Double(nanoseconds(ContinuousClock.now - start)) / 1e9
+    let reports = scheduler.waitForAll()
+    scheduler.stop()
+    let wallSeconds = Double(nanoseconds(ContinuousClock.now - start)) / 1e9
+    for report in reports { consoles.finish(report.id) }
+    var status: Int32 = 0
+    for report in reports.sorted(by: { $0.id < $1.id }) {
+      let vmStatus = Self.status(of: report.outcome)
+      if let message = Self.message(for: report.outcome, timeout: base.timeout) {
+        if total == 1 || !quiet { printError(total == 1 ? "denalid: \(message)" : "denalid: vm \(report.id): \(message)") }
+      }
+      status = max(status, vmStatus)
+    }
+    if total > 1 {
+      for line in RunSummary(reports: reports, creationSeconds: creationSeconds, wallSeconds: wallSeconds).lines {
+        printError(line)
+      }
+    }
+    return creationError.map { max($0, status) } ?? status
+  }
+
+  /// The disk each VM gets: the shared or single file, a scratch disk, or none.
   private func openDisk() throws(DiskFileError) -> DiskFile? {
     if let disk { return try DiskFile(path: disk, readOnly: diskReadonly, createSize: diskSize?.size.bytes) }
     if let diskSize { return try DiskFile.scratch(size: diskSize.size.bytes) }
     return nil
   }
 
-  /// Runs the guest and returns the exit status `denalid run` reports, printing any reason on stderr.
-  static func execute(imagePath: String, configuration: VMConfiguration) -> Int32 {
-    do {
-      try configuration.validate()
-    } catch {
-      printError("denalid: \(error)")
-      return ExitStatus.usage
+  /// Splits IMAGE:COUNT (when IMAGE:COUNT is not itself a file).
+  static func imageAndCount(_ argument: String) -> (String, Int) {
+    guard let colon = argument.lastIndex(of: ":"), let count = Int(argument[argument.index(after: colon)...]),
+      count >= 1, !FileManager.default.fileExists(atPath: argument)
+    else { return (argument, 1) }
+    return (String(argument[..<colon]), count)
+  }
+
+  /// The exit status an outcome maps to.
+  static func status(of outcome: VMOutcome) -> Int32 {
+    switch outcome {
+    case .exited(let status): status
+    case .faulted(let fault): fault.exitStatus
+    case .timedOut: ExitStatus.timeout
     }
-    let image: GuestImage
-    do {
-      image = try GuestImage(contentsOf: imagePath, memorySize: configuration.memorySize)
-    } catch {
-      printError("denalid: \(imagePath): not a valid guest image: \(error)")
-      return ExitStatus.usage
+  }
+
+  /// The stderr line for an outcome that is not the guest's own exit.
+  static func message(for outcome: VMOutcome, timeout: Duration?) -> String? {
+    switch outcome {
+    case .exited: nil
+    case .faulted(let fault): "guest fault: \(fault)"
+    case .timedOut: "guest stopped: it ran past its timeout of \(timeout.map { "\($0)" } ?? "?")"
     }
-    do {
-      let system = try KVMSystem()
-      let vm = try GuestVM(system: system, image: image, configuration: configuration) { bytes in
-        StandardStream.write(bytes, to: 1)
-      }
-      switch try vm.run() {
-      case .exited(let status):
-        return status
-      case .faulted(let fault):
-        printError("denalid: guest fault: \(fault)")
-        return fault.exitStatus
-      case .timedOut:
-        printError("denalid: guest stopped: it ran past its timeout of \(configuration.timeout.map { "\($0)" } ?? "?")")
-        return ExitStatus.timeout
-      }
-    } catch let error as VMSetupError {
-      printError("denalid: \(error)")
-      return error.isUsageError ? ExitStatus.usage : ExitStatus.hostError
-    } catch {
-      printError("denalid: host error: \(error)")
-      return ExitStatus.hostError
+  }
+
+  /// A short label for the summary.
+  static func outcomeLabel(_ outcome: VMOutcome) -> String {
+    switch outcome {
+    case .exited(let status): "exited \(status)"
+    case .faulted(let fault): "faulted \(fault.exitStatus)"
+    case .timedOut: "timed out"
     }
+  }
+
+  /// Raises the soft limit on open files to the hard limit: each resident VM holds a vCPU descriptor.
+  private func raiseDescriptorLimit() {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
   }
 }
 
@@ -116,10 +209,12 @@ struct ByteSizeArgument: ExpressibleByArgument {
   var defaultValueDescription: String { size.description }
 }
 
-/// A `--timeout` value.
+/// A `--timeout` or `--quantum` value.
 struct DurationArgument: ExpressibleByArgument {
   /// The parsed duration.
   let duration: Duration
+
+  init(_ duration: Duration) { self.duration = duration }
 
   init?(argument: String) {
     guard let duration = DurationParser.parse(argument) else { return nil }

@@ -121,3 +121,34 @@ struct KVMLayerTests {
     #expect(error?.description.contains("errno \(EEXIST)") == true)
   }
 }
+
+@Suite("KVM layer: descriptors")
+struct KVMDescriptorTests {
+  @Test("a vCPU keeps running after its VM descriptor is released")
+  func vcpuOutlivesVMDescriptor() throws {
+    guard let system = try openKVM() else { return }
+    // mov al, 0x42 ; out 0x10, al ; hlt
+    let (vm, memory, vcpu) = try realModeGuest(system, code: [0xB0, 0x42, 0xE6, 0x10, 0xF4])
+    let descriptor = vm.fd
+    vm.releaseDescriptor()
+    #expect(vm.fd == -1)
+    #expect(fcntl(descriptor, F_GETFD) == -1, "the VM descriptor is closed")
+    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1, value: 0x42)))
+    #expect(try vcpu.run() == .halt)
+    #expect(throws: KVMError.self) { try vm.createVCPU(id: 1) }
+    _ = memory
+  }
+}
+
+@Suite("KVM layer: kicks")
+struct KVMKickTests {
+  @Test("a kick requested before KVM_RUN makes that run return at once")
+  func kickBeforeRun() throws {
+    guard let system = try openKVM() else { return }
+    let (_, _, vcpu) = try realModeGuest(system, code: [0xEB, 0xFE])  // jmp $
+    vcpu.kicker.requestExit()
+    let start = ContinuousClock.now
+    #expect(try vcpu.run() == .interrupted)
+    #expect(ContinuousClock.now - start < .seconds(1))
+  }
+}

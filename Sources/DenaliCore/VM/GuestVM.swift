@@ -79,6 +79,8 @@ public final class GuestVM {
     }
     self.console.register(in: &hypercalls)
     self.disk.register(in: &hypercalls)
+    // Setup is over: the vCPU keeps the VM alive, so one descriptor per VM is enough.
+    machine.releaseDescriptor()
   }
 
   /// Runs the guest on this thread until it terminates, faults or passes its timeout, blocking while it
@@ -96,7 +98,7 @@ public final class GuestVM {
       switch try runSlice() {
       case .finished(let outcome):
         return outcome
-      case .runnable:
+      case .yielded, .preempted:
         continue
       case .idle(let deadline):
         if interrupts.wait(untilMonotonicNanoseconds: deadline) { wake(timerFired: true) }
@@ -117,13 +119,13 @@ public final class GuestVM {
       case .resume:
         continue
       case .preempted:
-        return control.hasExpired ? .finished(.timedOut) : .runnable
+        return control.hasExpired ? .finished(.timedOut) : .preempted
       case .finish(let outcome):
         return .finished(outcome)
       case .idle(let timeout, let address):
         statistics.idles += 1
         idleRequest = (address, timeout)
-        if timeout == 0 { return .runnable }  // yield: give up the CPU, stay runnable
+        if timeout == 0 { return .yielded }  // give up the CPU, stay runnable
         if interrupts.current != 0 {
           deliverIdleResult()
           continue
@@ -138,7 +140,7 @@ public final class GuestVM {
   /// Ends an idle: with `timerFired`, the idle's timeout passed and the timer bit is raised.
   /// The pending mask is delivered to the guest when it next runs.
   public func wake(timerFired: Bool) {
-    if timerFired { interrupts.raise(DENALI_IRQ_TIMER) }
+    if timerFired { interrupts.raise(DENALI_IRQ_TIMER, notifyListener: false) }
   }
 
   /// Completes an outstanding idle hypercall: writes ret and the delivered (now cleared) pending mask.

@@ -6,6 +6,8 @@ public enum SliceEnd: Equatable, Sendable {
   case finished(VMOutcome)
   /// The VM idles until this CLOCK_MONOTONIC deadline in nanoseconds (nil: until an interrupt).
   case idle(until: UInt64?)
-  /// The VM yielded or was preempted; it is still runnable.
-  case runnable
+  /// The VM yielded (idle with timeout 0); it is still runnable.
+  case yielded
+  /// The VM was kicked out of the guest (its quantum ended); it is still runnable.
+  case preempted
 }

@@ -6,68 +6,55 @@ import Synchronization
 /// and a monotonic-clock wait that any thread can cut short by raising a bit or calling `wake()`.
 public final class VirtualInterrupts: @unchecked Sendable {
   private let pending = Atomic<UInt64>(0)
-  private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-  private let condition: UnsafeMutablePointer<pthread_cond_t>
+  private let condition = MonotonicCondition()
   private var woken = false
+  private let listener = Mutex<(@Sendable () -> Void)?>(nil)
 
   /// An empty mask.
-  public init() {
-    mutex = .allocate(capacity: 1)
-    condition = .allocate(capacity: 1)
-    // SAFETY: both pointers were just allocated and are initialised here before any use.
-    pthread_mutex_init(mutex, nil)
-    var attributes = pthread_condattr_t()
-    pthread_condattr_init(&attributes)
-    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-    pthread_cond_init(condition, &attributes)
-    pthread_condattr_destroy(&attributes)
-  }
-
-  deinit {
-    pthread_cond_destroy(condition)
-    pthread_mutex_destroy(mutex)
-    condition.deallocate()
-    mutex.deallocate()
-  }
+  public init() {}
 
   /// The bits pending now.
   public var current: UInt64 { pending.load(ordering: .acquiring) }
 
-  /// Sets `bits` and wakes the VM if it is idling.
+  /// Sets `bits`, wakes a thread blocked in `wait`, and tells the listener (the scheduler, which makes an
+  /// idle VM runnable).
   public func raise(_ bits: UInt64) {
-    pending.bitwiseOr(bits, ordering: .acquiringAndReleasing)
-    pthread_mutex_lock(mutex)
-    pthread_cond_broadcast(condition)
-    pthread_mutex_unlock(mutex)
+    raise(bits, notifyListener: true)
   }
+
+  /// Sets `bits` and wakes a blocked `wait`; tells the listener only when `notifyListener` (the scheduler
+  /// raises the timer bit itself, under its own lock, and must not be called back).
+  func raise(_ bits: UInt64, notifyListener: Bool) {
+    pending.bitwiseOr(bits, ordering: .acquiringAndReleasing)
+    condition.withLock { condition.broadcast() }
+    if notifyListener { listener.withLock { $0 }?() }
+  }
+
+  /// Installs the function `raise` calls after setting bits.
+  func setListener(_ function: (@Sendable () -> Void)?) { listener.withLock { $0 = function } }
 
   /// Returns the pending bits and clears them (delivery).
   func take() -> UInt64 { pending.exchange(0, ordering: .acquiringAndReleasing) }
 
   /// Ends the current or next `wait` early (for example when the VM's timeout passes).
   public func wake() {
-    pthread_mutex_lock(mutex)
-    woken = true
-    pthread_cond_broadcast(condition)
-    pthread_mutex_unlock(mutex)
+    condition.withLock {
+      woken = true
+      condition.broadcast()
+    }
   }
 
   /// Blocks until a bit is pending, `wake()` is called, or CLOCK_MONOTONIC reaches `deadline` (nanoseconds;
   /// nil = no deadline). Returns true when the deadline passed.
   func wait(untilMonotonicNanoseconds deadline: UInt64?) -> Bool {
-    pthread_mutex_lock(mutex)
-    defer { pthread_mutex_unlock(mutex) }
-    while current == 0 && !woken {
-      if let deadline {
-        if monotonicNanoseconds() >= deadline { return true }
-        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        pthread_cond_timedwait(condition, mutex, &time)
-      } else {
-        pthread_cond_wait(condition, mutex)
+    condition.withLock {
+      defer { woken = false }
+      while current == 0 && !woken {
+        if let deadline, monotonicNanoseconds() >= deadline { return true }
+        condition.wait(untilMonotonicNanoseconds: deadline)
       }
+      return false
     }
-    woken = false
-    return false
   }
 }
 
@@ -82,5 +69,12 @@ func monotonicNanoseconds() -> UInt64 {
 func wallClockNanoseconds() -> UInt64 {
   var time = timespec()
   clock_gettime(CLOCK_REALTIME, &time)
+  return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+}
+
+/// CPU time the calling thread has used, in nanoseconds.
+func threadCPUNanoseconds() -> UInt64 {
+  var time = timespec()
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
   return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
 }

@@ -1,0 +1,276 @@
+// Scheduler.swift: M:N scheduling of many single-vCPU VMs over a few worker threads, with quantum
+// preemption, one timer heap for every deadline, and priority for VMs waking from idle (Denali's reward).
+import DequeModule
+import Foundation
+import HeapModule
+
+/// Runs VMs on a pool of worker threads until each finishes.
+///
+/// Round robin over runnable VMs; a VM runs until it idles, yields, finishes, or its quantum expires
+/// (it is then kicked out of KVM_RUN). An idling VM leaves the queues until its deadline or an interrupt,
+/// and when it wakes it goes to the front lane: it runs before every VM that merely used up its quantum.
+public final class Scheduler: @unchecked Sendable {
+  /// How the scheduler runs.
+  public struct Configuration: Sendable {
+    /// Worker threads (default: one per core).
+    public var workers: Int
+    /// Longest slice a VM runs while others wait.
+    public var quantum: Duration
+
+    /// A configuration with `workers` threads and a `quantum`.
+    public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, quantum: Duration = .milliseconds(10)) {
+      self.workers = max(1, workers)
+      self.quantum = quantum
+    }
+  }
+
+  /// The configuration in force.
+  public let configuration: Configuration
+  private let quantumNanoseconds: UInt64
+  private let lock = MonotonicCondition(conditions: 3)
+  private static let workAvailable = 0, preemptorWake = 1, stateChanged = 2
+
+  // Guarded by `lock`.
+  private var wokenQueue = Deque<ScheduledVM>()
+  private var runQueue = Deque<ScheduledVM>()
+  private var timers = Heap<TimerEntry>()
+  private var nextSequence: UInt64 = 0
+  /// Per worker: the VM it runs and when that slice's quantum ends.
+  private var slots: [(vm: ScheduledVM, sliceEnd: UInt64)?]
+  private var live = 0
+  private var reports: [VMReport] = []
+  private var stopping = false
+  private var runningThreads = 0
+  private var started = false
+
+  /// A scheduler; call `start()` before or after submitting VMs.
+  public init(configuration: Configuration = Configuration()) {
+    self.configuration = configuration
+    let (seconds, attoseconds) = configuration.quantum.components
+    quantumNanoseconds = max(100_000, UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000)
+    slots = Array(repeating: nil, count: configuration.workers)
+  }
+
+  /// Starts the worker threads and the preemptor.
+  public func start() {
+    let alreadyStarted = lock.withLock {
+      defer { started = true }
+      if !started { runningThreads = configuration.workers + 1 }
+      return started
+    }
+    guard !alreadyStarted else { return }
+    for index in 0..<configuration.workers {
+      let thread = Thread { [self] in workerLoop(index) }
+      thread.name = "denali-worker-\(index)"
+      thread.stackSize = 1 << 20
+      thread.start()
+    }
+    let preemptor = Thread { [self] in preemptorLoop() }
+    preemptor.name = "denali-preemptor"
+    preemptor.start()
+  }
+
+  /// Queues `guest` to run; `name` appears in its report. Its configured timeout starts now.
+  public func submit(_ guest: GuestVM, name: String) {
+    let vm = ScheduledVM(guest: guest, name: name)
+    guest.interrupts.setListener { [weak self, weak vm] in
+      if let self, let vm { self.interruptRaised(vm) }
+    }
+    lock.withLock {
+      live += 1
+      if let timeout = guest.configuration.timeout {
+        addTimer(at: monotonicNanoseconds() &+ nanoseconds(timeout), .timeout(vm))
+        lock.signal(Self.preemptorWake)
+      }
+      runQueue.append(vm)
+      lock.signal(Self.workAvailable)
+    }
+  }
+
+  /// Blocks until every submitted VM has finished, then returns their reports in completion order.
+  public func waitForAll() -> [VMReport] {
+    lock.withLock {
+      while live > 0 { lock.wait(Self.stateChanged, untilMonotonicNanoseconds: nil) }
+      return reports
+    }
+  }
+
+  /// Number of VMs submitted and not yet finished.
+  public var liveCount: Int { lock.withLock { live } }
+
+  /// Stops the workers and the preemptor once no VM is live; waits for them to exit.
+  public func stop() {
+    lock.withLock {
+      while live > 0 { lock.wait(Self.stateChanged, untilMonotonicNanoseconds: nil) }
+      stopping = true
+      lock.broadcast(Self.workAvailable)
+      lock.broadcast(Self.preemptorWake)
+      if started {
+        while runningThreads > 0 { lock.wait(Self.stateChanged, untilMonotonicNanoseconds: nil) }
+      }
+    }
+  }
+
+  // MARK: Workers
+
+  private func workerLoop(_ index: Int) {
+    while let (vm, guest) = nextSlice(worker: index) {
+      let cpuBefore = threadCPUNanoseconds()
+      let end: SliceEnd
+      do {
+        end = try guest.runSlice()
+      } catch {
+        end = .finished(.faulted(.unexpectedExit("host error: \(error)", rip: 0)))
+      }
+      let cpu = threadCPUNanoseconds() &- cpuBefore
+      finishSlice(vm, guest: guest, worker: index, end: end, cpu: cpu)
+    }
+    threadExited()
+  }
+
+  /// Blocks until a VM is runnable (or the scheduler stops), then marks it running on `worker`.
+  private func nextSlice(worker: Int) -> (ScheduledVM, GuestVM)? {
+    lock.withLock {
+      while true {
+        let now = monotonicNanoseconds()
+        fireTimers(now: now)
+        if let vm = wokenQueue.popFirst() ?? runQueue.popFirst() {
+          guard let guest = vm.guest else { continue }
+          vm.state = .running
+          vm.accounting.timesScheduled += 1
+          if let deadline = vm.wokenAtDeadline {
+            vm.accounting.recordWakeup(lateness: now > deadline ? now - deadline : 0)
+            vm.wokenAtDeadline = nil
+          }
+          slots[worker] = (vm, now &+ quantumNanoseconds)
+          lock.signal(Self.preemptorWake)
+          return (vm, guest)
+        }
+        if stopping { return nil }
+        // The timer thread fires deadlines and signals; workers need no deadline of their own.
+        lock.wait(Self.workAvailable, untilMonotonicNanoseconds: nil)
+      }
+    }
+  }
+
+  /// Records the end of a slice and puts the VM where its result says.
+  private func finishSlice(_ vm: ScheduledVM, guest: GuestVM, worker: Int, end: SliceEnd, cpu: UInt64) {
+    lock.withLock {
+      slots[worker] = nil
+      vm.accounting.cpuNanoseconds += cpu
+      switch end {
+      case .finished(let outcome):
+        vm.state = .finished
+        vm.accounting.exits = guest.statistics.exits
+        vm.accounting.hypercalls = guest.statistics.hypercalls
+        vm.accounting.idles = guest.statistics.idles
+        vm.guest = nil
+        guest.interrupts.setListener(nil)
+        reports.append(VMReport(id: vm.id, name: vm.name, outcome: outcome, accounting: vm.accounting))
+        live -= 1
+        lock.broadcast(Self.stateChanged)
+      case .yielded, .preempted:
+        if end == .preempted { vm.accounting.preemptions += 1 }
+        vm.state = .runnable
+        runQueue.append(vm)
+        lock.signal(Self.workAvailable)
+      case .idle(let deadline):
+        if guest.interrupts.current != 0 {
+          // An interrupt arrived while it was deciding to idle: it stays runnable, with the reward.
+          vm.state = .runnable
+          wokenQueue.append(vm)
+          lock.signal(Self.workAvailable)
+        } else {
+          vm.state = .idle
+          vm.idleGeneration &+= 1
+          if let deadline { addTimer(at: deadline, .wake(vm, generation: vm.idleGeneration)) }
+          // The timer thread may need to wake sooner for this deadline.
+          lock.signal(Self.preemptorWake)
+        }
+      }
+    }
+    // `guest` is released by the caller after this returns, outside the lock, if the VM finished.
+  }
+
+  /// Makes an idle VM runnable when a device raises one of its interrupts.
+  private func interruptRaised(_ vm: ScheduledVM) {
+    lock.withLock {
+      guard vm.state == .idle else { return }
+      vm.state = .runnable
+      wokenQueue.append(vm)
+      lock.signal(Self.workAvailable)
+    }
+  }
+
+  // MARK: Timers (lock held)
+
+  private func addTimer(at deadline: UInt64, _ kind: TimerEntry.Kind) {
+    nextSequence &+= 1
+    timers.insert(TimerEntry(deadline: deadline, sequence: nextSequence, kind: kind))
+  }
+
+  private func fireTimers(now: UInt64) {
+    while let first = timers.min, first.deadline <= now {
+      _ = timers.removeMin()
+      switch first.kind {
+      case .wake(let vm, let generation):
+        guard vm.state == .idle, vm.idleGeneration == generation else { continue }
+        vm.guest?.wake(timerFired: true)
+        vm.wokenAtDeadline = first.deadline
+        vm.state = .runnable
+        wokenQueue.append(vm)
+      case .timeout(let vm):
+        guard vm.state != .finished else { continue }
+        vm.control.expire()
+        if vm.state == .idle {
+          vm.state = .runnable
+          wokenQueue.append(vm)
+        }
+      }
+    }
+  }
+
+  // MARK: Preemption
+
+  /// The timer thread: fires due timers even while every worker is busy, and kicks a VM whose quantum has
+  /// ended when another VM is waiting. A kicked slot is kicked again one quantum later if it has not ended
+  /// by then, so no kick can be lost for good.
+  private func preemptorLoop() {
+    lock.withLock {
+      while !stopping {
+        let now = monotonicNanoseconds()
+        let queuedBefore = wokenQueue.count + runQueue.count
+        fireTimers(now: now)
+        if wokenQueue.count + runQueue.count > queuedBefore { lock.broadcast(Self.workAvailable) }
+        var earliest = timers.min?.deadline
+        let othersWaiting = !wokenQueue.isEmpty || !runQueue.isEmpty
+        for index in slots.indices {
+          guard let slot = slots[index] else { continue }
+          var sliceEnd = slot.sliceEnd
+          if sliceEnd <= now {
+            if othersWaiting { slot.vm.control.preempt() }
+            sliceEnd = now &+ quantumNanoseconds
+            slots[index] = (slot.vm, sliceEnd)
+          }
+          earliest = min(earliest ?? .max, sliceEnd)
+        }
+        lock.wait(Self.preemptorWake, untilMonotonicNanoseconds: earliest)
+      }
+    }
+    threadExited()
+  }
+
+  private func threadExited() {
+    lock.withLock {
+      runningThreads -= 1
+      lock.broadcast(Self.stateChanged)
+    }
+  }
+}
+
+/// Whole nanoseconds in a non-negative duration (0 for negative ones).
+func nanoseconds(_ duration: Duration) -> UInt64 {
+  let (seconds, attoseconds) = duration.components
+  guard seconds >= 0 else { return 0 }
+  return UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000).partialValue &+ UInt64(attoseconds / 1_000_000_000)
+}

@@ -74,19 +74,6 @@ import Testing
 
 // MARK: - GuestVM on /dev/kvm
 
-/// Opens /dev/kvm, or returns nil (the test is skipped) when it is missing outside CI.
-private func openKVMSystem() throws -> KVMSystem? {
-  if !FileManager.default.fileExists(atPath: "/dev/kvm") {
-    if ProcessInfo.processInfo.environment["CI"] == "true" {
-      Issue.record("/dev/kvm is missing, and CI requires it")
-    } else {
-      print("skipping: /dev/kvm is not available on this machine")
-    }
-    return nil
-  }
-  return try KVMSystem()
-}
-
 /// A static ELF64 ET_EXEC for x86-64 with one PT_LOAD (R+X, or R+W+X) at `address` holding `code`,
 /// occupying `memorySize` bytes of guest memory (at least `code.count`), entered at `address`.
 private func tinyELF(code: [UInt8], address: UInt64 = 0x10_0000, memorySize: UInt64? = nil) -> [UInt8] {

@@ -78,4 +78,42 @@ struct RunCommandTests {
     #expect(result.status == 2)
     #expect(result.stderr.contains("arguments"))
   }
+
+  @Test("--count runs many VMs: each console line prefixed by its VM id, a summary on stderr")
+  func countPrefixesAndSummarises() throws {
+    guard Denalid.ready() else { return }
+    let result = try Denalid.run(["run", Denalid.guest("hello"), "--count", "5", "--", "x"])
+    #expect(result.status == 0)
+    let lines = result.stdout.split(separator: "\n").map(String.init).sorted()
+    #expect(lines == (1...5).map { "[vm \($0)] hello from denali x" }.sorted())
+    #expect(result.stderr.contains("denalid: 5 VMs: 5 exited 0"), "\(result.stderr)")
+    #expect(result.stderr.contains("CPU time per VM: min"))
+  }
+
+  @Test("several images with IMAGE:COUNT; the exit status is the highest of the VMs'; --quiet drops consoles")
+  func severalImages() throws {
+    guard Denalid.ready(guests: ["hello", "exit-status"]) else { return }
+    let result = try Denalid.run(["run", Denalid.guest("hello") + ":2", Denalid.guest("exit-status"), "--quiet", "--", "9"])
+    #expect(result.status == 9)
+    #expect(result.stdout == "")
+    #expect(result.stderr.contains("denalid: 3 VMs: 2 exited 0, 1 exited 9"), "\(result.stderr)")
+  }
+
+  @Test("a faulting VM among others is reported by id and stops only itself")
+  func faultAmongOthers() throws {
+    guard Denalid.ready(guests: ["hello", "fault"]) else { return }
+    let result = try Denalid.run(["run", Denalid.guest("fault"), Denalid.guest("hello") + ":3", "--", "ud"])
+    #expect(result.status == 134)
+    #expect(result.stderr.contains("denalid: vm 1: guest fault: invalid opcode (#UD)"), "\(result.stderr)")
+    #expect(result.stdout.components(separatedBy: "hello from denali ud").count - 1 == 3)
+  }
+
+  @Test("spinning guests on one worker are preempted and all time out together")
+  func preemptedSpinners() throws {
+    guard Denalid.ready(guests: ["spin"]) else { return }
+    let result = try Denalid.run(["run", Denalid.guest("spin") + ":3", "--workers", "1", "--timeout", "1s", "--quiet"])
+    #expect(result.status == 124)
+    #expect(result.stderr.contains("3 VMs: 3 timed out"), "\(result.stderr)")
+    #expect(result.elapsed < .seconds(5))
+  }
 }

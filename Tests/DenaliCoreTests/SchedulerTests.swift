@@ -1,0 +1,129 @@
+// SchedulerTests.swift: the M:N scheduler on real KVM with real guests: preemption, the idle reward, fairness,
+// timers for many idlers, interrupts waking idle VMs, and resources released when VMs end.
+import DenaliABI
+import Foundation
+import KVM
+import Synchronization
+import Testing
+
+@testable import DenaliCore
+
+@Suite("Scheduler", .serialized)
+struct SchedulerTests {
+  /// A started scheduler, or nil when KVM is unavailable.
+  func makeScheduler(workers: Int, quantum: Duration = .milliseconds(10)) throws -> (KVMSystem, Scheduler)? {
+    guard let system = try openKVMSystem() else { return nil }
+    let scheduler = Scheduler(configuration: .init(workers: workers, quantum: quantum))
+    scheduler.start()
+    return (system, scheduler)
+  }
+
+  func vm(
+    _ system: KVMSystem, _ image: GuestImage, id: UInt64, arguments: [String] = [], timeout: Duration? = nil,
+    console: @escaping ConsoleDevice.Sink = { _ in }
+  ) throws -> GuestVM {
+    try GuestVM(system: system, image: image, configuration: VMConfiguration(arguments: arguments, timeout: timeout, id: id), console: console)
+  }
+
+  @Test("a guest that never yields is preempted: on one worker, hello finishes while spin runs")
+  func preemption() throws {
+    guard let (system, scheduler) = try makeScheduler(workers: 1), let spin = BuiltGuests.image("spin"),
+      let hello = BuiltGuests.image("hello")
+    else { return }
+    defer { scheduler.stop() }
+    scheduler.submit(try vm(system, spin, id: 1, timeout: .seconds(2)), name: "spin")
+    scheduler.submit(try vm(system, hello, id: 2), name: "hello")
+    let reports = scheduler.waitForAll()
+    #expect(reports.map(\.id) == [2, 1], "hello ends first, long before spin's 2 s timeout")
+    #expect(reports.first?.outcome == .exited(status: 0))
+    #expect(reports.last?.outcome == .timedOut)
+    #expect((reports.last?.accounting.preemptions ?? 0) >= 1)
+  }
+
+  @Test("the idle reward: a sleeper beside 3 spinners on one worker wakes within two quanta")
+  func idleReward() throws {
+    guard let (system, scheduler) = try makeScheduler(workers: 1), let spin = BuiltGuests.image("spin"),
+      let sleeper = BuiltGuests.image("sleeper")
+    else { return }
+    defer { scheduler.stop() }
+    for id in 1...3 { scheduler.submit(try vm(system, spin, id: UInt64(id), timeout: .seconds(4)), name: "spin") }
+    let console = SharedConsole()
+    scheduler.submit(try vm(system, sleeper, id: 4, arguments: ["60", "10"], console: console.sink), name: "sleeper")
+    let reports = scheduler.waitForAll()
+    let sleeperReport = try #require(reports.first { $0.id == 4 })
+    #expect(sleeperReport.outcome == .exited(status: 0), "\(console.text)")
+    // Without the reward the sleeper would queue behind three 10 ms quanta on every wake-up.
+    let words = console.text.split(separator: " ")
+    let p99 = words.firstIndex(of: "p99").flatMap { UInt64(words[$0 + 1]) }
+    #expect(try #require(p99, "\(console.text)") < 20_000, "p99 wake-up lateness under two quanta: \(console.text)")
+    #expect(sleeperReport.accounting.timerWakeups >= 60)
+    #expect(sleeperReport.accounting.wakeLatenessMax < 25_000_000)
+  }
+
+  @Test("fairness: 4 spinners on 2 workers get equal CPU (Jain's index at least 0.95)")
+  func fairness() throws {
+    guard let (system, scheduler) = try makeScheduler(workers: 2), let spin = BuiltGuests.image("spin") else { return }
+    defer { scheduler.stop() }
+    for id in 1...4 { scheduler.submit(try vm(system, spin, id: UInt64(id), timeout: .seconds(2)), name: "spin") }
+    let cpu = scheduler.waitForAll().map { Double($0.accounting.cpuNanoseconds) }
+    let mean = cpu.reduce(0, +) / Double(cpu.count)
+    let jain = cpu.reduce(0, +) * cpu.reduce(0, +) / (Double(cpu.count) * cpu.reduce(0) { $0 + $1 * $1 })
+    #expect(jain >= 0.95, "CPU per VM \(cpu)")
+    #expect(cpu.allSatisfy { abs($0 - mean) / mean < 0.2 }, "CPU per VM \(cpu)")
+  }
+
+  @Test("one timer heap for many idlers: 100 VMs sleeping 100 ms each wake about ten times in a second")
+  func manyIdlers() throws {
+    guard let (system, scheduler) = try makeScheduler(workers: 2), let idler = BuiltGuests.image("idler") else { return }
+    defer { scheduler.stop() }
+    for id in 1...100 {
+      scheduler.submit(try vm(system, idler, id: UInt64(id), arguments: ["100"], timeout: .milliseconds(1050)), name: "idler")
+    }
+    let reports = scheduler.waitForAll()
+    #expect(reports.count == 100)
+    #expect(reports.allSatisfy { $0.outcome == .timedOut })
+    let wakeups = reports.map(\.accounting.timerWakeups)
+    #expect(wakeups.allSatisfy { $0 >= 7 && $0 <= 11 }, "timer wake-ups per VM: \(wakeups)")
+    let mean = reports.reduce(UInt64(0)) { $0 + $1.accounting.wakeLatenessTotal } / max(1, wakeups.reduce(0, +))
+    #expect(mean < 5_000_000, "mean wake-up lateness \(mean) ns")
+  }
+
+  @Test("an interrupt raised by a device wakes a VM idling forever")
+  func interruptWakesIdleVM() throws {
+    guard let (system, scheduler) = try makeScheduler(workers: 1), let evil = BuiltGuests.image("evil") else { return }
+    defer { scheduler.stop() }
+    let console = SharedConsole()
+    let guest = try vm(system, evil, id: 1, arguments: ["idle-forever"], timeout: .seconds(5), console: console.sink)
+    let interrupts = guest.interrupts
+    let start = ContinuousClock.now
+    scheduler.submit(guest, name: "idle-forever")
+    Thread.sleep(forTimeInterval: 0.2)
+    interrupts.raise(DENALI_IRQ_NET_RX)
+    let report = try #require(scheduler.waitForAll().first)
+    // The guest only returns from its endless idle because of the interrupt, and then exits 1 on its own.
+    #expect(report.outcome == .exited(status: 1))
+    #expect(console.text.contains("idle returned ret 0, pending 0x4"), "\(console.text)")
+    #expect(ContinuousClock.now - start < .seconds(2))
+    #expect(report.accounting.timerWakeups == 0)
+  }
+
+  @Test("finished VMs give back every descriptor and mapping")
+  func resourcesReleased() throws {
+    guard let (system, scheduler) = try makeScheduler(workers: 2), let hello = BuiltGuests.image("hello") else { return }
+    defer { scheduler.stop() }
+    scheduler.submit(try vm(system, hello, id: 1), name: "warm-up")
+    _ = scheduler.waitForAll()
+    let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+    let mappings = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8).split(separator: "\n").count
+    var live: [GuestVM] = []
+    for id in 2...41 { live.append(try vm(system, hello, id: UInt64(id))) }
+    let whileCreated = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+    #expect(whileCreated - descriptors == 40, "one descriptor per VM while it exists")
+    for guest in live { scheduler.submit(guest, name: "hello") }
+    live.removeAll()
+    #expect(scheduler.waitForAll().count == 41)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count == descriptors)
+    let after = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8).split(separator: "\n").count
+    #expect(after <= mappings + 4, "mappings before \(mappings), after \(after)")
+  }
+}

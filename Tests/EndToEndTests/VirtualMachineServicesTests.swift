@@ -45,6 +45,14 @@ struct VirtualMachineServicesTests {
     #expect(result.stdout.hasPrefix("event-loop: ok"), "\(result.stdout)")
   }
 
+  @Test("Ilwaco's event loop keeps timer order when the VM wakes late: starved by spinners, no cancelled timer fires")
+  func eventLoopWhenLate() throws {
+    guard Denalid.ready(guests: ["event-loop", "spin"]) else { return }
+    let result = try Denalid.run(["run", Denalid.guest("event-loop"), Denalid.guest("spin") + ":3", "--workers", "1", "--timeout", "2s"])
+    #expect(result.stdout.contains("[vm 1] event-loop: ok"), "\(result.stdout)")
+    #expect(result.stderr.contains("4 VMs: 1 exited 0, 3 timed out"), "\(result.stderr)")
+  }
+
   @Test("a guest idling forever uses almost no host CPU until its timeout")
   func idleUsesNoCPU() throws {
     guard Denalid.ready(guests: ["evil"]) else { return }

@@ -99,21 +99,28 @@ public final class EventLoop {
   /// Makes `run()` return after the current timer action or handler.
   public func stop() { running = false }
 
-  /// Runs (and reschedules or removes) every timer whose deadline is at or before `now`.
+  /// Runs (and reschedules or removes) every timer whose deadline is at or before `now`, earliest first.
+  /// One timer at a time, re-scanning after each action: an action may cancel or add timers.
   private func fireDueTimers(now: UInt64) {
-    var index = 0
-    while index < entries.count && running {
-      let entry = entries[index]
-      guard entry.deadline <= now else {
-        index += 1
-        continue
+    while running {
+      var next = -1
+      for index in entries.indices where entries[index].deadline <= now {
+        if next >= 0 {
+          let best = entries[next]
+          let candidate = entries[index]
+          if candidate.deadline > best.deadline || (candidate.deadline == best.deadline && candidate.id > best.id) {
+            continue
+          }
+        }
+        next = index
       }
+      guard next >= 0 else { return }
+      let entry = entries[next]
       if entry.interval > 0 {
-        let (next, overflow) = entry.deadline.addingReportingOverflow(entry.interval)
-        entries[index].deadline = overflow ? .max : (next > now ? next : EventLoop.deadline(after: entry.interval))
-        index += 1
+        let (deadline, overflow) = entry.deadline.addingReportingOverflow(entry.interval)
+        entries[next].deadline = overflow ? .max : (deadline > now ? deadline : EventLoop.deadline(after: entry.interval))
       } else {
-        entries.swapAt(index, entries.count - 1)  // the moved entry is looked at next
+        entries.swapAt(next, entries.count - 1)
         entries.removeLast()
       }
       entry.action()

@@ -16,9 +16,11 @@ final class ScheduledVM: @unchecked Sendable {
 
   let id: UInt64
   let name: String
-  /// The VM itself; nil once finished, so its descriptors and mappings go away at once.
+  /// The VM itself; nil once finished, so its descriptors and mappings go away at once. Nothing else here
+  /// may hold any part of it: a stale timer entry keeps this record alive until its deadline.
   var guest: GuestVM?
-  let control: VMControl
+  /// The VM's control handle while it exists.
+  var control: VMControl? { guest?.control }
   var state: State = .runnable
   /// Bumped on every idle, so a stale timer entry for an earlier idle is ignored.
   var idleGeneration: UInt64 = 0
@@ -30,6 +32,5 @@ final class ScheduledVM: @unchecked Sendable {
     self.id = guest.configuration.id
     self.name = name
     self.guest = guest
-    self.control = guest.control
   }
 }

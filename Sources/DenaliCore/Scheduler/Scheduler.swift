@@ -221,7 +221,7 @@ public final class Scheduler: @unchecked Sendable {
         wokenQueue.append(vm)
       case .timeout(let vm):
         guard vm.state != .finished else { continue }
-        vm.control.expire()
+        vm.control?.expire()
         if vm.state == .idle {
           vm.state = .runnable
           wokenQueue.append(vm)
@@ -248,7 +248,7 @@ public final class Scheduler: @unchecked Sendable {
           guard let slot = slots[index] else { continue }
           var sliceEnd = slot.sliceEnd
           if sliceEnd <= now {
-            if othersWaiting { slot.vm.control.preempt() }
+            if othersWaiting { slot.vm.control?.preempt() }
             sliceEnd = now &+ quantumNanoseconds
             slots[index] = (slot.vm, sliceEnd)
           }

@@ -184,14 +184,6 @@ struct RunCommand: ParsableCommand {
     case .timedOut: "timed out"
     }
   }
-
-  /// Raises the soft limit on open files to the hard limit: each resident VM holds a vCPU descriptor.
-  private func raiseDescriptorLimit() {
-    var limit = rlimit()
-    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-    limit.rlim_cur = limit.rlim_max
-    _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
-  }
 }
 
 /// A `--memory` value.

@@ -40,6 +40,9 @@ public final class Scheduler: @unchecked Sendable {
   private var live = 0
   private var reports: [VMReport] = []
   private var stopping = false
+  /// When the timer thread will wake by itself (UInt64.max: not before it is signalled). Workers signal
+  /// it only for an earlier deadline, so a slice start usually costs no extra wake-up.
+  private var timerThreadWakesAt: UInt64 = 0
   private var runningThreads = 0
   private var started = false
 
@@ -80,7 +83,6 @@ public final class Scheduler: @unchecked Sendable {
       live += 1
       if let timeout = guest.configuration.timeout {
         addTimer(at: monotonicNanoseconds() &+ nanoseconds(timeout), .timeout(vm))
-        lock.signal(Self.preemptorWake)
       }
       runQueue.append(vm)
       lock.signal(Self.workAvailable)
@@ -143,7 +145,7 @@ public final class Scheduler: @unchecked Sendable {
             vm.wokenAtDeadline = nil
           }
           slots[worker] = (vm, now &+ quantumNanoseconds)
-          lock.signal(Self.preemptorWake)
+          wakeTimerThread(by: now &+ quantumNanoseconds)
           return (vm, guest)
         }
         if stopping { return nil }
@@ -184,8 +186,6 @@ public final class Scheduler: @unchecked Sendable {
           vm.state = .idle
           vm.idleGeneration &+= 1
           if let deadline { addTimer(at: deadline, .wake(vm, generation: vm.idleGeneration)) }
-          // The timer thread may need to wake sooner for this deadline.
-          lock.signal(Self.preemptorWake)
         }
       }
     }
@@ -207,6 +207,14 @@ public final class Scheduler: @unchecked Sendable {
   private func addTimer(at deadline: UInt64, _ kind: TimerEntry.Kind) {
     nextSequence &+= 1
     timers.insert(TimerEntry(deadline: deadline, sequence: nextSequence, kind: kind))
+    wakeTimerThread(by: deadline)
+  }
+
+  /// Signals the timer thread if it would otherwise sleep past `deadline`.
+  private func wakeTimerThread(by deadline: UInt64) {
+    guard deadline < timerThreadWakesAt else { return }
+    timerThreadWakesAt = 0
+    lock.signal(Self.preemptorWake)
   }
 
   private func fireTimers(now: UInt64) {
@@ -254,7 +262,9 @@ public final class Scheduler: @unchecked Sendable {
           }
           earliest = min(earliest ?? .max, sliceEnd)
         }
+        timerThreadWakesAt = earliest ?? .max
         lock.wait(Self.preemptorWake, untilMonotonicNanoseconds: earliest)
+        timerThreadWakesAt = 0
       }
     }
     threadExited()

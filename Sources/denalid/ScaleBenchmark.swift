@@ -100,9 +100,11 @@ struct ScaleBenchmark: ParsableCommand {
     // The idle window: every VM sleeps, waking once a period.
     let threadsBefore = ThreadCPU.read(schedulerTasks: schedulerTasks)
     let cpuBefore = processCPUNanoseconds()
+    let slicesBefore = scheduler.sliceTotals
     let windowStart = ContinuousClock.now
     Thread.sleep(forTimeInterval: Double(idleSeconds))
     let cpuAfter = processCPUNanoseconds()
+    let slicesAfter = scheduler.sliceTotals
     let threadsAfter = ThreadCPU.read(schedulerTasks: schedulerTasks)
     let window = nanoseconds(ContinuousClock.now - windowStart)
     let liveAfterWindow = scheduler.liveCount
@@ -121,7 +123,8 @@ struct ScaleBenchmark: ParsableCommand {
       count: count, memorySize: memorySize, workers: workers, creation: creation, tenths: tenths, before: before,
       after: after,
       liveAfterCreation: liveAfterCreation, liveAfterWindow: liveAfterWindow, window: window,
-      processCPU: cpuAfter &- cpuBefore, threadCPU: ThreadCPU.difference(threadsAfter, threadsBefore),
+      processCPU: cpuAfter &- cpuBefore, guestTime: slicesAfter.guest &- slicesBefore.guest,
+      threadCPU: ThreadCPU.difference(threadsAfter, threadsBefore),
       stopping: stopping, teardown: teardown, lifetimes: lifetimes, reports: reports)
     if json { print(result.json) } else { result.lines.forEach { print($0) } }
     guard result.timedOut == count else {
@@ -157,6 +160,8 @@ fileprivate struct ScaleResult {
   let liveAfterCreation: Int, liveAfterWindow: Int
   /// Nanoseconds of the idle window, and the process's CPU time over it.
   let window: UInt64, processCPU: UInt64
+  /// Wall time the VMs spent inside KVM_RUN during the window: the guests' own work, their exits included.
+  let guestTime: UInt64
   /// CPU time over the window by thread kind.
   let threadCPU: ThreadCPU
   /// Nanoseconds from the stop request to the last VM's end.
@@ -240,7 +245,9 @@ fileprivate struct ScaleResult {
       "  by thread       workers \(share(threadCPU.workers)) (slices, KVM_RUN included, and picking the next VM); "
         + "timer/preemptor \(share(threadCPU.preemptor)); KVM kernel threads \(share(threadCPU.kvmThreads)); "
         + "other \(share(threadCPU.other))   (/proc/self/task/*/schedstat)",
-      "  (the scheduler keeps no running total of slice CPU, only per-VM totals in its final reports: below)",
+      "  guests' own   \(f(percent(guestTime), 1))% of one core inside KVM_RUN (wake-up exits and guest instructions)",
+      "  daemon's own  \(f(percent(processCPU > guestTime ? processCPU - guestTime : 0), 1))% of one core: process CPU "
+        + "minus time inside KVM_RUN (scheduling, timers, exit handling, accounting)",
       "stop          control.expire() on every VM; all ended \(f(Double(stopping) / 1e6, 0)) ms later: "
         + "\(timedOut) timed out, \(faulted) faulted, \(exited) exited",
       "teardown      released every VM in \(f(Double(teardown) / 1e9, 2)) s: "
@@ -263,7 +270,7 @@ fileprivate struct ScaleResult {
       ("rss_kib_per_vm", f(perVM(\.rssKiB), 2)), ("kernel_kib_per_vm_system_wide", f(perVM(\.kernelKiB), 2)),
       ("memavailable_kib_per_vm_system_wide", f(-perVM(\.availableKiB), 2)),
       ("descriptors_per_vm", f(perVM(\.descriptors), 3)), ("mappings_per_vm", f(perVM(\.mappings), 3)),
-      ("idle_window_ns", "\(window)"), ("process_cpu_ns", "\(processCPU)"),
+      ("idle_window_ns", "\(window)"), ("process_cpu_ns", "\(processCPU)"), ("guest_time_ns", "\(guestTime)"),
       ("process_cpu_percent_of_core", f(percent(processCPU), 2)),
       ("worker_cpu_ns", "\(threadCPU.workers)"), ("preemptor_cpu_ns", "\(threadCPU.preemptor)"),
       ("kvm_thread_cpu_ns", "\(threadCPU.kvmThreads)"), ("other_thread_cpu_ns", "\(threadCPU.other)"),

@@ -44,6 +44,8 @@ public final class Scheduler: @unchecked Sendable {
   /// it only for an earlier deadline, so a slice start usually costs no extra wake-up.
   private var timerThreadWakesAt: UInt64 = 0
   private var runningThreads = 0
+  private var totalSliceCPU: UInt64 = 0
+  private var totalGuestTime: UInt64 = 0
   private var started = false
 
   /// A scheduler; call `start()` before or after submitting VMs.
@@ -100,6 +102,11 @@ public final class Scheduler: @unchecked Sendable {
   /// Number of VMs submitted and not yet finished.
   public var liveCount: Int { lock.withLock { live } }
 
+  /// Running totals over every slice so far, in nanoseconds: the worker CPU time of the slices, and the
+  /// wall time of those slices spent inside KVM_RUN (the guests' own work). Their difference is the
+  /// daemon's own per-slice work: exit handling, hypercalls and accounting.
+  public var sliceTotals: (cpu: UInt64, guest: UInt64) { lock.withLock { (totalSliceCPU, totalGuestTime) } }
+
   /// Stops the workers and the preemptor once no VM is live; waits for them to exit.
   public func stop() {
     lock.withLock {
@@ -118,6 +125,7 @@ public final class Scheduler: @unchecked Sendable {
   private func workerLoop(_ index: Int) {
     while let (vm, guest) = nextSlice(worker: index) {
       let cpuBefore = threadCPUNanoseconds()
+      let guestBefore = guest.statistics.guestNanoseconds
       let end: SliceEnd
       do {
         end = try guest.runSlice()
@@ -125,7 +133,7 @@ public final class Scheduler: @unchecked Sendable {
         end = .finished(.faulted(.unexpectedExit("host error: \(error)", rip: 0)))
       }
       let cpu = threadCPUNanoseconds() &- cpuBefore
-      finishSlice(vm, guest: guest, worker: index, end: end, cpu: cpu)
+      finishSlice(vm, guest: guest, worker: index, end: end, cpu: cpu, guestTime: guest.statistics.guestNanoseconds &- guestBefore)
     }
     threadExited()
   }
@@ -156,10 +164,15 @@ public final class Scheduler: @unchecked Sendable {
   }
 
   /// Records the end of a slice and puts the VM where its result says.
-  private func finishSlice(_ vm: ScheduledVM, guest: GuestVM, worker: Int, end: SliceEnd, cpu: UInt64) {
+  private func finishSlice(
+    _ vm: ScheduledVM, guest: GuestVM, worker: Int, end: SliceEnd, cpu: UInt64, guestTime: UInt64
+  ) {
     lock.withLock {
       slots[worker] = nil
       vm.accounting.cpuNanoseconds += cpu
+      vm.accounting.guestNanoseconds += guestTime
+      totalSliceCPU &+= cpu
+      totalGuestTime &+= guestTime
       switch end {
       case .finished(let outcome):
         vm.state = .finished

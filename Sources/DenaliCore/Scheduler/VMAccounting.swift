@@ -4,6 +4,8 @@
 public struct VMAccounting: Sendable, Equatable {
   /// CPU time the VM's slices used on worker threads (guest execution and exit handling), nanoseconds.
   public var cpuNanoseconds: UInt64 = 0
+  /// Of that, wall time inside KVM_RUN: the guest's own work, its exits included, nanoseconds.
+  public var guestNanoseconds: UInt64 = 0
   /// Slices the VM was given.
   public var timesScheduled: UInt64 = 0
   /// Slices that ended because the quantum expired.

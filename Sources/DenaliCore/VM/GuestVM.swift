@@ -11,6 +11,8 @@ public struct VMStatistics: Sendable {
   public var hypercalls: UInt64 = 0
   /// Idle hypercalls.
   public var idles: UInt64 = 0
+  /// Wall time spent inside KVM_RUN (the guest's own work, its exits included), nanoseconds.
+  public var guestNanoseconds: UInt64 = 0
   /// When the first hypercall exit was seen.
   public var firstHypercall: ContinuousClock.Instant?
 }
@@ -113,7 +115,9 @@ public final class GuestVM {
     while true {
       if control.hasExpired { return .finished(.timedOut) }
       refreshVirtualRegisters()
+      let entered = monotonicNanoseconds()
       let exit = try vcpu.run()
+      statistics.guestNanoseconds &+= monotonicNanoseconds() &- entered
       statistics.exits.count(exit)
       switch try handle(exit) {
       case .resume:

@@ -123,29 +123,40 @@ public final class Scheduler: @unchecked Sendable {
   // MARK: Workers
 
   private func workerLoop(_ index: Int) {
-    while let (vm, guest) = nextSlice(worker: index) {
-      let cpuBefore = threadCPUNanoseconds()
-      let guestBefore = guest.statistics.guestNanoseconds
-      let end: SliceEnd
-      do {
-        end = try guest.runSlice()
-      } catch {
-        end = .finished(.faulted(.unexpectedExit("host error: \(error)", rip: 0)))
+    while let vm = nextSlice(worker: index) {
+      if let report = runSlice(of: vm, worker: index) {
+        // The GuestVM was released when runSlice returned: "finished" means its resources are gone.
+        retire(report)
       }
-      let cpu = threadCPUNanoseconds() &- cpuBefore
-      finishSlice(vm, guest: guest, worker: index, end: end, cpu: cpu, guestTime: guest.statistics.guestNanoseconds &- guestBefore)
     }
     threadExited()
   }
 
+  /// Runs one slice of `vm` on this worker and records it. Returns the VM's report when it finished;
+  /// its last reference (the local `guest`) is dropped as this function returns.
+  private func runSlice(of vm: ScheduledVM, worker: Int) -> VMReport? {
+    guard let guest = lock.withLock({ vm.guest }) else { return nil }
+    let cpuBefore = threadCPUNanoseconds()
+    let guestBefore = guest.statistics.guestNanoseconds
+    let end: SliceEnd
+    do {
+      end = try guest.runSlice()
+    } catch {
+      end = .finished(.faulted(.unexpectedExit("host error: \(error)", rip: 0)))
+    }
+    let cpu = threadCPUNanoseconds() &- cpuBefore
+    return finishSlice(
+      vm, guest: guest, worker: worker, end: end, cpu: cpu, guestTime: guest.statistics.guestNanoseconds &- guestBefore)
+  }
+
   /// Blocks until a VM is runnable (or the scheduler stops), then marks it running on `worker`.
-  private func nextSlice(worker: Int) -> (ScheduledVM, GuestVM)? {
+  private func nextSlice(worker: Int) -> ScheduledVM? {
     lock.withLock {
       while true {
         let now = monotonicNanoseconds()
         fireTimers(now: now)
         if let vm = wokenQueue.popFirst() ?? runQueue.popFirst() {
-          guard let guest = vm.guest else { continue }
+          guard vm.guest != nil else { continue }
           vm.state = .running
           vm.accounting.timesScheduled += 1
           if let deadline = vm.wokenAtDeadline {
@@ -154,7 +165,7 @@ public final class Scheduler: @unchecked Sendable {
           }
           slots[worker] = (vm, now &+ quantumNanoseconds)
           wakeTimerThread(by: now &+ quantumNanoseconds)
-          return (vm, guest)
+          return vm
         }
         if stopping { return nil }
         // The timer thread fires deadlines and signals; workers need no deadline of their own.
@@ -163,10 +174,10 @@ public final class Scheduler: @unchecked Sendable {
     }
   }
 
-  /// Records the end of a slice and puts the VM where its result says.
+  /// Records the end of a slice and puts the VM where its result says; returns its report if it finished.
   private func finishSlice(
     _ vm: ScheduledVM, guest: GuestVM, worker: Int, end: SliceEnd, cpu: UInt64, guestTime: UInt64
-  ) {
+  ) -> VMReport? {
     lock.withLock {
       slots[worker] = nil
       vm.accounting.cpuNanoseconds += cpu
@@ -181,9 +192,7 @@ public final class Scheduler: @unchecked Sendable {
         vm.accounting.idles = guest.statistics.idles
         vm.guest = nil
         guest.interrupts.setListener(nil)
-        reports.append(VMReport(id: vm.id, name: vm.name, outcome: outcome, accounting: vm.accounting))
-        live -= 1
-        lock.broadcast(Self.stateChanged)
+        return VMReport(id: vm.id, name: vm.name, outcome: outcome, accounting: vm.accounting)
       case .yielded, .preempted:
         if end == .preempted { vm.accounting.preemptions += 1 }
         vm.state = .runnable
@@ -201,8 +210,17 @@ public final class Scheduler: @unchecked Sendable {
           if let deadline { addTimer(at: deadline, .wake(vm, generation: vm.idleGeneration)) }
         }
       }
+      return nil
     }
-    // `guest` is released by the caller after this returns, outside the lock, if the VM finished.
+  }
+
+  /// Announces a finished VM whose resources are released.
+  private func retire(_ report: VMReport) {
+    lock.withLock {
+      reports.append(report)
+      live -= 1
+      lock.broadcast(Self.stateChanged)
+    }
   }
 
   /// Makes an idle VM runnable when a device raises one of its interrupts.

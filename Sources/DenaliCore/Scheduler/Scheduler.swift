@@ -29,6 +29,11 @@ public final class Scheduler: @unchecked Sendable {
   private let quantumNanoseconds: UInt64
   private let lock = MonotonicCondition(conditions: 3)
   private static let workAvailable = 0, preemptorWake = 1, stateChanged = 2
+  /// With more pending deadlines than this, the timer thread batches: it sleeps until the earliest deadline
+  /// plus `timerSlack`, and one wake-up serves every VM due by then (Denali's batched timer interrupts).
+  static let batchingThreshold = 100
+  /// The most a timer fires late because of batching, in nanoseconds.
+  static let timerSlack: UInt64 = 1_000_000
 
   // Guarded by `lock`.
   private var wokenQueue = Deque<ScheduledVM>()
@@ -281,7 +286,7 @@ public final class Scheduler: @unchecked Sendable {
         let queuedBefore = wokenQueue.count + runQueue.count
         fireTimers(now: now)
         if wokenQueue.count + runQueue.count > queuedBefore { lock.broadcast(Self.workAvailable) }
-        var earliest = timers.min?.deadline
+        var earliest = timers.min.map { $0.deadline &+ (timers.count > Self.batchingThreshold ? Self.timerSlack : 0) }
         let othersWaiting = !wokenQueue.isEmpty || !runQueue.isEmpty
         for index in slots.indices {
           guard let slot = slots[index] else { continue }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# scripts/demo.sh: the foundation demo: `denalid run` on a few guests, showing their output and exit statuses.
+# scripts/demo.sh: the demo: single guests, the Denali machine (clock, idle, disk, a hostile guest), and many
+# VMs multiplexed on a few workers. Shows output and exit statuses.
 # Run by `make demo` after the build; the non-zero statuses below are expected, so no `set -e`.
 set -u
 cd "$(dirname "$0")/.."
@@ -35,6 +36,20 @@ step "A guest that never ends is stopped by --timeout: 124" \
   124 "$DENALID" run "$GUESTS/spin.elf" --timeout 1s
 step "Not a guest image: rejected with 2" \
   2 "$DENALID" run /etc/hostname
+step "Virtual registers: the guest reads its clock, TSC rate, VM id and memory without a trap" \
+  0 "$DENALID" run "$GUESTS/clock.elf"
+step "Idle-with-timeout: 200 sleeps of 1 ms, lateness measured on the guest's own clock" \
+  0 "$DENALID" run "$GUESTS/sleeper.elf" -- 200 1
+step "The virtual disk: write a pattern over every block of a 1 MiB scratch disk, read it back" \
+  0 "$DENALID" run "$GUESTS/disk-check.elf" --disk-size 1MiB -- write 42
+step "A hostile guest points a hypercall outside its memory: stopped, nothing else harmed" \
+  165 "$DENALID" run "$GUESTS/evil.elf" -- hc-struct-outside
+step "Many VMs, few threads: 8 CPU-bound guests share 2 workers fairly for 3 s (see Jain's index)" \
+  124 "$DENALID" run "$GUESTS/spin.elf" --count 8 --workers 2 --timeout 3s --quiet
+step "1,000 VMs idling at once (each naps 1 s) on 2 workers for 5 s: one timer heap, little CPU" \
+  124 "$DENALID" run "$GUESTS/idler.elf" --count 1000 --memory 2MiB --timeout 5s --quiet -- 1000
+step "A sleeper (100 naps of 10 ms) beside 8 spinners on 2 workers still wakes within a quantum (idle reward)" \
+  124 "$DENALID" run "$GUESTS/sleeper.elf" "$GUESTS/spin.elf:8" --workers 2 --timeout 4s -- 100 10
 
 if ((unexpected > 0)); then
   printf '\ndemo: %d step(s) ended with an unexpected status\n' "$unexpected" >&2

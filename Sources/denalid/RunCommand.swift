@@ -128,12 +128,20 @@ struct RunCommand: ParsableCommand {
     let wallSeconds = Double(nanoseconds(ContinuousClock.now - start)) / 1e9
     for report in reports { consoles.finish(report.id) }
     var status: Int32 = 0
+    var faultLines = 0
     for report in reports.sorted(by: { $0.id < $1.id }) {
-      let vmStatus = Self.status(of: report.outcome)
-      if let message = Self.message(for: report.outcome, timeout: base.timeout) {
-        if total == 1 || !quiet { printError(total == 1 ? "denalid: \(message)" : "denalid: vm \(report.id): \(message)") }
+      status = max(status, Self.status(of: report.outcome))
+      guard let message = Self.message(for: report.outcome, timeout: base.timeout) else { continue }
+      if total == 1 {
+        printError("denalid: \(message)")
+      } else if case .faulted = report.outcome {
+        // With many VMs the summary counts timeouts; faults are named, the first few of them.
+        faultLines += 1
+        if faultLines <= Self.faultLinesShown { printError("denalid: vm \(report.id): \(message)") }
       }
-      status = max(status, vmStatus)
+    }
+    if faultLines > Self.faultLinesShown {
+      printError("denalid: ... and \(faultLines - Self.faultLinesShown) more faulted VMs")
     }
     if total > 1 {
       for line in RunSummary(reports: reports, creationSeconds: creationSeconds, wallSeconds: wallSeconds).lines {
@@ -142,6 +150,9 @@ struct RunCommand: ParsableCommand {
     }
     return creationError.map { max($0, status) } ?? status
   }
+
+  /// Faulted VMs named one by one on stderr before the rest are only counted.
+  static let faultLinesShown = 20
 
   /// The disk each VM gets: the shared or single file, a scratch disk, or none.
   private func openDisk() throws(DiskFileError) -> DiskFile? {

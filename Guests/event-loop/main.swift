@@ -25,7 +25,7 @@ struct EventLoopCheck: Guest {
     guard !cancelledFired else { return fail("a cancelled timer fired") }
     guard elapsed >= 20_000_000 else { return fail("the loop stopped before its 20 ms timer") }
     // Fewer ticks when the VM is starved by others: a repeating timer does not fire in a burst to catch up.
-    guard ticks >= 2, ticks <= 20 else { return fail("the 1 ms timer did not fire 2-20 times in 20 ms") }
+    guard ticks >= 1, ticks <= 20 else { return fail("the 1 ms timer did not fire 1-20 times in 20 ms") }
     guard timerInterrupts > 0 else { return fail("no timer interrupt was delivered") }
     guard loop.timerCount == 1 else { return fail("one-shot timers were not removed") }  // the repeating one
     Console.print("event-loop: ok, ")

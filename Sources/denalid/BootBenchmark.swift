@@ -101,10 +101,3 @@ struct BootBenchmark: ParsableCommand {
     }
   }
 }
-
-/// Whole nanoseconds in `duration` (negative durations give 0).
-func nanoseconds(_ duration: Duration) -> UInt64 {
-  let (seconds, attoseconds) = duration.components
-  guard seconds >= 0 else { return 0 }
-  return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
-}

@@ -313,10 +313,3 @@ public final class Scheduler: @unchecked Sendable {
     }
   }
 }
-
-/// Whole nanoseconds in a non-negative duration (0 for negative ones).
-func nanoseconds(_ duration: Duration) -> UInt64 {
-  let (seconds, attoseconds) = duration.components
-  guard seconds >= 0 else { return 0 }
-  return UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000).partialValue &+ UInt64(attoseconds / 1_000_000_000)
-}

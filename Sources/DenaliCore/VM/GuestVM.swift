@@ -238,10 +238,7 @@ public final class GuestVM {
 extension Duration {
   /// This duration as a Dispatch interval, in nanoseconds.
   var dispatchInterval: DispatchTimeInterval {
-    let (seconds, attoseconds) = components
-    let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-    guard !nanoseconds.overflow else { return .never }
-    let total = nanoseconds.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000)
-    return total.overflow || total.partialValue > Int64(Int.max) ? .never : .nanoseconds(Int(total.partialValue))
+    let total = DenaliCore.nanoseconds(self)
+    return total > UInt64(Int.max) ? .never : .nanoseconds(Int(total))
   }
 }

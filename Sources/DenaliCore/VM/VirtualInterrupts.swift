@@ -57,24 +57,3 @@ public final class VirtualInterrupts: @unchecked Sendable {
     }
   }
 }
-
-/// CLOCK_MONOTONIC in nanoseconds.
-func monotonicNanoseconds() -> UInt64 {
-  var time = timespec()
-  clock_gettime(CLOCK_MONOTONIC, &time)
-  return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-}
-
-/// CLOCK_REALTIME in nanoseconds since the Unix epoch.
-func wallClockNanoseconds() -> UInt64 {
-  var time = timespec()
-  clock_gettime(CLOCK_REALTIME, &time)
-  return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-}
-
-/// CPU time the calling thread has used, in nanoseconds.
-func threadCPUNanoseconds() -> UInt64 {
-  var time = timespec()
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-  return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-}

@@ -259,7 +259,7 @@ public final class Scheduler: @unchecked Sendable {
       switch first.kind {
       case .wake(let vm, let generation):
         guard vm.state == .idle, vm.idleGeneration == generation else { continue }
-        vm.guest?.wake(timerFired: true)
+        vm.guest?.idleTimeoutPassed()
         vm.wokenAtDeadline = first.deadline
         vm.state = .runnable
         wokenQueue.append(vm)

@@ -34,7 +34,6 @@ public final class GuestVM {
   private let createdAt = monotonicNanoseconds()
   /// The idle hypercall the guest is waiting in, completed when it next runs.
   private var idleRequest: (address: UInt64, timeout: UInt64)?
-  private let machine: VirtualMachine
   private let memory: GuestMemory
   private let vcpu: VCPU
   private var hypercalls = HypercallTable()
@@ -50,6 +49,7 @@ public final class GuestVM {
     self.configuration = configuration
     self.console = ConsoleDevice(sink: console)
     self.disk = DiskDevice(file: configuration.disk)
+    let machine: VirtualMachine
     do {
       machine = try system.createVirtualMachine()
       memory = try GuestMemory(size: configuration.memorySize)
@@ -81,7 +81,7 @@ public final class GuestVM {
     }
     self.console.register(in: &hypercalls)
     self.disk.register(in: &hypercalls)
-    // Setup is over: the vCPU keeps the VM alive, so one descriptor per VM is enough.
+    // Setup is over: the vCPU keeps the VM (and its memory regions) alive, so one descriptor per VM is enough.
     machine.releaseDescriptor()
   }
 
@@ -103,7 +103,7 @@ public final class GuestVM {
       case .yielded, .preempted:
         continue
       case .idle(let deadline):
-        if interrupts.wait(untilMonotonicNanoseconds: deadline) { wake(timerFired: true) }
+        if interrupts.wait(untilMonotonicNanoseconds: deadline) { idleTimeoutPassed() }
       }
     }
   }
@@ -141,10 +141,9 @@ public final class GuestVM {
     }
   }
 
-  /// Ends an idle: with `timerFired`, the idle's timeout passed and the timer bit is raised.
-  /// The pending mask is delivered to the guest when it next runs.
-  public func wake(timerFired: Bool) {
-    if timerFired { interrupts.raise(DENALI_IRQ_TIMER, notifyListener: false) }
+  /// Ends an idle whose timeout passed: raises the timer bit, which is delivered when the guest next runs.
+  public func idleTimeoutPassed() {
+    interrupts.raise(DENALI_IRQ_TIMER, notifyListener: false)
   }
 
   /// Completes an outstanding idle hypercall: writes ret and the delivered (now cleared) pending mask.

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /** Version of this ABI; the host writes it into the boot information. */
-#define DENALI_ABI_VERSION 2u
+#define DENALI_ABI_VERSION 3u
 
 /* ---- Guest-physical memory layout (identity-mapped, guest runs in 64-bit long mode at CPL 0) ---- */
 
@@ -61,6 +61,8 @@
 #define DENALI_HC_DISK_INFO 4u     /* struct denali_hc_disk_info */
 #define DENALI_HC_DISK_READ 5u     /* struct denali_hc_disk_io */
 #define DENALI_HC_DISK_WRITE 6u    /* struct denali_hc_disk_io */
+#define DENALI_HC_NET_SEND 7u      /* struct denali_hc_net_io: send one Ethernet frame */
+#define DENALI_HC_NET_RECV 8u      /* struct denali_hc_net_io: take one received Ethernet frame */
 
 /** Error codes returned in `ret` (negative). */
 #define DENALI_EOK 0
@@ -71,6 +73,8 @@
 #define DENALI_ENODEV (-19) /* the VM has no such device (no disk attached) */
 #define DENALI_EROFS (-30)  /* write to a read-only disk */
 #define DENALI_ERANGE (-34) /* block number or count outside the device */
+#define DENALI_EAGAIN (-11) /* nothing to receive now, or the transmit queue is full (try again later) */
+#define DENALI_EMSGSIZE (-90) /* a frame is shorter than an Ethernet header or longer than DENALI_NET_FRAME_MAX */
 
 /** Maximum bytes one console write may carry. */
 #define DENALI_CONSOLE_WRITE_MAX 4096u
@@ -138,6 +142,27 @@ struct denali_hc_disk_io {
   uint64_t buffer;
 };
 
+/* ---- Virtual NIC: Ethernet frames without the FCS; two virtual instructions, send and receive ---- */
+/** Largest frame: 14-byte Ethernet header + 1500-byte payload (no VLAN tag, no FCS). */
+#define DENALI_NET_FRAME_MAX 1514u
+/** Smallest frame the switch accepts: an Ethernet header. */
+#define DENALI_NET_FRAME_MIN 14u
+/** denali_vregs.net_flags: the VM has a NIC (mac and ipv4 fields are valid). */
+#define DENALI_NET_PRESENT (1u << 0)
+
+/** Send: IN buffer (gpa), length (DENALI_NET_FRAME_MIN..DENALI_NET_FRAME_MAX). OUT ret = length when the
+ *  switch took the frame (it may still drop it later, counted), DENALI_EAGAIN when this VM's transmit
+ *  queue is full, DENALI_EMSGSIZE, DENALI_EFAULT, or DENALI_ENODEV without a NIC.
+ *  Receive: IN buffer (gpa), length = the buffer's capacity. OUT ret = the frame's length, DENALI_EAGAIN
+ *  when no frame is queued, DENALI_EMSGSIZE when the capacity is below the next frame's length (the frame
+ *  stays queued), DENALI_EFAULT, or DENALI_ENODEV. A receive that empties the queue clears
+ *  DENALI_IRQ_NET_RX; a frame arriving in an empty queue raises it. */
+struct denali_hc_net_io {
+  int64_t ret;
+  uint64_t buffer;
+  uint64_t length;
+};
+
 /* ---- Virtual registers (at DENALI_GPA_VREGS; host-written, refreshed on every entry into the guest) ---- */
 
 /** Value of denali_vregs.magic ("VREG" little-endian). */
@@ -155,9 +180,13 @@ struct denali_vregs {
   uint64_t pending_interrupts; /* DENALI_IRQ_* bits pending now; idle delivers and clears them */
   uint64_t disk_blocks;        /* 4 KiB blocks of the virtual disk; 0 = no disk */
   uint64_t disk_flags;         /* DENALI_DISK_* flags */
-  uint8_t mac[6];              /* the NIC's MAC address (reserved for the network; zero now) */
+  uint8_t mac[6];              /* the NIC's MAC address (zero without a NIC) */
   uint8_t reserved0[2];
-  uint64_t reserved[6];
+  uint8_t ipv4_address[4];     /* the VM's IPv4 address, in network order (a.b.c.d = bytes 0..3) */
+  uint8_t ipv4_netmask[4];     /* its subnet mask, in network order */
+  uint8_t ipv4_gateway[4];     /* the default gateway (the uplink's host address), or zero */
+  uint32_t net_flags;          /* DENALI_NET_* flags */
+  uint64_t reserved[4];
 };
 
 /* ---- Boot information ---- */
@@ -188,6 +217,7 @@ _Static_assert(sizeof(struct denali_hc_idle) == 24, "idle layout");
 _Static_assert(sizeof(struct denali_hc_disk_info) == 24, "disk_info layout");
 _Static_assert(sizeof(struct denali_hc_disk_io) == 32, "disk_io layout");
 _Static_assert(sizeof(struct denali_vregs) == 128, "vregs layout");
+_Static_assert(sizeof(struct denali_hc_net_io) == 24, "net_io layout");
 #endif
 
 #endif /* DENALI_ABI_H */

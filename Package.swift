@@ -18,11 +18,13 @@ let package = Package(
     // Layer 1: KVM. A C shim over linux/kvm.h and a typed Swift wrapper; knows nothing of Denali.
     .target(name: "CKVM", path: "Sources/CKVM"),
     .target(name: "KVM", dependencies: ["CKVM"], path: "Sources/KVM"),
+    // Layer 2 support: swap-file checksums, zero-page detection and syncfs (C for speed).
+    .target(name: "CSwapSupport", path: "Sources/CSwapSupport"),
     // Layer 2: the isolation kernel core: loader, machine setup, hypercalls, devices, VM lifecycle.
     .target(
       name: "DenaliCore",
       dependencies: [
-        "KVM", "DenaliABI",
+        "KVM", "DenaliABI", "CSwapSupport",
         .product(name: "DequeModule", package: "swift-collections"),
         .product(name: "HeapModule", package: "swift-collections"),
       ],

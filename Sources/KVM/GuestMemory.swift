@@ -19,10 +19,38 @@ public struct GuestMemoryError: Error, Equatable, Sendable, CustomStringConverti
 /// Anonymous host memory backing a guest's physical address space `[0, size)`.
 /// Every access goes through a bounds check; nothing outside hands out raw pointers unchecked.
 public final class GuestMemory: @unchecked Sendable {
+  /// Bytes per page.
+  public static let pageSize: UInt64 = 4096
   /// Size in bytes (a multiple of the page size).
   public let size: UInt64
   /// Host address of guest-physical address 0.
   let baseAddress: UnsafeMutableRawPointer
+  /// Pages written through this accessor since tracking started (KVM's dirty log sees only guest writes).
+  private var hostWrites: PageBitmap?
+
+  /// Number of pages.
+  public var pageCount: Int { Int(size / Self.pageSize) }
+
+  /// Starts (or restarts) recording the pages the host writes through this accessor.
+  public func trackHostWrites() { hostWrites = PageBitmap(pageCount: pageCount) }
+
+  /// Returns the pages the host wrote since tracking started or since the last call, and clears the record.
+  /// Returns every page when tracking was never started.
+  public func takeHostWrites() -> PageBitmap {
+    defer { if hostWrites != nil { hostWrites = PageBitmap(pageCount: pageCount) } }
+    return hostWrites ?? .all(pageCount: pageCount)
+  }
+
+  /// Records that the checked range `[address, address + length)` was written by the host.
+  private func noteWrite(_ address: UInt64, _ length: UInt64) {
+    guard hostWrites != nil, length > 0 else { return }
+    var page = Int(address / Self.pageSize)
+    let last = Int((address + length - 1) / Self.pageSize)
+    while page <= last {
+      hostWrites?.insert(page)
+      page += 1
+    }
+  }
 
   /// Maps `size` bytes of zeroed, lazily allocated memory; `size` must be a non-zero multiple of 4 KiB.
   public init(size: UInt64) throws(KVMError) {
@@ -59,6 +87,7 @@ public final class GuestMemory: @unchecked Sendable {
   /// Writes a little-endian integer at `address`.
   public func write<T: FixedWidthInteger>(_ value: T, at address: UInt64) throws(GuestMemoryError) {
     try check(address, UInt64(MemoryLayout<T>.size))
+    noteWrite(address, UInt64(MemoryLayout<T>.size))
     // SAFETY: the range was checked to lie inside the mapping.
     baseAddress.storeBytes(of: value.littleEndian, toByteOffset: Int(address), as: T.self)
   }
@@ -73,6 +102,7 @@ public final class GuestMemory: @unchecked Sendable {
   /// Writes a plain C struct (or any bitwise-copyable value) at `address`, unaligned.
   public func store<T: BitwiseCopyable>(_ value: T, at address: UInt64) throws(GuestMemoryError) {
     try check(address, UInt64(MemoryLayout<T>.size))
+    noteWrite(address, UInt64(MemoryLayout<T>.size))
     // SAFETY: the range was checked to lie inside the mapping.
     baseAddress.storeBytes(of: value, toByteOffset: Int(address), as: T.self)
   }
@@ -80,6 +110,7 @@ public final class GuestMemory: @unchecked Sendable {
   /// Copies `bytes` into guest memory at `address`.
   public func write(_ bytes: some Collection<UInt8>, at address: UInt64) throws(GuestMemoryError) {
     try check(address, UInt64(bytes.count))
+    noteWrite(address, UInt64(bytes.count))
     // SAFETY: the destination range was checked; the buffer covers exactly bytes.count bytes.
     let destination = UnsafeMutableRawBufferPointer(start: baseAddress + Int(address), count: bytes.count)
     destination.copyBytes(from: bytes)
@@ -95,6 +126,7 @@ public final class GuestMemory: @unchecked Sendable {
   /// Fills `count` bytes at `address` with zero.
   public func zero(at address: UInt64, count: UInt64) throws(GuestMemoryError) {
     try check(address, count)
+    noteWrite(address, count)
     // SAFETY: the range was checked to lie inside the mapping.
     memset(baseAddress + Int(address), 0, Int(count))
   }
@@ -104,6 +136,7 @@ public final class GuestMemory: @unchecked Sendable {
     at address: UInt64, count: UInt64, _ body: (UnsafeMutableRawBufferPointer) throws -> R
   ) throws -> R {
     try check(address, count)
+    noteWrite(address, count)
     // SAFETY: the range was checked; the buffer is valid for the duration of `body` only.
     return try body(UnsafeMutableRawBufferPointer(start: baseAddress + Int(address), count: Int(count)))
   }
@@ -115,5 +148,18 @@ public final class GuestMemory: @unchecked Sendable {
     try check(address, count)
     // SAFETY: the range was checked; the buffer is valid for the duration of `body` only.
     return try body(UnsafeRawBufferPointer(start: baseAddress + Int(address), count: Int(count)))
+  }
+
+  /// Calls `body` with a writable view of all of guest memory without recording host writes (for restoring
+  /// a saved image, whose pages count as clean); the view must not escape.
+  public func withRestoringBytes<R, E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    // SAFETY: the view covers exactly the mapping and lives only during `body`.
+    try body(UnsafeMutableRawBufferPointer(start: baseAddress, count: Int(size)))
+  }
+
+  /// Calls `body` with a read-only view of all of guest memory; the view must not escape.
+  public func withAllBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    // SAFETY: the view covers exactly the mapping and lives only during `body`.
+    try body(UnsafeRawBufferPointer(start: baseAddress, count: Int(size)))
   }
 }

@@ -55,6 +55,45 @@ public final class VCPU {
     guard ckvm_ioctl_pointer(fd, CKVM_SET_SREGS, &sregs) == 0 else { throw KVMError.last("KVM_SET_SREGS") }
   }
 
+  /// Reads the x87 FPU state.
+  public func fpu() throws(KVMError) -> kvm_fpu {
+    var fpu = kvm_fpu()
+    // SAFETY: `fpu` is a valid kvm_fpu on the stack that the ioctl fills.
+    guard ckvm_ioctl_pointer(fd, CKVM_GET_FPU, &fpu) == 0 else { throw KVMError.last("KVM_GET_FPU") }
+    return fpu
+  }
+
+  /// Writes the x87 FPU state.
+  public func setFPU(_ state: kvm_fpu) throws(KVMError) {
+    var fpu = state
+    // SAFETY: `fpu` is a valid kvm_fpu on the stack that the ioctl reads.
+    guard ckvm_ioctl_pointer(fd, CKVM_SET_FPU, &fpu) == 0 else { throw KVMError.last("KVM_SET_FPU") }
+  }
+
+  /// Reads model-specific register `index`.
+  public func msr(_ index: UInt32) throws(KVMError) -> UInt64 {
+    var value: UInt64 = 0
+    guard ckvm_get_msr(fd, index, &value) == 1 else { throw KVMError.last("KVM_GET_MSRS(0x\(String(index, radix: 16)))") }
+    return value
+  }
+
+  /// Writes model-specific register `index`.
+  public func setMSR(_ index: UInt32, _ value: UInt64) throws(KVMError) {
+    guard ckvm_set_msr(fd, index, value) == 1 else { throw KVMError.last("KVM_SET_MSRS(0x\(String(index, radix: 16)))") }
+  }
+
+  /// Completes the instruction of the last exit (an I/O exit is finished only by the next KVM_RUN) without
+  /// running any further guest code, so the registers can be saved. Uses `immediate_exit`.
+  public func completePendingExit() throws(KVMError) {
+    ckvm_run_set_immediate_exit(runData, 1)
+    defer { ckvm_run_set_immediate_exit(runData, 0) }
+    let result = ckvm_ioctl_value(fd, CKVM_RUN, 0)
+    let savedErrno = Glibc.errno
+    guard result < 0, savedErrno == EINTR else {
+      throw KVMError(operation: "KVM_RUN with immediate_exit (returned \(result))", errno: result < 0 ? savedErrno : EIO)
+    }
+  }
+
   /// The guest's time-stamp counter frequency in kHz (`KVM_GET_TSC_KHZ`).
   public func tscFrequencyKHz() throws(KVMError) -> UInt32 {
     let khz = ckvm_ioctl_value(fd, CKVM_GET_TSC_KHZ, 0)

@@ -25,11 +25,14 @@ public final class VirtualMachine {
     fd = -1
   }
 
-  /// Maps `memory` at guest-physical `guestAddress` in memory slot `slot`.
-  public func mapMemory(_ memory: GuestMemory, at guestAddress: UInt64, slot: UInt32 = 0) throws(KVMError) {
+  /// Maps `memory` at guest-physical `guestAddress` in memory slot `slot`. With `logDirtyPages`, KVM records
+  /// every page the guest writes (read it with `takeDirtyPages(slot:)`; the descriptor must stay open).
+  public func mapMemory(
+    _ memory: GuestMemory, at guestAddress: UInt64, slot: UInt32 = 0, logDirtyPages: Bool = false
+  ) throws(KVMError) {
     var region = kvm_userspace_memory_region()
     region.slot = slot
-    region.flags = 0
+    region.flags = logDirtyPages ? CKVM_MEM_LOG_DIRTY_PAGES : 0
     region.guest_phys_addr = guestAddress
     region.memory_size = memory.size
     region.userspace_addr = UInt64(UInt(bitPattern: memory.baseAddress))
@@ -38,6 +41,19 @@ public final class VirtualMachine {
       throw KVMError.last("KVM_SET_USER_MEMORY_REGION")
     }
     regions[slot] = memory
+  }
+
+  /// Returns the bitmap of pages (bit i of word i/64 = page i) the guest wrote in `slot` since it was mapped
+  /// or since the last call, and clears it. The slot must have been mapped with `logDirtyPages`.
+  public func takeDirtyPages(slot: UInt32 = 0) throws(KVMError) -> PageBitmap {
+    guard let memory = regions[slot] else { throw KVMError(operation: "KVM_GET_DIRTY_LOG (no slot \(slot))", errno: EINVAL) }
+    var bitmap = PageBitmap(pageCount: Int(memory.size / GuestMemory.pageSize))
+    let result = bitmap.words.withUnsafeMutableBufferPointer { words in
+      // SAFETY: the buffer holds one bit per page of the slot, rounded up to 64-bit words, as KVM writes.
+      ckvm_get_dirty_log(fd, slot, words.baseAddress)
+    }
+    guard result == 0 else { throw KVMError.last("KVM_GET_DIRTY_LOG") }
+    return bitmap
   }
 
   /// Creates vCPU number `id` and maps its `kvm_run` structure.

@@ -50,6 +50,15 @@ struct RunCommand: ParsableCommand {
   @Flag(help: "Attach --disk read-only (then every VM may share it).")
   var diskReadonly = false
 
+  @Option(help: "Guest memory that may be in RAM at once (default: half of physical memory); VMs beyond it are swapped out whole.")
+  var memoryBudget: ByteSizeArgument?
+
+  @Option(help: "Directory for swap files (default: a temporary directory under /var/tmp, removed at exit).")
+  var stateDir: String?
+
+  @Option(help: "Threads doing swap I/O.")
+  var swapThreads: Int = 2
+
   /// Arguments passed to every guest: everything after the first `--` on the command line.
   var guestArguments: [String] { Denalid.guestArguments }
 
@@ -58,6 +67,10 @@ struct RunCommand: ParsableCommand {
     guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be between 1 and 1000000") }
     guard workers >= 1, workers <= 1024 else { throw ValidationError("--workers must be between 1 and 1024") }
     guard quantum.duration >= .microseconds(100) else { throw ValidationError("--quantum must be at least 100us") }
+    guard swapThreads >= 1, swapThreads <= 64 else { throw ValidationError("--swap-threads must be between 1 and 64") }
+    if let memoryBudget, memoryBudget.size.bytes < memory.size.bytes {
+      throw ValidationError("--memory-budget (\(memoryBudget.size)) must hold at least one VM's --memory (\(memory.size))")
+    }
   }
 
   func run() throws {
@@ -97,7 +110,20 @@ struct RunCommand: ParsableCommand {
       return ExitStatus.hostError
     }
     let consoles = ConsoleMultiplexer(vmCount: total, quiet: quiet)
-    let scheduler = Scheduler(configuration: .init(workers: workers, quantum: quantum.duration))
+    let state: StateDirectory
+    let store: SwapStore
+    do {
+      state = try StateDirectory(path: stateDir)
+      store = try SwapStore(directory: state.path)
+    } catch {
+      printError("denalid: state directory: \(error)")
+      return ExitStatus.hostError
+    }
+    defer { state.removeIfTemporary() }
+    let swapping = Scheduler.Swapping(
+      memoryBudget: memoryBudget?.size.bytes ?? Scheduler.Swapping.defaultMemoryBudget, store: store, system: system,
+      threads: swapThreads, log: { printError("denalid: \($0)") })
+    let scheduler = Scheduler(configuration: .init(workers: workers, quantum: quantum.duration, swapping: swapping))
     scheduler.start()
     let start = ContinuousClock.now
     var created = 0
@@ -108,7 +134,9 @@ struct RunCommand: ParsableCommand {
         configuration.id = UInt64(created + 1)
         do {
           configuration.disk = try openDisk()
-          let vm = try GuestVM(system: system, image: image, configuration: configuration, console: consoles.sink(for: configuration.id))
+          let vm = try GuestVM(
+            system: system, image: image, configuration: configuration, resident: false,
+            console: consoles.sink(for: configuration.id))
           scheduler.submit(vm, name: path)
           created += 1
         } catch let error as VMSetupError {
@@ -144,7 +172,9 @@ struct RunCommand: ParsableCommand {
       printError("denalid: ... and \(faultLines - Self.faultLinesShown) more faulted VMs")
     }
     if total > 1 {
-      for line in RunSummary(reports: reports, creationSeconds: creationSeconds, wallSeconds: wallSeconds).lines {
+      let summary = RunSummary(
+        reports: reports, creationSeconds: creationSeconds, wallSeconds: wallSeconds, swap: scheduler.swapStatistics)
+      for line in summary.lines {
         printError(line)
       }
     }

@@ -9,6 +9,8 @@ struct RunSummary {
   let creationSeconds: Double
   /// Seconds from the first submission to the last VM's end.
   let wallSeconds: Double
+  /// What the swap threads did.
+  var swap = SwapStatistics()
 
   /// Jain's fairness index of `values`: 1 when all are equal, 1/n when one has everything.
   static func jainIndex(_ values: [Double]) -> Double {
@@ -38,6 +40,15 @@ struct RunSummary {
     }
     lines.append("  preemptions \(preemptions); timer wake-ups \(wakeups), lateness mean "
       + "\(wakeups == 0 ? "-" : format(Double(latenessTotal / wakeups) / 1000)) µs, max \(format(Double(latenessMax) / 1000)) µs")
+    if swap.swapOuts + swap.swapOutFailures + swap.loadFailures > 0 {
+      let perOut = swap.swapOuts == 0 ? 0 : Double(swap.swapOutNanoseconds) / Double(swap.swapOuts) / 1000
+      let perIn = swap.swapIns == 0 ? 0 : Double(swap.swapInNanoseconds) / Double(swap.swapIns + swap.boots) / 1000
+      let written: String = format(Double(swap.bytesWritten) / 1_048_576)
+      let counts: String = "\(swap.swapOuts) out, \(swap.swapIns) in, \(swap.boots) first loads"
+      let means: String = "mean \(format(perOut)) µs per swap-out, \(format(perIn)) µs per load"
+      let failures: String = "failures: \(swap.swapOutFailures) swap-out, \(swap.loadFailures) load"
+      lines.append("  swap: \(counts); \(written) MiB written in \(swap.syncs) syncs; \(means); \(failures)")
+    }
     return lines
   }
 

@@ -210,4 +210,18 @@ static inline void ilwaco_cpu_store64(uint64_t address, uint64_t value) {
   __asm__ volatile("movq %1, (%0)" ::"r"(address), "r"(value) : "memory");
 }
 
+/** Fills `words` 64-bit words at guest address `address` with `value` (one rep stosq). */
+static inline void ilwaco_memory_fill64(uint64_t address, uint64_t value, uint64_t words) {
+  __asm__ volatile("rep stosq" : "+D"(address), "+c"(words) : "a"(value) : "memory");
+}
+/** Returns the number of 64-bit words from `address` (at most `words`) equal to `value` before the first
+ *  that differs (one repe scasq); `words` when all match. */
+static inline uint64_t ilwaco_memory_match64(uint64_t address, uint64_t value, uint64_t words) {
+  uint64_t remaining = words;
+  uint8_t equal;
+  if (words == 0) return 0;
+  __asm__ volatile("repe scasq\n\tsete %2" : "+D"(address), "+c"(remaining), "=q"(equal) : "a"(value) : "memory", "cc");
+  return equal ? words : words - remaining - 1;
+}
+
 #endif /* ILWACO_H */

@@ -22,6 +22,11 @@ static const unsigned long CKVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
 static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
 static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
+static const unsigned long CKVM_GET_FPU = KVM_GET_FPU;
+static const unsigned long CKVM_SET_FPU = KVM_SET_FPU;
+static const unsigned long CKVM_GET_MSRS = KVM_GET_MSRS;
+static const unsigned long CKVM_SET_MSRS = KVM_SET_MSRS;
+static const uint32_t CKVM_MEM_LOG_DIRTY_PAGES = KVM_MEM_LOG_DIRTY_PAGES;
 
 /** Calls ioctl(fd, request, arg) with an integer argument; returns the result, -1 with errno on failure. */
 int ckvm_ioctl_value(int fd, unsigned long request, unsigned long arg);
@@ -76,6 +81,15 @@ static inline uint32_t ckvm_run_system_event_type(const struct kvm_run *run) { r
 static inline void ckvm_run_set_immediate_exit(struct kvm_run *run, uint8_t value) {
   __atomic_store_n(&run->immediate_exit, value, __ATOMIC_RELEASE);
 }
+
+/** KVM_GET_DIRTY_LOG for memory slot `slot` into `bitmap` (one bit per page, 64-bit words, zeroed by the
+ *  kernel for clean pages); returns 0, or -1 with errno. */
+int ckvm_get_dirty_log(int vm_fd, uint32_t slot, uint64_t *bitmap);
+
+/** Reads (KVM_GET_MSRS) or writes (KVM_SET_MSRS) one MSR; returns 1 on success, 0 or -1 on failure. */
+int ckvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value);
+/** Writes one MSR with KVM_SET_MSRS; returns 1 on success. */
+int ckvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value);
 
 /** Installs a no-op handler (without SA_RESTART) for the signal used to kick vCPUs out of KVM_RUN. */
 int ckvm_install_kick_handler(int signal_number);

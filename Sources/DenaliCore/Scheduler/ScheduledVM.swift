@@ -4,7 +4,7 @@
 final class ScheduledVM: @unchecked Sendable {
   /// Where the VM is in its life.
   enum State {
-    /// In a run queue.
+    /// Wants the CPU (in a run queue when resident, else waiting for admission or a swap).
     case runnable
     /// On a worker.
     case running
@@ -14,14 +14,39 @@ final class ScheduledVM: @unchecked Sendable {
     case finished
   }
 
+  /// Whether the VM's KVM objects and memory exist (the gatekeeper's view).
+  enum Residency {
+    /// Not in memory: never loaded yet, or swapped out.
+    case absent
+    /// Admitted: being booted or swapped in on a swap thread.
+    case loading
+    /// In memory: may run.
+    case resident
+    /// Being written to its swap file on a swap thread.
+    case unloading
+  }
+
   let id: UInt64
   let name: String
+  /// Bytes of guest memory, charged against the memory budget while the VM is in memory.
+  let memorySize: UInt64
   /// The VM itself; nil once finished, so its descriptors and mappings go away at once. Nothing else here
   /// may hold any part of it: a stale timer entry keeps this record alive until its deadline.
   var guest: GuestVM?
   /// The VM's control handle while it exists.
   var control: VMControl? { guest?.control }
   var state: State = .runnable
+  var residency: Residency
+  /// True while the VM is in the gatekeeper's admission queue.
+  var awaitingAdmission = false
+  /// True when the VM became runnable by waking from idle (it gets the front lane once resident).
+  var wokeFromIdle = false
+  /// CLOCK_MONOTONIC when the VM was last admitted into memory.
+  var admittedAt: UInt64 = 0
+  /// Slices run since the VM was last admitted (a runnable VM is evicted only after one).
+  var slicesSinceAdmission = 0
+  /// No swap-out is tried before this CLOCK_MONOTONIC time (backoff after a failed one).
+  var swapRetryAfter: UInt64 = 0
   /// Bumped on every idle, so a stale timer entry for an earlier idle is ignored.
   var idleGeneration: UInt64 = 0
   /// The timer deadline that woke the VM, until it runs (to measure lateness).
@@ -31,6 +56,8 @@ final class ScheduledVM: @unchecked Sendable {
   init(guest: GuestVM, name: String) {
     self.id = guest.configuration.id
     self.name = name
+    self.memorySize = guest.configuration.memorySize
     self.guest = guest
+    self.residency = guest.isResident ? .resident : .absent
   }
 }

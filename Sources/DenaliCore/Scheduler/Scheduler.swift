@@ -1,14 +1,21 @@
 // Scheduler.swift: M:N scheduling of many single-vCPU VMs over a few worker threads, with quantum
-// preemption, one timer heap for every deadline, and priority for VMs waking from idle (Denali's reward).
+// preemption, one timer heap for every deadline, priority for VMs waking from idle (Denali's reward), and,
+// with a memory budget, the gatekeeper admitting VMs into memory and swap threads moving whole VMs to disk.
 import DequeModule
 import Foundation
 import HeapModule
+import KVM
 
 /// Runs VMs on a pool of worker threads until each finishes.
 ///
 /// Round robin over runnable VMs; a VM runs until it idles, yields, finishes, or its quantum expires
 /// (it is then kicked out of KVM_RUN). An idling VM leaves the queues until its deadline or an interrupt,
 /// and when it wakes it goes to the front lane: it runs before every VM that merely used up its quantum.
+///
+/// With a memory budget, only VMs in memory are in the run queues. A VM that becomes runnable while out of
+/// memory waits for admission; the gatekeeper admits it when its memory fits the budget, swapping out
+/// other VMs (idle the longest first, never a running one) to make room. Swap threads do all swap I/O,
+/// never the workers.
 public final class Scheduler: @unchecked Sendable {
   /// How the scheduler runs.
   public struct Configuration: Sendable {
@@ -16,19 +23,71 @@ public final class Scheduler: @unchecked Sendable {
     public var workers: Int
     /// Longest slice a VM runs while others wait.
     public var quantum: Duration
+    /// Swapping: the memory budget, where swap files go and the KVM system to restore VMs with; nil to keep
+    /// every VM in memory.
+    public var swapping: Swapping?
 
     /// A configuration with `workers` threads and a `quantum`.
-    public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, quantum: Duration = .milliseconds(10)) {
+    public init(
+      workers: Int = ProcessInfo.processInfo.activeProcessorCount, quantum: Duration = .milliseconds(10),
+      swapping: Swapping? = nil
+    ) {
       self.workers = max(1, workers)
       self.quantum = quantum
+      self.swapping = swapping
     }
+  }
+
+  /// The gatekeeper's settings.
+  public struct Swapping: Sendable {
+    /// Bytes of guest memory that may be in memory at once.
+    public var memoryBudget: UInt64
+    /// The directory of swap files.
+    public var store: SwapStore
+    /// The KVM system VMs are loaded and restored with.
+    public var system: KVMSystem
+    /// Threads doing swap I/O.
+    public var threads: Int
+    /// Most swap-outs made durable by one sync.
+    public var batchLimit: Int
+    /// Where swap failures are reported (one line each).
+    public var log: @Sendable (String) -> Void
+
+    /// The default budget: half of the machine's physical memory.
+    public static var defaultMemoryBudget: UInt64 {
+      let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+      return pages > 0 && pageSize > 0 ? UInt64(pages) * UInt64(pageSize) / 2 : 1 << 30
+    }
+
+    /// Settings for a budget of `memoryBudget` bytes with swap files in `store`.
+    public init(
+      memoryBudget: UInt64, store: SwapStore, system: KVMSystem, threads: Int = 2, batchLimit: Int = 32,
+      log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+      self.memoryBudget = memoryBudget
+      self.store = store
+      self.system = system
+      self.threads = max(1, threads)
+      self.batchLimit = max(1, batchLimit)
+      self.log = log
+    }
+  }
+
+  /// A unit of swap-thread work.
+  private enum SwapJob {
+    /// Boot or swap in this admitted VM.
+    case load(ScheduledVM)
+    /// Swap this VM out.
+    case evict(ScheduledVM)
+    /// Delete a finished VM's swap file.
+    case discard(SwapFile)
   }
 
   /// The configuration in force.
   public let configuration: Configuration
   private let quantumNanoseconds: UInt64
-  private let lock = MonotonicCondition(conditions: 3)
-  private static let workAvailable = 0, preemptorWake = 1, stateChanged = 2
+  private let lock = MonotonicCondition(conditions: 4)
+  private static let workAvailable = 0, preemptorWake = 1, stateChanged = 2, swapWork = 3
   /// With more pending deadlines than this, the timer thread batches: it sleeps until the earliest deadline
   /// plus `timerSlack`, and one wake-up serves every VM due by then (Denali's batched timer interrupts).
   static let batchingThreshold = 100
@@ -52,6 +111,12 @@ public final class Scheduler: @unchecked Sendable {
   private var totalSliceCPU: UInt64 = 0
   private var totalGuestTime: UInt64 = 0
   private var started = false
+  private var gatekeeper: Gatekeeper?
+  private var swapJobs = Deque<SwapJob>()
+  private var swapTotals = SwapStatistics()
+  /// How long admission may wait before the timer thread asks the gatekeeper again (victims may have
+  /// become evictable, or a failed swap-out's backoff may have ended).
+  private static let admissionRetry: UInt64 = 20_000_000
 
   /// A scheduler; call `start()` before or after submitting VMs.
   public init(configuration: Configuration = Configuration()) {
@@ -59,13 +124,14 @@ public final class Scheduler: @unchecked Sendable {
     let (seconds, attoseconds) = configuration.quantum.components
     quantumNanoseconds = max(100_000, UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000)
     slots = Array(repeating: nil, count: configuration.workers)
+    gatekeeper = configuration.swapping.map { Gatekeeper(budget: $0.memoryBudget) }
   }
 
   /// Starts the worker threads and the preemptor.
   public func start() {
     let alreadyStarted = lock.withLock {
       defer { started = true }
-      if !started { runningThreads = configuration.workers + 1 }
+      if !started { runningThreads = configuration.workers + 1 + (configuration.swapping?.threads ?? 0) }
       return started
     }
     guard !alreadyStarted else { return }
@@ -78,9 +144,15 @@ public final class Scheduler: @unchecked Sendable {
     let preemptor = Thread { [self] in preemptorLoop() }
     preemptor.name = "denali-preemptor"
     preemptor.start()
+    for index in 0..<(configuration.swapping?.threads ?? 0) {
+      let thread = Thread { [self] in swapLoop() }
+      thread.name = "denali-swap-\(index)"
+      thread.start()
+    }
   }
 
-  /// Queues `guest` to run; `name` appears in its report. Its configured timeout starts now.
+  /// Queues `guest` to run; `name` appears in its report. Its configured timeout starts now. With a memory
+  /// budget, a VM created without `resident` waits for admission and is booted by a swap thread.
   public func submit(_ guest: GuestVM, name: String) {
     let vm = ScheduledVM(guest: guest, name: name)
     guest.interrupts.setListener { [weak self, weak vm] in
@@ -91,9 +163,23 @@ public final class Scheduler: @unchecked Sendable {
       if let timeout = guest.configuration.timeout {
         addTimer(at: monotonicNanoseconds() &+ nanoseconds(timeout), .timeout(vm))
       }
-      runQueue.append(vm)
-      lock.signal(Self.workAvailable)
+      if vm.residency == .resident {
+        gatekeeper?.chargeResident(vm)
+        runQueue.append(vm)
+        lock.signal(Self.workAvailable)
+      } else {
+        makeRunnableElsewhere(vm)
+      }
     }
+  }
+
+  /// Swap totals so far.
+  public var swapStatistics: SwapStatistics { lock.withLock { swapTotals } }
+
+  /// VMs in memory (resident, or being loaded or swapped out) and VMs waiting for admission; nil without a
+  /// memory budget.
+  public var memoryOccupancy: (inMemory: Int, chargedBytes: UInt64, waiting: Int)? {
+    lock.withLock { gatekeeper.map { ($0.chargedCount, $0.chargedBytes, $0.waitingCount) } }
   }
 
   /// Blocks until every submitted VM has finished, then returns their reports in completion order.
@@ -119,6 +205,7 @@ public final class Scheduler: @unchecked Sendable {
       stopping = true
       lock.broadcast(Self.workAvailable)
       lock.broadcast(Self.preemptorWake)
+      lock.broadcast(Self.swapWork)
       if started {
         while runningThreads > 0 { lock.wait(Self.stateChanged, untilMonotonicNanoseconds: nil) }
       }
@@ -161,8 +248,10 @@ public final class Scheduler: @unchecked Sendable {
         let now = monotonicNanoseconds()
         fireTimers(now: now)
         if let vm = wokenQueue.popFirst() ?? runQueue.popFirst() {
-          guard vm.guest != nil else { continue }
+          guard vm.guest != nil, vm.residency == .resident else { continue }
           vm.state = .running
+          vm.slicesSinceAdmission += 1
+          vm.wokeFromIdle = false
           vm.accounting.timesScheduled += 1
           if let deadline = vm.wokenAtDeadline {
             vm.accounting.recordWakeup(lateness: now > deadline ? now - deadline : 0)
@@ -197,6 +286,12 @@ public final class Scheduler: @unchecked Sendable {
         vm.accounting.idles = guest.statistics.idles
         vm.guest = nil
         guest.interrupts.setListener(nil)
+        if gatekeeper != nil {
+          gatekeeper?.released(vm)
+          vm.residency = .absent
+          if let file = guest.swapFile { queueSwapJob(.discard(file)) }
+          admitWaitingVMs()
+        }
         return VMReport(id: vm.id, name: vm.name, outcome: outcome, accounting: vm.accounting)
       case .yielded, .preempted:
         if end == .preempted { vm.accounting.preemptions += 1 }
@@ -213,6 +308,7 @@ public final class Scheduler: @unchecked Sendable {
           vm.state = .idle
           vm.idleGeneration &+= 1
           if let deadline { addTimer(at: deadline, .wake(vm, generation: vm.idleGeneration)) }
+          gatekeeper?.noteIdle(vm)
         }
       }
       return nil
@@ -232,9 +328,203 @@ public final class Scheduler: @unchecked Sendable {
   private func interruptRaised(_ vm: ScheduledVM) {
     lock.withLock {
       guard vm.state == .idle else { return }
-      vm.state = .runnable
+      wake(vm)
+    }
+  }
+
+  /// Makes an idle VM runnable, with the front lane (lock held): at once when it is resident, else through
+  /// admission.
+  private func wake(_ vm: ScheduledVM) {
+    vm.state = .runnable
+    vm.wokeFromIdle = true
+    if vm.residency == .resident {
       wokenQueue.append(vm)
       lock.signal(Self.workAvailable)
+    } else {
+      makeRunnableElsewhere(vm)
+    }
+  }
+
+  /// A runnable VM that is not resident (lock held): waits for admission unless a swap-out of it is under
+  /// way (its completion queues it) or it is being loaded (which puts it in a run queue).
+  private func makeRunnableElsewhere(_ vm: ScheduledVM) {
+    guard vm.residency == .absent else { return }
+    gatekeeper?.requestAdmission(vm)
+    admitWaitingVMs()
+  }
+
+  // MARK: Gatekeeper and swap threads (lock held unless noted)
+
+  /// Asks the gatekeeper what to load and evict, and queues that work for the swap threads.
+  private func admitWaitingVMs() {
+    guard gatekeeper != nil, !stopping else { return }
+    let decisions = gatekeeper?.decide(now: monotonicNanoseconds(), runQueue: &runQueue) ?? []
+    for decision in decisions {
+      switch decision {
+      case .load(let vm): queueSwapJob(.load(vm))
+      case .evict(let vm): queueSwapJob(.evict(vm))
+      }
+    }
+  }
+
+  private func queueSwapJob(_ job: SwapJob) {
+    swapJobs.append(job)
+    lock.signal(Self.swapWork)
+  }
+
+  /// A swap thread: takes a batch of evictions (made durable by one sync) or one load or discard at a time.
+  private func swapLoop() {
+    while let batch = nextSwapBatch() {
+      switch batch {
+      case .loads(let vm): load(vm)
+      case .evictions(let vms): evict(vms)
+      case .discard(let file): file.remove()
+      }
+    }
+    threadExited()
+  }
+
+  private enum SwapBatch {
+    case loads(ScheduledVM)
+    case evictions([ScheduledVM])
+    case discard(SwapFile)
+  }
+
+  /// Blocks until there is swap work (nil when the scheduler stops).
+  private func nextSwapBatch() -> SwapBatch? {
+    lock.withLock {
+      while true {
+        if let job = swapJobs.popFirst() {
+          switch job {
+          case .load(let vm): return .loads(vm)
+          case .discard(let file): return .discard(file)
+          case .evict(let first):
+            var vms = [first]
+            let limit = configuration.swapping?.batchLimit ?? 1
+            while vms.count < limit, case .evict(let next)? = swapJobs.first {
+              swapJobs.removeFirst()
+              vms.append(next)
+            }
+            return .evictions(vms)
+          }
+        }
+        if stopping { return nil }
+        lock.wait(Self.swapWork, untilMonotonicNanoseconds: nil)
+      }
+    }
+  }
+
+  /// Boots or swaps in an admitted VM (swap thread, lock not held).
+  private func load(_ vm: ScheduledVM) {
+    guard let swapping = configuration.swapping, let guest = lock.withLock({ vm.guest }) else { return }
+    let started = monotonicNanoseconds()
+    var failure: String?
+    let booted = guest.hasBooted
+    if booted {
+      do throws(SwapError) { try guest.swapIn(system: swapping.system) } catch { failure = error.description }
+    } else {
+      do throws(VMSetupError) { try guest.boot(system: swapping.system, swappable: true) } catch {
+        failure = error.description
+      }
+    }
+    let elapsed = monotonicNanoseconds() &- started
+    let report: VMReport? = lock.withLock {
+      if let failure {
+        swapping.log("vm \(vm.id): \(booted ? "swap-in" : "boot") failed: \(failure)")
+        swapTotals.loadFailures += 1
+        gatekeeper?.loadFailed(vm)
+        vm.residency = .absent
+        vm.state = .finished
+        vm.guest = nil
+        guest.interrupts.setListener(nil)
+        admitWaitingVMs()
+        return VMReport(
+          id: vm.id, name: vm.name, outcome: .faulted(.unexpectedExit("\(booted ? "swap-in" : "boot") failed: \(failure)", rip: 0)),
+          accounting: vm.accounting)
+      }
+      if booted {
+        swapTotals.swapIns += 1
+        vm.accounting.swapIns += 1
+      } else {
+        swapTotals.boots += 1
+      }
+      swapTotals.swapInNanoseconds &+= elapsed
+      vm.residency = .resident
+      vm.slicesSinceAdmission = 0
+      if vm.state == .runnable {
+        if vm.wokeFromIdle { wokenQueue.append(vm) } else { runQueue.append(vm) }
+        lock.signal(Self.workAvailable)
+      } else if vm.state == .idle {
+        gatekeeper?.noteIdle(vm)
+      }
+      return nil
+    }
+    if let report {
+      if let file = guest.swapFile { file.remove() }
+      retire(report)
+    }
+  }
+
+  /// Writes a batch of VMs to their swap files, syncs once, and releases those that committed (swap thread,
+  /// lock not held). A VM whose swap-out fails stays resident and is retried later.
+  private func evict(_ vms: [ScheduledVM]) {
+    guard let swapping = configuration.swapping else { return }
+    let started = monotonicNanoseconds()
+    var written: [(vm: ScheduledVM, guest: GuestVM, file: SwapFile, pending: PendingSwapWrite)] = []
+    var failed: [(ScheduledVM, SwapError)] = []
+    for vm in vms {
+      guard let guest = lock.withLock({ vm.guest }) else { continue }
+      let file = guest.swapFile ?? SwapFile(path: swapping.store.path(forVM: vm.id), vmID: vm.id, memorySize: vm.memorySize)
+      do throws(SwapError) {
+        written.append((vm, guest, file, try guest.writeSwapImage(to: file)))
+      } catch {
+        failed.append((vm, error))
+      }
+    }
+    var committed: [(ScheduledVM, PendingSwapWrite)] = []
+    if !written.isEmpty {
+      do throws(SwapError) {
+        try swapping.store.sync()
+        for entry in written {
+          do throws(SwapError) {
+            try entry.guest.commitSwapOut(entry.pending, to: entry.file)
+            committed.append((entry.vm, entry.pending))
+          } catch {
+            failed.append((entry.vm, error))
+          }
+        }
+      } catch {
+        for entry in written {
+          entry.file.abandon(entry.pending)
+          failed.append((entry.vm, error))
+        }
+      }
+    }
+    let elapsed = monotonicNanoseconds() &- started
+    lock.withLock {
+      if !written.isEmpty { swapTotals.syncs += 1 }
+      swapTotals.swapOutNanoseconds &+= elapsed
+      for (vm, pending) in committed {
+        swapTotals.swapOuts += 1
+        swapTotals.pagesWritten += UInt64(pending.pagesWritten)
+        swapTotals.bytesWritten += pending.bytesWritten
+        vm.accounting.swapOuts += 1
+        gatekeeper?.evicted(vm)
+        if vm.state == .runnable { gatekeeper?.requestAdmission(vm) }
+      }
+      let now = monotonicNanoseconds()
+      for (vm, error) in failed {
+        swapping.log("vm \(vm.id): swap-out failed, the VM stays in memory and is retried later: \(error)")
+        swapTotals.swapOutFailures += 1
+        vm.accounting.swapFailures += 1
+        vm.swapRetryAfter = now &+ 1_000_000_000
+        gatekeeper?.evictionFailed(vm)
+        if vm.state == .runnable {
+          if vm.wokeFromIdle { wokenQueue.append(vm) } else { runQueue.append(vm) }
+          lock.signal(Self.workAvailable)
+        }
+      }
+      admitWaitingVMs()
     }
   }
 
@@ -261,15 +551,11 @@ public final class Scheduler: @unchecked Sendable {
         guard vm.state == .idle, vm.idleGeneration == generation else { continue }
         vm.guest?.idleTimeoutPassed()
         vm.wokenAtDeadline = first.deadline
-        vm.state = .runnable
-        wokenQueue.append(vm)
+        wake(vm)
       case .timeout(let vm):
         guard vm.state != .finished else { continue }
         vm.control?.expire()
-        if vm.state == .idle {
-          vm.state = .runnable
-          wokenQueue.append(vm)
-        }
+        if vm.state == .idle { wake(vm) }
       }
     }
   }
@@ -287,6 +573,10 @@ public final class Scheduler: @unchecked Sendable {
         fireTimers(now: now)
         if wokenQueue.count + runQueue.count > queuedBefore { lock.broadcast(Self.workAvailable) }
         var earliest = timers.min.map { $0.deadline &+ (timers.count > Self.batchingThreshold ? Self.timerSlack : 0) }
+        if let gatekeeper, gatekeeper.waitingCount > 0 {
+          admitWaitingVMs()
+          earliest = min(earliest ?? .max, now &+ Self.admissionRetry)
+        }
         let othersWaiting = !wokenQueue.isEmpty || !runQueue.isEmpty
         for index in slots.indices {
           guard let slot = slots[index] else { continue }

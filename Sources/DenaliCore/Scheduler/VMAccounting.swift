@@ -20,6 +20,12 @@ public struct VMAccounting: Sendable, Equatable {
   public var timerWakeups: UInt64 = 0
   /// Sum and maximum of the delay between a timer deadline and the VM running again, nanoseconds.
   public var wakeLatenessTotal: UInt64 = 0, wakeLatenessMax: UInt64 = 0
+  /// Swap-outs committed.
+  public var swapOuts: UInt64 = 0
+  /// Swap-ins (restores from the swap file; the first load from the image is not one).
+  public var swapIns: UInt64 = 0
+  /// Swap-outs that failed (the VM stayed resident and was retried later).
+  public var swapFailures: UInt64 = 0
 
   /// Mean wake-up lateness in nanoseconds (0 with no wake-ups).
   public var wakeLatenessMean: UInt64 { timerWakeups == 0 ? 0 : wakeLatenessTotal / timerWakeups }

@@ -17,7 +17,10 @@ public struct VMStatistics: Sendable {
   public var firstHypercall: ContinuousClock.Instant?
 }
 
-/// A Denali virtual machine with one vCPU, loaded with a guest image and ready to run.
+/// A Denali virtual machine with one vCPU, loaded with a guest image.
+///
+/// The VM is either resident (KVM objects and guest memory exist: it can run) or not: not yet loaded, or
+/// swapped out to its swap file. What stays in memory while it is not resident is this object alone.
 public final class GuestVM {
   /// The settings this VM was created with.
   public let configuration: VMConfiguration
@@ -31,34 +34,51 @@ public final class GuestVM {
   public private(set) var statistics = VMStatistics()
   /// Thread-safe controls: timeout expiry and preemption, usable from any thread.
   public let control: VMControl
-  private let createdAt = monotonicNanoseconds()
+  /// CLOCK_MONOTONIC when the guest's clock read zero.
+  private var clockOrigin = monotonicNanoseconds()
   /// The idle hypercall the guest is waiting in, completed when it next runs.
   private var idleRequest: (address: UInt64, timeout: UInt64)?
-  private let memory: GuestMemory
-  private let vcpu: VCPU
-  private var hypercalls = HypercallTable()
+  private let image: GuestImage
+  /// The KVM objects and memory; nil while not resident.
+  private var resident: ResidentMachine?
+  /// The VM's swap file once it has been swapped out (it keeps the newest committed image).
+  private(set) var swapFile: SwapFile?
 
-  /// Creates the VM, its memory and vCPU, loads `image` and sets up the Denali machine state.
+  /// Creates the VM. With `resident` (the default) it is loaded at once: KVM objects, memory and vCPU are
+  /// created, `image` is loaded and the Denali machine state set up; otherwise that waits for `boot`.
   public init(
-    system: KVMSystem, image: GuestImage, configuration: VMConfiguration, console: @escaping ConsoleDevice.Sink
+    system: KVMSystem, image: GuestImage, configuration: VMConfiguration, resident: Bool = true,
+    console: @escaping ConsoleDevice.Sink
   ) throws(VMSetupError) {
     try configuration.validate()
     guard image.end <= configuration.memorySize,
       configuration.memorySize - image.end >= VMConfiguration.minimumFreeMemory
     else { throw .memoryTooSmall(imageEnd: image.end, memorySize: configuration.memorySize) }
     self.configuration = configuration
+    self.image = image
     self.console = ConsoleDevice(sink: console)
     self.disk = DiskDevice(file: configuration.disk)
-    let machine: VirtualMachine
+    control = VMControl(interrupts: interrupts)
+    if resident { try boot(system: system, swappable: false) }
+  }
+
+  /// True while the VM's KVM objects and memory exist.
+  public var isResident: Bool { resident != nil }
+
+  /// True once the VM has run from its image (it has been booted, and maybe swapped out since).
+  public var hasBooted: Bool { resident != nil || swapFile != nil }
+
+  /// Loads the VM for the first time: creates its KVM objects and memory, loads the image and sets up the
+  /// Denali machine state. With `swappable`, KVM logs dirty pages so a swap-out writes only changed pages.
+  public func boot(system: KVMSystem, swappable: Bool) throws(VMSetupError) {
+    let machine: ResidentMachine
     do {
-      machine = try system.createVirtualMachine()
-      memory = try GuestMemory(size: configuration.memorySize)
-      try machine.mapMemory(memory, at: 0)
-      vcpu = try machine.createVCPU()
+      machine = try ResidentMachine(system: system, memorySize: configuration.memorySize, tracksDirtyPages: swappable)
     } catch {
       throw .host(error)
     }
-    control = VMControl(kicker: vcpu.kicker, interrupts: interrupts)
+    let memory = machine.memory
+    let vcpu = machine.vcpu
     do {
       try MachineLayout.install(in: memory)
       try image.load(intoFresh: memory)
@@ -79,10 +99,79 @@ public final class GuestVM {
     } catch {
       throw .host(error)
     }
-    self.console.register(in: &hypercalls)
-    self.disk.register(in: &hypercalls)
-    // Setup is over: the vCPU keeps the VM (and its memory regions) alive, so one descriptor per VM is enough.
-    machine.releaseDescriptor()
+    clockOrigin = monotonicNanoseconds()
+    attach(machine)
+  }
+
+  /// Makes `machine` the VM's resident part: registers the devices' hypercalls and points the control at it.
+  private func attach(_ machine: ResidentMachine) {
+    console.register(in: &machine.hypercalls)
+    disk.register(in: &machine.hypercalls)
+    machine.finishSetup()
+    resident = machine
+    control.attach(machine.vcpu.kicker)
+  }
+
+  // MARK: Swapping
+
+  /// Writes the whole VM (memory and machine state) to `file`; the VM stays resident and must not be
+  /// running. Only pages changed since the image in `file` was loaded are written, and zero pages never.
+  /// Nothing is durable (or released) until the caller syncs the store and calls `commitSwapOut`.
+  func writeSwapImage(to file: SwapFile) throws(SwapError) -> PendingSwapWrite {
+    guard let machine = resident else { throw .host("the VM is not resident") }
+    let state: SavedMachineState
+    let changed: PageBitmap
+    do {
+      try machine.vcpu.completePendingExit()
+      state = SavedMachineState(
+        vcpu: try VCPUState(capturing: machine.vcpu), guestClock: monotonicNanoseconds() &- clockOrigin,
+        idleRequest: idleRequest, pendingInterrupts: interrupts.current)
+      changed = try machine.takeChangedPages()
+    } catch {
+      throw .host("\(error)")
+    }
+    let previous = file === swapFile ? machine.swapEntries : nil
+    return try file.write(memory: machine.memory, state: state.encoded(), previous: previous, changed: changed)
+  }
+
+  /// Finishes a synced swap-out: the image becomes the committed one and the KVM objects and memory are
+  /// released. When the commit fails the VM stays resident and nothing is lost.
+  func commitSwapOut(_ pending: PendingSwapWrite, to file: SwapFile) throws(SwapError) {
+    try file.complete(pending)
+    swapFile = file
+    control.attach(nil)
+    resident = nil
+  }
+
+  /// Restores the VM from its swap file into fresh KVM objects and memory; it continues exactly where it
+  /// was, its clock having jumped by the time it spent swapped out.
+  func swapIn(system: KVMSystem) throws(SwapError) {
+    guard resident == nil else { return }
+    guard let file = swapFile else { throw .host("the VM has no swap image") }
+    let machine: ResidentMachine
+    do {
+      machine = try ResidentMachine(system: system, memorySize: configuration.memorySize, tracksDirtyPages: true)
+    } catch {
+      throw .host("\(error)")
+    }
+    let image = try file.load(into: machine.memory)
+    guard let state = SavedMachineState(encoded: image.state) else {
+      throw .corrupt(path: file.path, reason: "the machine state is malformed")
+    }
+    do {
+      try state.vcpu.restore(into: machine.vcpu)
+    } catch {
+      throw .host("\(error)")
+    }
+    machine.swapEntries = image.entries
+    _ = machine.memory.takeHostWrites()
+    attach(machine)
+  }
+
+  /// Deletes the VM's swap file, if any (the VM is over, or will never be swapped in again).
+  func discardSwapFile() {
+    swapFile?.remove()
+    swapFile = nil
   }
 
   /// Runs the guest on this thread until it terminates, faults or passes its timeout, blocking while it
@@ -111,15 +200,16 @@ public final class GuestVM {
   /// Runs the guest until it finishes, idles with a timeout, yields, or is preempted through `control`.
   /// Only one thread may run a VM at a time; handing it between threads needs a happens-before edge.
   public func runSlice() throws(KVMError) -> SliceEnd {
-    deliverIdleResult()
+    guard let machine = resident else { throw KVMError(operation: "running a VM that is not resident", errno: 22) }
+    deliverIdleResult(machine.memory)
     while true {
       if control.hasExpired { return .finished(.timedOut) }
-      refreshVirtualRegisters()
+      refreshVirtualRegisters(machine.memory)
       let entered = monotonicNanoseconds()
-      let exit = try vcpu.run()
+      let exit = try machine.vcpu.run()
       statistics.guestNanoseconds &+= monotonicNanoseconds() &- entered
       statistics.exits.count(exit)
-      switch try handle(exit) {
+      switch try handle(exit, machine) {
       case .resume:
         continue
       case .preempted:
@@ -131,7 +221,7 @@ public final class GuestVM {
         idleRequest = (address, timeout)
         if timeout == 0 { return .yielded }  // give up the CPU, stay runnable
         if interrupts.current != 0 {
-          deliverIdleResult()
+          deliverIdleResult(machine.memory)
           continue
         }
         let deadline: UInt64? =
@@ -147,7 +237,7 @@ public final class GuestVM {
   }
 
   /// Completes an outstanding idle hypercall: writes ret and the delivered (now cleared) pending mask.
-  private func deliverIdleResult() {
+  private func deliverIdleResult(_ memory: GuestMemory) {
     guard let request = idleRequest else { return }
     idleRequest = nil
     var call = denali_hc_idle()
@@ -159,10 +249,10 @@ public final class GuestVM {
   }
 
   /// Brings the clocks and the pending mask in the virtual-registers page up to date.
-  private func refreshVirtualRegisters() {
+  private func refreshVirtualRegisters(_ memory: GuestMemory) {
     // The page lies inside every valid memory size, so this cannot fail.
     try? VirtualRegistersPage.refresh(
-      in: memory, monotonic: monotonicNanoseconds() &- createdAt, wallClock: wallClockNanoseconds(),
+      in: memory, monotonic: monotonicNanoseconds() &- clockOrigin, wallClock: wallClockNanoseconds(),
       pending: interrupts.current)
   }
 
@@ -175,10 +265,12 @@ public final class GuestVM {
   }
 
   /// Handles one exit.
-  private func handle(_ exit: VMExit) throws(KVMError) -> ExitAction {
+  private func handle(_ exit: VMExit, _ machine: ResidentMachine) throws(KVMError) -> ExitAction {
+    let vcpu = machine.vcpu
+    func rip() throws(KVMError) -> UInt64 { try vcpu.registers().rip }
     switch exit {
     case .io(let io):
-      return try handle(io)
+      return try handle(io, machine)
     case .mmio(let access):
       return .finish(.faulted(.memoryOutOfBounds(address: access.address, isWrite: access.isWrite, rip: try rip())))
     case .halt:
@@ -198,14 +290,16 @@ public final class GuestVM {
     }
   }
 
-  private func handle(_ io: IOExit) throws(KVMError) -> ExitAction {
+  private func handle(_ io: IOExit, _ machine: ResidentMachine) throws(KVMError) -> ExitAction {
+    let memory = machine.memory
+    func rip() throws(KVMError) -> UInt64 { try machine.vcpu.registers().rip }
     let base = UInt16(DENALI_HYPERCALL_PORT_BASE)
     let isHypercallPort = io.port >= base && io.port < base + UInt16(DENALI_HYPERCALL_MAX)
     if isHypercallPort, io.direction == .output, io.size == 4, io.count == 1 {
       statistics.hypercalls += 1
       if statistics.firstHypercall == nil { statistics.firstHypercall = .now }
       let number = io.port - base
-      guard let disposition = hypercalls.dispatch(number: number, structAddress: io.value, memory: memory) else {
+      guard let disposition = machine.hypercalls.dispatch(number: number, structAddress: io.value, memory: memory) else {
         return .finish(.faulted(.invalidHypercall(number: number, structAddress: io.value, rip: try rip())))
       }
       switch disposition {
@@ -215,14 +309,16 @@ public final class GuestVM {
       }
     }
     if io.port == UInt16(DENALI_PORT_TRAP), io.direction == .output, try MachineLayout.isTrapStub(rip()) {
-      return .finish(.faulted(try exceptionFault(vector: UInt8(truncatingIfNeeded: io.value))))
+      return .finish(.faulted(try exceptionFault(vector: UInt8(truncatingIfNeeded: io.value), machine)))
     }
     return .finish(.faulted(
       .invalidPortIO(port: io.port, isInput: io.direction == .input, size: io.size, count: io.count, rip: try rip())))
   }
 
   /// Decodes a CPU exception from the frame the CPU pushed before entering the host's trap stub.
-  private func exceptionFault(vector: UInt8) throws(KVMError) -> GuestFault {
+  private func exceptionFault(vector: UInt8, _ machine: ResidentMachine) throws(KVMError) -> GuestFault {
+    let vcpu = machine.vcpu
+    let memory = machine.memory
     let regs = try vcpu.registers()
     let hasErrorCode = GuestFault.hasErrorCode(vector)
     let errorCode = hasErrorCode ? try? memory.read(UInt64.self, at: regs.rsp) : nil
@@ -231,7 +327,6 @@ public final class GuestVM {
     return .exception(vector: vector, rip: faultingRIP, errorCode: errorCode, faultAddress: address)
   }
 
-  private func rip() throws(KVMError) -> UInt64 { try vcpu.registers().rip }
 }
 
 extension Duration {

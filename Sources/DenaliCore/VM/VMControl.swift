@@ -5,19 +5,22 @@ import Synchronization
 /// Controls a VM from any thread while another thread may be running it.
 public final class VMControl: Sendable {
   private let expired = Atomic<Bool>(false)
-  private let kicker: VCPUKicker
+  /// The kicker of the VM's current vCPU; nil while the VM is not resident (swapped out or not yet loaded).
+  private let kicker = Mutex<VCPUKicker?>(nil)
   private let interrupts: VirtualInterrupts
 
-  init(kicker: VCPUKicker, interrupts: VirtualInterrupts) {
-    self.kicker = kicker
+  init(interrupts: VirtualInterrupts) {
     self.interrupts = interrupts
   }
+
+  /// Points the handle at a new vCPU (after a swap-in) or at none (after a swap-out).
+  func attach(_ newKicker: VCPUKicker?) { kicker.withLock { $0 = newKicker } }
 
   /// Marks the VM's timeout as passed and makes it stop as soon as possible, running or idle.
   /// The flag is set before the kick, so the VM's loop never depends on two clocks agreeing.
   public func expire() {
     expired.store(true, ordering: .releasing)
-    kicker.requestExit()
+    kicker.withLock { $0 }?.requestExit()
     interrupts.wake()
   }
 
@@ -25,5 +28,5 @@ public final class VMControl: Sendable {
   public var hasExpired: Bool { expired.load(ordering: .acquiring) }
 
   /// Ends the VM's current slice at its next opportunity (quantum expiry); it stays runnable.
-  public func preempt() { kicker.requestExit() }
+  public func preempt() { kicker.withLock { $0 }?.requestExit() }
 }

@@ -1,0 +1,18 @@
+/* swap_support.h: helpers for swap files: CRC-32C checksums, all-zero page detection, syncfs. */
+#ifndef SWAP_SUPPORT_H
+#define SWAP_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Continues a CRC-32C (Castagnoli) over `length` bytes; start with crc = 0. Uses the CPU's crc32
+ *  instruction when it has SSE 4.2, a table otherwise; both give the same result. */
+uint32_t swap_crc32c(uint32_t crc, const void *data, size_t length);
+
+/** Returns 1 when all `length` bytes at `data` are zero (length a multiple of 64), 0 otherwise. */
+int swap_page_is_zero(const void *data, size_t length);
+
+/** Flushes the file system holding `fd` to stable storage (syncfs(2)); returns 0, or -1 with errno. */
+int swap_syncfs(int fd);
+
+#endif /* SWAP_SUPPORT_H */

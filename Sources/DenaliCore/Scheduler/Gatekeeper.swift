@@ -1,0 +1,139 @@
+// Gatekeeper.swift: Denali's gatekeeper: admits VMs into memory while a budget allows and picks the VMs to
+// swap out to make room (idle the longest first; never a running one).
+import DequeModule
+
+/// The memory-admission policy. Not thread-safe: the scheduler calls it with its lock held.
+struct Gatekeeper {
+  /// What the scheduler must do next.
+  enum Decision {
+    /// Load this VM (boot it or swap it in); its memory is already charged.
+    case load(ScheduledVM)
+    /// Swap this VM out to make room.
+    case evict(ScheduledVM)
+  }
+
+  /// Bytes of guest memory that may be in memory at once.
+  let budget: UInt64
+  /// Bytes charged for VMs in memory, being loaded, or being swapped out.
+  private(set) var chargedBytes: UInt64 = 0
+  /// Of those, bytes of VMs being swapped out now (room that is on its way).
+  private(set) var evictingBytes: UInt64 = 0
+  /// VMs in memory (resident, loading or unloading).
+  private(set) var chargedCount = 0
+  /// Runnable VMs that are not in memory, first come first served.
+  private var admissionQueue = Deque<ScheduledVM>()
+  /// Resident VMs in the order they went idle (entries go stale when a VM wakes; checked by generation).
+  private var idleResidents = Deque<(vm: ScheduledVM, generation: UInt64)>()
+
+  /// How long a runnable VM stays in memory after admission before it may be evicted (so rotation through
+  /// a memory full of busy VMs does not thrash), nanoseconds.
+  static let minimumResidency: UInt64 = 200_000_000
+
+  /// A gatekeeper for `budget` bytes.
+  init(budget: UInt64) { self.budget = budget }
+
+  /// VMs waiting for admission.
+  var waitingCount: Int { admissionQueue.count }
+
+  /// Charges a VM that is already in memory (submitted resident).
+  mutating func chargeResident(_ vm: ScheduledVM) {
+    chargedBytes += vm.memorySize
+    chargedCount += 1
+  }
+
+  /// Queues a runnable VM that is not in memory for admission.
+  mutating func requestAdmission(_ vm: ScheduledVM) {
+    guard !vm.awaitingAdmission else { return }
+    vm.awaitingAdmission = true
+    admissionQueue.append(vm)
+  }
+
+  /// Notes that a resident VM went idle: it becomes a candidate for eviction.
+  mutating func noteIdle(_ vm: ScheduledVM) {
+    idleResidents.append((vm, vm.idleGeneration))
+    // Entries go stale as VMs wake; drop them before they outnumber the live ones.
+    if idleResidents.count > 2 * chargedCount + 64 {
+      idleResidents = Deque(idleResidents.filter { isEvictableIdle($0.vm, $0.generation, now: 0) })
+    }
+  }
+
+  /// Admits waiting VMs while the budget allows, and picks victims to evict for the first one that does not
+  /// fit. `runQueue` is where runnable resident VMs wait; a victim taken from it is removed.
+  mutating func decide(now: UInt64, runQueue: inout Deque<ScheduledVM>) -> [Decision] {
+    var decisions: [Decision] = []
+    while let vm = admissionQueue.first {
+      let free = budget > chargedBytes ? budget - chargedBytes : 0
+      if vm.memorySize <= free {
+        admissionQueue.removeFirst()
+        vm.awaitingAdmission = false
+        vm.residency = .loading
+        vm.admittedAt = now
+        chargedBytes += vm.memorySize
+        chargedCount += 1
+        decisions.append(.load(vm))
+        continue
+      }
+      // Room already on its way counts: wait for those swap-outs before evicting more. Evict a little
+      // ahead (up to a sixteenth of the budget) so swap-outs are synced in batches.
+      let headroom = min(budget / 16, 16 * vm.memorySize)
+      if evictingBytes >= vm.memorySize - free + headroom { break }
+      guard let victim = pickVictim(now: now, runQueue: &runQueue) else { break }
+      victim.residency = .unloading
+      evictingBytes += victim.memorySize
+      decisions.append(.evict(victim))
+    }
+    return decisions
+  }
+
+  /// A VM's load failed (it is over): its charge is returned.
+  mutating func loadFailed(_ vm: ScheduledVM) { uncharge(vm) }
+
+  /// A swap-out committed: the VM's memory is free.
+  mutating func evicted(_ vm: ScheduledVM) {
+    evictingBytes -= vm.memorySize
+    uncharge(vm)
+    vm.residency = .absent
+  }
+
+  /// A swap-out failed: the VM stays resident (and is not picked again before its retry time).
+  mutating func evictionFailed(_ vm: ScheduledVM) {
+    evictingBytes -= vm.memorySize
+    vm.residency = .resident
+    if vm.state == .idle { idleResidents.append((vm, vm.idleGeneration)) }
+  }
+
+  /// A resident VM finished: its memory is free.
+  mutating func released(_ vm: ScheduledVM) { uncharge(vm) }
+
+  private mutating func uncharge(_ vm: ScheduledVM) {
+    chargedBytes -= vm.memorySize
+    chargedCount -= 1
+  }
+
+  private func isEvictableIdle(_ vm: ScheduledVM, _ generation: UInt64, now: UInt64) -> Bool {
+    vm.state == .idle && vm.idleGeneration == generation && vm.residency == .resident
+      && (now == 0 || vm.swapRetryAfter <= now)
+  }
+
+  /// The VM idle the longest, else a runnable resident VM that has had a slice since it was admitted.
+  private mutating func pickVictim(now: UInt64, runQueue: inout Deque<ScheduledVM>) -> ScheduledVM? {
+    var deferred: [(vm: ScheduledVM, generation: UInt64)] = []
+    defer { idleResidents.append(contentsOf: deferred) }
+    while let entry = idleResidents.popFirst() {
+      guard isEvictableIdle(entry.vm, entry.generation, now: 0) else { continue }  // stale
+      if entry.vm.swapRetryAfter > now {
+        deferred.append(entry)  // backing off after a failure: keep it for later
+        continue
+      }
+      return entry.vm
+    }
+    // Every resident VM wants the CPU: rotate, evicting the one that has waited longest after its slice.
+    if let index = runQueue.firstIndex(where: {
+      $0.residency == .resident && $0.slicesSinceAdmission > 0 && $0.swapRetryAfter <= now
+        && now &- $0.admittedAt >= Self.minimumResidency
+    }) {
+      return runQueue.remove(at: index)
+    }
+    return nil
+  }
+}

@@ -1,0 +1,502 @@
+// SwapFile.swift: one VM's swap file: an append-only log of page images and segments, committed through two
+// checksummed superblocks, so a crash at any point leaves the previous complete image loadable.
+import CSwapSupport
+import Glibc
+import KVM
+
+/// One saved page: its index, the CRC-32C of its bytes, and where they are in the file. Pages without an
+/// entry are all zero (never stored).
+struct SwapPageEntry: Equatable, Sendable {
+  var page: UInt32
+  var crc: UInt32
+  var offset: UInt64
+}
+
+/// Where a committed image lives in its file; this small record is all a swapped-out VM keeps in memory.
+public struct SwapCommit: Equatable, Sendable {
+  /// Increases by one with every commit.
+  var generation: UInt64
+  /// The superblock slot (0 or 1) holding this commit.
+  var slot: UInt32
+  var segmentOffset: UInt64
+  var segmentLength: UInt32
+  var segmentCRC: UInt32
+  /// Bytes of the file in use (the end of the last record, page aligned).
+  var fileEnd: UInt64
+  /// Bytes the image itself needs (superblocks, its pages and its segment); the rest is older garbage.
+  var liveBytes: UInt64
+}
+
+/// A swap-out written but not yet durable: finish it with `SwapFile.complete` after a sync, or undo it
+/// with `SwapFile.abandon`.
+struct PendingSwapWrite {
+  fileprivate let fd: Int32
+  fileprivate let fresh: Bool
+  /// The commit this write makes once complete.
+  let commit: SwapCommit
+  /// The image's page entries (kept by a resident VM to write only changed pages next time).
+  let entries: [SwapPageEntry]
+  /// Bytes this write added to the disk (its pages and segment).
+  let bytesWritten: UInt64
+  /// Pages this write stored (changed and not zero).
+  let pagesWritten: Int
+}
+
+/// A loaded image: the opaque machine state and the page entries, with the pages already in memory.
+struct LoadedSwapImage {
+  let state: [UInt8]
+  let entries: [SwapPageEntry]
+  let commit: SwapCommit
+}
+
+/// The swap file of one VM.
+///
+/// Layout: two 4 KiB superblock slots, then records appended at page-aligned offsets: the pages a swap-out
+/// stores, then a segment naming every non-zero page of the image, the machine state, and their
+/// checksums. A commit writes the segment, then the superblock slot the previous commit does not use.
+/// Loading takes the newest superblock whose checksum, segment and pages all verify. When the file holds
+/// more garbage than image, the next swap-out writes a fresh file and renames it over the old one.
+final class SwapFile {
+  /// Bytes per page.
+  static let pageSize: UInt64 = GuestMemory.pageSize
+  private static let superblockMagic: UInt64 = 0x3150_4157_534c_4e44  // "DNLSWAP1"
+  private static let segmentMagic: UInt64 = 0x3130_4745_534c_4e44  // "DNLSEG01"
+  private static let formatVersion: UInt32 = 1
+  private static let superblockSize = 64
+  private static let dataStart: UInt64 = 2 * pageSize
+  private static let segmentHeaderSize = 40
+  private static let entrySize = 16
+
+  /// The file's path.
+  let path: String
+  /// The VM whose image this is.
+  let vmID: UInt64
+  /// The VM's memory size; an image of another size is refused.
+  let memorySize: UInt64
+  /// The newest complete image, if any.
+  private(set) var committed: SwapCommit?
+
+  /// A swap file at `path` with no image yet (nothing is read or written until the first swap-out).
+  init(path: String, vmID: UInt64, memorySize: UInt64) {
+    self.path = path
+    self.vmID = vmID
+    self.memorySize = memorySize
+  }
+
+  private var pageCount: Int { Int(memorySize / Self.pageSize) }
+  private var temporaryPath: String { path + ".new" }
+
+  // MARK: Writing
+
+  /// Writes the image of `memory` and `state`. With `previous` entries (the image last loaded or committed)
+  /// and a `changed` bitmap, only changed pages are stored and the rest are referenced where they already
+  /// are; otherwise, or when the file is mostly garbage, a fresh file is written beside the old one.
+  /// Nothing is durable until the caller syncs and calls `complete`.
+  func write(
+    memory: GuestMemory, state: [UInt8], previous: [SwapPageEntry]?, changed: PageBitmap?
+  ) throws(SwapError) -> PendingSwapWrite {
+    let incremental: (commit: SwapCommit, entries: [SwapPageEntry], changed: PageBitmap)? =
+      if let committed, let previous, let changed, committed.fileEnd <= 2 * committed.liveBytes + (4 << 20) {
+        (committed, previous, changed)
+      } else {
+        nil
+      }
+    let fresh = incremental == nil
+    let fd = fresh
+      ? open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+      : open(path, O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw .system(path: fresh ? temporaryPath : path, operation: "open", errno: errno) }
+    do throws(SwapError) {
+      let start = incremental?.commit.fileEnd ?? Self.dataStart
+      var writer = PageWriter(fd: fd, path: path, offset: start)
+      var entries: [SwapPageEntry] = []
+      entries.reserveCapacity(incremental?.entries.count ?? 64)
+      try memory.withAllBytes { (all) throws(SwapError) in
+        var kept = incremental?.entries[...] ?? []
+        for page in 0..<pageCount {
+          while let first = kept.first, Int(first.page) < page { kept = kept.dropFirst() }
+          let old = kept.first.flatMap { Int($0.page) == page ? $0 : nil }
+          if let incremental, !incremental.changed.contains(page) {
+            if let old { entries.append(old) }
+            continue
+          }
+          // SAFETY: page < pageCount, so the page lies inside the view of all guest memory.
+          let bytes = UnsafeRawPointer(all.baseAddress.unsafelyUnwrapped) + page * Int(Self.pageSize)
+          if swap_page_is_zero(bytes, Int(Self.pageSize)) != 0 { continue }
+          let crc = swap_crc32c(0, bytes, Int(Self.pageSize))
+          entries.append(SwapPageEntry(page: UInt32(page), crc: crc, offset: try writer.append(bytes)))
+        }
+        try writer.flush()
+      }
+      let segmentOffset = writer.offset
+      var segment = ByteWriter()
+      segment.append(Self.segmentMagic)
+      let generation = (committed?.generation ?? 0) + 1
+      segment.append(generation)
+      segment.append(vmID)
+      segment.append(memorySize)
+      segment.append(UInt32(state.count))
+      segment.append(UInt32(entries.count))
+      segment.append(bytes: state)
+      for entry in entries {
+        segment.append(entry.page)
+        segment.append(entry.crc)
+        segment.append(entry.offset)
+      }
+      let segmentBytes = segment.bytes
+      try Self.writeAll(fd: fd, path: path, segmentBytes, at: segmentOffset)
+      let segmentCRC = segmentBytes.withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) }
+      let fileEnd = (segmentOffset + UInt64(segmentBytes.count) + Self.pageSize - 1) / Self.pageSize * Self.pageSize
+      let commit = SwapCommit(
+        generation: generation, slot: fresh ? 0 : (committed?.slot ?? 1) ^ 1, segmentOffset: segmentOffset,
+        segmentLength: UInt32(segmentBytes.count), segmentCRC: segmentCRC, fileEnd: fileEnd,
+        liveBytes: Self.dataStart + UInt64(entries.count) * Self.pageSize + UInt64(segmentBytes.count))
+      try Self.writeAll(fd: fd, path: path, superblock(for: commit), at: UInt64(commit.slot) * Self.pageSize)
+      return PendingSwapWrite(
+        fd: fd, fresh: fresh, commit: commit, entries: entries, bytesWritten: fileEnd - start,
+        pagesWritten: writer.pagesWritten)
+    } catch {
+      undo(fd: fd, fresh: fresh)
+      throw error
+    }
+  }
+
+  /// Makes a synced write the committed image (renaming a fresh file over the old one).
+  func complete(_ pending: PendingSwapWrite) throws(SwapError) {
+    close(pending.fd)
+    if pending.fresh {
+      guard rename(temporaryPath, path) == 0 else {
+        let error = errno
+        unlink(temporaryPath)
+        throw .system(path: path, operation: "rename", errno: error)
+      }
+    }
+    committed = pending.commit
+  }
+
+  /// Undoes a write that will not be committed: the previous image stays the loadable one.
+  func abandon(_ pending: PendingSwapWrite) { undo(fd: pending.fd, fresh: pending.fresh) }
+
+  private func undo(fd: Int32, fresh: Bool) {
+    if fresh {
+      close(fd)
+      unlink(temporaryPath)
+      return
+    }
+    if let committed {
+      // Invalidate the slot this write used, then drop what it appended; the committed slot is untouched.
+      let zeros = [UInt8](repeating: 0, count: Self.superblockSize)
+      try? Self.writeAll(fd: fd, path: path, zeros, at: UInt64(committed.slot ^ 1) * Self.pageSize)
+      _ = ftruncate(fd, off_t(committed.fileEnd))
+    }
+    close(fd)
+  }
+
+  /// Deletes the file (and any half-written fresh one).
+  func remove() {
+    unlink(path)
+    unlink(temporaryPath)
+    committed = nil
+  }
+
+  // MARK: Reading
+
+  /// Reads the newest complete image from disk, as after a restart; the file must exist.
+  func recover() throws(SwapError) {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
+    defer { close(fd) }
+    var reasons: [String] = []
+    for commit in try readSuperblocks(fd: fd, reasons: &reasons) {
+      do throws(SwapError) {
+        _ = try readSegment(fd: fd, commit: commit)
+        committed = commit
+        return
+      } catch {
+        reasons.append("generation \(commit.generation): \(error.reason)")
+      }
+    }
+    throw .corrupt(path: path, reason: reasons.isEmpty ? "no image" : reasons.joined(separator: "; "))
+  }
+
+  /// Loads the committed image into `memory` (which must be all zero) and returns its machine state.
+  /// Every checksum is verified; a mismatch refuses the image.
+  func load(into memory: GuestMemory) throws(SwapError) -> LoadedSwapImage {
+    guard var commit = committed else { throw .corrupt(path: path, reason: "no committed image") }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
+    defer { close(fd) }
+    let (state, entries) = try readSegment(fd: fd, commit: commit)
+    try memory.withRestoringBytes { (all) throws(SwapError) in
+      var reader = PageReader(fd: fd, path: path)
+      for entry in entries {
+        // SAFETY: entries were checked to name pages below pageCount, which lie inside the view.
+        let destination = all.baseAddress.unsafelyUnwrapped + Int(entry.page) * Int(Self.pageSize)
+        try reader.read(into: destination, at: entry.offset)
+      }
+      try reader.flush()
+      for entry in entries {
+        // SAFETY: as above; the page was just read.
+        let bytes = UnsafeRawPointer(all.baseAddress.unsafelyUnwrapped) + Int(entry.page) * Int(Self.pageSize)
+        guard swap_crc32c(0, bytes, Int(Self.pageSize)) == entry.crc else {
+          throw .corrupt(path: path, reason: "page \(entry.page) fails its checksum")
+        }
+      }
+    }
+    commit.liveBytes = Self.dataStart + UInt64(entries.count) * Self.pageSize + UInt64(commit.segmentLength)
+    committed = commit
+    return LoadedSwapImage(state: state, entries: entries, commit: commit)
+  }
+
+  /// The valid superblocks, newest first.
+  private func readSuperblocks(fd: Int32, reasons: inout [String]) throws(SwapError) -> [SwapCommit] {
+    var bytes = [UInt8](repeating: 0, count: Int(Self.dataStart))
+    let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+    guard count >= 0 else { throw .system(path: path, operation: "read", errno: errno) }
+    var commits: [SwapCommit] = []
+    for slot in 0..<2 {
+      let start = slot * Int(Self.pageSize)
+      guard count >= start + Self.superblockSize else {
+        reasons.append("superblock \(slot) missing")
+        continue
+      }
+      let block = Array(bytes[start..<(start + Self.superblockSize)])
+      switch parseSuperblock(block, slot: UInt32(slot)) {
+      case .success(let commit): commits.append(commit)
+      case .failure(let reason): reasons.append("superblock \(slot): \(reason)")
+      }
+    }
+    return commits.sorted { $0.generation > $1.generation }
+  }
+
+  private enum Parsed {
+    case success(SwapCommit)
+    case failure(String)
+  }
+
+  private func superblock(for commit: SwapCommit) -> [UInt8] {
+    var writer = ByteWriter()
+    writer.append(Self.superblockMagic)
+    writer.append(Self.formatVersion)
+    writer.append(commit.slot)
+    writer.append(commit.generation)
+    writer.append(vmID)
+    writer.append(memorySize)
+    writer.append(commit.segmentOffset)
+    writer.append(commit.segmentLength)
+    writer.append(commit.segmentCRC)
+    writer.append(commit.fileEnd)
+    let crc = writer.bytes.withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) }
+    writer.append(crc)
+    writer.pad(to: Self.superblockSize)
+    return writer.bytes
+  }
+
+  private func parseSuperblock(_ block: [UInt8], slot: UInt32) -> Parsed {
+    var reader = ByteReader(block)
+    guard reader.read(UInt64.self) == Self.superblockMagic else { return .failure("no superblock magic") }
+    guard reader.read(UInt32.self) == Self.formatVersion else { return .failure("unknown format version") }
+    guard let storedSlot = reader.read(UInt32.self), let generation = reader.read(UInt64.self),
+      let storedID = reader.read(UInt64.self), let storedSize = reader.read(UInt64.self),
+      let segmentOffset = reader.read(UInt64.self), let segmentLength = reader.read(UInt32.self),
+      let segmentCRC = reader.read(UInt32.self), let fileEnd = reader.read(UInt64.self)
+    else { return .failure("truncated") }
+    let covered = reader.offset
+    guard let crc = reader.read(UInt32.self),
+      crc == block[0..<covered].withUnsafeBytes({ swap_crc32c(0, $0.baseAddress, $0.count) })
+    else { return .failure("checksum mismatch") }
+    guard storedSlot == slot else { return .failure("written for slot \(storedSlot)") }
+    guard storedID == vmID else { return .failure("image of VM \(storedID), not \(vmID)") }
+    guard storedSize == memorySize else { return .failure("image of \(storedSize) bytes, not \(memorySize)") }
+    guard segmentOffset >= Self.dataStart, segmentOffset % Self.pageSize == 0, segmentLength >= Self.segmentHeaderSize
+    else { return .failure("segment out of range") }
+    return .success(
+      SwapCommit(
+        generation: generation, slot: slot, segmentOffset: segmentOffset, segmentLength: segmentLength,
+        segmentCRC: segmentCRC, fileEnd: fileEnd, liveBytes: 0))
+  }
+
+  /// Reads and checks the segment of `commit`: returns its machine state and page entries.
+  private func readSegment(fd: Int32, commit: SwapCommit) throws(SwapError) -> ([UInt8], [SwapPageEntry]) {
+    var bytes = [UInt8](repeating: 0, count: Int(commit.segmentLength))
+    let ok = bytes.withUnsafeMutableBytes { buffer in
+      // SAFETY: the buffer is exactly segmentLength bytes.
+      transferAll(count: buffer.count) { done in
+        pread(fd, buffer.baseAddress.unsafelyUnwrapped + done, buffer.count - done, off_t(commit.segmentOffset) + off_t(done))
+      }
+    }
+    guard ok else { throw .corrupt(path: path, reason: "segment at \(commit.segmentOffset) is cut short") }
+    guard bytes.withUnsafeBytes({ swap_crc32c(0, $0.baseAddress, $0.count) }) == commit.segmentCRC else {
+      throw .corrupt(path: path, reason: "segment fails its checksum")
+    }
+    var reader = ByteReader(bytes)
+    guard reader.read(UInt64.self) == Self.segmentMagic, reader.read(UInt64.self) == commit.generation,
+      reader.read(UInt64.self) == vmID, reader.read(UInt64.self) == memorySize,
+      let stateLength = reader.read(UInt32.self), let entryCount = reader.read(UInt32.self),
+      let state = reader.read(count: Int(stateLength)),
+      reader.remaining == Int(entryCount) * Self.entrySize
+    else { throw .corrupt(path: path, reason: "segment header does not match its superblock") }
+    var entries: [SwapPageEntry] = []
+    entries.reserveCapacity(Int(entryCount))
+    var lastPage: Int64 = -1
+    for _ in 0..<entryCount {
+      guard let page = reader.read(UInt32.self), let crc = reader.read(UInt32.self),
+        let offset = reader.read(UInt64.self), Int64(page) > lastPage, Int(page) < pageCount,
+        offset >= Self.dataStart, offset % Self.pageSize == 0, offset + Self.pageSize <= commit.segmentOffset
+      else { throw .corrupt(path: path, reason: "a page entry is out of range") }
+      lastPage = Int64(page)
+      entries.append(SwapPageEntry(page: page, crc: crc, offset: offset))
+    }
+    return (Array(state), entries)
+  }
+
+  // MARK: Helpers
+
+  fileprivate static func writeAll(fd: Int32, path: String, _ bytes: [UInt8], at offset: UInt64) throws(SwapError) {
+    let ok = bytes.withUnsafeBytes { buffer in
+      transferAll(count: buffer.count) { done in
+        // SAFETY: done < buffer.count, so the source stays inside the buffer.
+        pwrite(fd, buffer.baseAddress.unsafelyUnwrapped + done, buffer.count - done, off_t(offset) + off_t(done))
+      }
+    }
+    guard ok else { throw .system(path: path, operation: "write", errno: errno == 0 ? EIO : errno) }
+  }
+}
+
+/// Repeats `step(bytesDone)` until `count` bytes moved, retrying EINTR; false when a step fails or moves
+/// nothing (errno tells why; ENOSPC is set for a short write with no error).
+private func transferAll(count: Int, _ step: (Int) -> Int) -> Bool {
+  var done = 0
+  while done < count {
+    let moved = step(done)
+    if moved < 0 && errno == EINTR { continue }
+    guard moved > 0 else {
+      if moved == 0 { errno = ENOSPC }
+      return false
+    }
+    done += moved
+  }
+  return true
+}
+
+/// Appends whole pages to a file with few system calls: gathers runs of pages into one pwritev.
+private struct PageWriter {
+  let fd: Int32
+  let path: String
+  /// Where the next page goes.
+  private(set) var offset: UInt64
+  private(set) var pagesWritten = 0
+  private var batch: [iovec] = []
+  private var batchStart: UInt64
+
+  init(fd: Int32, path: String, offset: UInt64) {
+    self.fd = fd
+    self.path = path
+    self.offset = offset
+    self.batchStart = offset
+    batch.reserveCapacity(Self.batchLimit)
+  }
+
+  private static let batchLimit = 256
+
+  /// Queues the page at `bytes` and returns the file offset it will occupy.
+  mutating func append(_ bytes: UnsafeRawPointer) throws(SwapError) -> UInt64 {
+    let at = offset
+    batch.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes), iov_len: Int(SwapFile.pageSize)))
+    offset += SwapFile.pageSize
+    pagesWritten += 1
+    if batch.count == Self.batchLimit { try flush() }
+    return at
+  }
+
+  /// Writes the queued pages.
+  mutating func flush() throws(SwapError) {
+    guard !batch.isEmpty else { return }
+    var index = 0
+    var position = batchStart
+    var skip = 0  // bytes of batch[index] already written
+    while index < batch.count {
+      var slice = Array(batch[index...])
+      slice[0].iov_base = slice[0].iov_base.map { $0 + skip }
+      slice[0].iov_len -= skip
+      let written = slice.withUnsafeBufferPointer { vectors in
+        // SAFETY: every iovec points into guest memory that stays mapped while the caller holds its view.
+        pwritev(fd, vectors.baseAddress, Int32(vectors.count), off_t(position))
+      }
+      if written < 0 && errno == EINTR { continue }
+      guard written > 0 else {
+        throw .system(path: path, operation: "write", errno: written == 0 ? ENOSPC : errno)
+      }
+      position += UInt64(written)
+      var remaining = written + skip
+      skip = 0
+      while index < batch.count && remaining >= batch[index].iov_len {
+        remaining -= batch[index].iov_len
+        index += 1
+      }
+      skip = remaining
+    }
+    batch.removeAll(keepingCapacity: true)
+    batchStart = offset
+  }
+}
+
+/// Reads pages at scattered file offsets into guest memory, merging runs of consecutive offsets into one
+/// preadv.
+private struct PageReader {
+  let fd: Int32
+  let path: String
+  private var batch: [iovec] = []
+  private var batchStart: UInt64 = 0
+
+  init(fd: Int32, path: String) {
+    self.fd = fd
+    self.path = path
+  }
+
+  /// Queues reading the page at file offset `offset` into `destination`.
+  mutating func read(into destination: UnsafeMutableRawPointer, at offset: UInt64) throws(SwapError) {
+    if !batch.isEmpty, batchStart + UInt64(batch.count) * SwapFile.pageSize != offset || batch.count == 256 {
+      try flush()
+    }
+    if batch.isEmpty { batchStart = offset }
+    batch.append(iovec(iov_base: destination, iov_len: Int(SwapFile.pageSize)))
+  }
+
+  /// Performs the queued reads.
+  mutating func flush() throws(SwapError) {
+    guard !batch.isEmpty else { return }
+    let total = batch.count * Int(SwapFile.pageSize)
+    var done = 0
+    while done < total {
+      // Restart from the first page not fully read (short reads are rare: only at a damaged end of file).
+      let first = done / Int(SwapFile.pageSize)
+      var slice = Array(batch[first...])
+      let skip = done - first * Int(SwapFile.pageSize)
+      slice[0].iov_base = slice[0].iov_base.map { $0 + skip }
+      slice[0].iov_len -= skip
+      let count = slice.withUnsafeBufferPointer { vectors in
+        // SAFETY: every iovec points at a page of guest memory inside the caller's view.
+        preadv(fd, vectors.baseAddress, Int32(vectors.count), off_t(batchStart) + off_t(done))
+      }
+      if count < 0 && errno == EINTR { continue }
+      guard count > 0 else {
+        if count == 0 { throw .corrupt(path: path, reason: "a page lies past the end of the file") }
+        throw .system(path: path, operation: "read", errno: errno)
+      }
+      done += count
+    }
+    batch.removeAll(keepingCapacity: true)
+  }
+}
+
+extension SwapError {
+  /// The message without the file name (for lists of reasons).
+  fileprivate var reason: String {
+    switch self {
+    case .corrupt(_, let reason), .mismatch(_, let reason): reason
+    case .system(_, let operation, let errno): "\(operation): \(String(cString: strerror(errno)))"
+    case .host(let message): message
+    }
+  }
+}

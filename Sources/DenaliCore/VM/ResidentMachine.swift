@@ -1,0 +1,53 @@
+// ResidentMachine.swift: the part of a VM that exists only while it is in memory: KVM objects, guest memory,
+// the hypercall table, and what the next swap-out needs to write only changed pages.
+import KVM
+
+/// A resident VM's KVM objects and memory. Released whole when the VM is swapped out or finishes.
+final class ResidentMachine {
+  /// The KVM VM (its descriptor is kept only when dirty pages are tracked).
+  let machine: VirtualMachine
+  /// Guest-physical memory.
+  let memory: GuestMemory
+  /// The one vCPU.
+  let vcpu: VCPU
+  /// Hypercall dispatch (its handlers capture the VM's devices).
+  var hypercalls = HypercallTable()
+  /// True when KVM logs the pages the guest writes (the VM can be swapped out incrementally).
+  let tracksDirtyPages: Bool
+  /// The page entries of the swap image this memory was loaded from; nil when there is none (the next
+  /// swap-out writes every non-zero page).
+  var swapEntries: [SwapPageEntry]?
+  /// Pages taken from the dirty logs by a swap-out that was not committed; the next one writes them too.
+  var carriedChanges: PageBitmap?
+
+  /// Creates a VM with `memorySize` bytes of zeroed memory and one vCPU. With `tracksDirtyPages`, KVM logs
+  /// guest writes and the VM descriptor stays open; otherwise it is closed (one descriptor per VM).
+  init(system: KVMSystem, memorySize: UInt64, tracksDirtyPages: Bool) throws(KVMError) {
+    machine = try system.createVirtualMachine()
+    memory = try GuestMemory(size: memorySize)
+    try machine.mapMemory(memory, at: 0, logDirtyPages: tracksDirtyPages)
+    vcpu = try machine.createVCPU()
+    self.tracksDirtyPages = tracksDirtyPages
+    memory.trackHostWrites()
+  }
+
+  /// Closes the VM descriptor when it is not needed for dirty logging (the vCPU keeps the VM alive).
+  func finishSetup() {
+    if !tracksDirtyPages { machine.releaseDescriptor() }
+  }
+
+  /// The pages changed since the image was loaded or last committed: guest writes, host writes, and the
+  /// changes of any swap-out that was not committed. Clears the logs; the result is kept as carried changes
+  /// until a swap-out commits.
+  func takeChangedPages() throws(KVMError) -> PageBitmap {
+    var changed = memory.takeHostWrites()
+    if tracksDirtyPages {
+      changed.formUnion(try machine.takeDirtyPages())
+    } else {
+      changed = .all(pageCount: memory.pageCount)
+    }
+    if let carriedChanges { changed.formUnion(carriedChanges) }
+    carriedChanges = changed
+    return changed
+  }
+}

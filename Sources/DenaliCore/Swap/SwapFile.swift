@@ -15,7 +15,7 @@ struct SwapPageEntry: Equatable, Sendable {
 /// Where a committed image lives in its file; this small record is all a swapped-out VM keeps in memory.
 public struct SwapCommit: Equatable, Sendable {
   /// Increases by one with every commit.
-  var generation: UInt64
+  public internal(set) var generation: UInt64
   /// The superblock slot (0 or 1) holding this commit.
   var slot: UInt32
   var segmentOffset: UInt64
@@ -56,28 +56,28 @@ struct LoadedSwapImage {
 /// checksums. A commit writes the segment, then the superblock slot the previous commit does not use.
 /// Loading takes the newest superblock whose checksum, segment and pages all verify. When the file holds
 /// more garbage than image, the next swap-out writes a fresh file and renames it over the old one.
-final class SwapFile {
+public final class SwapFile {
   /// Bytes per page.
   static let pageSize: UInt64 = GuestMemory.pageSize
   private static let superblockMagic: UInt64 = 0x3150_4157_534c_4e44  // "DNLSWAP1"
   private static let segmentMagic: UInt64 = 0x3130_4745_534c_4e44  // "DNLSEG01"
   private static let formatVersion: UInt32 = 1
-  private static let superblockSize = 64
+  private static let superblockSize = 128
   private static let dataStart: UInt64 = 2 * pageSize
   private static let segmentHeaderSize = 40
   private static let entrySize = 16
 
   /// The file's path.
-  let path: String
+  public let path: String
   /// The VM whose image this is.
-  let vmID: UInt64
+  public let vmID: UInt64
   /// The VM's memory size; an image of another size is refused.
-  let memorySize: UInt64
+  public let memorySize: UInt64
   /// The newest complete image, if any.
-  private(set) var committed: SwapCommit?
+  public private(set) var committed: SwapCommit?
 
   /// A swap file at `path` with no image yet (nothing is read or written until the first swap-out).
-  init(path: String, vmID: UInt64, memorySize: UInt64) {
+  public init(path: String, vmID: UInt64, memorySize: UInt64) {
     self.path = path
     self.vmID = vmID
     self.memorySize = memorySize
@@ -202,7 +202,7 @@ final class SwapFile {
   // MARK: Reading
 
   /// Reads the newest complete image from disk, as after a restart; the file must exist.
-  func recover() throws(SwapError) {
+  public func recover() throws(SwapError) {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
     defer { close(fd) }
@@ -217,6 +217,19 @@ final class SwapFile {
       }
     }
     throw .corrupt(path: path, reason: reasons.isEmpty ? "no image" : reasons.joined(separator: "; "))
+  }
+
+  /// Recovers the newest complete image from disk and checks every page's checksum by loading it into
+  /// scratch memory; throws when the file holds no intact image.
+  public func verify() throws(SwapError) {
+    try recover()
+    let scratch: GuestMemory
+    do {
+      scratch = try GuestMemory(size: memorySize)
+    } catch {
+      throw .host("\(error)")
+    }
+    _ = try load(into: scratch)
   }
 
   /// Loads the committed image into `memory` (which must be all zero) and returns its machine state.

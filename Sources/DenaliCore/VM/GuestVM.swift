@@ -42,7 +42,10 @@ public final class GuestVM {
   /// The KVM objects and memory; nil while not resident.
   private var resident: ResidentMachine?
   /// The VM's swap file once it has been swapped out (it keeps the newest committed image).
-  private(set) var swapFile: SwapFile?
+  public private(set) var swapFile: SwapFile?
+  /// True when the next swap-in comes from another process's image: the guest clock, pending interrupts
+  /// and idle request are taken from the file instead of this object.
+  private var restoresSavedState = false
 
   /// Creates the VM. With `resident` (the default) it is loaded at once: KVM objects, memory and vCPU are
   /// created, `image` is loaded and the Denali machine state set up; otherwise that waits for `boot`.
@@ -60,6 +63,21 @@ public final class GuestVM {
     self.disk = DiskDevice(file: configuration.disk)
     control = VMControl(interrupts: interrupts)
     if resident { try boot(system: system, swappable: false) }
+  }
+
+  /// Re-creates a VM from the swap file another process left (after a restart or a crash): the VM is not
+  /// resident; its first swap-in restores memory, vCPU, clock, pending interrupts and the idle it waits in.
+  /// `file` must have been recovered (`SwapFile.recover()`) and belong to `configuration.id`.
+  public convenience init(
+    system: KVMSystem, image: GuestImage, configuration: VMConfiguration, restoringFrom file: SwapFile,
+    console: @escaping ConsoleDevice.Sink
+  ) throws(VMSetupError) {
+    try self.init(system: system, image: image, configuration: configuration, resident: false, console: console)
+    guard file.vmID == configuration.id, file.memorySize == configuration.memorySize, file.committed != nil else {
+      throw .host(KVMError(operation: "restoring from \(file.path): not a recovered image of this VM", errno: 22))
+    }
+    swapFile = file
+    restoresSavedState = true
   }
 
   /// True while the VM's KVM objects and memory exist.
@@ -162,6 +180,13 @@ public final class GuestVM {
       try state.vcpu.restore(into: machine.vcpu)
     } catch {
       throw .host("\(error)")
+    }
+    if restoresSavedState {
+      restoresSavedState = false
+      clockOrigin = monotonicNanoseconds() &- state.guestClock
+      idleRequest = state.idleRequest
+      interrupts.raise(state.pendingInterrupts, notifyListener: false)
+      if let request = state.idleRequest, request.timeout > 0, request.timeout < DENALI_IDLE_FOREVER { idleTimeoutPassed() }
     }
     machine.swapEntries = image.entries
     _ = machine.memory.takeHostWrites()

@@ -419,9 +419,10 @@ public final class Scheduler: @unchecked Sendable {
     guard let swapping = configuration.swapping, let guest = lock.withLock({ vm.guest }) else { return }
     let started = monotonicNanoseconds()
     var failure: String?
+    var pagesRead = 0
     let booted = guest.hasBooted
     if booted {
-      do throws(SwapError) { try guest.swapIn(system: swapping.system) } catch { failure = error.description }
+      do throws(SwapError) { pagesRead = try guest.swapIn(system: swapping.system) } catch { failure = error.description }
     } else {
       do throws(VMSetupError) { try guest.boot(system: swapping.system, swappable: true) } catch {
         failure = error.description
@@ -444,6 +445,7 @@ public final class Scheduler: @unchecked Sendable {
       }
       if booted {
         swapTotals.swapIns += 1
+        swapTotals.pagesRead += UInt64(pagesRead)
         vm.accounting.swapIns += 1
       } else {
         swapTotals.boots += 1

@@ -162,9 +162,10 @@ public final class GuestVM {
   }
 
   /// Restores the VM from its swap file into fresh KVM objects and memory; it continues exactly where it
-  /// was, its clock having jumped by the time it spent swapped out.
-  func swapIn(system: KVMSystem) throws(SwapError) {
-    guard resident == nil else { return }
+  /// was, its clock having jumped by the time it spent swapped out. Returns the pages read.
+  @discardableResult
+  func swapIn(system: KVMSystem) throws(SwapError) -> Int {
+    guard resident == nil else { return 0 }
     guard let file = swapFile else { throw .host("the VM has no swap image") }
     let machine: ResidentMachine
     do {
@@ -191,6 +192,7 @@ public final class GuestVM {
     machine.swapEntries = image.entries
     _ = machine.memory.takeHostWrites()
     attach(machine)
+    return image.entries.count
   }
 
   /// Deletes the VM's swap file, if any (the VM is over, or will never be swapped in again).

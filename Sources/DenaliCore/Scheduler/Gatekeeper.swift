@@ -85,6 +85,12 @@ struct Gatekeeper {
     return decisions
   }
 
+  /// Calls `body` with every VM the gatekeeper holds a reference to (waiting or idle and resident).
+  func forEachTracked(_ body: (ScheduledVM) -> Void) {
+    admissionQueue.forEach(body)
+    for entry in idleResidents { body(entry.vm) }
+  }
+
   /// A VM's load failed (it is over): its charge is returned.
   mutating func loadFailed(_ vm: ScheduledVM) { uncharge(vm) }
 

@@ -173,6 +173,42 @@ public final class Scheduler: @unchecked Sendable {
     }
   }
 
+  /// The state and accounting of every live VM (accounting as of each VM's last slice).
+  public func snapshot() -> [VMStatus] {
+    lock.withLock {
+      var statuses: [VMStatus] = []
+      statuses.reserveCapacity(live)
+      var seen = Set<ObjectIdentifier>()
+      func add(_ vm: ScheduledVM) {
+        guard vm.state != .finished, seen.insert(ObjectIdentifier(vm)).inserted else { return }
+        statuses.append(VMStatus(id: vm.id, name: vm.name, phase: phase(of: vm), memorySize: vm.memorySize, accounting: vm.accounting))
+      }
+      for slot in slots { if let slot { add(slot.vm) } }
+      wokenQueue.forEach(add)
+      runQueue.forEach(add)
+      for entry in timers.unordered {
+        switch entry.kind {
+        case .wake(let vm, _), .timeout(let vm): add(vm)
+        }
+      }
+      gatekeeper?.forEachTracked(add)
+      return statuses.sorted { $0.id < $1.id }
+    }
+  }
+
+  private func phase(of vm: ScheduledVM) -> VMStatus.Phase {
+    switch (vm.state, vm.residency) {
+    case (.running, _): .running
+    case (_, .loading): .swappingIn
+    case (_, .unloading): .swappingOut
+    case (.runnable, .absent): .waitingForAdmission
+    case (.runnable, _): .runnable
+    case (.idle, .absent): .swappedOut
+    case (.idle, _): .idle
+    case (.finished, _): .finished
+    }
+  }
+
   /// Swap totals so far.
   public var swapStatistics: SwapStatistics { lock.withLock { swapTotals } }
 
@@ -278,12 +314,12 @@ public final class Scheduler: @unchecked Sendable {
       vm.accounting.guestNanoseconds += guestTime
       totalSliceCPU &+= cpu
       totalGuestTime &+= guestTime
+      vm.accounting.exits = guest.statistics.exits
+      vm.accounting.hypercalls = guest.statistics.hypercalls
+      vm.accounting.idles = guest.statistics.idles
       switch end {
       case .finished(let outcome):
         vm.state = .finished
-        vm.accounting.exits = guest.statistics.exits
-        vm.accounting.hypercalls = guest.statistics.hypercalls
-        vm.accounting.idles = guest.statistics.idles
         vm.guest = nil
         guest.interrupts.setListener(nil)
         if gatekeeper != nil {
@@ -472,61 +508,48 @@ public final class Scheduler: @unchecked Sendable {
   private func evict(_ vms: [ScheduledVM]) {
     guard let swapping = configuration.swapping else { return }
     let started = monotonicNanoseconds()
-    var written: [(vm: ScheduledVM, guest: GuestVM, file: SwapFile, pending: PendingSwapWrite)] = []
-    var failed: [(ScheduledVM, SwapError)] = []
+    var batch: [(vm: GuestVM, file: SwapFile)] = []
+    var records: [ObjectIdentifier: ScheduledVM] = [:]
     for vm in vms {
       guard let guest = lock.withLock({ vm.guest }) else { continue }
       let file = guest.swapFile ?? SwapFile(path: swapping.store.path(forVM: vm.id), vmID: vm.id, memorySize: vm.memorySize)
-      do throws(SwapError) {
-        written.append((vm, guest, file, try guest.writeSwapImage(to: file)))
-      } catch {
-        failed.append((vm, error))
-      }
+      batch.append((guest, file))
+      records[ObjectIdentifier(guest)] = vm
     }
-    var committed: [(ScheduledVM, PendingSwapWrite)] = []
-    if !written.isEmpty {
-      do throws(SwapError) {
-        try swapping.store.sync()
-        for entry in written {
-          do throws(SwapError) {
-            try entry.guest.commitSwapOut(entry.pending, to: entry.file)
-            committed.append((entry.vm, entry.pending))
-          } catch {
-            failed.append((entry.vm, error))
-          }
-        }
-      } catch {
-        for entry in written {
-          entry.file.abandon(entry.pending)
-          failed.append((entry.vm, error))
-        }
-      }
-    }
+    let results = GuestVM.swapOut(batch, store: swapping.store)
     let elapsed = monotonicNanoseconds() &- started
     lock.withLock {
-      if !written.isEmpty { swapTotals.syncs += 1 }
+      if !batch.isEmpty { swapTotals.syncs += 1 }
       swapTotals.swapOutNanoseconds &+= elapsed
-      for (vm, pending) in committed {
-        swapTotals.swapOuts += 1
-        swapTotals.pagesWritten += UInt64(pending.pagesWritten)
-        swapTotals.bytesWritten += pending.bytesWritten
-        vm.accounting.swapOuts += 1
-        gatekeeper?.evicted(vm)
-        if vm.state == .runnable { gatekeeper?.requestAdmission(vm) }
-      }
       let now = monotonicNanoseconds()
-      for (vm, error) in failed {
-        swapping.log("vm \(vm.id): swap-out failed, the VM stays in memory and is retried later: \(error)")
-        swapTotals.swapOutFailures += 1
-        vm.accounting.swapFailures += 1
-        vm.swapRetryAfter = now &+ 1_000_000_000
-        gatekeeper?.evictionFailed(vm)
-        if vm.state == .runnable {
-          if vm.wokeFromIdle { wokenQueue.append(vm) } else { runQueue.append(vm) }
-          lock.signal(Self.workAvailable)
+      for outcome in results {
+        guard let vm = records[ObjectIdentifier(outcome.vm)] else { continue }
+        switch outcome.result {
+        case .success(let written):
+          swapTotals.swapOuts += 1
+          swapTotals.pagesWritten += UInt64(written.pages)
+          swapTotals.bytesWritten += written.bytes
+          vm.accounting.swapOuts += 1
+          gatekeeper?.evicted(vm)
+          if vm.state == .runnable { gatekeeper?.requestAdmission(vm) }
+        case .failure(let error):
+          evictionFailed(vm, error, now: now, log: swapping.log)
         }
       }
       admitWaitingVMs()
+    }
+  }
+
+  /// A swap-out failed (lock held): the VM stays resident, runs on, and is not picked again for a while.
+  private func evictionFailed(_ vm: ScheduledVM, _ error: SwapError, now: UInt64, log: (String) -> Void) {
+    log("vm \(vm.id): swap-out failed, the VM stays in memory and is retried later: \(error)")
+    swapTotals.swapOutFailures += 1
+    vm.accounting.swapFailures += 1
+    vm.swapRetryAfter = now &+ 1_000_000_000
+    gatekeeper?.evictionFailed(vm)
+    if vm.state == .runnable {
+      if vm.wokeFromIdle { wokenQueue.append(vm) } else { runQueue.append(vm) }
+      lock.signal(Self.workAvailable)
     }
   }
 

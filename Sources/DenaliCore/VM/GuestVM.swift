@@ -164,7 +164,7 @@ public final class GuestVM {
   /// Restores the VM from its swap file into fresh KVM objects and memory; it continues exactly where it
   /// was, its clock having jumped by the time it spent swapped out. Returns the pages read.
   @discardableResult
-  func swapIn(system: KVMSystem) throws(SwapError) -> Int {
+  public func swapIn(system: KVMSystem) throws(SwapError) -> Int {
     guard resident == nil else { return 0 }
     guard let file = swapFile else { throw .host("the VM has no swap image") }
     let machine: ResidentMachine

@@ -30,11 +30,13 @@ let package = Package(
       ],
       path: "Sources/DenaliCore"
     ),
+    // Layer 3 support: process figures for the benchmarks (malloc statistics).
+    .target(name: "CHostStats", path: "Sources/CHostStats"),
     // Layer 3: front ends.
     .executableTarget(
       name: "denalid",
       dependencies: [
-        "DenaliCore",
+        "DenaliCore", "CHostStats",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Sources/denalid"

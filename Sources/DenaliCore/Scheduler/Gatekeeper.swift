@@ -62,6 +62,11 @@ struct Gatekeeper {
   mutating func decide(now: UInt64, runQueue: inout Deque<ScheduledVM>) -> [Decision] {
     var decisions: [Decision] = []
     while let vm = admissionQueue.first {
+      if vm.state == .finished {  // stopped while it waited
+        admissionQueue.removeFirst()
+        vm.awaitingAdmission = false
+        continue
+      }
       let free = budget > chargedBytes ? budget - chargedBytes : 0
       if vm.memorySize <= free {
         admissionQueue.removeFirst()
@@ -83,12 +88,6 @@ struct Gatekeeper {
       decisions.append(.evict(victim))
     }
     return decisions
-  }
-
-  /// Calls `body` with every VM the gatekeeper holds a reference to (waiting or idle and resident).
-  func forEachTracked(_ body: (ScheduledVM) -> Void) {
-    admissionQueue.forEach(body)
-    for entry in idleResidents { body(entry.vm) }
   }
 
   /// A VM's load failed (it is over): its charge is returned.

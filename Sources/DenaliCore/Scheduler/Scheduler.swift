@@ -112,6 +112,8 @@ public final class Scheduler: @unchecked Sendable {
   private var totalGuestTime: UInt64 = 0
   private var started = false
   private var gatekeeper: Gatekeeper?
+  /// Every live VM by id.
+  private var registry: [UInt64: ScheduledVM] = [:]
   private var swapJobs = Deque<SwapJob>()
   private var swapTotals = SwapStatistics()
   /// How long admission may wait before the timer thread asks the gatekeeper again (victims may have
@@ -160,6 +162,7 @@ public final class Scheduler: @unchecked Sendable {
     }
     lock.withLock {
       live += 1
+      registry[vm.id] = vm
       if let timeout = guest.configuration.timeout {
         addTimer(at: monotonicNanoseconds() &+ nanoseconds(timeout), .timeout(vm))
       }
@@ -178,20 +181,9 @@ public final class Scheduler: @unchecked Sendable {
     lock.withLock {
       var statuses: [VMStatus] = []
       statuses.reserveCapacity(live)
-      var seen = Set<ObjectIdentifier>()
-      func add(_ vm: ScheduledVM) {
-        guard vm.state != .finished, seen.insert(ObjectIdentifier(vm)).inserted else { return }
+      for vm in registry.values where vm.state != .finished {
         statuses.append(VMStatus(id: vm.id, name: vm.name, phase: phase(of: vm), memorySize: vm.memorySize, accounting: vm.accounting))
       }
-      for slot in slots { if let slot { add(slot.vm) } }
-      wokenQueue.forEach(add)
-      runQueue.forEach(add)
-      for entry in timers.unordered {
-        switch entry.kind {
-        case .wake(let vm, _), .timeout(let vm): add(vm)
-        }
-      }
-      gatekeeper?.forEachTracked(add)
       return statuses.sorted { $0.id < $1.id }
     }
   }
@@ -207,6 +199,41 @@ public final class Scheduler: @unchecked Sendable {
     case (.idle, _): .idle
     case (.finished, _): .finished
     }
+  }
+
+  /// Stops live VM `id` as if its timeout had passed. A VM that is not in memory ends at once, without
+  /// being swapped in; others end at their next chance. Returns false when there is no such live VM.
+  @discardableResult
+  public func expire(id: UInt64) -> Bool {
+    lock.withLock {
+      guard let vm = registry[id], vm.state != .finished else { return false }
+      timeoutPassed(vm)
+      return true
+    }
+  }
+
+  /// A VM's timeout passed, or it was stopped (lock held).
+  private func timeoutPassed(_ vm: ScheduledVM) {
+    vm.control?.expire()
+    if vm.residency == .absent && (vm.state == .idle || vm.state == .runnable) {
+      finishAbsent(vm, outcome: .timedOut)
+    } else if vm.state == .idle {
+      wake(vm)
+    }
+  }
+
+  /// Ends a VM that is not in memory (lock held): no KVM objects to release, its swap file is deleted on a
+  /// swap thread.
+  private func finishAbsent(_ vm: ScheduledVM, outcome: VMOutcome) {
+    guard let guest = vm.guest else { return }
+    vm.state = .finished
+    registry[vm.id] = nil
+    vm.guest = nil
+    guest.interrupts.setListener(nil)
+    if let file = guest.swapFile { queueSwapJob(.discard(file)) }
+    reports.append(VMReport(id: vm.id, name: vm.name, outcome: outcome, accounting: vm.accounting))
+    live -= 1
+    lock.broadcast(Self.stateChanged)
   }
 
   /// Swap totals so far.
@@ -320,6 +347,7 @@ public final class Scheduler: @unchecked Sendable {
       switch end {
       case .finished(let outcome):
         vm.state = .finished
+        registry[vm.id] = nil
         vm.guest = nil
         guest.interrupts.setListener(nil)
         if gatekeeper != nil {
@@ -472,6 +500,7 @@ public final class Scheduler: @unchecked Sendable {
         gatekeeper?.loadFailed(vm)
         vm.residency = .absent
         vm.state = .finished
+        registry[vm.id] = nil
         vm.guest = nil
         guest.interrupts.setListener(nil)
         admitWaitingVMs()
@@ -579,8 +608,7 @@ public final class Scheduler: @unchecked Sendable {
         wake(vm)
       case .timeout(let vm):
         guard vm.state != .finished else { continue }
-        vm.control?.expire()
-        if vm.state == .idle { wake(vm) }
+        timeoutPassed(vm)
       }
     }
   }

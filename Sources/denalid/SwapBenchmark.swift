@@ -1,0 +1,147 @@
+// SwapBenchmark.swift: `denalid bench swap`: swap-out and swap-in throughput of whole VMs, beside the disk's
+// own sequential write and read bandwidth (dd with direct I/O) measured in the same run.
+import ArgumentParser
+import DenaliCore
+import Foundation
+import KVM
+
+/// `denalid bench swap`: fills N memcheck VMs, swaps them all out (batched syncs, as the gatekeeper does)
+/// and back in from a cold page cache, and compares with dd on the same directory.
+struct SwapBenchmark: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "swap",
+    abstract: "Swap-out and swap-in throughput (MiB/s, VMs/s) beside dd's direct-I/O write and read bandwidth.",
+    discussion: """
+      Boots --vms memcheck VMs of --memory each; every guest fills --fill-kib of its memory with its pattern
+      and idles. All are then swapped out in batches of --batch (each batch made durable by one syncfs, as
+      the gatekeeper does), the page cache is dropped (as root; otherwise the read figure is marked warm),
+      and all are swapped back in. The disk's own bandwidth comes from dd with O_DIRECT in the same
+      directory over the same number of bytes (write with conv=fsync, then read). Ratios are ours / dd's.
+      """
+  )
+
+  @Option(help: "VMs to swap.")
+  var vms: Int = 32
+
+  @Option(help: "Guest memory size per VM.")
+  var memory: ByteSizeArgument = ByteSizeArgument(ByteSize(bytes: 4 << 20))
+
+  @Option(help: "KiB of memory each guest fills with data (the rest stays zero and is not stored).")
+  var fillKib: Int = 2048
+
+  @Option(help: "Swap-outs made durable by one sync.")
+  var batch: Int = 32
+
+  @Option(help: "Directory for the swap files and dd's file (default: a temporary directory under /var/tmp).")
+  var stateDir: String?
+
+  @Option(help: "The memcheck guest.")
+  var image: String = "Guests/build/memcheck.elf"
+
+  func validate() throws {
+    guard vms >= 1, vms <= 10_000 else { throw ValidationError("--vms must be between 1 and 10000") }
+    guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    guard fillKib >= 4 else { throw ValidationError("--fill-kib must be at least 4") }
+  }
+
+  func run() throws {
+    _ = raiseDescriptorLimit()
+    let state = try StateDirectory(path: stateDir.map { $0 + "/bench-swap-\(getpid())" })
+    if stateDir != nil { try FileManager.default.createDirectory(atPath: state.path, withIntermediateDirectories: true) }
+    defer {
+      if stateDir != nil { try? FileManager.default.removeItem(atPath: state.path) } else { state.removeIfTemporary() }
+    }
+    let store = try SwapStore(directory: state.path)
+    let system = try KVMSystem()
+    let memorySize = memory.size.bytes
+    let guest = try GuestImage(contentsOf: image, memorySize: memorySize)
+
+    // Boot every VM and run it until it idles with its memory filled.
+    printError("denalid bench swap: filling \(vms) VMs with \(fillKib) KiB each")
+    var guests: [GuestVM] = []
+    for index in 0..<vms {
+      let configuration = VMConfiguration(
+        memorySize: memorySize, arguments: ["1", "3600000", "\(fillKib)"], id: UInt64(index + 1))
+      let vm = try GuestVM(system: system, image: guest, configuration: configuration, resident: false) { _ in }
+      try vm.boot(system: system, swappable: true)
+      guests.append(vm)
+    }
+    for (index, vm) in guests.enumerated() {
+      fill: while true {
+        switch try vm.runSlice() {
+        case .idle: break fill
+        case .yielded, .preempted: continue
+        case .finished(let outcome): throw ValidationError("vm \(index + 1) ended before idling: \(outcome)")
+        }
+      }
+    }
+
+    // Swap out, in batches with one sync each.
+    let files = guests.map { SwapFile(path: store.path(forVM: $0.configuration.id), vmID: $0.configuration.id, memorySize: memorySize) }
+    var bytesOut: UInt64 = 0
+    let outStart = ContinuousClock.now
+    for start in stride(from: 0, to: vms, by: batch) {
+      let range = start..<min(start + batch, vms)
+      for result in GuestVM.swapOut(range.map { (guests[$0], files[$0]) }, store: store) {
+        switch result.result {
+        case .success(let written): bytesOut += written.bytes
+        case .failure(let error): throw ValidationError("swap-out failed: \(error)")
+        }
+      }
+    }
+    let outTime = seconds(ContinuousClock.now - outStart)
+    let coldCache = dropPageCache()
+
+    // Swap in.
+    var pagesIn = 0
+    let inStart = ContinuousClock.now
+    for vm in guests { pagesIn += try vm.swapIn(system: system) }
+    let inTime = seconds(ContinuousClock.now - inStart)
+    let bytesIn = UInt64(pagesIn) * 4096
+    guests.removeAll()
+
+    // The disk's own bandwidth over the same number of bytes.
+    let megabytes = max(16, Int((bytesOut + (1 << 20) - 1) >> 20))
+    let ddFile = "\(state.path)/dd.bench"
+    let ddWrite = try timeCommand("/bin/dd", ["if=/dev/zero", "of=\(ddFile)", "bs=1M", "count=\(megabytes)", "oflag=direct", "conv=fsync", "status=none"])
+    _ = dropPageCache()
+    let ddRead = try timeCommand("/bin/dd", ["if=\(ddFile)", "of=/dev/null", "bs=1M", "iflag=direct", "status=none"])
+    unlink(ddFile)
+
+    let outMiB = Double(bytesOut) / 1_048_576 / outTime
+    let inMiB = Double(bytesIn) / 1_048_576 / inTime
+    let ddWriteMiB = Double(megabytes) / ddWrite
+    let ddReadMiB = Double(megabytes) / ddRead
+    print("swap benchmark: \(vms) VMs of \(memory.size), \(fillKib) KiB of data each, batches of \(batch) per sync")
+    print("  swap-out: \(format(Double(bytesOut) / 1_048_576)) MiB in \(format(outTime * 1000)) ms: \(format(outMiB)) MiB/s, \(format(Double(vms) / outTime)) VMs/s")
+    print("  swap-in\(coldCache ? "" : " (page cache warm: could not drop it)"): \(format(Double(bytesIn) / 1_048_576)) MiB in \(format(inTime * 1000)) ms: \(format(inMiB)) MiB/s, \(format(Double(vms) / inTime)) VMs/s")
+    print("  dd (O_DIRECT, \(megabytes) MiB): write \(format(ddWriteMiB)) MiB/s, read \(format(ddReadMiB)) MiB/s")
+    print("  ratio to dd: swap-out \(format(outMiB / ddWriteMiB))x of write bandwidth, swap-in \(format(inMiB / ddReadMiB))x of read bandwidth")
+  }
+
+  /// Asks the kernel to drop clean page-cache pages (root only); true when it did.
+  private func dropPageCache() -> Bool {
+    sync()
+    guard let handle = FileHandle(forWritingAtPath: "/proc/sys/vm/drop_caches") else { return false }
+    defer { try? handle.close() }
+    return (try? handle.write(contentsOf: Data("3\n".utf8))) != nil
+  }
+
+  /// Runs a command and returns its wall time in seconds; throws if it fails.
+  private func timeCommand(_ path: String, _ arguments: [String]) throws -> Double {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let start = ContinuousClock.now
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      throw ValidationError("\(path) \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus)")
+    }
+    return seconds(ContinuousClock.now - start)
+  }
+
+  private func seconds(_ duration: Duration) -> Double { Double(nanoseconds(duration)) / 1e9 }
+
+  private func format(_ value: Double) -> String { String(format: "%.2f", value) }
+}

@@ -102,6 +102,7 @@ struct OvercommitBenchmark: ParsableCommand {
     let elapsed = seconds(ContinuousClock.now - start)
     let swap = scheduler.swapStatistics
     let swappedOut = statuses.filter { $0.phase == .swappedOut }.count
+    let withFiles = statuses.filter { $0.accounting.swapOuts >= 1 }.count
     let inMemory = scheduler.memoryOccupancy?.inMemory ?? 0
     let heapEnd = heapInUse()
     let rssEnd = residentKiB()
@@ -117,7 +118,7 @@ struct OvercommitBenchmark: ParsableCommand {
     print("  swaps: \(swap.boots) boots, \(swap.swapOuts) swap-outs, \(swap.swapIns) swap-ins: \(format(Double(swap.swapOuts) / elapsed)) out/s, \(format(Double(swap.swapIns) / elapsed)) in/s; \(format(Double(swap.bytesWritten) / 1_048_576)) MiB written, \(swap.pagesWritten) pages, \(swap.syncs) syncs; failures \(swap.swapOutFailures) out, \(swap.loadFailures) load")
     print("  daemon heap per VM: \(format(recordBytes)) bytes registered (before running); \(format(Double(heapEnd - heapBefore) / Double(count))) bytes at the end (\(swappedOut) swapped out, \(inMemory) in memory)")
     print("  daemon RSS: \(rssBefore / 1024) MiB before, \(rssEnd / 1024) MiB at the end (\(format(Double(rssEnd - rssBefore) * 1024 / Double(count))) bytes per VM, resident guests included)")
-    print("  disk: \(format(Double(disk) / 1_048_576)) MiB of swap files, \(format(Double(disk) / Double(max(1, swappedOut + inMemory)) / 1024)) KiB per VM with a swap file")
+    print("  disk: \(format(Double(disk) / 1_048_576)) MiB of swap files, \(format(Double(disk) / Double(max(1, withFiles)) / 1024)) KiB per VM with a swap file (\(withFiles))")
     print("  outcomes: \(reports.count) ended, \(faulted) faulted")
     guard progressed == count, faulted == 0 else {
       throw ValidationError("\(count - progressed) VMs made no progress after a swap-in, \(faulted) faulted")

@@ -5,7 +5,8 @@ import DenaliABI
 @testable import KVM
 import Testing
 
-private let presentWritable: UInt64 = 0x3
+/// Leaf entries: present, writable, and accessed and dirty set in advance (the CPU never writes the tables).
+private let presentWritable: UInt64 = 0x63
 private let largePage: UInt64 = 0x80
 private let twoMiB: UInt64 = 2 << 20
 
@@ -20,9 +21,9 @@ private func installedMemory(size: UInt64) throws -> GuestMemory {
   @Test(arguments: [UInt64(2 << 20), 4 << 20, 64 << 20, 1 << 30])
   func upperTablesChainWithPresentWritable(size: UInt64) throws {
     let memory = try installedMemory(size: size)
-    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PML4) == 0x2003)
-    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PDPT) == 0x3003)
-    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PD) == 0x4003)
+    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PML4) == 0x2023, "present, writable, accessed")
+    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PDPT) == 0x3023)
+    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PD) == 0x4023)
     // Only one PML4 and one PDPT entry: everything above 1 GiB is unmapped.
     for index in UInt64(1)..<512 {
       #expect(try memory.read(UInt64.self, at: DENALI_GPA_PML4 + index * 8) == 0)
@@ -47,13 +48,13 @@ private func installedMemory(size: UInt64) throws -> GuestMemory {
 
   @Test func fourMiBHasOneLargePage() throws {
     let memory = try installedMemory(size: 4 << 20)
-    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PD + 8) == 0x20_0083)
+    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PD + 8) == 0x20_00E3)
     #expect(try memory.read(UInt64.self, at: DENALI_GPA_PD + 16) == 0)
   }
 
   @Test func sixtyFourMiBEndsAtPD31() throws {
     let memory = try installedMemory(size: 64 << 20)
-    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PD + 31 * 8) == 0x3E0_0083)
+    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PD + 31 * 8) == 0x3E0_00E3)
     #expect(try memory.read(UInt64.self, at: DENALI_GPA_PD + 32 * 8) == 0)
   }
 
@@ -61,8 +62,8 @@ private func installedMemory(size: UInt64) throws -> GuestMemory {
   func firstTwoMiBUse4KiBPagesWithNullPageAbsent(size: UInt64) throws {
     let memory = try installedMemory(size: size)
     #expect(try memory.read(UInt64.self, at: DENALI_GPA_PT0) == 0)
-    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PT0 + 8) == 0x1003)
-    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PT0 + 0x100 * 8) == 0x10_0003)
+    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PT0 + 8) == 0x1063)
+    #expect(try memory.read(UInt64.self, at: DENALI_GPA_PT0 + 0x100 * 8) == 0x10_0063)
     for index in UInt64(1)..<512 {
       #expect(try memory.read(UInt64.self, at: DENALI_GPA_PT0 + index * 8) == index << 12 | presentWritable)
     }

@@ -8,6 +8,10 @@ public enum MachineLayout {
   /// Page-table entry flags.
   private static let present: UInt64 = 1 << 0
   private static let writable: UInt64 = 1 << 1
+  /// Accessed and dirty, set in advance so the CPU never writes the tables: untouched page tables stay
+  /// clean in KVM's dirty log, and a swap-out does not store them again.
+  private static let accessed: UInt64 = 1 << 5
+  private static let dirty: UInt64 = 1 << 6
   private static let largePage: UInt64 = 1 << 7
   private static let twoMiB: UInt64 = 2 << 20
 
@@ -25,18 +29,20 @@ public enum MachineLayout {
 
   /// Identity map of [0, memory.size): 2 MiB pages, except the first 2 MiB in 4 KiB pages with page 0 absent.
   private static func installPageTables(in memory: GuestMemory) throws(GuestMemoryError) {
-    try memory.write(DENALI_GPA_PDPT | present | writable, at: DENALI_GPA_PML4)
-    try memory.write(DENALI_GPA_PD | present | writable, at: DENALI_GPA_PDPT)
-    try memory.write(DENALI_GPA_PT0 | present | writable, at: DENALI_GPA_PD)
+    let table = present | writable | accessed
+    let leaf = present | writable | accessed | dirty
+    try memory.write(DENALI_GPA_PDPT | table, at: DENALI_GPA_PML4)
+    try memory.write(DENALI_GPA_PD | table, at: DENALI_GPA_PDPT)
+    try memory.write(DENALI_GPA_PT0 | table, at: DENALI_GPA_PD)
     let largePages = memory.size / twoMiB
     if largePages > 1 {
       for index in 1..<largePages {
-        try memory.write(index * twoMiB | present | writable | largePage, at: DENALI_GPA_PD + index * 8)
+        try memory.write(index * twoMiB | leaf | largePage, at: DENALI_GPA_PD + index * 8)
       }
     }
     try memory.write(UInt64(0), at: DENALI_GPA_PT0)
     for index in UInt64(1)..<512 {
-      try memory.write(index * 4096 | present | writable, at: DENALI_GPA_PT0 + index * 8)
+      try memory.write(index * 4096 | leaf, at: DENALI_GPA_PT0 + index * 8)
     }
   }
 

@@ -66,6 +66,9 @@ public final class SwapFile {
   private static let dataStart: UInt64 = 2 * pageSize
   private static let segmentHeaderSize = 40
   private static let entrySize = 16
+  /// Garbage allowed beyond the image's own size before a swap-out rewrites the file compactly: the file
+  /// stays under twice its image plus this.
+  private static let compactionSlack: UInt64 = 64 << 10
 
   /// The file's path.
   public let path: String
@@ -96,7 +99,7 @@ public final class SwapFile {
     memory: GuestMemory, state: [UInt8], previous: [SwapPageEntry]?, changed: PageBitmap?
   ) throws(SwapError) -> PendingSwapWrite {
     let incremental: (commit: SwapCommit, entries: [SwapPageEntry], changed: PageBitmap)? =
-      if let committed, let previous, let changed, committed.fileEnd <= 2 * committed.liveBytes + (4 << 20) {
+      if let committed, let previous, let changed, committed.fileEnd <= 2 * committed.liveBytes + Self.compactionSlack {
         (committed, previous, changed)
       } else {
         nil

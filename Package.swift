@@ -18,11 +18,13 @@ let package = Package(
     // Layer 1: KVM. A C shim over linux/kvm.h and a typed Swift wrapper; knows nothing of Denali.
     .target(name: "CKVM", path: "Sources/CKVM"),
     .target(name: "KVM", dependencies: ["CKVM"], path: "Sources/KVM"),
+    // The TAP uplink's ioctls (TUNSETIFF, interface address and flags), for the virtual switch.
+    .target(name: "CNetwork", path: "Sources/CNetwork"),
     // Layer 2: the isolation kernel core: loader, machine setup, hypercalls, devices, VM lifecycle.
     .target(
       name: "DenaliCore",
       dependencies: [
-        "KVM", "DenaliABI",
+        "KVM", "DenaliABI", "CNetwork",
         .product(name: "DequeModule", package: "swift-collections"),
         .product(name: "HeapModule", package: "swift-collections"),
       ],
@@ -39,6 +41,8 @@ let package = Package(
     ),
     // Benchmark baseline: a minimal C program doing the same KVM steps as denalid.
     .executableTarget(name: "kvm-baseline", dependencies: ["DenaliABI"], path: "Benchmarks/kvm-baseline"),
+    // Network benchmark baseline: a minimal C program answering ARP and echoing UDP over a TAP device.
+    .executableTarget(name: "tap-echo", path: "Benchmarks/tap-echo"),
     .testTarget(name: "KVMTests", dependencies: ["KVM"], path: "Tests/KVMTests"),
     .testTarget(name: "DenaliCoreTests", dependencies: ["DenaliCore"], path: "Tests/DenaliCoreTests"),
     .testTarget(name: "EndToEndTests", dependencies: [], path: "Tests/EndToEndTests"),

@@ -43,6 +43,9 @@ public final class Scheduler: @unchecked Sendable {
   /// Per worker: the VM it runs and when that slice's quantum ends.
   private var slots: [(vm: ScheduledVM, sliceEnd: UInt64)?]
   private var live = 0
+  /// Every submitted, unfinished VM. An idle VM with no deadline is in no queue and no timer, and the
+  /// interrupt listener holds it weakly: this keeps it alive until an interrupt wakes it.
+  private var liveVMs: [ObjectIdentifier: ScheduledVM] = [:]
   private var reports: [VMReport] = []
   private var stopping = false
   /// When the timer thread will wake by itself (UInt64.max: not before it is signalled). Workers signal
@@ -88,6 +91,7 @@ public final class Scheduler: @unchecked Sendable {
     }
     lock.withLock {
       live += 1
+      liveVMs[ObjectIdentifier(vm)] = vm
       if let timeout = guest.configuration.timeout {
         addTimer(at: monotonicNanoseconds() &+ nanoseconds(timeout), .timeout(vm))
       }
@@ -192,9 +196,11 @@ public final class Scheduler: @unchecked Sendable {
       switch end {
       case .finished(let outcome):
         vm.state = .finished
+        liveVMs[ObjectIdentifier(vm)] = nil
         vm.accounting.exits = guest.statistics.exits
         vm.accounting.hypercalls = guest.statistics.hypercalls
         vm.accounting.idles = guest.statistics.idles
+        vm.accounting.network = guest.network.port?.counters
         vm.guest = nil
         guest.interrupts.setListener(nil)
         return VMReport(id: vm.id, name: vm.name, outcome: outcome, accounting: vm.accounting)

@@ -25,6 +25,8 @@ public final class GuestVM {
   public let console: ConsoleDevice
   /// The VM's virtual disk (which may have no file).
   public let disk: DiskDevice
+  /// The VM's NIC (which may have no port).
+  public let network: NetworkDevice
   /// The VM's pending virtual interrupts; other threads may raise bits.
   public let interrupts = VirtualInterrupts()
   /// Counters of the run so far.
@@ -49,6 +51,7 @@ public final class GuestVM {
     self.configuration = configuration
     self.console = ConsoleDevice(sink: console)
     self.disk = DiskDevice(file: configuration.disk)
+    self.network = NetworkDevice(port: configuration.network, interrupts: interrupts)
     let machine: VirtualMachine
     do {
       machine = try system.createVirtualMachine()
@@ -67,7 +70,7 @@ public final class GuestVM {
       let tscHz = UInt64((try? vcpu.tscFrequencyKHz()) ?? 0) * 1000
       let fixed = VirtualRegistersPage.Fixed(
         vmID: configuration.id, memorySize: memory.size, tscFrequencyHz: tscHz, diskBlocks: disk.blocks,
-        diskFlags: disk.flags)
+        diskFlags: disk.flags, network: configuration.network)
       try VirtualRegistersPage.install(fixed, in: memory)
     } catch {
       // The image and layout were validated against this memory size; a failure here is a host bug.
@@ -81,6 +84,7 @@ public final class GuestVM {
     }
     self.console.register(in: &hypercalls)
     self.disk.register(in: &hypercalls)
+    self.network.register(in: &hypercalls)
     // Setup is over: the vCPU keeps the VM (and its memory regions) alive, so one descriptor per VM is enough.
     machine.releaseDescriptor()
   }

@@ -1,0 +1,51 @@
+// udp-echo [port=P] [count=N] [quiet]: sends every UDP datagram to port P (default 7) back to its sender.
+// Prints `udp-echo: listening on IP port P` (not with quiet), runs until it has echoed N datagrams (forever
+// without count), prints `udp-echo: echoed N datagrams` and exits 0. Other arguments are ignored, so a
+// udp-echo and a udp-client can share one argument list. No NIC: exits 3; malformed options: exits 2.
+import Ilwaco
+
+@main
+struct UDPEcho: Guest {
+  static func run(_ arguments: Arguments) -> Int32 {
+    guard let port = arguments.unsignedOption("port", default: 7), port > 0, port < 65536,
+      let count = arguments.unsignedOption("count", default: 0)
+    else {
+      Console.print("usage: udp-echo [port=P] [count=N]\n")
+      return 2
+    }
+    guard let stack = NetworkStack() else {
+      Console.print("udp-echo: no network\n")
+      return 3
+    }
+    let quiet = arguments.contains { $0 == "quiet" }
+    if !quiet {
+      Console.print("udp-echo: listening on ")
+      Console.print(stack.address)
+      Console.print(" port ")
+      Console.print(port)
+      Console.print("\n")
+    }
+    let loop = EventLoop()
+    var echoed: UInt64 = 0
+    let socket = stack.bind(port: UInt16(port)) { _ in }
+    socket.handler = { datagram in
+      var tries = 0
+      while socket.send(to: datagram.source, port: datagram.sourcePort, payload: datagram.payload) == .busy,
+        tries < 1000
+      {
+        yield()
+        tries += 1
+      }
+      echoed += 1
+      if count > 0 && echoed >= count { loop.stop() }
+    }
+    stack.attach(to: loop)
+    if count == 0 || echoed < count { loop.run() }
+    if !quiet {
+      Console.print("udp-echo: echoed ")
+      Console.print(echoed)
+      Console.print(" datagrams\n")
+    }
+    return 0
+  }
+}

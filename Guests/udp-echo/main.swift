@@ -1,6 +1,7 @@
-// udp-echo [port=P] [count=N] [quiet]: sends every UDP datagram to port P (default 7) back to its sender.
-// Prints `udp-echo: listening on IP port P` (not with quiet), runs until it has echoed N datagrams (forever
-// without count), prints `udp-echo: echoed N datagrams` and exits 0. Other arguments are ignored, so a
+// udp-echo [port=P] [count=N] [linger-ms=L] [quiet]: sends every UDP datagram to port P (default 7) back to
+// its sender. Prints `udp-echo: listening on IP port P` (not with quiet), runs until it has echoed N
+// datagrams (forever without count) and then L ms more (default 0: a client's retransmission may have used
+// up the count), prints `udp-echo: echoed N datagrams` and exits 0. Other arguments are ignored, so a
 // udp-echo and a udp-client can share one argument list. No NIC: exits 3; malformed options: exits 2.
 import Ilwaco
 
@@ -8,9 +9,10 @@ import Ilwaco
 struct UDPEcho: Guest {
   static func run(_ arguments: Arguments) -> Int32 {
     guard let port = arguments.unsignedOption("port", default: 7), port > 0, port < 65536,
-      let count = arguments.unsignedOption("count", default: 0)
+      let count = arguments.unsignedOption("count", default: 0),
+      let linger = arguments.unsignedOption("linger-ms", default: 0)
     else {
-      Console.print("usage: udp-echo [port=P] [count=N]\n")
+      Console.print("usage: udp-echo [port=P] [count=N] [linger-ms=L]\n")
       return 2
     }
     guard let stack = NetworkStack() else {
@@ -37,7 +39,9 @@ struct UDPEcho: Guest {
         tries += 1
       }
       echoed += 1
-      if count > 0 && echoed >= count { loop.stop() }
+      if count > 0 && echoed == count {
+        if linger == 0 { loop.stop() } else { loop.schedule(afterMilliseconds: linger) { loop.stop() } }
+      }
     }
     stack.attach(to: loop)
     if count == 0 || echoed < count { loop.run() }

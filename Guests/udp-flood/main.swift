@@ -1,7 +1,9 @@
-// udp-flood peer=IP|+N|-N [port=P] [size=B] [count=N]: sends UDP datagrams of B bytes (default 1024) to the
-// peer's port P (default 9) as fast as the NIC takes them, yielding only when the transmit queue is full; no
-// UDP checksum. With count it prints `udp-flood: sent N datagrams, M busy` after N datagrams and exits 0;
-// without, it floods until stopped. The fairness test's hostile neighbour. Malformed options: exits 2; no NIC: 3.
+// udp-flood peer=IP|+N|-N [flood-port=P] [flood-size=B] [flood-count=N]: sends UDP datagrams of B bytes
+// (default 1024) to the peer's port P (default 9) as fast as the NIC takes them, yielding only when the
+// transmit queue is full; no UDP checksum. With flood-count it prints `udp-flood: sent N datagrams, M busy`
+// after N datagrams and exits 0; without, it floods until stopped. The fairness test's hostile neighbour
+// (its own option names, so it can share an argument list with udp-echo and udp-client). Malformed options:
+// exits 2; no NIC: 3.
 import Ilwaco
 
 @main
@@ -12,11 +14,11 @@ struct UDPFlood: Guest {
       return 3
     }
     guard let peerText = arguments.option("peer"), let peer = parsePeer(peerText, own: stack.address),
-      let port = arguments.unsignedOption("port", default: 9), port > 0, port < 65536,
-      let size = arguments.unsignedOption("size", default: 1024), size <= 1472,
-      let count = arguments.unsignedOption("count", default: 0)
+      let port = arguments.unsignedOption("flood-port", default: 9), port > 0, port < 65536,
+      let size = arguments.unsignedOption("flood-size", default: 1024), size <= 1472,
+      let count = arguments.unsignedOption("flood-count", default: 0)
     else {
-      Console.print("usage: udp-flood peer=IP|+N|-N [port=P] [size=B] [count=N]\n")
+      Console.print("usage: udp-flood peer=IP|+N|-N [flood-port=P] [flood-size=B] [flood-count=N]\n")
       return 2
     }
     let payload = UnsafeMutableRawPointer.allocate(byteCount: max(Int(size), 1), alignment: 8)

@@ -61,18 +61,24 @@ struct NetworkOptions: ParsableArguments {
   }
 
   /// Report lines: every VM's counters with --net-stats, then the totals and the switch's own figures.
-  func report(_ reports: [VMReport], ports: [UInt64: NetworkPort], fabric: VirtualSwitch) -> [String] {
+  /// Counters are read from the ports after the run (not the snapshot in each VM's report), so frames that
+  /// arrived for a VM after it finished are counted too: queued, or dropped once its queue was full.
+  func report(ports: [UInt64: NetworkPort], fabric: VirtualSwitch) -> [String] {
     var lines: [String] = []
     var totals = NetworkCounters()
-    for report in reports.sorted(by: { $0.id < $1.id }) {
-      guard let counters = report.accounting.network else { continue }
+    var queued = 0
+    for (id, port) in ports.sorted(by: { $0.key < $1.key }) {
+      let counters = port.counters
+      let waiting = port.receiveQueueLength
       totals.add(counters)
-      if netStats, let port = ports[report.id] {
-        lines.append("denalid: vm \(report.id) \(port.address) \(port.mac): \(counters.summary)")
+      queued += waiting
+      if netStats {
+        lines.append("denalid: vm \(id) \(port.address) \(port.mac): \(counters.summary)"
+          + (waiting > 0 ? ", \(waiting) still queued" : ""))
       }
     }
     let figures = fabric.statistics
-    lines.append("denalid: network: \(ports.count) NICs: \(totals.summary)")
+    lines.append("denalid: network: \(ports.count) NICs: \(totals.summary)" + (queued > 0 ? ", \(queued) still queued" : ""))
     var switchLine = "denalid: switch: forwarded \(figures.forwarded), ARP answered \(figures.arpAnswered)"
     if tap != nil { switchLine += "; uplink \(figures.uplink.summary)" }
     lines.append(switchLine)

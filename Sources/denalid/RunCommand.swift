@@ -166,7 +166,7 @@ struct RunCommand: ParsableCommand {
       printError("denalid: ... and \(faultLines - Self.faultLinesShown) more faulted VMs")
     }
     if let fabric, total > 1 || network.netStats {
-      for line in network.report(reports, ports: ports, fabric: fabric) { printError(line) }
+      for line in network.report(ports: ports, fabric: fabric) { printError(line) }
     }
     if total > 1 {
       for line in RunSummary(reports: reports, creationSeconds: creationSeconds, wallSeconds: wallSeconds).lines {

@@ -6,6 +6,7 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Benchmarks, each beside a minimal C KVM baseline measured in the same run.",
-    subcommands: [BootBenchmark.self, HypercallBenchmark.self, IdleBenchmark.self, SwitchBenchmark.self, ScaleBenchmark.self]
+    subcommands: [BootBenchmark.self, HypercallBenchmark.self, IdleBenchmark.self, SwitchBenchmark.self, ScaleBenchmark.self,
+                  NetworkBenchmark.self]
   )
 }

@@ -4,6 +4,7 @@
 // is an address, or +N / -N: the address N above or below this VM's own (VMs get addresses in order of
 // creation, so `peer=-1000` pairs each client with the VM created 1000 before it). Prints
 // `udp-client: N/N echoes from IP port P in U us, R per second` and exits 0 when every echo came back,
+// (a datagram with no echo for T to 2T ms is resent)
 // 1 otherwise; malformed options: usage, exits 2; no NIC: exits 3.
 import Ilwaco
 
@@ -31,7 +32,7 @@ struct UDPClient: Guest {
     var sequence: UInt64 = 0
     var received: UInt64 = 0
     var attempts: UInt64 = 0
-    var timer: EventLoop.Timer?
+    var progress = false
     var failed = false
     let socket = stack.bind(port: 40000) { _ in }
     socket.checksumOnSend = true
@@ -46,13 +47,18 @@ struct UDPClient: Guest {
         yield()
         busy += 1
       }
-      timer = loop.schedule(afterMilliseconds: timeoutMs) {
-        if attempts >= tries {
-          failed = true
-          loop.stop()
-        } else {
-          sendCurrent()
-        }
+    }
+
+    // One repeating timer for the whole run (cheaper than a timer per datagram): a period with no echo
+    // resends the current datagram, so a lost one is resent after one to two periods.
+    loop.schedule(afterMilliseconds: timeoutMs, repeating: true) {
+      if progress {
+        progress = false
+      } else if attempts >= tries {
+        failed = true
+        loop.stop()
+      } else {
+        sendCurrent()
       }
     }
 
@@ -60,7 +66,7 @@ struct UDPClient: Guest {
       guard datagram.source == peer, datagram.sourcePort == UInt16(port), datagram.payload.count == Int(size),
         let base = datagram.payload.baseAddress, memcmp(base, payload, Int(size)) == 0
       else { return }  // a late duplicate or a stranger: ignore
-      if let pending = timer { loop.cancel(pending) }
+      progress = true
       received += 1
       sequence += 1
       attempts = 0

@@ -76,7 +76,9 @@ public final class NetworkStack {
     return socket
   }
 
-  /// Receives and handles every queued frame; returns how many.
+  /// Receives and handles every queued frame; returns how many. After each receive the host sets
+  /// `Interrupt.networkReceive` in the virtual registers exactly when more frames wait, so the loop ends
+  /// without a receive that finds nothing.
   @discardableResult
   public func poll() -> Int {
     var handled = 0
@@ -86,6 +88,7 @@ public final class NetworkStack {
       handled += 1
       statistics.framesReceived &+= 1
       handle(length: Int(length))
+      if VirtualRegisters.pendingInterrupts & Interrupt.networkReceive == 0 { break }
     }
     return handled
   }

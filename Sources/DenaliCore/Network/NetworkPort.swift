@@ -120,8 +120,9 @@ public final class NetworkPort: @unchecked Sendable {
     return true
   }
 
-  /// Takes the next received frame if it fits in `capacity` bytes. Emptying the queue clears
-  /// DENALI_IRQ_NET_RX.
+  /// Takes the next received frame if it fits in `capacity` bytes. Afterwards DENALI_IRQ_NET_RX is set
+  /// exactly when more frames wait (cleared when the queue is empty, set again if an idle had delivered it),
+  /// so the guest can tell from its virtual registers whether to receive again.
   func receive(capacity: Int) -> Reception {
     state.withLock { state in
       guard let length = state.receive.nextLength() else { return .empty }
@@ -129,7 +130,12 @@ public final class NetworkPort: @unchecked Sendable {
       guard let frame = state.receive.dequeue() else { return .empty }
       state.counters.packetsIn &+= 1
       state.counters.bytesIn &+= UInt64(frame.count)
-      if state.receive.isEmpty { state.interrupts?.clear(DENALI_IRQ_NET_RX) }
+      if state.receive.isEmpty {
+        state.interrupts?.clear(DENALI_IRQ_NET_RX)
+      } else {
+        // The VM is running (this is its own hypercall): no need to tell the scheduler.
+        state.interrupts?.raise(DENALI_IRQ_NET_RX, notifyListener: false)
+      }
       return .frame(frame)
     }
   }

@@ -1,7 +1,9 @@
 // udp-echo [port=P] [count=N] [linger-ms=L] [quiet]: sends every UDP datagram to port P (default 7) back to
 // its sender. Prints `udp-echo: listening on IP port P` (not with quiet), runs until it has echoed N
 // datagrams (forever without count) and then L ms more (default 0: a client's retransmission may have used
-// up the count), prints `udp-echo: echoed N datagrams` and exits 0. Other arguments are ignored, so a
+// up the count), prints `udp-echo: echoed N datagrams` and exits 0. A datagram from the same sender with the
+// same first 8 bytes as the one before it (a client's resend: udp-client puts its sequence number there) is
+// echoed but not counted again. Other arguments are ignored, so a
 // udp-echo and a udp-client can share one argument list. No NIC: exits 3; malformed options: exits 2.
 import Ilwaco
 
@@ -29,6 +31,7 @@ struct UDPEcho: Guest {
     }
     let loop = EventLoop()
     var echoed: UInt64 = 0
+    var last: (source: UInt32, port: UInt16, tag: UInt64)?
     let socket = stack.bind(port: UInt16(port)) { _ in }
     socket.handler = { datagram in
       var tries = 0
@@ -38,6 +41,13 @@ struct UDPEcho: Guest {
         yield()
         tries += 1
       }
+      let tag = datagram.payload.count >= 8 ? datagram.payload.loadUnaligned(as: UInt64.self) : 0
+      if let previous = last, previous.source == datagram.source.value, previous.port == datagram.sourcePort,
+        previous.tag == tag
+      {
+        return  // a resend of the datagram just echoed
+      }
+      last = (datagram.source.value, datagram.sourcePort, tag)
       echoed += 1
       if count > 0 && echoed == count {
         if linger == 0 { loop.stop() } else { loop.schedule(afterMilliseconds: linger) { loop.stop() } }

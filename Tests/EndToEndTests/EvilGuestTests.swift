@@ -50,7 +50,7 @@ struct EvilGuestTests {
     EvilCase(name: "net-buffer-outside", status: 0, expected: "evil: net-buffer-outside: ret -14", flags: ["--network", "10.0.0.0/24"]),
     EvilCase(name: "net-recv-outside", status: 0, expected: "evil: net-recv-outside: ret -14", flags: ["--network", "10.0.0.0/24"]),
     EvilCase(name: "net-recv-empty", status: 0, expected: "evil: net-recv-empty: ret -11", flags: ["--network", "10.0.0.0/24"]),
-    EvilCase(name: "net-garbage", status: 0, expected: "unsupported-protocol 10, malformed 10)",
+    EvilCase(name: "net-garbage", status: 0, expected: "dropped 20 (malformed 10, unsupported-protocol 10)",
              flags: ["--network", "10.0.0.0/24", "--net-stats"]),
   ]
 

@@ -98,6 +98,9 @@ public final class NetworkStack {
   private func handle(length: Int) {
     let frame = receiveBuffer
     guard length >= 14 else { return drop() }
+    // SAFETY (this function and the handlers below): `length` <= bufferSize is what the host wrote into the
+    // receive buffer; every load is at an offset checked against `length` (or a header length derived from
+    // checked fields) before it is made.
     switch frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self) {
     case UInt16(0x0800).bigEndian: handleIPv4(length: length)
     case UInt16(0x0806).bigEndian: handleARP(length: length)
@@ -150,6 +153,7 @@ public final class NetworkStack {
 
   /// Answers an echo request in place: the request becomes the reply.
   private func handleICMP(at offset: Int, length: Int, headerLength: Int) {
+    // SAFETY: offset + length = 14 + the IPv4 total length, checked against the frame's length.
     let frame = receiveBuffer
     guard length >= 8, frame.load(fromByteOffset: offset, as: UInt8.self) == 8,
       ilwaco_checksum_finish(ilwaco_checksum_add(frame + offset, length, 0)) == 0
@@ -202,6 +206,8 @@ public final class NetworkStack {
     payload: UnsafeRawBufferPointer, checksum: Bool
   ) -> SendResult {
     guard payload.count <= 1472 else { return .failed }
+    // SAFETY: 42 + 1472 = 1514 <= bufferSize bytes of the transmit buffer are written; the payload's bytes
+    // are the caller's, valid for this call.
     let frame = transmitBuffer
     let udpLength = 8 + payload.count
     let totalLength = 20 + udpLength
@@ -248,6 +254,7 @@ public final class NetworkStack {
     frame.storeBytes(of: UInt16(0x0800).bigEndian, toByteOffset: 12, as: UInt16.self)
     let hopMAC: UInt64? = hop == .broadcast ? 0xFFFF_FFFF_FFFF : lookup(hop)
     guard let hopMAC else {
+      // SAFETY: length <= 1514 <= bufferSize, the size of both buffers.
       pendingBuffer.copyMemory(from: frame, byteCount: length)
       pendingLength = length
       pendingHop = hop
@@ -266,6 +273,7 @@ public final class NetworkStack {
   }
 
   private func sendARP(operation: UInt16, to destination: UInt64, targetMAC: UInt64, targetIP: IPv4Address) {
+    // SAFETY: 42 bytes of the bufferSize-byte transmit buffer.
     let frame = transmitBuffer
     Self.storeMAC(destination, frame, at: 0)
     Self.storeMAC(mac, frame, at: 6)
@@ -296,6 +304,7 @@ public final class NetworkStack {
     (other.value ^ address.value) & netmask.value == 0
   }
 
+  // SAFETY (the cache): indexes stay below arpCount <= arpEntries, the capacity of both arrays.
   private func lookup(_ hop: IPv4Address) -> UInt64? {
     for index in 0..<arpCount where arpAddresses[index] == hop.value { return arpMACs[index] }
     return nil
@@ -325,11 +334,13 @@ public final class NetworkStack {
 
   // MARK: MAC addresses (six bytes in memory order, loaded little-endian)
 
+  /// SAFETY: the caller checked that `offset + 6` bytes lie in the frame.
   private static func loadMAC(_ frame: UnsafeRawPointer, at offset: Int) -> UInt64 {
     UInt64(frame.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
       | UInt64(frame.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)) << 32
   }
 
+  /// SAFETY: the caller writes inside one of the stack's buffers (`offset + 6 <= bufferSize`).
   private static func storeMAC(_ value: UInt64, _ frame: UnsafeMutableRawPointer, at offset: Int) {
     frame.storeBytes(of: UInt32(truncatingIfNeeded: value), toByteOffset: offset, as: UInt32.self)
     frame.storeBytes(of: UInt16(truncatingIfNeeded: value >> 32), toByteOffset: offset + 4, as: UInt16.self)

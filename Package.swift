@@ -20,11 +20,13 @@ let package = Package(
     .target(name: "KVM", dependencies: ["CKVM"], path: "Sources/KVM"),
     // Layer 2 support: swap-file checksums, zero-page detection and syncfs (C for speed).
     .target(name: "CSwapSupport", path: "Sources/CSwapSupport"),
+    // The TAP uplink's ioctls (TUNSETIFF, interface address and flags), for the virtual switch.
+    .target(name: "CNetwork", path: "Sources/CNetwork"),
     // Layer 2: the isolation kernel core: loader, machine setup, hypercalls, devices, VM lifecycle.
     .target(
       name: "DenaliCore",
       dependencies: [
-        "KVM", "DenaliABI", "CSwapSupport",
+        "KVM", "DenaliABI", "CSwapSupport", "CNetwork",
         .product(name: "DequeModule", package: "swift-collections"),
         .product(name: "HeapModule", package: "swift-collections"),
       ],
@@ -43,6 +45,8 @@ let package = Package(
     ),
     // Benchmark baseline: a minimal C program doing the same KVM steps as denalid.
     .executableTarget(name: "kvm-baseline", dependencies: ["DenaliABI"], path: "Benchmarks/kvm-baseline"),
+    // Network benchmark baseline: a minimal C program answering ARP and echoing UDP over a TAP device.
+    .executableTarget(name: "tap-echo", path: "Benchmarks/tap-echo"),
     .testTarget(name: "KVMTests", dependencies: ["KVM"], path: "Tests/KVMTests"),
     .testTarget(name: "DenaliCoreTests", dependencies: ["DenaliCore"], path: "Tests/DenaliCoreTests"),
     .testTarget(name: "EndToEndTests", dependencies: [], path: "Tests/EndToEndTests"),

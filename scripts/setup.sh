@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # linux-libc-dev: linux/kvm.h for Sources/CKVM and the C baseline; libc6-dev, gcc, make: C builds;
-# libcap-dev: dropping capabilities; linux-perf: guest instruction counts in benchmarks.
-PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf)
+# libcap-dev: dropping capabilities; linux-perf: guest instruction counts in benchmarks;
+# iproute2, iputils-ping, socat: the network tests and `denalid bench net` (namespaces, ping, UDP echo).
+PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf iproute2 iputils-ping socat)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

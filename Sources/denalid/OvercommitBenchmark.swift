@@ -16,8 +16,8 @@ struct OvercommitBenchmark: ParsableCommand {
     discussion: """
       Registers --count idler VMs (each wakes every --period-ms and counts the wake-up) with a memory budget of
       --resident VMs. The gatekeeper boots them as room allows and swaps out the ones idle the longest. The
-      run ends when every VM has been swapped back in at least once and made another idle hypercall after
-      it (its counter advanced past a swap cycle), or after --max-seconds. Reported: the daemon's heap
+      run ends when every VM has made at least two idle hypercalls (its counter advanced), or after --max-seconds.
+      VMs that wake more often than the gatekeeper reaches them stay resident; they are counted apart. Reported: the daemon's heap
       (malloc in use) per registered VM before anything ran and at the end, RSS, disk blocks per swapped-out
       VM, and swap-outs and swap-ins per second.
       """
@@ -86,15 +86,17 @@ struct OvercommitBenchmark: ParsableCommand {
     let start = ContinuousClock.now
     scheduler.start()
     var progressed = 0
+    var cycled = 0
     var statuses: [VMStatus] = []
     while true {
       Thread.sleep(forTimeInterval: 5)
       statuses = scheduler.snapshot()
-      progressed = statuses.filter { $0.accounting.swapIns >= 1 && $0.accounting.idles >= 2 }.count
+      progressed = statuses.filter { $0.accounting.idles >= 2 }.count
+      cycled = statuses.filter { $0.accounting.swapIns >= 1 && $0.accounting.idles >= 2 }.count
       let swap = scheduler.swapStatistics
       let elapsed = seconds(ContinuousClock.now - start)
       printError(
-        "denalid bench overcommit: \(Int(elapsed)) s: \(progressed) of \(count) VMs progressed after a swap-in; "
+        "denalid bench overcommit: \(Int(elapsed)) s: \(progressed) of \(count) VMs progressed, \(cycled) after a swap-in; "
           + "\(swap.boots) booted, \(swap.swapOuts) swapped out, \(swap.swapIns) swapped in, "
           + "\(scheduler.memoryOccupancy?.inMemory ?? 0) in memory")
       if progressed == count || elapsed > Double(maxSeconds) { break }
@@ -114,14 +116,14 @@ struct OvercommitBenchmark: ParsableCommand {
     let faulted = reports.filter { if case .faulted = $0.outcome { true } else { false } }.count
 
     print("overcommit benchmark: \(count) idler VMs of \(memory.size), budget for \(resident), period \(periodMs) ms, \(workers) workers, \(swapThreads) swap threads")
-    print("  progress: \(progressed) of \(count) VMs swapped back in and idled again, in \(format(elapsed)) s")
+    print("  progress: \(progressed) of \(count) VMs counted at least one wake-up, \(cycled) of them after being swapped out and back in, in \(format(elapsed)) s")
     print("  swaps: \(swap.boots) boots, \(swap.swapOuts) swap-outs, \(swap.swapIns) swap-ins: \(format(Double(swap.swapOuts) / elapsed)) out/s, \(format(Double(swap.swapIns) / elapsed)) in/s; \(format(Double(swap.bytesWritten) / 1_048_576)) MiB written, \(swap.pagesWritten) pages, \(swap.syncs) syncs; failures \(swap.swapOutFailures) out, \(swap.loadFailures) load")
     print("  daemon heap per VM: \(format(recordBytes)) bytes registered (before running); \(format(Double(heapEnd - heapBefore) / Double(count))) bytes at the end (\(swappedOut) swapped out, \(inMemory) in memory)")
     print("  daemon RSS: \(rssBefore / 1024) MiB before, \(rssEnd / 1024) MiB at the end (\(format(Double(rssEnd - rssBefore) * 1024 / Double(count))) bytes per VM, resident guests included)")
     print("  disk: \(format(Double(disk) / 1_048_576)) MiB of swap files, \(format(Double(disk) / Double(max(1, withFiles)) / 1024)) KiB per VM with a swap file (\(withFiles))")
     print("  outcomes: \(reports.count) ended, \(faulted) faulted")
     guard progressed == count, faulted == 0 else {
-      throw ValidationError("\(count - progressed) VMs made no progress after a swap-in, \(faulted) faulted")
+      throw ValidationError("\(count - progressed) VMs made no progress, \(faulted) faulted")
     }
   }
 

@@ -13,6 +13,10 @@ struct RunCommand: ParsableCommand {
       Every image runs --count times (IMAGE:N runs that image N times); all VMs share one pool of worker
       threads. With one VM its console passes through untouched; with several, each console line is
       prefixed [vm ID] and a summary goes to standard error. Everything after -- goes to every guest.
+      Network: --network 10.0.0.0/16 gives each VM a NIC on one virtual switch, with the subnet's host
+      addresses in order of creation (MAC 02:00 + the address); --tap NAME [--tap-address 10.0.0.1/16]
+      joins the switch to the host through a TAP device whose host side has that address (default the
+      subnet's first), the VMs' gateway; --net-stats prints every VM's packets, bytes and drops.
       Exit status: the guest's own (0-255), or with several VMs the highest of theirs; 2 invalid image or
       usage; 124 timeout; 125 host error; 128+vector CPU exception (128 #DE, 134 #UD, 141 #GP, 142 #PF);
       160 triple fault; 161 halt; 162 emulation failure; 163 access outside guest memory; 164 port I/O
@@ -58,6 +62,9 @@ struct RunCommand: ParsableCommand {
 
   @Option(help: "Threads doing swap I/O.")
   var swapThreads: Int = 2
+
+  @OptionGroup(title: "Network")
+  var network: NetworkOptions
 
   /// Arguments passed to every guest: everything after the first `--` on the command line.
   var guestArguments: [String] { Denalid.guestArguments }
@@ -109,6 +116,15 @@ struct RunCommand: ParsableCommand {
       printError("denalid: host error: \(error)")
       return ExitStatus.hostError
     }
+    let fabric: VirtualSwitch?
+    do {
+      fabric = try network.makeSwitch()
+    } catch {
+      printError("denalid: network: \(error)")
+      return ExitStatus.hostError
+    }
+    defer { fabric?.stop() }
+    var ports: [UInt64: NetworkPort] = [:]
     let consoles = ConsoleMultiplexer(vmCount: total, quiet: quiet)
     let state: StateDirectory
     let store: SwapStore
@@ -134,6 +150,8 @@ struct RunCommand: ParsableCommand {
         configuration.id = UInt64(created + 1)
         do {
           configuration.disk = try openDisk()
+          configuration.network = try fabric?.addPort(id: configuration.id)
+          ports[configuration.id] = configuration.network
           let vm = try GuestVM(
             system: system, image: image, configuration: configuration, resident: false,
             console: consoles.sink(for: configuration.id))
@@ -142,6 +160,10 @@ struct RunCommand: ParsableCommand {
         } catch let error as VMSetupError {
           printError("denalid: created \(created) of \(total) VMs, then: \(error)")
           creationError = error.isUsageError ? ExitStatus.usage : ExitStatus.hostError
+          break creation
+        } catch let error as NetworkError {
+          printError("denalid: created \(created) of \(total) VMs, then: network: \(error)")
+          creationError = ExitStatus.usage
           break creation
         } catch {
           printError("denalid: created \(created) of \(total) VMs, then: disk: \(error)")
@@ -170,6 +192,9 @@ struct RunCommand: ParsableCommand {
     }
     if faultLines > Self.faultLinesShown {
       printError("denalid: ... and \(faultLines - Self.faultLinesShown) more faulted VMs")
+    }
+    if let fabric, total > 1 || network.netStats {
+      for line in network.report(ports: ports, fabric: fabric) { printError(line) }
     }
     if total > 1 {
       let summary = RunSummary(

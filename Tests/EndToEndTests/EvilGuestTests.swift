@@ -44,6 +44,14 @@ struct EvilGuestTests {
     EvilCase(name: "disk-count-zero", status: 0, expected: "evil: disk-count-zero: ret -22", flags: ["--disk-size", "64KiB"]),
     EvilCase(name: "disk-count-huge", status: 0, expected: "evil: disk-count-huge: ret -22", flags: ["--disk-size", "1MiB"]),
     EvilCase(name: "disk-buffer-outside", status: 0, expected: "evil: disk-buffer-outside: ret -14", flags: ["--disk-size", "64KiB"]),
+    EvilCase(name: "net-none", status: 0, expected: "evil: net-none: ret -19"),
+    EvilCase(name: "net-oversize", status: 0, expected: "evil: net-oversize: ret -90", flags: ["--network", "10.0.0.0/24"]),
+    EvilCase(name: "net-undersize", status: 0, expected: "evil: net-undersize: ret -90", flags: ["--network", "10.0.0.0/24"]),
+    EvilCase(name: "net-buffer-outside", status: 0, expected: "evil: net-buffer-outside: ret -14", flags: ["--network", "10.0.0.0/24"]),
+    EvilCase(name: "net-recv-outside", status: 0, expected: "evil: net-recv-outside: ret -14", flags: ["--network", "10.0.0.0/24"]),
+    EvilCase(name: "net-recv-empty", status: 0, expected: "evil: net-recv-empty: ret -11", flags: ["--network", "10.0.0.0/24"]),
+    EvilCase(name: "net-garbage", status: 0, expected: "dropped 20 (malformed 10, unsupported-protocol 10)",
+             flags: ["--network", "10.0.0.0/24", "--net-stats"]),
   ]
 
   @Test("each hostile case gets an error code or a clean stop with a reason", arguments: cases)

@@ -6,6 +6,7 @@ public enum Interrupt {
   public static let timer: UInt64 = DENALI_IRQ_TIMER
   /// A disk request completed (`DENALI_IRQ_DISK`; reserved: disk requests are synchronous for now).
   public static let disk: UInt64 = DENALI_IRQ_DISK
-  /// A packet arrived (`DENALI_IRQ_NET_RX`; reserved for the network).
+  /// A frame arrived in the NIC's empty receive queue (`DENALI_IRQ_NET_RX`); after a receive, in the virtual
+  /// registers: more frames wait.
   public static let networkReceive: UInt64 = DENALI_IRQ_NET_RX
 }

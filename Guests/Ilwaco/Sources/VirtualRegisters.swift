@@ -33,7 +33,7 @@ public enum VirtualRegisters {
   /// `DENALI_DISK_*` flags of the virtual disk (`DENALI_DISK_READ_ONLY`).
   public static var diskFlags: UInt64 { ilwaco_vregs_disk_flags() }
 
-  /// The NIC's MAC address, first byte first (all zero until the network exists).
+  /// The NIC's MAC address, first byte first (all zero without a NIC; see `NetworkInterface`).
   public static var mac: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) {
     let bits = ilwaco_vregs_mac()
     return (

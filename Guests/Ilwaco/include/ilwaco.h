@@ -23,6 +23,11 @@ void ilwaco_console_write(const void *data, size_t length);
 /** Sends everything buffered to the host in one hypercall. */
 void ilwaco_console_flush(void);
 
+/* ---- Memory functions (string.c) that guests may call directly ---- */
+
+/** Compares `n` bytes: 0 when equal. */
+int memcmp(const void *a, const void *b, size_t n);
+
 /* ---- Heap (heap.c): first-fit free list over [image_end, memory_size - ILWACO_STACK_SIZE) ---- */
 
 /** Bytes reserved for the stack at the top of guest memory. */
@@ -101,6 +106,31 @@ static inline int64_t ilwaco_hc_disk_io(uint32_t number, uint64_t block, uint64_
   return request.ret;
 }
 
+/** DENALI_HC_NET_SEND of `length` bytes at `frame`: returns length, or DENALI_EAGAIN (transmit queue full),
+ *  DENALI_EMSGSIZE, DENALI_EFAULT or DENALI_ENODEV. */
+static inline int64_t ilwaco_hc_net_send(const void *frame, uint64_t length) {
+  struct denali_hc_net_io request = {0, (uint64_t)(uintptr_t)frame, length};
+  ilwaco_hypercall(DENALI_HC_NET_SEND, &request);
+  return request.ret;
+}
+
+/** DENALI_HC_NET_RECV into `buffer` of `capacity` bytes: returns the frame's length, or DENALI_EAGAIN (nothing
+ *  queued), DENALI_EMSGSIZE (the next frame is longer than capacity; it stays queued), DENALI_EFAULT, DENALI_ENODEV. */
+static inline int64_t ilwaco_hc_net_recv(void *buffer, uint64_t capacity) {
+  struct denali_hc_net_io request = {0, (uint64_t)(uintptr_t)buffer, capacity};
+  ilwaco_hypercall(DENALI_HC_NET_RECV, &request);
+  return request.ret;
+}
+
+/* ---- Internet checksum (net.c): ones'-complement sum of 16-bit words, in memory byte order ---- */
+
+/** Adds `length` bytes at `data` to the running sum `sum` (start with 0; an odd length pads with a zero byte,
+ *  so only the last piece of a message may be odd). Eight bytes per `adc`. */
+uint64_t ilwaco_checksum_add(const void *data, size_t length, uint64_t sum);
+/** Folds a running sum to 16 bits and complements it: the value to store (in memory order) in a checksum field.
+ *  A message whose stored checksum is right sums to 0 here. */
+uint16_t ilwaco_checksum_finish(uint64_t sum);
+
 /* ---- Virtual registers: host-written page at DENALI_GPA_VREGS, refreshed on every entry into the guest ---- */
 /* Every read is volatile: the host changes the page behind the compiler's back during any hypercall. */
 
@@ -133,6 +163,26 @@ static inline uint64_t ilwaco_vregs_mac(void) {
   uint64_t mac = 0;
   for (unsigned i = 0; i < 6; i++) mac |= (uint64_t)ilwaco_vregs()->mac[i] << (8 * i);
   return mac;
+}
+
+/** DENALI_NET_* flags (DENALI_NET_PRESENT: the VM has a NIC and the fields below are valid). */
+static inline uint32_t ilwaco_vregs_net_flags(void) { return ilwaco_vregs()->net_flags; }
+/** The MAC address as its six bytes in memory order loaded little-endian (byte 0 in bits 0-7). */
+static inline uint64_t ilwaco_vregs_mac_raw(void) { return ilwaco_vregs_mac(); }
+/** The VM's IPv4 address as a number (a.b.c.d = 0xaabbccdd). */
+static inline uint32_t ilwaco_vregs_ipv4_address(void) {
+  const volatile uint8_t *a = ilwaco_vregs()->ipv4_address;
+  return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+}
+/** The subnet mask as a number. */
+static inline uint32_t ilwaco_vregs_ipv4_netmask(void) {
+  const volatile uint8_t *a = ilwaco_vregs()->ipv4_netmask;
+  return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+}
+/** The default gateway as a number (0: none). */
+static inline uint32_t ilwaco_vregs_ipv4_gateway(void) {
+  const volatile uint8_t *a = ilwaco_vregs()->ipv4_gateway;
+  return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
 }
 
 /* ---- CPU primitives Swift cannot express (used by the fault guest and the runtime) ---- */

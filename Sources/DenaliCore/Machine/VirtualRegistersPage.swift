@@ -11,6 +11,8 @@ struct VirtualRegistersPage {
     var tscFrequencyHz: UInt64
     var diskBlocks: UInt64
     var diskFlags: UInt64
+    /// The NIC's port, whose MAC and IPv4 configuration the guest sees; nil without a NIC.
+    var network: NetworkPort? = nil
   }
 
   private static let monotonicOffset = UInt64(MemoryLayout<denali_vregs>.offset(of: \.monotonic_ns) ?? 8)
@@ -27,6 +29,15 @@ struct VirtualRegistersPage {
     page.vm_id = fixed.vmID
     page.disk_blocks = fixed.diskBlocks
     page.disk_flags = fixed.diskFlags
+    if let port = fixed.network {
+      let mac = port.mac.bytes, address = port.address.bytes, mask = port.interface.netmask.bytes
+      let gateway = port.gateway?.bytes ?? [0, 0, 0, 0]
+      page.mac = (mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
+      page.ipv4_address = (address[0], address[1], address[2], address[3])
+      page.ipv4_netmask = (mask[0], mask[1], mask[2], mask[3])
+      page.ipv4_gateway = (gateway[0], gateway[1], gateway[2], gateway[3])
+      page.net_flags = DENALI_NET_PRESENT
+    }
     try memory.store(page, at: DENALI_GPA_VREGS)
   }
 

@@ -112,7 +112,8 @@ public final class Scheduler: @unchecked Sendable {
   private var totalGuestTime: UInt64 = 0
   private var started = false
   private var gatekeeper: Gatekeeper?
-  /// Every live VM by id.
+  /// Every submitted, unfinished VM by id. An idle VM with no deadline is in no queue and no timer, and
+  /// the interrupt listener holds it weakly: this keeps it alive until an interrupt wakes it.
   private var registry: [UInt64: ScheduledVM] = [:]
   private var swapJobs = Deque<SwapJob>()
   private var swapTotals = SwapStatistics()
@@ -344,6 +345,7 @@ public final class Scheduler: @unchecked Sendable {
       vm.accounting.exits = guest.statistics.exits
       vm.accounting.hypercalls = guest.statistics.hypercalls
       vm.accounting.idles = guest.statistics.idles
+      vm.accounting.network = guest.network.port?.counters
       switch end {
       case .finished(let outcome):
         vm.state = .finished

@@ -18,6 +18,8 @@ public struct VMAccounting: Sendable, Equatable {
   public var idles: UInt64 = 0
   /// Wake-ups from an idle timeout.
   public var timerWakeups: UInt64 = 0
+  /// The NIC's traffic and drops when the VM finished; nil without a NIC.
+  public var network: NetworkCounters?
   /// Sum and maximum of the delay between a timer deadline and the VM running again, nanoseconds.
   public var wakeLatenessTotal: UInt64 = 0, wakeLatenessMax: UInt64 = 0
   /// Swap-outs committed.

@@ -28,6 +28,8 @@ public final class GuestVM {
   public let console: ConsoleDevice
   /// The VM's virtual disk (which may have no file).
   public let disk: DiskDevice
+  /// The VM's NIC (which may have no port).
+  public let network: NetworkDevice
   /// The VM's pending virtual interrupts; other threads may raise bits.
   public let interrupts = VirtualInterrupts()
   /// Counters of the run so far.
@@ -61,6 +63,7 @@ public final class GuestVM {
     self.image = image
     self.console = ConsoleDevice(sink: console)
     self.disk = DiskDevice(file: configuration.disk)
+    self.network = NetworkDevice(port: configuration.network, interrupts: interrupts)
     control = VMControl(interrupts: interrupts)
     if resident { try boot(system: system, swappable: false) }
   }
@@ -105,7 +108,7 @@ public final class GuestVM {
       let tscHz = UInt64((try? vcpu.tscFrequencyKHz()) ?? 0) * 1000
       let fixed = VirtualRegistersPage.Fixed(
         vmID: configuration.id, memorySize: memory.size, tscFrequencyHz: tscHz, diskBlocks: disk.blocks,
-        diskFlags: disk.flags)
+        diskFlags: disk.flags, network: configuration.network)
       try VirtualRegistersPage.install(fixed, in: memory)
     } catch {
       // The image and layout were validated against this memory size; a failure here is a host bug.
@@ -125,6 +128,7 @@ public final class GuestVM {
   private func attach(_ machine: ResidentMachine) {
     console.register(in: &machine.hypercalls)
     disk.register(in: &machine.hypercalls)
+    network.register(in: &machine.hypercalls)
     machine.finishSetup()
     resident = machine
     control.attach(machine.vcpu.kicker)

@@ -18,17 +18,20 @@ public struct VMConfiguration: Sendable {
   public var id: UInt64
   /// The virtual disk's backing file; nil for no disk.
   public var disk: DiskFile?
+  /// The VM's port on the virtual switch; nil for no NIC.
+  public var network: NetworkPort?
 
   /// A configuration; check it with `validate()`.
   public init(
     memorySize: UInt64 = defaultMemorySize, arguments: [String] = [], timeout: Duration? = nil, id: UInt64 = 1,
-    disk: DiskFile? = nil
+    disk: DiskFile? = nil, network: NetworkPort? = nil
   ) {
     self.memorySize = memorySize
     self.arguments = arguments
     self.timeout = timeout
     self.id = id
     self.disk = disk
+    self.network = network
   }
 
   /// Checks the memory size, timeout and arguments against the ABI's limits.

@@ -33,6 +33,9 @@ public final class VirtualInterrupts: @unchecked Sendable {
   /// Installs the function `raise` calls after setting bits.
   func setListener(_ function: (@Sendable () -> Void)?) { listener.withLock { $0 = function } }
 
+  /// Clears `bits` without delivering them (a device whose condition ended, such as an emptied receive queue).
+  public func clear(_ bits: UInt64) { pending.bitwiseAnd(~bits, ordering: .acquiringAndReleasing) }
+
   /// Returns the pending bits and clears them (delivery).
   func take() -> UInt64 { pending.exchange(0, ordering: .acquiringAndReleasing) }
 

@@ -115,7 +115,7 @@ struct denali_hc_idle {
 #define DENALI_IRQ_TIMER (1ull << 0)
 /** A disk request completed (reserved: disk requests complete synchronously in this version). */
 #define DENALI_IRQ_DISK (1ull << 1)
-/** A packet arrived (reserved for the network). */
+/** A frame arrived in the NIC's empty receive queue (after a receive: more frames wait). */
 #define DENALI_IRQ_NET_RX (1ull << 2)
 
 /* ---- Virtual disk: fixed-size, 4 KiB blocks, synchronous ---- */
@@ -155,8 +155,9 @@ struct denali_hc_disk_io {
  *  queue is full, DENALI_EMSGSIZE, DENALI_EFAULT, or DENALI_ENODEV without a NIC.
  *  Receive: IN buffer (gpa), length = the buffer's capacity. OUT ret = the frame's length, DENALI_EAGAIN
  *  when no frame is queued, DENALI_EMSGSIZE when the capacity is below the next frame's length (the frame
- *  stays queued), DENALI_EFAULT, or DENALI_ENODEV. A receive that empties the queue clears
- *  DENALI_IRQ_NET_RX; a frame arriving in an empty queue raises it. */
+ *  stays queued), DENALI_EFAULT, or DENALI_ENODEV. A frame arriving in an empty queue raises
+ *  DENALI_IRQ_NET_RX; after every successful receive the bit is set exactly when more frames wait (so a
+ *  guest may drain the queue until pending_interrupts lacks it). Docs/ABI.md has the switch's rules. */
 struct denali_hc_net_io {
   int64_t ret;
   uint64_t buffer;

@@ -1,0 +1,30 @@
+// NetworkError.swift: what can go wrong setting up the virtual network (never because of a guest).
+import Glibc
+
+/// A failure to configure the switch or its uplink.
+public enum NetworkError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// Every host address of the subnet is taken.
+  case addressesExhausted(IPv4Subnet)
+  /// The address is already a VM's, or the uplink's.
+  case addressInUse(IPv4Address)
+  /// The address is not in the switch's subnet.
+  case addressOutsideSubnet(IPv4Address, IPv4Subnet)
+  /// A port with this id exists already.
+  case duplicatePort(UInt64)
+  /// An interface name longer than 15 bytes, empty, or with a '/' or NUL.
+  case invalidInterfaceName(String)
+  /// A system call on the TAP device failed.
+  case system(operation: String, errno: Int32)
+
+  /// One line for the operator.
+  public var description: String {
+    switch self {
+    case .addressesExhausted(let subnet): "no free address left in \(subnet)"
+    case .addressInUse(let address): "address \(address) is already in use"
+    case .addressOutsideSubnet(let address, let subnet): "address \(address) is outside \(subnet)"
+    case .duplicatePort(let id): "a port for VM \(id) exists already"
+    case .invalidInterfaceName(let name): "invalid interface name \"\(name)\" (1-15 bytes, no '/')"
+    case .system(let operation, let code): "\(operation): \(String(cString: strerror(code)))"
+    }
+  }
+}

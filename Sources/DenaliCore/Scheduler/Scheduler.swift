@@ -301,8 +301,12 @@ public final class Scheduler: @unchecked Sendable {
       end = .finished(.faulted(.unexpectedExit("host error: \(error)", rip: 0)))
     }
     let cpu = threadCPUNanoseconds() &- cpuBefore
+    // Read outside the scheduler's lock: a port takes its own lock and then the scheduler's to raise an
+    // interrupt, so the reverse order would deadlock.
+    let network = guest.network.port?.counters
     return finishSlice(
-      vm, guest: guest, worker: worker, end: end, cpu: cpu, guestTime: guest.statistics.guestNanoseconds &- guestBefore)
+      vm, guest: guest, worker: worker, end: end, cpu: cpu, guestTime: guest.statistics.guestNanoseconds &- guestBefore,
+      network: network)
   }
 
   /// Blocks until a VM is runnable (or the scheduler stops), then marks it running on `worker`.
@@ -334,7 +338,8 @@ public final class Scheduler: @unchecked Sendable {
 
   /// Records the end of a slice and puts the VM where its result says; returns its report if it finished.
   private func finishSlice(
-    _ vm: ScheduledVM, guest: GuestVM, worker: Int, end: SliceEnd, cpu: UInt64, guestTime: UInt64
+    _ vm: ScheduledVM, guest: GuestVM, worker: Int, end: SliceEnd, cpu: UInt64, guestTime: UInt64,
+    network: NetworkCounters?
   ) -> VMReport? {
     lock.withLock {
       slots[worker] = nil
@@ -345,7 +350,7 @@ public final class Scheduler: @unchecked Sendable {
       vm.accounting.exits = guest.statistics.exits
       vm.accounting.hypercalls = guest.statistics.hypercalls
       vm.accounting.idles = guest.statistics.idles
-      vm.accounting.network = guest.network.port?.counters
+      vm.accounting.network = network
       switch end {
       case .finished(let outcome):
         vm.state = .finished

@@ -50,6 +50,13 @@ step "1,000 VMs idling at once (each naps 1 s) on 2 workers for 5 s: one timer h
   124 "$DENALID" run "$GUESTS/idler.elf" --count 1000 --memory 2MiB --timeout 5s --quiet -- 1000
 step "A sleeper (100 naps of 10 ms) beside 8 spinners on 2 workers still wakes within a quantum (idle reward)" \
   124 "$DENALID" run "$GUESTS/sleeper.elf" "$GUESTS/spin.elf:8" --workers 2 --timeout 4s -- 100 10
+step "Memory is a budget: 400 memcheck VMs in room for 40 are swapped out whole and back; every page verifies" \
+  0 "$DENALID" run "$GUESTS/memcheck.elf:400" --memory 2MiB --memory-budget 80MiB --quiet -- 3 50 128
+step "The virtual network: 200 VMs, 100 UDP clients each echoing off its own server VM through the switch" \
+  0 "$DENALID" run "$GUESTS/udp-echo.elf:100" "$GUESTS/udp-client.elf:100" --network 10.0.0.0/16 --memory 2MiB --quiet \
+  -- peer=-100 count=2 linger-ms=2000 quiet
+step "3,000 idlers in room for 300 for 5 s: the gatekeeper boots them as room allows, swapping out the longest idle" \
+  124 "$DENALID" run "$GUESTS/idler.elf:3000" --memory 2MiB --memory-budget 600MiB --timeout 5s --quiet -- 1000
 
 if ((unexpected > 0)); then
   printf '\ndemo: %d step(s) ended with an unexpected status\n' "$unexpected" >&2

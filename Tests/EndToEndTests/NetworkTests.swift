@@ -88,20 +88,25 @@ struct NetworkTests {
     guard Denalid.ready(guests: ["udp-echo", "udp-client", "udp-flood"]) else { return }
     let options = ["--network", "10.0.0.0/24", "--net-stats"]
     let guestArguments = ["--", "peer=10.0.0.1", "count=200", "timeout-ms=5000", "linger-ms=100"]
-    let alone = try Denalid.run(
-      ["run", Denalid.guest("udp-echo"), Denalid.guest("udp-client")] + options + ["--timeout", "60s"] + guestArguments)
-    let flooded = try Denalid.run(
-      ["run", Denalid.guest("udp-echo"), Denalid.guest("udp-client"), Denalid.guest("udp-flood")] + options
-        + ["--timeout", "5s"] + guestArguments)
-    let rateAlone = try #require(Self.echoRate(alone.stdout), "\(alone.stdout) \(alone.stderr)")
-    let rateFlooded = try #require(Self.echoRate(flooded.stdout), "\(flooded.stdout) \(flooded.stderr)")
-    print("echo rate alone \(rateAlone)/s, beside a flooder \(rateFlooded)/s (\(Double(rateFlooded) / Double(rateAlone)))")
-    print(flooded.stderr)
-    #expect(alone.status == 0)
-    #expect(flooded.stdout.contains("[vm 2] udp-client: 200/200 echoes"), "\(flooded.stdout)")
-    #expect(flooded.stderr.contains("vm 3 10.0.0.3") && !flooded.stderr.contains("vm 3 10.0.0.3 02:00:0a:00:00:03: in 0 packets 0 bytes, out 0 packets"),
-            "the flooder really flooded: \(flooded.stderr)")
-    #expect(rateFlooded * 2 >= rateAlone, "echo rate \(rateAlone)/s alone, \(rateFlooded)/s beside a flooder")
+    // Alternate three rounds of each and compare the best of each: other suites load the machine at the
+    // same time, and the best round of each is the one least disturbed by them.
+    var ratesAlone: [Int] = [], ratesFlooded: [Int] = []
+    for _ in 0..<3 {
+      let alone = try Denalid.run(
+        ["run", Denalid.guest("udp-echo"), Denalid.guest("udp-client")] + options + ["--timeout", "60s"] + guestArguments)
+      let flooded = try Denalid.run(
+        ["run", Denalid.guest("udp-echo"), Denalid.guest("udp-client"), Denalid.guest("udp-flood")] + options
+          + ["--timeout", "5s"] + guestArguments)
+      ratesAlone.append(try #require(Self.echoRate(alone.stdout), "\(alone.stdout) \(alone.stderr)"))
+      ratesFlooded.append(try #require(Self.echoRate(flooded.stdout), "\(flooded.stdout) \(flooded.stderr)"))
+      #expect(alone.status == 0)
+      #expect(flooded.stdout.contains("[vm 2] udp-client: 200/200 echoes"), "\(flooded.stdout)")
+      #expect(flooded.stderr.contains("vm 3 10.0.0.3") && !flooded.stderr.contains("vm 3 10.0.0.3 02:00:0a:00:00:03: in 0 packets 0 bytes, out 0 packets"),
+              "the flooder really flooded: \(flooded.stderr)")
+    }
+    let rateAlone = ratesAlone.max() ?? 0, rateFlooded = ratesFlooded.max() ?? 0
+    print("echo rate alone \(ratesAlone)/s, beside a flooder \(ratesFlooded)/s (best: \(Double(rateFlooded) / Double(max(1, rateAlone))))")
+    #expect(rateFlooded * 2 >= rateAlone, "echo rate \(ratesAlone)/s alone, \(ratesFlooded)/s beside a flooder")
   }
 
   /// The decimal number right after `label` in `text`.

@@ -133,13 +133,7 @@ struct OvercommitBenchmark: ParsableCommand {
   }
 
   /// VmRSS in KiB.
-  private func residentKiB() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-      return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-    }
-    return 0
-  }
+  private func residentKiB() -> Int { Int(ResidentFigures.fields(of: "/proc/self/status")["VmRSS"] ?? 0) }
 
   private func seconds(_ duration: Duration) -> Double { Double(nanoseconds(duration)) / 1e9 }
 

@@ -290,7 +290,7 @@ fileprivate struct ScaleResult {
 }
 
 /// Memory, descriptor and mapping figures of this process and of the system, read from /proc.
-fileprivate struct ResidentFigures {
+struct ResidentFigures {
   /// VmRSS of this process, KiB.
   var rssKiB: Int64 = 0
   /// /proc/meminfo fields, KiB (system-wide).

@@ -90,7 +90,7 @@ public final class DiskFile: @unchecked Sendable {
 
   /// Reads `buffer.count` bytes at byte `offset`; returns false on an I/O error or a short file.
   func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
-    Self.transferAll(count: buffer.count) { done in
+    transferAll(count: buffer.count) { done in
       // SAFETY: done < buffer.count, so the destination stays inside the buffer.
       pread(fd, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(offset) + off_t(done))
     }
@@ -98,22 +98,9 @@ public final class DiskFile: @unchecked Sendable {
 
   /// Writes `buffer` at byte `offset`; returns false on an I/O error (for example a full host disk).
   func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) -> Bool {
-    Self.transferAll(count: buffer.count) { done in
+    transferAll(count: buffer.count) { done in
       // SAFETY: done < buffer.count, so the source stays inside the buffer.
       pwrite(fd, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(offset) + off_t(done))
     }
-  }
-
-  /// Repeats `step(bytesDone)` (a pread or pwrite of the rest) until `count` bytes moved, retrying EINTR;
-  /// false when a step fails or moves nothing.
-  private static func transferAll(count: Int, _ step: (Int) -> Int) -> Bool {
-    var done = 0
-    while done < count {
-      let moved = step(done)
-      if moved < 0 && errno == EINTR { continue }
-      guard moved > 0 else { return false }
-      done += moved
-    }
-    return true
   }
 }

@@ -526,8 +526,7 @@ public final class Scheduler: @unchecked Sendable {
       vm.residency = .resident
       vm.slicesSinceAdmission = 0
       if vm.state == .runnable {
-        if vm.wokeFromIdle { wokenQueue.append(vm) } else { runQueue.append(vm) }
-        lock.signal(Self.workAvailable)
+        queueResident(vm)
       } else if vm.state == .idle {
         gatekeeper?.noteIdle(vm)
       }
@@ -583,10 +582,13 @@ public final class Scheduler: @unchecked Sendable {
     vm.accounting.swapFailures += 1
     vm.swapRetryAfter = now &+ 1_000_000_000
     gatekeeper?.evictionFailed(vm)
-    if vm.state == .runnable {
-      if vm.wokeFromIdle { wokenQueue.append(vm) } else { runQueue.append(vm) }
-      lock.signal(Self.workAvailable)
-    }
+    if vm.state == .runnable { queueResident(vm) }
+  }
+
+  /// Puts a runnable VM that is (again) resident in its run queue: the front lane if it woke from idle.
+  private func queueResident(_ vm: ScheduledVM) {
+    if vm.wokeFromIdle { wokenQueue.append(vm) } else { runQueue.append(vm) }
+    lock.signal(Self.workAvailable)
   }
 
   // MARK: Timers (lock held)

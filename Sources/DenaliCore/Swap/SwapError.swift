@@ -7,8 +7,6 @@ public enum SwapError: Error, Equatable, CustomStringConvertible {
   case system(path: String, operation: String, errno: Int32)
   /// The file exists but holds no complete, intact image; it is not loaded.
   case corrupt(path: String, reason: String)
-  /// The file holds another VM's image, or one of another memory size.
-  case mismatch(path: String, reason: String)
   /// KVM refused to recreate or restore the VM's objects.
   case host(String)
 
@@ -18,7 +16,6 @@ public enum SwapError: Error, Equatable, CustomStringConvertible {
     case .system(let path, let operation, let errno):
       "swap file \(path): \(operation) failed: \(String(cString: strerror(errno)))"
     case .corrupt(let path, let reason): "swap file \(path) is corrupt and was not loaded: \(reason)"
-    case .mismatch(let path, let reason): "swap file \(path) does not belong to this VM: \(reason)"
     case .host(let message): "restoring the VM failed: \(message)"
     }
   }

@@ -379,22 +379,6 @@ public final class SwapFile {
   }
 }
 
-/// Repeats `step(bytesDone)` until `count` bytes moved, retrying EINTR; false when a step fails or moves
-/// nothing (errno tells why; ENOSPC is set for a short write with no error).
-private func transferAll(count: Int, _ step: (Int) -> Int) -> Bool {
-  var done = 0
-  while done < count {
-    let moved = step(done)
-    if moved < 0 && errno == EINTR { continue }
-    guard moved > 0 else {
-      if moved == 0 { errno = ENOSPC }
-      return false
-    }
-    done += moved
-  }
-  return true
-}
-
 /// Appends whole pages to a file with few system calls: gathers runs of pages into one pwritev.
 private struct PageWriter {
   let fd: Int32
@@ -510,7 +494,7 @@ extension SwapError {
   /// The message without the file name (for lists of reasons).
   fileprivate var reason: String {
     switch self {
-    case .corrupt(_, let reason), .mismatch(_, let reason): reason
+    case .corrupt(_, let reason): reason
     case .system(_, let operation, let errno): "\(operation): \(String(cString: strerror(errno)))"
     case .host(let message): message
     }

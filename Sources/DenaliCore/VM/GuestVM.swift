@@ -199,11 +199,6 @@ public final class GuestVM {
     return image.entries.count
   }
 
-  /// Deletes the VM's swap file, if any (the VM is over, or will never be swapped in again).
-  func discardSwapFile() {
-    swapFile?.remove()
-    swapFile = nil
-  }
 
   /// Runs the guest on this thread until it terminates, faults or passes its timeout, blocking while it
   /// idles. Throws only for host failures. (The scheduler runs VMs slice by slice instead.)

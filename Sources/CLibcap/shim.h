@@ -1,0 +1,3 @@
+// shim.h: libcap's <sys/capability.h> (Debian libcap-dev) and prctl, for dropping privileges in denalid.
+#include <sys/capability.h>
+#include <sys/prctl.h>

@@ -3,8 +3,9 @@ import ControlAPI
 import Foundation
 import Synchronization
 
-/// Records VMs without running them: each is `runnable` until killed, and its console holds one line saying
-/// that no guest runs here. It enforces names and a VM limit the way an engine must.
+/// Records VMs without running them: each is `runnable` until killed (or, with a lifetime, until it is
+/// marked exited with status 0 that long after creation), and its console holds one line saying that no
+/// guest runs here. It enforces names and a VM limit the way an engine must.
 final class InMemoryBackend: ControlBackend {
   private struct Record {
     var info: VMInfo
@@ -23,9 +24,13 @@ final class InMemoryBackend: ControlBackend {
 
   private let state = Mutex(State())
   private let maximumVMs: Int
+  private let lifetime: Double?
   private let started = Date()
 
-  init(maximumVMs: Int) { self.maximumVMs = maximumVMs }
+  init(maximumVMs: Int, lifetime: Double?) {
+    self.maximumVMs = maximumVMs
+    self.lifetime = lifetime
+  }
 
   func start() throws {}
 
@@ -53,8 +58,28 @@ final class InMemoryBackend: ControlBackend {
         if let name { state.names[name] = id }
         created.append(info)
       }
+      if let lifetime {
+        let ids = created.map(\.id)
+        DispatchQueue.global().asyncAfter(deadline: .now() + lifetime) { [weak self] in
+          for id in ids { self?.finish(id, as: .exited(status: 0)) }
+        }
+      }
       return VMCreationResult(created: created)
     }
+  }
+
+  /// Moves a VM that has not finished to `final` and ends its console followers.
+  private func finish(_ id: UInt64, as final: VMState) {
+    let followers = state.withLock { state -> [@Sendable (ConsoleEvent) -> Void] in
+      guard var record = state.records[id], !record.info.state.isFinished else { return [] }
+      record.info.state = final
+      record.info.endedAt = Date()
+      let followers = Array(record.followers.values)
+      record.followers = [:]
+      state.records[id] = record
+      return followers
+    }
+    for follower in followers { follower(.ended(final)) }
   }
 
   func listVMs() -> [VMInfo] {

@@ -1,6 +1,6 @@
 // main.swift: control-api-fixture: serves the control API over an in-memory backend, for API tests and schemathesis.
 //
-//   control-api-fixture --socket PATH --image-dir DIR [--max-vms N] [--max-memory SIZE]
+//   control-api-fixture --socket PATH --image-dir DIR [--max-vms N] [--max-memory SIZE] [--lifetime SECONDS]
 //
 // It runs no guests (see InMemoryBackend) and stops on SIGTERM or SIGINT.
 import ControlAPI
@@ -16,13 +16,14 @@ func printError(_ text: String) {
 /// Prints a usage error and exits with status 2.
 func usage(_ message: String) -> Never {
   printError("control-api-fixture: \(message)")
-  printError("usage: control-api-fixture --socket PATH --image-dir DIR [--max-vms N] [--max-memory SIZE]")
+  printError("usage: control-api-fixture --socket PATH --image-dir DIR [--max-vms N] [--max-memory SIZE] [--lifetime SECONDS]")
   exit(2)
 }
 
 var socketPath: String?
 var imageDirectories: [String] = []
 var maximumVMs = 100_000
+var lifetime: Double?
 var limits = ControlLimits()
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
@@ -34,6 +35,9 @@ while let flag = arguments.popFirst() {
     guard let count = Int(value), count > 0 else { usage("--max-vms needs a positive number") }
     maximumVMs = count
     limits.maximumVMsPerRequest = min(limits.maximumVMsPerRequest, count)
+  case "--lifetime":
+    guard let seconds = Double(value), seconds > 0 else { usage("--lifetime needs a positive number of seconds") }
+    lifetime = seconds
   case "--max-memory":
     guard let bytes = ByteCount.parse(value) else { usage("--max-memory needs a size") }
     limits.maximumMemoryPerVM = bytes
@@ -51,7 +55,7 @@ pthread_sigmask(SIG_BLOCK, &signals, nil)
 
 var logger = Logger(label: "control-api-fixture")
 logger.logLevel = .info
-let backend = InMemoryBackend(maximumVMs: maximumVMs)
+let backend = InMemoryBackend(maximumVMs: maximumVMs, lifetime: lifetime)
 let server = ControlServer(
   backend: backend,
   configuration: .init(limits: limits, imageDirectories: imageDirectories, peerPolicy: PeerPolicy(groupID: nil)),

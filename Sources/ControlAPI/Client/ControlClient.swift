@@ -66,9 +66,9 @@ public struct ControlClient: Sendable {
     try call("GET", "/v1/vms/\(try Self.segment(vm))", as: VMInfo.self)
   }
 
-  /// `DELETE /v1/vms/{vm}`.
+  /// `POST /v1/vms/{vm}/kill`.
   public func killVM(_ vm: String) throws(ControlClientError) -> VMInfo {
-    try call("DELETE", "/v1/vms/\(try Self.segment(vm))", as: VMInfo.self)
+    try call("POST", "/v1/vms/\(try Self.segment(vm))/kill", as: VMInfo.self)
   }
 
   /// `GET /v1/vms/{vm}/console?tail=N`: the last lines kept.

@@ -8,7 +8,7 @@ public enum ControlAction: Equatable, Sendable {
   case listVMs
   /// `GET /v1/vms/{vm}`.
   case inspectVM(VMReference)
-  /// `DELETE /v1/vms/{vm}`: kill it.
+  /// `POST /v1/vms/{vm}/kill` (no body): stop it; its record stays, in state `killed`.
   case killVM(VMReference)
   /// `GET /v1/vms/{vm}/console?tail=N&follow=BOOL`.
   case readConsole(VMReference, tail: Int, follow: Bool)

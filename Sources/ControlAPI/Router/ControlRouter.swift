@@ -24,8 +24,9 @@ public struct ControlRouter: Sendable {
     switch route.count {
     case 1 where route[0] == "vms": allowed = ["GET", "POST"]
     case 1 where ["stats", "metrics", "health"].contains(route[0]): allowed = ["GET"]
-    case 2 where route[0] == "vms": allowed = ["GET", "DELETE"]
+    case 2 where route[0] == "vms": allowed = ["GET"]
     case 3 where route[0] == "vms" && route[2] == "console": allowed = ["GET"]
+    case 3 where route[0] == "vms" && route[2] == "kill": allowed = ["POST"]
     default: throw .routeNotFound(path)
     }
     guard allowed.contains(method) else { throw .methodNotAllowed(method: method, path: path, allowed: allowed) }
@@ -37,7 +38,7 @@ public struct ControlRouter: Sendable {
           ? "unknown query parameter '\(unknown)': \(path) takes none"
           : "unknown query parameter '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
     }
-    if method == "POST" {
+    if method == "POST" && route.count == 1 {
       return .createVMs(try decodeCreateBody(contentType: contentType, body: body))
     }
     if let body, !body.isEmpty { throw .unexpectedBody }
@@ -52,7 +53,8 @@ public struct ControlRouter: Sendable {
     guard let vm = VMReference(route[1]) else {
       throw .vmNotFound("no VM is named '\(route[1])' (a VM is an id, or a name: a letter then letters, digits, '.', '_', '-')")
     }
-    if route.count == 2 { return method == "GET" ? .inspectVM(vm) : .killVM(vm) }
+    if route.count == 2 { return .inspectVM(vm) }
+    if route[2] == "kill" { return .killVM(vm) }
     let tail = try parameters["tail"].map { text throws(ControlError) in
       guard text.utf8.count <= 9, let lines = Int(text), lines >= 0, lines <= limits.maximumTailLines else {
         throw ControlError.invalidQuery("query parameter 'tail' must be a whole number from 0 to \(limits.maximumTailLines), not '\(text)'")

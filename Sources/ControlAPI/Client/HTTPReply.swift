@@ -8,6 +8,13 @@ public struct HTTPReply: Sendable {
   public var headers: [String: String]
   /// The body (empty for a streamed response: its chunks went to the handler).
   public var body: [UInt8]
+
+  /// A reply with these parts.
+  public init(status: Int, headers: [String: String], body: [UInt8]) {
+    self.status = status
+    self.headers = headers
+    self.body = body
+  }
 }
 
 /// Incremental reader of one response.

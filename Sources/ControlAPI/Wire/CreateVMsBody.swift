@@ -45,9 +45,9 @@ public struct CreateVMsBody: Codable, Equatable, Sendable {
       throw ControlError.missingField("image")
     }
     self.image = image
-    count = try container.decodeStrictly(Int.self, forKey: .count, field: "count")
+    count = try container.decodeInteger(forKey: .count, field: "count")
     name = try container.decodeStrictly(String.self, forKey: .name, field: "name")
-    firstIndex = try container.decodeStrictly(Int.self, forKey: .firstIndex, field: "first_index")
+    firstIndex = try container.decodeInteger(forKey: .firstIndex, field: "first_index")
     memory = try container.decodeStrictly(String.self, forKey: .memory, field: "memory")
     disk = try container.decodeStrictly(DiskBody.self, forKey: .disk, field: "disk")
     arguments = try container.decodeStrictly([String].self, forKey: .arguments, field: "arguments")

@@ -29,3 +29,17 @@ extension KeyedDecodingContainer {
     return try decode(type, forKey: key)
   }
 }
+
+extension KeyedDecodingContainer {
+  /// An integer field: like `decodeStrictly`, but a number with a fraction or out of range is named as such
+  /// (Foundation reports those without the field's name).
+  func decodeInteger(forKey key: Key, field: String) throws -> Int? {
+    guard contains(key) else { return nil }
+    if try decodeNil(forKey: key) { throw ControlError.invalidField(field, "must not be null (leave it out instead)") }
+    if let value = try? decode(Int.self, forKey: key) { return value }
+    if (try? decode(Double.self, forKey: key)) != nil {
+      throw ControlError.invalidField(field, "must be a whole number within range")
+    }
+    return try decode(Int.self, forKey: key)
+  }
+}

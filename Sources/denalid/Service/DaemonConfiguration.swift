@@ -85,11 +85,18 @@ struct DaemonConfiguration: Equatable {
   /// Reads a file of `key = value` lines (`#` starts a comment; `image-dir` may repeat, and the file's
   /// directories replace the default list).
   mutating func load(file path: String) throws(ConfigurationError) {
-    let text: String
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw .cannotRead(path, String(cString: strerror(errno)))
+    }
+    defer { try? handle.close() }
+    let data: Data
     do {
-      text = try String(contentsOfFile: path, encoding: .utf8)
+      data = try handle.readToEnd() ?? Data()
     } catch {
-      throw .cannotRead(path, "\(error.localizedDescription)")
+      throw .cannotRead(path, "\(error)")
+    }
+    guard data.count <= 1 << 20, let text = String(data: data, encoding: .utf8) else {
+      throw .cannotRead(path, "not a UTF-8 text file of at most 1 MiB")
     }
     var sawImageDirectory = false
     for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

@@ -5,7 +5,10 @@ set -euo pipefail
 
 # linux-libc-dev: linux/kvm.h for Sources/CKVM and the C baseline; libc6-dev, gcc, make: C builds;
 # libcap-dev: dropping capabilities; linux-perf: guest instruction counts in benchmarks.
-PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf)
+# systemd: systemd-analyze, which checks Config/denalid.service in the tests; curl: the refused-peer tests
+# (run as another user through setpriv, from util-linux) and scripts/schemathesis.sh; socat: the TCP proxy
+# scripts/schemathesis.sh puts in front of the unix socket.
+PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf systemd curl socat util-linux)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -13,6 +13,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
   /// A follower that falls this many bytes behind is disconnected rather than buffered without bound.
   static let maximumStreamBacklog = 4 << 20
+  /// A connection that sends nothing for this long while no request or stream is in progress is closed.
+  static let idleTimeout = TimeAmount.seconds(60)
 
   private let dispatcher: ControlDispatcher
   private let router: ControlRouter
@@ -24,6 +26,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
   /// The current request was answered early (413) and the connection closes; its remaining parts are ignored.
   private var discarding = false
   private var stream = ConsoleStream()
+  /// A request is being carried out on the blocking pool.
+  private var busy = false
 
   init(dispatcher: ControlDispatcher, router: ControlRouter, pool: NIOThreadPool, logger: Logger) {
     self.dispatcher = dispatcher
@@ -69,6 +73,15 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     context.close(promise: nil)
   }
 
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+      // Idle connections hold a descriptor each: close them, but not while a request or a stream is under way.
+      if !busy && !stream.isActive && head == nil { context.close(promise: nil) }
+      return
+    }
+    context.fireUserInboundEventTriggered(event)
+  }
+
   func channelInactive(context: ChannelHandlerContext) {
     stream.cancel()
     context.fireChannelInactive()
@@ -101,8 +114,10 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     let keepAlive = head.isKeepAlive
     let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
     let dispatcher = self.dispatcher
+    busy = true
     pool.runIfActive(eventLoop: context.eventLoop) { dispatcher.perform(action) }.whenComplete { result in
       let (handler, context) = bound.value
+      handler.busy = false
       let response: ControlResponse
       switch result {
       case .success(let value): response = value

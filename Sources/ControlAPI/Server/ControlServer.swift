@@ -78,6 +78,7 @@ public final class ControlServer: Sendable {
           connections.track(channel)
           return channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
+            try sync.addHandler(IdleStateHandler(readTimeout: ControlHTTPHandler.idleTimeout))
             try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
             try sync.addHandler(ControlHTTPHandler(dispatcher: dispatcher, router: router, pool: pool, logger: logger))
           }

@@ -40,3 +40,8 @@ bench: build
 clean:
 	$(MAKE) -C Guests clean
 	rm -rf .build
+
+# Fuzzes the control API against Docs/openapi.yaml (schemathesis from PyPI, over control-api-fixture).
+.PHONY: api-fuzz
+api-fuzz: setup
+	bash scripts/schemathesis.sh

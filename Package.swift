@@ -11,6 +11,10 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
   ],
   targets: [
     // Layer 0: the guest ABI header shared with the guest library.
@@ -34,14 +38,40 @@ let package = Package(
     ),
     // Layer 3 support: process figures for the benchmarks (malloc statistics).
     .target(name: "CHostStats", path: "Sources/CHostStats"),
-    // Layer 3: front ends.
+    // Layer 3: front ends. The control API (HTTP/1.1 + JSON on a unix socket) talks to the engine only through
+    // its ControlBackend protocol: it never imports KVM or DenaliCore.
+    .target(
+      name: "ControlAPI",
+      dependencies: [
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+      ],
+      path: "Sources/ControlAPI"
+    ),
+    // libcap, for dropping capabilities once the daemon has opened what it needs (Debian libcap-dev).
+    .systemLibrary(name: "CLibcap", path: "Sources/CLibcap"),
     .executableTarget(
       name: "denalid",
       dependencies: [
-        "DenaliCore", "CHostStats",
+        "DenaliCore", "ControlAPI", "CLibcap", "CHostStats",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
       ],
       path: "Sources/denalid"
+    ),
+    // Serves the control API over an in-memory backend (no VMs run): for scripts/schemathesis.sh.
+    .executableTarget(
+      name: "control-api-fixture",
+      dependencies: [
+        "ControlAPI",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Sources/control-api-fixture"
     ),
     // Benchmark baseline: a minimal C program doing the same KVM steps as denalid.
     .executableTarget(name: "kvm-baseline", dependencies: ["DenaliABI"], path: "Benchmarks/kvm-baseline"),
@@ -50,5 +80,6 @@ let package = Package(
     .testTarget(name: "KVMTests", dependencies: ["KVM"], path: "Tests/KVMTests"),
     .testTarget(name: "DenaliCoreTests", dependencies: ["DenaliCore"], path: "Tests/DenaliCoreTests"),
     .testTarget(name: "EndToEndTests", dependencies: [], path: "Tests/EndToEndTests"),
+    .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI"], path: "Tests/ControlAPITests"),
   ]
 )

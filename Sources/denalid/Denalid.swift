@@ -8,7 +8,10 @@ struct Denalid: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "denalid",
     abstract: "Denali on KVM: an isolation kernel running small untrusted guests, one KVM VM each.",
-    subcommands: [RunCommand.self, BenchCommand.self]
+    subcommands: [
+      RunCommand.self, BenchCommand.self, ServeCommand.self, SpawnCommand.self, KillCommand.self, ListCommand.self,
+      InspectCommand.self, LogsCommand.self, StatsCommand.self,
+    ]
   )
 
   /// Parses and runs; usage errors exit with status 2, like a bad image.

@@ -1,0 +1,171 @@
+// ControlServer.swift: the control API server: SwiftNIO on a listening unix socket, peer checks, clean stop.
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// Serves the control API on a `ControlSocket`: one event-loop thread for HTTP, a small pool of threads for
+/// backend calls (which may block). Every accepted connection is checked against the `PeerPolicy` first.
+public final class ControlServer: Sendable {
+  /// How the server is set up.
+  public struct Configuration: Sendable {
+    /// Request limits.
+    public var limits: ControlLimits
+    /// Image directories, searched in order.
+    public var imageDirectories: [String]
+    /// Who may connect.
+    public var peerPolicy: PeerPolicy
+    /// Threads that run backend calls (several, so one slow create does not hold up a list).
+    public var blockingThreads: Int
+
+    /// A configuration.
+    public init(limits: ControlLimits, imageDirectories: [String], peerPolicy: PeerPolicy, blockingThreads: Int = 4) {
+      self.limits = limits
+      self.imageDirectories = imageDirectories
+      self.peerPolicy = peerPolicy
+      self.blockingThreads = blockingThreads
+    }
+  }
+
+  /// The dispatcher (and through it the backend, limits, image resolver and metrics).
+  public let dispatcher: ControlDispatcher
+  private let configuration: Configuration
+  private let logger: Logger
+  private let state = Mutex<State>(State())
+  private let connections = ConnectionRegistry()
+
+  private struct State {
+    var group: MultiThreadedEventLoopGroup?
+    var pool: NIOThreadPool?
+    var listener: (any Channel)?
+    var socket: ControlSocket?
+  }
+
+  /// A server for `backend`; nothing runs until `start(on:)`.
+  public init(
+    backend: any ControlBackend, configuration: Configuration, logger: Logger,
+    metrics: ControlMetrics = ControlMetrics()
+  ) {
+    self.configuration = configuration
+    self.logger = logger
+    let images = ImageResolver(directories: configuration.imageDirectories)
+    dispatcher = ControlDispatcher(backend: backend, limits: configuration.limits, images: images, metrics: metrics)
+    for directory in configuration.imageDirectories where ImageResolver.canonicalPath(directory) == nil {
+      logger.warning("image directory \(directory) does not exist; images cannot come from it")
+    }
+  }
+
+  /// Starts serving on `socket` (the server owns its descriptor from now on).
+  public func start(on socket: ControlSocket) throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let pool = NIOThreadPool(numberOfThreads: max(1, configuration.blockingThreads))
+    pool.start()
+    let router = ControlRouter(limits: configuration.limits)
+    let dispatcher = self.dispatcher
+    let logger = self.logger
+    let policy = configuration.peerPolicy
+    let bootstrap = ServerBootstrap(group: group)
+      .serverChannelOption(.backlog, value: 512)
+      .childChannelOption(.maxMessagesPerRead, value: 4)
+      .childChannelInitializer { [connections] channel in
+        Self.peerCredentials(of: channel).flatMap { credentials -> EventLoopFuture<Void> in
+          if let reason = policy.refusal(for: credentials) {
+            logger.warning("refused control connection from \(credentials): \(reason)")
+            dispatcher.metrics.countRefusedPeer()
+            return channel.close()
+          }
+          connections.track(channel)
+          return channel.eventLoop.makeCompletedFuture {
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(IdleStateHandler(readTimeout: ControlHTTPHandler.idleTimeout))
+            try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+            try sync.addHandler(ControlHTTPHandler(dispatcher: dispatcher, router: router, pool: pool, logger: logger))
+          }
+        }.flatMapError { error in
+          logger.warning("refused control connection: cannot read its credentials: \(error)")
+          return channel.close()
+        }
+      }
+    let listener: any Channel
+    do {
+      listener = try bootstrap.withBoundSocket(socket.descriptor).wait()
+    } catch {
+      try? pool.syncShutdownGracefully()
+      try? group.syncShutdownGracefully()
+      throw error
+    }
+    state.withLock {
+      $0.group = group
+      $0.pool = pool
+      $0.listener = listener
+      $0.socket = socket
+    }
+    logger.info("control API listening on \(socket.path)")
+  }
+
+  /// Stops: refuses state changes, closes the listener and every connection, waits for backend calls in
+  /// flight to return, removes the socket file. Safe to call more than once; the backend is not shut down here.
+  public func stop() {
+    dispatcher.stopAccepting()
+    let (group, pool, listener, socket) = state.withLock { state in
+      defer {
+        state.listener = nil
+        state.group = nil
+        state.pool = nil
+      }
+      return (state.group, state.pool, state.listener, state.socket)
+    }
+    try? listener?.close().wait()
+    connections.closeAll()
+    try? pool?.syncShutdownGracefully()
+    try? group?.syncShutdownGracefully()
+    if listener != nil { socket?.removeFile() }
+    if listener != nil { logger.info("control API stopped") }
+  }
+
+  /// The peer's SO_PEERCRED credentials.
+  static func peerCredentials(of channel: any Channel) -> EventLoopFuture<PeerCredentials> {
+    guard let provider = channel as? any SocketOptionProvider else {
+      return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
+    }
+    // SAFETY: SO_PEERCRED fills a `struct ucred` { pid_t pid; uid_t uid; gid_t gid; }: three 4-byte fields,
+    // which is the layout of this tuple (Glibc hides `ucred` itself behind _GNU_SOURCE). NIO passes the
+    // tuple's size as the option length, and the kernel writes exactly that many bytes.
+    let future: EventLoopFuture<(Int32, UInt32, UInt32)> = provider.unsafeGetSocketOption(
+      level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+    return future.map { PeerCredentials(pid: $0.0, uid: $0.1, gid: $0.2) }
+  }
+}
+
+/// The open connections, so that `stop()` can close them (ending console streams with them).
+final class ConnectionRegistry: Sendable {
+  private let state = Mutex<(open: [ObjectIdentifier: any Channel], closed: Bool)>(([:], false))
+
+  /// Remembers `channel` until it closes; closes it at once if the registry was closed already.
+  func track(_ channel: any Channel) {
+    let key = ObjectIdentifier(channel)
+    let added = state.withLock { state -> Bool in
+      guard !state.closed else { return false }
+      state.open[key] = channel
+      return true
+    }
+    guard added else {
+      channel.close(promise: nil)
+      return
+    }
+    channel.closeFuture.whenComplete { [self] _ in
+      _ = state.withLock { $0.open.removeValue(forKey: key) }
+    }
+  }
+
+  /// Closes every connection and refuses new ones.
+  func closeAll() {
+    let open = state.withLock { state in
+      state.closed = true
+      defer { state.open = [:] }
+      return Array(state.open.values)
+    }
+    for channel in open { try? channel.close().wait() }
+  }
+}

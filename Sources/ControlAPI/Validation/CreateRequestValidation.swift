@@ -1,0 +1,75 @@
+// CreateRequestValidation.swift: checks a decoded create body against the limits and makes the engine's request.
+
+extension CreateVMsBody {
+  /// The engine's request for this body: every value checked against `limits`, names expanded, the image
+  /// resolved and read through `images` (checked last, since it touches the file system).
+  public func validated(limits: ControlLimits, images: ImageResolver) throws(ControlError) -> VMCreationRequest {
+    let count = self.count ?? 1
+    guard count >= 1, count <= limits.maximumVMsPerRequest else {
+      throw .invalidField("count", "must be between 1 and \(limits.maximumVMsPerRequest), not \(count)")
+    }
+    let names = try expandedNames(count: count)
+    let memoryBytes = try Self.size(
+      memory, field: "memory", granularity: ControlLimits.memoryGranularity, granularityText: "2MiB",
+      maximum: limits.maximumMemoryPerVM) ?? limits.defaultMemoryPerVM
+    let diskBytes = try disk.map { disk throws(ControlError) in
+      try Self.size(
+        disk.size, field: "disk.size", granularity: ControlLimits.diskGranularity, granularityText: "4KiB",
+        maximum: limits.maximumDiskPerVM) ?? 0
+    }
+    let arguments = self.arguments ?? []
+    guard arguments.count <= ControlLimits.maximumArguments else {
+      throw .invalidField("arguments", "has \(arguments.count) items; at most \(ControlLimits.maximumArguments)")
+    }
+    if let index = arguments.firstIndex(where: { $0.utf8.contains(0) }) {
+      throw .invalidField("arguments[\(index)]", "contains a NUL byte")
+    }
+    let argumentBytes = (arguments.count + 1) * 8 + arguments.reduce(0) { $0 + $1.utf8.count + 1 }
+    guard argumentBytes <= ControlLimits.argumentBytes else {
+      throw .invalidField(
+        "arguments", "need \(argumentBytes) bytes in the guest's boot page; at most \(ControlLimits.argumentBytes)")
+    }
+    let image = try images.resolve(self.image)
+    return VMCreationRequest(
+      image: image, count: count, names: names, memoryBytes: memoryBytes, diskBytes: diskBytes, arguments: arguments)
+  }
+
+  /// `name` alone for one VM, `name-K` for K from `first_index` for several; nil for unnamed VMs.
+  private func expandedNames(count: Int) throws(ControlError) -> [String]? {
+    guard let name else {
+      if firstIndex != nil { throw .invalidField("first_index", "needs 'name'") }
+      return nil
+    }
+    guard VMName.isValid(name) else {
+      throw .invalidField(
+        "name", "must be 1-\(VMName.maximumLength) characters: a letter, then letters, digits, '.', '_' or '-'")
+    }
+    let first = firstIndex ?? 1
+    guard first >= 0, first <= 1_000_000_000 else {
+      throw .invalidField("first_index", "must be between 0 and 1000000000, not \(first)")
+    }
+    if count == 1 && firstIndex == nil { return [name] }
+    let names = (0..<count).map { "\(name)-\(first + $0)" }
+    if let long = names.first(where: { $0.utf8.count > VMName.maximumLength }) {
+      throw .invalidField("name", "makes the name '\(long)', longer than \(VMName.maximumLength) characters")
+    }
+    return names
+  }
+
+  /// Parses a size field and checks its granularity and maximum; nil when the field is absent.
+  private static func size(
+    _ text: String?, field: String, granularity: UInt64, granularityText: String, maximum: UInt64
+  ) throws(ControlError) -> UInt64? {
+    guard let text else { return nil }
+    guard let bytes = ByteCount.parse(text) else {
+      throw .invalidField(field, "must be a size such as \"4MiB\" (digits, then B, KiB, MiB or GiB), not '\(text)'")
+    }
+    guard bytes >= granularity, bytes % granularity == 0 else {
+      throw .invalidField(field, "must be a positive multiple of \(granularityText), not \(text)")
+    }
+    guard bytes <= maximum else {
+      throw .invalidField(field, "\(text) is over this daemon's limit of \(ByteCount.format(maximum))")
+    }
+    return bytes
+  }
+}

@@ -1,0 +1,88 @@
+// CreateVMsBody.swift: the JSON body of POST /v1/vms, decoded strictly (unknown fields and nulls refused).
+
+/// The body of a create request, before its values are checked against the limits.
+public struct CreateVMsBody: Codable, Equatable, Sendable {
+  /// Image path: relative to an image directory, or absolute inside one.
+  public var image: String
+  /// How many VMs (default 1).
+  public var count: Int?
+  /// A name; with `count` > 1 the VMs are named `NAME-K` for K from `first_index`.
+  public var name: String?
+  /// The first K of `NAME-K` (default 1); only with `name`.
+  public var firstIndex: Int?
+  /// Guest memory per VM, such as `"4MiB"` (default: the configured default).
+  public var memory: String?
+  /// A scratch disk for each VM.
+  public var disk: DiskBody?
+  /// Arguments for every guest.
+  public var arguments: [String]?
+
+  /// A body asking for `count` VMs of `image`.
+  public init(
+    image: String, count: Int? = nil, name: String? = nil, firstIndex: Int? = nil, memory: String? = nil,
+    disk: DiskBody? = nil, arguments: [String]? = nil
+  ) {
+    self.image = image
+    self.count = count
+    self.name = name
+    self.firstIndex = firstIndex
+    self.memory = memory
+    self.disk = disk
+    self.arguments = arguments
+  }
+
+  private enum CodingKeys: String, CodingKey, CaseIterable {
+    case image, count, name
+    case firstIndex = "first_index"
+    case memory, disk, arguments
+  }
+
+  /// Refuses unknown fields and nulls; `image` is required.
+  public init(from decoder: any Decoder) throws {
+    try StrictDecoding.rejectUnknownKeys(in: decoder, known: Set(CodingKeys.allCases.map(\.rawValue)))
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    guard let image = try container.decodeStrictly(String.self, forKey: .image, field: "image") else {
+      throw ControlError.missingField("image")
+    }
+    self.image = image
+    count = try container.decodeInteger(forKey: .count, field: "count")
+    name = try container.decodeStrictly(String.self, forKey: .name, field: "name")
+    firstIndex = try container.decodeInteger(forKey: .firstIndex, field: "first_index")
+    memory = try container.decodeStrictly(String.self, forKey: .memory, field: "memory")
+    disk = try container.decodeStrictly(DiskBody.self, forKey: .disk, field: "disk")
+    arguments = try container.decodeStrictly([String].self, forKey: .arguments, field: "arguments")
+  }
+
+  /// Writes only the fields that are set (the client's side).
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(image, forKey: .image)
+    try container.encodeIfPresent(count, forKey: .count)
+    try container.encodeIfPresent(name, forKey: .name)
+    try container.encodeIfPresent(firstIndex, forKey: .firstIndex)
+    try container.encodeIfPresent(memory, forKey: .memory)
+    try container.encodeIfPresent(disk, forKey: .disk)
+    try container.encodeIfPresent(arguments, forKey: .arguments)
+  }
+}
+
+/// The `disk` object of a create request: a scratch disk per VM.
+public struct DiskBody: Codable, Equatable, Sendable {
+  /// Disk size, such as `"16MiB"`: a multiple of 4 KiB.
+  public var size: String
+
+  /// A scratch disk of `size`.
+  public init(size: String) { self.size = size }
+
+  private enum CodingKeys: String, CodingKey, CaseIterable { case size }
+
+  /// Refuses unknown fields and nulls; `size` is required.
+  public init(from decoder: any Decoder) throws {
+    try StrictDecoding.rejectUnknownKeys(in: decoder, known: ["size"], path: "disk.")
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    guard let size = try container.decodeStrictly(String.self, forKey: .size, field: "disk.size") else {
+      throw ControlError.missingField("disk.size")
+    }
+    self.size = size
+  }
+}

@@ -1,0 +1,64 @@
+// Responses.swift: the JSON bodies of successful responses that wrap model types.
+
+/// `GET /v1/vms`: every VM.
+public struct VMListResponse: Codable, Equatable, Sendable {
+  /// The VMs, in creation order.
+  public var vms: [VMInfo]
+
+  /// A list of `vms`.
+  public init(vms: [VMInfo]) { self.vms = vms }
+}
+
+/// `POST /v1/vms`: the VMs created and, for a batch cut short, why it stopped.
+public struct CreateVMsResponse: Codable, Equatable, Sendable {
+  /// The VMs created, in order.
+  public var vms: [VMInfo]
+  /// Why fewer than `count` VMs were created; absent when all were.
+  public var stopped: ErrorBody?
+
+  /// A response listing `vms`.
+  public init(vms: [VMInfo], stopped: ErrorBody? = nil) {
+    self.vms = vms
+    self.stopped = stopped
+  }
+
+  private enum CodingKeys: String, CodingKey { case vms, stopped }
+
+  /// Omits `stopped` when every VM was created.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(vms, forKey: .vms)
+    try container.encodeIfPresent(stopped, forKey: .stopped)
+  }
+}
+
+/// `GET /v1/health`.
+public struct HealthResponse: Codable, Equatable, Sendable {
+  /// `ok`, or `unhealthy`, or `stopping` while the daemon shuts down.
+  public var status: String
+  /// True while the API accepts requests that change state.
+  public var accepting: Bool
+  /// The engine's own explanation.
+  public var detail: String
+
+  /// A health body.
+  public init(status: String, accepting: Bool, detail: String) {
+    self.status = status
+    self.accepting = accepting
+    self.detail = detail
+  }
+}
+
+/// The body of every error response: a machine-readable code and a message that says what is wrong.
+public struct ErrorBody: Codable, Equatable, Sendable, Error {
+  /// A stable code such as `unknown_field` (listed in Docs/API.md).
+  public var code: String
+  /// What is wrong, for a person.
+  public var message: String
+
+  /// An error body.
+  public init(code: String, message: String) {
+    self.code = code
+    self.message = message
+  }
+}

@@ -1,0 +1,52 @@
+// ListCommand.swift: `denalid list`: every VM, one line each.
+import ArgumentParser
+import ControlAPI
+
+/// `denalid list`.
+struct ListCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "list", abstract: "List the daemon's VMs.")
+
+  @OptionGroup var options: ClientOptions
+
+  func run() throws {
+    try options.run { () throws(ControlClientError) in
+      let vms = try options.client.listVMs()
+      if options.json {
+        printJSON(VMListResponse(vms: vms))
+        return
+      }
+      var table = TextTable(header: ["ID", "NAME", "STATE", "MEMORY", "RESIDENT", "CPU", "EXITS", "IMAGE"])
+      for vm in vms {
+        table.rows.append([
+          String(vm.id), vm.name ?? "-", VMDisplay.state(vm.state), ByteCount.human(vm.memoryBytes),
+          ByteCount.human(vm.residentBytes), VMDisplay.cpu(vm.cpuTimeNanoseconds),
+          String(vm.exits.values.reduce(0, +)), VMDisplay.fileName(vm.image),
+        ])
+      }
+      StandardStream.write(table.rendered, to: 1)
+    }
+  }
+}
+
+/// How VM fields are shown to people.
+enum VMDisplay {
+  /// `running`, `exited(3)`, `faulted`.
+  static func state(_ state: VMState) -> String {
+    switch state {
+    case .exited(let status): "exited(\(status))"
+    default: state.kind.rawValue
+    }
+  }
+
+  /// CPU time as `1.234s`.
+  static func cpu(_ nanoseconds: UInt64) -> String {
+    let milliseconds = nanoseconds / 1_000_000
+    let fraction = String(milliseconds % 1000)
+    return "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)s"
+  }
+
+  /// The last component of a path.
+  static func fileName(_ path: String) -> String {
+    path.split(separator: "/").last.map(String.init) ?? path
+  }
+}

@@ -1,0 +1,41 @@
+// StatsCommand.swift: `denalid stats`: daemon-wide figures.
+import ArgumentParser
+import ControlAPI
+
+/// `denalid stats`.
+struct StatsCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show the daemon's statistics.")
+
+  @OptionGroup var options: ClientOptions
+
+  func run() throws {
+    try options.run { () throws(ControlClientError) in
+      let stats = try options.client.statistics()
+      if options.json {
+        printJSON(stats)
+        return
+      }
+      var table = TextTable(header: ["FIGURE", "VALUE"])
+      table.rows = [
+        ["uptime", "\(Int(stats.uptimeSeconds))s"],
+        ["vms", String(stats.vmsTotal)],
+      ]
+      for kind in VMStateKind.allCases where (stats.vmsByState[kind] ?? 0) > 0 {
+        table.rows.append(["  \(kind.rawValue)", String(stats.vmsByState[kind] ?? 0)])
+      }
+      table.rows += [
+        ["vms created", String(stats.vmsCreatedTotal)],
+        ["memory budget", ByteCount.human(stats.memoryBudgetBytes)],
+        ["memory admitted", ByteCount.human(stats.memoryAdmittedBytes)],
+        ["memory resident", ByteCount.human(stats.memoryResidentBytes)],
+        ["swap", ByteCount.human(stats.swapBytes)],
+        ["swap outs / ins", "\(stats.swapOutsTotal) / \(stats.swapInsTotal)"],
+        ["cpu time", VMDisplay.cpu(stats.cpuTimeNanosecondsTotal)],
+        ["exits", String(stats.exitsTotal)],
+        ["hypercalls", String(stats.hypercallsTotal)],
+        ["workers", String(stats.workers)],
+      ]
+      StandardStream.write(table.rendered, to: 1)
+    }
+  }
+}

@@ -1,0 +1,206 @@
+// DaemonConfiguration.swift: the settings of `denalid serve`: documented defaults, the file format, validation.
+import ControlAPI
+import Foundation
+
+/// Everything `denalid serve` is configured with. Defaults are those documented in Config/denalid.conf;
+/// the file overrides them, and flags override the file.
+struct DaemonConfiguration: Equatable {
+  /// The control API's unix socket.
+  var socketPath = "/run/denali/denalid.sock"
+  /// The group owning the socket (mode 0660); empty: the daemon's own group.
+  var socketGroup = "denali"
+  /// Directories images may be loaded from, searched in order.
+  var imageDirectories = ["/var/lib/denali/images"]
+  /// Where swap files and the VM table live.
+  var stateDirectory = "/var/lib/denali"
+  /// Guest memory the gatekeeper keeps resident at most, in bytes.
+  var memoryBudget: UInt64 = 16 << 30
+  /// Largest guest memory one VM may have, in bytes (at most 1 GiB, the ABI's limit).
+  var maximumMemoryPerVM: UInt64 = 1 << 30
+  /// Guest memory when a request gives none, in bytes.
+  var defaultMemoryPerVM: UInt64 = 4 << 20
+  /// Largest scratch disk one VM may have, in bytes.
+  var maximumDiskPerVM: UInt64 = 1 << 30
+  /// Most VMs the daemon keeps at once.
+  var maximumVMs = 20_000
+  /// Most VMs one create request may ask for (capped at `maximumVMs`).
+  var maximumVMsPerRequest = 10_000
+  /// Largest request body, in bytes.
+  var maximumBodySize = 64 << 10
+  /// Worker threads running vCPUs; 0: one per core.
+  var workers = 0
+  /// Threads serving backend calls for the control API.
+  var apiThreads = 4
+  /// Least severe level logged: trace, debug, info, notice, warning, error, critical.
+  var logLevel = "info"
+
+  /// Where `denalid serve` looks for its file when `--config` is not given.
+  static let defaultPath = "/etc/denali/denalid.conf"
+
+  /// Every key of the file, in the order Config/denalid.conf documents them.
+  static let keys = [
+    "socket", "socket-group", "image-dir", "state-dir", "memory-budget", "max-memory-per-vm", "default-memory",
+    "max-disk-per-vm", "max-vms", "max-vms-per-request", "max-body-size", "workers", "api-threads", "log-level",
+  ]
+
+  /// The request limits the control API enforces.
+  var limits: ControlLimits {
+    ControlLimits(
+      maximumBodyBytes: maximumBodySize, maximumMemoryPerVM: maximumMemoryPerVM, defaultMemoryPerVM: defaultMemoryPerVM,
+      maximumDiskPerVM: maximumDiskPerVM, maximumVMsPerRequest: min(maximumVMsPerRequest, maximumVMs))
+  }
+
+  /// Sets `key` to the text `value` (from the file or a flag); `image-dir` appends. Throws with what is wrong.
+  mutating func set(_ key: String, _ value: String) throws(ConfigurationError) {
+    func size() throws(ConfigurationError) -> UInt64 {
+      guard let bytes = ByteCount.parse(value) else { throw .badValue(key, value, "a size such as 4MiB") }
+      return bytes
+    }
+    func count() throws(ConfigurationError) -> Int {
+      guard let number = Int(value), number >= 0 else { throw .badValue(key, value, "a whole number") }
+      return number
+    }
+    switch key {
+    case "socket": socketPath = value
+    case "socket-group": socketGroup = value
+    case "image-dir": imageDirectories.append(value)
+    case "state-dir": stateDirectory = value
+    case "memory-budget": memoryBudget = try size()
+    case "max-memory-per-vm": maximumMemoryPerVM = try size()
+    case "default-memory": defaultMemoryPerVM = try size()
+    case "max-disk-per-vm": maximumDiskPerVM = try size()
+    case "max-vms": maximumVMs = try count()
+    case "max-vms-per-request": maximumVMsPerRequest = try count()
+    case "max-body-size":
+      let bytes = try size()
+      guard bytes <= UInt64(Int.max) else { throw .badValue(key, value, "a size") }
+      maximumBodySize = Int(bytes)
+    case "workers": workers = try count()
+    case "api-threads": apiThreads = try count()
+    case "log-level": logLevel = value
+    default: throw .unknownKey(key)
+    }
+  }
+
+  /// Reads a file of `key = value` lines (`#` starts a comment; `image-dir` may repeat, and the file's
+  /// directories replace the default list).
+  mutating func load(file path: String) throws(ConfigurationError) {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw .cannotRead(path, String(cString: strerror(errno)))
+    }
+    defer { try? handle.close() }
+    let data: Data
+    do {
+      data = try handle.readToEnd() ?? Data()
+    } catch {
+      throw .cannotRead(path, "\(error)")
+    }
+    guard data.count <= 1 << 20, let text = String(data: data, encoding: .utf8) else {
+      throw .cannotRead(path, "not a UTF-8 text file of at most 1 MiB")
+    }
+    var sawImageDirectory = false
+    for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+      let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+      let trimmed = line.trimmingCharacters(in: .whitespaces)
+      if trimmed.isEmpty { continue }
+      guard let equals = trimmed.firstIndex(of: "=") else {
+        throw .syntax(path, line: index + 1, "expected key = value")
+      }
+      let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
+      let value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+      if key == "image-dir" && !sawImageDirectory {
+        imageDirectories = []
+        sawImageDirectory = true
+      }
+      do {
+        try set(key, value)
+      } catch {
+        throw .inFile(path, line: index + 1, error.description)
+      }
+    }
+  }
+
+  /// Checks the values against each other and the hard limits.
+  func validate() throws(ConfigurationError) {
+    guard socketPath.hasPrefix("/"), socketPath.utf8.count < 108 else {
+      throw .invalid("socket must be an absolute path shorter than 108 bytes")
+    }
+    guard !imageDirectories.isEmpty, imageDirectories.allSatisfy({ $0.hasPrefix("/") }) else {
+      throw .invalid("image-dir must name at least one absolute directory")
+    }
+    guard stateDirectory.hasPrefix("/") else { throw .invalid("state-dir must be an absolute path") }
+    let memoryStep: UInt64 = 2 << 20
+    guard maximumMemoryPerVM >= memoryStep, maximumMemoryPerVM <= 1 << 30, maximumMemoryPerVM % memoryStep == 0 else {
+      throw .invalid("max-memory-per-vm must be a multiple of 2MiB from 2MiB to 1GiB")
+    }
+    guard defaultMemoryPerVM >= memoryStep, defaultMemoryPerVM <= maximumMemoryPerVM, defaultMemoryPerVM % memoryStep == 0
+    else { throw .invalid("default-memory must be a multiple of 2MiB, at most max-memory-per-vm") }
+    guard maximumDiskPerVM >= 4096, maximumDiskPerVM % 4096 == 0 else {
+      throw .invalid("max-disk-per-vm must be a multiple of 4KiB")
+    }
+    guard memoryBudget >= memoryStep else { throw .invalid("memory-budget must be at least 2MiB") }
+    guard maximumVMs >= 1, maximumVMs <= 1_000_000 else { throw .invalid("max-vms must be from 1 to 1000000") }
+    guard maximumVMsPerRequest >= 1, maximumVMsPerRequest <= 1_000_000 else {
+      throw .invalid("max-vms-per-request must be from 1 to 1000000 (it is capped at max-vms)")
+    }
+    guard maximumBodySize >= 1024, maximumBodySize <= 16 << 20 else {
+      throw .invalid("max-body-size must be from 1KiB to 16MiB")
+    }
+    guard workers <= 1024 else { throw .invalid("workers must be from 0 (one per core) to 1024") }
+    guard apiThreads >= 1, apiThreads <= 64 else { throw .invalid("api-threads must be from 1 to 64") }
+    guard LogLevelName.parse(logLevel) != nil else {
+      throw .invalid("log-level must be one of \(LogLevelName.all.joined(separator: ", "))")
+    }
+  }
+
+  /// The configuration as the file would state it (for `denalid serve --check-config`).
+  var rendered: String {
+    var lines = [
+      "socket = \(socketPath)",
+      "socket-group = \(socketGroup)",
+    ]
+    lines += imageDirectories.map { "image-dir = \($0)" }
+    lines += [
+      "state-dir = \(stateDirectory)",
+      "memory-budget = \(ByteCount.format(memoryBudget))",
+      "max-memory-per-vm = \(ByteCount.format(maximumMemoryPerVM))",
+      "default-memory = \(ByteCount.format(defaultMemoryPerVM))",
+      "max-disk-per-vm = \(ByteCount.format(maximumDiskPerVM))",
+      "max-vms = \(maximumVMs)",
+      "max-vms-per-request = \(maximumVMsPerRequest)",
+      "max-body-size = \(ByteCount.format(UInt64(maximumBodySize)))",
+      "workers = \(workers)",
+      "api-threads = \(apiThreads)",
+      "log-level = \(logLevel)",
+    ]
+    return lines.joined(separator: "\n") + "\n"
+  }
+}
+
+/// A configuration file or flag that cannot be used.
+enum ConfigurationError: Error, CustomStringConvertible {
+  /// The file cannot be read.
+  case cannotRead(String, String)
+  /// A line is not `key = value`.
+  case syntax(String, line: Int, String)
+  /// No such key.
+  case unknownKey(String)
+  /// A value of the wrong form.
+  case badValue(String, String, String)
+  /// An error on a line of a file.
+  case inFile(String, line: Int, String)
+  /// Values that do not fit together or exceed hard limits.
+  case invalid(String)
+
+  /// The message.
+  var description: String {
+    switch self {
+    case .cannotRead(let path, let detail): "cannot read configuration file \(path): \(detail)"
+    case .syntax(let path, let line, let detail): "\(path):\(line): \(detail)"
+    case .unknownKey(let key): "unknown configuration key '\(key)' (keys: \(DaemonConfiguration.keys.joined(separator: ", ")))"
+    case .badValue(let key, let value, let expected): "\(key) = \(value): expected \(expected)"
+    case .inFile(let path, let line, let detail): "\(path):\(line): \(detail)"
+    case .invalid(let detail): "invalid configuration: \(detail)"
+    }
+  }
+}

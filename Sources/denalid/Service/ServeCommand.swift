@@ -1,0 +1,213 @@
+// ServeCommand.swift: `denalid serve`: the daemon: configuration, logging, socket, privileges, API, signals.
+import ArgumentParser
+import ControlAPI
+import Glibc
+import Logging
+import Metrics
+import Prometheus
+
+/// `denalid serve [--config FILE] [--socket PATH] ... [--check-config]`.
+struct ServeCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve",
+    abstract: "Run the daemon: VMs driven through the HTTP/JSON control API on a unix socket.",
+    discussion: """
+      Settings come from the configuration file (default \(DaemonConfiguration.defaultPath) when it exists, else the
+      built-in defaults documented in Config/denalid.conf); every flag overrides the key of the same name. The
+      daemon binds the socket (mode 0660, owned by --socket-group), builds the engine, drops every capability,
+      sets no-new-privileges, and serves until SIGTERM or SIGINT. See Docs/API.md.
+      """
+  )
+
+  @Option(help: "Configuration file (default: \(DaemonConfiguration.defaultPath) if it exists).")
+  var config: String?
+
+  @Option(help: "The control API's unix socket.")
+  var socket: String?
+
+  @Option(help: "Group owning the socket (mode 0660); empty: the daemon's own group.")
+  var socketGroup: String?
+
+  @Option(help: "A directory images may come from (repeat for several; replaces the file's list).")
+  var imageDir: [String] = []
+
+  @Option(help: "Directory for swap files and the VM table.")
+  var stateDir: String?
+
+  @Option(help: "Guest memory kept resident at most (e.g. 16GiB).")
+  var memoryBudget: String?
+
+  @Option(help: "Largest guest memory per VM (a multiple of 2MiB, at most 1GiB).")
+  var maxMemoryPerVm: String?
+
+  @Option(help: "Guest memory when a request gives none.")
+  var defaultMemory: String?
+
+  @Option(help: "Largest scratch disk per VM.")
+  var maxDiskPerVm: String?
+
+  @Option(help: "Most VMs the daemon keeps at once.")
+  var maxVms: String?
+
+  @Option(help: "Most VMs one create request may ask for.")
+  var maxVmsPerRequest: String?
+
+  @Option(help: "Largest request body (e.g. 64KiB).")
+  var maxBodySize: String?
+
+  @Option(help: "Worker threads running vCPUs (0: one per core).")
+  var workers: String?
+
+  @Option(help: "Threads serving control API calls to the engine.")
+  var apiThreads: String?
+
+  @Option(help: "trace, debug, info, notice, warning, error or critical.")
+  var logLevel: String?
+
+  @Flag(help: "Print the effective configuration and exit.")
+  var checkConfig = false
+
+  func run() throws {
+    let configuration: DaemonConfiguration
+    do {
+      configuration = try effectiveConfiguration()
+    } catch {
+      printError("denalid: \(error)")
+      throw ExitCode(ExitStatus.usage)
+    }
+    if checkConfig {
+      StandardStream.write(configuration.rendered, to: 1)
+      return
+    }
+    throw ExitCode(serve(configuration))
+  }
+
+  /// Defaults, then the file, then the flags; validated.
+  func effectiveConfiguration() throws(ConfigurationError) -> DaemonConfiguration {
+    var configuration = DaemonConfiguration()
+    if let config {
+      try configuration.load(file: config)
+    } else if access(DaemonConfiguration.defaultPath, F_OK) == 0 {
+      try configuration.load(file: DaemonConfiguration.defaultPath)
+    }
+    if !imageDir.isEmpty { configuration.imageDirectories = [] }
+    let flags: [(String, String?)] = [
+      ("socket", socket), ("socket-group", socketGroup), ("state-dir", stateDir), ("memory-budget", memoryBudget),
+      ("max-memory-per-vm", maxMemoryPerVm), ("default-memory", defaultMemory), ("max-disk-per-vm", maxDiskPerVm),
+      ("max-vms", maxVms), ("max-vms-per-request", maxVmsPerRequest), ("max-body-size", maxBodySize),
+      ("workers", workers), ("api-threads", apiThreads), ("log-level", logLevel),
+    ] + imageDir.map { ("image-dir", $0) }
+    for case let (key, value?) in flags { try configuration.set(key, value) }
+    try configuration.validate()
+    return configuration
+  }
+
+  /// Runs the daemon until SIGTERM or SIGINT; returns the exit status.
+  private func serve(_ configuration: DaemonConfiguration) -> Int32 {
+    // Signals are taken by sigwait on this thread; block them now, before any thread exists, so that every
+    // thread inherits the mask and none of them is picked to run a default handler.
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    for signal in [SIGTERM, SIGINT] { sigaddset(&signals, signal) }
+    pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+    let level = LogLevelName.parse(configuration.logLevel) ?? .info
+    LoggingSystem.bootstrap { label in
+      var handler = JournalLogHandler(label: label)
+      handler.logLevel = level
+      return handler
+    }
+    let logger = Logger(label: "denalid")
+    let registry = PrometheusCollectorRegistry()
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    raiseDescriptorLimit()
+
+    let groupID: gid_t?
+    do {
+      groupID = try Self.groupID(configuration.socketGroup)
+    } catch {
+      logger.critical("\(error)")
+      return ExitStatus.usage
+    }
+    let socket: ControlSocket
+    do {
+      socket = try ControlSocket.create(path: configuration.socketPath, groupID: groupID)
+    } catch {
+      logger.critical("cannot open the control socket: \(error)")
+      return ExitStatus.hostError
+    }
+    // From here on every exit path closes the descriptor and removes the socket file.
+    var serverOwnsSocket = false
+    defer {
+      if !serverOwnsSocket {
+        close(socket.descriptor)
+        socket.removeFile()
+      }
+    }
+    let backend: any ControlBackend
+    do {
+      backend = try makeControlBackend(configuration: configuration)
+    } catch {
+      logger.critical("cannot start the engine: \(error)")
+      return ExitStatus.hostError
+    }
+    do {
+      let sets = try Privileges.drop()
+      logger.info("dropped privileges: \(sets)")
+    } catch {
+      logger.critical("cannot drop privileges: \(error)")
+      backend.shutdown()
+      return ExitStatus.hostError
+    }
+    do {
+      try backend.start()
+    } catch {
+      logger.critical("the engine failed to start: \(error)")
+      backend.shutdown()
+      return ExitStatus.hostError
+    }
+    let server = ControlServer(
+      backend: backend,
+      configuration: .init(
+        limits: configuration.limits, imageDirectories: configuration.imageDirectories,
+        peerPolicy: PeerPolicy(groupID: groupID ?? getegid()), blockingThreads: configuration.apiThreads),
+      logger: logger, metrics: ControlMetrics(registry: registry))
+    do {
+      serverOwnsSocket = true
+      try server.start(on: socket)
+    } catch {
+      logger.critical("cannot serve the control API: \(error)")
+      server.stop()
+      backend.shutdown()
+      return ExitStatus.hostError
+    }
+    var received: Int32 = 0
+    sigwait(&signals, &received)
+    logger.notice("received signal \(received): stopping")
+    server.stop()
+    backend.shutdown()
+    logger.notice("stopped")
+    return 0
+  }
+
+  /// The group id for `name` (nil for an empty name: the daemon's own group).
+  static func groupID(_ name: String) throws(ConfigurationError) -> gid_t? {
+    guard !name.isEmpty else { return nil }
+    if let number = gid_t(name) { return number }
+    var entry = group()
+    var buffer = [CChar](repeating: 0, count: 16 << 10)
+    var result: UnsafeMutablePointer<group>?
+    // SAFETY: getgrnam_r fills `entry` and keeps its strings in `buffer`; only gr_gid is read, during the call's
+    // closure, while both are alive.
+    let found: gid_t? = buffer.withUnsafeMutableBufferPointer { storage in
+      guard let base = storage.baseAddress, getgrnam_r(name, &entry, base, storage.count, &result) == 0, result != nil
+      else { return nil }
+      return entry.gr_gid
+    }
+    guard let found else {
+      throw .invalid(
+        "socket group '\(name)' does not exist: create it (groupadd --system \(name)) or set socket-group (empty: the daemon's own group)")
+    }
+    return found
+  }
+}

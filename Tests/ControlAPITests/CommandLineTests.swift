@@ -109,17 +109,21 @@ struct CommandLineTests {
     }
   }
 
-  @Test("serve without an engine stops with a clear message, status 125, and leaves no socket behind")
-  func engineNotWired() throws {
+  @Test("serve whose engine cannot start (state directory unusable) stops with a clear message, status 125, and leaves no socket behind")
+  func engineCannotStart() throws {
     let directory = "/tmp/denali-serve-\(getpid())-\(Int.random(in: 0..<1_000_000))"
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    guard let result = try denalid(["serve", "--config", "/dev/null", "--socket", directory + "/d.sock", "--socket-group", "", "--image-dir", directory]) else { return }
+    let arguments = [
+      "serve", "--config", "/dev/null", "--socket", directory + "/d.sock", "--socket-group", "", "--image-dir", directory,
+      "--state-dir", "/dev/null/state",
+    ]
+    guard let result = try denalid(arguments) else { return }
     #expect(result.status == 125)
-    #expect(result.stderr.contains("critical: cannot start the engine: engine not wired yet"))
+    #expect(result.stderr.contains("critical: cannot start the engine:"), "\(result.stderr)")
+    #expect(result.stderr.contains("/dev/null/state"), "\(result.stderr)")
     #expect(!FileManager.default.fileExists(atPath: directory + "/d.sock"))
     let journald = try ProcessRunner.run(
-      ProcessRunner.denalid() ?? "", ["serve", "--config", "/dev/null", "--socket", directory + "/d.sock", "--socket-group", ""],
-      environment: ["JOURNAL_STREAM": "8:1234"])
-    #expect(journald.stderr.hasPrefix("<2>cannot start the engine: engine not wired yet"))
+      ProcessRunner.denalid() ?? "", arguments, environment: ["JOURNAL_STREAM": "8:1234"])
+    #expect(journald.stderr.hasPrefix("<2>cannot start the engine:"), "\(journald.stderr)")
   }
 }

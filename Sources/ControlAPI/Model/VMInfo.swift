@@ -35,13 +35,17 @@ public struct VMInfo: Equatable, Sendable {
   public var endedAt: Date?
   /// What its current run started from: a fresh image, or a swap image after a restart.
   public var restoredFrom: RestoreSource
+  /// Times the daemon restarted it (after a clean stop or a crash).
+  public var restarts: Int
+  /// Nanoseconds from the create request to the guest's first hypercall (nil before it, and after a restart).
+  public var startLatencyNanoseconds: UInt64?
 
   /// A VM record; the counters default to zero.
   public init(
     id: UInt64, name: String?, image: String, state: VMState, memoryBytes: UInt64, residentBytes: UInt64 = 0,
     swapBytes: UInt64 = 0, diskBytes: UInt64 = 0, arguments: [String] = [], cpuTimeNanoseconds: UInt64 = 0,
     exits: [String: UInt64] = [:], hypercalls: UInt64 = 0, createdAt: Date, startedAt: Date? = nil,
-    endedAt: Date? = nil, restoredFrom: RestoreSource = .image
+    endedAt: Date? = nil, restoredFrom: RestoreSource = .image, restarts: Int = 0, startLatencyNanoseconds: UInt64? = nil
   ) {
     self.id = id
     self.name = name
@@ -59,6 +63,8 @@ public struct VMInfo: Equatable, Sendable {
     self.startedAt = startedAt
     self.endedAt = endedAt
     self.restoredFrom = restoredFrom
+    self.restarts = restarts
+    self.startLatencyNanoseconds = startLatencyNanoseconds
   }
 }
 
@@ -86,6 +92,8 @@ extension VMInfo: Codable {
     case startedAt = "started_at"
     case endedAt = "ended_at"
     case restoredFrom = "restored_from"
+    case restarts
+    case startLatencyNanoseconds = "start_latency_ns"
   }
 
   /// Encodes the state as `state` plus `exit_status` or `fault` when they apply; absent times are null.
@@ -112,6 +120,8 @@ extension VMInfo: Codable {
     try container.encode(startedAt, forKey: .startedAt)
     try container.encode(endedAt, forKey: .endedAt)
     try container.encode(restoredFrom, forKey: .restoredFrom)
+    try container.encode(restarts, forKey: .restarts)
+    try container.encode(startLatencyNanoseconds, forKey: .startLatencyNanoseconds)
   }
 
   /// Decodes what `encode(to:)` writes (the client's side).
@@ -144,5 +154,7 @@ extension VMInfo: Codable {
     startedAt = try container.decodeIfPresent(Date.self, forKey: .startedAt)
     endedAt = try container.decodeIfPresent(Date.self, forKey: .endedAt)
     restoredFrom = try container.decode(RestoreSource.self, forKey: .restoredFrom)
+    restarts = try container.decodeIfPresent(Int.self, forKey: .restarts) ?? 0
+    startLatencyNanoseconds = try container.decodeIfPresent(UInt64.self, forKey: .startLatencyNanoseconds)
   }
 }

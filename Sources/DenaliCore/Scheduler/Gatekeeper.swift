@@ -93,6 +93,12 @@ struct Gatekeeper {
   /// A VM's load failed (it is over): its charge is returned.
   mutating func loadFailed(_ vm: ScheduledVM) { uncharge(vm) }
 
+  /// Marks a resident VM as being swapped out at the scheduler's own request (a daemon suspending every VM).
+  mutating func beginEviction(_ vm: ScheduledVM) {
+    vm.residency = .unloading
+    evictingBytes += vm.memorySize
+  }
+
   /// A swap-out committed: the VM's memory is free.
   mutating func evicted(_ vm: ScheduledVM) {
     evictingBytes -= vm.memorySize

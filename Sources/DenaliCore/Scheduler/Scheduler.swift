@@ -26,15 +26,20 @@ public final class Scheduler: @unchecked Sendable {
     /// Swapping: the memory budget, where swap files go and the KVM system to restore VMs with; nil to keep
     /// every VM in memory.
     public var swapping: Swapping?
+    /// Called once for every VM that finishes, after its resources are released or, for a VM that was not in
+    /// memory, with the scheduler's lock held: it must not call the scheduler. With a handler the scheduler
+    /// keeps no reports (a long-running daemon would accumulate them) and `waitForAll` returns none.
+    public var onFinish: (@Sendable (VMReport) -> Void)?
 
     /// A configuration with `workers` threads and a `quantum`.
     public init(
       workers: Int = ProcessInfo.processInfo.activeProcessorCount, quantum: Duration = .milliseconds(10),
-      swapping: Swapping? = nil
+      swapping: Swapping? = nil, onFinish: (@Sendable (VMReport) -> Void)? = nil
     ) {
       self.workers = max(1, workers)
       self.quantum = quantum
       self.swapping = swapping
+      self.onFinish = onFinish
     }
   }
 
@@ -104,6 +109,8 @@ public final class Scheduler: @unchecked Sendable {
   private var live = 0
   private var reports: [VMReport] = []
   private var stopping = false
+  /// Set by `suspendAll`: no slice starts and nothing is admitted; every VM is being written out.
+  private var suspending = false
   /// When the timer thread will wake by itself (UInt64.max: not before it is signalled). Workers signal
   /// it only for an earlier deadline, so a slice start usually costs no extra wake-up.
   private var timerThreadWakesAt: UInt64 = 0
@@ -182,11 +189,21 @@ public final class Scheduler: @unchecked Sendable {
     lock.withLock {
       var statuses: [VMStatus] = []
       statuses.reserveCapacity(live)
-      for vm in registry.values where vm.state != .finished {
-        statuses.append(VMStatus(id: vm.id, name: vm.name, phase: phase(of: vm), memorySize: vm.memorySize, accounting: vm.accounting))
-      }
+      for vm in registry.values where vm.state != .finished { statuses.append(status(of: vm)) }
       return statuses.sorted { $0.id < $1.id }
     }
+  }
+
+  /// The state and accounting of live VM `id`, nil when there is none.
+  public func status(id: UInt64) -> VMStatus? {
+    lock.withLock {
+      guard let vm = registry[id], vm.state != .finished else { return nil }
+      return status(of: vm)
+    }
+  }
+
+  private func status(of vm: ScheduledVM) -> VMStatus {
+    VMStatus(id: vm.id, name: vm.name, phase: phase(of: vm), memorySize: vm.memorySize, accounting: vm.accounting)
   }
 
   private func phase(of vm: ScheduledVM) -> VMStatus.Phase {
@@ -232,7 +249,7 @@ public final class Scheduler: @unchecked Sendable {
     vm.guest = nil
     guest.interrupts.setListener(nil)
     if let file = guest.swapFile { queueSwapJob(.discard(file)) }
-    reports.append(VMReport(id: vm.id, name: vm.name, outcome: outcome, accounting: vm.accounting))
+    record(VMReport(id: vm.id, name: vm.name, outcome: outcome, accounting: vm.accounting))
     live -= 1
     lock.broadcast(Self.stateChanged)
   }
@@ -276,6 +293,48 @@ public final class Scheduler: @unchecked Sendable {
     }
   }
 
+  /// Stops every VM where it is and writes each one that has run to its swap file, for a daemon restart;
+  /// then stops the threads. Running VMs are preempted; no slice starts and nothing is admitted meanwhile.
+  /// A VM whose swap-out fails is retried up to `attempts` times. Returns the ids of live VMs left without a
+  /// current swap image (they restart from their last committed one, or from their image). Needs swapping.
+  public func suspendAll(attempts: Int = 3) -> [UInt64] {
+    var unsaved: [UInt64] = []
+    lock.withLock {
+      suspending = true
+      for slot in slots { slot?.vm.control?.preempt() }
+      var tries: [UInt64: Int] = [:]
+      while true {
+        var busy = false
+        for vm in registry.values where vm.state != .finished {
+          switch vm.residency {
+          case .absent: continue
+          case .loading, .unloading: busy = true
+          case .resident:
+            if vm.state == .running {
+              busy = true
+            } else if tries[vm.id, default: 0] < attempts {
+              tries[vm.id, default: 0] += 1
+              gatekeeper?.beginEviction(vm)
+              queueSwapJob(.evict(vm))
+              busy = true
+            }
+          }
+        }
+        if !busy { break }
+        lock.wait(Self.stateChanged, untilMonotonicNanoseconds: monotonicNanoseconds() &+ 50_000_000)
+      }
+      unsaved = registry.values.filter { $0.state != .finished && $0.residency != .absent }.map(\.id).sorted()
+      stopping = true
+      lock.broadcast(Self.workAvailable)
+      lock.broadcast(Self.preemptorWake)
+      lock.broadcast(Self.swapWork)
+      if started {
+        while runningThreads > 0 { lock.wait(Self.stateChanged, untilMonotonicNanoseconds: nil) }
+      }
+    }
+    return unsaved
+  }
+
   // MARK: Workers
 
   private func workerLoop(_ index: Int) {
@@ -315,7 +374,7 @@ public final class Scheduler: @unchecked Sendable {
       while true {
         let now = monotonicNanoseconds()
         fireTimers(now: now)
-        if let vm = wokenQueue.popFirst() ?? runQueue.popFirst() {
+        if !suspending, let vm = wokenQueue.popFirst() ?? runQueue.popFirst() {
           guard vm.guest != nil, vm.residency == .resident else { continue }
           vm.state = .running
           vm.slicesSinceAdmission += 1
@@ -351,6 +410,7 @@ public final class Scheduler: @unchecked Sendable {
       vm.accounting.hypercalls = guest.statistics.hypercalls
       vm.accounting.idles = guest.statistics.idles
       vm.accounting.network = network
+      if vm.accounting.firstHypercallAt == nil { vm.accounting.firstHypercallAt = guest.statistics.firstHypercallMonotonic }
       switch end {
       case .finished(let outcome):
         vm.state = .finished
@@ -388,11 +448,17 @@ public final class Scheduler: @unchecked Sendable {
 
   /// Announces a finished VM whose resources are released.
   private func retire(_ report: VMReport) {
+    configuration.onFinish?(report)
     lock.withLock {
-      reports.append(report)
+      if configuration.onFinish == nil { reports.append(report) }
       live -= 1
       lock.broadcast(Self.stateChanged)
     }
+  }
+
+  /// Keeps or hands over the report of a VM that finished while not in memory (lock held).
+  private func record(_ report: VMReport) {
+    if let onFinish = configuration.onFinish { onFinish(report) } else { reports.append(report) }
   }
 
   /// Makes an idle VM runnable when a device raises one of its interrupts.
@@ -428,7 +494,7 @@ public final class Scheduler: @unchecked Sendable {
 
   /// Asks the gatekeeper what to load and evict, and queues that work for the swap threads.
   private func admitWaitingVMs() {
-    guard gatekeeper != nil, !stopping else { return }
+    guard gatekeeper != nil, !stopping, !suspending else { return }
     let decisions = gatekeeper?.decide(now: monotonicNanoseconds(), runQueue: &runQueue) ?? []
     for decision in decisions {
       switch decision {
@@ -572,6 +638,7 @@ public final class Scheduler: @unchecked Sendable {
         }
       }
       admitWaitingVMs()
+      lock.broadcast(Self.stateChanged)
     }
   }
 

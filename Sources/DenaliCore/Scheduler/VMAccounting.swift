@@ -28,6 +28,8 @@ public struct VMAccounting: Sendable, Equatable {
   public var swapIns: UInt64 = 0
   /// Swap-outs that failed (the VM stayed resident and was retried later).
   public var swapFailures: UInt64 = 0
+  /// CLOCK_MONOTONIC when the guest made its first hypercall in this process (nil before), nanoseconds.
+  public var firstHypercallAt: UInt64?
 
   /// Mean wake-up lateness in nanoseconds (0 with no wake-ups).
   public var wakeLatenessMean: UInt64 { timerWakeups == 0 ? 0 : wakeLatenessTotal / timerWakeups }

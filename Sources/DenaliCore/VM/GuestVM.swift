@@ -15,6 +15,8 @@ public struct VMStatistics: Sendable {
   public var guestNanoseconds: UInt64 = 0
   /// When the first hypercall exit was seen.
   public var firstHypercall: ContinuousClock.Instant?
+  /// The same moment on CLOCK_MONOTONIC, in nanoseconds (comparable across threads and with the scheduler's clock).
+  public var firstHypercallMonotonic: UInt64?
 }
 
 /// A Denali virtual machine with one vCPU, loaded with a guest image.
@@ -323,7 +325,10 @@ public final class GuestVM {
     let isHypercallPort = io.port >= base && io.port < base + UInt16(DENALI_HYPERCALL_MAX)
     if isHypercallPort, io.direction == .output, io.size == 4, io.count == 1 {
       statistics.hypercalls += 1
-      if statistics.firstHypercall == nil { statistics.firstHypercall = .now }
+      if statistics.firstHypercall == nil {
+        statistics.firstHypercall = .now
+        statistics.firstHypercallMonotonic = monotonicNanoseconds()
+      }
       let number = io.port - base
       guard let disposition = machine.hypercalls.dispatch(number: number, structAddress: io.value, memory: memory) else {
         return .finish(.faulted(.invalidHypercall(number: number, structAddress: io.value, rip: try rip())))

@@ -1,20 +1,53 @@
-// ControlBackendFactory.swift: THE SEAM between `denalid serve` and the engine. Replace this one function.
+// ControlBackendFactory.swift: builds the engine behind `denalid serve` from its configuration.
 import ControlAPI
+import DenaliCore
+import Foundation
+import KVM
+import Logging
 
-/// Builds the engine behind the control API.
-///
-/// MERGE SEAM: the engine (scheduler, gatekeeper, swap) replaces the body of this function with one that builds
-/// its `ControlBackend` from `configuration` (state directory, memory budget, workers, VM limit). It runs after
-/// the socket is bound and BEFORE privileges are dropped and before any thread exists: open `/dev/kvm`,
-/// `/dev/net/tun` and the state directory here, and start threads only in `ControlBackend.start()`.
+/// Builds the engine behind the control API: opens `/dev/kvm` and the state directory, replays the VM journal
+/// and rebuilds the VMs of the previous run. Runs after the socket is bound and before privileges are dropped;
+/// it starts no thread (the engine's threads start in `ControlBackend.start()`).
 func makeControlBackend(configuration: DaemonConfiguration) throws -> any ControlBackend {
-  throw EngineNotWired()
+  let logger = Logger(label: "denalid.engine")
+  let layout = EngineBackend.StateLayout(root: configuration.stateDirectory)
+  for directory in [layout.root, layout.disks] {
+    guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
+      throw EngineStartError("cannot create \(directory): \(String(cString: strerror(errno)))")
+    }
+  }
+  let system = try KVMSystem()
+  let store = try SwapStore(directory: layout.swap)
+  let journal = try VMJournal(directory: layout.root)
+  let images = try ImageStore(directory: layout.images)
+  let relay = FinishRelay()
+  let workers = configuration.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : configuration.workers
+  let swapping = Scheduler.Swapping(
+    memoryBudget: configuration.memoryBudget, store: store, system: system, threads: configuration.swapThreads,
+    log: { logger.warning("\($0)") })
+  let scheduler = Scheduler(
+    configuration: .init(workers: workers, swapping: swapping, onFinish: { relay.deliver($0) }))
+  let settings = EngineBackend.Settings(
+    maximumVMs: configuration.maximumVMs, keptFinishedVMs: configuration.keptFinishedVMs,
+    consoleBytes: Int(configuration.consoleBytes))
+  let builder = VMBuilder(system: system, layout: layout, consoleBytes: settings.consoleBytes)
+  let recovery = EngineRecovery.recover(
+    journal: journal, images: images, builder: builder, keptFinishedVMs: settings.keptFinishedVMs, logger: logger)
+  if !recovery.guests.isEmpty || recovery.failed > 0 {
+    logger.notice(
+      "restarting \(recovery.guests.count) VMs after a \(recovery.previousStopWasClean ? "clean stop" : "crash"): \(recovery.fromSwap) from their swap image, \(recovery.fromImage) from their image; \(recovery.failed) could not be restarted"
+    )
+  }
+  return EngineBackend(
+    system: system, scheduler: scheduler, relay: relay, journal: journal, images: images, layout: layout,
+    settings: settings, recovery: recovery, logger: logger)
 }
 
-/// The placeholder's error: the daemon front end is built, the engine is not connected to it yet.
-struct EngineNotWired: Error, CustomStringConvertible {
+/// The engine cannot start (its state directory is unusable).
+struct EngineStartError: Error, CustomStringConvertible {
   /// The message.
-  var description: String {
-    "engine not wired yet: this build of denalid has the control API but no VM engine behind it (makeControlBackend in Sources/denalid/Service/ControlBackendFactory.swift)"
-  }
+  let description: String
+
+  /// An error saying `description`.
+  init(_ description: String) { self.description = description }
 }

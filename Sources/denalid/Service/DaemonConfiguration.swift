@@ -31,6 +31,12 @@ struct DaemonConfiguration: Equatable {
   var workers = 0
   /// Threads serving backend calls for the control API.
   var apiThreads = 4
+  /// Threads doing swap I/O.
+  var swapThreads = 2
+  /// Finished VMs kept for `list` and `inspect` (the oldest are forgotten first).
+  var keptFinishedVMs = 1000
+  /// Console output kept per VM, in bytes.
+  var consoleBytes: UInt64 = 8 << 10
   /// Least severe level logged: trace, debug, info, notice, warning, error, critical.
   var logLevel = "info"
 
@@ -40,7 +46,8 @@ struct DaemonConfiguration: Equatable {
   /// Every key of the file, in the order Config/denalid.conf documents them.
   static let keys = [
     "socket", "socket-group", "image-dir", "state-dir", "memory-budget", "max-memory-per-vm", "default-memory",
-    "max-disk-per-vm", "max-vms", "max-vms-per-request", "max-body-size", "workers", "api-threads", "log-level",
+    "max-disk-per-vm", "max-vms", "max-vms-per-request", "max-body-size", "workers", "api-threads", "swap-threads", "keep-finished",
+    "console-buffer", "log-level",
   ]
 
   /// The request limits the control API enforces.
@@ -77,6 +84,9 @@ struct DaemonConfiguration: Equatable {
       maximumBodySize = Int(bytes)
     case "workers": workers = try count()
     case "api-threads": apiThreads = try count()
+    case "swap-threads": swapThreads = try count()
+    case "keep-finished": keptFinishedVMs = try count()
+    case "console-buffer": consoleBytes = try size()
     case "log-level": logLevel = value
     default: throw .unknownKey(key)
     }
@@ -148,6 +158,11 @@ struct DaemonConfiguration: Equatable {
     }
     guard workers <= 1024 else { throw .invalid("workers must be from 0 (one per core) to 1024") }
     guard apiThreads >= 1, apiThreads <= 64 else { throw .invalid("api-threads must be from 1 to 64") }
+    guard swapThreads >= 1, swapThreads <= 64 else { throw .invalid("swap-threads must be from 1 to 64") }
+    guard keptFinishedVMs <= 1_000_000 else { throw .invalid("keep-finished must be from 0 to 1000000") }
+    guard consoleBytes >= 256, consoleBytes <= 1 << 20 else {
+      throw .invalid("console-buffer must be from 256B to 1MiB")
+    }
     guard LogLevelName.parse(logLevel) != nil else {
       throw .invalid("log-level must be one of \(LogLevelName.all.joined(separator: ", "))")
     }
@@ -171,6 +186,9 @@ struct DaemonConfiguration: Equatable {
       "max-body-size = \(ByteCount.format(UInt64(maximumBodySize)))",
       "workers = \(workers)",
       "api-threads = \(apiThreads)",
+      "swap-threads = \(swapThreads)",
+      "keep-finished = \(keptFinishedVMs)",
+      "console-buffer = \(ByteCount.format(consoleBytes))",
       "log-level = \(logLevel)",
     ]
     return lines.joined(separator: "\n") + "\n"

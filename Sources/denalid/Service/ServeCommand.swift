@@ -61,6 +61,15 @@ struct ServeCommand: ParsableCommand {
   @Option(help: "Threads serving control API calls to the engine.")
   var apiThreads: String?
 
+  @Option(help: "Threads doing swap I/O.")
+  var swapThreads: String?
+
+  @Option(help: "Finished VMs kept for list and inspect.")
+  var keepFinished: String?
+
+  @Option(help: "Console output kept per VM (e.g. 8KiB).")
+  var consoleBuffer: String?
+
   @Option(help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel: String?
 
@@ -95,7 +104,8 @@ struct ServeCommand: ParsableCommand {
       ("socket", socket), ("socket-group", socketGroup), ("state-dir", stateDir), ("memory-budget", memoryBudget),
       ("max-memory-per-vm", maxMemoryPerVm), ("default-memory", defaultMemory), ("max-disk-per-vm", maxDiskPerVm),
       ("max-vms", maxVms), ("max-vms-per-request", maxVmsPerRequest), ("max-body-size", maxBodySize),
-      ("workers", workers), ("api-threads", apiThreads), ("log-level", logLevel),
+      ("workers", workers), ("api-threads", apiThreads), ("swap-threads", swapThreads),
+      ("keep-finished", keepFinished), ("console-buffer", consoleBuffer), ("log-level", logLevel),
     ] + imageDir.map { ("image-dir", $0) }
     for case let (key, value?) in flags { try configuration.set(key, value) }
     try configuration.validate()

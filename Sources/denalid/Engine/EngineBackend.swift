@@ -1,0 +1,445 @@
+// EngineBackend.swift: the engine behind `denalid serve`: the scheduler, gatekeeper and swap files, a durable
+// VM table and per-VM consoles, behind the control API's ControlBackend protocol.
+import ControlAPI
+import DenaliCore
+import Foundation
+import KVM
+import Logging
+
+/// The daemon's engine. VMs run on one `Scheduler` with a memory budget (every VM is swappable); each VM's
+/// record is journaled before it first runs, so the daemon can restart it after a stop or a crash.
+///
+/// Lock order: the scheduler may call `finished` with its own lock held, and console followers are called with
+/// a console's lock held; both take the engine's lock. So the engine never calls the scheduler or a console
+/// while holding its lock.
+final class EngineBackend: ControlBackend, @unchecked Sendable {
+  /// What the engine is set up with.
+  struct Settings {
+    /// Most VMs kept at once, finished ones included (the oldest finished ones make room first).
+    var maximumVMs: Int
+    /// Finished VMs kept for `list` and `inspect` at most.
+    var keptFinishedVMs: Int
+    /// Console bytes kept per VM.
+    var consoleBytes: Int
+  }
+
+  /// The directories the engine keeps its state in.
+  struct StateLayout {
+    /// The state directory.
+    let root: String
+    /// Swap files.
+    var swap: String { root + "/swap" }
+    /// Copies of the images VMs were created from.
+    var images: String { root + "/images-store" }
+    /// Scratch disks.
+    var disks: String { root + "/disks" }
+    /// Written at a clean stop, removed at start: its absence at start means the last run crashed.
+    var cleanStopMarker: String { root + "/clean-stop" }
+    /// The scratch disk of VM `id`.
+    func disk(forVM id: UInt64) -> String { "\(disks)/vm-\(id).img" }
+  }
+
+  private let builder: VMBuilder
+  private let scheduler: Scheduler
+  private let journal: VMJournal
+  private let images: ImageStore
+  private let layout: StateLayout
+  private let settings: Settings
+  private let logger: Logger
+  private let startedAt = Date()
+
+  private let lock = NSLock()
+  // Guarded by `lock`.
+  private var entries: [UInt64: EngineEntry] = [:]
+  private var names: [String: UInt64] = [:]
+  /// Finished VMs, oldest first (the first to be forgotten).
+  private var finishedOrder: [UInt64] = []
+  private var nextID: UInt64
+  private var createdTotal: UInt64 = 0
+  private var stopping = false
+  /// Entries appended to the journal since it was last rewritten.
+  private var journalAppends = 0
+  /// CPU time, exits and hypercalls of finished VMs no longer kept.
+  private var forgottenTotals = (cpu: UInt64(0), exits: UInt64(0), hypercalls: UInt64(0))
+  /// VMs restored at start, submitted by `start()`.
+  private var pendingSubmissions: [GuestVM] = []
+
+  /// An engine over `scheduler` (whose `onFinish` must call `finished(_:)` through `relay`), with the VMs
+  /// `recovery` rebuilt from the state directory.
+  init(
+    system: KVMSystem, scheduler: Scheduler, relay: FinishRelay, journal: VMJournal, images: ImageStore,
+    layout: StateLayout, settings: Settings, recovery: EngineRecovery, logger: Logger
+  ) {
+    builder = VMBuilder(system: system, layout: layout, consoleBytes: settings.consoleBytes)
+    self.scheduler = scheduler
+    self.journal = journal
+    self.images = images
+    self.layout = layout
+    self.settings = settings
+    self.logger = logger
+    nextID = recovery.nextID
+    for entry in recovery.entries {
+      entries[entry.record.id] = entry
+      if let name = entry.record.name { names[name] = entry.record.id }
+      if entry.hasEnded { finishedOrder.append(entry.record.id) }
+    }
+    pendingSubmissions = recovery.guests
+    relay.target = self
+  }
+
+  // MARK: ControlBackend
+
+  func start() throws {
+    scheduler.start()
+    let guests = lock.withLock {
+      defer { pendingSubmissions = [] }
+      return pendingSubmissions
+    }
+    for guest in guests { scheduler.submit(guest, name: "vm \(guest.configuration.id)") }
+    if !guests.isEmpty { logger.notice("resumed \(guests.count) VMs") }
+  }
+
+  func createVMs(_ request: VMCreationRequest) throws(ControlBackendError) -> VMCreationResult {
+    let requestedAt = monotonicNanoseconds()
+    let image: GuestImage
+    do {
+      image = try GuestImage(bytes: request.image.bytes, memorySize: request.memoryBytes)
+    } catch {
+      throw .invalid("\(request.image.path) is not a usable guest image: \(error)")
+    }
+    // Reserve ids and names, and room under the VM limit.
+    let (firstID, count, shortBy) = try reserve(request)
+    let imageKey: String
+    do {
+      imageKey = try images.store(request.image.bytes)
+    } catch {
+      release(firstID: firstID, count: count, names: request.names)
+      throw .hostError("cannot keep a copy of the image in the state directory: \(error)")
+    }
+    var built: [(entry: EngineEntry, guest: GuestVM)] = []
+    var stoppedBy = shortBy
+    let now = Date().timeIntervalSince1970
+    for index in 0..<count {
+      let id = firstID + UInt64(index)
+      let record = VMRecord(
+        id: id, name: request.names?[index], imagePath: request.image.path, imageKey: imageKey,
+        memorySize: request.memoryBytes, diskSize: request.diskBytes, arguments: request.arguments, createdAt: now)
+      do throws(ControlBackendError) {
+        built.append(try builder.build(record, image: image, restoringFrom: nil, requestedAt: requestedAt, freshDisk: true))
+      } catch {
+        stoppedBy = error
+        break
+      }
+    }
+    if built.count < count {
+      release(firstID: firstID + UInt64(built.count), count: count - built.count, names: request.names.map { Array($0[built.count...]) })
+    }
+    guard !built.isEmpty else {
+      throw stoppedBy ?? .hostError("no VM was created")
+    }
+    do {
+      try journal.recordCreated(built.map(\.entry.record))
+    } catch {
+      for item in built { if let disk = item.entry.diskPath { unlink(disk) } }
+      release(firstID: firstID, count: built.count, names: request.names)
+      throw .hostError("cannot record the VMs in the state directory (nothing was created): \(error)")
+    }
+    // Journaled VMs are kept even if a stop began meanwhile: the stop records them, and they start after it.
+    lock.withLock {
+      for item in built { entries[item.entry.record.id] = item.entry }
+      reserved -= built.count
+      createdTotal += UInt64(built.count)
+      journalAppends += 1
+    }
+    for item in built { scheduler.submit(item.guest, name: "vm \(item.entry.record.id)") }
+    compactJournalIfLarge()
+    let infos = built.map { $0.entry.info(status: nil, now: (monotonicNanoseconds(), Date())) }
+    return VMCreationResult(
+      created: infos.map {
+        var info = $0
+        info.state = .waitingForAdmission
+        return info
+      }, stoppedBy: stoppedBy)
+  }
+
+  func listVMs() -> [VMInfo] {
+    let statuses = Dictionary(uniqueKeysWithValues: scheduler.snapshot().map { ($0.id, $0) })
+    let now = (monotonicNanoseconds(), Date())
+    return lock.withLock {
+      entries.values.sorted { $0.record.id < $1.record.id }.map { $0.info(status: statuses[$0.record.id], now: now) }
+    }
+  }
+
+  func inspectVM(_ vm: VMReference) throws(ControlBackendError) -> VMInfo {
+    let id = try resolve(vm)
+    let status = scheduler.status(id: id)
+    let now = (monotonicNanoseconds(), Date())
+    return try lock.withLock { () throws(ControlBackendError) -> VMInfo in
+      guard let entry = entries[id] else { throw .notFound("no \(vm)") }
+      return entry.info(status: status, now: now)
+    }
+  }
+
+  func killVM(_ vm: VMReference) throws(ControlBackendError) -> VMInfo {
+    let id = try resolve(vm)
+    try lock.withLock { () throws(ControlBackendError) in
+      guard let entry = entries[id] else { throw .notFound("no \(vm)") }
+      guard !entry.hasEnded, !entry.killRequested else {
+        throw .conflict("\(vm) has already finished")
+      }
+      entry.killRequested = true
+    }
+    scheduler.expire(id: id)
+    return try inspectVM(.id(id))
+  }
+
+  func consoleTail(_ vm: VMReference, lines: Int) throws(ControlBackendError) -> [UInt8] {
+    try console(of: vm).tail(lines: lines)
+  }
+
+  func followConsole(
+    _ vm: VMReference, tailLines: Int, handler: @escaping @Sendable (ConsoleEvent) -> Void
+  ) throws(ControlBackendError) -> any ConsoleSubscription {
+    let id = try resolve(vm)
+    let log = try console(of: .id(id))
+    let subscription = log.subscribe(tailLines: tailLines) { [weak self] event in
+      switch event {
+      case .output(let bytes): handler(.output(bytes))
+      case .ended: handler(.ended(self?.finalState(id) ?? .killed))
+      }
+    }
+    return ConsoleFollower(subscription: subscription)
+  }
+
+  func statistics() -> DaemonStatistics {
+    let statuses = scheduler.snapshot()
+    let swap = scheduler.swapStatistics
+    let occupancy = scheduler.memoryOccupancy
+    var byState: [VMStateKind: Int] = [:]
+    var cpu: UInt64 = 0, exits: UInt64 = 0, hypercalls: UInt64 = 0
+    for status in statuses {
+      byState[EngineEntry.state(for: status.phase).kind, default: 0] += 1
+      cpu &+= status.accounting.cpuNanoseconds
+      exits &+= status.accounting.exits.total
+      hypercalls &+= status.accounting.hypercalls
+    }
+    let created: UInt64 = lock.withLock {
+      for entry in entries.values where entry.hasEnded {
+        let state = entry.info(status: nil, now: (0, startedAt)).state
+        byState[state.kind, default: 0] += 1
+        if let accounting = entry.finalAccounting {
+          cpu &+= accounting.cpuNanoseconds
+          exits &+= accounting.exits.total
+          hypercalls &+= accounting.hypercalls
+        }
+      }
+      cpu &+= forgottenTotals.cpu
+      exits &+= forgottenTotals.exits
+      hypercalls &+= forgottenTotals.hypercalls
+      return createdTotal
+    }
+    return DaemonStatistics(
+      uptimeSeconds: Date().timeIntervalSince(startedAt), vmsByState: byState, vmsCreatedTotal: created,
+      memoryBudgetBytes: scheduler.configuration.swapping?.memoryBudget ?? 0,
+      memoryAdmittedBytes: occupancy?.chargedBytes ?? 0,
+      memoryResidentBytes: (ResidentFigures.fields(of: "/proc/self/status")["VmRSS"] ?? 0) * 1024,
+      swapBytes: swap.bytesWritten, swapOutsTotal: swap.swapOuts, swapInsTotal: swap.swapIns,
+      cpuTimeNanosecondsTotal: cpu, exitsTotal: exits, hypercallsTotal: hypercalls,
+      workers: scheduler.configuration.workers)
+  }
+
+  func health() -> BackendHealth {
+    let (isStopping, kept) = lock.withLock { (stopping, entries.count) }
+    if isStopping { return BackendHealth(healthy: false, detail: "stopping") }
+    return BackendHealth(healthy: true, detail: "ok: \(scheduler.liveCount) VMs live, \(kept) kept")
+  }
+
+  func shutdown() {
+    lock.withLock { stopping = true }
+    logger.notice("stopping: writing every VM to its swap file")
+    let unsaved = scheduler.suspendAll()
+    if !unsaved.isEmpty {
+      logger.error(
+        "\(unsaved.count) VMs could not be swapped out; they will restart from their last complete swap image or their image: \(unsaved.prefix(20).map(String.init).joined(separator: ", "))"
+      )
+    }
+    let records = lock.withLock { entries.values.sorted { $0.record.id < $1.record.id } }.map { entry in
+      var record = entry.record
+      record.console = entry.console.contents
+      return record
+    }
+    do {
+      try journal.rewrite(records)
+      if unsaved.isEmpty {
+        let fd = open(layout.cleanStopMarker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+          fsync(fd)
+          close(fd)
+        }
+      }
+      logger.notice("saved \(records.count) VM records (\(records.filter { $0.end == nil }.count) live)")
+    } catch {
+      logger.error("cannot rewrite the VM table at stop (the journal written so far stays valid): \(error)")
+    }
+    journal.close()
+  }
+
+  // MARK: Finished VMs
+
+  /// A VM finished (called by the scheduler, maybe with its lock held): records how, closes its console,
+  /// removes its scratch disk, and forgets the oldest finished VMs beyond the limit.
+  func finished(_ report: VMReport) {
+    let result: (entry: EngineEntry, end: VMEnd, at: Double)? = lock.withLock {
+      guard let entry = entries[report.id], !entry.hasEnded else { return nil }
+      let end = EngineEntry.end(for: report.outcome, killed: entry.killRequested)
+      let at = Date().timeIntervalSince1970
+      entry.record.end = end
+      entry.record.endedAt = at
+      entry.finalAccounting = report.accounting
+      finishedOrder.append(report.id)
+      journalAppends += 1
+      forgetFinished(beyond: settings.keptFinishedVMs)
+      return (entry, end, at)
+    }
+    guard let result else { return }
+    do {
+      try journal.recordEnded(id: report.id, end: result.end, at: result.at)
+    } catch {
+      logger.error("vm \(report.id): cannot record its end (it may be restarted after a crash): \(error)")
+    }
+    if let disk = result.entry.diskPath { unlink(disk) }
+    result.entry.console.close()
+  }
+
+  /// Forgets the oldest finished VMs while more than `limit` are kept (lock held).
+  private func forgetFinished(beyond limit: Int) {
+    while finishedOrder.count > limit {
+      let id = finishedOrder.removeFirst()
+      guard let entry = entries.removeValue(forKey: id) else { continue }
+      if let name = entry.record.name, names[name] == id { names[name] = nil }
+      if let accounting = entry.finalAccounting {
+        forgottenTotals.cpu &+= accounting.cpuNanoseconds
+        forgottenTotals.exits &+= accounting.exits.total
+        forgottenTotals.hypercalls &+= accounting.hypercalls
+      }
+    }
+  }
+
+  // MARK: Helpers
+
+  /// Reserves ids, names and room for up to `request.count` VMs; returns the first id, how many fit, and why
+  /// fewer than asked did.
+  private func reserve(_ request: VMCreationRequest) throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?) {
+    try lock.withLock { () throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?) in
+      guard !stopping else { throw .unavailable("the daemon is stopping") }
+      if let names = request.names {
+        var seen = Set<String>()
+        for name in names {
+          guard self.names[name] == nil, seen.insert(name).inserted else {
+            throw .conflict("the name '\(name)' is already in use")
+          }
+        }
+      }
+      // Live VMs and reservations count against the limit; finished VMs make room, oldest first.
+      let room = settings.maximumVMs - (entries.count - finishedOrder.count) - reserved
+      guard room > 0 else {
+        throw .limitReached("the daemon keeps \(settings.maximumVMs) VMs at most (max-vms), all live")
+      }
+      let count = min(request.count, room)
+      let excess = entries.count + reserved + count - settings.maximumVMs
+      if excess > 0 { forgetFinished(beyond: finishedOrder.count - excess) }
+      let first = nextID
+      nextID += UInt64(count)
+      for index in 0..<count {
+        if let name = request.names?[index] { names[name] = first + UInt64(index) }
+      }
+      let shortBy: ControlBackendError? =
+        count < request.count
+        ? .limitReached("created \(count) of \(request.count): the daemon keeps \(settings.maximumVMs) VMs at most (max-vms)")
+        : nil
+      reserved += count
+      return (first, count, shortBy)
+    }
+  }
+
+  /// VMs reserved by create requests in progress (lock held): counted against the limit.
+  private var reserved = 0
+
+  /// Returns the room and names of `count` reserved VMs from `firstID` on that were not created (lock not held).
+  private func release(firstID: UInt64, count: Int, names: [String]?) {
+    lock.withLock {
+      reserved -= count
+      for name in names ?? [] {
+        if let id = self.names[name], id >= firstID, id < firstID + UInt64(count) { self.names[name] = nil }
+      }
+    }
+  }
+
+  /// The id `vm` names; `.notFound` when none.
+  private func resolve(_ vm: VMReference) throws(ControlBackendError) -> UInt64 {
+    try lock.withLock { () throws(ControlBackendError) -> UInt64 in
+      switch vm {
+      case .id(let id):
+        guard entries[id] != nil else { throw .notFound("no \(vm)") }
+        return id
+      case .name(let name):
+        guard let id = names[name], entries[id] != nil else { throw .notFound("no \(vm)") }
+        return id
+      }
+    }
+  }
+
+  private func console(of vm: VMReference) throws(ControlBackendError) -> ConsoleLog {
+    let id = try resolve(vm)
+    return try lock.withLock { () throws(ControlBackendError) -> ConsoleLog in
+      guard let entry = entries[id] else { throw .notFound("no \(vm)") }
+      return entry.console
+    }
+  }
+
+  /// The state of a VM whose console just ended.
+  private func finalState(_ id: UInt64) -> VMState? {
+    lock.withLock {
+      guard let entry = entries[id] else { return nil }
+      return entry.info(status: nil, now: (0, startedAt)).state
+    }
+  }
+
+  /// Rewrites the journal when appends have grown it well past the table it describes.
+  private func compactJournalIfLarge() {
+    let records: [VMRecord]? = lock.withLock {
+      guard journalAppends > max(1_000, entries.count / 8) else { return nil }
+      journalAppends = 0
+      return entries.values.sorted { $0.record.id < $1.record.id }.map(\.record)
+    }
+    guard let records else { return }
+    do {
+      try journal.rewrite(records)
+    } catch {
+      logger.warning("cannot compact the VM journal (it keeps growing, nothing is lost): \(error)")
+    }
+  }
+}
+
+/// Hands the scheduler's finish reports to the engine, which is created after the scheduler.
+final class FinishRelay: @unchecked Sendable {
+  private let lock = NSLock()
+  private weak var storedTarget: EngineBackend?
+
+  /// The engine reports go to.
+  var target: EngineBackend? {
+    get { lock.withLock { storedTarget } }
+    set { lock.withLock { storedTarget = newValue } }
+  }
+
+  /// Delivers one report.
+  func deliver(_ report: VMReport) { target?.finished(report) }
+}
+
+/// A console subscription as the API layer sees it.
+struct ConsoleFollower: ConsoleSubscription {
+  /// The console's own subscription.
+  let subscription: ConsoleLog.Subscription
+
+  func cancel() { subscription.cancel() }
+}

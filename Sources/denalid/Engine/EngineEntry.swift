@@ -1,0 +1,106 @@
+// EngineEntry.swift: what the daemon's engine keeps about one VM between API calls.
+import ControlAPI
+import DenaliCore
+import Foundation
+
+/// One VM the engine keeps (live or finished): its durable record, its console, and the figures the API shows
+/// once the scheduler has forgotten it. Guarded by the engine's lock, except `console`, which has its own.
+final class EngineEntry {
+  /// The durable record (what the journal holds).
+  var record: VMRecord
+  /// The console output kept for the API.
+  let console: ConsoleLog
+  /// Set when an operator killed the VM: its end is `killed` whatever the scheduler reports.
+  var killRequested = false
+  /// CLOCK_MONOTONIC when the create request reached the engine; nil for a VM restored after a restart.
+  let requestedAt: UInt64?
+  /// The accounting the scheduler reported when the VM finished.
+  var finalAccounting: VMAccounting?
+  /// Its scratch disk's path, removed when the VM ends.
+  let diskPath: String?
+
+  /// An entry for `record`.
+  init(record: VMRecord, console: ConsoleLog, requestedAt: UInt64?, diskPath: String?) {
+    self.record = record
+    self.console = console
+    self.requestedAt = requestedAt
+    self.diskPath = diskPath
+  }
+
+  /// True once the VM has ended.
+  var hasEnded: Bool { record.end != nil }
+
+  /// The VM as the API reports it, from the scheduler's `status` while it is live.
+  func info(status: VMStatus?, now: (monotonic: UInt64, wall: Date)) -> VMInfo {
+    let accounting = status?.accounting ?? finalAccounting ?? VMAccounting()
+    let state: VMState
+    if killRequested {
+      state = .killed
+    } else if let end = record.end {
+      state = Self.state(for: end)
+    } else if let status {
+      state = Self.state(for: status.phase)
+    } else {
+      // Finished a moment ago; its end is being recorded.
+      state = .running
+    }
+    let residentBytes: UInt64
+    switch status?.phase {
+    case .running?, .runnable?, .idle?, .swappingOut?: residentBytes = record.memorySize
+    default: residentBytes = 0
+    }
+    var startedAt: Date?
+    var latency: UInt64?
+    if let first = accounting.firstHypercallAt {
+      startedAt = now.wall.addingTimeInterval(-Double(now.monotonic &- first) / 1e9)
+      if let requestedAt, first >= requestedAt { latency = first - requestedAt }
+    }
+    return VMInfo(
+      id: record.id, name: record.name, image: record.imagePath, state: state, memoryBytes: record.memorySize,
+      residentBytes: residentBytes, swapBytes: 0, diskBytes: record.diskSize ?? 0, arguments: record.arguments,
+      cpuTimeNanoseconds: accounting.cpuNanoseconds, exits: Self.exits(accounting.exits),
+      hypercalls: accounting.hypercalls, createdAt: Date(timeIntervalSince1970: record.createdAt), startedAt: startedAt,
+      endedAt: record.endedAt.map { Date(timeIntervalSince1970: $0) },
+      restoredFrom: record.startedFrom == .swap ? .swap : .image, restarts: record.restarts,
+      startLatencyNanoseconds: latency)
+  }
+
+  /// The API state of a live VM in `phase`.
+  static func state(for phase: VMStatus.Phase) -> VMState {
+    switch phase {
+    case .running: .running
+    case .runnable: .runnable
+    case .idle: .idle
+    case .waitingForAdmission: .waitingForAdmission
+    case .swappedOut: .swappedOut
+    case .swappingOut: .swappingOut
+    case .swappingIn: .swappingIn
+    case .finished: .running
+    }
+  }
+
+  /// The API state of a VM that ended this way.
+  static func state(for end: VMEnd) -> VMState {
+    switch end {
+    case .exited(let status): .exited(status: status)
+    case .faulted(let description): .faulted(description: description)
+    case .killed: .killed
+    case .timedOut: .faulted(description: "timed out")
+    }
+  }
+
+  /// How the engine records a scheduler outcome.
+  static func end(for outcome: VMOutcome, killed: Bool) -> VMEnd {
+    if killed { return .killed }
+    switch outcome {
+    case .exited(let status): return .exited(status: status)
+    case .faulted(let fault): return .faulted(description: "\(fault)")
+    case .timedOut: return .timedOut
+    }
+  }
+
+  /// Exit counts by kind, as the API names them.
+  static func exits(_ counters: ExitCounters) -> [String: UInt64] {
+    ["io": counters.io, "mmio": counters.mmio, "interrupted": counters.interrupted, "other": counters.other]
+  }
+}

@@ -1,0 +1,129 @@
+// EngineRecovery.swift: what the engine finds in its state directory at start: the VMs to resume (from their
+// last complete swap image, else from their image) and the finished ones it still lists.
+import ControlAPI
+import DenaliCore
+import Foundation
+import KVM
+import Logging
+
+/// The VMs rebuilt from the journal and the swap files of a previous run.
+struct EngineRecovery {
+  /// Every VM kept, finished ones included, in id order.
+  var entries: [EngineEntry] = []
+  /// The live VMs, ready to submit.
+  var guests: [GuestVM] = []
+  /// The first id new VMs may take.
+  var nextID: UInt64 = 1
+  /// VMs resumed from a swap image.
+  var fromSwap = 0
+  /// VMs restarted from their image (no complete swap image).
+  var fromImage = 0
+  /// VMs that could not be restarted (recorded as faulted).
+  var failed = 0
+  /// True when the previous run stopped cleanly (every VM was swapped out and the table written).
+  var previousStopWasClean = true
+
+  /// Rebuilds the VMs the journal holds. Live VMs resume from their swap file when it has a complete image, else
+  /// boot again from the stored copy of their image; a VM that cannot be rebuilt is recorded as faulted. Swap
+  /// files and disks of VMs no longer live are removed, and the journal is rewritten to the recovered table.
+  static func recover(
+    journal: VMJournal, images: ImageStore, builder: VMBuilder, keptFinishedVMs: Int, logger: Logger
+  ) -> EngineRecovery {
+    var recovery = EngineRecovery()
+    let layout = builder.layout
+    recovery.previousStopWasClean = access(layout.cleanStopMarker, F_OK) == 0
+    unlink(layout.cleanStopMarker)
+    let records = journal.recovered
+    if journal.skippedEntries > 0 {
+      logger.warning("the VM journal had \(journal.skippedEntries) torn or corrupt entries; they were skipped")
+    }
+    let now = Date().timeIntervalSince1970
+    var liveIDs = Set<UInt64>()
+    var finished: [EngineEntry] = []
+    for var record in records {
+      recovery.nextID = max(recovery.nextID, record.id + 1)
+      if record.end != nil {
+        let entry = EngineEntry(
+          record: record, console: ConsoleLog(capacity: builder.consoleBytes, initial: record.console),
+          requestedAt: nil, diskPath: nil)
+        entry.console.close()
+        finished.append(entry)
+        continue
+      }
+      record.restarts += 1
+      do throws(ControlBackendError) {
+        let (built, fromSwap) = try rebuild(&record, images: images, builder: builder, logger: logger)
+        recovery.entries.append(built.entry)
+        recovery.guests.append(built.guest)
+        liveIDs.insert(record.id)
+        if fromSwap { recovery.fromSwap += 1 } else { recovery.fromImage += 1 }
+      } catch {
+        logger.error("vm \(record.id) cannot be restarted: \(error)")
+        record.end = .faulted(description: "not restarted: \(error)")
+        record.endedAt = now
+        recovery.failed += 1
+        let entry = EngineEntry(
+          record: record, console: ConsoleLog(capacity: builder.consoleBytes, initial: record.console),
+          requestedAt: nil, diskPath: nil)
+        entry.console.close()
+        finished.append(entry)
+      }
+    }
+    let keptFinished = finished.sorted { ($0.record.endedAt ?? 0, $0.record.id) < ($1.record.endedAt ?? 0, $1.record.id) }
+      .suffix(keptFinishedVMs)
+    recovery.entries = (recovery.entries + keptFinished).sorted { $0.record.id < $1.record.id }
+    removeStrays(in: layout.swap, prefix: "vm-", keeping: liveIDs)
+    removeStrays(in: layout.disks, prefix: "vm-", keeping: liveIDs)
+    images.removeAll(except: Set(recovery.entries.map(\.record.imageKey)))
+    do {
+      try journal.rewrite(recovery.entries.map(\.record))
+    } catch {
+      logger.error("cannot rewrite the VM journal after recovery (the old one stays valid): \(error)")
+    }
+    return recovery
+  }
+
+  /// One live VM from its record: from its swap file when that holds a complete image, else from its image.
+  private static func rebuild(
+    _ record: inout VMRecord, images: ImageStore, builder: VMBuilder, logger: Logger
+  ) throws(ControlBackendError) -> (built: (entry: EngineEntry, guest: GuestVM), fromSwap: Bool) {
+    let bytes: [UInt8]
+    do {
+      bytes = try images.load(record.imageKey)
+    } catch {
+      throw .hostError("its image copy is missing: \(error)")
+    }
+    let image: GuestImage
+    do {
+      image = try GuestImage(bytes: bytes, memorySize: record.memorySize)
+    } catch {
+      throw .invalid("its image copy is not a guest image: \(error)")
+    }
+    let path = builder.layout.swap + "/vm-\(record.id).swap"
+    var swap: SwapFile?
+    if access(path, F_OK) == 0 {
+      let file = SwapFile(path: path, vmID: record.id, memorySize: record.memorySize)
+      do {
+        try file.recover()
+        if file.committed != nil { swap = file }
+      } catch {
+        logger.warning("vm \(record.id): its swap file is unusable, it restarts from its image: \(error)")
+      }
+      if swap == nil { unlink(path) }
+    }
+    record.startedFrom = swap == nil ? .image : .swap
+    // A VM restarting from its image gets a fresh disk; one resuming keeps the disk its image goes with.
+    let built = try builder.build(record, image: image, restoringFrom: swap, requestedAt: nil, freshDisk: swap == nil)
+    return (built, swap != nil)
+  }
+
+  /// Removes files named `<prefix><id>...` in `directory` whose id is not in `keeping`.
+  private static func removeStrays(in directory: String, prefix: String, keeping: Set<UInt64>) {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    for name in names where name.hasPrefix(prefix) {
+      let digits = name.dropFirst(prefix.count).prefix { $0.isNumber }
+      guard let id = UInt64(digits), !keeping.contains(id) else { continue }
+      unlink(directory + "/" + name)
+    }
+  }
+}

@@ -1,0 +1,50 @@
+// VMBuilder.swift: turns a VM record into a GuestVM (not yet in memory) with its console and scratch disk.
+import ControlAPI
+import DenaliCore
+import Glibc
+import KVM
+
+/// Builds the engine's VMs from their records, for create requests and for restarts.
+struct VMBuilder {
+  /// The KVM system VMs are created with.
+  let system: KVMSystem
+  /// Where scratch disks live.
+  let layout: EngineBackend.StateLayout
+  /// Console bytes kept per VM.
+  let consoleBytes: Int
+
+  /// A VM for `record`, waiting for admission. With `restoringFrom` it resumes from that recovered swap image;
+  /// otherwise it boots from `image`. With `freshDisk` its scratch disk is created anew, else the one it had
+  /// is reopened (or created if it is gone).
+  func build(
+    _ record: VMRecord, image: GuestImage, restoringFrom swap: SwapFile?, requestedAt: UInt64?, freshDisk: Bool
+  ) throws(ControlBackendError) -> (entry: EngineEntry, guest: GuestVM) {
+    var disk: DiskFile?
+    var diskPath: String?
+    if let size = record.diskSize {
+      let path = layout.disk(forVM: record.id)
+      if freshDisk { unlink(path) }
+      do {
+        disk = try DiskFile(path: path, createSize: size)
+      } catch {
+        throw .hostError("cannot open the scratch disk of vm \(record.id): \(error)")
+      }
+      diskPath = path
+    }
+    let console = ConsoleLog(capacity: consoleBytes, initial: record.console)
+    let configuration = VMConfiguration(memorySize: record.memorySize, arguments: record.arguments, id: record.id, disk: disk)
+    let sink: ConsoleDevice.Sink = { bytes in console.append(bytes) }
+    let guest: GuestVM
+    do {
+      if let swap {
+        guest = try GuestVM(system: system, image: image, configuration: configuration, restoringFrom: swap, console: sink)
+      } else {
+        guest = try GuestVM(system: system, image: image, configuration: configuration, resident: false, console: sink)
+      }
+    } catch {
+      if let diskPath, freshDisk { unlink(diskPath) }
+      throw .invalid("cannot create a VM from this image: \(error)")
+    }
+    return (EngineEntry(record: record, console: console, requestedAt: requestedAt, diskPath: diskPath), guest)
+  }
+}

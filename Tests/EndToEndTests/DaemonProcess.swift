@@ -1,0 +1,154 @@
+// DaemonProcess.swift: runs `denalid serve` in the background with its own socket and state directory, and
+// drives it with the `denalid` client commands, as an operator would.
+import Foundation
+import Glibc
+import Testing
+
+/// A `denalid serve` process for one test, with a private socket, state directory and image directory (the
+/// built guests). Stop it with `terminate()` (SIGTERM) or `kill()` (SIGKILL); `start()` again to restart it
+/// on the same state.
+final class DaemonProcess {
+  /// Private directory of this daemon (socket, state).
+  let directory: String
+  /// The control socket.
+  var socket: String { directory + "/denalid.sock" }
+  /// The state directory (swap files, VM journal).
+  var stateDirectory: String { directory + "/state" }
+  /// Extra `serve` flags.
+  let flags: [String]
+  private var process: Process?
+  private let errors = DaemonLog()
+
+  /// A daemon (not started) with `flags` added to `serve`'s.
+  init(flags: [String] = []) throws {
+    directory = "/tmp/denali-serve-test-\(getpid())-\(Int.random(in: 0..<1_000_000_000))"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    self.flags = flags
+  }
+
+  deinit {
+    if let process, process.isRunning {
+      Glibc.kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+    }
+    try? FileManager.default.removeItem(atPath: directory)
+  }
+
+  /// Starts `denalid serve` and waits until it answers `GET /v1/health`.
+  func start(sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Denalid.executable)
+    process.arguments =
+      [
+        "serve", "--config", "/dev/null", "--socket", socket, "--socket-group", "", "--state-dir", stateDirectory,
+        "--image-dir", URL(fileURLWithPath: Denalid.guest("hello")).deletingLastPathComponent().path,
+        "--log-level", "notice",
+      ] + flags
+    let errorPipe = Pipe()
+    process.standardError = errorPipe
+    process.standardOutput = FileHandle.nullDevice
+    process.standardInput = FileHandle.nullDevice
+    let log = errors
+    errorPipe.fileHandleForReading.readabilityHandler = { handle in
+      let data = handle.availableData
+      if !data.isEmpty { log.append(data) }
+    }
+    try process.run()
+    self.process = process
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+      if !process.isRunning {
+        Issue.record("denalid serve exited with \(process.terminationStatus): \(log.text)", sourceLocation: sourceLocation)
+        return
+      }
+      if let health = try? client(["stats", "--json"]), health.status == 0 { return }
+      Thread.sleep(forTimeInterval: 0.05)
+    }
+    Issue.record("denalid serve did not answer within 60 s: \(log.text)", sourceLocation: sourceLocation)
+  }
+
+  /// Everything the daemon has logged so far.
+  var log: String { errors.text }
+
+  /// Sends SIGTERM and waits for the daemon to exit; returns its exit status.
+  @discardableResult
+  func terminate(limit: Duration = .seconds(120)) -> Int32? { stop(signal: SIGTERM, limit: limit) }
+
+  /// Sends SIGKILL and waits for the daemon to die.
+  func kill() { _ = stop(signal: SIGKILL, limit: .seconds(30)) }
+
+  private func stop(signal: Int32, limit: Duration) -> Int32? {
+    guard let process else { return nil }
+    Glibc.kill(process.processIdentifier, signal)
+    let deadline = ContinuousClock.now + limit
+    while process.isRunning, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if process.isRunning {
+      Issue.record("denalid serve did not exit within \(limit) of signal \(signal)")
+      Glibc.kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+    }
+    self.process = nil
+    return process.terminationStatus
+  }
+
+  /// Runs a client command (`denalid COMMAND --socket ...`).
+  func client(_ arguments: [String], limit: Duration = .seconds(120)) throws -> DenalidResult {
+    guard let command = arguments.first else { return try Denalid.run(arguments, limit: limit) }
+    let separator = arguments.firstIndex(of: "--") ?? arguments.endIndex
+    let own = Array(arguments[1..<separator]), guest = Array(arguments[separator...])
+    return try Denalid.run([command, "--socket", socket] + own + guest, limit: limit)
+  }
+
+  /// `list --json`, decoded loosely: one dictionary per VM.
+  func vms() throws -> [[String: Any]] {
+    let result = try client(["list", "--json"])
+    guard result.status == 0,
+      let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+      let vms = object["vms"] as? [[String: Any]]
+    else {
+      Issue.record("denalid list --json failed: \(result.status) \(result.stderr)")
+      return []
+    }
+    return vms
+  }
+
+  /// `inspect --json ID`, decoded loosely.
+  func inspect(_ vm: String) throws -> [String: Any] {
+    let result = try client(["inspect", vm, "--json"])
+    guard result.status == 0, let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+    else {
+      Issue.record("denalid inspect \(vm) failed: \(result.status) \(result.stderr)")
+      return [:]
+    }
+    return object
+  }
+
+  /// Waits until `condition` holds for the VM list (polling), or records an issue after `limit`.
+  @discardableResult
+  func waitForVMs(
+    _ what: String, limit: Duration = .seconds(120), sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: ([[String: Any]]) -> Bool
+  ) throws -> [[String: Any]] {
+    let deadline = ContinuousClock.now + limit
+    var vms: [[String: Any]] = []
+    while ContinuousClock.now < deadline {
+      vms = try self.vms()
+      if condition(vms) { return vms }
+      Thread.sleep(forTimeInterval: 0.1)
+    }
+    Issue.record("timed out waiting for \(what); states: \(Dictionary(grouping: vms, by: { $0["state"] as? String ?? "?" }).mapValues(\.count))", sourceLocation: sourceLocation)
+    return vms
+  }
+}
+
+/// The daemon's standard error, collected from a background reader.
+final class DaemonLog: @unchecked Sendable {
+  private let lock = NSLock()
+  private var data = Data()
+
+  /// Adds what the daemon wrote.
+  func append(_ more: Data) { lock.withLock { data.append(more) } }
+
+  /// Everything so far.
+  var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+}

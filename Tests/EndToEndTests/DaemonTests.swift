@@ -1,0 +1,195 @@
+// DaemonTests.swift: `denalid serve` with the real engine, driven by the `denalid` client commands: VMs created,
+// inspected, followed and killed through the API; hostile guests and bad images; restart after SIGTERM and SIGKILL.
+import Foundation
+import Testing
+
+@Suite("denalid serve", .serialized)
+struct DaemonTests {
+  /// The `count N` values in a console log, in order.
+  static func counts(in text: String) -> [Int] {
+    text.split(separator: "\n").compactMap { line in
+      line.hasPrefix("count ") ? Int(line.dropFirst("count ".count)) : nil
+    }
+  }
+
+  /// True when `values` is `first, first + 1, ...` with no gap and no repeat.
+  static func isContiguous(_ values: [Int]) -> Bool {
+    zip(values, values.dropFirst()).allSatisfy { $1 == $0 + 1 }
+  }
+
+  @Test("a VM created through the API runs; inspect and logs report its exit, console and start latency")
+  func createInspectLogs() throws {
+    guard Denalid.ready(guests: ["hello"]) else { return }
+    let daemon = try DaemonProcess()
+    try daemon.start()
+    let spawn = try daemon.client(["spawn", "hello.elf", "--name", "greeter", "--memory", "2MiB", "--", "from", "the", "api"])
+    #expect(spawn.status == 0, "\(spawn.stderr)")
+    try daemon.waitForVMs("greeter to exit") { $0.first?["state"] as? String == "exited" }
+    let info = try daemon.inspect("greeter")
+    #expect(info["exit_status"] as? Int == 0)
+    #expect(info["name"] as? String == "greeter")
+    #expect((info["hypercalls"] as? Int ?? 0) >= 2)
+    #expect((info["start_latency_ns"] as? Int ?? 0) > 0)
+    #expect(info["restored_from"] as? String == "image")
+    let logs = try daemon.client(["logs", "greeter"])
+    #expect(logs.status == 0)
+    #expect(logs.stdout == "hello from denali from the api\n", "\(logs.stdout)")
+    let stats = try daemon.client(["stats", "--json"])
+    #expect(stats.stdout.contains("\"vms_created_total\":1"), "\(stats.stdout)")
+    #expect(daemon.terminate() == 0)
+  }
+
+  @Test("kill stops a VM wherever it is (idle, swapped out) and a second kill is refused")
+  func kill() throws {
+    guard Denalid.ready(guests: ["idler"]) else { return }
+    let daemon = try DaemonProcess(flags: ["--memory-budget", "4MiB"])
+    try daemon.start()
+    // Two idlers in room for one: one of them is always swapped out or waiting.
+    #expect(try daemon.client(["spawn", "idler.elf", "--count", "2", "--name", "sleepy", "--memory", "2MiB", "--", "20"]).status == 0)
+    try daemon.waitForVMs("both idlers to have run") { vms in
+      vms.count == 2 && vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) > 0 }
+    }
+    for name in ["sleepy-1", "sleepy-2"] {
+      let kill = try daemon.client(["kill", name])
+      #expect(kill.status == 0, "\(kill.stderr)")
+    }
+    try daemon.waitForVMs("both idlers to be killed") { $0.allSatisfy { $0["state"] as? String == "killed" } }
+    let again = try daemon.client(["kill", "sleepy-1"])
+    #expect(again.status != 0)
+    #expect(again.stderr.contains("already finished"), "\(again.stderr)")
+    let missing = try daemon.client(["inspect", "nobody"])
+    #expect(missing.status != 0)
+    #expect(missing.stderr.contains("no vm \"nobody\""), "\(missing.stderr)")
+    #expect(daemon.terminate() == 0)
+  }
+
+  @Test("logs --follow streams a VM's console as it runs and ends when the VM does")
+  func followLogs() throws {
+    guard Denalid.ready(guests: ["counter"]) else { return }
+    let daemon = try DaemonProcess()
+    try daemon.start()
+    #expect(try daemon.client(["spawn", "counter.elf", "--name", "ticker", "--memory", "2MiB", "--", "interval-ms=30", "limit=12"]).status == 0)
+    let follow = try daemon.client(["logs", "ticker", "--follow"], limit: .seconds(60))
+    #expect(follow.status == 0, "\(follow.stderr)")
+    #expect(Self.counts(in: follow.stdout) == Array(1...12), "\(follow.stdout)")
+    #expect(follow.stdout.hasSuffix("done 12\n"), "\(follow.stdout)")
+    #expect(daemon.terminate() == 0)
+  }
+
+  @Test("a hostile guest ends alone: its neighbour keeps counting and the daemon stays healthy")
+  func hostileGuest() throws {
+    guard Denalid.ready(guests: ["counter", "evil"]) else { return }
+    let daemon = try DaemonProcess()
+    try daemon.start()
+    #expect(try daemon.client(["spawn", "counter.elf", "--name", "steady", "--memory", "2MiB", "--", "interval-ms=20"]).status == 0)
+    for attack in ["mmio-read", "triple", "sse", "io-other-port", "hc-unknown", "pagetable-escape"] {
+      _ = try daemon.client(["spawn", "evil.elf", "--name", "evil-\(attack)", "--memory", "2MiB", "--", attack])
+    }
+    let vms = try daemon.waitForVMs("the evil guests to end") { vms in
+      vms.filter { ($0["name"] as? String ?? "").hasPrefix("evil-") }.allSatisfy { $0["state"] as? String == "faulted" || $0["state"] as? String == "exited" }
+    }
+    #expect(vms.filter { $0["state"] as? String == "faulted" }.count >= 3, "\(vms.map { ($0["name"] ?? "", $0["state"] ?? "", $0["fault"] ?? "") })")
+    let before = Self.counts(in: try daemon.client(["logs", "steady"]).stdout).last ?? 0
+    Thread.sleep(forTimeInterval: 0.5)
+    let after = Self.counts(in: try daemon.client(["logs", "steady"]).stdout)
+    #expect((after.last ?? 0) > before)
+    #expect(Self.isContiguous(after))
+    #expect(try daemon.inspect("steady")["state"] as? String != "faulted")
+    #expect(daemon.terminate() == 0)
+  }
+
+  @Test("images are refused clearly when they are not guests or lie outside the image directories")
+  func badImages() throws {
+    guard Denalid.ready(guests: ["hello"]) else { return }
+    let images = "/tmp/denali-images-\(getpid())-\(Int.random(in: 0..<1_000_000))"
+    try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: images) }
+    try Data("this is not an ELF file".utf8).write(to: URL(fileURLWithPath: images + "/garbage.elf"))
+    let daemon = try DaemonProcess(flags: ["--image-dir", images])
+    try daemon.start()
+    let garbage = try daemon.client(["spawn", images + "/garbage.elf"])
+    #expect(garbage.status != 0)
+    #expect(garbage.stderr.contains("not a usable guest image"), "\(garbage.stderr)")
+    let outside = try daemon.client(["spawn", "/etc/passwd"])
+    #expect(outside.status != 0)
+    #expect(outside.stderr.contains("image"), "\(outside.stderr)")
+    #expect(try daemon.vms().isEmpty)
+    #expect(daemon.terminate() == 0)
+  }
+
+  @Test("SIGTERM swaps every VM out and records the table; after a restart 200 counters continue where they were")
+  func restartWithoutLoss() throws {
+    guard Denalid.ready(guests: ["counter"]) else { return }
+    let daemon = try DaemonProcess()
+    try daemon.start()
+    let spawn = try daemon.client(["spawn", "counter.elf", "--count", "200", "--memory", "2MiB", "--", "interval-ms=100"])
+    #expect(spawn.status == 0, "\(spawn.stderr)")
+    // Each tick is an idle and a console write: wait for a few ticks everywhere.
+    try daemon.waitForVMs("every counter to tick 3 times") { vms in
+      vms.count == 200 && vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 6 }
+    }
+    #expect(daemon.terminate() == 0)
+    #expect(daemon.log.contains("saved 200 VM records (200 live)"), "\(daemon.log)")
+    try daemon.start()
+    #expect(daemon.log.contains("restarting 200 VMs after a clean stop: 200 from their swap image, 0 from their image"), "\(daemon.log)")
+    let restored = try daemon.vms()
+    #expect(restored.count == 200)
+    #expect(restored.allSatisfy { $0["restored_from"] as? String == "swap" && $0["restarts"] as? Int == 1 })
+    // Every console (kept across the clean stop) must read 1, 2, 3, ... with nothing lost or repeated, and go
+    // on past where it stopped.
+    var pending = Set(restored.compactMap { $0["id"] as? Int })
+    var stoppedAt: [Int: Int] = [:]
+    for id in pending {
+      let counts = Self.counts(in: try daemon.client(["logs", String(id)]).stdout)
+      stoppedAt[id] = counts.last ?? 0
+      #expect(counts.first == 1 && Self.isContiguous(counts), "vm \(id): \(counts)")
+    }
+    let deadline = ContinuousClock.now + .seconds(60)
+    while !pending.isEmpty, ContinuousClock.now < deadline {
+      for id in pending {
+        let counts = Self.counts(in: try daemon.client(["logs", String(id)]).stdout)
+        #expect(counts.first == 1 && Self.isContiguous(counts), "vm \(id): \(counts)")
+        if (counts.last ?? 0) >= (stoppedAt[id] ?? 0) + 3 { pending.remove(id) }
+      }
+    }
+    #expect(pending.isEmpty, "counters that did not continue: \(pending.sorted())")
+    #expect(daemon.terminate() == 0)
+  }
+
+  @Test("after SIGKILL every VM restarts from its last complete swap image, else from its image, and inspect says which")
+  func restartAfterCrash() throws {
+    guard Denalid.ready(guests: ["counter"]) else { return }
+    // 30 counters in room for 8: the gatekeeper keeps swapping them.
+    let daemon = try DaemonProcess(flags: ["--memory-budget", "16MiB"])
+    try daemon.start()
+    #expect(try daemon.client(["spawn", "counter.elf", "--count", "30", "--memory", "2MiB", "--", "interval-ms=20"]).status == 0)
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+      let stats = try daemon.client(["stats", "--json"]).stdout
+      if let data = stats.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        (object["swap_outs_total"] as? Int ?? 0) >= 60
+      { break }
+      Thread.sleep(forTimeInterval: 0.1)
+    }
+    daemon.kill()
+    try daemon.start()
+    #expect(daemon.log.contains("restarting 30 VMs after a crash"), "\(daemon.log)")
+    let vms = try daemon.waitForVMs("every VM to print twice after the restart") { vms in
+      vms.count == 30 && vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 4 }
+    }
+    var fromSwap = 0
+    for vm in vms {
+      guard let id = vm["id"] as? Int else { continue }
+      #expect(vm["restarts"] as? Int == 1)
+      let counts = Self.counts(in: try daemon.client(["logs", String(id)]).stdout)
+      #expect(Self.isContiguous(counts), "vm \(id): \(counts)")
+      switch vm["restored_from"] as? String {
+      case "image": #expect(counts.first == 1, "vm \(id) restarted from its image: \(counts)")
+      case "swap": fromSwap += 1
+      default: Issue.record("vm \(id): restored_from is \(vm["restored_from"] ?? "missing")")
+      }
+    }
+    #expect(fromSwap > 0)
+    #expect(daemon.terminate() == 0)
+  }
+}

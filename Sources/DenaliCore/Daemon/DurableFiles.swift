@@ -1,0 +1,55 @@
+// DurableFiles.swift: the system-call loops the VM journal and the image store write and read files with.
+import Glibc
+
+/// Writes all of `bytes` to `fd` at its current offset (or its end, with O_APPEND), retrying EINTR and
+/// continuing after short writes; false with errno set when a write fails (ENOSPC for one that wrote nothing).
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+  bytes.withUnsafeBytes { buffer in
+    guard let base = buffer.baseAddress else { return true }
+    return transferAll(count: buffer.count) { done in
+      // SAFETY: done < buffer.count, so base + done and the rest of the buffer lie inside it.
+      write(fd, base + done, buffer.count - done)
+    }
+  }
+}
+
+/// Reads `fd` from offset 0 to its end of file, retrying EINTR; nil with errno set when a read fails.
+func readWholeFile(_ fd: Int32) -> [UInt8]? {
+  var status = stat()
+  guard fstat(fd, &status) == 0 else { return nil }
+  var bytes = [UInt8](repeating: 0, count: max(Int(status.st_size), 0))
+  var done = 0
+  while true {
+    if done == bytes.count { bytes.append(contentsOf: repeatElement(0, count: 65536)) }  // the file grew
+    let count = bytes.withUnsafeMutableBytes { buffer -> Int in
+      guard let base = buffer.baseAddress else { return 0 }
+      // SAFETY: done < buffer.count, so the read stays inside the buffer.
+      return pread(fd, base + done, buffer.count - done, off_t(done))
+    }
+    if count < 0 && errno == EINTR { continue }
+    guard count >= 0 else { return nil }
+    if count == 0 { break }
+    done += count
+  }
+  bytes.removeSubrange(done...)
+  return bytes
+}
+
+/// Opens the directory at `path` and fsyncs it, so that a rename or creation in it survives a power cut;
+/// nil on success, else the failing operation's name with errno set.
+func syncDirectory(_ path: String) -> String? {
+  let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+  guard fd >= 0 else { return "open" }
+  defer { close(fd) }
+  while fsync(fd) != 0 {
+    guard errno == EINTR else { return "fsync" }
+  }
+  return nil
+}
+
+/// The system's message for `code`.
+func errnoText(_ code: Int32) -> String {
+  // SAFETY: strerror returns a NUL-terminated string valid until the next strerror call on this thread;
+  // it is copied into a Swift String at once.
+  String(cString: strerror(code))
+}

@@ -1,0 +1,174 @@
+// VMJournal.swift: the daemon's durable VM table: an append-only, checksummed journal file, replayed at open.
+import Foundation
+import Glibc
+import Synchronization
+
+/// An append-only journal of VM records in a directory (the daemon's state directory), crash-safe.
+///
+/// The file is `directory/vms.journal`, one entry per line (`VMJournalEntry`). Each append is one write(2)
+/// at the end of the file; a failed append is cut off again (ftruncate to the previous length), so that an
+/// error such as ENOSPC never leaves a partial line behind the entries before it.
+public final class VMJournal: Sendable {
+  /// The journal file's path.
+  public let path: String
+  /// The directory holding it.
+  public let directory: String
+  /// The records replayed at open, in id order (the engine takes them once).
+  public let recovered: [VMRecord]
+  /// Entries skipped at open because they were torn or failed their checksum (count), for a log line.
+  public let skippedEntries: Int
+
+  /// The open file and what has been written to it.
+  private struct State {
+    /// The journal's file descriptor (O_APPEND), or -1 once closed.
+    var fd: Int32
+    /// Bytes of complete entries in the file: where a failed append is cut back to.
+    var length: Int
+    /// True when bytes past `length` could not be cut off yet (the next append cuts them first).
+    var tailNeedsCut: Bool
+  }
+
+  private let state: Mutex<State>
+
+  /// The journal file's name inside the directory.
+  static let fileName = "vms.journal"
+  /// What a rewrite's temporary file adds to the journal's name (then a random hex number).
+  static let temporarySuffix = ".tmp-"
+
+  /// Opens (creating if missing) `directory/vms.journal`; replays it and returns the table as of the last complete entry.
+  public init(directory: String) throws(VMJournalError) {
+    let path = directory + "/" + Self.fileName
+    let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
+    let replay: VMJournalReplay
+    do throws(VMJournalError) {
+      guard let bytes = readWholeFile(fd) else { throw .system(path: path, operation: "read", errno: errno) }
+      replay = VMJournalReplay(bytes)
+      // A new file's directory entry must be durable before the first synced append relies on it.
+      if let operation = syncDirectory(directory) {
+        throw .system(path: directory, operation: operation, errno: errno)
+      }
+      Self.removeTemporaryFiles(in: directory)
+      // A torn last line is cut off, so that the next append starts a line of its own.
+      let tailNeedsCut = replay.completeLength < bytes.count && ftruncate(fd, off_t(replay.completeLength)) != 0
+      state = Mutex(State(fd: fd, length: replay.completeLength, tailNeedsCut: tailNeedsCut))
+    } catch {
+      Glibc.close(fd)
+      throw error
+    }
+    self.path = path
+    self.directory = directory
+    recovered = replay.table.values.sorted { $0.id < $1.id }
+    skippedEntries = replay.skipped
+  }
+
+  deinit {
+    close()
+  }
+
+  /// Appends creation records with ONE write(2) and one fdatasync (durable before the API answers).
+  public func recordCreated(_ records: [VMRecord]) throws(VMJournalError) {
+    guard !records.isEmpty else { return }
+    try append(records.map { VMJournalEntry.created($0) }, sync: true)
+  }
+
+  /// Appends an end record (one write(2), no sync: it survives a killed process, and losing it to a power cut only reruns the VM).
+  public func recordEnded(id: UInt64, end: VMEnd, at: Double) throws(VMJournalError) {
+    try append([.ended(id: id, end: end, at: at)], sync: false)
+  }
+
+  /// Replaces the whole journal by these records (write to a temporary file in the same directory, fsync, rename,
+  /// fsync the directory). Used at startup after replay and at clean shutdown (then records carry console and
+  /// startedFrom). Later appends go to the new file. On an error before the rename the old journal stays as it was.
+  public func rewrite(_ records: [VMRecord]) throws(VMJournalError) {
+    let bytes = try encode(records.map { VMJournalEntry.record($0) })
+    try state.withLock { (state) throws(VMJournalError) in
+      guard state.fd >= 0 else { throw .closed(path: path) }
+      var temporary: String
+      var fd: Int32
+      repeat {
+        temporary = path + Self.temporarySuffix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+      } while fd < 0 && (errno == EEXIST || errno == EINTR)
+      guard fd >= 0 else { throw .system(path: temporary, operation: "open", errno: errno) }
+      do throws(VMJournalError) {
+        guard writeAll(fd, bytes) else { throw .system(path: temporary, operation: "write", errno: errno) }
+        while fsync(fd) != 0 {
+          guard errno == EINTR else { throw .system(path: temporary, operation: "fsync", errno: errno) }
+        }
+        guard rename(temporary, path) == 0 else { throw .system(path: path, operation: "rename", errno: errno) }
+      } catch {
+        Glibc.close(fd)
+        unlink(temporary)
+        throw error
+      }
+      // The new file is the journal from here on, even if the directory sync below fails.
+      Glibc.close(state.fd)
+      state = State(fd: fd, length: bytes.count, tailNeedsCut: false)
+      if let operation = syncDirectory(directory) {
+        throw .system(path: directory, operation: operation, errno: errno)
+      }
+    }
+  }
+
+  /// Closes the file.
+  public func close() {
+    state.withLock { state in
+      guard state.fd >= 0 else { return }
+      Glibc.close(state.fd)
+      state.fd = -1
+    }
+  }
+
+  /// Writes `entries` at the end with one write(2), then fdatasyncs when `sync`; on any failure cuts the file
+  /// back to its previous length, so the entries before stay intact and these are not there.
+  private func append(_ entries: [VMJournalEntry], sync: Bool) throws(VMJournalError) {
+    let bytes = try encode(entries)
+    try state.withLock { (state) throws(VMJournalError) in
+      guard state.fd >= 0 else { throw .closed(path: path) }
+      if state.tailNeedsCut {
+        guard ftruncate(state.fd, off_t(state.length)) == 0 else {
+          throw .system(path: path, operation: "ftruncate", errno: errno)
+        }
+        state.tailNeedsCut = false
+      }
+      var failure: (operation: String, errno: Int32)?
+      if !writeAll(state.fd, bytes) {
+        failure = ("write", errno)
+      } else if sync {
+        while fdatasync(state.fd) != 0 {
+          guard errno == EINTR else {
+            failure = ("fdatasync", errno)
+            break
+          }
+        }
+      }
+      if let failure {
+        state.tailNeedsCut = ftruncate(state.fd, off_t(state.length)) != 0
+        throw .system(path: path, operation: failure.operation, errno: failure.errno)
+      }
+      state.length += bytes.count
+    }
+  }
+
+  /// The journal lines of `entries`, concatenated.
+  private func encode(_ entries: [VMJournalEntry]) throws(VMJournalError) -> [UInt8] {
+    var bytes: [UInt8] = []
+    for entry in entries {
+      do {
+        bytes.append(contentsOf: try entry.line())
+      } catch {
+        throw .encoding(path: path, reason: "\(error)")
+      }
+    }
+    return bytes
+  }
+
+  /// Deletes the temporary files a rewrite left when the daemon died before its rename.
+  private static func removeTemporaryFiles(in directory: String) {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    for name in names where name.hasPrefix(fileName + temporarySuffix) {
+      unlink(directory + "/" + name)
+    }
+  }
+}

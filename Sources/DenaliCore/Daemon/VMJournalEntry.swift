@@ -1,0 +1,115 @@
+// VMJournalEntry.swift: one line of the VM journal, `CRC SPACE JSON\n`, and how it changes the VM table.
+import CSwapSupport
+import Foundation
+
+/// One journal entry: a VM created, a VM ended, or a full record (written by a rewrite).
+enum VMJournalEntry: Equatable, Sendable {
+  /// A new VM.
+  case created(VMRecord)
+  /// A live VM ended.
+  case ended(id: UInt64, end: VMEnd, at: Double)
+  /// The whole record of a VM, as of a rewrite.
+  case record(VMRecord)
+
+  /// The JSON object of a line: exactly one member is present.
+  private struct Object: Codable {
+    var created: VMRecord?
+    var ended: Ended?
+    var record: VMRecord?
+  }
+
+  /// The body of an `ended` entry.
+  private struct Ended: Codable {
+    var id: UInt64
+    var end: VMEnd
+    var at: Double
+  }
+
+  /// Applies the entry to `table` (VM id to record): created and record set the record; ended sets the end of
+  /// a known VM and is ignored for an unknown one.
+  func apply(to table: inout [UInt64: VMRecord]) {
+    switch self {
+    case .created(let record), .record(let record):
+      table[record.id] = record
+    case .ended(let id, let end, let at):
+      guard var record = table[id] else { return }
+      record.end = end
+      record.endedAt = at
+      table[id] = record
+    }
+  }
+
+  /// The entry as one journal line: eight lowercase hex digits of the JSON's CRC-32C, a space, the compact
+  /// JSON and a newline. Throws when a value cannot be encoded (a non-finite time, for example).
+  func line() throws -> [UInt8] {
+    let object =
+      switch self {
+      case .created(let record): Object(created: record)
+      case .ended(let id, let end, let at): Object(ended: Ended(id: id, end: end, at: at))
+      case .record(let record): Object(record: record)
+      }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    let json = [UInt8](try encoder.encode(object))
+    var line = Array(Self.checksumText(of: json[...]).utf8)
+    line.reserveCapacity(json.count + 10)
+    line.append(0x20)
+    line.append(contentsOf: json)
+    line.append(0x0A)
+    return line
+  }
+
+  /// Parses one line without its newline; nil when the checksum is malformed or wrong, or the JSON does not
+  /// decode to exactly one entry.
+  static func parse(_ line: ArraySlice<UInt8>) -> VMJournalEntry? {
+    guard line.count > 9, line[line.startIndex + 8] == 0x20 else { return nil }
+    let checksum = line[line.startIndex..<line.startIndex + 8]
+    let json = line[(line.startIndex + 9)...]
+    guard checksum.elementsEqual(checksumText(of: json).utf8) else { return nil }
+    guard let object = try? JSONDecoder().decode(Object.self, from: Data(json)) else { return nil }
+    switch (object.created, object.ended, object.record) {
+    case (let created?, nil, nil): return .created(created)
+    case (nil, let ended?, nil): return .ended(id: ended.id, end: ended.end, at: ended.at)
+    case (nil, nil, let record?): return .record(record)
+    default: return nil
+    }
+  }
+
+  /// The CRC-32C (start 0) of `bytes` as eight lowercase hex digits.
+  static func checksumText(of bytes: ArraySlice<UInt8>) -> String {
+    let crc = bytes.withUnsafeBytes { buffer in
+      // SAFETY: the buffer is valid for buffer.count bytes for the duration of this closure.
+      swap_crc32c(0, buffer.baseAddress, buffer.count)
+    }
+    let digits = String(crc, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
+  }
+}
+
+/// The result of replaying a journal's bytes.
+struct VMJournalReplay: Equatable {
+  /// The VM table, by id.
+  var table: [UInt64: VMRecord] = [:]
+  /// Lines skipped: torn, failing their checksum, or not decoding.
+  var skipped = 0
+  /// Bytes up to the end of the last newline-terminated line (a torn tail starts here).
+  var completeLength = 0
+
+  /// Replays `bytes` line by line; a bad line is skipped and counted, and replay goes on with the next.
+  init(_ bytes: [UInt8]) {
+    var start = 0
+    while start < bytes.count {
+      guard let newline = bytes[start...].firstIndex(of: 0x0A) else {
+        skipped += 1  // a torn last line: the write that made it never finished
+        break
+      }
+      if let entry = VMJournalEntry.parse(bytes[start..<newline]) {
+        entry.apply(to: &table)
+      } else {
+        skipped += 1
+      }
+      start = newline + 1
+      completeLength = start
+    }
+  }
+}

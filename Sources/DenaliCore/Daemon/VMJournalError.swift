@@ -1,0 +1,28 @@
+// VMJournalError.swift: why the VM journal could not be opened, appended to or rewritten.
+import Glibc
+
+/// A VM-journal failure; `description` is a one-line message saying what failed and where.
+public enum VMJournalError: Error, CustomStringConvertible, Equatable {
+  /// A system call on `path` failed (ENOSPC for a full disk, EIO, EACCES, ...).
+  case system(path: String, operation: String, errno: Int32)
+  /// An entry could not be encoded as JSON (a non-finite time, for example); nothing was written.
+  case encoding(path: String, reason: String)
+  /// The journal was closed.
+  case closed(path: String)
+
+  /// A one-line message.
+  public var description: String {
+    switch self {
+    case .system(let path, let operation, let errno):
+      "VM journal \(path): \(operation) failed: \(errnoText(errno))"
+    case .encoding(let path, let reason): "VM journal \(path): an entry could not be encoded: \(reason)"
+    case .closed(let path): "VM journal \(path) is closed"
+    }
+  }
+
+  /// True for a full disk or an exceeded quota.
+  public var isNoSpace: Bool {
+    if case .system(_, _, let errno) = self { return errno == ENOSPC || errno == EDQUOT }
+    return false
+  }
+}

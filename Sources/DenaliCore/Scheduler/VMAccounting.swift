@@ -31,6 +31,9 @@ public struct VMAccounting: Sendable, Equatable {
   /// CLOCK_MONOTONIC when the guest made its first hypercall in this process (nil before), nanoseconds.
   public var firstHypercallAt: UInt64?
 
+  /// Empty accounting: nothing run yet.
+  public init() {}
+
   /// Mean wake-up lateness in nanoseconds (0 with no wake-ups).
   public var wakeLatenessMean: UInt64 { timerWakeups == 0 ? 0 : wakeLatenessTotal / timerWakeups }
 

@@ -174,7 +174,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     let id = try resolve(vm)
     let status = scheduler.status(id: id)
     let now = (monotonicNanoseconds(), Date())
-    return try lock.withLock { () throws(ControlBackendError) -> VMInfo in
+    return try locked { () throws(ControlBackendError) -> VMInfo in
       guard let entry = entries[id] else { throw .notFound("no \(vm)") }
       return entry.info(status: status, now: now)
     }
@@ -182,7 +182,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   func killVM(_ vm: VMReference) throws(ControlBackendError) -> VMInfo {
     let id = try resolve(vm)
-    try lock.withLock { () throws(ControlBackendError) in
+    try locked { () throws(ControlBackendError) in
       guard let entry = entries[id] else { throw .notFound("no \(vm)") }
       guard !entry.hasEnded, !entry.killRequested else {
         throw .conflict("\(vm) has already finished")
@@ -242,8 +242,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       uptimeSeconds: Date().timeIntervalSince(startedAt), vmsByState: byState, vmsCreatedTotal: created,
       memoryBudgetBytes: scheduler.configuration.swapping?.memoryBudget ?? 0,
       memoryAdmittedBytes: occupancy?.chargedBytes ?? 0,
-      memoryResidentBytes: (ResidentFigures.fields(of: "/proc/self/status")["VmRSS"] ?? 0) * 1024,
-      swapBytes: swap.bytesWritten, swapOutsTotal: swap.swapOuts, swapInsTotal: swap.swapIns,
+      memoryResidentBytes: UInt64(max(0, ResidentFigures.fields(of: "/proc/self/status")["VmRSS"] ?? 0)) * 1024,
+      swapBytes: scheduler.configuration.swapping?.store.diskUsage() ?? 0, swapOutsTotal: swap.swapOuts, swapInsTotal: swap.swapIns,
       cpuTimeNanosecondsTotal: cpu, exitsTotal: exits, hypercallsTotal: hypercalls,
       workers: scheduler.configuration.workers)
   }
@@ -327,10 +327,17 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   // MARK: Helpers
 
+  /// Runs `body` with the engine's lock held (typed throws, which `NSLock.withLock` does not keep).
+  private func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    lock.lock()
+    defer { lock.unlock() }
+    return try body()
+  }
+
   /// Reserves ids, names and room for up to `request.count` VMs; returns the first id, how many fit, and why
   /// fewer than asked did.
   private func reserve(_ request: VMCreationRequest) throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?) {
-    try lock.withLock { () throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?) in
+    try locked { () throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?) in
       guard !stopping else { throw .unavailable("the daemon is stopping") }
       if let names = request.names {
         var seen = Set<String>()
@@ -377,7 +384,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   /// The id `vm` names; `.notFound` when none.
   private func resolve(_ vm: VMReference) throws(ControlBackendError) -> UInt64 {
-    try lock.withLock { () throws(ControlBackendError) -> UInt64 in
+    try locked { () throws(ControlBackendError) -> UInt64 in
       switch vm {
       case .id(let id):
         guard entries[id] != nil else { throw .notFound("no \(vm)") }
@@ -391,7 +398,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   private func console(of vm: VMReference) throws(ControlBackendError) -> ConsoleLog {
     let id = try resolve(vm)
-    return try lock.withLock { () throws(ControlBackendError) -> ConsoleLog in
+    return try locked { () throws(ControlBackendError) -> ConsoleLog in
       guard let entry = entries[id] else { throw .notFound("no \(vm)") }
       return entry.console
     }

@@ -73,8 +73,8 @@ public final class VMJournal: Sendable {
   }
 
   /// Appends an end record (one write(2), no sync: it survives a killed process, and losing it to a power cut only reruns the VM).
-  public func recordEnded(id: UInt64, end: VMEnd, at: Double) throws(VMJournalError) {
-    try append([.ended(id: id, end: end, at: at)], sync: false)
+  public func recordEnded(id: UInt64, end: VMEnd, at: Double, usage: VMUsage? = nil) throws(VMJournalError) {
+    try append([.ended(id: id, end: end, at: at, usage: usage)], sync: false)
   }
 
   /// Replaces the whole journal by these records (write to a temporary file in the same directory, fsync, rename,

@@ -6,8 +6,8 @@ import Foundation
 enum VMJournalEntry: Equatable, Sendable {
   /// A new VM.
   case created(VMRecord)
-  /// A live VM ended.
-  case ended(id: UInt64, end: VMEnd, at: Double)
+  /// A live VM ended, having used `usage` over its life.
+  case ended(id: UInt64, end: VMEnd, at: Double, usage: VMUsage?)
   /// The whole record of a VM, as of a rewrite.
   case record(VMRecord)
 
@@ -23,6 +23,7 @@ enum VMJournalEntry: Equatable, Sendable {
     var id: UInt64
     var end: VMEnd
     var at: Double
+    var usage: VMUsage?
   }
 
   /// Applies the entry to `table` (VM id to record): created and record set the record; ended sets the end of
@@ -31,10 +32,11 @@ enum VMJournalEntry: Equatable, Sendable {
     switch self {
     case .created(let record), .record(let record):
       table[record.id] = record
-    case .ended(let id, let end, let at):
+    case .ended(let id, let end, let at, let usage):
       guard var record = table[id] else { return }
       record.end = end
       record.endedAt = at
+      if let usage { record.usage = usage }
       table[id] = record
     }
   }
@@ -45,7 +47,7 @@ enum VMJournalEntry: Equatable, Sendable {
     let object =
       switch self {
       case .created(let record): Object(created: record)
-      case .ended(let id, let end, let at): Object(ended: Ended(id: id, end: end, at: at))
+      case .ended(let id, let end, let at, let usage): Object(ended: Ended(id: id, end: end, at: at, usage: usage))
       case .record(let record): Object(record: record)
       }
     let encoder = JSONEncoder()
@@ -69,7 +71,7 @@ enum VMJournalEntry: Equatable, Sendable {
     guard let object = try? JSONDecoder().decode(Object.self, from: Data(json)) else { return nil }
     switch (object.created, object.ended, object.record) {
     case (let created?, nil, nil): return .created(created)
-    case (nil, let ended?, nil): return .ended(id: ended.id, end: ended.end, at: ended.at)
+    case (nil, let ended?, nil): return .ended(id: ended.id, end: ended.end, at: ended.at, usage: ended.usage)
     case (nil, nil, let record?): return .record(record)
     default: return nil
     }

@@ -49,12 +49,15 @@ public struct VMRecord: Codable, Equatable, Sendable {
   public var restarts: Int
   /// The console output kept for it (saved at clean shutdown; may be empty). Base64 in JSON.
   public var console: [UInt8]
+  /// What its earlier runs used (before the last restart), or, once it ended, its whole life.
+  public var usage: VMUsage
 
   /// A record; a new VM is live (no end), started from its image, never restarted, with no console kept.
   public init(
     id: UInt64, name: String?, imagePath: String, imageKey: String, memorySize: UInt64, diskSize: UInt64?,
     arguments: [String], createdAt: Double, endedAt: Double? = nil, end: VMEnd? = nil,
-    startedFrom: VMStartSource = .image, restarts: Int = 0, console: [UInt8] = []
+    startedFrom: VMStartSource = .image, restarts: Int = 0, console: [UInt8] = [],
+    usage: VMUsage = VMUsage()
   ) {
     self.id = id
     self.name = name
@@ -69,11 +72,12 @@ public struct VMRecord: Codable, Equatable, Sendable {
     self.startedFrom = startedFrom
     self.restarts = restarts
     self.console = console
+    self.usage = usage
   }
 
   private enum CodingKeys: String, CodingKey {
     case id, name, imagePath, imageKey, memorySize, diskSize, arguments, createdAt, endedAt, end, startedFrom,
-      restarts, console
+      restarts, console, usage
   }
 
   /// Decodes a record; `startedFrom`, `restarts` and `console` default when absent, and `console` must be base64.
@@ -96,6 +100,7 @@ public struct VMRecord: Codable, Equatable, Sendable {
       throw DecodingError.dataCorruptedError(forKey: .console, in: container, debugDescription: "console is not base64")
     }
     console = [UInt8](bytes)
+    usage = try container.decodeIfPresent(VMUsage.self, forKey: .usage) ?? VMUsage()
   }
 
   /// Encodes the record, with `console` as a base64 string and absent optionals left out.
@@ -114,5 +119,6 @@ public struct VMRecord: Codable, Equatable, Sendable {
     try container.encode(startedFrom, forKey: .startedFrom)
     try container.encode(restarts, forKey: .restarts)
     try container.encode(Data(console).base64EncodedString(), forKey: .console)
+    if usage != VMUsage() { try container.encode(usage, forKey: .usage) }
   }
 }

@@ -59,8 +59,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   private var stopping = false
   /// Entries appended to the journal since it was last rewritten.
   private var journalAppends = 0
-  /// CPU time, exits and hypercalls of finished VMs no longer kept.
-  private var forgottenTotals = (cpu: UInt64(0), exits: UInt64(0), hypercalls: UInt64(0))
+  /// What finished VMs no longer kept used (exits all counted as `exitsIO`: only the total is shown).
+  private var forgottenUsage = VMUsage()
   /// VMs restored at start, submitted by `start()`.
   private var pendingSubmissions: [GuestVM] = []
 
@@ -212,31 +212,22 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   }
 
   func statistics() -> DaemonStatistics {
-    let statuses = scheduler.snapshot()
+    let statuses = Dictionary(uniqueKeysWithValues: scheduler.snapshot().map { ($0.id, $0) })
     let swap = scheduler.swapStatistics
     let occupancy = scheduler.memoryOccupancy
     var byState: [VMStateKind: Int] = [:]
-    var cpu: UInt64 = 0, exits: UInt64 = 0, hypercalls: UInt64 = 0
-    for status in statuses {
-      byState[EngineEntry.state(for: status.phase).kind, default: 0] += 1
-      cpu &+= status.accounting.cpuNanoseconds
-      exits &+= status.accounting.exits.total
-      hypercalls &+= status.accounting.hypercalls
-    }
-    let created: UInt64 = lock.withLock {
-      for entry in entries.values where entry.hasEnded {
-        let state = entry.info(status: nil, now: (0, startedAt)).state
-        byState[state.kind, default: 0] += 1
-        if let accounting = entry.finalAccounting {
-          cpu &+= accounting.cpuNanoseconds
-          exits &+= accounting.exits.total
-          hypercalls &+= accounting.hypercalls
-        }
+    let (created, usage): (UInt64, VMUsage) = lock.withLock {
+      var total = forgottenUsage
+      let now = (monotonicNanoseconds(), startedAt)
+      for entry in entries.values {
+        let status = statuses[entry.record.id]
+        byState[entry.info(status: status, now: now).state.kind, default: 0] += 1
+        let used = entry.usage(status: status)
+        total.cpuNanoseconds &+= used.cpuNanoseconds
+        total.hypercalls &+= used.hypercalls
+        total.exitsIO &+= used.exits
       }
-      cpu &+= forgottenTotals.cpu
-      exits &+= forgottenTotals.exits
-      hypercalls &+= forgottenTotals.hypercalls
-      return createdTotal
+      return (createdTotal, total)
     }
     return DaemonStatistics(
       uptimeSeconds: Date().timeIntervalSince(startedAt), vmsByState: byState, vmsCreatedTotal: created,
@@ -244,7 +235,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       memoryAdmittedBytes: occupancy?.chargedBytes ?? 0,
       memoryResidentBytes: UInt64(max(0, ResidentFigures.fields(of: "/proc/self/status")["VmRSS"] ?? 0)) * 1024,
       swapBytes: scheduler.configuration.swapping?.store.diskUsage() ?? 0, swapOutsTotal: swap.swapOuts, swapInsTotal: swap.swapIns,
-      cpuTimeNanosecondsTotal: cpu, exitsTotal: exits, hypercallsTotal: hypercalls,
+      cpuTimeNanosecondsTotal: usage.cpuNanoseconds, exitsTotal: usage.exits, hypercallsTotal: usage.hypercalls,
       workers: scheduler.configuration.workers)
   }
 
@@ -263,9 +254,12 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
         "\(unsaved.count) VMs could not be swapped out; they will restart from their last complete swap image or their image: \(unsaved.prefix(20).map(String.init).joined(separator: ", "))"
       )
     }
+    // The scheduler still knows every live VM's accounting after it stopped: fold it into the records.
+    let statuses = Dictionary(uniqueKeysWithValues: scheduler.snapshot().map { ($0.id, $0) })
     let records = lock.withLock { entries.values.sorted { $0.record.id < $1.record.id } }.map { entry in
       var record = entry.record
       record.console = entry.console.contents
+      record.usage = lock.withLock { entry.usage(status: statuses[record.id]) }
       return record
     }
     do {
@@ -289,21 +283,22 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// A VM finished (called by the scheduler, maybe with its lock held): records how, closes its console,
   /// removes its scratch disk, and forgets the oldest finished VMs beyond the limit.
   func finished(_ report: VMReport) {
-    let result: (entry: EngineEntry, end: VMEnd, at: Double)? = lock.withLock {
+    let result: (entry: EngineEntry, end: VMEnd, at: Double, usage: VMUsage)? = lock.withLock {
       guard let entry = entries[report.id], !entry.hasEnded else { return nil }
       let end = EngineEntry.end(for: report.outcome, killed: entry.killRequested)
       let at = Date().timeIntervalSince1970
       entry.record.end = end
       entry.record.endedAt = at
+      entry.record.usage = entry.record.usage.adding(report.accounting)
       entry.finalAccounting = report.accounting
       finishedOrder.append(report.id)
       journalAppends += 1
       forgetFinished(beyond: settings.keptFinishedVMs)
-      return (entry, end, at)
+      return (entry, end, at, entry.record.usage)
     }
     guard let result else { return }
     do {
-      try journal.recordEnded(id: report.id, end: result.end, at: result.at)
+      try journal.recordEnded(id: report.id, end: result.end, at: result.at, usage: result.usage)
     } catch {
       logger.error("vm \(report.id): cannot record its end (it may be restarted after a crash): \(error)")
     }
@@ -317,11 +312,9 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       let id = finishedOrder.removeFirst()
       guard let entry = entries.removeValue(forKey: id) else { continue }
       if let name = entry.record.name, names[name] == id { names[name] = nil }
-      if let accounting = entry.finalAccounting {
-        forgottenTotals.cpu &+= accounting.cpuNanoseconds
-        forgottenTotals.exits &+= accounting.exits.total
-        forgottenTotals.hypercalls &+= accounting.hypercalls
-      }
+      forgottenUsage.cpuNanoseconds &+= entry.record.usage.cpuNanoseconds
+      forgottenUsage.hypercalls &+= entry.record.usage.hypercalls
+      forgottenUsage.exitsIO &+= entry.record.usage.exits
     }
   }
 

@@ -14,7 +14,7 @@ final class EngineEntry {
   var killRequested = false
   /// CLOCK_MONOTONIC when the create request reached the engine; nil for a VM restored after a restart.
   let requestedAt: UInt64?
-  /// The accounting the scheduler reported when the VM finished.
+  /// The accounting of its last run, as the scheduler reported it when the VM finished.
   var finalAccounting: VMAccounting?
   /// Its scratch disk's path, removed when the VM ends.
   let diskPath: String?
@@ -33,6 +33,7 @@ final class EngineEntry {
   /// The VM as the API reports it, from the scheduler's `status` while it is live.
   func info(status: VMStatus?, now: (monotonic: UInt64, wall: Date)) -> VMInfo {
     let accounting = status?.accounting ?? finalAccounting ?? VMAccounting()
+    let usage = usage(status: status)
     let state: VMState
     if killRequested {
       state = .killed
@@ -58,11 +59,15 @@ final class EngineEntry {
     return VMInfo(
       id: record.id, name: record.name, image: record.imagePath, state: state, memoryBytes: record.memorySize,
       residentBytes: residentBytes, swapBytes: 0, diskBytes: record.diskSize ?? 0, arguments: record.arguments,
-      cpuTimeNanoseconds: accounting.cpuNanoseconds, exits: Self.exits(accounting.exits),
-      hypercalls: accounting.hypercalls, createdAt: Date(timeIntervalSince1970: record.createdAt), startedAt: startedAt,
+      cpuTimeNanoseconds: usage.cpuNanoseconds, exits: Self.exits(usage), hypercalls: usage.hypercalls, createdAt: Date(timeIntervalSince1970: record.createdAt), startedAt: startedAt,
       endedAt: record.endedAt.map { Date(timeIntervalSince1970: $0) },
       restoredFrom: record.startedFrom == .swap ? .swap : .image, restarts: record.restarts,
       startLatencyNanoseconds: latency)
+  }
+
+  /// What the VM has used over its whole life: earlier runs plus, while it is live, this one.
+  func usage(status: VMStatus?) -> VMUsage {
+    hasEnded ? record.usage : record.usage.adding(status?.accounting ?? VMAccounting())
   }
 
   /// The API state of a live VM in `phase`.
@@ -100,7 +105,7 @@ final class EngineEntry {
   }
 
   /// Exit counts by kind, as the API names them.
-  static func exits(_ counters: ExitCounters) -> [String: UInt64] {
-    ["io": counters.io, "mmio": counters.mmio, "interrupted": counters.interrupted, "other": counters.other]
+  static func exits(_ usage: VMUsage) -> [String: UInt64] {
+    ["io": usage.exitsIO, "mmio": usage.exitsMMIO, "interrupted": usage.exitsInterrupted, "other": usage.exitsOther]
   }
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# scripts/demo.sh: the demo: single guests, the Denali machine (clock, idle, disk, a hostile guest), and many
-# VMs multiplexed on a few workers. Shows output and exit statuses.
+# scripts/demo.sh: the demo: first the daemon (scripts/demo-daemon.sh: thousands of VMs through the control
+# API, swapping, a restart without loss), then `denalid run`: single guests, the Denali machine (clock, idle,
+# disk, a hostile guest), many VMs multiplexed on a few workers, swapping, the network. Shows output and
+# exit statuses.
 # Run by `make demo` after the build; the non-zero statuses below are expected, so no `set -e`.
 set -u
 cd "$(dirname "$0")/.."
@@ -10,6 +12,12 @@ GUESTS=${DENALI_GUESTS_DIR:-Guests/build}
 for f in "$DENALID" "$GUESTS/hello.elf"; do
   [[ -e $f ]] || { echo "demo: $f is missing; run 'make demo' (it builds everything first)" >&2; exit 1; }
 done
+
+# Part 1: the daemon and its control API (a few thousand VMs, swapping, a restart without loss).
+bash scripts/demo-daemon.sh || exit 1
+
+# Part 2: `denalid run`, which needs no daemon: single guests and the machine's features.
+printf '\n\n######## denalid run: guests without a daemon\n'
 
 # step TITLE EXPECTED COMMAND...: print a header and the command, run it, show its exit status.
 unexpected=0

@@ -32,7 +32,7 @@ say() { printf '\n== %s\n' "$*"; }
 export DENALID_SOCKET=$SOCKET  # every client command below talks to this daemon
 client() { "$DENALID" "$@"; }
 # state_counts: how many VMs are in each state, on one line.
-state_counts() { client list --json | python3 -c 'import json,sys,collections; c=collections.Counter(v["state"] for v in json.load(sys.stdin)["vms"]); print("  ".join(f"{k} {n}" for k,n in sorted(c.items())))'; }
+state_counts() { client list --json | grep -o '"state":"[a-z_]*"' | cut -d'"' -f4 | sort | uniq -c | awk '{printf "%s %s  ", $2, $1}'; }
 
 start_daemon() {
   "$DENALID" serve --config /dev/null --socket "$SOCKET" --socket-group "" --state-dir "$DEMO_DIR/state" \

@@ -39,7 +39,9 @@ struct InspectCommand: ParsableCommand {
         ["created", time(info.createdAt)],
         ["started", time(info.startedAt)],
         ["ended", time(info.endedAt)],
+        ["start latency", info.startLatencyNanoseconds.map { String(format: "%.3f ms", Double($0) / 1e6) } ?? "-"],
         ["restored from", info.restoredFrom.rawValue],
+        ["restarts", String(info.restarts)],
       ]
       var table = TextTable(header: ["FIELD", "VALUE"])
       table.rows = rows

@@ -193,3 +193,65 @@ struct DaemonTests {
     #expect(daemon.terminate() == 0)
   }
 }
+
+@Suite("denalid serve on a full disk", .serialized)
+struct DaemonFullDiskTests {
+  @Test("a full state directory refuses new VMs with a clear error; running VMs, the daemon and its table survive")
+  func fullStateDirectory() throws {
+    guard Denalid.ready(guests: ["counter", "hello"]) else { return }
+    let daemon = try DaemonProcess(flags: ["--memory-budget", "64MiB", "--max-vms", "100000"])
+    try FileManager.default.createDirectory(atPath: daemon.stateDirectory, withIntermediateDirectories: true)
+    let mount = Process()
+    mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+    mount.arguments = ["-t", "tmpfs", "-o", "size=1m", "tmpfs", daemon.stateDirectory]
+    try mount.run()
+    mount.waitUntilExit()
+    guard mount.terminationStatus == 0 else {
+      if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("cannot mount a tmpfs (root needed)") } else {
+        print("skipping: cannot mount a tmpfs here (needs root)")
+      }
+      return
+    }
+    defer {
+      let unmount = Process()
+      unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+      unmount.arguments = ["-l", daemon.stateDirectory]
+      try? unmount.run()
+      unmount.waitUntilExit()
+    }
+    try daemon.start()
+    // Eight counters stay in memory (room for 32); VMs that exit at once fill the megabyte with journal lines.
+    #expect(try daemon.client(["spawn", "counter.elf", "--count", "8", "--name", "first", "--memory", "2MiB", "--", "interval-ms=20"]).status == 0)
+    var refusal: DenalidResult?
+    for batch in 0..<200 {
+      let result = try daemon.client([
+        "spawn", "hello.elf", "--count", "250", "--name", "filler\(batch)", "--memory", "2MiB",
+      ])
+      if result.status != 0 {
+        refusal = result
+        break
+      }
+    }
+    guard let refusal else {
+      Issue.record("50,000 VMs never filled a 1 MiB state directory")
+      return
+    }
+    #expect(refusal.stderr.contains("No space left on device"), "\(refusal.stderr)")
+    // The first counters go on counting, and the daemon still answers.
+    let before = DaemonTests.counts(in: try daemon.client(["logs", "first-1"]).stdout).last ?? 0
+    Thread.sleep(forTimeInterval: 1)
+    let after = DaemonTests.counts(in: try daemon.client(["logs", "first-1"]).stdout)
+    #expect((after.last ?? 0) > before, "\(after)")
+    #expect(DaemonTests.isContiguous(after))
+    #expect(try daemon.client(["stats"]).status == 0)
+    let created = try daemon.vms().count
+    // A stop on a full disk (no room to swap out or rewrite the table) loses no VM the daemon accepted: they come
+    // back, the live ones restarted from their image when no swap image could be written.
+    #expect(daemon.terminate() == 0)
+    try daemon.start()
+    let restored = try daemon.vms()
+    #expect(restored.count == created)
+    #expect(restored.filter { ($0["name"] as? String ?? "").hasPrefix("first-") }.allSatisfy { $0["restarts"] as? Int == 1 })
+    #expect(daemon.terminate() == 0)
+  }
+}

@@ -101,6 +101,10 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   func createVMs(_ request: VMCreationRequest) throws(ControlBackendError) -> VMCreationResult {
     let requestedAt = monotonicNanoseconds()
+    if let budget = scheduler.configuration.swapping?.memoryBudget, request.memoryBytes > budget {
+      throw .invalid(
+        "a VM of \(request.memoryBytes >> 20) MiB could never be admitted: the memory budget is \(budget >> 20) MiB (memory-budget)")
+    }
     let image: GuestImage
     do {
       image = try GuestImage(bytes: request.image.bytes, memorySize: request.memoryBytes)

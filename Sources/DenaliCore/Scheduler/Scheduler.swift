@@ -283,13 +283,18 @@ public final class Scheduler: @unchecked Sendable {
   public func stop() {
     lock.withLock {
       while live > 0 { lock.wait(Self.stateChanged, untilMonotonicNanoseconds: nil) }
-      stopping = true
-      lock.broadcast(Self.workAvailable)
-      lock.broadcast(Self.preemptorWake)
-      lock.broadcast(Self.swapWork)
-      if started {
-        while runningThreads > 0 { lock.wait(Self.stateChanged, untilMonotonicNanoseconds: nil) }
-      }
+      stopThreads()
+    }
+  }
+
+  /// Tells every thread to exit and waits until they have (lock held).
+  private func stopThreads() {
+    stopping = true
+    lock.broadcast(Self.workAvailable)
+    lock.broadcast(Self.preemptorWake)
+    lock.broadcast(Self.swapWork)
+    if started {
+      while runningThreads > 0 { lock.wait(Self.stateChanged, untilMonotonicNanoseconds: nil) }
     }
   }
 
@@ -324,13 +329,7 @@ public final class Scheduler: @unchecked Sendable {
         lock.wait(Self.stateChanged, untilMonotonicNanoseconds: monotonicNanoseconds() &+ 50_000_000)
       }
       unsaved = registry.values.filter { $0.state != .finished && $0.residency != .absent }.map(\.id).sorted()
-      stopping = true
-      lock.broadcast(Self.workAvailable)
-      lock.broadcast(Self.preemptorWake)
-      lock.broadcast(Self.swapWork)
-      if started {
-        while runningThreads > 0 { lock.wait(Self.stateChanged, untilMonotonicNanoseconds: nil) }
-      }
+      stopThreads()
     }
     return unsaved
   }

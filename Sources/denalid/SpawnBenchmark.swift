@@ -1,0 +1,347 @@
+// SpawnBenchmark.swift: `denalid bench spawn`: VMs per second and start latency of `denalid spawn --count N`
+// through a `denalid serve` child, beside the C baseline's sequential boots of the same image in the same run.
+import ArgumentParser
+import ControlAPI
+import DenaliCore
+import Foundation
+
+/// `denalid bench spawn`: starts a private daemon, times the real `denalid spawn` client creating --count VMs,
+/// waits for every VM to exit, and reads each VM's start latency from the API.
+struct SpawnBenchmark: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "spawn",
+    abstract: "Spawn rate and start latency through the control API, beside the C baseline's sequential boots.",
+    discussion: """
+      Starts `denalid serve` as a child (socket, state and log in a private directory under /tmp, removed at the
+      end unless --keep), with room for every VM (max-vms, keep-finished, and a memory budget for all of them
+      unless --memory-budget gives one). Then runs `denalid spawn IMAGE --count N` as a child and times it
+      wall-clock from start to exit: the spawn rate is N over that time. It waits until every VM has finished (or
+      --max-seconds pass), reads every VM's start_latency_ns (from the create request reaching the engine to the
+      guest's first hypercall) and counts every VM that did not exit with status 0 as a failure. The baseline,
+      kvm-baseline booting the same image sequentially (half of its boots before the daemon starts, half after it
+      stops), gives the rate of one thread booting VMs back to back on raw KVM (1 / median time to termination;
+      its whole loop's rate, teardown included, is shown too) and its median time to the first hypercall.
+      """
+  )
+
+  @Option(help: "VMs to spawn.")
+  var count: Int = 5000
+
+  @Option(help: "Guest image (every VM runs it; it should exit 0 on its own).")
+  var image: String = "Guests/build/hello.elf"
+
+  @Option(help: "Guest memory per VM (a multiple of 2MiB).")
+  var memory: ByteSizeArgument = ByteSizeArgument(ByteSize(bytes: 2 << 20))
+
+  @Option(help: "The daemon's memory budget (default: room for every VM, count x memory x 1.25).")
+  var memoryBudget: ByteSizeArgument?
+
+  @Option(help: "Worker threads of the daemon (default: serve's default, one per core).")
+  var workers: Int?
+
+  @Option(help: "VMs per create request (passed to spawn).")
+  var batch: Int = 250
+
+  @Option(help: "Sequential boots of the C baseline.")
+  var baselineIterations: Int = 200
+
+  @Option(help: "Seconds from the start of the spawn until every VM must have finished.")
+  var maxSeconds: Int = 600
+
+  @Option(help: "The C baseline program (default: kvm-baseline beside this executable).")
+  var baseline: String?
+
+  @Flag(help: "Keep the temporary directory (daemon log, state, spawn output) for inspection.")
+  var keep = false
+
+  /// How long the daemon may take to answer after it starts.
+  static let readyLimit: Duration = .seconds(60)
+  /// How long the daemon may take to exit after SIGTERM.
+  static let stopLimit: Duration = .seconds(120)
+  /// VMs listed when reporting failures.
+  static let failuresShown = 20
+
+  func validate() throws {
+    guard count >= 1, count <= 999_900 else { throw ValidationError("--count must be between 1 and 999900") }
+    guard batch >= 1, batch <= 10_000 else { throw ValidationError("--batch must be between 1 and 10000") }
+    guard baselineIterations >= 2 else { throw ValidationError("--baseline-iterations must be at least 2") }
+    guard maxSeconds >= 1 else { throw ValidationError("--max-seconds must be at least 1") }
+    if let workers, workers < 0 || workers > 1024 {
+      throw ValidationError("--workers must be from 0 (one per core) to 1024")
+    }
+    let step: UInt64 = 2 << 20
+    guard memory.size.bytes >= step, memory.size.bytes % step == 0 else {
+      throw ValidationError("--memory must be a multiple of 2MiB")
+    }
+  }
+
+  func run() throws {
+    let imagePath = SpawnCommand.imageArgument(image)
+    guard imagePath.hasPrefix("/"), FileManager.default.fileExists(atPath: imagePath) else {
+      throw ValidationError("no guest image at \(image) (build the guests with `make guests`)")
+    }
+    let memorySize = memory.size.bytes
+    let baselinePath = baseline ?? BaselineProgram.defaultPath
+    let half = baselineIterations / 2
+    var baseline = try BaselineRun(
+      path: baselinePath, image: imagePath, iterations: baselineIterations - half, memorySize: memorySize)
+
+    let daemon = try BenchmarkDaemon(prefix: "denali-bench-spawn")
+    defer {
+      daemon.killIfRunning()
+      if keep {
+        print("kept \(daemon.directory) (serve.log, spawn.out, state/)")
+      } else {
+        daemon.removeDirectory()
+      }
+    }
+    try daemon.start(flags: serveFlags(imageDirectory: URL(fileURLWithPath: imagePath).deletingLastPathComponent().path))
+    try daemon.waitUntilReady(limit: Self.readyLimit)
+    let startStatistics = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }
+
+    let spawn = try runSpawn(imagePath: imagePath, daemon: daemon)
+    let progress = waitForAll(created: spawn.created, daemon: daemon, spawnStart: spawn.startedAt)
+    let vms = try Self.call { () throws(ControlClientError) in try daemon.client.listVMs() }
+    let endStatistics = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }
+    let daemonCPU = daemon.cpuSeconds()
+    let peakRSS = daemon.peakResidentBytes()
+
+    let stopStart = ContinuousClock.now
+    let stopped = daemon.terminate(limit: Self.stopLimit)
+    let stopSeconds = Self.seconds(ContinuousClock.now - stopStart)
+    baseline.add(try BaselineRun(path: baselinePath, image: imagePath, iterations: half, memorySize: memorySize))
+
+    let healthy = report(
+      spawn: spawn, progress: progress, vms: vms, baseline: baseline,
+      statistics: (startStatistics, endStatistics), daemonCPU: daemonCPU, peakRSS: peakRSS)
+    let stopHealthy = reportStop(stopped, seconds: stopSeconds)
+    if !healthy || !stopHealthy {
+      print("denalid serve log (last 40 lines of \(daemon.logPath)):\n\(daemon.logTail(lines: 40))")
+      throw ExitCode.failure
+    }
+  }
+
+  /// The `serve` flags: images from the image's directory, room for every VM (unless --memory-budget says
+  /// otherwise), and every finished VM kept for `list` (the default keeps 1000; each VM's latency is read there).
+  private func serveFlags(imageDirectory: String) -> [String] {
+    let step: UInt64 = 2 << 20
+    let wanted = UInt64(count) * memory.size.bytes / 4 * 5
+    let budget = memoryBudget?.size.bytes ?? (wanted + step - 1) / step * step
+    var flags = [
+      "--image-dir", imageDirectory, "--max-vms", "\(count + 100)", "--keep-finished", "\(count)",
+      "--memory-budget", ByteCount.format(budget),
+    ]
+    if let workers { flags += ["--workers", "\(workers)"] }
+    return flags
+  }
+
+  /// What one run of `denalid spawn` did.
+  struct SpawnRun {
+    /// Wall-clock seconds from starting the process to its exit.
+    var seconds: Double
+    /// Its exit status.
+    var status: Int32
+    /// Its standard output and error.
+    var output: String
+    /// When it started.
+    var startedAt: ContinuousClock.Instant
+    /// VMs the daemon reports created once it exited.
+    var created: Int
+  }
+
+  /// Runs `denalid spawn IMAGE --count N ...` against the daemon and times it.
+  private func runSpawn(imagePath: String, daemon: BenchmarkDaemon) throws -> SpawnRun {
+    let outputPath = daemon.directory + "/spawn.out"
+    guard FileManager.default.createFile(atPath: outputPath, contents: nil),
+      let output = FileHandle(forWritingAtPath: outputPath)
+    else { throw ValidationError("cannot create \(outputPath)") }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: BenchmarkDaemon.executable)
+    process.arguments = [
+      "spawn", imagePath, "--count", "\(count)", "--memory", ByteCount.format(memory.size.bytes), "--batch", "\(batch)",
+      "--socket", daemon.socket,
+    ]
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = output
+    process.standardError = output
+    let startedAt = ContinuousClock.now
+    try process.run()
+    process.waitUntilExit()
+    let seconds = Self.seconds(ContinuousClock.now - startedAt)
+    try? output.close()
+    let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    let created = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }.vmsCreatedTotal
+    return SpawnRun(
+      seconds: seconds, status: process.terminationStatus, output: text, startedAt: startedAt, created: Int(created))
+  }
+
+  /// The C baseline's boots: its samples, and the wall time of its whole loops.
+  struct BaselineRun {
+    /// Nanoseconds to the first hypercall and to termination, per boot.
+    var samples: [(first: UInt64, end: UInt64)]
+    /// Wall-clock seconds of the baseline processes, start to exit (teardown and process start included).
+    var wallSeconds: Double
+
+    /// Runs `iterations` sequential boots of `image` with `kvm-baseline boot` and times the process.
+    init(path: String, image: String, iterations: Int, memorySize: UInt64) throws {
+      let start = ContinuousClock.now
+      samples = try BootBenchmark.runBaseline(path, image: image, iterations: iterations, memorySize: memorySize)
+      wallSeconds = SpawnBenchmark.seconds(ContinuousClock.now - start)
+    }
+
+    /// Adds another run's boots.
+    mutating func add(_ other: BaselineRun) {
+      samples += other.samples
+      wallSeconds += other.wallSeconds
+    }
+  }
+
+  /// How far the VMs got while the benchmark waited for them.
+  struct Progress {
+    /// VMs finished at the last poll.
+    var finished = 0
+    /// Seconds from the spawn's start to the last poll.
+    var seconds = 0.0
+    /// The most VMs seen at once in each state over the polls.
+    var peaks: [VMStateKind: Int] = [:]
+  }
+
+  /// Polls `GET /v1/stats` every 0.1 s (cheap for the daemon, unlike listing every VM; the API's times have whole
+  /// seconds only) until `created` VMs have finished or --max-seconds from the spawn's start pass.
+  private func waitForAll(created: Int, daemon: BenchmarkDaemon, spawnStart: ContinuousClock.Instant) -> Progress {
+    var progress = Progress()
+    while true {
+      if let stats = try? daemon.client.statistics() {
+        progress.finished = VMStateKind.allCases.filter(\.isFinished).reduce(0) { $0 + (stats.vmsByState[$1] ?? 0) }
+        for (kind, number) in stats.vmsByState { progress.peaks[kind] = max(progress.peaks[kind] ?? 0, number) }
+      }
+      progress.seconds = Self.seconds(ContinuousClock.now - spawnStart)
+      if progress.finished >= created || progress.seconds >= Double(maxSeconds) { return progress }
+      Thread.sleep(forTimeInterval: 0.1)
+    }
+  }
+
+  /// Prints the figures; returns false when the spawn failed or any VM did not exit 0.
+  private func report(
+    spawn: SpawnRun, progress: Progress, vms: [VMInfo], baseline: BaselineRun,
+    statistics: (start: DaemonStatistics, end: DaemonStatistics), daemonCPU: Double?, peakRSS: UInt64?
+  ) -> Bool {
+    let base = (first: SampleSummary(baseline.samples.map(\.first)), end: SampleSummary(baseline.samples.map(\.end)))
+    let baselineLoopRate = Double(baseline.samples.count) / max(baseline.wallSeconds, 1e-9)
+    let baselineRate = base.end.median > 0 ? 1e9 / Double(base.end.median) : 0
+    let spawnRate = Double(spawn.created) / max(spawn.seconds, 1e-9)
+    let workers = statistics.end.workers
+    print(
+      "denalid bench spawn: \(count) VMs of \(image) (\(ByteCount.format(memory.size.bytes))) in batches of \(batch), "
+        + "daemon with \(workers) workers and a memory budget of \(ByteCount.human(statistics.end.memoryBudgetBytes)); "
+        + "C baseline: \(baseline.samples.count) sequential boots of the same image")
+    for line in spawn.output.split(separator: "\n") { print("  denalid spawn: \(line)") }
+    if spawn.status != 0 { print("  denalid spawn FAILED with exit status \(spawn.status)") }
+    print(
+      "spawn: \(spawn.created) VMs in \(Self.format(spawn.seconds, 2)) s through the API (`denalid spawn` wall clock, "
+        + "process start to exit): \(Self.format(spawnRate, 0)) VMs/s; C baseline boots \(Self.format(baselineRate, 0)) "
+        + "VMs/s sequentially (1 / median time to termination, \(Self.time(base.end.median))): "
+        + "\(Self.ratio(spawnRate, baselineRate))")
+    print(
+      "  (the baseline's whole loop, teardown and process start included: \(Self.format(baselineLoopRate, 0)) VMs/s; "
+        + "the spawn's rate against it: \(Self.ratio(spawnRate, baselineLoopRate)))")
+
+    if progress.finished >= spawn.created {
+      let rate = Double(spawn.created) / max(progress.seconds, 1e-9)
+      print(
+        "end to end: all \(spawn.created) VMs had finished \(Self.format(progress.seconds, 1)) s after the spawn started "
+          + "(stats polled every 0.1 s): \(Self.format(rate, 0)) VMs/s; against the baseline's sequential rate "
+          + "\(Self.ratio(rate, baselineRate)), against its whole loop \(Self.ratio(rate, baselineLoopRate))")
+    } else {
+      let states = Dictionary(grouping: vms, by: { $0.state.kind.rawValue }).mapValues(\.count)
+      print(
+        "end to end: NOT all finished: \(progress.finished) of \(spawn.created) created VMs had finished after "
+          + "\(Self.format(progress.seconds, 1)) s (--max-seconds \(maxSeconds)); states now: "
+          + states.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+    }
+
+    let peaks = VMStateKind.allCases.filter { !$0.isFinished && (progress.peaks[$0] ?? 0) > 0 }
+    print(
+      "  most VMs at once in each state (over the polls): "
+        + (peaks.isEmpty
+          ? "none seen live" : peaks.map { "\($0.rawValue) \(progress.peaks[$0] ?? 0)" }.joined(separator: ", ")))
+
+    let latencies = SampleSummary(vms.compactMap(\.startLatencyNanoseconds))
+    let missing = vms.count - latencies.sorted.count
+    print(
+      "start latency (request -> first hypercall), \(latencies.sorted.count) VMs"
+        + (missing > 0 ? " (\(missing) without one)" : "") + ": median \(Self.time(latencies.median)), "
+        + "p90 \(Self.time(latencies.percentile(90))), p99 \(Self.time(latencies.p99)), "
+        + "max \(Self.time(latencies.percentile(100))); C baseline boot median (create to first hypercall) "
+        + "\(Self.time(base.first.median)) (\(Self.ratio(Double(latencies.median), Double(base.first.median))))")
+
+    let failures = vms.filter { $0.state != .exited(status: 0) }
+    let absent = max(0, count - vms.count)
+    print("failures: \(failures.count) VMs did not exit 0" + (absent > 0 ? "; \(absent) VMs missing from the list" : ""))
+    for vm in failures.prefix(Self.failuresShown) { print("  vm \(vm.id): \(Self.describe(vm.state))") }
+    if failures.count > Self.failuresShown { print("  ... and \(failures.count - Self.failuresShown) more") }
+
+    let stats = statistics.end
+    let vmCPU = stats.cpuTimeNanosecondsTotal &- statistics.start.cpuTimeNanosecondsTotal
+    let perVM = stats.vmsCreatedTotal > 0 ? vmCPU / stats.vmsCreatedTotal : 0
+    print(
+      "daemon (GET /v1/stats at the end): \(stats.vmsCreatedTotal) VMs created, "
+        + "VM CPU time \(Self.format(Double(vmCPU) / 1e9, 2)) s (\(Self.time(perVM)) per VM), "
+        + "RSS \(ByteCount.human(stats.memoryResidentBytes)), \(stats.exitsTotal) exits, "
+        + "\(stats.hypercallsTotal) hypercalls, uptime \(Self.format(stats.uptimeSeconds, 1)) s")
+    print(
+      "daemon process (/proc): CPU user+system \(daemonCPU.map { Self.format($0, 2) + " s" } ?? "n/a") in all, "
+        + "peak RSS \(peakRSS.map(ByteCount.human) ?? "n/a")")
+    return spawn.status == 0 && failures.isEmpty && absent == 0 && progress.finished >= spawn.created
+  }
+
+  /// Prints how the daemon ended after SIGTERM; returns true for exit status 0.
+  private func reportStop(_ stopped: (reason: Process.TerminationReason, status: Int32)?, seconds: Double) -> Bool {
+    guard let stopped else {
+      print("daemon: did NOT exit within \(Self.stopLimit) of SIGTERM (killed with SIGKILL)")
+      return false
+    }
+    if stopped.reason == .exit && stopped.status == 0 {
+      print("daemon: exited 0 \(Self.format(seconds, 2)) s after SIGTERM")
+      return true
+    }
+    let how = stopped.reason == .exit ? "exit status \(stopped.status)" : "signal \(stopped.status)"
+    print("daemon: ended with \(how) after SIGTERM (\(Self.format(seconds, 2)) s)")
+    return false
+  }
+
+  /// Runs a client call, turning its typed error into a message.
+  private static func call<T>(_ body: () throws(ControlClientError) -> T) throws -> T {
+    do {
+      return try body()
+    } catch {
+      throw ValidationError("control API call failed: \(error)")
+    }
+  }
+
+  /// A VM state with its detail.
+  private static func describe(_ state: VMState) -> String {
+    switch state {
+    case .exited(let status): "exited \(status)"
+    case .faulted(let description): "faulted: \(description)"
+    default: state.kind.rawValue
+    }
+  }
+
+  /// `duration` in seconds.
+  static func seconds(_ duration: Duration) -> Double { Double(nanoseconds(duration)) / 1e9 }
+
+  /// `value` with `decimals` decimals.
+  private static func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
+
+  /// Nanoseconds as milliseconds with two decimals, or from 1 s on as seconds with two decimals.
+  private static func time(_ nanoseconds: UInt64) -> String {
+    nanoseconds >= 1_000_000_000
+      ? format(Double(nanoseconds) / 1e9, 2) + " s" : format(Double(nanoseconds) / 1e6, 2) + " ms"
+  }
+
+  /// `numerator / denominator` with two decimals and an `x`.
+  private static func ratio(_ numerator: Double, _ denominator: Double) -> String {
+    denominator > 0 ? format(numerator / denominator, 2) + "x" : "n/a"
+  }
+}

@@ -51,6 +51,9 @@ struct SpawnBenchmark: ParsableCommand {
   @Option(help: "The C baseline program (default: kvm-baseline beside this executable).")
   var baseline: String?
 
+  @Option(help: "After the burst, VMs created one per request, 10 ms apart (the unloaded start latency).")
+  var singles: Int = 200
+
   @Flag(help: "Keep the temporary directory (daemon log, state, spawn output) for inspection.")
   var keep = false
 
@@ -101,7 +104,9 @@ struct SpawnBenchmark: ParsableCommand {
 
     let spawn = try runSpawn(imagePath: imagePath, daemon: daemon)
     let progress = waitForAll(created: spawn.created, daemon: daemon, spawnStart: spawn.startedAt)
-    let vms = try Self.call { () throws(ControlClientError) in try daemon.client.listVMs() }
+    let burstVMs = try Self.call { () throws(ControlClientError) in try daemon.client.listVMs() }
+    let singleLatencies = try spawnSingles(imagePath: imagePath, daemon: daemon, after: burstVMs.map(\.id).max() ?? 0)
+    let vms = burstVMs
     let endStatistics = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }
     let daemonCPU = daemon.cpuSeconds()
     let peakRSS = daemon.peakResidentBytes()
@@ -114,6 +119,13 @@ struct SpawnBenchmark: ParsableCommand {
     let healthy = report(
       spawn: spawn, progress: progress, vms: vms, baseline: baseline,
       statistics: (startStatistics, endStatistics), daemonCPU: daemonCPU, peakRSS: peakRSS)
+    let singles = SampleSummary(singleLatencies)
+    let baseFirst = SampleSummary(baseline.samples.map(\.first))
+    print(
+      "start latency of one VM at a time (\(singleLatencies.count) requests of 1 VM, 10 ms apart, the burst over): "
+        + "median \(Self.time(singles.median)), p90 \(Self.time(singles.percentile(90))), p99 \(Self.time(singles.p99)), "
+        + "max \(Self.time(singles.percentile(100))); C baseline boot median (create to first hypercall) "
+        + "\(Self.time(baseFirst.median)) (\(Self.ratio(Double(singles.median), Double(baseFirst.median))))")
     let stopHealthy = reportStop(stopped, seconds: stopSeconds)
     if !healthy || !stopHealthy {
       print("denalid serve log (last 40 lines of \(daemon.logPath)):\n\(daemon.logTail(lines: 40))")
@@ -128,7 +140,7 @@ struct SpawnBenchmark: ParsableCommand {
     let wanted = UInt64(count) * memory.size.bytes / 4 * 5
     let budget = memoryBudget?.size.bytes ?? (wanted + step - 1) / step * step
     var flags = [
-      "--image-dir", imageDirectory, "--max-vms", "\(count + 100)", "--keep-finished", "\(count)",
+      "--image-dir", imageDirectory, "--max-vms", "\(count + singles + 100)", "--keep-finished", "\(count + singles)",
       "--memory-budget", ByteCount.format(budget),
     ]
     if let workers { flags += ["--workers", "\(workers)"] }
@@ -293,6 +305,24 @@ struct SpawnBenchmark: ParsableCommand {
       "daemon process (/proc): CPU user+system \(daemonCPU.map { Self.format($0, 2) + " s" } ?? "n/a") in all, "
         + "peak RSS \(peakRSS.map(ByteCount.human) ?? "n/a")")
     return spawn.status == 0 && failures.isEmpty && absent == 0 && progress.finished >= spawn.created
+  }
+
+  /// Creates `singles` VMs one per request, 10 ms apart, waits until they have finished, and returns their start
+  /// latencies: request to first hypercall with nothing else queued.
+  private func spawnSingles(imagePath: String, daemon: BenchmarkDaemon, after lastID: UInt64) throws -> [UInt64] {
+    guard singles > 0 else { return [] }
+    let body = CreateVMsBody(image: imagePath, count: 1, memory: ByteCount.format(memory.size.bytes))
+    for _ in 0..<singles {
+      _ = try Self.call { () throws(ControlClientError) in try daemon.client.createVMs(body) }
+      Thread.sleep(forTimeInterval: 0.01)
+    }
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+      let vms = try Self.call { () throws(ControlClientError) in try daemon.client.listVMs() }.filter { $0.id > lastID }
+      if vms.count == singles, vms.allSatisfy(\.state.isFinished) { return vms.compactMap(\.startLatencyNanoseconds) }
+      Thread.sleep(forTimeInterval: 0.1)
+    }
+    throw ValidationError("the \(singles) single VMs did not all finish within 60 s")
   }
 
   /// Prints how the daemon ended after SIGTERM; returns true for exit status 0.

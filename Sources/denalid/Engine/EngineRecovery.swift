@@ -27,7 +27,8 @@ struct EngineRecovery {
   /// boot again from the stored copy of their image; a VM that cannot be rebuilt is recorded as faulted. Swap
   /// files and disks of VMs no longer live are removed, and the journal is rewritten to the recovered table.
   static func recover(
-    journal: VMJournal, images: ImageStore, builder: VMBuilder, keptFinishedVMs: Int, logger: Logger
+    journal: VMJournal, images: ImageStore, swapStore: SwapStore, builder: VMBuilder, keptFinishedVMs: Int,
+    logger: Logger
   ) -> EngineRecovery {
     var recovery = EngineRecovery()
     let layout = builder.layout
@@ -52,7 +53,7 @@ struct EngineRecovery {
       }
       record.restarts += 1
       do throws(ControlBackendError) {
-        let (built, fromSwap) = try rebuild(&record, images: images, builder: builder, logger: logger)
+        let (built, fromSwap) = try rebuild(&record, images: images, swapStore: swapStore, builder: builder, logger: logger)
         recovery.entries.append(built.entry)
         recovery.guests.append(built.guest)
         liveIDs.insert(record.id)
@@ -85,7 +86,7 @@ struct EngineRecovery {
 
   /// One live VM from its record: from its swap file when that holds a complete image, else from its image.
   private static func rebuild(
-    _ record: inout VMRecord, images: ImageStore, builder: VMBuilder, logger: Logger
+    _ record: inout VMRecord, images: ImageStore, swapStore: SwapStore, builder: VMBuilder, logger: Logger
   ) throws(ControlBackendError) -> (built: (entry: EngineEntry, guest: GuestVM), fromSwap: Bool) {
     let bytes: [UInt8]
     do {
@@ -99,7 +100,7 @@ struct EngineRecovery {
     } catch {
       throw .invalid("its image copy is not a guest image: \(error)")
     }
-    let path = builder.layout.swap + "/vm-\(record.id).swap"
+    let path = swapStore.path(forVM: record.id)
     var swap: SwapFile?
     if access(path, F_OK) == 0 {
       let file = SwapFile(path: path, vmID: record.id, memorySize: record.memorySize)

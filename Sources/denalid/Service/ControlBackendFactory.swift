@@ -32,7 +32,7 @@ func makeControlBackend(configuration: DaemonConfiguration) throws -> any Contro
     consoleBytes: Int(configuration.consoleBytes))
   let builder = VMBuilder(system: system, layout: layout, consoleBytes: settings.consoleBytes)
   let recovery = EngineRecovery.recover(
-    journal: journal, images: images, builder: builder, keptFinishedVMs: settings.keptFinishedVMs, logger: logger)
+    journal: journal, images: images, swapStore: store, builder: builder, keptFinishedVMs: settings.keptFinishedVMs, logger: logger)
   if !recovery.guests.isEmpty || recovery.failed > 0 {
     logger.notice(
       "restarting \(recovery.guests.count) VMs after a \(recovery.previousStopWasClean ? "clean stop" : "crash"): \(recovery.fromSwap) from their swap image, \(recovery.fromImage) from their image; \(recovery.failed) could not be restarted"

@@ -87,8 +87,9 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     relay.target = self
   }
 
-  // MARK: ControlBackend
+  // MARK: ControlBackend (each method as the protocol documents it)
 
+  /// Starts the scheduler's threads and submits the VMs recovered from the previous run.
   func start() throws {
     scheduler.start()
     let guests = lock.withLock {
@@ -445,5 +446,6 @@ struct ConsoleFollower: ConsoleSubscription {
   /// The console's own subscription.
   let subscription: ConsoleLog.Subscription
 
+  /// Stops the console's deliveries to this follower.
   func cancel() { subscription.cancel() }
 }

@@ -15,6 +15,18 @@ public struct VMUsage: Codable, Equatable, Sendable {
   /// Exits of every kind.
   public var exits: UInt64 { exitsIO &+ exitsMMIO &+ exitsInterrupted &+ exitsOther }
 
+  /// This usage plus another (two runs, or two VMs).
+  public func adding(_ other: VMUsage) -> VMUsage {
+    var sum = self
+    sum.cpuNanoseconds &+= other.cpuNanoseconds
+    sum.hypercalls &+= other.hypercalls
+    sum.exitsIO &+= other.exitsIO
+    sum.exitsMMIO &+= other.exitsMMIO
+    sum.exitsInterrupted &+= other.exitsInterrupted
+    sum.exitsOther &+= other.exitsOther
+    return sum
+  }
+
   /// This usage plus one run's accounting.
   public func adding(_ accounting: VMAccounting) -> VMUsage {
     var sum = self

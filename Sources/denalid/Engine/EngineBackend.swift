@@ -59,7 +59,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   private var stopping = false
   /// Entries appended to the journal since it was last rewritten.
   private var journalAppends = 0
-  /// What finished VMs no longer kept used (exits all counted as `exitsIO`: only the total is shown).
+  /// What finished VMs no longer kept used.
   private var forgottenUsage = VMUsage()
   /// VMs restored at start, submitted by `start()`.
   private var pendingSubmissions: [GuestVM] = []
@@ -223,14 +223,10 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     var byState: [VMStateKind: Int] = [:]
     let (created, usage): (UInt64, VMUsage) = lock.withLock {
       var total = forgottenUsage
-      let now = (monotonicNanoseconds(), startedAt)
       for entry in entries.values {
         let status = statuses[entry.record.id]
-        byState[entry.info(status: status, now: now).state.kind, default: 0] += 1
-        let used = entry.usage(status: status)
-        total.cpuNanoseconds &+= used.cpuNanoseconds
-        total.hypercalls &+= used.hypercalls
-        total.exitsIO &+= used.exits
+        byState[entry.state(status: status).kind, default: 0] += 1
+        total = total.adding(entry.usage(status: status))
       }
       return (createdTotal, total)
     }
@@ -317,9 +313,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       let id = finishedOrder.removeFirst()
       guard let entry = entries.removeValue(forKey: id) else { continue }
       if let name = entry.record.name, names[name] == id { names[name] = nil }
-      forgottenUsage.cpuNanoseconds &+= entry.record.usage.cpuNanoseconds
-      forgottenUsage.hypercalls &+= entry.record.usage.hypercalls
-      forgottenUsage.exitsIO &+= entry.record.usage.exits
+      forgottenUsage = forgottenUsage.adding(entry.record.usage)
     }
   }
 
@@ -406,7 +400,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   private func finalState(_ id: UInt64) -> VMState? {
     lock.withLock {
       guard let entry = entries[id] else { return nil }
-      return entry.info(status: nil, now: (0, startedAt)).state
+      return entry.state(status: nil)
     }
   }
 

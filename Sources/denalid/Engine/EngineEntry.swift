@@ -34,17 +34,7 @@ final class EngineEntry {
   func info(status: VMStatus?, now: (monotonic: UInt64, wall: Date)) -> VMInfo {
     let accounting = status?.accounting ?? finalAccounting ?? VMAccounting()
     let usage = usage(status: status)
-    let state: VMState
-    if killRequested {
-      state = .killed
-    } else if let end = record.end {
-      state = Self.state(for: end)
-    } else if let status {
-      state = Self.state(for: status.phase)
-    } else {
-      // Finished a moment ago; its end is being recorded.
-      state = .running
-    }
+    let state = state(status: status)
     let residentBytes: UInt64
     switch status?.phase {
     case .running?, .runnable?, .idle?, .swappingOut?: residentBytes = record.memorySize
@@ -63,6 +53,15 @@ final class EngineEntry {
       endedAt: record.endedAt.map { Date(timeIntervalSince1970: $0) },
       restoredFrom: record.startedFrom == .swap ? .swap : .image, restarts: record.restarts,
       startLatencyNanoseconds: latency)
+  }
+
+  /// The VM's state: killed, its recorded end, else its phase in the scheduler's `status`.
+  func state(status: VMStatus?) -> VMState {
+    if killRequested { return .killed }
+    if let end = record.end { return Self.state(for: end) }
+    if let status { return Self.state(for: status.phase) }
+    // Finished a moment ago; its end is being recorded.
+    return .running
   }
 
   /// What the VM has used over its whole life: earlier runs plus, while it is live, this one.

@@ -44,11 +44,7 @@ struct EngineRecovery {
     for var record in records {
       recovery.nextID = max(recovery.nextID, record.id + 1)
       if record.end != nil {
-        let entry = EngineEntry(
-          record: record, console: ConsoleLog(capacity: builder.consoleBytes, initial: record.console),
-          requestedAt: nil, diskPath: nil)
-        entry.console.close()
-        finished.append(entry)
+        finished.append(finishedEntry(record, consoleBytes: builder.consoleBytes))
         continue
       }
       record.restarts += 1
@@ -63,11 +59,7 @@ struct EngineRecovery {
         record.end = .faulted(description: "not restarted: \(error)")
         record.endedAt = now
         recovery.failed += 1
-        let entry = EngineEntry(
-          record: record, console: ConsoleLog(capacity: builder.consoleBytes, initial: record.console),
-          requestedAt: nil, diskPath: nil)
-        entry.console.close()
-        finished.append(entry)
+        finished.append(finishedEntry(record, consoleBytes: builder.consoleBytes))
       }
     }
     let keptFinished = finished.sorted { ($0.record.endedAt ?? 0, $0.record.id) < ($1.record.endedAt ?? 0, $1.record.id) }
@@ -82,6 +74,15 @@ struct EngineRecovery {
       logger.error("cannot rewrite the VM journal after recovery (the old one stays valid): \(error)")
     }
     return recovery
+  }
+
+  /// The entry of a VM that has ended: its kept console, closed.
+  private static func finishedEntry(_ record: VMRecord, consoleBytes: Int) -> EngineEntry {
+    let entry = EngineEntry(
+      record: record, console: ConsoleLog(capacity: consoleBytes, initial: record.console), requestedAt: nil,
+      diskPath: nil)
+    entry.console.close()
+    return entry
   }
 
   /// One live VM from its record: from its swap file when that holds a complete image, else from its image.

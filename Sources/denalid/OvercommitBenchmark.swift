@@ -94,14 +94,14 @@ struct OvercommitBenchmark: ParsableCommand {
       progressed = statuses.filter { $0.accounting.idles >= 2 }.count
       cycled = statuses.filter { $0.accounting.swapIns >= 1 && $0.accounting.idles >= 2 }.count
       let swap = scheduler.swapStatistics
-      let elapsed = seconds(ContinuousClock.now - start)
+      let elapsed = (ContinuousClock.now - start).inSeconds
       printError(
         "denalid bench overcommit: \(Int(elapsed)) s: \(progressed) of \(count) VMs progressed, \(cycled) after a swap-in; "
           + "\(swap.boots) booted, \(swap.swapOuts) swapped out, \(swap.swapIns) swapped in, "
           + "\(scheduler.memoryOccupancy?.inMemory ?? 0) in memory")
       if progressed == count || elapsed > Double(maxSeconds) { break }
     }
-    let elapsed = seconds(ContinuousClock.now - start)
+    let elapsed = (ContinuousClock.now - start).inSeconds
     let swap = scheduler.swapStatistics
     let swappedOut = statuses.filter { $0.phase == .swappedOut }.count
     let withFiles = statuses.filter { $0.accounting.swapOuts >= 1 }.count
@@ -116,11 +116,11 @@ struct OvercommitBenchmark: ParsableCommand {
     let faulted = reports.filter { if case .faulted = $0.outcome { true } else { false } }.count
 
     print("overcommit benchmark: \(count) idler VMs of \(memory.size), budget for \(resident), period \(periodMs) ms, \(workers) workers, \(swapThreads) swap threads")
-    print("  progress: \(progressed) of \(count) VMs counted at least one wake-up, \(cycled) of them after being swapped out and back in, in \(format(elapsed)) s")
-    print("  swaps: \(swap.boots) boots, \(swap.swapOuts) swap-outs, \(swap.swapIns) swap-ins: \(format(Double(swap.swapOuts) / elapsed)) out/s, \(format(Double(swap.swapIns) / elapsed)) in/s; \(format(Double(swap.bytesWritten) / 1_048_576)) MiB written, \(swap.pagesWritten) pages, \(swap.syncs) syncs; failures \(swap.swapOutFailures) out, \(swap.loadFailures) load")
-    print("  daemon heap per VM: \(format(recordBytes)) bytes registered (before running); \(format(Double(heapEnd - heapBefore) / Double(count))) bytes at the end (\(swappedOut) swapped out, \(inMemory) in memory)")
-    print("  daemon RSS: \(rssBefore / 1024) MiB before, \(rssEnd / 1024) MiB at the end (\(format(Double(rssEnd - rssBefore) * 1024 / Double(count))) bytes per VM, resident guests included)")
-    print("  disk: \(format(Double(disk) / 1_048_576)) MiB of swap files, \(format(Double(disk) / Double(max(1, withFiles)) / 1024)) KiB per VM with a swap file (\(withFiles))")
+    print("  progress: \(progressed) of \(count) VMs counted at least one wake-up, \(cycled) of them after being swapped out and back in, in \(decimal(elapsed)) s")
+    print("  swaps: \(swap.boots) boots, \(swap.swapOuts) swap-outs, \(swap.swapIns) swap-ins: \(decimal(Double(swap.swapOuts) / elapsed)) out/s, \(decimal(Double(swap.swapIns) / elapsed)) in/s; \(decimal(Double(swap.bytesWritten) / 1_048_576)) MiB written, \(swap.pagesWritten) pages, \(swap.syncs) syncs; failures \(swap.swapOutFailures) out, \(swap.loadFailures) load")
+    print("  daemon heap per VM: \(decimal(recordBytes)) bytes registered (before running); \(decimal(Double(heapEnd - heapBefore) / Double(count))) bytes at the end (\(swappedOut) swapped out, \(inMemory) in memory)")
+    print("  daemon RSS: \(rssBefore / 1024) MiB before, \(rssEnd / 1024) MiB at the end (\(decimal(Double(rssEnd - rssBefore) * 1024 / Double(count))) bytes per VM, resident guests included)")
+    print("  disk: \(decimal(Double(disk) / 1_048_576)) MiB of swap files, \(decimal(Double(disk) / Double(max(1, withFiles)) / 1024)) KiB per VM with a swap file (\(withFiles))")
     print("  outcomes: \(reports.count) ended, \(faulted) faulted")
     guard progressed == count, faulted == 0 else {
       throw ValidationError("\(count - progressed) VMs made no progress, \(faulted) faulted")
@@ -134,8 +134,4 @@ struct OvercommitBenchmark: ParsableCommand {
 
   /// VmRSS in KiB.
   private func residentKiB() -> Int { Int(ResidentFigures.fields(of: "/proc/self/status")["VmRSS"] ?? 0) }
-
-  private func seconds(_ duration: Duration) -> Double { Double(nanoseconds(duration)) / 1e9 }
-
-  private func format(_ value: Double) -> String { String(format: "%.2f", value) }
 }

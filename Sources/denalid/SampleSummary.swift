@@ -1,4 +1,6 @@
-// SampleSummary.swift: median and tail percentiles of a set of timing samples.
+// SampleSummary.swift: median and tail percentiles of a set of timing samples, and the number formats benchmarks share.
+import DenaliCore
+import Foundation
 
 /// Order statistics of timing samples in nanoseconds.
 struct SampleSummary {
@@ -33,4 +35,12 @@ func ratio(_ numerator: UInt64, _ denominator: UInt64) -> String {
   let hundredths = (numerator * 100 + denominator / 2) / denominator
   let fraction = hundredths % 100
   return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)x"
+}
+
+/// `value` with `places` decimals (two by default).
+func decimal(_ value: Double, places: Int = 2) -> String { String(format: "%.\(places)f", value) }
+
+extension Duration {
+  /// This duration in seconds.
+  var inSeconds: Double { Double(DenaliCore.nanoseconds(self)) / 1e9 }
 }

@@ -113,7 +113,7 @@ struct SpawnBenchmark: ParsableCommand {
 
     let stopStart = ContinuousClock.now
     let stopped = daemon.terminate(limit: Self.stopLimit)
-    let stopSeconds = Self.seconds(ContinuousClock.now - stopStart)
+    let stopSeconds = (ContinuousClock.now - stopStart).inSeconds
     baseline.add(try BaselineRun(path: baselinePath, image: imagePath, iterations: half, memorySize: memorySize))
 
     let healthy = report(
@@ -179,7 +179,7 @@ struct SpawnBenchmark: ParsableCommand {
     let startedAt = ContinuousClock.now
     try process.run()
     process.waitUntilExit()
-    let seconds = Self.seconds(ContinuousClock.now - startedAt)
+    let seconds = (ContinuousClock.now - startedAt).inSeconds
     try? output.close()
     let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
     let created = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }.vmsCreatedTotal
@@ -198,7 +198,7 @@ struct SpawnBenchmark: ParsableCommand {
     init(path: String, image: String, iterations: Int, memorySize: UInt64) throws {
       let start = ContinuousClock.now
       samples = try BootBenchmark.runBaseline(path, image: image, iterations: iterations, memorySize: memorySize)
-      wallSeconds = SpawnBenchmark.seconds(ContinuousClock.now - start)
+      wallSeconds = (ContinuousClock.now - start).inSeconds
     }
 
     /// Adds another run's boots.
@@ -227,7 +227,7 @@ struct SpawnBenchmark: ParsableCommand {
         progress.finished = VMStateKind.allCases.filter(\.isFinished).reduce(0) { $0 + (stats.vmsByState[$1] ?? 0) }
         for (kind, number) in stats.vmsByState { progress.peaks[kind] = max(progress.peaks[kind] ?? 0, number) }
       }
-      progress.seconds = Self.seconds(ContinuousClock.now - spawnStart)
+      progress.seconds = (ContinuousClock.now - spawnStart).inSeconds
       if progress.finished >= created || progress.seconds >= Double(maxSeconds) { return progress }
       Thread.sleep(forTimeInterval: 0.1)
     }
@@ -250,25 +250,25 @@ struct SpawnBenchmark: ParsableCommand {
     for line in spawn.output.split(separator: "\n") { print("  denalid spawn: \(line)") }
     if spawn.status != 0 { print("  denalid spawn FAILED with exit status \(spawn.status)") }
     print(
-      "spawn: \(spawn.created) VMs in \(Self.format(spawn.seconds, 2)) s through the API (`denalid spawn` wall clock, "
-        + "process start to exit): \(Self.format(spawnRate, 0)) VMs/s; C baseline boots \(Self.format(baselineRate, 0)) "
+      "spawn: \(spawn.created) VMs in \(decimal(spawn.seconds, places: 2)) s through the API (`denalid spawn` wall clock, "
+        + "process start to exit): \(decimal(spawnRate, places: 0)) VMs/s; C baseline boots \(decimal(baselineRate, places: 0)) "
         + "VMs/s sequentially (1 / median time to termination, \(Self.time(base.end.median))): "
         + "\(Self.ratio(spawnRate, baselineRate))")
     print(
-      "  (the baseline's whole loop, teardown and process start included: \(Self.format(baselineLoopRate, 0)) VMs/s; "
+      "  (the baseline's whole loop, teardown and process start included: \(decimal(baselineLoopRate, places: 0)) VMs/s; "
         + "the spawn's rate against it: \(Self.ratio(spawnRate, baselineLoopRate)))")
 
     if progress.finished >= spawn.created {
       let rate = Double(spawn.created) / max(progress.seconds, 1e-9)
       print(
-        "end to end: all \(spawn.created) VMs had finished \(Self.format(progress.seconds, 1)) s after the spawn started "
-          + "(stats polled every 0.1 s): \(Self.format(rate, 0)) VMs/s; against the baseline's sequential rate "
+        "end to end: all \(spawn.created) VMs had finished \(decimal(progress.seconds, places: 1)) s after the spawn started "
+          + "(stats polled every 0.1 s): \(decimal(rate, places: 0)) VMs/s; against the baseline's sequential rate "
           + "\(Self.ratio(rate, baselineRate)), against its whole loop \(Self.ratio(rate, baselineLoopRate))")
     } else {
       let states = Dictionary(grouping: vms, by: { $0.state.kind.rawValue }).mapValues(\.count)
       print(
         "end to end: NOT all finished: \(progress.finished) of \(spawn.created) created VMs had finished after "
-          + "\(Self.format(progress.seconds, 1)) s (--max-seconds \(maxSeconds)); states now: "
+          + "\(decimal(progress.seconds, places: 1)) s (--max-seconds \(maxSeconds)); states now: "
           + states.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     }
 
@@ -298,11 +298,11 @@ struct SpawnBenchmark: ParsableCommand {
     let perVM = stats.vmsCreatedTotal > 0 ? vmCPU / stats.vmsCreatedTotal : 0
     print(
       "daemon (GET /v1/stats at the end): \(stats.vmsCreatedTotal) VMs created, "
-        + "VM CPU time \(Self.format(Double(vmCPU) / 1e9, 2)) s (\(Self.time(perVM)) per VM), "
+        + "VM CPU time \(decimal(Double(vmCPU) / 1e9, places: 2)) s (\(Self.time(perVM)) per VM), "
         + "RSS \(ByteCount.human(stats.memoryResidentBytes)), \(stats.exitsTotal) exits, "
-        + "\(stats.hypercallsTotal) hypercalls, uptime \(Self.format(stats.uptimeSeconds, 1)) s")
+        + "\(stats.hypercallsTotal) hypercalls, uptime \(decimal(stats.uptimeSeconds, places: 1)) s")
     print(
-      "daemon process (/proc): CPU user+system \(daemonCPU.map { Self.format($0, 2) + " s" } ?? "n/a") in all, "
+      "daemon process (/proc): CPU user+system \(daemonCPU.map { decimal($0, places: 2) + " s" } ?? "n/a") in all, "
         + "peak RSS \(peakRSS.map(ByteCount.human) ?? "n/a")")
     return spawn.status == 0 && failures.isEmpty && absent == 0 && progress.finished >= spawn.created
   }
@@ -332,11 +332,11 @@ struct SpawnBenchmark: ParsableCommand {
       return false
     }
     if stopped.reason == .exit && stopped.status == 0 {
-      print("daemon: exited 0 \(Self.format(seconds, 2)) s after SIGTERM")
+      print("daemon: exited 0 \(decimal(seconds, places: 2)) s after SIGTERM")
       return true
     }
     let how = stopped.reason == .exit ? "exit status \(stopped.status)" : "signal \(stopped.status)"
-    print("daemon: ended with \(how) after SIGTERM (\(Self.format(seconds, 2)) s)")
+    print("daemon: ended with \(how) after SIGTERM (\(decimal(seconds, places: 2)) s)")
     return false
   }
 
@@ -358,20 +358,16 @@ struct SpawnBenchmark: ParsableCommand {
     }
   }
 
-  /// `duration` in seconds.
-  static func seconds(_ duration: Duration) -> Double { Double(nanoseconds(duration)) / 1e9 }
 
-  /// `value` with `decimals` decimals.
-  private static func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 
   /// Nanoseconds as milliseconds with two decimals, or from 1 s on as seconds with two decimals.
   private static func time(_ nanoseconds: UInt64) -> String {
     nanoseconds >= 1_000_000_000
-      ? format(Double(nanoseconds) / 1e9, 2) + " s" : format(Double(nanoseconds) / 1e6, 2) + " ms"
+      ? decimal(Double(nanoseconds) / 1e9, places: 2) + " s" : decimal(Double(nanoseconds) / 1e6, places: 2) + " ms"
   }
 
   /// `numerator / denominator` with two decimals and an `x`.
   private static func ratio(_ numerator: Double, _ denominator: Double) -> String {
-    denominator > 0 ? format(numerator / denominator, 2) + "x" : "n/a"
+    denominator > 0 ? decimal(numerator / denominator, places: 2) + "x" : "n/a"
   }
 }

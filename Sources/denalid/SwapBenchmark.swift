@@ -89,14 +89,14 @@ struct SwapBenchmark: ParsableCommand {
         }
       }
     }
-    let outTime = seconds(ContinuousClock.now - outStart)
+    let outTime = (ContinuousClock.now - outStart).inSeconds
     let coldCache = dropPageCache()
 
     // Swap in.
     var pagesIn = 0
     let inStart = ContinuousClock.now
     for vm in guests { pagesIn += try vm.swapIn(system: system) }
-    let inTime = seconds(ContinuousClock.now - inStart)
+    let inTime = (ContinuousClock.now - inStart).inSeconds
     let bytesIn = UInt64(pagesIn) * 4096
     guests.removeAll()
 
@@ -113,10 +113,10 @@ struct SwapBenchmark: ParsableCommand {
     let ddWriteMiB = Double(megabytes) / ddWrite
     let ddReadMiB = Double(megabytes) / ddRead
     print("swap benchmark: \(vms) VMs of \(memory.size), \(fillKib) KiB of data each, batches of \(batch) per sync")
-    print("  swap-out: \(format(Double(bytesOut) / 1_048_576)) MiB in \(format(outTime * 1000)) ms: \(format(outMiB)) MiB/s, \(format(Double(vms) / outTime)) VMs/s")
-    print("  swap-in\(coldCache ? "" : " (page cache warm: could not drop it)"): \(format(Double(bytesIn) / 1_048_576)) MiB in \(format(inTime * 1000)) ms: \(format(inMiB)) MiB/s, \(format(Double(vms) / inTime)) VMs/s")
-    print("  dd (O_DIRECT, \(megabytes) MiB): write \(format(ddWriteMiB)) MiB/s, read \(format(ddReadMiB)) MiB/s")
-    print("  ratio to dd: swap-out \(format(outMiB / ddWriteMiB))x of write bandwidth, swap-in \(format(inMiB / ddReadMiB))x of read bandwidth")
+    print("  swap-out: \(decimal(Double(bytesOut) / 1_048_576)) MiB in \(decimal(outTime * 1000)) ms: \(decimal(outMiB)) MiB/s, \(decimal(Double(vms) / outTime)) VMs/s")
+    print("  swap-in\(coldCache ? "" : " (page cache warm: could not drop it)"): \(decimal(Double(bytesIn) / 1_048_576)) MiB in \(decimal(inTime * 1000)) ms: \(decimal(inMiB)) MiB/s, \(decimal(Double(vms) / inTime)) VMs/s")
+    print("  dd (O_DIRECT, \(megabytes) MiB): write \(decimal(ddWriteMiB)) MiB/s, read \(decimal(ddReadMiB)) MiB/s")
+    print("  ratio to dd: swap-out \(decimal(outMiB / ddWriteMiB))x of write bandwidth, swap-in \(decimal(inMiB / ddReadMiB))x of read bandwidth")
   }
 
   /// Asks the kernel to drop clean page-cache pages (root only); true when it did.
@@ -138,10 +138,6 @@ struct SwapBenchmark: ParsableCommand {
     guard process.terminationStatus == 0 else {
       throw ValidationError("\(path) \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus)")
     }
-    return seconds(ContinuousClock.now - start)
+    return (ContinuousClock.now - start).inSeconds
   }
-
-  private func seconds(_ duration: Duration) -> Double { Double(nanoseconds(duration)) / 1e9 }
-
-  private func format(_ value: Double) -> String { String(format: "%.2f", value) }
 }

@@ -122,7 +122,7 @@ struct DaemonTests {
     guard Denalid.ready(guests: ["counter"]) else { return }
     let daemon = try DaemonProcess()
     try daemon.start()
-    let spawn = try daemon.client(["spawn", "counter.elf", "--count", "200", "--memory", "2MiB", "--", "interval-ms=100"])
+    let spawn = try daemon.client(["spawn", "counter.elf", "--count", "200", "--memory", "2MiB", "--", "interval-ms=400"])
     #expect(spawn.status == 0, "\(spawn.stderr)")
     // Each tick is an idle and a console write: wait for a few ticks everywhere.
     try daemon.waitForVMs("every counter to tick 3 times") { vms in

@@ -19,11 +19,34 @@ final class DaemonProcess {
   private var process: Process?
   private let errors = DaemonLog()
 
-  /// A daemon (not started) with `flags` added to `serve`'s.
-  init(flags: [String] = []) throws {
+  /// The umask the daemon is started with (nil: the test process's).
+  let umask: String?
+
+  /// A daemon (not started) with `flags` added to `serve`'s, started with `umask` when given.
+  init(flags: [String] = [], umask: String? = nil) throws {
+    self.umask = umask
     directory = "/tmp/denali-serve-test-\(getpid())-\(Int.random(in: 0..<1_000_000_000))"
+    // Modes are set explicitly, not left to the test's umask: the daemon drops every capability, so it must be
+    // able to reach its directory and read its images as their owner.
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
     self.flags = flags
+    try Self.copyGuests(into: imageDirectory)
+  }
+
+  /// The daemon's image directory: a copy of the built guests, readable whoever owns the build tree.
+  var imageDirectory: String { directory + "/images" }
+
+  /// Copies every built guest (`*.elf`) into `target` (mode 0755), each with mode 0644.
+  private static func copyGuests(into target: String) throws {
+    let files = FileManager.default
+    try files.createDirectory(atPath: target, withIntermediateDirectories: false)
+    try files.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target)
+    let built = URL(fileURLWithPath: Denalid.guest("hello")).deletingLastPathComponent().path
+    for name in (try? files.contentsOfDirectory(atPath: built)) ?? [] where name.hasSuffix(".elf") {
+      try files.copyItem(atPath: built + "/" + name, toPath: target + "/" + name)
+      try files.setAttributes([.posixPermissions: 0o644], ofItemAtPath: target + "/" + name)
+    }
   }
 
   deinit {
@@ -37,13 +60,20 @@ final class DaemonProcess {
   /// Starts `denalid serve` and waits until it answers `GET /v1/health`.
   func start(sourceLocation: SourceLocation = #_sourceLocation) throws {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: Denalid.executable)
-    process.arguments =
+    let arguments =
       [
         "serve", "--config", "/dev/null", "--socket", socket, "--socket-group", "", "--state-dir", stateDirectory,
-        "--image-dir", URL(fileURLWithPath: Denalid.guest("hello")).deletingLastPathComponent().path,
+        "--image-dir", imageDirectory,
         "--log-level", "notice",
       ] + flags
+    if let umask {
+      // The shell sets the umask and execs the daemon (same process, so signals and the exit status are its).
+      process.executableURL = URL(fileURLWithPath: "/bin/sh")
+      process.arguments = ["-c", "umask \(umask) && exec \"$0\" \"$@\"", Denalid.executable] + arguments
+    } else {
+      process.executableURL = URL(fileURLWithPath: Denalid.executable)
+      process.arguments = arguments
+    }
     let errorPipe = Pipe()
     process.standardError = errorPipe
     process.standardOutput = FileHandle.nullDevice

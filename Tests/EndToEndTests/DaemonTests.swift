@@ -103,8 +103,10 @@ struct DaemonTests {
     guard Denalid.ready(guests: ["hello"]) else { return }
     let images = "/tmp/denali-images-\(getpid())-\(Int.random(in: 0..<1_000_000))"
     try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: images)
     defer { try? FileManager.default.removeItem(atPath: images) }
     try Data("this is not an ELF file".utf8).write(to: URL(fileURLWithPath: images + "/garbage.elf"))
+    try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: images + "/garbage.elf")
     let daemon = try DaemonProcess(flags: ["--image-dir", images])
     try daemon.start()
     let garbage = try daemon.client(["spawn", images + "/garbage.elf"])
@@ -115,6 +117,44 @@ struct DaemonTests {
     #expect(outside.stderr.contains("image"), "\(outside.stderr)")
     #expect(try daemon.vms().isEmpty)
     #expect(daemon.terminate() == 0)
+  }
+
+  @Test("a daemon started with umask 0777 still keeps its state: creates, swaps out at SIGTERM and resumes")
+  func hostileUmask() throws {
+    guard Denalid.ready(guests: ["counter"]) else { return }
+    let daemon = try DaemonProcess(umask: "0777")
+    try daemon.start()
+    let spawn = try daemon.client(["spawn", "counter.elf", "--count", "3", "--memory", "2MiB", "--", "interval-ms=50"])
+    #expect(spawn.status == 0, "\(spawn.stderr)")
+    try daemon.waitForVMs("every counter to tick twice") { vms in
+      vms.count == 3 && vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 4 }
+    }
+    #expect(daemon.terminate() == 0)
+    #expect(daemon.log.contains("saved 3 VM records (3 live)"), "\(daemon.log)")
+    #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket file is removed at stop")
+    try daemon.start()
+    #expect(daemon.log.contains("restarting 3 VMs after a clean stop: 3 from their swap image"), "\(daemon.log)")
+    #expect(daemon.terminate() == 0)
+  }
+
+  @Test("a state directory the daemon cannot use without capabilities stops it at start with a clear error")
+  func unusableStateDirectory() throws {
+    guard Denalid.ready(guests: ["hello"]) else { return }
+    let daemon = try DaemonProcess()
+    try FileManager.default.createDirectory(atPath: daemon.stateDirectory, withIntermediateDirectories: false)
+    try FileManager.default.setAttributes([.posixPermissions: 0o000], ofItemAtPath: daemon.stateDirectory)
+    let status = try Denalid.run(
+      [
+        "serve", "--config", "/dev/null", "--socket", daemon.socket, "--socket-group", "", "--state-dir",
+        daemon.stateDirectory, "--image-dir", daemon.imageDirectory,
+      ], limit: .seconds(60))
+    #expect(status.status == 125, "\(status.stderr)")
+    // As root the engine is built with capabilities and the check after the drop refuses; as another user the
+    // state directory cannot even be opened.
+    #expect(
+      status.stderr.contains("is not writable by the daemon without capabilities")
+        || status.stderr.contains("Permission denied"), "\(status.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: daemon.socket), "the socket file is removed")
   }
 
   @Test("SIGTERM swaps every VM out and records the table; after a restart 200 counters continue where they were")

@@ -63,7 +63,12 @@ public struct ControlSocket: Sendable {
     while let next = components.first {
       components = components.dropFirst()
       current += "/" + next
-      if mkdir(current, 0o755) != 0 && errno != EEXIST { throw .cannotCreateDirectory(current, errno: errno) }
+      if mkdir(current, 0o755) == 0 {
+        // The umask may have masked bits of 0755; the group must be able to reach the socket.
+        guard chmod(current, 0o755) == 0 else { throw .cannotCreateDirectory(current, errno: errno) }
+      } else if errno != EEXIST {
+        throw .cannotCreateDirectory(current, errno: errno)
+      }
     }
   }
 

@@ -57,6 +57,10 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   private var nextID: UInt64
   private var createdTotal: UInt64 = 0
   private var stopping = false
+  /// Whether `start()` ran (the scheduler's threads and the restored VMs were started).
+  private var started = false
+  /// Whether the clean-stop marker was there at start (recovery removed it).
+  private let previousStopWasClean: Bool
   /// Entries appended to the journal since it was last rewritten.
   private var journalAppends = 0
   /// What finished VMs no longer kept used.
@@ -84,6 +88,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       if entry.hasEnded { finishedOrder.append(entry.record.id) }
     }
     pendingSubmissions = recovery.guests
+    previousStopWasClean = recovery.previousStopWasClean
     relay.target = self
   }
 
@@ -91,6 +96,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   /// Starts the scheduler's threads and submits the VMs recovered from the previous run.
   func start() throws {
+    lock.withLock { started = true }
     scheduler.start()
     let guests = lock.withLock {
       defer { pendingSubmissions = [] }
@@ -247,7 +253,17 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   }
 
   func shutdown() {
-    lock.withLock { stopping = true }
+    let wasStarted = lock.withLock {
+      stopping = true
+      return started
+    }
+    guard wasStarted else {
+      // The daemon gave up before the engine ran (its checks after the privilege drop failed): nothing ran,
+      // so the journal and swap files stay as they were found; put back the clean-stop marker recovery removed.
+      if previousStopWasClean { writeCleanStopMarker() }
+      journal.close()
+      return
+    }
     logger.notice("stopping: writing every VM to its swap file")
     let unsaved = scheduler.suspendAll()
     if !unsaved.isEmpty {
@@ -265,18 +281,21 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     }
     do {
       try journal.rewrite(records)
-      if unsaved.isEmpty {
-        let fd = open(layout.cleanStopMarker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        if fd >= 0 {
-          fsync(fd)
-          close(fd)
-        }
-      }
+      if unsaved.isEmpty { writeCleanStopMarker() }
       logger.notice("saved \(records.count) VM records (\(records.filter { $0.end == nil }.count) live)")
     } catch {
       logger.error("cannot rewrite the VM table at stop (the journal written so far stays valid): \(error)")
     }
     journal.close()
+  }
+
+  /// Creates the clean-stop marker (best effort: without it the next start restores as after a crash).
+  private func writeCleanStopMarker() {
+    let fd = open(layout.cleanStopMarker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    if fd >= 0 {
+      fsync(fd)
+      close(fd)
+    }
   }
 
   // MARK: Finished VMs

@@ -114,6 +114,10 @@ struct ServeCommand: ParsableCommand {
 
   /// Runs the daemon until SIGTERM or SIGINT; returns the exit status.
   private func serve(_ configuration: DaemonConfiguration) -> Int32 {
+    // Everything the daemon creates (state, swap files, disks) is its own: the modes it asks for are exact
+    // whatever umask it was started with (a umask that masks the owner's bits would leave directories that
+    // only root's capabilities, dropped below, could reach).
+    umask(0o077)
     // Signals are taken by sigwait on this thread; block them now, before any thread exists, so that every
     // thread inherits the mask and none of them is picked to run a default handler.
     var signals = sigset_t()
@@ -166,6 +170,17 @@ struct ServeCommand: ParsableCommand {
       logger.info("dropped privileges: \(sets)")
     } catch {
       logger.critical("cannot drop privileges: \(error)")
+      backend.shutdown()
+      return ExitStatus.hostError
+    }
+    do {
+      let layout = EngineBackend.StateLayout(root: configuration.stateDirectory)
+      try AccessCheck.requireWritable([layout.root, layout.swap, layout.images, layout.disks])
+      for warning in try AccessCheck.requireReadable(imageDirectories: configuration.imageDirectories) {
+        logger.warning("\(warning)")
+      }
+    } catch {
+      logger.critical("\(error)")
       backend.shutdown()
       return ExitStatus.hostError
     }

@@ -196,6 +196,57 @@ struct DaemonTests {
     #expect(daemon.terminate() == 0)
   }
 
+  @Test("after a clean restart idling VMs stay swapped out until their idle ends; busy ones are swapped in")
+  func restartKeepsIdlersOut() throws {
+    guard Denalid.ready(guests: ["idler", "counter"]) else { return }
+    let daemon = try DaemonProcess()
+    try daemon.start()
+    // Idlers that wake every 10 minutes: after the restart none may be woken early, so none is swapped in.
+    #expect(try daemon.client(["spawn", "idler.elf", "--count", "20", "--name", "idler", "--memory", "2MiB", "--", "600000"]).status == 0)
+    #expect(try daemon.client(["spawn", "counter.elf", "--name", "ticker", "--memory", "2MiB", "--", "interval-ms=100"]).status == 0)
+    // An idler whose 8 s idle must end after the restart when its remaining time has passed, not at once.
+    let alarmSpawned = ContinuousClock.now
+    #expect(try daemon.client(["spawn", "idler.elf", "--name", "alarm", "--memory", "2MiB", "--", "8000"]).status == 0)
+    let before = try daemon.waitForVMs("every idler to idle and the counter to tick") { vms in
+      vms.count == 22
+        && vms.allSatisfy { ($0["name"] as? String == "ticker") ? ($0["hypercalls"] as? Int ?? 0) >= 4 : $0["state"] as? String == "idle" }
+    }
+    let hypercallsBefore = Dictionary(uniqueKeysWithValues: before.compactMap { vm in
+      (vm["id"] as? Int).map { ($0, vm["hypercalls"] as? Int ?? 0) }
+    })
+    let stopped = ContinuousClock.now
+    #expect(daemon.terminate() == 0)
+    let restarting = ContinuousClock.now
+    try daemon.start()
+    let restarted = ContinuousClock.now
+    let tickerBefore = try daemon.inspect("ticker")["hypercalls"] as? Int ?? 0
+    // The counter is swapped in and goes on; the idlers stay on disk, untouched.
+    try daemon.waitForVMs("the counter to tick again after the restart") { vms in
+      vms.contains { $0["name"] as? String == "ticker" && ($0["hypercalls"] as? Int ?? 0) >= tickerBefore + 6 }
+    }
+    let stats = try daemon.client(["stats", "--json"]).stdout
+    for vm in try daemon.vms() where vm["name"] as? String == "idler" {
+      let id = vm["id"] as? Int ?? -1
+      #expect(vm["state"] as? String == "swapped_out", "idler \(id) after the restart: \(vm)")
+      #expect(vm["hypercalls"] as? Int == hypercallsBefore[id], "idler \(id) ran after the restart: \(vm)")
+    }
+    let object = try JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any]
+    #expect((object?["swap_ins_total"] as? Int ?? -1) <= 1, "only the counter is swapped in: \(stats)")
+    // The alarm's guest clock ran at most (stopped - alarmSpawned) before the stop, and at least that less
+    // its boot: its idle ends about 8 s - that after the restart.
+    let alarmHypercalls = try daemon.inspect("alarm")["hypercalls"] as? Int ?? 0
+    let remaining = Duration.seconds(8) - (stopped - alarmSpawned)
+    var woke: ContinuousClock.Instant?
+    while woke == nil, ContinuousClock.now < restarted + remaining + .seconds(10) {
+      if (try daemon.inspect("alarm")["hypercalls"] as? Int ?? 0) > alarmHypercalls { woke = ContinuousClock.now }
+      Thread.sleep(forTimeInterval: 0.05)
+    }
+    let wokeAt = try #require(woke, "the alarm never woke after the restart")
+    #expect(wokeAt >= restarting + remaining - .milliseconds(300), "woke \(wokeAt - restarting) after the restart began; \(remaining) remained")
+    #expect(wokeAt <= restarted + remaining + .seconds(4), "woke \(wokeAt - restarted) after the restart; \(remaining) remained")
+    #expect(daemon.terminate() == 0)
+  }
+
   @Test("after SIGKILL every VM restarts from its last complete swap image, else from its image, and inspect says which")
   func restartAfterCrash() throws {
     guard Denalid.ready(guests: ["counter"]) else { return }

@@ -18,7 +18,10 @@ public final class ImageStore: Sendable {
 
   /// Uses (creating if missing, mode 0700) `directory` (the engine passes STATE/images-store).
   public init(directory: String) throws(ImageStoreError) {
-    if mkdir(directory, 0o700) != 0 {
+    if mkdir(directory, 0o700) == 0 {
+      // The umask may have masked bits of 0700.
+      guard chmod(directory, 0o700) == 0 else { throw .system(path: directory, operation: "chmod", errno: errno) }
+    } else {
       guard errno == EEXIST else { throw .system(path: directory, operation: "mkdir", errno: errno) }
       var status = stat()
       guard stat(directory, &status) == 0 else { throw .system(path: directory, operation: "stat", errno: errno) }

@@ -162,7 +162,9 @@ public final class Scheduler: @unchecked Sendable {
   }
 
   /// Queues `guest` to run; `name` appears in its report. Its configured timeout starts now. With a memory
-  /// budget, a VM created without `resident` waits for admission and is booted by a swap thread.
+  /// budget, a VM created without `resident` waits for admission and is booted by a swap thread; one
+  /// restored from a swap image whose guest was idling (`restoredIdle`) stays swapped out, idle, until its
+  /// deadline or an interrupt.
   public func submit(_ guest: GuestVM, name: String) {
     let vm = ScheduledVM(guest: guest, name: name)
     guest.interrupts.setListener { [weak self, weak vm] in
@@ -178,6 +180,11 @@ public final class Scheduler: @unchecked Sendable {
         gatekeeper?.chargeResident(vm)
         runQueue.append(vm)
         lock.signal(Self.workAvailable)
+      } else if let idle = guest.restoredIdle, guest.interrupts.current == 0 {
+        // Like a VM evicted while idle: its timer or an interrupt (the listener is set) wakes it.
+        vm.state = .idle
+        vm.idleGeneration &+= 1
+        if let deadline = idle.deadline { addTimer(at: deadline, .wake(vm, generation: vm.idleGeneration)) }
       } else {
         makeRunnableElsewhere(vm)
       }

@@ -222,6 +222,15 @@ public final class SwapFile {
     throw .corrupt(path: path, reason: reasons.isEmpty ? "no image" : reasons.joined(separator: "; "))
   }
 
+  /// The opaque machine state of the committed image, without its pages (the segment's checksum is checked).
+  func readState() throws(SwapError) -> [UInt8] {
+    guard let commit = committed else { throw .corrupt(path: path, reason: "no committed image") }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
+    defer { close(fd) }
+    return try readSegment(fd: fd, commit: commit).0
+  }
+
   /// Recovers the newest complete image from disk and checks every page's checksum by loading it into
   /// scratch memory; throws when the file holds no intact image.
   public func verify() throws(SwapError) {

@@ -10,7 +10,10 @@ public final class SwapStore: Sendable {
 
   /// Uses (and creates, mode 0700) `directory`.
   public init(directory: String) throws(SwapError) {
-    if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+    if mkdir(directory, 0o700) == 0 {
+      // The umask may have masked bits of 0700.
+      guard chmod(directory, 0o700) == 0 else { throw .system(path: directory, operation: "chmod", errno: errno) }
+    } else if errno != EEXIST {
       throw .system(path: directory, operation: "mkdir", errno: errno)
     }
     var status = stat()

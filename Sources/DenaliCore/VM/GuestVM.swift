@@ -47,9 +47,33 @@ public final class GuestVM {
   private var resident: ResidentMachine?
   /// The VM's swap file once it has been swapped out (it keeps the newest committed image).
   public private(set) var swapFile: SwapFile?
-  /// True when the next swap-in comes from another process's image: the guest clock, pending interrupts
-  /// and idle request are taken from the file instead of this object.
+  /// True when the next swap-in comes from another process's image: the pending interrupts and idle
+  /// request are taken from the file instead of this object.
   private var restoresSavedState = false
+  /// The saved image's idle when it was written before its deadline was recorded (a version 1 image): the
+  /// idle is ended when the VM next runs, as the deadline is unknown.
+  private var restoredIdleIsUnknown = false
+  /// The idle the guest has waited in since its last slice ended; nil when it is not idling (cleared when
+  /// it next runs).
+  private var idleWait: IdleWait?
+
+  /// How long an idle lasts.
+  private enum IdleWait {
+    /// Until this CLOCK_MONOTONIC deadline, nanoseconds (or an interrupt).
+    case until(UInt64)
+    /// Until an interrupt.
+    case forever
+  }
+  /// For a VM restored from another process's swap image whose guest was idling: the idle it still waits
+  /// in (deadline on this process's CLOCK_MONOTONIC, nil for an interrupt only). The scheduler keeps such a
+  /// VM swapped out until the deadline or an interrupt. Nil when the guest wants the CPU.
+  public private(set) var restoredIdle: RestoredIdle?
+
+  /// The idle a restored VM waits in.
+  public struct RestoredIdle: Sendable, Equatable {
+    /// CLOCK_MONOTONIC nanoseconds when it ends; nil: only an interrupt ends it.
+    public let deadline: UInt64?
+  }
 
   /// Creates the VM. With `resident` (the default) it is loaded at once: KVM objects, memory and vCPU are
   /// created, `image` is loaded and the Denali machine state set up; otherwise that waits for `boot`.
@@ -71,7 +95,9 @@ public final class GuestVM {
   }
 
   /// Re-creates a VM from the swap file another process left (after a restart or a crash): the VM is not
-  /// resident; its first swap-in restores memory, vCPU, clock, pending interrupts and the idle it waits in.
+  /// resident; its first swap-in restores memory, vCPU, pending interrupts and the idle request. The guest's
+  /// clock continues from the saved reading from now on (time while no process ran it does not pass for the
+  /// guest), and an idle it was waiting in is kept, with its deadline, in `restoredIdle`.
   /// `file` must have been recovered (`SwapFile.recover()`) and belong to `configuration.id`.
   public convenience init(
     system: KVMSystem, image: GuestImage, configuration: VMConfiguration, restoringFrom file: SwapFile,
@@ -80,6 +106,24 @@ public final class GuestVM {
     try self.init(system: system, image: image, configuration: configuration, resident: false, console: console)
     guard file.vmID == configuration.id, file.memorySize == configuration.memorySize, file.committed != nil else {
       throw .host(KVMError(operation: "restoring from \(file.path): not a recovered image of this VM", errno: 22))
+    }
+    let state: SavedMachineState
+    do throws(SwapError) {
+      guard let decoded = SavedMachineState(encoded: try file.readState()) else {
+        throw .corrupt(path: file.path, reason: "the machine state is malformed")
+      }
+      state = decoded
+    } catch {
+      throw .host(KVMError(operation: "restoring from \(file.path): \(error)", errno: 5))  // EIO
+    }
+    clockOrigin = monotonicNanoseconds() &- state.guestClock
+    switch state.idle {
+    case .unknown: restoredIdleIsUnknown = true
+    case .notIdle: break
+    case .until(let guestClock):
+      // The idle ends when the guest clock reads `guestClock`, at least now.
+      restoredIdle = RestoredIdle(deadline: clockOrigin &+ max(guestClock, state.guestClock))
+    case .forever: restoredIdle = RestoredIdle(deadline: nil)
     }
     swapFile = file
     restoresSavedState = true
@@ -147,9 +191,17 @@ public final class GuestVM {
     let changed: PageBitmap
     do {
       try machine.vcpu.completePendingExit()
+      let pending = interrupts.current
+      let idle: SavedMachineState.Idle =
+        switch idleWait {
+        case _ where pending != 0: .notIdle  // an interrupt (maybe its timer) already ended any idle
+        case nil: .notIdle
+        case .until(let deadline): .until(guestClock: deadline &- clockOrigin)
+        case .forever: .forever
+        }
       state = SavedMachineState(
         vcpu: try VCPUState(capturing: machine.vcpu), guestClock: monotonicNanoseconds() &- clockOrigin,
-        idleRequest: idleRequest, pendingInterrupts: interrupts.current)
+        idleRequest: idleRequest, pendingInterrupts: pending, idle: idle)
       changed = try machine.takeChangedPages()
     } catch {
       throw .host("\(error)")
@@ -189,11 +241,16 @@ public final class GuestVM {
       throw .host("\(error)")
     }
     if restoresSavedState {
+      // The clock was set when the VM was re-created; a known idle's end is the scheduler's (its timer or an
+      // interrupt woke the VM, which is why it is being swapped in).
       restoresSavedState = false
-      clockOrigin = monotonicNanoseconds() &- state.guestClock
       idleRequest = state.idleRequest
       interrupts.raise(state.pendingInterrupts, notifyListener: false)
-      if let request = state.idleRequest, request.timeout > 0, request.timeout < DENALI_IDLE_FOREVER { idleTimeoutPassed() }
+      if restoredIdleIsUnknown, let request = state.idleRequest, request.timeout > 0, request.timeout < DENALI_IDLE_FOREVER {
+        idleTimeoutPassed()
+      }
+      restoredIdleIsUnknown = false
+      restoredIdle = nil
     }
     machine.swapEntries = image.entries
     _ = machine.memory.takeHostWrites()
@@ -229,6 +286,7 @@ public final class GuestVM {
   /// Only one thread may run a VM at a time; handing it between threads needs a happens-before edge.
   public func runSlice() throws(KVMError) -> SliceEnd {
     guard let machine = resident else { throw KVMError(operation: "running a VM that is not resident", errno: 22) }
+    idleWait = nil
     deliverIdleResult(machine.memory)
     while true {
       if control.hasExpired { return .finished(.timedOut) }
@@ -254,6 +312,7 @@ public final class GuestVM {
         }
         let deadline: UInt64? =
           timeout >= DENALI_IDLE_FOREVER ? nil : monotonicNanoseconds().addingReportingOverflow(timeout).partialValue
+        idleWait = deadline.map(IdleWait.until) ?? .forever
         return .idle(until: deadline)
       }
     }

@@ -1,10 +1,23 @@
 // SavedMachineState.swift: the machine state a swap image carries beside guest memory: the vCPU, the guest's
-// clock, the idle hypercall it is waiting in, and its pending interrupts.
+// clock, the idle hypercall it is waiting in, when that idle ends, and its pending interrupts.
 import KVM
 
 /// Everything besides memory that a VM needs to continue where it stopped.
 struct SavedMachineState {
-  private static let version: UInt32 = 1
+  /// Version 2 added `idle`; version 1 images still load (their idle is `.unknown`).
+  private static let version: UInt32 = 2
+
+  /// Whether the guest was waiting in an idle hypercall when it was saved, and until when.
+  enum Idle: Equatable {
+    /// Not recorded (a version 1 image): a pending idle with a timeout is ended when the VM next runs.
+    case unknown
+    /// Not waiting: the VM wants the CPU (or an interrupt already ended its idle).
+    case notIdle
+    /// Waiting until the guest's monotonic clock reads this many nanoseconds, or an interrupt.
+    case until(guestClock: UInt64)
+    /// Waiting for an interrupt only.
+    case forever
+  }
 
   /// The vCPU's registers, FPU and TSC.
   var vcpu: VCPUState
@@ -14,6 +27,8 @@ struct SavedMachineState {
   var idleRequest: (address: UInt64, timeout: UInt64)?
   /// Pending virtual interrupts.
   var pendingInterrupts: UInt64
+  /// The idle the guest waits in.
+  var idle: Idle
 
   /// The encoded form.
   func encoded() -> [UInt8] {
@@ -27,29 +42,57 @@ struct SavedMachineState {
     writer.append(idleRequest?.address ?? 0)
     writer.append(idleRequest?.timeout ?? 0)
     writer.append(pendingInterrupts)
+    switch idle {
+    case .unknown, .notIdle:
+      writer.append(UInt8(0))
+      writer.append(UInt64(0))
+    case .until(let clock):
+      writer.append(UInt8(1))
+      writer.append(clock)
+    case .forever:
+      writer.append(UInt8(2))
+      writer.append(UInt64(0))
+    }
     return writer.bytes
   }
 
   /// Decodes `encoded()` output; nil when it is malformed or from another version.
   init?(encoded bytes: [UInt8]) {
     var reader = ByteReader(bytes)
-    guard reader.read(UInt32.self) == Self.version, let length = reader.read(UInt32.self),
+    guard let version = reader.read(UInt32.self), version == 1 || version == Self.version,
+      let length = reader.read(UInt32.self),
       let vcpuBytes = reader.read(count: Int(length)), let vcpu = VCPUState(serialized: vcpuBytes),
       let clock = reader.read(UInt64.self), let hasIdle = reader.read(UInt8.self), hasIdle <= 1,
       let address = reader.read(UInt64.self), let timeout = reader.read(UInt64.self),
-      let pending = reader.read(UInt64.self), reader.remaining == 0
+      let pending = reader.read(UInt64.self)
     else { return nil }
+    var idle = Idle.unknown
+    if version == Self.version {
+      guard let kind = reader.read(UInt8.self), let value = reader.read(UInt64.self) else { return nil }
+      switch kind {
+      case 0: idle = .notIdle
+      case 1: idle = .until(guestClock: value)
+      case 2: idle = .forever
+      default: return nil
+      }
+    }
+    guard reader.remaining == 0 else { return nil }
     self.vcpu = vcpu
     guestClock = clock
     idleRequest = hasIdle == 1 ? (address, timeout) : nil
     pendingInterrupts = pending
+    self.idle = idle
   }
 
   /// A state to encode.
-  init(vcpu: VCPUState, guestClock: UInt64, idleRequest: (address: UInt64, timeout: UInt64)?, pendingInterrupts: UInt64) {
+  init(
+    vcpu: VCPUState, guestClock: UInt64, idleRequest: (address: UInt64, timeout: UInt64)?, pendingInterrupts: UInt64,
+    idle: Idle
+  ) {
     self.vcpu = vcpu
     self.guestClock = guestClock
     self.idleRequest = idleRequest
     self.pendingInterrupts = pendingInterrupts
+    self.idle = idle
   }
 }

@@ -97,6 +97,15 @@ final class DaemonProcess {
     Issue.record("denalid serve did not answer within 60 s: \(log.text)", sourceLocation: sourceLocation)
   }
 
+  /// The daemon's resident set size in KiB (VmRSS), nil when it is not running.
+  var residentKilobytes: Int? {
+    guard let process, process.isRunning,
+      let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return nil }
+    return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+  }
+
   /// Everything the daemon has logged so far.
   var log: String { errors.text }
 

@@ -41,6 +41,8 @@ struct EngineRecovery {
     let now = Date().timeIntervalSince1970
     var liveIDs = Set<UInt64>()
     var finished: [EngineEntry] = []
+    // VMs of one image and memory size share one loaded image, as VMs created by one request do.
+    var loadedImages: [String: GuestImage] = [:]
     for var record in records {
       recovery.nextID = max(recovery.nextID, record.id + 1)
       if record.end != nil {
@@ -49,7 +51,8 @@ struct EngineRecovery {
       }
       record.restarts += 1
       do throws(ControlBackendError) {
-        let (built, fromSwap) = try rebuild(&record, images: images, swapStore: swapStore, builder: builder, logger: logger)
+        let (built, fromSwap) = try rebuild(
+          &record, images: images, loadedImages: &loadedImages, swapStore: swapStore, builder: builder, logger: logger)
         recovery.entries.append(built.entry)
         recovery.guests.append(built.guest)
         liveIDs.insert(record.id)
@@ -86,20 +89,28 @@ struct EngineRecovery {
   }
 
   /// One live VM from its record: from its swap file when that holds a complete image, else from its image.
+  /// `loadedImages` holds the images loaded so far, by image key and memory size.
   private static func rebuild(
-    _ record: inout VMRecord, images: ImageStore, swapStore: SwapStore, builder: VMBuilder, logger: Logger
+    _ record: inout VMRecord, images: ImageStore, loadedImages: inout [String: GuestImage], swapStore: SwapStore,
+    builder: VMBuilder, logger: Logger
   ) throws(ControlBackendError) -> (built: (entry: EngineEntry, guest: GuestVM), fromSwap: Bool) {
-    let bytes: [UInt8]
-    do {
-      bytes = try images.load(record.imageKey)
-    } catch {
-      throw .hostError("its image copy is missing: \(error)")
-    }
+    let cacheKey = "\(record.imageKey)/\(record.memorySize)"
     let image: GuestImage
-    do {
-      image = try GuestImage(bytes: bytes, memorySize: record.memorySize)
-    } catch {
-      throw .invalid("its image copy is not a guest image: \(error)")
+    if let loaded = loadedImages[cacheKey] {
+      image = loaded
+    } else {
+      let bytes: [UInt8]
+      do {
+        bytes = try images.load(record.imageKey)
+      } catch {
+        throw .hostError("its image copy is missing: \(error)")
+      }
+      do {
+        image = try GuestImage(bytes: bytes, memorySize: record.memorySize)
+      } catch {
+        throw .invalid("its image copy is not a guest image: \(error)")
+      }
+      loadedImages[cacheKey] = image
     }
     let path = swapStore.path(forVM: record.id)
     var swap: SwapFile?

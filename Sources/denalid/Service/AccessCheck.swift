@@ -11,7 +11,7 @@ enum AccessCheck {
     let description: String
   }
 
-  /// Throws unless every directory of `state` is searchable and writable without capabilities. Run after
+  /// Throws unless every one of `directories` is searchable and writable without capabilities. Run after
   /// `Privileges.drop()`: `faccessat(AT_EACCESS)` then answers for the daemon's effective ids alone.
   static func requireWritable(_ directories: [String]) throws(Failure) {
     for directory in directories where faccessat(AT_FDCWD, directory, W_OK | X_OK, AT_EACCESS) != 0 {

@@ -53,6 +53,7 @@ final class BenchmarkDaemon {
     process.arguments =
       [
         "serve", "--config", "/dev/null", "--socket", socket, "--socket-group", "", "--state-dir", stateDirectory,
+        "--stop-with-parent",
       ] + flags
     process.standardInput = FileHandle.nullDevice
     process.standardOutput = log

@@ -64,7 +64,7 @@ final class DaemonProcess {
       [
         "serve", "--config", "/dev/null", "--socket", socket, "--socket-group", "", "--state-dir", stateDirectory,
         "--image-dir", imageDirectory,
-        "--log-level", "notice",
+        "--log-level", "notice", "--stop-with-parent",
       ] + flags
     if let umask {
       // The shell sets the umask and execs the daemon (same process, so signals and the exit status are its).

@@ -137,6 +137,37 @@ struct DaemonTests {
     #expect(daemon.terminate() == 0)
   }
 
+  @Test("--stop-with-parent: a daemon whose starter exits stops cleanly instead of running on orphaned")
+  func stopsWithParent() throws {
+    guard Denalid.ready(guests: ["idler"]) else { return }
+    let daemon = try DaemonProcess()
+    // A shell starts the daemon, waits for its socket, prints its pid and exits: the daemon is orphaned.
+    let shell = Process()
+    shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+    shell.arguments = [
+      "-c",
+      "\"$0\" serve --config /dev/null --socket \"$1\" --socket-group '' --state-dir \"$2\" --image-dir \"$3\" --stop-with-parent 2>\"$4\" & until [ -S \"$1\" ]; do sleep 0.05; done; echo $!",
+      Denalid.executable, daemon.socket, daemon.stateDirectory, daemon.imageDirectory, daemon.directory + "/log",
+    ]
+    let output = Pipe()
+    shell.standardOutput = output
+    try shell.run()
+    shell.waitUntilExit()
+    let pidText = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let pid = try #require(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)), "shell printed \(pidText)")
+    // Gone means no process, or a zombie waiting for whoever adopted it.
+    func running() -> Bool {
+      guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+      return !stat.contains(") Z ")
+    }
+    let deadline = ContinuousClock.now + .seconds(20)
+    while running(), ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    if running() { Glibc.kill(pid, SIGKILL) }
+    let log = (try? String(contentsOfFile: daemon.directory + "/log", encoding: .utf8)) ?? ""
+    #expect(log.contains("is gone: stopping") && log.contains("notice: stopped"), "\(log)")
+    #expect(!FileManager.default.fileExists(atPath: daemon.socket), "a clean stop removes the socket")
+  }
+
   @Test("a state directory the daemon cannot use without capabilities stops it at start with a clear error")
   func unusableStateDirectory() throws {
     guard Denalid.ready(guests: ["hello"]) else { return }

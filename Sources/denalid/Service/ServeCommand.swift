@@ -76,6 +76,9 @@ struct ServeCommand: ParsableCommand {
   @Flag(help: "Print the effective configuration and exit.")
   var checkConfig = false
 
+  @Flag(help: "Stop, as on SIGTERM, when the process that started the daemon exits (for tests and benchmarks).")
+  var stopWithParent = false
+
   func run() throws {
     let configuration: DaemonConfiguration
     do {
@@ -114,6 +117,7 @@ struct ServeCommand: ParsableCommand {
 
   /// Runs the daemon until SIGTERM or SIGINT; returns the exit status.
   private func serve(_ configuration: DaemonConfiguration) -> Int32 {
+    let parent = getppid()
     // Everything the daemon creates (state, swap files, disks) is its own: the modes it asks for are exact
     // whatever umask it was started with (a umask that masks the owner's bits would leave directories that
     // only root's capabilities, dropped below, could reach).
@@ -206,6 +210,7 @@ struct ServeCommand: ParsableCommand {
       backend.shutdown()
       return ExitStatus.hostError
     }
+    if stopWithParent { ParentWatch.start(parent: parent, logger: logger) }
     var received: Int32 = 0
     sigwait(&signals, &received)
     logger.notice("received signal \(received): stopping")

@@ -57,15 +57,18 @@ final class DaemonProcess {
     try? FileManager.default.removeItem(atPath: directory)
   }
 
+  /// The arguments of `denalid serve` for this daemon (its socket, state and image directories, `flags`).
+  var serveArguments: [String] {
+    [
+      "serve", "--config", "/dev/null", "--socket", socket, "--socket-group", "", "--state-dir", stateDirectory,
+      "--image-dir", imageDirectory, "--log-level", "notice", "--stop-with-parent",
+    ] + flags
+  }
+
   /// Starts `denalid serve` and waits until it answers `GET /v1/health`.
   func start(sourceLocation: SourceLocation = #_sourceLocation) throws {
     let process = Process()
-    let arguments =
-      [
-        "serve", "--config", "/dev/null", "--socket", socket, "--socket-group", "", "--state-dir", stateDirectory,
-        "--image-dir", imageDirectory,
-        "--log-level", "notice", "--stop-with-parent",
-      ] + flags
+    let arguments = serveArguments
     if let umask {
       // The shell sets the umask and execs the daemon (same process, so signals and the exit status are its).
       process.executableURL = URL(fileURLWithPath: "/bin/sh")

@@ -145,10 +145,9 @@ struct DaemonTests {
     let shell = Process()
     shell.executableURL = URL(fileURLWithPath: "/bin/sh")
     shell.arguments = [
-      "-c",
-      "\"$0\" serve --config /dev/null --socket \"$1\" --socket-group '' --state-dir \"$2\" --image-dir \"$3\" --stop-with-parent 2>\"$4\" & until [ -S \"$1\" ]; do sleep 0.05; done; echo $!",
-      Denalid.executable, daemon.socket, daemon.stateDirectory, daemon.imageDirectory, daemon.directory + "/log",
-    ]
+      "-c", "socket=$1 log=$2; shift 2; \"$@\" 2>\"$log\" & until [ -S \"$socket\" ]; do sleep 0.05; done; echo $!",
+      "sh", daemon.socket, daemon.directory + "/log", Denalid.executable,
+    ] + daemon.serveArguments
     let output = Pipe()
     shell.standardOutput = output
     try shell.run()
@@ -174,11 +173,7 @@ struct DaemonTests {
     let daemon = try DaemonProcess()
     try FileManager.default.createDirectory(atPath: daemon.stateDirectory, withIntermediateDirectories: false)
     try FileManager.default.setAttributes([.posixPermissions: 0o000], ofItemAtPath: daemon.stateDirectory)
-    let status = try Denalid.run(
-      [
-        "serve", "--config", "/dev/null", "--socket", daemon.socket, "--socket-group", "", "--state-dir",
-        daemon.stateDirectory, "--image-dir", daemon.imageDirectory,
-      ], limit: .seconds(60))
+    let status = try Denalid.run(daemon.serveArguments, limit: .seconds(60))
     #expect(status.status == 125, "\(status.stderr)")
     // As root the engine is built with capabilities and the check after the drop refuses; as another user the
     // state directory cannot even be opened.

@@ -18,14 +18,9 @@ public final class ImageStore: Sendable {
 
   /// Uses (creating if missing, mode 0700) `directory` (the engine passes STATE/images-store).
   public init(directory: String) throws(ImageStoreError) {
-    if mkdir(directory, 0o700) == 0 {
-      // The umask may have masked bits of 0700.
-      guard chmod(directory, 0o700) == 0 else { throw .system(path: directory, operation: "chmod", errno: errno) }
-    } else {
-      guard errno == EEXIST else { throw .system(path: directory, operation: "mkdir", errno: errno) }
-      var status = stat()
-      guard stat(directory, &status) == 0 else { throw .system(path: directory, operation: "stat", errno: errno) }
-      guard status.st_mode & S_IFMT == S_IFDIR else { throw .notADirectory(path: directory) }
+    if let failure = makePrivateDirectory(directory) {
+      if failure.errno == ENOTDIR { throw .notADirectory(path: directory) }
+      throw .system(path: directory, operation: failure.operation, errno: failure.errno)
     }
     self.directory = directory
   }

@@ -10,15 +10,9 @@ public final class SwapStore: Sendable {
 
   /// Uses (and creates, mode 0700) `directory`.
   public init(directory: String) throws(SwapError) {
-    if mkdir(directory, 0o700) == 0 {
-      // The umask may have masked bits of 0700.
-      guard chmod(directory, 0o700) == 0 else { throw .system(path: directory, operation: "chmod", errno: errno) }
-    } else if errno != EEXIST {
-      throw .system(path: directory, operation: "mkdir", errno: errno)
+    if let failure = makePrivateDirectory(directory) {
+      throw .system(path: directory, operation: failure.operation, errno: failure.errno)
     }
-    var status = stat()
-    guard stat(directory, &status) == 0 else { throw .system(path: directory, operation: "stat", errno: errno) }
-    guard status.st_mode & S_IFMT == S_IFDIR else { throw .system(path: directory, operation: "mkdir", errno: ENOTDIR) }
     self.directory = directory
   }
 

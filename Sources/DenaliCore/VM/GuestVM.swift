@@ -47,12 +47,10 @@ public final class GuestVM {
   private var resident: ResidentMachine?
   /// The VM's swap file once it has been swapped out (it keeps the newest committed image).
   public private(set) var swapFile: SwapFile?
-  /// True when the next swap-in comes from another process's image: the pending interrupts and idle
-  /// request are taken from the file instead of this object.
-  private var restoresSavedState = false
-  /// The saved image's idle when it was written before its deadline was recorded (a version 1 image): the
-  /// idle is ended when the VM next runs, as the deadline is unknown.
-  private var restoredIdleIsUnknown = false
+  /// Until the first swap-in of a VM re-created from another process's image: the idle that image
+  /// recorded (the swap-in takes the pending interrupts and idle request from the file instead of this
+  /// object, and ends an `.unknown` timed idle, whose deadline a version 1 image did not record).
+  private var idleToRestore: SavedMachineState.Idle?
   /// The idle the guest has waited in since its last slice ended; nil when it is not idling (cleared when
   /// it next runs).
   private var idleWait: IdleWait?
@@ -118,15 +116,14 @@ public final class GuestVM {
     }
     clockOrigin = monotonicNanoseconds() &- state.guestClock
     switch state.idle {
-    case .unknown: restoredIdleIsUnknown = true
-    case .notIdle: break
+    case .unknown, .notIdle: break
     case .until(let guestClock):
       // The idle ends when the guest clock reads `guestClock`, at least now.
       restoredIdle = RestoredIdle(deadline: clockOrigin &+ max(guestClock, state.guestClock))
     case .forever: restoredIdle = RestoredIdle(deadline: nil)
     }
     swapFile = file
-    restoresSavedState = true
+    idleToRestore = state.idle
   }
 
   /// True while the VM's KVM objects and memory exist.
@@ -240,16 +237,15 @@ public final class GuestVM {
     } catch {
       throw .host("\(error)")
     }
-    if restoresSavedState {
+    if let idle = idleToRestore {
       // The clock was set when the VM was re-created; a known idle's end is the scheduler's (its timer or an
       // interrupt woke the VM, which is why it is being swapped in).
-      restoresSavedState = false
+      idleToRestore = nil
       idleRequest = state.idleRequest
       interrupts.raise(state.pendingInterrupts, notifyListener: false)
-      if restoredIdleIsUnknown, let request = state.idleRequest, request.timeout > 0, request.timeout < DENALI_IDLE_FOREVER {
+      if idle == .unknown, let request = state.idleRequest, request.timeout > 0, request.timeout < DENALI_IDLE_FOREVER {
         idleTimeoutPassed()
       }
-      restoredIdleIsUnknown = false
       restoredIdle = nil
     }
     machine.swapEntries = image.entries

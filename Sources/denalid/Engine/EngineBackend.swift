@@ -33,6 +33,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     var images: String { root + "/images-store" }
     /// Scratch disks.
     var disks: String { root + "/disks" }
+    /// Every directory of the layout (the daemon must be able to write each).
+    var directories: [String] { [root, swap, images, disks] }
     /// Written at a clean stop, removed at start: its absence at start means the last run crashed.
     var cleanStopMarker: String { root + "/clean-stop" }
     /// The scratch disk of VM `id`.

@@ -12,12 +12,8 @@ func makeControlBackend(configuration: DaemonConfiguration) throws -> any Contro
   let logger = Logger(label: "denalid.engine")
   let layout = EngineBackend.StateLayout(root: configuration.stateDirectory)
   for directory in [layout.root, layout.disks] {
-    if mkdir(directory, 0o700) == 0 {
-      guard chmod(directory, 0o700) == 0 else {
-        throw EngineStartError("cannot set the mode of \(directory): \(String(cString: strerror(errno)))")
-      }
-    } else if errno != EEXIST {
-      throw EngineStartError("cannot create \(directory): \(String(cString: strerror(errno)))")
+    if let failure = makePrivateDirectory(directory) {
+      throw EngineStartError("cannot create \(directory) (\(failure.operation)): \(String(cString: strerror(failure.errno)))")
     }
   }
   let system = try KVMSystem()

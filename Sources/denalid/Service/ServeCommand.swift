@@ -178,8 +178,7 @@ struct ServeCommand: ParsableCommand {
       return ExitStatus.hostError
     }
     do {
-      let layout = EngineBackend.StateLayout(root: configuration.stateDirectory)
-      try AccessCheck.requireWritable([layout.root, layout.swap, layout.images, layout.disks])
+      try AccessCheck.requireWritable(EngineBackend.StateLayout(root: configuration.stateDirectory).directories)
       for warning in try AccessCheck.requireReadable(imageDirectories: configuration.imageDirectories) {
         logger.warning("\(warning)")
       }

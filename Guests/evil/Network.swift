@@ -5,11 +5,11 @@ extension Evil {
   /// The network cases, in the order of `cases`.
   static let networkCases: [StaticString] = [
     "net-spoof", "net-garbage", "net-oversize", "net-undersize", "net-buffer-outside", "net-recv-outside",
-    "net-recv-empty", "net-none",
+    "net-recv-empty", "net-none", "net-arp-self",
   ]
 
   /// Runs network case `name`; nil when `name` is not one.
-  static func networkCase(_ name: String, outside: UInt64) -> Int32? {
+  static func networkCase(_ name: String, outside: UInt64, arguments: Arguments) -> Int32? {
     let frame = scratch(1600)
     frame.initializeMemory(as: UInt8.self, repeating: 0, count: 1600)
     switch name {
@@ -50,6 +50,21 @@ extension Evil {
       return report(name, ilwaco_hc_net_recv(UnsafeMutableRawPointer(bitPattern: UInt(outside)), 1514))
     case "net-recv-empty": return report(name, NetworkInterface.receive(into: frame, capacity: 1514))  // ret -11
     case "net-none": return report(name, NetworkInterface.send(frame, length: 60))  // no NIC: ret -19
+    case "net-arp-self":
+      // COUNT (second argument, default 100,000) ARP requests for its own address, each answered by the
+      // switch into an empty receive queue, so each one raises the receive interrupt on the switch thread
+      // and wakes this VM from an idle. ret = replies received (COUNT when none was dropped).
+      guard let count = arguments.unsignedInteger(at: 1, default: 100_000) else { return usage() }
+      let own = NetworkInterface.address
+      buildARPRequest(frame, from: NetworkInterface.mac, address: own, asking: own)
+      let reply = scratch(1600)
+      var replies: Int64 = 0
+      for _ in 0..<count {
+        guard NetworkInterface.send(frame, length: 60) == 60 else { return report(name, -1) }
+        _ = idle(timeoutNanoseconds: 1_000_000_000)
+        while NetworkInterface.receive(into: reply, capacity: 1600) > 0 { replies += 1 }
+      }
+      return report(name, replies)
     default: return nil
     }
   }
@@ -79,6 +94,22 @@ extension Evil {
     frame.storeBytes(of: destination.value.bigEndian, toByteOffset: 30, as: UInt32.self)
     frame.storeBytes(of: UInt16(7).bigEndian, toByteOffset: 36, as: UInt16.self)
     frame.storeBytes(of: UInt16(26).bigEndian, toByteOffset: 38, as: UInt16.self)
+  }
+
+  /// A 60-byte broadcast ARP request from `hardware`/`address` asking who has `asked`.
+  static func buildARPRequest(
+    _ frame: UnsafeMutableRawPointer, from hardware: UInt64, address: IPv4Address, asking asked: IPv4Address
+  ) {
+    storeMAC(0xFFFF_FFFF_FFFF, frame, at: 0)
+    storeMAC(hardware, frame, at: 6)
+    frame.storeBytes(of: UInt16(0x0806).bigEndian, toByteOffset: 12, as: UInt16.self)
+    frame.storeBytes(of: UInt32(0x0008_0100), toByteOffset: 14, as: UInt32.self)
+    frame.storeBytes(of: UInt16(0x0406), toByteOffset: 18, as: UInt16.self)
+    frame.storeBytes(of: UInt16(1).bigEndian, toByteOffset: 20, as: UInt16.self)
+    storeMAC(hardware, frame, at: 22)
+    frame.storeBytes(of: address.value.bigEndian, toByteOffset: 28, as: UInt32.self)
+    storeMAC(0, frame, at: 32)
+    frame.storeBytes(of: asked.value.bigEndian, toByteOffset: 38, as: UInt32.self)
   }
 
   /// A 60-byte ARP reply saying `claimed` is at `hardware`.

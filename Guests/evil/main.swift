@@ -96,7 +96,7 @@ struct Evil: Guest {
       var flags: UInt64 = 0
       return report(name, ilwaco_hc_disk_info(&blocks, &flags))
     default:
-      return networkCase(name, outside: outside) ?? usage()
+      return networkCase(name, outside: outside, arguments: arguments) ?? usage()
     }
     Console.print("evil: ")
     Console.print(name)

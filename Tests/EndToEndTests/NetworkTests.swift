@@ -84,6 +84,19 @@ struct NetworkTests {
             "the victim received and queued nothing: \(result.stderr)")
   }
 
+  @Test("40,000 ARP requests a guest sends to itself, each waking it, leave the daemon standing")
+  func selfWakeups() throws {
+    guard Denalid.ready(guests: ["evil"]) else { return }
+    // Each reply lands in an empty receive queue and raises the VM's interrupt on the switch thread. Before
+    // the listener was stored at a fixed abstraction, every raise ran one frame deeper and the daemon died
+    // of a stack overflow after about 16,000 of them. (`denalid run ... net-arp-self 1000000` is the long form.)
+    let result = try Denalid.run([
+      "run", Denalid.guest("evil"), "--network", "10.0.0.0/24", "--timeout", "150s", "--", "net-arp-self", "40000",
+    ], limit: .seconds(180))
+    #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+    #expect(result.stdout.contains("evil: net-arp-self: ret 40000"), "\(result.stdout)")
+  }
+
   @Test("a guest flooding as fast as it can does not cut another guest's echo rate by more than half")
   func floodFairness() throws {
     guard Denalid.ready(guests: ["udp-echo", "udp-client", "udp-flood"]) else { return }

@@ -4,11 +4,25 @@ import Synchronization
 
 /// The pending-interrupt bits of one VM (batched: delivered when the VM next idles or is entered),
 /// and a monotonic-clock wait that any thread can cut short by raising a bit or calling `wake()`.
+///
+/// The listener is a plain stored property guarded by `condition`'s mutex, never a bare function value in a
+/// generic container: `Mutex<(() -> Void)?>.withLock { $0 }` wrapped the stored closure in one more
+/// reabstraction thunk on every call (the inout write-back), so each notification ran one frame deeper on
+/// the notifying thread until the switch thread overflowed its stack. A raise now costs a constant stack
+/// depth: `raise` → the listener → the scheduler's wake-up.
 public final class VirtualInterrupts: @unchecked Sendable {
+  /// The function `raise` calls after setting bits, boxed in a struct so that it is stored and returned
+  /// at its own abstraction.
+  struct Listener: Sendable {
+    /// Called after bits were raised (outside any lock of this type).
+    let notify: @Sendable () -> Void
+  }
+
   private let pending = Atomic<UInt64>(0)
   private let condition = MonotonicCondition()
+  // Guarded by `condition`'s mutex.
   private var woken = false
-  private let listener = Mutex<(@Sendable () -> Void)?>(nil)
+  private var listener: Listener?
 
   /// An empty mask.
   public init() {}
@@ -26,12 +40,17 @@ public final class VirtualInterrupts: @unchecked Sendable {
   /// raises the timer bit itself, under its own lock, and must not be called back).
   func raise(_ bits: UInt64, notifyListener: Bool) {
     pending.bitwiseOr(bits, ordering: .acquiringAndReleasing)
-    condition.withLock { condition.broadcast() }
-    if notifyListener { listener.withLock { $0 }?() }
+    let listener = condition.withLock {
+      condition.broadcast()
+      return self.listener
+    }
+    if notifyListener { listener?.notify() }
   }
 
   /// Installs the function `raise` calls after setting bits.
-  func setListener(_ function: (@Sendable () -> Void)?) { listener.withLock { $0 = function } }
+  func setListener(_ function: (@Sendable () -> Void)?) {
+    condition.withLock { listener = function.map(Listener.init(notify:)) }
+  }
 
   /// Clears `bits` without delivering them (a device whose condition ended, such as an emptied receive queue).
   public func clear(_ bits: UInt64) { pending.bitwiseAnd(~bits, ordering: .acquiringAndReleasing) }

@@ -5,6 +5,10 @@ public enum CPU {
   /// Halts the vCPU; with interrupts off the host sees a halt exit.
   public static func halt() { ilwaco_cpu_halt() }
 
+  /// The time-stamp counter; it ticks `VirtualRegisters.tscFrequencyHertz` times a second, also while the
+  /// guest runs without exits (the virtual registers' clocks are refreshed only on entry).
+  public static var timestampCounter: UInt64 { ilwaco_cpu_rdtsc() }
+
   /// Executes `ud2` (raises #UD, vector 6).
   public static func undefinedInstruction() { ilwaco_cpu_ud2() }
 

@@ -189,6 +189,13 @@ static inline uint32_t ilwaco_vregs_ipv4_gateway(void) {
 
 /** Halts the vCPU (interrupts are off, so the host sees a halt exit). */
 static inline void ilwaco_cpu_halt(void) { __asm__ volatile("hlt" ::: "memory"); }
+
+/* The time-stamp counter (ticks at vregs tsc_frequency_hz). */
+static inline uint64_t ilwaco_cpu_rdtsc(void) {
+  uint32_t low, high;
+  __asm__ volatile("rdtsc" : "=a"(low), "=d"(high));
+  return ((uint64_t)high << 32) | low;
+}
 /** Executes ud2 (#UD, vector 6). */
 static inline void ilwaco_cpu_ud2(void) { __asm__ volatile("ud2" ::: "memory"); }
 /** Executes int3 (#BP, vector 3). */

@@ -59,7 +59,7 @@ struct Gatekeeper {
 
   /// Admits waiting VMs while the budget allows, and picks victims to evict for the first one that does not
   /// fit. `runQueue` is where runnable resident VMs wait; a victim taken from it is removed.
-  mutating func decide(now: UInt64, runQueue: inout Deque<ScheduledVM>) -> [Decision] {
+  mutating func decide(now: UInt64, runQueue: inout RunQueue) -> [Decision] {
     var decisions: [Decision] = []
     while let vm = admissionQueue.first {
       if vm.state == .finished {  // stopped while it waited
@@ -127,7 +127,7 @@ struct Gatekeeper {
   }
 
   /// The VM idle the longest, else a runnable resident VM that has had a slice since it was admitted.
-  private mutating func pickVictim(now: UInt64, runQueue: inout Deque<ScheduledVM>) -> ScheduledVM? {
+  private mutating func pickVictim(now: UInt64, runQueue: inout RunQueue) -> ScheduledVM? {
     var deferred: [(vm: ScheduledVM, generation: UInt64)] = []
     defer { idleResidents.append(contentsOf: deferred) }
     while let entry = idleResidents.popFirst() {
@@ -139,12 +139,9 @@ struct Gatekeeper {
       return entry.vm
     }
     // Every resident VM wants the CPU: rotate, evicting the one that has waited longest after its slice.
-    if let index = runQueue.firstIndex(where: {
+    return runQueue.removeLongestQueued {
       $0.residency == .resident && $0.slicesSinceAdmission > 0 && $0.swapRetryAfter <= now
         && now &- $0.admittedAt >= Self.minimumResidency
-    }) {
-      return runQueue.remove(at: index)
     }
-    return nil
   }
 }

@@ -39,8 +39,16 @@ final class ScheduledVM: @unchecked Sendable {
   var residency: Residency
   /// True while the VM is in the gatekeeper's admission queue.
   var awaitingAdmission = false
-  /// True when the VM became runnable by waking from idle (it gets the front lane once resident).
-  var wokeFromIdle = false
+  /// CPU time the VM has had, in nanoseconds, on the scheduler's virtual clock: the run queue serves the
+  /// least first. Lifted to the clock minus the sleeper credit when the VM is queued after a wait, so a VM
+  /// that idled gets the next slice (Denali's reward) but can never bank more than the credit.
+  var virtualRuntime: UInt64 = 0
+  /// The token of the VM's live entry in the run queue; nil when it is not queued.
+  var runQueueToken: UInt64?
+  /// True while a timer entry for the VM's current idle is in the timer queue.
+  var hasWakeTimer = false
+  /// True while the VM's run-timeout entry is in the timer queue.
+  var hasTimeoutTimer = false
   /// CLOCK_MONOTONIC when the VM was last admitted into memory.
   var admittedAt: UInt64 = 0
   /// Slices run since the VM was last admitted (a runnable VM is evicted only after one).

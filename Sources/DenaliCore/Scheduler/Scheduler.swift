@@ -1,5 +1,6 @@
 // Scheduler.swift: M:N scheduling of many single-vCPU VMs over a few worker threads, with quantum
-// preemption, one timer heap for every deadline, priority for VMs waking from idle (Denali's reward), and,
+// preemption, one timer heap for every deadline, fair shares by virtual runtime with a bounded credit for
+// VMs waking from idle (Denali's reward), and,
 // with a memory budget, the gatekeeper admitting VMs into memory and swap threads moving whole VMs to disk.
 import DequeModule
 import Foundation
@@ -8,9 +9,12 @@ import KVM
 
 /// Runs VMs on a pool of worker threads until each finishes.
 ///
-/// Round robin over runnable VMs; a VM runs until it idles, yields, finishes, or its quantum expires
-/// (it is then kicked out of KVM_RUN). An idling VM leaves the queues until its deadline or an interrupt,
-/// and when it wakes it goes to the front lane: it runs before every VM that merely used up its quantum.
+/// The next slice goes to the runnable VM that has had the least CPU time (its virtual runtime); a VM runs
+/// until it idles, yields, finishes, or its quantum expires while others wait (it is then kicked out of
+/// KVM_RUN). An idling VM leaves the run queue until its deadline or an interrupt. Denali's reward for idling
+/// is the sleeper credit: a VM queued after a wait starts no lower than the clock minus half a quantum, so
+/// one that slept runs before every VM that merely used up its quantum, but no pattern of tiny idles,
+/// yields and spins earns a VM more than its fair share of the CPU.
 ///
 /// With a memory budget, only VMs in memory are in the run queues. A VM that becomes runnable while out of
 /// memory waits for admission; the gatekeeper admits it when its memory fits the budget, swapping out
@@ -99,11 +103,15 @@ public final class Scheduler: @unchecked Sendable {
   /// The most a timer fires late because of batching, in nanoseconds.
   static let timerSlack: UInt64 = 1_000_000
 
+  /// How far below the virtual clock a VM queued after a wait may start: the most CPU time sleeping can
+  /// earn it ahead of VMs that kept running, nanoseconds.
+  private let sleeperCredit: UInt64
+
   // Guarded by `lock`.
-  private var wokenQueue = Deque<ScheduledVM>()
-  private var runQueue = Deque<ScheduledVM>()
-  private var timers = Heap<TimerEntry>()
-  private var nextSequence: UInt64 = 0
+  private var runQueue = RunQueue()
+  private var timers = TimerQueue()
+  /// The virtual runtime of the latest slice to start: never decreases.
+  private var virtualClock: UInt64 = 0
   /// Per worker: the VM it runs and when that slice's quantum ends.
   private var slots: [(vm: ScheduledVM, sliceEnd: UInt64)?]
   private var live = 0
@@ -133,6 +141,7 @@ public final class Scheduler: @unchecked Sendable {
     self.configuration = configuration
     let (seconds, attoseconds) = configuration.quantum.components
     quantumNanoseconds = max(100_000, UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000)
+    sleeperCredit = quantumNanoseconds / 2
     slots = Array(repeating: nil, count: configuration.workers)
     gatekeeper = configuration.swapping.map { Gatekeeper(budget: $0.memoryBudget) }
   }
@@ -173,18 +182,18 @@ public final class Scheduler: @unchecked Sendable {
     lock.withLock {
       live += 1
       registry[vm.id] = vm
+      vm.virtualRuntime = virtualClock
       if let timeout = guest.configuration.timeout {
+        vm.hasTimeoutTimer = true
         addTimer(at: monotonicNanoseconds() &+ nanoseconds(timeout), .timeout(vm))
       }
       if vm.residency == .resident {
         gatekeeper?.chargeResident(vm)
-        runQueue.append(vm)
+        runQueue.insert(vm)
         lock.signal(Self.workAvailable)
       } else if let idle = guest.restoredIdle, guest.interrupts.current == 0 {
         // Like a VM evicted while idle: its timer or an interrupt (the listener is set) wakes it.
-        vm.state = .idle
-        vm.idleGeneration &+= 1
-        if let deadline = idle.deadline { addTimer(at: deadline, .wake(vm, generation: vm.idleGeneration)) }
+        enterIdle(vm, until: idle.deadline)
       } else {
         makeRunnableElsewhere(vm)
       }
@@ -251,7 +260,8 @@ public final class Scheduler: @unchecked Sendable {
   /// swap thread.
   private func finishAbsent(_ vm: ScheduledVM, outcome: VMOutcome) {
     guard let guest = vm.guest else { return }
-    vm.state = .finished
+    leaveIdle(vm)
+    markFinished(vm)
     registry[vm.id] = nil
     vm.guest = nil
     guest.interrupts.setListener(nil)
@@ -380,11 +390,11 @@ public final class Scheduler: @unchecked Sendable {
       while true {
         let now = monotonicNanoseconds()
         fireTimers(now: now)
-        if !suspending, let vm = wokenQueue.popFirst() ?? runQueue.popFirst() {
+        if !suspending, let vm = runQueue.popFirst() {
           guard vm.guest != nil, vm.residency == .resident else { continue }
           vm.state = .running
           vm.slicesSinceAdmission += 1
-          vm.wokeFromIdle = false
+          virtualClock = max(virtualClock, vm.virtualRuntime)
           vm.accounting.timesScheduled += 1
           if let deadline = vm.wokenAtDeadline {
             vm.accounting.recordWakeup(lateness: now > deadline ? now - deadline : 0)
@@ -408,6 +418,7 @@ public final class Scheduler: @unchecked Sendable {
   ) -> VMReport? {
     lock.withLock {
       slots[worker] = nil
+      vm.virtualRuntime &+= cpu
       vm.accounting.cpuNanoseconds += cpu
       vm.accounting.guestNanoseconds += guestTime
       totalSliceCPU &+= cpu
@@ -419,7 +430,7 @@ public final class Scheduler: @unchecked Sendable {
       if vm.accounting.firstHypercallAt == nil { vm.accounting.firstHypercallAt = guest.statistics.firstHypercallMonotonic }
       switch end {
       case .finished(let outcome):
-        vm.state = .finished
+        markFinished(vm)
         registry[vm.id] = nil
         vm.guest = nil
         guest.interrupts.setListener(nil)
@@ -433,18 +444,15 @@ public final class Scheduler: @unchecked Sendable {
       case .yielded, .preempted:
         if end == .preempted { vm.accounting.preemptions += 1 }
         vm.state = .runnable
-        runQueue.append(vm)
-        lock.signal(Self.workAvailable)
+        queueResident(vm)
       case .idle(let deadline):
-        if guest.interrupts.current != 0 {
-          // An interrupt arrived while it was deciding to idle: it stays runnable, with the reward.
+        if guest.interrupts.current != 0 || guest.control.hasExpired {
+          // An interrupt arrived while it was deciding to idle, or it was stopped meanwhile (its next slice
+          // ends it at once): it stays runnable.
           vm.state = .runnable
-          wokenQueue.append(vm)
-          lock.signal(Self.workAvailable)
+          queueResident(vm)
         } else {
-          vm.state = .idle
-          vm.idleGeneration &+= 1
-          if let deadline { addTimer(at: deadline, .wake(vm, generation: vm.idleGeneration)) }
+          enterIdle(vm, until: deadline)
           gatekeeper?.noteIdle(vm)
         }
       }
@@ -475,14 +483,39 @@ public final class Scheduler: @unchecked Sendable {
     }
   }
 
-  /// Makes an idle VM runnable, with the front lane (lock held): at once when it is resident, else through
-  /// admission.
+  /// Puts a VM into an idle that ends at `deadline` (nil: only an interrupt ends it) (lock held).
+  private func enterIdle(_ vm: ScheduledVM, until deadline: UInt64?) {
+    vm.state = .idle
+    vm.idleGeneration &+= 1
+    if let deadline {
+      vm.hasWakeTimer = true
+      addTimer(at: deadline, .wake(vm, generation: vm.idleGeneration))
+    }
+  }
+
+  /// Ends an idle VM's idle before its timer fired (lock held): its timer entry is stale from now on.
+  private func leaveIdle(_ vm: ScheduledVM) {
+    guard vm.state == .idle, vm.hasWakeTimer else { return }
+    vm.hasWakeTimer = false
+    timers.noteStale()
+  }
+
+  /// Marks a VM finished (lock held): its run-timeout entry, if still pending, is stale from now on.
+  private func markFinished(_ vm: ScheduledVM) {
+    vm.state = .finished
+    runQueue.remove(vm)
+    if vm.hasTimeoutTimer {
+      vm.hasTimeoutTimer = false
+      timers.noteStale()
+    }
+  }
+
+  /// Makes an idle VM runnable (lock held): queued at once when it is resident, else through admission.
   private func wake(_ vm: ScheduledVM) {
+    leaveIdle(vm)
     vm.state = .runnable
-    vm.wokeFromIdle = true
     if vm.residency == .resident {
-      wokenQueue.append(vm)
-      lock.signal(Self.workAvailable)
+      queueResident(vm)
     } else {
       makeRunnableElsewhere(vm)
     }
@@ -578,7 +611,7 @@ public final class Scheduler: @unchecked Sendable {
         swapTotals.loadFailures += 1
         gatekeeper?.loadFailed(vm)
         vm.residency = .absent
-        vm.state = .finished
+        markFinished(vm)
         registry[vm.id] = nil
         vm.guest = nil
         guest.interrupts.setListener(nil)
@@ -658,19 +691,25 @@ public final class Scheduler: @unchecked Sendable {
     if vm.state == .runnable { queueResident(vm) }
   }
 
-  /// Puts a runnable VM that is (again) resident in its run queue: the front lane if it woke from idle.
+  /// Puts a runnable resident VM in the run queue, no lower than the virtual clock minus the sleeper
+  /// credit: a VM that waited (idle, or out of memory) runs before those that used up their quantum, and one
+  /// that waited long does not bring back a debt of CPU time to collect from the others.
   private func queueResident(_ vm: ScheduledVM) {
-    if vm.wokeFromIdle { wokenQueue.append(vm) } else { runQueue.append(vm) }
+    let floor = virtualClock > sleeperCredit ? virtualClock - sleeperCredit : 0
+    vm.virtualRuntime = max(vm.virtualRuntime, floor)
+    runQueue.insert(vm)
     lock.signal(Self.workAvailable)
   }
 
   // MARK: Timers (lock held)
 
   private func addTimer(at deadline: UInt64, _ kind: TimerEntry.Kind) {
-    nextSequence &+= 1
-    timers.insert(TimerEntry(deadline: deadline, sequence: nextSequence, kind: kind))
+    timers.add(at: deadline, kind)
     wakeTimerThread(by: deadline)
   }
+
+  /// Timer entries stored, live or stale (for tests).
+  var timerEntriesStored: Int { lock.withLock { timers.storedEntries } }
 
   /// Signals the timer thread if it would otherwise sleep past `deadline`.
   private func wakeTimerThread(by deadline: UInt64) {
@@ -680,16 +719,15 @@ public final class Scheduler: @unchecked Sendable {
   }
 
   private func fireTimers(now: UInt64) {
-    while let first = timers.min, first.deadline <= now {
-      _ = timers.removeMin()
-      switch first.kind {
-      case .wake(let vm, let generation):
-        guard vm.state == .idle, vm.idleGeneration == generation else { continue }
+    while let entry = timers.popDue(now: now) {
+      switch entry.kind {
+      case .wake(let vm, _):
+        vm.hasWakeTimer = false
         vm.guest?.idleTimeoutPassed()
-        vm.wokenAtDeadline = first.deadline
+        vm.wokenAtDeadline = entry.deadline
         wake(vm)
       case .timeout(let vm):
-        guard vm.state != .finished else { continue }
+        vm.hasTimeoutTimer = false
         timeoutPassed(vm)
       }
     }
@@ -704,15 +742,17 @@ public final class Scheduler: @unchecked Sendable {
     lock.withLock {
       while !stopping {
         let now = monotonicNanoseconds()
-        let queuedBefore = wokenQueue.count + runQueue.count
+        let queuedBefore = runQueue.count
         fireTimers(now: now)
-        if wokenQueue.count + runQueue.count > queuedBefore { lock.broadcast(Self.workAvailable) }
-        var earliest = timers.min.map { $0.deadline &+ (timers.count > Self.batchingThreshold ? Self.timerSlack : 0) }
+        if runQueue.count > queuedBefore { lock.broadcast(Self.workAvailable) }
+        var earliest = timers.earliestDeadline.map {
+          $0 &+ (timers.liveCount > Self.batchingThreshold ? Self.timerSlack : 0)
+        }
         if let gatekeeper, gatekeeper.waitingCount > 0 {
           admitWaitingVMs()
           earliest = min(earliest ?? .max, now &+ Self.admissionRetry)
         }
-        let othersWaiting = !wokenQueue.isEmpty || !runQueue.isEmpty
+        let othersWaiting = !runQueue.isEmpty
         for index in slots.indices {
           guard let slot = slots[index] else { continue }
           var sliceEnd = slot.sliceEnd

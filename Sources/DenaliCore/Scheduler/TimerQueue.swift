@@ -1,0 +1,64 @@
+// TimerQueue.swift: every deadline the scheduler keeps (idle timeouts, run timeouts) in one min-heap whose
+// size stays proportional to the live deadlines, however many idles end early.
+import HeapModule
+
+/// The scheduler's deadlines. Not thread-safe: the scheduler uses it with its lock held.
+///
+/// An entry goes stale when what it was for ends first (an idle cut short by an interrupt, a VM that
+/// finished before its run timeout). The scheduler reports each such entry with `noteStale()`; stale
+/// entries are skipped when they come due and compacted away once they outnumber the live ones, so a VM
+/// woken early 100,000 times leaves no trail of entries behind (they once pushed every timer in the
+/// process into the batched mode, and kept finished VMs' records alive until their old deadlines).
+struct TimerQueue {
+  private var heap = Heap<TimerEntry>()
+  private var nextSequence: UInt64 = 0
+  /// Entries in the heap whose purpose ended before their deadline.
+  private var staleCount = 0
+
+  /// Deadlines still pending (entries in the heap that are not stale).
+  var liveCount: Int { heap.count - staleCount }
+
+  /// Entries in the heap, live or stale (for tests: stays O(live)).
+  var storedEntries: Int { heap.count }
+
+  /// The earliest stored deadline (possibly a stale one: waking for it early is harmless).
+  var earliestDeadline: UInt64? { heap.min?.deadline }
+
+  /// Adds a deadline.
+  mutating func add(at deadline: UInt64, _ kind: TimerEntry.Kind) {
+    nextSequence &+= 1
+    heap.insert(TimerEntry(deadline: deadline, sequence: nextSequence, kind: kind))
+  }
+
+  /// Removes and returns the earliest entry due at `now` that is still live, skipping stale ones.
+  mutating func popDue(now: UInt64) -> TimerEntry? {
+    while let first = heap.min, first.deadline <= now {
+      _ = heap.removeMin()
+      if first.isStale {
+        staleCount = max(0, staleCount - 1)
+        continue
+      }
+      return first
+    }
+    return nil
+  }
+
+  /// Records that one stored entry went stale; compacts when stale entries outnumber live ones.
+  mutating func noteStale() {
+    staleCount += 1
+    guard staleCount > heap.count / 2 + 32 else { return }
+    heap = Heap(heap.unordered.filter { !$0.isStale })
+    staleCount = 0
+  }
+}
+
+extension TimerEntry {
+  /// True when what the entry was for already ended: the idle it would end is over, or the VM whose run
+  /// timeout it is has finished.
+  var isStale: Bool {
+    switch kind {
+    case .wake(let vm, let generation): vm.state != .idle || vm.idleGeneration != generation || !vm.hasWakeTimer
+    case .timeout(let vm): vm.state == .finished
+    }
+  }
+}

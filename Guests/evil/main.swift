@@ -11,7 +11,7 @@ struct Evil: Guest {
     "hc-unknown", "io-out-byte", "io-out-word", "io-in-hypercall", "io-other-port", "mmio-read", "mmio-write",
     "pagetable-escape", "rdmsr", "wrmsr", "hlt", "triple", "sse", "idle-zero", "idle-forever", "idle-huge",
     "disk-past-end", "disk-block-overflow", "disk-count-zero", "disk-count-huge", "disk-buffer-outside",
-    "disk-write-readonly", "disk-none", "trap-port",
+    "disk-write-readonly", "disk-none", "trap-port", "console-no-newline",
   ] + networkCases
 
   static func run(_ arguments: Arguments) -> Int32 {
@@ -95,6 +95,14 @@ struct Evil: Guest {
       var blocks: UInt64 = 0
       var flags: UInt64 = 0
       return report(name, ilwaco_hc_disk_info(&blocks, &flags))
+    case "console-no-newline":
+      // MIB (second argument, default 16) MiB of 'x' in 4 KiB console writes, never a newline: ret = bytes.
+      guard let mebibytes = arguments.unsignedInteger(at: 1, default: 16), mebibytes <= 1024 else { return usage() }
+      let chunk = scratch(4096)
+      chunk.initializeMemory(as: UInt8.self, repeating: UInt8(ascii: "x"), count: 4096)
+      var written: Int64 = 0
+      for _ in 0..<(mebibytes * 256) { written += ilwaco_hc_console_write(chunk, 4096) }
+      return report(name, written)
     default:
       return networkCase(name, outside: outside, arguments: arguments) ?? usage()
     }

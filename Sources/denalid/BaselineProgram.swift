@@ -21,8 +21,11 @@ struct BaselineProgram {
     let output = Pipe()
     process.standardOutput = output
     try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let data = try withDeadline(process, limit: .seconds(1800), what: "the baseline \(path) \(arguments.first ?? "")") {
+      let data = output.fileHandleForReading.readDataToEndOfFile()
+      process.waitUntilExit()
+      return data
+    }
     guard process.terminationStatus == 0 else {
       throw ValidationError("the baseline \(path) \(arguments.first ?? "") failed with status \(process.terminationStatus)")
     }

@@ -79,7 +79,7 @@ struct NetworkBenchmark: ParsableCommand {
     if let environment { process.environment = environment }
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    process.waitUntilExit()
+    try waitForExit(process, limit: .seconds(3600), what: arguments.prefix(4).joined(separator: " "))
     return process.terminationStatus
   }
 
@@ -167,7 +167,7 @@ struct NetworkBenchmark: ParsableCommand {
     let capture = Capture()
     _ = try launch([echo, client], arguments: ["peer=-1", "count=\(count)", "size=\(size)", "timeout-ms=5000", "linger-ms=200"],
                    system: system, fabric: fabric, scheduler: scheduler, capture: capture)
-    _ = scheduler.waitForAll()
+    _ = try scheduler.finishAll(within: .seconds(300))
     return try clientRoundTrip(capture.text, count: count)
   }
 
@@ -183,8 +183,8 @@ struct NetworkBenchmark: ParsableCommand {
     defer { scheduler.stop() }
     let vms = try launch([echo], arguments: ["quiet"], system: system, fabric: fabric, scheduler: scheduler, capture: Capture())
     let result = try UDPEchoClient(address: "10.93.0.2", port: 7, size: size).run(count: count)
-    for vm in vms { vm.control.expire() }
-    _ = scheduler.waitForAll()
+    for vm in vms { scheduler.expire(id: vm.configuration.id) }
+    _ = try scheduler.finishAll(within: .seconds(60))
     guard result.completed == count else { throw BenchmarkError("host-to-VM: \(result.completed) of \(count) echoes") }
     return result.nanoseconds / UInt64(count)
   }
@@ -199,9 +199,11 @@ struct NetworkBenchmark: ParsableCommand {
     try process.run()
     defer {
       process.terminate()
-      process.waitUntilExit()
+      try? waitForExit(process, limit: .seconds(10), what: "tap-echo to stop")
     }
-    let ready = output.fileHandleForReading.availableData
+    let ready = try withDeadline(process, limit: .seconds(30), what: "tap-echo to say ready") {
+      output.fileHandleForReading.availableData
+    }
     guard String(decoding: ready, as: UTF8.self).hasPrefix("ready") else {
       throw BenchmarkError("\(program) did not start (is it built? swift build builds tap-echo)")
     }
@@ -229,10 +231,11 @@ struct NetworkBenchmark: ParsableCommand {
                            fabric: fabric, scheduler: scheduler, capture: capture)
       if withFlood {
         // The flooder never stops by itself: end it once the server and the client are done.
-        while scheduler.liveCount > 1 { Thread.sleep(forTimeInterval: 0.01) }
-        vms[2].control.expire()
+        let deadline = ContinuousClock.now + .seconds(300)
+        while scheduler.liveCount > 1, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        scheduler.expire(id: vms[2].configuration.id)
       }
-      _ = scheduler.waitForAll()
+      _ = try scheduler.finishAll(within: .seconds(300))
       rates.append(1_000_000_000 / max(1, try clientRoundTrip(capture.text, count: count)))
       if withFlood, let flooder = vms[2].network.port, let server = vms[0].network.port {
         floodFrames = flooder.counters.packetsOut

@@ -111,7 +111,7 @@ struct OvercommitBenchmark: ParsableCommand {
     let disk = store.diskUsage()
 
     for status in statuses { scheduler.expire(id: status.id) }
-    let reports = scheduler.waitForAll()
+    let reports = try scheduler.finishAll(within: .seconds(600))
     scheduler.stop()
     let faulted = reports.filter { if case .faulted = $0.outcome { true } else { false } }.count
 

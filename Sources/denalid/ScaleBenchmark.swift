@@ -80,7 +80,7 @@ struct ScaleBenchmark: ParsableCommand {
       do {
         vm = try GuestVM(system: system, image: guest, configuration: configuration) { _ in }
       } catch {
-        Self.stop(vms, scheduler: scheduler)
+        _ = try? Self.stop(vms, scheduler: scheduler)
         throw ValidationError("created \(index) of \(count) VMs, then: \(error)")
       }
       scheduler.submit(vm, name: "idler")
@@ -111,7 +111,7 @@ struct ScaleBenchmark: ParsableCommand {
 
     // Stop: each VM ends as timed out at its next wake-up.
     let stopStart = ContinuousClock.now
-    let reports = Self.stop(vms, scheduler: scheduler)
+    let reports = try Self.stop(vms, scheduler: scheduler)
     let stopping = nanoseconds(ContinuousClock.now - stopStart)
     let lifetimes = submitted.reduce(UInt64(0)) { $0 + nanoseconds(stopStart - $1) }
     // The VMs' last references: releasing them closes their vCPUs, and KVM tears each VM down.
@@ -134,9 +134,9 @@ struct ScaleBenchmark: ParsableCommand {
 
   /// Expires every VM (each ends at its next wake-up), waits for all, stops the scheduler; returns the reports.
   @discardableResult
-  static func stop(_ vms: [GuestVM], scheduler: Scheduler) -> [VMReport] {
+  static func stop(_ vms: [GuestVM], scheduler: Scheduler) throws -> [VMReport] {
     for vm in vms { vm.control.expire() }
-    let reports = scheduler.waitForAll()
+    let reports = try scheduler.finishAll(within: .seconds(600))
     scheduler.stop()
     return reports
   }

@@ -178,7 +178,7 @@ struct SpawnBenchmark: ParsableCommand {
     process.standardError = output
     let startedAt = ContinuousClock.now
     try process.run()
-    process.waitUntilExit()
+    try waitForExit(process, limit: .seconds(1800), what: "denalid spawn --count \(count)")
     let seconds = (ContinuousClock.now - startedAt).inSeconds
     try? output.close()
     let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""

@@ -134,7 +134,7 @@ struct SwapBenchmark: ParsableCommand {
     process.arguments = arguments
     let start = ContinuousClock.now
     try process.run()
-    process.waitUntilExit()
+    try waitForExit(process, limit: .seconds(1800), what: "\(path) \(arguments.joined(separator: " "))")
     guard process.terminationStatus == 0 else {
       throw ValidationError("\(path) \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus)")
     }

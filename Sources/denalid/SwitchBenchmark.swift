@@ -100,7 +100,7 @@ struct SwitchBenchmark: ParsableCommand {
     scheduler.submit(other, name: "B")
     let cpuBefore = processCPUNanoseconds()
     scheduler.start()
-    let reports = scheduler.waitForAll()
+    let reports = try scheduler.finishAll(within: .seconds(600))
     let end = ContinuousClock.now
     let cpuAfter = processCPUNanoseconds()
     scheduler.stop()

@@ -32,7 +32,7 @@ final class MonotonicCondition: @unchecked Sendable {
   }
 
   /// Runs `body` with the mutex held.
-  func withLock<R>(_ body: () throws -> R) rethrows -> R {
+  func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
     pthread_mutex_lock(mutex)
     defer { pthread_mutex_unlock(mutex) }
     return try body()

@@ -246,9 +246,16 @@ public final class Scheduler: @unchecked Sendable {
     }
   }
 
+  /// Stops every live VM as `expire(id:)` does.
+  public func expireAll() {
+    lock.withLock {
+      for vm in registry.values where vm.state != .finished { timeoutPassed(vm) }
+    }
+  }
+
   /// A VM's timeout passed, or it was stopped (lock held).
   private func timeoutPassed(_ vm: ScheduledVM) {
-    vm.control?.expire()
+    vm.control?.markExpired()
     if vm.residency == .absent && (vm.state == .idle || vm.state == .runnable) {
       finishAbsent(vm, outcome: .timedOut)
     } else if vm.state == .idle {
@@ -288,6 +295,27 @@ public final class Scheduler: @unchecked Sendable {
     }
   }
 
+  /// Like `waitForAll()`, but gives up after `limit`: then throws, naming the VMs still live and where each is.
+  public func waitForAll(within limit: Duration) throws(SchedulerWaitTimeout) -> [VMReport] {
+    let deadline = monotonicNanoseconds() &+ nanoseconds(limit)
+    return try lock.withLock { () throws(SchedulerWaitTimeout) -> [VMReport] in
+      while live > 0 {
+        if monotonicNanoseconds() >= deadline {
+          throw SchedulerWaitTimeout(waitedFor: "every VM to finish", limit: limit, live: liveSummary())
+        }
+        lock.wait(Self.stateChanged, untilMonotonicNanoseconds: deadline)
+      }
+      return reports
+    }
+  }
+
+  /// The live VMs, at most 20 of them, as `id name phase` (lock held): what a timed-out wait reports.
+  private func liveSummary() -> [String] {
+    registry.values.filter { $0.state != .finished }.sorted { $0.id < $1.id }.prefix(20).map {
+      "vm \($0.id) \($0.name): \(phase(of: $0).rawValue)\($0.control?.hasExpired == true ? ", stopped" : "")"
+    }
+  }
+
   /// Number of VMs submitted and not yet finished.
   public var liveCount: Int { lock.withLock { live } }
 
@@ -319,13 +347,22 @@ public final class Scheduler: @unchecked Sendable {
   /// then stops the threads. Running VMs are preempted; no slice starts and nothing is admitted meanwhile.
   /// A VM whose swap-out fails is retried up to `attempts` times. Returns the ids of live VMs left without a
   /// current swap image (they restart from their last committed one, or from their image). Needs swapping.
-  public func suspendAll(attempts: Int = 3) -> [UInt64] {
+  /// Gives up on VMs still being written, loaded or run after `limit` (they are among those returned, and
+  /// `log` names where each was).
+  public func suspendAll(
+    attempts: Int = 3, within limit: Duration = .seconds(120), log: (String) -> Void = { _ in }
+  ) -> [UInt64] {
     var unsaved: [UInt64] = []
+    let deadline = monotonicNanoseconds() &+ nanoseconds(limit)
     lock.withLock {
       suspending = true
       for slot in slots { slot?.vm.control?.preempt() }
       var tries: [UInt64: Int] = [:]
       while true {
+        if monotonicNanoseconds() >= deadline {
+          log("gave up waiting after \(limit) for VMs to be written out: \(liveSummary().joined(separator: "; "))")
+          break
+        }
         var busy = false
         for vm in registry.values where vm.state != .finished {
           switch vm.residency {
@@ -343,7 +380,8 @@ public final class Scheduler: @unchecked Sendable {
           }
         }
         if !busy { break }
-        lock.wait(Self.stateChanged, untilMonotonicNanoseconds: monotonicNanoseconds() &+ 50_000_000)
+        for slot in slots { slot?.vm.control?.preempt() }  // a kick that came before KVM_RUN is not lost
+        lock.wait(Self.stateChanged, untilMonotonicNanoseconds: min(deadline, monotonicNanoseconds() &+ 50_000_000))
       }
       unsaved = registry.values.filter { $0.state != .finished && $0.residency != .absent }.map(\.id).sorted()
       stopThreads()
@@ -478,6 +516,10 @@ public final class Scheduler: @unchecked Sendable {
   /// Makes an idle VM runnable when a device raises one of its interrupts.
   private func interruptRaised(_ vm: ScheduledVM) {
     lock.withLock {
+      if vm.state != .finished, vm.control?.hasExpired == true {
+        timeoutPassed(vm)  // stopped through its VMControl: ends at once if swapped out, else at its next slice
+        return
+      }
       guard vm.state == .idle else { return }
       wake(vm)
     }

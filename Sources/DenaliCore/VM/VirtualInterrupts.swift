@@ -47,6 +47,12 @@ public final class VirtualInterrupts: @unchecked Sendable {
     if notifyListener { listener?.notify() }
   }
 
+  /// Tells the listener (the scheduler) without raising a bit: a VM that was stopped must be made runnable
+  /// if it idles, so that its next slice can end it.
+  func notifyListener() {
+    condition.withLock { listener }?.notify()
+  }
+
   /// Installs the function `raise` calls after setting bits.
   func setListener(_ function: (@Sendable () -> Void)?) {
     condition.withLock { listener = function.map(Listener.init(notify:)) }

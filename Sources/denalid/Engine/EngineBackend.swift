@@ -267,7 +267,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       return
     }
     logger.notice("stopping: writing every VM to its swap file")
-    let unsaved = scheduler.suspendAll()
+    let unsaved = scheduler.suspendAll(log: { [logger] line in logger.error("\(line)") })
     if !unsaved.isEmpty {
       logger.error(
         "\(unsaved.count) VMs could not be swapped out; they will restart from their last complete swap image or their image: \(unsaved.prefix(20).map(String.init).joined(separator: ", "))"

@@ -8,6 +8,9 @@ public final class DiskDevice {
   public let file: DiskFile?
   /// Blocks read and written so far.
   public private(set) var blocksRead: UInt64 = 0, blocksWritten: UInt64 = 0
+  /// Nanoseconds the VM's thread waited on the disk file without using the CPU (wall minus thread CPU time
+  /// of each transfer): worker time the scheduler charges the VM beside its CPU time.
+  public private(set) var waitNanoseconds: UInt64 = 0
 
   /// A disk device over `file` (nil: no disk; every call returns DENALI_ENODEV).
   public init(file: DiskFile?) { self.file = file }
@@ -54,6 +57,11 @@ public final class DiskDevice {
     guard memory.contains(address: call.buffer, length: length) else { return Int64(DENALI_EFAULT) }
     if isWrite && file.isReadOnly { return Int64(DENALI_EROFS) }
     let offset = call.block * DiskFile.blockSize
+    let (wallBefore, cpuBefore) = (monotonicNanoseconds(), threadCPUNanoseconds())
+    defer {
+      let wall = monotonicNanoseconds() &- wallBefore, cpu = threadCPUNanoseconds() &- cpuBefore
+      if wall > cpu { waitNanoseconds &+= wall - cpu }
+    }
     let succeeded: Bool
     if isWrite {
       succeeded = try memory.withBytes(at: call.buffer, count: length) { file.write($0, at: offset) }

@@ -39,8 +39,8 @@ final class ScheduledVM: @unchecked Sendable {
   var residency: Residency
   /// True while the VM is in the gatekeeper's admission queue.
   var awaitingAdmission = false
-  /// CPU time the VM has had, in nanoseconds, on the scheduler's virtual clock: the run queue serves the
-  /// least first. Lifted to the clock minus the sleeper credit when the VM is queued after a wait, so a VM
+  /// Worker time the VM has had (CPU time of its slices plus time waiting on its disk), in nanoseconds, on
+  /// the scheduler's virtual clock: the run queue serves the least first. Lifted to the clock minus the sleeper credit when the VM is queued after a wait, so a VM
   /// that idled gets the next slice (Denali's reward) but can never bank more than the credit.
   var virtualRuntime: UInt64 = 0
   /// The token of the VM's live entry in the run queue; nil when it is not queued.

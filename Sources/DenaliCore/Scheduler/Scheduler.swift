@@ -406,6 +406,7 @@ public final class Scheduler: @unchecked Sendable {
   private func runSlice(of vm: ScheduledVM, worker: Int) -> VMReport? {
     guard let guest = lock.withLock({ vm.guest }) else { return nil }
     let cpuBefore = threadCPUNanoseconds()
+    let waitBefore = guest.disk.waitNanoseconds
     let guestBefore = guest.statistics.guestNanoseconds
     let end: SliceEnd
     do {
@@ -414,12 +415,13 @@ public final class Scheduler: @unchecked Sendable {
       end = .finished(.faulted(.unexpectedExit("host error: \(error)", rip: 0)))
     }
     let cpu = threadCPUNanoseconds() &- cpuBefore
+    let deviceWait = guest.disk.waitNanoseconds &- waitBefore
     // Read outside the scheduler's lock: a port takes its own lock and then the scheduler's to raise an
     // interrupt, so the reverse order would deadlock.
     let network = guest.network.port?.counters
     return finishSlice(
-      vm, guest: guest, worker: worker, end: end, cpu: cpu, guestTime: guest.statistics.guestNanoseconds &- guestBefore,
-      network: network)
+      vm, guest: guest, worker: worker, end: end, cpu: cpu, deviceWait: deviceWait,
+      guestTime: guest.statistics.guestNanoseconds &- guestBefore, network: network)
   }
 
   /// Blocks until a VM is runnable (or the scheduler stops), then marks it running on `worker`.
@@ -451,12 +453,14 @@ public final class Scheduler: @unchecked Sendable {
 
   /// Records the end of a slice and puts the VM where its result says; returns its report if it finished.
   private func finishSlice(
-    _ vm: ScheduledVM, guest: GuestVM, worker: Int, end: SliceEnd, cpu: UInt64, guestTime: UInt64,
+    _ vm: ScheduledVM, guest: GuestVM, worker: Int, end: SliceEnd, cpu: UInt64, deviceWait: UInt64, guestTime: UInt64,
     network: NetworkCounters?
   ) -> VMReport? {
     lock.withLock {
       slots[worker] = nil
-      vm.virtualRuntime &+= cpu
+      // The slice held its worker for its CPU time and for any time it waited on its disk file: both are charged
+      // (the host's own preemption of the worker is not: that would make shares depend on the host's load).
+      vm.virtualRuntime &+= cpu &+ deviceWait
       vm.accounting.cpuNanoseconds += cpu
       vm.accounting.guestNanoseconds += guestTime
       totalSliceCPU &+= cpu

@@ -11,7 +11,7 @@ SWIFT ?= swift
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DENALID := .build/release/denalid
 
-.PHONY: all setup build guests test demo bench clean
+.PHONY: all setup build guests test test-tsan test-asan demo bench clean
 all: build
 
 setup:
@@ -30,6 +30,13 @@ test: setup guests
 	DENALI_GUESTS_DIR=$(CURDIR)/Guests/build DENALID=$(CURDIR)/.build/debug/denalid \
 	SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(JOBS) \
 		$(SWIFT) test -j $(JOBS)
+
+# The suite under ThreadSanitizer / AddressSanitizer (builds in .build-tsan / .build-asan; any report fails).
+test-tsan: setup guests
+	bash scripts/sanitized-tests.sh thread
+
+test-asan: setup guests
+	bash scripts/sanitized-tests.sh address
 
 demo: build
 	@bash scripts/demo.sh

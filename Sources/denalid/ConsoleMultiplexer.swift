@@ -1,6 +1,5 @@
 // ConsoleMultiplexer.swift: the consoles of many VMs on one standard output, line by line, prefixed by VM id.
 import DenaliCore
-import Synchronization
 
 /// Merges VM consoles onto standard output. With one VM the bytes pass through untouched; with several,
 /// each complete line is written whole, prefixed `[vm N] `; `quiet` drops everything.
@@ -28,9 +27,9 @@ final class ConsoleMultiplexer: Sendable {
   private let prefixed: Bool
   private let quiet: Bool
   /// Each VM's line buffer, for `finish`.
-  private let buffers = Mutex<[UInt64: LineBuffer]>([:])
+  private let buffers = Locked<[UInt64: LineBuffer]>([:])
   /// Held while writing to standard output, so whole lines from different VMs never interleave.
-  private let output = Mutex<Void>(())
+  private let output = Locked<Void>(())
 
   /// A multiplexer for `vmCount` VMs.
   init(vmCount: Int, quiet: Bool) {

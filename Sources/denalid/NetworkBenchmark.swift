@@ -126,7 +126,7 @@ struct NetworkBenchmark: ParsableCommand {
 
   /// A console capture shared with worker threads.
   final class Capture: Sendable {
-    private let bytes = Mutex<[UInt8]>([])
+    private let bytes = Locked<[UInt8]>([])
     /// The sink.
     var sink: ConsoleDevice.Sink { { [self] buffer in bytes.withLock { $0.append(contentsOf: buffer) } } }
     /// The text so far.

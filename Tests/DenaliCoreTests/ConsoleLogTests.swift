@@ -45,8 +45,8 @@ struct ConsoleLogTests {
   func followers() {
     let log = ConsoleLog(capacity: 1024)
     append(log, Array("old\nlast\n".utf8))
-    let seen = Mutex<[ConsoleLog.Event]>([])
-    let cancelledSeen = Mutex<[ConsoleLog.Event]>([])
+    let seen = Locked<[ConsoleLog.Event]>([])
+    let cancelledSeen = Locked<[ConsoleLog.Event]>([])
     let subscription = log.subscribe(tailLines: 1) { event in seen.withLock { $0.append(event) } }
     let cancelled = log.subscribe(tailLines: 0) { event in cancelledSeen.withLock { $0.append(event) } }
     append(log, Array("new\n".utf8))
@@ -58,7 +58,7 @@ struct ConsoleLogTests {
     #expect(cancelledSeen.withLock { $0 } == [.output(Array("old\nlast\n".utf8)), .output(Array("new\n".utf8))])
     subscription.cancel()
     // Following a closed log: the tail, then .ended at once.
-    let late = Mutex<[ConsoleLog.Event]>([])
+    let late = Locked<[ConsoleLog.Event]>([])
     _ = log.subscribe(tailLines: 1) { event in late.withLock { $0.append(event) } }
     #expect(late.withLock { $0 } == [.output(Array("more\n".utf8)), .ended])
   }

@@ -75,7 +75,9 @@ struct GatekeeperTests {
     #expect(swap.swapIns == swap.swapOuts, "every swapped-out VM came back: \(swap)")
     #expect(swap.swapOutFailures == 0 && swap.loadFailures == 0)
     #expect(reports.allSatisfy { $0.accounting.swapOuts >= 1 })
-    // Nothing of the finished VMs is left on disk.
+    // Nothing of the finished VMs is left on disk once the swap threads have done their queued deletions (they
+    // run after a VM's end is reported: stop() waits for them).
+    scheduler.stop()
     #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
   }
 
@@ -158,7 +160,7 @@ struct GatekeeperTests {
 
 /// Lines logged from any thread.
 final class LogLines: Sendable {
-  private let storage = Mutex<[String]>([])
+  private let storage = Locked<[String]>([])
   /// Adds a line.
   func append(_ line: String) { storage.withLock { $0.append(line) } }
   /// Every line so far.

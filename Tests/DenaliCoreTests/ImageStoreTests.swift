@@ -123,7 +123,7 @@ struct ImageStoreTests {
     defer { try? FileManager.default.removeItem(atPath: state) }
     let store = try ImageStore(directory: state + "/images-store")
     let bytes = [UInt8](repeating: 0x5A, count: 100_000)
-    let keys = Mutex<Set<String>>([])
+    let keys = Locked<Set<String>>([])
     DispatchQueue.concurrentPerform(iterations: 8) { _ in
       do {
         let key = try store.store(bytes)

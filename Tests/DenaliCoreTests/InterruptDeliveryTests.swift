@@ -32,7 +32,7 @@ struct InterruptDeliveryTests {
   @Test("1,000,000 raises with a listener: the listener runs at the same stack depth every time")
   func constantStackDepth() {
     let interrupts = VirtualInterrupts()
-    let depths = Mutex<(low: UInt, high: UInt, calls: Int)>((.max, 0, 0))
+    let depths = Locked<(low: UInt, high: UInt, calls: Int)>((.max, 0, 0))
     interrupts.setListener {
       let address = Self.stackAddress()
       depths.withLock { $0 = (min($0.low, address), max($0.high, address), $0.calls + 1) }

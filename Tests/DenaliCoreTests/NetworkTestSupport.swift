@@ -36,8 +36,8 @@ enum TestFrames {
 
 /// An uplink that records what the switch sends and lets a test inject frames from "the host".
 final class FakeUplink: NetworkUplink, @unchecked Sendable {
-  private let sent = Mutex<[[UInt8]]>([])
-  private let receiver = Mutex<(@Sendable ([UInt8]) -> Void)?>(nil)
+  private let sent = Locked<[[UInt8]]>([])
+  private let receiver = Locked<(@Sendable ([UInt8]) -> Void)?>(nil)
 
   /// Frames the switch wrote to the host.
   var transmitted: [[UInt8]] { sent.withLock { $0 } }

@@ -13,7 +13,7 @@ extension SchedulerTests {
   /// Reports with the time each VM finished, from a scheduler with `workers` threads.
   final class FinishTimes: Sendable {
     let start = ContinuousClock.now
-    let finished = Mutex<[(report: VMReport, after: Duration)]>([])
+    let finished = Locked<[(report: VMReport, after: Duration)]>([])
     func record(_ report: VMReport) { finished.withLock { $0.append((report, ContinuousClock.now - start)) } }
     var all: [(report: VMReport, after: Duration)] { finished.withLock { $0 } }
   }

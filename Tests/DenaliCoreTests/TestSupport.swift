@@ -38,7 +38,7 @@ enum BuiltGuests {
 
 /// Collects console output from worker threads.
 final class SharedConsole: Sendable {
-  private let bytes = Mutex<[UInt8]>([])
+  private let bytes = Locked<[UInt8]>([])
   /// A sink appending to this capture.
   var sink: ConsoleDevice.Sink { { [self] buffer in bytes.withLock { $0.append(contentsOf: buffer) } } }
   /// Everything captured so far.

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Serves the control API on a `ControlSocket`: one event-loop thread for HTTP, a small pool of threads for
 /// backend calls (which may block). Every accepted connection is checked against the `PeerPolicy` first.
@@ -32,7 +32,7 @@ public final class ControlServer: Sendable {
   public let dispatcher: ControlDispatcher
   private let configuration: Configuration
   private let logger: Logger
-  private let state = Mutex<State>(State())
+  private let state = NIOLockedValueBox<State>(State())
   private let connections = ConnectionRegistry()
 
   private struct State {
@@ -95,7 +95,7 @@ public final class ControlServer: Sendable {
       try? group.syncShutdownGracefully()
       throw error
     }
-    state.withLock {
+    state.withLockedValue {
       $0.group = group
       $0.pool = pool
       $0.listener = listener
@@ -108,7 +108,7 @@ public final class ControlServer: Sendable {
   /// flight to return, removes the socket file. Safe to call more than once; the backend is not shut down here.
   public func stop() {
     dispatcher.stopAccepting()
-    let (group, pool, listener, socket) = state.withLock { state in
+    let (group, pool, listener, socket) = state.withLockedValue { state in
       defer {
         state.listener = nil
         state.group = nil
@@ -140,12 +140,12 @@ public final class ControlServer: Sendable {
 
 /// The open connections, so that `stop()` can close them (ending console streams with them).
 final class ConnectionRegistry: Sendable {
-  private let state = Mutex<(open: [ObjectIdentifier: any Channel], closed: Bool)>(([:], false))
+  private let state = NIOLockedValueBox<(open: [ObjectIdentifier: any Channel], closed: Bool)>(([:], false))
 
   /// Remembers `channel` until it closes; closes it at once if the registry was closed already.
   func track(_ channel: any Channel) {
     let key = ObjectIdentifier(channel)
-    let added = state.withLock { state -> Bool in
+    let added = state.withLockedValue { state -> Bool in
       guard !state.closed else { return false }
       state.open[key] = channel
       return true
@@ -155,13 +155,13 @@ final class ConnectionRegistry: Sendable {
       return
     }
     channel.closeFuture.whenComplete { [self] _ in
-      _ = state.withLock { $0.open.removeValue(forKey: key) }
+      _ = state.withLockedValue { $0.open.removeValue(forKey: key) }
     }
   }
 
   /// Closes every connection and refuses new ones.
   func closeAll() {
-    let open = state.withLock { state in
+    let open = state.withLockedValue { state in
       state.closed = true
       defer { state.open = [:] }
       return Array(state.open.values)

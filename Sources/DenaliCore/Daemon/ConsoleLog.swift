@@ -1,5 +1,4 @@
 // ConsoleLog.swift: one VM's console output as the daemon keeps it: the last few KiB, sanitised, with followers.
-import Synchronization
 
 /// A bounded, thread-safe record of a VM's console output.
 ///
@@ -54,13 +53,13 @@ public final class ConsoleLog: Sendable {
     }
   }
 
-  private let state: Mutex<State>
+  private let state: Locked<State>
 
   /// A log keeping at most `capacity` bytes, starting with `initial` (a log saved before a restart).
   public init(capacity: Int, initial: [UInt8] = []) {
     var state = State(capacity: max(1, capacity))
     for byte in initial.suffix(state.capacity) { state.append(byte) }
-    self.state = Mutex(state)
+    self.state = Locked(state)
   }
 
   /// The byte kept for `byte`: printable ASCII, newline, tab and bytes of multi-byte UTF-8 sequences stay;

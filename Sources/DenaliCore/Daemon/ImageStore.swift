@@ -1,7 +1,6 @@
 // ImageStore.swift: guest images kept in the state directory under a key made from their content.
 import Foundation
 import Glibc
-import Synchronization
 
 /// Guest images kept in the state directory by content, so the daemon can restart VMs whose image file has since changed or gone.
 ///
@@ -11,7 +10,7 @@ public final class ImageStore: Sendable {
   /// The directory holding the images.
   public let directory: String
   /// Serialises stores and removals, so a key's check and its file's creation are one step.
-  private let lock = Mutex(())
+  private let lock = Locked(())
 
   /// What a temporary file's name starts with (then a random hex number).
   static let temporaryPrefix = ".tmp-"

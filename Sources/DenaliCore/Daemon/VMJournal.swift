@@ -1,7 +1,6 @@
 // VMJournal.swift: the daemon's durable VM table: an append-only, checksummed journal file, replayed at open.
 import Foundation
 import Glibc
-import Synchronization
 
 /// An append-only journal of VM records in a directory (the daemon's state directory), crash-safe.
 ///
@@ -28,7 +27,7 @@ public final class VMJournal: Sendable {
     var tailNeedsCut: Bool
   }
 
-  private let state: Mutex<State>
+  private let state: Locked<State>
 
   /// The journal file's name inside the directory.
   static let fileName = "vms.journal"
@@ -51,7 +50,7 @@ public final class VMJournal: Sendable {
       Self.removeTemporaryFiles(in: directory)
       // A torn last line is cut off, so that the next append starts a line of its own.
       let tailNeedsCut = replay.completeLength < bytes.count && ftruncate(fd, off_t(replay.completeLength)) != 0
-      state = Mutex(State(fd: fd, length: replay.completeLength, tailNeedsCut: tailNeedsCut))
+      state = Locked(State(fd: fd, length: replay.completeLength, tailNeedsCut: tailNeedsCut))
     } catch {
       Glibc.close(fd)
       throw error

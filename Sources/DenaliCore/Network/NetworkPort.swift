@@ -1,7 +1,6 @@
 // NetworkPort.swift: one VM's NIC on the virtual switch: its addresses, bounded queues and counters.
 import DenaliABI
 import DequeModule
-import Synchronization
 
 /// A VM's port on the `VirtualSwitch`: MAC and IPv4 identity, a bounded transmit queue (filled by the
 /// send hypercall, drained by the switch thread), a bounded receive queue (filled by the switch, drained
@@ -56,7 +55,7 @@ public final class NetworkPort: @unchecked Sendable {
     var admission: (@Sendable (NetworkPort) -> Void)?
   }
 
-  private let state: Mutex<State>
+  private let state: Locked<State>
   /// Told when the transmit queue gains its first frame.
   private weak var fabric: VirtualSwitch?
 
@@ -67,7 +66,7 @@ public final class NetworkPort: @unchecked Sendable {
     self.interface = interface
     self.gateway = gateway
     self.fabric = fabric
-    state = Mutex(State(receive: ReceiveQueue(capacity: limits.receiveFrames, quantum: quantum),
+    state = Locked(State(receive: ReceiveQueue(capacity: limits.receiveFrames, quantum: quantum),
                         transmitLimit: limits.transmitFrames))
   }
 

@@ -1,7 +1,6 @@
 // TapUplink.swift: the switch's uplink to the host: a TAP device with a host-side IPv4 address, and a reader thread.
 import CNetwork
 import Foundation
-import Synchronization
 
 /// A TAP interface (`IFF_TAP | IFF_NO_PI`) joining the virtual switch to the host's network stack. The
 /// host side gets `address` (for example 10.0.0.1/16) and is brought up; frames the host sends on it are
@@ -16,7 +15,7 @@ public final class TapUplink: NetworkUplink, @unchecked Sendable {
   private let descriptor: Int32
   private let wakeDescriptor: Int32
   private let readerDone = DispatchSemaphore(value: 0)
-  private let readerState = Mutex<(started: Bool, stopped: Bool)>((false, false))
+  private let readerState = Locked<(started: Bool, stopped: Bool)>((false, false))
 
   /// Creates (or attaches to) TAP interface `name`, sets its IPv4 `address`, turns IPv6 off on it (so the
   /// host sends no router or neighbour solicitations), and brings it up.

@@ -6,7 +6,7 @@ import Synchronization
 public final class VMControl: Sendable {
   private let expired = Atomic<Bool>(false)
   /// The kicker of the VM's current vCPU; nil while the VM is not resident (swapped out or not yet loaded).
-  private let kicker = Mutex<VCPUKicker?>(nil)
+  private let kicker = Locked<VCPUKicker?>(nil)
   private let interrupts: VirtualInterrupts
 
   init(interrupts: VirtualInterrupts) {

@@ -65,8 +65,9 @@ struct NetworkTests {
     let arp = Self.number(after: "ARP answered ", in: result.stderr) ?? 0
     #expect(received >= 5000 && received < 7000, "\(result.stderr)")
     #expect(arp >= 1000 && arp < 2000, "\(result.stderr)")
-    #expect(result.stderr.contains("2000 NICs: in \(received) packets") && result.stderr.contains("dropped 0\n"),
-            "\(result.stderr)")
+    // "dropped 0" ends the line, or is followed by frames still queued when the last VM ended (a loaded host).
+    #expect(result.stderr.contains("2000 NICs: in \(received) packets")
+              && (result.stderr.contains("dropped 0\n") || result.stderr.contains("dropped 0, ")), "\(result.stderr)")
     print("1,000 pairs: \(result.elapsed); \(result.stderr)")
   }
 

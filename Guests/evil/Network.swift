@@ -23,7 +23,9 @@ extension Evil {
       for kind in 0..<3 {
         for _ in 0..<10 {
           if kind == 2 {
-            buildARPReply(frame, to: victimMAC, claiming: victim, with: NetworkInterface.mac, target: victim)
+            // An ARP reply claiming the victim's address is at this VM's MAC.
+            buildARP(frame, operation: 2, to: victimMAC, from: NetworkInterface.mac, sender: victim,
+                     targetMAC: victimMAC, target: victim)
           } else {
             buildUDP(frame, to: victimMAC, from: kind == 0 ? victimMAC : NetworkInterface.mac,
                      source: kind == 0 ? own : victim, destination: victim)
@@ -56,7 +58,7 @@ extension Evil {
       // and wakes this VM from an idle. ret = replies received (COUNT when none was dropped).
       guard let count = arguments.unsignedInteger(at: 1, default: 100_000) else { return usage() }
       let own = NetworkInterface.address
-      buildARPRequest(frame, from: NetworkInterface.mac, address: own, asking: own)
+      buildARP(frame, operation: 1, to: 0xFFFF_FFFF_FFFF, from: NetworkInterface.mac, sender: own, targetMAC: 0, target: own)
       let reply = scratch(1600)
       var replies: Int64 = 0
       for _ in 0..<count {
@@ -96,36 +98,21 @@ extension Evil {
     frame.storeBytes(of: UInt16(26).bigEndian, toByteOffset: 38, as: UInt16.self)
   }
 
-  /// A 60-byte broadcast ARP request from `hardware`/`address` asking who has `asked`.
-  static func buildARPRequest(
-    _ frame: UnsafeMutableRawPointer, from hardware: UInt64, address: IPv4Address, asking asked: IPv4Address
-  ) {
-    storeMAC(0xFFFF_FFFF_FFFF, frame, at: 0)
-    storeMAC(hardware, frame, at: 6)
-    frame.storeBytes(of: UInt16(0x0806).bigEndian, toByteOffset: 12, as: UInt16.self)
-    frame.storeBytes(of: UInt32(0x0008_0100), toByteOffset: 14, as: UInt32.self)
-    frame.storeBytes(of: UInt16(0x0406), toByteOffset: 18, as: UInt16.self)
-    frame.storeBytes(of: UInt16(1).bigEndian, toByteOffset: 20, as: UInt16.self)
-    storeMAC(hardware, frame, at: 22)
-    frame.storeBytes(of: address.value.bigEndian, toByteOffset: 28, as: UInt32.self)
-    storeMAC(0, frame, at: 32)
-    frame.storeBytes(of: asked.value.bigEndian, toByteOffset: 38, as: UInt32.self)
-  }
-
-  /// A 60-byte ARP reply saying `claimed` is at `hardware`.
-  static func buildARPReply(
-    _ frame: UnsafeMutableRawPointer, to mac: UInt64, claiming claimed: IPv4Address, with hardware: UInt64,
-    target: IPv4Address
+  /// A 60-byte ARP message (operation 1 request, 2 reply) to `mac`, from `hardware` saying it has `sender`,
+  /// about `targetMAC`/`target`.
+  static func buildARP(
+    _ frame: UnsafeMutableRawPointer, operation: UInt16, to mac: UInt64, from hardware: UInt64, sender: IPv4Address,
+    targetMAC: UInt64, target: IPv4Address
   ) {
     storeMAC(mac, frame, at: 0)
     storeMAC(hardware, frame, at: 6)
     frame.storeBytes(of: UInt16(0x0806).bigEndian, toByteOffset: 12, as: UInt16.self)
     frame.storeBytes(of: UInt32(0x0008_0100), toByteOffset: 14, as: UInt32.self)
     frame.storeBytes(of: UInt16(0x0406), toByteOffset: 18, as: UInt16.self)
-    frame.storeBytes(of: UInt16(2).bigEndian, toByteOffset: 20, as: UInt16.self)
+    frame.storeBytes(of: operation.bigEndian, toByteOffset: 20, as: UInt16.self)
     storeMAC(hardware, frame, at: 22)
-    frame.storeBytes(of: claimed.value.bigEndian, toByteOffset: 28, as: UInt32.self)
-    storeMAC(mac, frame, at: 32)
+    frame.storeBytes(of: sender.value.bigEndian, toByteOffset: 28, as: UInt32.self)
+    storeMAC(targetMAC, frame, at: 32)
     frame.storeBytes(of: target.value.bigEndian, toByteOffset: 38, as: UInt32.self)
   }
 }

@@ -12,7 +12,7 @@ struct Evil: Guest {
     "pagetable-escape", "rdmsr", "wrmsr", "hlt", "triple", "sse", "idle-zero", "idle-forever", "idle-huge",
     "disk-past-end", "disk-block-overflow", "disk-count-zero", "disk-count-huge", "disk-buffer-outside",
     "disk-write-readonly", "disk-none", "trap-port",
-  ] + networkCases
+  ] + networkCases + systemCases
 
   static func run(_ arguments: Arguments) -> Int32 {
     guard let name = arguments.first else { return usage() }
@@ -96,7 +96,7 @@ struct Evil: Guest {
       var flags: UInt64 = 0
       return report(name, ilwaco_hc_disk_info(&blocks, &flags))
     default:
-      return networkCase(name, outside: outside) ?? usage()
+      return networkCase(name, outside: outside) ?? systemCase(name) ?? usage()
     }
     Console.print("evil: ")
     Console.print(name)

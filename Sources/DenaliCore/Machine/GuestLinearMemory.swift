@@ -51,6 +51,13 @@ struct GuestLinearMemory {
     return try? memory.read(UInt8.self, at: physical)
   }
 
+  /// The little-endian 64-bit value at `linear`, or nil when any of its bytes does not translate.
+  func uint64(at linear: UInt64) -> UInt64? {
+    let bytes = bytes(at: linear, upTo: 8)
+    guard bytes.count == 8 else { return nil }
+    return bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }
+  }
+
   /// Up to `count` bytes from `linear`, stopping before the first byte that does not translate (a range may
   /// cross into another page, translated on its own).
   func bytes(at linear: UInt64, upTo count: Int) -> [UInt8] {

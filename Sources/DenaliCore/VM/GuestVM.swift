@@ -438,15 +438,15 @@ public final class GuestVM {
       .invalidPortIO(port: io.port, isInput: io.direction == .input, size: io.size, count: io.count, rip: try rip())))
   }
 
-  /// Decodes a CPU exception from the frame the CPU pushed before entering the host's trap stub.
+  /// Decodes a CPU exception from the frame the CPU pushed before entering the host's trap stub (read at RSP
+  /// through the guest's page tables, as the CPU wrote it).
   private func exceptionFault(vector: UInt8, _ machine: ResidentMachine) throws(KVMError) -> GuestFault {
-    let vcpu = machine.vcpu
-    let memory = machine.memory
-    let regs = try vcpu.registers()
+    let regs = try machine.exitRegisters()
+    let stack = try machine.guestCode()
     let hasErrorCode = GuestFault.hasErrorCode(vector)
-    let errorCode = hasErrorCode ? try? memory.read(UInt64.self, at: regs.rsp) : nil
-    let faultingRIP = (try? memory.read(UInt64.self, at: regs.rsp &+ (hasErrorCode ? 8 : 0))) ?? regs.rip
-    let address = vector == 14 ? try vcpu.specialRegisters().cr2 : nil
+    let errorCode = hasErrorCode ? stack.uint64(at: regs.rsp) : nil
+    let faultingRIP = stack.uint64(at: regs.rsp &+ (hasErrorCode ? 8 : 0)) ?? regs.rip
+    let address = vector == 14 ? stack.specialRegisters.cr2 : nil
     return .exception(vector: vector, rip: faultingRIP, errorCode: errorCode, faultAddress: address)
   }
 

@@ -15,7 +15,7 @@ public final class KVMSystem: Sendable {
   public let vcpuMmapSize: Int
   /// The optional capabilities the wrapper uses.
   public let features: KVMFeatures
-  /// The MSRs a saved vCPU state carries on this KVM.
+  /// The MSRs a saved vCPU state carries on this KVM (for `/dev/kvm`, found once per process).
   public let savedMSRs: SavedMSRList
   /// Kicks vCPUs that stay inside one KVM_RUN for a whole period (their `run()` returns `.longRun`).
   let runWatchdog: RunWatchdog
@@ -47,7 +47,7 @@ public final class KVMSystem: Sendable {
     self.fd = fd
     self.vcpuMmapSize = Int(size)
     features = KVMFeatures(kvmFD: fd)
-    savedMSRs = SavedMSRList.probe(kvmFD: fd)
+    savedMSRs = (path == "/dev/kvm" ? SavedMSRList.forDefaultDevice : nil) ?? SavedMSRList.probe(kvmFD: fd)
     let (seconds, attoseconds) = runWatchdogPeriod.components
     let period = UInt64(max(0, min(seconds, 3600))) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000
     runWatchdog = RunWatchdog(periodNanoseconds: period)

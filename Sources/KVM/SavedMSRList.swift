@@ -46,6 +46,15 @@ public struct SavedMSRList: Sendable, Equatable {
   /// MSRs the special registers carry, never listed here.
   static let carriedBySpecialRegisters: Set<UInt32> = [0xc000_0080, 0xc000_0100, 0xc000_0101, 0x1b]
 
+  /// The list for `/dev/kvm`, probed once per process (the first use opens the device on its own); nil when it
+  /// cannot be opened.
+  static let forDefaultDevice: SavedMSRList? = {
+    let fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    return probe(kvmFD: fd)
+  }()
+
   /// Builds the list for the KVM device `kvmFD`: the candidates (KVM's two lists, then `unlistedCandidates`),
   /// kept where KVM reads them on a throwaway vCPU and takes the value read back (an MSR KVM will not set even to
   /// its own reset value, such as one that needs an in-kernel local APIC, holds nothing a guest could change).

@@ -19,10 +19,15 @@ enum HypercallInstruction {
   /// that opcode (after a string `outs` it is 6F), and the instruction at RIP is not string port I/O (an `outs`
   /// whose repetitions are not done leaves RIP on itself). An `out` directly followed by `ins`/`outs` is
   /// therefore refused too, which the ABI states.
+  /// (Runs on every hypercall: it reads byte by byte, one page walk each, and allocates nothing.)
   static func isSingleOut(rip: UInt64, code: GuestLinearMemory) -> Bool {
     let linear = linearAddress(of: rip, code.specialRegisters)
     guard code.byte(at: linear &- 1) == outDXEAX else { return false }
-    let next = code.bytes(at: linear, upTo: GuestInstruction.maximumLength)
-    return GuestInstruction(next)?.isStringPortIO != true
+    for offset in 0..<UInt64(GuestInstruction.maximumLength) {
+      // A byte that does not translate was never fetched: the instruction at RIP is not one being repeated.
+      guard let byte = code.byte(at: linear &+ offset) else { return true }
+      if !GuestInstruction.isPrefix(byte) { return !GuestInstruction.isStringPortIO(opcode: byte) }
+    }
+    return true
   }
 }

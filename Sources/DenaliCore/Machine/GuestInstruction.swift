@@ -31,7 +31,10 @@ struct GuestInstruction {
   }
 
   /// `ins` or `outs` (6C-6F), with or without a repeat prefix.
-  var isStringPortIO: Bool { (0x6C...0x6F).contains(opcode[opcode.startIndex]) }
+  var isStringPortIO: Bool { Self.isStringPortIO(opcode: opcode[opcode.startIndex]) }
+
+  /// True for the first opcode byte of `ins` or `outs` (6C-6F).
+  static func isStringPortIO(opcode: UInt8) -> Bool { (0x6C...0x6F).contains(opcode) }
 
   /// An instruction that may leave every register as it found it by transferring control to itself: jumps
   /// (relative, conditional, indirect, far), `loop`/`jrcxz`, calls and returns, `int`, `iret`, `syscall`,

@@ -1,6 +1,8 @@
 // cpu-state [MS]: writes every MSR on its list that the CPU lets it write, and the debug registers DR0-3, DR6
-// and DR7, to distinctive values; prints `cpu-state: set N msrs`; idles MS milliseconds (decimal, default 0),
-// during which the host may swap the VM out and in, or restart; then reads everything back. Prints each value
+// and DR7, to distinctive values, and turns on KVM's paravirtual clock; prints `cpu-state: set N msrs`; idles
+// MS milliseconds (decimal, default 0), during which the host may swap the VM out and in, or restart; then
+// reads everything back, and checks that the TSC and the KVM clock went on at least 3/4 as far as the
+// guest's monotonic clock (they must not stand still or go back across a swap). Prints each value
 // that changed as `cpu-state: MISMATCH ...` and finally `cpu-state: N msrs, 6 debug registers, M mismatches`,
 // and exits with M (at most 255). MSRs the CPU refuses (#GP, survived with a temporary handler) are skipped
 // and listed as `refused`. Guest instructions are emulated on our hosts, so the list is kept short.
@@ -79,11 +81,33 @@ struct CPUState: Guest {
       CPU.setDebugRegister(register.index, register.value)
       debugValues.append(CPU.debugRegister(register.index))
     }
+    // KVM's paravirtual clock, at a page of our own: KVM writes the time there (version, TSC stamp, system time).
+    let kvmClock = kvmClockPage()
+    _ = yield()
+    let clockBefore = kvmClock.map(kvmClockNow)
+    let tscBefore = CPU.timeStampCounter()
+    let monotonicBefore = VirtualRegisters.monotonicNanoseconds
     Console.print("cpu-state: set ")
     Console.print(kept.count)
     Console.print(" msrs\n")
     if milliseconds > 0 { _ = idle(timeoutNanoseconds: milliseconds &* 1_000_000) }
+    _ = yield()
     var mismatches = 0
+    // The clocks go on together: the guest's monotonic clock, the TSC (at its rate) and the KVM clock.
+    let elapsed = VirtualRegisters.monotonicNanoseconds &- monotonicBefore
+    let ticks = CPU.timeStampCounter() &- tscBefore
+    let hertz = VirtualRegisters.tscFrequencyHertz
+    if hertz > 0, ticks / (hertz / 1000 + 1) < elapsed / 1_000_000 * 3 / 4 {
+      mismatches += 1
+      report("tsc", 0x10, expected: elapsed / 1_000_000, got: ticks / (hertz / 1000 + 1))  // in ms
+    }
+    if let kvmClock, let clockBefore {
+      let clockAfter = kvmClockNow(kvmClock)
+      if clockAfter < clockBefore &+ elapsed / 4 * 3 {
+        mismatches += 1
+        report("kvmclock", 0x4b56_4d01, expected: clockBefore &+ elapsed, got: clockAfter)
+      }
+    }
     for candidate in kept {
       let now = CPU.tryReadMSR(candidate.index)
       if now != candidate.value {
@@ -106,6 +130,30 @@ struct CPUState: Guest {
     Console.print(mismatches)
     Console.print(" mismatches\n")
     return Int32(min(mismatches, 255))
+  }
+
+  /// Turns on KVM's paravirtual clock (MSR_KVM_SYSTEM_TIME_NEW) at a fresh 64-byte block; returns its address,
+  /// or nil when the MSR is refused.
+  static func kvmClockPage() -> UInt64? {
+    var block: UnsafeMutableRawPointer? = nil
+    guard posix_memalign(&block, 64, 64) == 0, let block else { return nil }
+    block.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+    let address = UInt64(UInt(bitPattern: block))
+    return CPU.tryWriteMSR(0x4b56_4d01, address | 1) ? address : nil
+  }
+
+  /// The KVM clock's time in nanoseconds from its page at `page` (`struct pvclock_vcpu_time_info`): the system
+  /// time KVM stamped, plus the TSC ticks since its stamp scaled by its multiplier and shift.
+  static func kvmClockNow(_ page: UInt64) -> UInt64 {
+    let stamp = CPU.load(at: page + 8)
+    let systemTime = CPU.load(at: page + 16)
+    let scale = CPU.load(at: page + 24)
+    let multiplier = scale & 0xffff_ffff
+    let shift = Int8(truncatingIfNeeded: scale >> 32)
+    var ticks = CPU.timeStampCounter() &- stamp
+    ticks = shift >= 0 ? ticks << UInt64(shift) : ticks >> UInt64(-Int(shift))
+    let product = ticks.multipliedFullWidth(by: multiplier)
+    return systemTime &+ (product.high << 32 | product.low >> 32)
   }
 
   /// Prints `cpu-state: MISMATCH KIND INDEX expected E got G`.

@@ -25,6 +25,19 @@ public struct VCPUState: Sendable {
   /// The time-stamp counter, when the state holds it.
   public var timeStampCounter: UInt64? { msrs.last { $0.index == SavedMSRList.timeStampCounter }?.value }
 
+  /// Moves the saved time-stamp counter on by `nanoseconds` at `kilohertz` ticks per millisecond (for a vCPU
+  /// restored after time passed that the guest's clock counts); nothing without a TSC or a rate.
+  public mutating func advanceTimeStampCounter(byNanoseconds nanoseconds: UInt64, kilohertz: UInt64) {
+    // ticks = nanoseconds × kHz / 10^6, in 128 bits; skipped when it would not fit in 64.
+    let product = nanoseconds.multipliedFullWidth(by: kilohertz)
+    guard product.high < 1_000_000 else { return }
+    let ticks = UInt64(1_000_000).dividingFullWidth((product.high, product.low)).quotient
+    guard ticks > 0 else { return }
+    for index in msrs.indices where msrs[index].index == SavedMSRList.timeStampCounter {
+      msrs[index].value &+= ticks
+    }
+  }
+
   /// Reads the state of `vcpu` (the MSRs of its system's `SavedMSRList`, the rest as its features allow).
   public init(capturing vcpu: VCPU) throws(KVMError) {
     let system = vcpu.machine.system

@@ -97,6 +97,9 @@ extension CPU {
     ilwaco_cpu_out32_then_rep_outs32(port, value, data, count)
   }
 
+  /// Reads the time-stamp counter.
+  public static func timeStampCounter() -> UInt64 { ilwaco_cpu_rdtsc() }
+
   /// Jumps to itself forever: no register ever changes, yet every instruction completes.
   public static func jumpToSelf() -> Never { ilwaco_cpu_jump_to_self() }
 

@@ -312,6 +312,12 @@ static inline void ilwaco_cpu_rep_ins32(uint16_t port, void *data, uint64_t coun
 static inline void ilwaco_cpu_out32_then_rep_outs32(uint16_t port, uint32_t value, const void *data, uint64_t count) {
   __asm__ volatile("outl %%eax, %%dx\n\trep outsl" : "+S"(data), "+c"(count) : "a"(value), "d"(port) : "memory");
 }
+/** Reads the time-stamp counter (`rdtsc`). */
+static inline uint64_t ilwaco_cpu_rdtsc(void) {
+  uint32_t low, high;
+  __asm__ volatile("rdtsc" : "=a"(low), "=d"(high) : : "memory");
+  return ((uint64_t)high << 32) | low;
+}
 /** Jumps to itself forever (`1: jmp 1b`): the registers never change, yet every instruction completes. */
 static inline _Noreturn void ilwaco_cpu_jump_to_self(void) {
   __asm__ volatile("1: jmp 1b" ::: "memory");

@@ -207,7 +207,8 @@ public final class GuestVM {
         }
       state = SavedMachineState(
         vcpu: try VCPUState(capturing: machine.vcpu), guestClock: monotonicNanoseconds() &- clockOrigin,
-        idleRequest: idleRequest, pendingInterrupts: pending, idle: idle)
+        idleRequest: idleRequest, pendingInterrupts: pending, idle: idle,
+        kvmClock: machine.machine.fd >= 0 ? try machine.machine.kvmClock() : nil)
       changed = try machine.takeChangedPages()
     } catch {
       throw .host("\(error)")
@@ -238,12 +239,17 @@ public final class GuestVM {
       throw .host("\(error)")
     }
     let image = try file.load(into: machine.memory)
-    guard let state = SavedMachineState(encoded: image.state) else {
+    guard var state = SavedMachineState(encoded: image.state) else {
       throw .corrupt(path: file.path, reason: "the machine state is malformed")
     }
+    // The guest's clock went on while the VM was out of memory (in this process): so do its TSC and KVM clock.
+    let elapsed = (monotonicNanoseconds() &- clockOrigin).subtractingReportingOverflow(state.guestClock)
+    let away = elapsed.overflow ? 0 : elapsed.partialValue
     do {
+      state.vcpu.advanceTimeStampCounter(byNanoseconds: away, kilohertz: UInt64((try? machine.vcpu.tscFrequencyKHz()) ?? 0))
       let skipped = try state.vcpu.restore(into: machine.vcpu)
       statistics.msrsNotRestored &+= UInt64(skipped.count)
+      if let clock = state.kvmClock { try machine.machine.setKVMClock(clock &+ away) }
     } catch {
       throw .host("\(error)")
     }

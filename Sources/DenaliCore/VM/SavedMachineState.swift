@@ -5,7 +5,8 @@ import KVM
 
 /// Everything besides memory that a VM needs to continue where it stopped.
 struct SavedMachineState {
-  /// Version 3 carries the whole vCPU (`VCPUState.Encoding.complete`: MSRs, debug registers, XCRs, events);
+  /// Version 3 carries the whole vCPU (`VCPUState.Encoding.complete`: MSRs, debug registers, XCRs, events) and
+  /// the VM's KVM clock;
   /// version 2 added `idle`. Versions 1 and 2 still load: their vCPU is registers, FPU and TSC only (the rest
   /// starts from KVM's reset values), and a version 1 idle is `.unknown`.
   private static let version: UInt32 = 3
@@ -32,6 +33,9 @@ struct SavedMachineState {
   var pendingInterrupts: UInt64
   /// The idle the guest waits in.
   var idle: Idle
+  /// The VM's KVM clock when it was saved, nanoseconds; nil when not saved (an older image, or a VM whose
+  /// descriptor was closed).
+  var kvmClock: UInt64?
 
   /// The encoded form.
   func encoded() -> [UInt8] {
@@ -56,6 +60,8 @@ struct SavedMachineState {
       writer.append(UInt8(2))
       writer.append(UInt64(0))
     }
+    writer.append(UInt8(kvmClock == nil ? 0 : 1))
+    writer.append(kvmClock ?? 0)
     return writer.bytes
   }
 
@@ -81,6 +87,12 @@ struct SavedMachineState {
       default: return nil
       }
     }
+    if version >= 3 {
+      guard let hasClock = reader.read(UInt8.self), hasClock <= 1, let value = reader.read(UInt64.self) else {
+        return nil
+      }
+      kvmClock = hasClock == 1 ? value : nil
+    }
     guard reader.remaining == 0 else { return nil }
     self.vcpu = vcpu
     guestClock = clock
@@ -92,8 +104,9 @@ struct SavedMachineState {
   /// A state to encode.
   init(
     vcpu: VCPUState, guestClock: UInt64, idleRequest: (address: UInt64, timeout: UInt64)?, pendingInterrupts: UInt64,
-    idle: Idle
+    idle: Idle, kvmClock: UInt64?
   ) {
+    self.kvmClock = kvmClock
     self.vcpu = vcpu
     self.guestClock = guestClock
     self.idleRequest = idleRequest

@@ -96,6 +96,22 @@ public final class GuestMemory: @unchecked Sendable {
     baseAddress.storeBytes(of: value.littleEndian, toByteOffset: Int(address), as: T.self)
   }
 
+  /// Reads the byte at `address` (not generic: the host reads guest code a byte at a time on every exit).
+  @inlinable
+  public func byte(at address: UInt64) throws(GuestMemoryError) -> UInt8 {
+    try check(address, 1)
+    // SAFETY: the byte was checked to lie inside the mapping.
+    return baseAddress.load(fromByteOffset: Int(address), as: UInt8.self)
+  }
+
+  /// Reads the little-endian 64-bit word at `address` (not generic: page walks read several per exit).
+  @inlinable
+  public func word(at address: UInt64) throws(GuestMemoryError) -> UInt64 {
+    try check(address, 8)
+    // SAFETY: the range was checked to lie inside the mapping; unaligned loads are allowed.
+    return UInt64(littleEndian: baseAddress.loadUnaligned(fromByteOffset: Int(address), as: UInt64.self))
+  }
+
   /// Reads a plain C struct (or any bitwise-copyable value) at `address`, unaligned.
   @inlinable
   public func load<T: BitwiseCopyable>(_ type: T.Type, at address: UInt64) throws(GuestMemoryError) -> T {

@@ -8,8 +8,20 @@ import KVM
 struct GuestLinearMemory {
   /// The guest's memory.
   let memory: GuestMemory
-  /// CR0, CR3, CR4 and EFER as of the exit being looked at.
+  /// CR0, CR3, CR4 and EFER (and CS, CR2) as of the exit being looked at.
   let specialRegisters: SpecialRegisters
+  /// The control registers the walk uses, copied out once.
+  private let cr0: UInt64, cr3: UInt64, cr4: UInt64, efer: UInt64
+
+  /// Reads `memory` as the vCPU with `specialRegisters` would.
+  init(memory: GuestMemory, specialRegisters: SpecialRegisters) {
+    self.memory = memory
+    self.specialRegisters = specialRegisters
+    cr0 = specialRegisters.cr0
+    cr3 = specialRegisters.cr3
+    cr4 = specialRegisters.cr4
+    efer = specialRegisters.efer
+  }
 
   private static let paging: UInt64 = 1 << 31  // CR0.PG
   private static let physicalAddressExtension: UInt64 = 1 << 5  // CR4.PAE
@@ -22,18 +34,19 @@ struct GuestLinearMemory {
 
   /// The guest-physical address the vCPU would reach at `linear`, or nil (see the type's description).
   func physicalAddress(of linear: UInt64) -> UInt64? {
-    let cr0 = specialRegisters.cr0, cr4 = specialRegisters.cr4, efer = specialRegisters.efer
     guard cr0 & Self.paging != 0 else { return linear & 0xFFFF_FFFF }
     guard efer & Self.longModeActive != 0, cr4 & Self.physicalAddressExtension != 0, cr4 & Self.fiveLevelPaging == 0
     else { return nil }
     // Canonical: bits 63-47 all equal.
     let top = linear >> 47
     guard top == 0 || top == 0x1_FFFF else { return nil }
-    var table = specialRegisters.cr3 & Self.addressMask
-    for level in (0..<4).reversed() {
+    var table = cr3 & Self.addressMask
+    var level = 3  // PML4, PDPT, PD, PT: 3 down to 0 (a plain loop: this runs on every hypercall)
+    while level >= 0 {
+      defer { level -= 1 }
       let shift = UInt64(12 + 9 * level)
       let index = (linear >> shift) & 511
-      guard let entry = try? memory.read(UInt64.self, at: table &+ index * 8), entry & Self.present != 0 else {
+      guard let entry = try? memory.word(at: table &+ index * 8), entry & Self.present != 0 else {
         return nil
       }
       if level == 0 || (level <= 2 && entry & Self.largePage != 0) {
@@ -48,11 +61,12 @@ struct GuestLinearMemory {
   /// The byte at `linear`, or nil when it does not translate into guest memory.
   func byte(at linear: UInt64) -> UInt8? {
     guard let physical = physicalAddress(of: linear) else { return nil }
-    return try? memory.read(UInt8.self, at: physical)
+    return try? memory.byte(at: physical)
   }
 
   /// The little-endian 64-bit value at `linear`, or nil when any of its bytes does not translate.
   func uint64(at linear: UInt64) -> UInt64? {
+    if linear & 4095 <= 4088, let physical = physicalAddress(of: linear) { return try? memory.word(at: physical) }
     let bytes = bytes(at: linear, upTo: 8)
     guard bytes.count == 8 else { return nil }
     return bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }

@@ -20,8 +20,8 @@ struct CPUPattern: Guest {
     let hertz = VirtualRegisters.tscFrequencyHertz == 0 ? 1_000_000_000 : VirtualRegisters.tscFrequencyHertz
     let spinTicks = CPU.divide(spinMicroseconds &* hertz, by: 1_000_000)
     while true {
-      let start = CPU.timestampCounter
-      while CPU.timestampCounter &- start < spinTicks {}
+      let start = CPU.timeStampCounter()
+      while CPU.timeStampCounter() &- start < spinTicks {}
       var remaining = nops
       while remaining != 0 {
         _ = Hypercall.nop()

@@ -12,7 +12,7 @@ struct Evil: Guest {
     "pagetable-escape", "rdmsr", "wrmsr", "hlt", "triple", "sse", "idle-zero", "idle-forever", "idle-huge",
     "disk-past-end", "disk-block-overflow", "disk-count-zero", "disk-count-huge", "disk-buffer-outside",
     "disk-write-readonly", "disk-none", "trap-port", "console-no-newline",
-  ] + networkCases
+  ] + networkCases + systemCases
 
   static func run(_ arguments: Arguments) -> Int32 {
     guard let name = arguments.first else { return usage() }
@@ -104,7 +104,7 @@ struct Evil: Guest {
       for _ in 0..<(mebibytes * 256) { written += ilwaco_hc_console_write(chunk, 4096) }
       return report(name, written)
     default:
-      return networkCase(name, outside: outside, arguments: arguments) ?? usage()
+      return networkCase(name, outside: outside, arguments: arguments) ?? systemCase(name) ?? usage()
     }
     Console.print("evil: ")
     Console.print(name)

@@ -1,7 +1,9 @@
 /* ckvm.c: the non-variadic ioctl wrappers and the vCPU kick signal handler. */
 #include "ckvm.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -40,27 +42,69 @@ int ckvm_get_dirty_log(int vm_fd, uint32_t slot, uint64_t *bitmap) {
   return ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log);
 }
 
-/* kvm_msrs ends in a flexible array; one entry follows it directly. */
-struct ckvm_one_msr {
-  struct kvm_msrs header;
-  struct kvm_msr_entry entry;
-};
+int ckvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value) { return ckvm_get_msrs(vcpu_fd, 1, &index, value); }
 
-int ckvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value) {
-  struct ckvm_one_msr msrs;
-  memset(&msrs, 0, sizeof msrs);
-  msrs.header.nmsrs = 1;
-  msrs.entry.index = index;
-  int result = ioctl(vcpu_fd, KVM_GET_MSRS, &msrs);
-  if (result == 1) *value = msrs.entry.data;
+int ckvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value) { return ckvm_set_msrs(vcpu_fd, 1, &index, &value); }
+
+int ckvm_get_msr_index_list(int kvm_fd, unsigned long request, uint32_t capacity, uint32_t *count, uint32_t *indices) {
+  struct kvm_msr_list *list = calloc(1, sizeof *list + (size_t)capacity * sizeof(uint32_t));
+  if (list == NULL) return -1;
+  list->nmsrs = capacity;
+  int result = ioctl(kvm_fd, request, list);
+  int saved = errno;
+  *count = list->nmsrs;
+  if (result == 0) {
+    for (uint32_t i = 0; i < list->nmsrs && i < capacity; i++) indices[i] = list->indices[i];
+  }
+  free(list);
+  errno = saved;
   return result;
 }
 
-int ckvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value) {
-  struct ckvm_one_msr msrs;
-  memset(&msrs, 0, sizeof msrs);
-  msrs.header.nmsrs = 1;
-  msrs.entry.index = index;
-  msrs.entry.data = value;
-  return ioctl(vcpu_fd, KVM_SET_MSRS, &msrs);
+/** A kvm_msrs header with `count` entries, or NULL (errno ENOMEM). */
+static struct kvm_msrs *ckvm_msrs(uint32_t count, const uint32_t *indices, const uint64_t *values) {
+  struct kvm_msrs *msrs = calloc(1, sizeof *msrs + (size_t)count * sizeof(struct kvm_msr_entry));
+  if (msrs == NULL) return NULL;
+  msrs->nmsrs = count;
+  for (uint32_t i = 0; i < count; i++) {
+    msrs->entries[i].index = indices[i];
+    msrs->entries[i].data = values == NULL ? 0 : values[i];
+  }
+  return msrs;
+}
+
+int ckvm_get_msrs(int vcpu_fd, uint32_t count, const uint32_t *indices, uint64_t *values) {
+  struct kvm_msrs *msrs = ckvm_msrs(count, indices, NULL);
+  if (msrs == NULL) return -1;
+  int result = ioctl(vcpu_fd, KVM_GET_MSRS, msrs);
+  int saved = errno;
+  for (int i = 0; i < result && (uint32_t)i < count; i++) values[i] = msrs->entries[i].data;
+  free(msrs);
+  errno = saved;
+  return result;
+}
+
+int ckvm_set_msrs(int vcpu_fd, uint32_t count, const uint32_t *indices, const uint64_t *values) {
+  struct kvm_msrs *msrs = ckvm_msrs(count, indices, values);
+  if (msrs == NULL) return -1;
+  int result = ioctl(vcpu_fd, KVM_SET_MSRS, msrs);
+  int saved = errno;
+  free(msrs);
+  errno = saved;
+  return result;
+}
+
+int ckvm_set_single_step(int vcpu_fd, int enable) {
+  struct kvm_guest_debug debug;
+  memset(&debug, 0, sizeof debug);
+  if (enable) debug.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+  return ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, &debug);
+}
+
+int ckvm_disable_quirks(int vm_fd, uint64_t quirks) {
+  struct kvm_enable_cap cap;
+  memset(&cap, 0, sizeof cap);
+  cap.cap = KVM_CAP_DISABLE_QUIRKS2;
+  cap.args[0] = quirks;
+  return ioctl(vm_fd, KVM_ENABLE_CAP, &cap);
 }

@@ -24,7 +24,7 @@ public final class GuestMemory: @unchecked Sendable {
   /// Size in bytes (a multiple of the page size).
   public let size: UInt64
   /// Host address of guest-physical address 0.
-  let baseAddress: UnsafeMutableRawPointer
+  @usableFromInline let baseAddress: UnsafeMutableRawPointer
   /// Pages written through this accessor since tracking started (KVM's dirty log sees only guest writes).
   private var hostWrites: PageBitmap?
 
@@ -66,18 +66,22 @@ public final class GuestMemory: @unchecked Sendable {
   deinit { munmap(baseAddress, Int(size)) }
 
   /// True when `[address, address + length)` lies inside guest memory without wrapping.
+  @inlinable
   public func contains(address: UInt64, length: UInt64) -> Bool {
     let (end, overflow) = address.addingReportingOverflow(length)
     return !overflow && end <= size
   }
 
-  private func check(_ address: UInt64, _ length: UInt64) throws(GuestMemoryError) {
+  @usableFromInline
+  func check(_ address: UInt64, _ length: UInt64) throws(GuestMemoryError) {
     guard contains(address: address, length: length) else {
       throw GuestMemoryError(address: address, length: length, memorySize: size)
     }
   }
 
-  /// Reads a little-endian integer at `address`.
+  /// Reads a little-endian integer at `address` (inlinable: the host's page walks and hypercall decoding
+  /// read guest memory on every exit).
+  @inlinable
   public func read<T: FixedWidthInteger>(_ type: T.Type, at address: UInt64) throws(GuestMemoryError) -> T {
     try check(address, UInt64(MemoryLayout<T>.size))
     // SAFETY: the range was checked to lie inside the mapping; unaligned loads are allowed.
@@ -92,7 +96,24 @@ public final class GuestMemory: @unchecked Sendable {
     baseAddress.storeBytes(of: value.littleEndian, toByteOffset: Int(address), as: T.self)
   }
 
+  /// Reads the byte at `address` (not generic: the host reads guest code a byte at a time on every exit).
+  @inlinable
+  public func byte(at address: UInt64) throws(GuestMemoryError) -> UInt8 {
+    try check(address, 1)
+    // SAFETY: the byte was checked to lie inside the mapping.
+    return baseAddress.load(fromByteOffset: Int(address), as: UInt8.self)
+  }
+
+  /// Reads the little-endian 64-bit word at `address` (not generic: page walks read several per exit).
+  @inlinable
+  public func word(at address: UInt64) throws(GuestMemoryError) -> UInt64 {
+    try check(address, 8)
+    // SAFETY: the range was checked to lie inside the mapping; unaligned loads are allowed.
+    return UInt64(littleEndian: baseAddress.loadUnaligned(fromByteOffset: Int(address), as: UInt64.self))
+  }
+
   /// Reads a plain C struct (or any bitwise-copyable value) at `address`, unaligned.
+  @inlinable
   public func load<T: BitwiseCopyable>(_ type: T.Type, at address: UInt64) throws(GuestMemoryError) -> T {
     try check(address, UInt64(MemoryLayout<T>.size))
     // SAFETY: the range was checked; T is bitwise-copyable, so any bytes form a valid value.

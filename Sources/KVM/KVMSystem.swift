@@ -13,9 +13,19 @@ public final class KVMSystem: Sendable {
   public let fd: Int32
   /// Size of each vCPU's `kvm_run` mapping.
   public let vcpuMmapSize: Int
+  /// The optional capabilities the wrapper uses.
+  public let features: KVMFeatures
+  /// The MSRs a saved vCPU state carries on this KVM (for `/dev/kvm`, found once per process).
+  public let savedMSRs: SavedMSRList
+  /// Kicks vCPUs that stay inside one KVM_RUN for a whole period (their `run()` returns `.longRun`).
+  let runWatchdog: RunWatchdog
 
-  /// Opens the KVM device at `path` and checks that it speaks API version 12.
-  public init(path: String = "/dev/kvm") throws(KVMError) {
+  /// Default period of the run watchdog: 100 ms.
+  public static let defaultRunWatchdogPeriod: Duration = .milliseconds(100)
+
+  /// Opens the KVM device at `path` and checks that it speaks API version 12. A vCPU that stays inside one
+  /// `KVM_RUN` for a whole `runWatchdogPeriod` is kicked out of it (see `VMExit.longRun`).
+  public init(path: String = "/dev/kvm", runWatchdogPeriod: Duration = defaultRunWatchdogPeriod) throws(KVMError) {
     let fd = open(path, O_RDWR | O_CLOEXEC)
     guard fd >= 0 else { throw KVMError.last("open \(path)") }
     let version = ckvm_ioctl_value(fd, CKVM_GET_API_VERSION, 0)
@@ -36,9 +46,17 @@ public final class KVMSystem: Sendable {
     }
     self.fd = fd
     self.vcpuMmapSize = Int(size)
+    features = KVMFeatures(kvmFD: fd)
+    savedMSRs = (path == "/dev/kvm" ? SavedMSRList.forDefaultDevice : nil) ?? SavedMSRList.probe(kvmFD: fd)
+    let (seconds, attoseconds) = runWatchdogPeriod.components
+    let period = UInt64(max(0, min(seconds, 3600))) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000
+    runWatchdog = RunWatchdog(periodNanoseconds: period)
   }
 
-  deinit { close(fd) }
+  deinit {
+    runWatchdog.stop()
+    close(fd)
+  }
 
   /// Returns KVM's answer to `KVM_CHECK_EXTENSION` for `capability` (0 when unsupported).
   public func checkExtension(_ capability: Int32) -> Int32 {

@@ -8,7 +8,7 @@ public final class VCPU {
   public let fd: Int32
   /// The VM this vCPU belongs to (kept alive while the vCPU is).
   public let machine: VirtualMachine
-  private let mapping: RunMapping
+  let mapping: RunMapping
   /// Kicks this vCPU out of `KVM_RUN` from any thread.
   public let kicker: VCPUKicker
 
@@ -19,56 +19,56 @@ public final class VCPU {
     self.machine = machine
     self.mapping = RunMapping(pointer: pointer, size: mmapSize)
     self.kicker = VCPUKicker(mapping: mapping)
+    machine.system.runWatchdog.register(kicker)
   }
 
-  deinit { close(fd) }
+  deinit {
+    machine.system.runWatchdog.unregister(kicker)
+    close(fd)
+  }
 
   private var runData: UnsafeMutablePointer<kvm_run> { mapping.run }
 
+  /// Fills a KVM structure with the `request` ioctl (a KVM_GET_* on this vCPU) named `name` in errors.
+  func read<T: BitwiseCopyable>(_ empty: T, _ request: UInt, _ name: String) throws(KVMError) -> T {
+    var value = empty
+    // SAFETY: `value` is a valid T on the stack of the size `request` fills.
+    guard ckvm_ioctl_pointer(fd, request, &value) == 0 else { throw KVMError.last(name) }
+    return value
+  }
+
+  /// Passes a KVM structure to the `request` ioctl (a KVM_SET_* on this vCPU) named `name` in errors.
+  func write<T: BitwiseCopyable>(_ value: T, _ request: UInt, _ name: String) throws(KVMError) {
+    var value = value
+    // SAFETY: `value` is a valid T on the stack of the size `request` reads.
+    guard ckvm_ioctl_pointer(fd, request, &value) == 0 else { throw KVMError.last(name) }
+  }
+
   /// Reads the general-purpose registers.
   public func registers() throws(KVMError) -> Registers {
-    var regs = kvm_regs()
-    // SAFETY: `regs` is a valid kvm_regs on the stack that the ioctl fills.
-    guard ckvm_ioctl_pointer(fd, CKVM_GET_REGS, &regs) == 0 else { throw KVMError.last("KVM_GET_REGS") }
-    return Registers(regs)
+    Registers(try read(kvm_regs(), CKVM_GET_REGS, "KVM_GET_REGS"))
   }
 
   /// Writes the general-purpose registers.
   public func setRegisters(_ registers: Registers) throws(KVMError) {
-    var regs = registers.kvm
-    // SAFETY: `regs` is a valid kvm_regs on the stack that the ioctl reads.
-    guard ckvm_ioctl_pointer(fd, CKVM_SET_REGS, &regs) == 0 else { throw KVMError.last("KVM_SET_REGS") }
+    try write(registers.kvm, CKVM_SET_REGS, "KVM_SET_REGS")
   }
 
   /// Reads the special registers.
   public func specialRegisters() throws(KVMError) -> SpecialRegisters {
-    var sregs = kvm_sregs()
-    // SAFETY: `sregs` is a valid kvm_sregs on the stack that the ioctl fills.
-    guard ckvm_ioctl_pointer(fd, CKVM_GET_SREGS, &sregs) == 0 else { throw KVMError.last("KVM_GET_SREGS") }
-    return SpecialRegisters(sregs)
+    SpecialRegisters(try read(kvm_sregs(), CKVM_GET_SREGS, "KVM_GET_SREGS"))
   }
 
   /// Writes the special registers.
   public func setSpecialRegisters(_ registers: SpecialRegisters) throws(KVMError) {
-    var sregs = registers.raw
-    // SAFETY: `sregs` is a valid kvm_sregs on the stack that the ioctl reads.
-    guard ckvm_ioctl_pointer(fd, CKVM_SET_SREGS, &sregs) == 0 else { throw KVMError.last("KVM_SET_SREGS") }
+    try write(registers.raw, CKVM_SET_SREGS, "KVM_SET_SREGS")
   }
 
   /// Reads the x87 FPU state.
-  public func fpu() throws(KVMError) -> kvm_fpu {
-    var fpu = kvm_fpu()
-    // SAFETY: `fpu` is a valid kvm_fpu on the stack that the ioctl fills.
-    guard ckvm_ioctl_pointer(fd, CKVM_GET_FPU, &fpu) == 0 else { throw KVMError.last("KVM_GET_FPU") }
-    return fpu
-  }
+  public func fpu() throws(KVMError) -> kvm_fpu { try read(kvm_fpu(), CKVM_GET_FPU, "KVM_GET_FPU") }
 
   /// Writes the x87 FPU state.
-  public func setFPU(_ state: kvm_fpu) throws(KVMError) {
-    var fpu = state
-    // SAFETY: `fpu` is a valid kvm_fpu on the stack that the ioctl reads.
-    guard ckvm_ioctl_pointer(fd, CKVM_SET_FPU, &fpu) == 0 else { throw KVMError.last("KVM_SET_FPU") }
-  }
+  public func setFPU(_ state: kvm_fpu) throws(KVMError) { try write(state, CKVM_SET_FPU, "KVM_SET_FPU") }
 
   /// Reads model-specific register `index`.
   public func msr(_ index: UInt32) throws(KVMError) -> UInt64 {
@@ -102,7 +102,8 @@ public final class VCPU {
   }
 
   /// Enters the guest until its next exit and decodes why it stopped.
-  /// Returns `.interrupted` when a signal or `kicker.requestExit()` ended the run.
+  /// Returns `.interrupted` when a signal or `kicker.requestExit()` ended the run, and `.longRun` when only the
+  /// run watchdog did (the run had lasted a whole watchdog period).
   public func run() throws(KVMError) -> VMExit {
     let unblockError = ckvm_unblock_kick_signal(KVMSystem.kickSignal)
     guard unblockError == 0 else { throw KVMError(operation: "pthread_sigmask(kick signal)", errno: unblockError) }
@@ -112,8 +113,10 @@ public final class VCPU {
     kicker.leave()
     if result < 0 {
       if savedErrno == EINTR || savedErrno == EAGAIN {
+        // Clear immediate_exit before taking the reasons: a request made after this point ends the next run.
         ckvm_run_set_immediate_exit(runData, 0)
-        return .interrupted
+        let reasons = kicker.takeReasons()
+        return reasons.check && !reasons.exit ? .longRun : .interrupted
       }
       throw KVMError(operation: "KVM_RUN", errno: savedErrno)
     }
@@ -151,6 +154,8 @@ public final class VCPU {
       return .systemEvent(type: ckvm_run_system_event_type(runData))
     case KVM_EXIT_INTR:
       return .interrupted
+    case CKVM_EXIT_DEBUG:
+      return .debug
     default:
       return .other(reason: UInt32(bitPattern: reason))
     }

@@ -66,6 +66,10 @@ public enum VMExit: Equatable, Sendable {
   case systemEvent(type: UInt32)
   /// `KVM_RUN` was interrupted by a signal or `requestExit()` before or while running.
   case interrupted
+  /// Only the run watchdog ended the run: it had lasted a whole watchdog period without an exit.
+  case longRun
+  /// A debug exit: with single-stepping on, a guest instruction completed.
+  case debug
   /// Any other exit reason.
   case other(reason: UInt32)
 }

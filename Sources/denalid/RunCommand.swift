@@ -20,7 +20,8 @@ struct RunCommand: ParsableCommand {
       Exit status: the guest's own (0-255), or with several VMs the highest of theirs; 2 invalid image or
       usage; 124 timeout; 125 host error; 128+vector CPU exception (128 #DE, 134 #UD, 141 #GP, 142 #PF);
       160 triple fault; 161 halt; 162 emulation failure; 163 access outside guest memory; 164 port I/O
-      that is not a hypercall; 165 bad hypercall struct; 166 any other exit. See Docs/ABI.md.
+      that is not a hypercall; 165 bad hypercall struct; 166 any other exit; 167 an instruction KVM
+      retries forever. See Docs/ABI.md.
       """
   )
 

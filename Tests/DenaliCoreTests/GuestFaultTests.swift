@@ -26,6 +26,7 @@ import Testing
     (.invalidHypercall(number: 1, structAddress: 0x3, rip: 0x1234), 165),
     (.entryFailure(hardwareReason: 0x21), 166),
     (.unexpectedExit("exit reason 99", rip: 0x1234), 166),
+    (.stuck(rip: 0x1234), 167),
   ]
 
   @Test(arguments: others)
@@ -51,6 +52,7 @@ import Testing
     (.invalidHypercall(number: 1, structAddress: 0x3, rip: 0x10_000c), ["hypercall 1", "(0x3)", "0x10000c"]),
     (.entryFailure(hardwareReason: 0x21), ["could not enter", "0x21"]),
     (.unexpectedExit("exit reason 99", rip: 0x10_000d), ["exit reason 99", "0x10000d"]),
+    (.stuck(rip: 0x10_000e), ["retries forever", "0x10000e"]),
   ]
 
   @Test(arguments: descriptions)

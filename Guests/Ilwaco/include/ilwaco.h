@@ -189,13 +189,6 @@ static inline uint32_t ilwaco_vregs_ipv4_gateway(void) {
 
 /** Halts the vCPU (interrupts are off, so the host sees a halt exit). */
 static inline void ilwaco_cpu_halt(void) { __asm__ volatile("hlt" ::: "memory"); }
-
-/* The time-stamp counter (ticks at vregs tsc_frequency_hz). */
-static inline uint64_t ilwaco_cpu_rdtsc(void) {
-  uint32_t low, high;
-  __asm__ volatile("rdtsc" : "=a"(low), "=d"(high));
-  return ((uint64_t)high << 32) | low;
-}
 /** Executes ud2 (#UD, vector 6). */
 static inline void ilwaco_cpu_ud2(void) { __asm__ volatile("ud2" ::: "memory"); }
 /** Executes int3 (#BP, vector 3). */
@@ -280,5 +273,93 @@ static inline uint64_t ilwaco_memory_match64(uint64_t address, uint64_t value, u
   __asm__ volatile("repe scasq\n\tsete %2" : "+D"(address), "+c"(remaining), "=q"(equal) : "a"(value) : "memory", "cc");
   return equal ? words : words - remaining - 1;
 }
+
+/* ---- System instructions (the evil guest's attacks on KVM; the cpu-state guest's state) ---- */
+
+/** Executes Intel's `vmcall` (not a Denali hypercall). */
+static inline void ilwaco_cpu_vmcall(void) { __asm__ volatile("vmcall" ::: "memory"); }
+/** Executes AMD's `vmmcall` (not a Denali hypercall). */
+static inline void ilwaco_cpu_vmmcall(void) { __asm__ volatile("vmmcall" ::: "memory"); }
+/** Executes `lgdt` with its 10-byte operand (limit, base) read from guest address `operand`. */
+static inline void ilwaco_cpu_lgdt_from(uint64_t operand) { __asm__ volatile("lgdt (%0)" ::"r"(operand) : "memory"); }
+/** Executes `lidt` with its 10-byte operand read from guest address `operand`. */
+static inline void ilwaco_cpu_lidt_from(uint64_t operand) { __asm__ volatile("lidt (%0)" ::"r"(operand) : "memory"); }
+/** Loads the GDT register with `base` and `limit`. */
+static inline void ilwaco_cpu_lgdt(uint64_t base, uint16_t limit) {
+  struct __attribute__((packed)) { uint16_t limit; uint64_t base; } gdtr = {limit, base};
+  __asm__ volatile("lgdt %0" ::"m"(gdtr) : "memory");
+}
+/** Loads DS with `selector` (reads its descriptor from the GDT). */
+static inline void ilwaco_cpu_load_ds(uint16_t selector) { __asm__ volatile("movw %0, %%ds" ::"r"(selector) : "memory"); }
+/** Loads the task register with `selector` (reads its descriptor from the GDT). */
+static inline void ilwaco_cpu_ltr(uint16_t selector) { __asm__ volatile("ltr %0" ::"r"(selector) : "memory"); }
+/** Loads the LDT register with `selector` (reads its descriptor from the GDT). */
+static inline void ilwaco_cpu_lldt(uint16_t selector) { __asm__ volatile("lldt %0" ::"r"(selector) : "memory"); }
+/** `rep outsl`: `count` 4-byte OUTs to `port` of the words at `data` (string port I/O). */
+static inline void ilwaco_cpu_rep_outs32(uint16_t port, const void *data, uint64_t count) {
+  __asm__ volatile("rep outsl" : "+S"(data), "+c"(count) : "d"(port) : "memory");
+}
+/** `outsl` without a repeat prefix: one 4-byte OUT to `port` of the word at `data` (string port I/O). */
+static inline void ilwaco_cpu_outs32(uint16_t port, const void *data) {
+  __asm__ volatile("outsl" : "+S"(data) : "d"(port) : "memory");
+}
+/** `rep insl`: `count` 4-byte INs from `port` into `data` (string port I/O). */
+static inline void ilwaco_cpu_rep_ins32(uint16_t port, void *data, uint64_t count) {
+  __asm__ volatile("rep insl" : "+D"(data), "+c"(count) : "d"(port) : "memory");
+}
+/** A 4-byte `out` to `port` followed directly by `rep outsl` of `count` words at `data` on the same port: the
+ *  pair the host cannot tell from a string OUT alone. */
+static inline void ilwaco_cpu_out32_then_rep_outs32(uint16_t port, uint32_t value, const void *data, uint64_t count) {
+  __asm__ volatile("outl %%eax, %%dx\n\trep outsl" : "+S"(data), "+c"(count) : "a"(value), "d"(port) : "memory");
+}
+/** Reads the time-stamp counter (`rdtsc`). */
+static inline uint64_t ilwaco_cpu_rdtsc(void) {
+  uint32_t low, high;
+  __asm__ volatile("rdtsc" : "=a"(low), "=d"(high) : : "memory");
+  return ((uint64_t)high << 32) | low;
+}
+/** Jumps to itself forever (`1: jmp 1b`): the registers never change, yet every instruction completes. */
+static inline _Noreturn void ilwaco_cpu_jump_to_self(void) {
+  __asm__ volatile("1: jmp 1b" ::: "memory");
+  __builtin_unreachable();
+}
+/** Loads DS with `selector` forever (`1: mov ds; jmp 1b`): registers repeat, and every instruction completes. */
+static inline _Noreturn void ilwaco_cpu_load_ds_forever(uint16_t selector) {
+  __asm__ volatile("1: movw %0, %%ds\n\tjmp 1b" ::"r"(selector) : "memory");
+  __builtin_unreachable();
+}
+/** Reads debug register DR`index` (0-3, 6, 7; any other index reads 0). */
+static inline uint64_t ilwaco_cpu_read_dr(unsigned index) {
+  uint64_t value = 0;
+  switch (index) {
+  case 0: __asm__ volatile("mov %%dr0, %0" : "=r"(value)); break;
+  case 1: __asm__ volatile("mov %%dr1, %0" : "=r"(value)); break;
+  case 2: __asm__ volatile("mov %%dr2, %0" : "=r"(value)); break;
+  case 3: __asm__ volatile("mov %%dr3, %0" : "=r"(value)); break;
+  case 6: __asm__ volatile("mov %%dr6, %0" : "=r"(value)); break;
+  case 7: __asm__ volatile("mov %%dr7, %0" : "=r"(value)); break;
+  default: break;
+  }
+  return value;
+}
+/** Writes debug register DR`index` (0-3, 6, 7; any other index is ignored). */
+static inline void ilwaco_cpu_write_dr(unsigned index, uint64_t value) {
+  switch (index) {
+  case 0: __asm__ volatile("mov %0, %%dr0" ::"r"(value)); break;
+  case 1: __asm__ volatile("mov %0, %%dr1" ::"r"(value)); break;
+  case 2: __asm__ volatile("mov %0, %%dr2" ::"r"(value)); break;
+  case 3: __asm__ volatile("mov %0, %%dr3" ::"r"(value)); break;
+  case 6: __asm__ volatile("mov %0, %%dr6" ::"r"(value)); break;
+  case 7: __asm__ volatile("mov %0, %%dr7" ::"r"(value)); break;
+  default: break;
+  }
+}
+
+/* ---- MSR probes (probe.c): rdmsr/wrmsr that survive a #GP (a temporary handler in IDT vector 13) ---- */
+
+/** Reads MSR `msr` into *value; returns 0, or 13 when the CPU refused it with #GP (*value is then 0). */
+int ilwaco_cpu_try_rdmsr(uint32_t msr, uint64_t *value);
+/** Writes `value` to MSR `msr`; returns 0, or 13 when the CPU refused it with #GP. */
+int ilwaco_cpu_try_wrmsr(uint32_t msr, uint64_t value);
 
 #endif /* ILWACO_H */

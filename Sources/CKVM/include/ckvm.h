@@ -26,7 +26,21 @@ static const unsigned long CKVM_GET_FPU = KVM_GET_FPU;
 static const unsigned long CKVM_SET_FPU = KVM_SET_FPU;
 static const unsigned long CKVM_GET_MSRS = KVM_GET_MSRS;
 static const unsigned long CKVM_SET_MSRS = KVM_SET_MSRS;
+static const unsigned long CKVM_GET_MSR_INDEX_LIST = KVM_GET_MSR_INDEX_LIST;
+static const unsigned long CKVM_GET_MSR_FEATURE_INDEX_LIST = KVM_GET_MSR_FEATURE_INDEX_LIST;
+static const unsigned long CKVM_GET_DEBUGREGS = KVM_GET_DEBUGREGS;
+static const unsigned long CKVM_SET_DEBUGREGS = KVM_SET_DEBUGREGS;
+static const unsigned long CKVM_GET_XCRS = KVM_GET_XCRS;
+static const unsigned long CKVM_SET_XCRS = KVM_SET_XCRS;
+static const unsigned long CKVM_GET_VCPU_EVENTS = KVM_GET_VCPU_EVENTS;
+static const unsigned long CKVM_SET_VCPU_EVENTS = KVM_SET_VCPU_EVENTS;
+static const unsigned long CKVM_SET_GUEST_DEBUG = KVM_SET_GUEST_DEBUG;
+static const unsigned long CKVM_GET_CLOCK = KVM_GET_CLOCK;
+static const unsigned long CKVM_SET_CLOCK = KVM_SET_CLOCK;
 static const uint32_t CKVM_MEM_LOG_DIRTY_PAGES = KVM_MEM_LOG_DIRTY_PAGES;
+static const uint64_t CKVM_SYNC_X86_REGS = KVM_SYNC_X86_REGS;
+static const uint64_t CKVM_SYNC_X86_SREGS = KVM_SYNC_X86_SREGS;
+static const int32_t CKVM_EXIT_DEBUG = KVM_EXIT_DEBUG;
 
 /** Calls ioctl(fd, request, arg) with an integer argument; returns the result, -1 with errno on failure. */
 int ckvm_ioctl_value(int fd, unsigned long request, unsigned long arg);
@@ -90,6 +104,28 @@ int ckvm_get_dirty_log(int vm_fd, uint32_t slot, uint64_t *bitmap);
 int ckvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value);
 /** Writes one MSR with KVM_SET_MSRS; returns 1 on success. */
 int ckvm_set_msr(int vcpu_fd, uint32_t index, uint64_t value);
+
+/** Runs KVM_GET_MSR_INDEX_LIST or KVM_GET_MSR_FEATURE_INDEX_LIST (`request`) on the /dev/kvm descriptor into
+ *  `indices`, which holds `capacity` entries. Sets *count to the number of MSRs KVM lists (also when they do
+ *  not fit: then it fails with E2BIG). Returns 0, or -1 with errno. */
+int ckvm_get_msr_index_list(int kvm_fd, unsigned long request, uint32_t capacity, uint32_t *count, uint32_t *indices);
+/** Reads `count` MSRs (KVM_GET_MSRS) named by `indices` into `values`; returns how many were read (KVM stops at
+ *  the first it refuses), or -1 with errno. */
+int ckvm_get_msrs(int vcpu_fd, uint32_t count, const uint32_t *indices, uint64_t *values);
+/** Writes `count` MSRs (KVM_SET_MSRS); returns how many were written (KVM stops at the first it refuses), or -1
+ *  with errno. */
+int ckvm_set_msrs(int vcpu_fd, uint32_t count, const uint32_t *indices, const uint64_t *values);
+/** Turns KVM's single-stepping of the guest on or off (KVM_SET_GUEST_DEBUG); returns 0, or -1 with errno. */
+int ckvm_set_single_step(int vcpu_fd, int enable);
+/** Disables the KVM quirks in `quirks` (KVM_ENABLE_CAP of KVM_CAP_DISABLE_QUIRKS2); returns 0, or -1 with errno. */
+int ckvm_disable_quirks(int vm_fd, uint64_t quirks);
+
+/** Sets which registers KVM copies into kvm_run at every exit (KVM_SYNC_X86_* bits). */
+static inline void ckvm_run_set_valid_regs(struct kvm_run *run, uint64_t fields) { run->kvm_valid_regs = fields; }
+/** The general registers KVM copied into kvm_run at the last exit (with KVM_SYNC_X86_REGS). */
+static inline struct kvm_regs ckvm_run_synced_regs(const struct kvm_run *run) { return run->s.regs.regs; }
+/** The special registers KVM copied into kvm_run at the last exit (with KVM_SYNC_X86_SREGS). */
+static inline struct kvm_sregs ckvm_run_synced_sregs(const struct kvm_run *run) { return run->s.regs.sregs; }
 
 /** Installs a no-op handler (without SA_RESTART) for the signal used to kick vCPUs out of KVM_RUN. */
 int ckvm_install_kick_handler(int signal_number);

@@ -2,9 +2,11 @@
 import DenaliABI
 import KVM
 
-/// The host's side of `struct denali_vregs` at `DENALI_GPA_VREGS`.
+/// The host's side of `struct denali_vregs` at `DENALI_GPA_VREGS`: the whole struct, host-owned fields and all,
+/// is written before every entry into the guest, so what a guest writes there never survives to its next
+/// instruction after an exit (the ABI: the page is host-written; guest writes are overwritten).
 struct VirtualRegistersPage {
-  /// Identity and sizes written once when the VM is created.
+  /// Identity and sizes, fixed while the VM is resident.
   struct Fixed {
     var vmID: UInt64
     var memorySize: UInt64
@@ -15,13 +17,14 @@ struct VirtualRegistersPage {
     var network: NetworkPort? = nil
   }
 
-  private static let monotonicOffset = UInt64(MemoryLayout<denali_vregs>.offset(of: \.monotonic_ns) ?? 8)
-  private static let wallClockOffset = UInt64(MemoryLayout<denali_vregs>.offset(of: \.wallclock_ns) ?? 16)
-  private static let pendingOffset = UInt64(MemoryLayout<denali_vregs>.offset(of: \.pending_interrupts) ?? 48)
+  /// The struct as the host writes it; clocks and pending mask are set by each `write`.
+  private var page = denali_vregs()
 
-  /// Writes the whole page: magic, version and the fixed fields; times and pending start at zero.
-  static func install(_ fixed: Fixed, in memory: GuestMemory) throws(GuestMemoryError) {
-    var page = denali_vregs()
+  /// A page with nothing set (not written anywhere yet).
+  init() {}
+
+  /// A page holding magic, version and the fixed fields; times and pending start at zero.
+  init(_ fixed: Fixed) {
     page.magic = DENALI_VREGS_MAGIC
     page.abi_version = DENALI_ABI_VERSION
     page.memory_size = fixed.memorySize
@@ -38,15 +41,15 @@ struct VirtualRegistersPage {
       page.ipv4_gateway = (gateway[0], gateway[1], gateway[2], gateway[3])
       page.net_flags = DENALI_NET_PRESENT
     }
-    try memory.store(page, at: DENALI_GPA_VREGS)
   }
 
-  /// Refreshes the clocks and the pending mask; called before every entry into the guest.
-  static func refresh(
-    in memory: GuestMemory, monotonic: UInt64, wallClock: UInt64, pending: UInt64
+  /// Writes the whole struct (128 bytes) with the given clocks and pending mask; called before every entry.
+  mutating func write(
+    to memory: GuestMemory, monotonic: UInt64, wallClock: UInt64, pending: UInt64
   ) throws(GuestMemoryError) {
-    try memory.write(monotonic, at: DENALI_GPA_VREGS + monotonicOffset)
-    try memory.write(wallClock, at: DENALI_GPA_VREGS + wallClockOffset)
-    try memory.write(pending, at: DENALI_GPA_VREGS + pendingOffset)
+    page.monotonic_ns = monotonic
+    page.wallclock_ns = wallClock
+    page.pending_interrupts = pending
+    try memory.store(page, at: DENALI_GPA_VREGS)
   }
 }

@@ -7,7 +7,7 @@ public struct ExitCounters: Sendable, Equatable {
   public var io: UInt64 = 0
   /// MMIO exits.
   public var mmio: UInt64 = 0
-  /// Interrupted runs: preemption, timeouts, signals.
+  /// Interrupted runs: preemption, timeouts, signals, the run watchdog.
   public var interrupted: UInt64 = 0
   /// Halts, shutdowns, internal errors, failed entries and anything else.
   public var other: UInt64 = 0
@@ -20,7 +20,7 @@ public struct ExitCounters: Sendable, Equatable {
     switch exit {
     case .io: io += 1
     case .mmio: mmio += 1
-    case .interrupted: interrupted += 1
+    case .interrupted, .longRun: interrupted += 1
     default: other += 1
     }
   }

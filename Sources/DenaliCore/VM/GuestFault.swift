@@ -18,10 +18,14 @@ public enum GuestFault: Equatable, Sendable, CustomStringConvertible {
   case invalidHypercall(number: UInt16, structAddress: UInt64, rip: UInt64)
   /// KVM refused to enter the guest.
   case entryFailure(hardwareReason: UInt64)
+  /// The instruction at `rip` never completes: KVM retries it forever without an exit (for example a segment,
+  /// task or LDT descriptor read from guest-physical memory no memory backs).
+  case stuck(rip: UInt64)
   /// Any other exit the Denali machine does not define.
   case unexpectedExit(String, rip: UInt64)
 
-  /// Exit status `denalid run` reports: 128 + vector for CPU exceptions, 160 and up for the rest.
+  /// Exit status `denalid run` reports: 128 + vector for CPU exceptions, 160 and up for the rest (167 was added
+  /// after 166, so the catch-all is not the highest).
   public var exitStatus: Int32 {
     switch self {
     case .exception(let vector, _, _, _): 128 + Int32(vector & 31)
@@ -32,6 +36,7 @@ public enum GuestFault: Equatable, Sendable, CustomStringConvertible {
     case .invalidPortIO: 164
     case .invalidHypercall: 165
     case .entryFailure, .unexpectedExit: 166
+    case .stuck: 167
     }
   }
 
@@ -55,6 +60,8 @@ public enum GuestFault: Equatable, Sendable, CustomStringConvertible {
       return "hypercall \(number) with its struct outside guest memory or misaligned (\(hex(address))) at rip \(hex(rip))"
     case .entryFailure(let reason): return "KVM could not enter the guest (hardware reason \(hex(reason)))"
     case .unexpectedExit(let what, let rip): return "unexpected exit (\(what)) at rip \(hex(rip))"
+    case .stuck(let rip):
+      return "instruction the hypervisor retries forever without completing it (for example a descriptor read from outside guest memory) at rip \(hex(rip))"
     }
   }
 

@@ -13,6 +13,9 @@ public struct VMStatistics: Sendable {
   public var idles: UInt64 = 0
   /// Wall time spent inside KVM_RUN (the guest's own work, its exits included), nanoseconds.
   public var guestNanoseconds: UInt64 = 0
+  /// Saved MSRs a swap-in could not restore: not saved on this KVM, or refused by it (0 unless the image came
+  /// from another kernel).
+  public var msrsNotRestored: UInt64 = 0
   /// When the first hypercall exit was seen.
   public var firstHypercall: ContinuousClock.Instant?
   /// The same moment on CLOCK_MONOTONIC, in nanoseconds (comparable across threads and with the scheduler's clock).
@@ -148,11 +151,8 @@ public final class GuestVM {
       try image.load(intoFresh: memory)
       let boot = BootInfo(memorySize: memory.size, imageEnd: image.end, arguments: configuration.arguments)
       try boot.write(to: memory)
-      let tscHz = UInt64((try? vcpu.tscFrequencyKHz()) ?? 0) * 1000
-      let fixed = VirtualRegistersPage.Fixed(
-        vmID: configuration.id, memorySize: memory.size, tscFrequencyHz: tscHz, diskBlocks: disk.blocks,
-        diskFlags: disk.flags, network: configuration.network)
-      try VirtualRegistersPage.install(fixed, in: memory)
+      machine.virtualRegisters = virtualRegisters(for: machine)
+      try machine.virtualRegisters.write(to: memory, monotonic: 0, wallClock: 0, pending: 0)
     } catch {
       // The image and layout were validated against this memory size; a failure here is a host bug.
       throw .host(KVMError(operation: "loading the guest (\(error))", errno: 22))
@@ -165,6 +165,15 @@ public final class GuestVM {
     }
     clockOrigin = monotonicNanoseconds()
     attach(machine)
+  }
+
+  /// The virtual-registers page of this VM on `machine`'s vCPU (whose TSC rate it reports).
+  private func virtualRegisters(for machine: ResidentMachine) -> VirtualRegistersPage {
+    let tscHz = UInt64((try? machine.vcpu.tscFrequencyKHz()) ?? 0) * 1000
+    return VirtualRegistersPage(
+      VirtualRegistersPage.Fixed(
+        vmID: configuration.id, memorySize: machine.memory.size, tscFrequencyHz: tscHz, diskBlocks: disk.blocks,
+        diskFlags: disk.flags, network: configuration.network))
   }
 
   /// Makes `machine` the VM's resident part: registers the devices' hypercalls and points the control at it.
@@ -198,7 +207,8 @@ public final class GuestVM {
         }
       state = SavedMachineState(
         vcpu: try VCPUState(capturing: machine.vcpu), guestClock: monotonicNanoseconds() &- clockOrigin,
-        idleRequest: idleRequest, pendingInterrupts: pending, idle: idle)
+        idleRequest: idleRequest, pendingInterrupts: pending, idle: idle,
+        kvmClock: machine.machine.fd >= 0 ? try machine.machine.kvmClock() : nil)
       changed = try machine.takeChangedPages()
     } catch {
       throw .host("\(error)")
@@ -229,14 +239,21 @@ public final class GuestVM {
       throw .host("\(error)")
     }
     let image = try file.load(into: machine.memory)
-    guard let state = SavedMachineState(encoded: image.state) else {
+    guard var state = SavedMachineState(encoded: image.state) else {
       throw .corrupt(path: file.path, reason: "the machine state is malformed")
     }
+    // The guest's clock went on while the VM was out of memory (in this process): so do its TSC and KVM clock.
+    let elapsed = (monotonicNanoseconds() &- clockOrigin).subtractingReportingOverflow(state.guestClock)
+    let away = elapsed.overflow ? 0 : elapsed.partialValue
     do {
-      try state.vcpu.restore(into: machine.vcpu)
+      state.vcpu.advanceTimeStampCounter(byNanoseconds: away, kilohertz: UInt64((try? machine.vcpu.tscFrequencyKHz()) ?? 0))
+      let skipped = try state.vcpu.restore(into: machine.vcpu)
+      statistics.msrsNotRestored &+= UInt64(skipped.count)
+      if let clock = state.kvmClock { try machine.machine.setKVMClock(clock &+ away) }
     } catch {
       throw .host("\(error)")
     }
+    machine.virtualRegisters = virtualRegisters(for: machine)
     if let idle = idleToRestore {
       // The clock was set when the VM was re-created; a known idle's end is the scheduler's (its timer or an
       // interrupt woke the VM, which is why it is being swapped in).
@@ -286,10 +303,13 @@ public final class GuestVM {
     deliverIdleResult(machine.memory)
     while true {
       if control.hasExpired { return .finished(.timedOut) }
-      refreshVirtualRegisters(machine.memory)
+      refreshVirtualRegisters(machine)
+      let probing = machine.progress.isProbing
+      let cpuBefore = probing ? threadCPUNanoseconds() : 0
       let entered = monotonicNanoseconds()
       let exit = try machine.vcpu.run()
       statistics.guestNanoseconds &+= monotonicNanoseconds() &- entered
+      if probing { machine.progress.addProbeTime(threadCPUNanoseconds() &- cpuBefore) }
       statistics.exits.count(exit)
       switch try handle(exit, machine) {
       case .resume:
@@ -331,11 +351,11 @@ public final class GuestVM {
     try? memory.store(call, at: request.address)
   }
 
-  /// Brings the clocks and the pending mask in the virtual-registers page up to date.
-  private func refreshVirtualRegisters(_ memory: GuestMemory) {
+  /// Rewrites the virtual-registers page: host-owned fields, clocks and the pending mask.
+  private func refreshVirtualRegisters(_ machine: ResidentMachine) {
     // The page lies inside every valid memory size, so this cannot fail.
-    try? VirtualRegistersPage.refresh(
-      in: memory, monotonic: monotonicNanoseconds() &- clockOrigin, wallClock: wallClockNanoseconds(),
+    try? machine.virtualRegisters.write(
+      to: machine.memory, monotonic: monotonicNanoseconds() &- clockOrigin, wallClock: wallClockNanoseconds(),
       pending: interrupts.current)
   }
 
@@ -349,8 +369,11 @@ public final class GuestVM {
 
   /// Handles one exit.
   private func handle(_ exit: VMExit, _ machine: ResidentMachine) throws(KVMError) -> ExitAction {
-    let vcpu = machine.vcpu
-    func rip() throws(KVMError) -> UInt64 { try vcpu.registers().rip }
+    func rip() throws(KVMError) -> UInt64 { try machine.exitRegisters().rip }
+    switch exit {
+    case .interrupted, .longRun, .debug: break
+    default: machine.progress.exited(vcpu: machine.vcpu)
+    }
     switch exit {
     case .io(let io):
       return try handle(io, machine)
@@ -368,17 +391,37 @@ public final class GuestVM {
       return .finish(.faulted(.unexpectedExit("system event \(type)", rip: try rip())))
     case .other(let reason):
       return .finish(.faulted(.unexpectedExit("exit reason \(reason)", rip: try rip())))
-    case .interrupted:
-      return .preempted
+    case .interrupted, .longRun, .debug:
+      return try handleProgressCheck(exit, machine)
     }
+  }
+
+  /// Handles an exit that says nothing by itself about the guest: a preemption, the run watchdog, a step of the
+  /// progress probe. Stops a guest KVM retries forever (see `ProgressWatch`); otherwise the guest continues,
+  /// and only a preemption ends the slice.
+  private func handleProgressCheck(_ exit: VMExit, _ machine: ResidentMachine) throws(KVMError) -> ExitAction {
+    let verdict: ProgressWatch.Verdict
+    switch exit {
+    case .debug:
+      guard machine.progress.isProbing || machine.progress.mayStepWithoutProbe else {
+        return .finish(.faulted(.unexpectedExit("debug exit", rip: try machine.exitRegisters().rip)))
+      }
+      verdict = machine.progress.debugExit(try machine.exitRegisters(), vcpu: machine.vcpu, code: try machine.guestCode())
+    default:
+      verdict = machine.progress.sample(try machine.exitRegisters(), vcpu: machine.vcpu)
+    }
+    if case .stuck(let rip) = verdict { return .finish(.faulted(.stuck(rip: rip))) }
+    return exit == .interrupted ? .preempted : .resume
   }
 
   private func handle(_ io: IOExit, _ machine: ResidentMachine) throws(KVMError) -> ExitAction {
     let memory = machine.memory
-    func rip() throws(KVMError) -> UInt64 { try machine.vcpu.registers().rip }
+    func rip() throws(KVMError) -> UInt64 { try machine.exitRegisters().rip }
     let base = UInt16(DENALI_HYPERCALL_PORT_BASE)
     let isHypercallPort = io.port >= base && io.port < base + UInt16(DENALI_HYPERCALL_MAX)
-    if isHypercallPort, io.direction == .output, io.size == 4, io.count == 1 {
+    if isHypercallPort, io.direction == .output, io.size == 4, io.count == 1,
+      HypercallInstruction.isSingleOut(rip: try rip(), code: try machine.guestCode())
+    {
       statistics.hypercalls += 1
       if statistics.firstHypercall == nil {
         statistics.firstHypercall = .now
@@ -401,15 +444,15 @@ public final class GuestVM {
       .invalidPortIO(port: io.port, isInput: io.direction == .input, size: io.size, count: io.count, rip: try rip())))
   }
 
-  /// Decodes a CPU exception from the frame the CPU pushed before entering the host's trap stub.
+  /// Decodes a CPU exception from the frame the CPU pushed before entering the host's trap stub (read at RSP
+  /// through the guest's page tables, as the CPU wrote it).
   private func exceptionFault(vector: UInt8, _ machine: ResidentMachine) throws(KVMError) -> GuestFault {
-    let vcpu = machine.vcpu
-    let memory = machine.memory
-    let regs = try vcpu.registers()
+    let regs = try machine.exitRegisters()
+    let stack = try machine.guestCode()
     let hasErrorCode = GuestFault.hasErrorCode(vector)
-    let errorCode = hasErrorCode ? try? memory.read(UInt64.self, at: regs.rsp) : nil
-    let faultingRIP = (try? memory.read(UInt64.self, at: regs.rsp &+ (hasErrorCode ? 8 : 0))) ?? regs.rip
-    let address = vector == 14 ? try vcpu.specialRegisters().cr2 : nil
+    let errorCode = hasErrorCode ? stack.uint64(at: regs.rsp) : nil
+    let faultingRIP = stack.uint64(at: regs.rsp &+ (hasErrorCode ? 8 : 0)) ?? regs.rip
+    let address = vector == 14 ? stack.specialRegisters.cr2 : nil
     return .exception(vector: vector, rip: faultingRIP, errorCode: errorCode, faultAddress: address)
   }
 

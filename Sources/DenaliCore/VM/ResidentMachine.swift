@@ -19,16 +19,44 @@ final class ResidentMachine {
   var swapEntries: [SwapPageEntry]?
   /// Pages taken from the dirty logs by a swap-out that was not committed; the next one writes them too.
   var carriedChanges: PageBitmap?
+  /// The virtual-registers page with its host-owned fields, rewritten whole before every entry.
+  var virtualRegisters = VirtualRegistersPage()
+  /// Watches for an instruction KVM retries forever.
+  var progress = ProgressWatch()
+  /// True when KVM copies the registers into kvm_run at every exit.
+  let registersSynced: Bool
 
   /// Creates a VM with `memorySize` bytes of zeroed memory and one vCPU. With `tracksDirtyPages`, KVM logs
   /// guest writes and the VM descriptor stays open; otherwise it is closed (one descriptor per VM).
+  /// KVM's rewriting of `vmcall`/`vmmcall` is turned off (they raise #UD), and the registers are synced into
+  /// kvm_run at every exit where KVM can.
   init(system: KVMSystem, memorySize: UInt64, tracksDirtyPages: Bool) throws(KVMError) {
     machine = try system.createVirtualMachine()
+    if system.features.disablableQuirks.contains(.fixHypercallInstruction) {
+      try machine.disableQuirks(.fixHypercallInstruction)
+    }
     memory = try GuestMemory(size: memorySize)
     try machine.mapMemory(memory, at: 0, logDirtyPages: tracksDirtyPages)
     vcpu = try machine.createVCPU()
+    registersSynced = system.features.registerSync
+    if registersSynced { vcpu.enableRegisterSync() }
     self.tracksDirtyPages = tracksDirtyPages
     memory.trackHostWrites()
+  }
+
+  /// The general registers as of the last exit (from kvm_run when synced, else an ioctl).
+  func exitRegisters() throws(KVMError) -> Registers {
+    registersSynced ? vcpu.syncedRegisters() : try vcpu.registers()
+  }
+
+  /// The special registers as of the last exit (from kvm_run when synced, else an ioctl).
+  func exitSpecialRegisters() throws(KVMError) -> SpecialRegisters {
+    registersSynced ? vcpu.syncedSpecialRegisters() : try vcpu.specialRegisters()
+  }
+
+  /// The guest's memory as its code sees it at the last exit: through its own page tables.
+  func guestCode() throws(KVMError) -> GuestLinearMemory {
+    GuestLinearMemory(memory: memory, specialRegisters: try exitSpecialRegisters())
   }
 
   /// Closes the VM descriptor when it is not needed for dirty logging (the vCPU keeps the VM alive).

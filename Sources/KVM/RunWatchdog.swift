@@ -1,0 +1,126 @@
+// RunWatchdog.swift: finds vCPUs that stay inside one KVM_RUN for a whole period and kicks them, so that their
+// owner can see whether the guest still makes progress (KVM can retry a guest instruction forever without an
+// exit, for example a descriptor read from guest-physical memory no slot backs).
+import CKVM
+import Glibc
+
+/// One thread per `KVMSystem`, started with its first vCPU: every `period` it kicks each vCPU that has been
+/// inside the same `KVM_RUN` since the previous sweep. The kicked `run()` returns `.longRun`. A vCPU that exits
+/// on its own at least once per period is never kicked; one that never exits is kicked once or twice a period.
+final class RunWatchdog: @unchecked Sendable {
+  /// How often the watchdog sweeps, nanoseconds.
+  let periodNanoseconds: UInt64
+
+  /// A registered vCPU: its kicker and the run count the previous sweep saw.
+  private struct Entry {
+    weak var kicker: VCPUKicker?
+    var lastRuns: UInt64
+  }
+
+  private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+  private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+  /// Guarded by `mutex`.
+  private var entries: [ObjectIdentifier: Entry] = [:]
+  /// Guarded by `mutex`.
+  private var started = false
+  /// Guarded by `mutex`.
+  private var stopping = false
+
+  init(periodNanoseconds: UInt64) {
+    self.periodNanoseconds = max(periodNanoseconds, 1_000_000)
+    // SAFETY: both pointers were just allocated for one object each and are initialized once here.
+    pthread_mutex_init(mutex, nil)
+    var attributes = pthread_condattr_t()
+    pthread_condattr_init(&attributes)
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+    pthread_cond_init(condition, &attributes)
+    pthread_condattr_destroy(&attributes)
+  }
+
+  deinit {
+    // SAFETY: no thread uses them any more: the sweeping thread holds a reference to self while it runs.
+    pthread_cond_destroy(condition)
+    pthread_mutex_destroy(mutex)
+    condition.deallocate()
+    mutex.deallocate()
+  }
+
+  private func withLock<R>(_ body: () -> R) -> R {
+    pthread_mutex_lock(mutex)
+    defer { pthread_mutex_unlock(mutex) }
+    return body()
+  }
+
+  /// Watches `kicker`'s vCPU until it is unregistered (or gone); starts the thread on first use.
+  func register(_ kicker: VCPUKicker) {
+    let startThread = withLock { () -> Bool in
+      entries[ObjectIdentifier(kicker)] = Entry(kicker: kicker, lastRuns: kicker.snapshot().runs)
+      defer { started = true }
+      return !started && !stopping
+    }
+    if startThread { start() }
+  }
+
+  /// Stops watching `kicker`'s vCPU.
+  func unregister(_ kicker: VCPUKicker) {
+    withLock { _ = entries.removeValue(forKey: ObjectIdentifier(kicker)) }
+  }
+
+  /// Ends the thread (at its next wake-up, at once).
+  func stop() {
+    withLock {
+      stopping = true
+      pthread_cond_broadcast(condition)
+    }
+  }
+
+  private func start() {
+    let context = Unmanaged.passRetained(self).toOpaque()
+    var thread = pthread_t()
+    let result = pthread_create(
+      &thread, nil,
+      { raw in
+        // SAFETY: `raw` is the retained watchdog passed below; the thread releases it when it ends.
+        guard let raw else { return nil }
+        let watchdog = Unmanaged<RunWatchdog>.fromOpaque(raw).takeRetainedValue()
+        watchdog.loop()
+        return nil
+      }, context)
+    if result == 0 {
+      pthread_detach(thread)
+    } else {
+      Unmanaged<RunWatchdog>.fromOpaque(context).release()
+      withLock { started = false }
+    }
+  }
+
+  private func loop() {
+    withLock {
+      while !stopping {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let total = UInt64(deadline.tv_nsec) + periodNanoseconds
+        deadline.tv_sec += Int(total / 1_000_000_000)
+        deadline.tv_nsec = Int(total % 1_000_000_000)
+        while !stopping {
+          // SAFETY: the mutex is held (withLock), as pthread_cond_timedwait requires.
+          if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
+        }
+        if !stopping { sweep() }
+      }
+    }
+  }
+
+  /// Kicks every vCPU still in the run it was in at the previous sweep; forgets vCPUs that are gone.
+  private func sweep() {
+    for (key, entry) in entries {
+      guard let kicker = entry.kicker else {
+        entries.removeValue(forKey: key)
+        continue
+      }
+      let now = kicker.snapshot()
+      if now.inRun && now.runs == entry.lastRuns { kicker.requestLongRunCheck() }
+      entries[key]?.lastRuns = now.runs
+    }
+  }
+}

@@ -1,0 +1,59 @@
+// RunWatchdogTests.swift: the run watchdog ends a KVM_RUN that lasts a whole period (.longRun), an owner's
+// request still reads as .interrupted, and single-stepping reports each completed instruction (.debug).
+import Foundation
+import KVM
+import Testing
+
+@Suite("KVM layer: run watchdog and single-step")
+struct RunWatchdogTests {
+  @Test("a guest that never exits is kicked out of KVM_RUN by the watchdog, again and again, as .longRun")
+  func longRun() throws {
+    guard FileManager.default.fileExists(atPath: "/dev/kvm") else { return }
+    let system = try KVMSystem(runWatchdogPeriod: .milliseconds(20))
+    // 1: jmp 1b
+    let (_, _, vcpu) = try realModeGuest(system, code: [0xEB, 0xFE])
+    for _ in 0..<3 {
+      let started = ContinuousClock.now
+      #expect(try vcpu.run() == .longRun)
+      // One to two periods; generous for a loaded machine.
+      #expect(ContinuousClock.now - started < .seconds(5))
+    }
+    #expect(try vcpu.registers().rip == 0x1000, "the guest is still in its loop")
+  }
+
+  @Test("an owner's requestExit reads as .interrupted; the next run that lasts a period as .longRun")
+  func ownerRequestWins() throws {
+    guard FileManager.default.fileExists(atPath: "/dev/kvm") else { return }
+    let system = try KVMSystem(runWatchdogPeriod: .milliseconds(20))
+    let (_, _, vcpu) = try realModeGuest(system, code: [0xEB, 0xFE])
+    vcpu.kicker.requestExit()
+    #expect(try vcpu.run() == .interrupted)
+    #expect(try vcpu.run() == .longRun, "the request was taken by the run it ended")
+  }
+
+  @Test("with single-stepping on, each instruction ends KVM_RUN with .debug; off again, the guest runs on")
+  func singleStep() throws {
+    guard let system = try openKVM() else { return }
+    // nop ; nop ; out 0x10, al ; hlt
+    let (_, _, vcpu) = try realModeGuest(system, code: [0x90, 0x90, 0xE6, 0x10, 0xF4])
+    try vcpu.setSingleStep(true)
+    #expect(try vcpu.run() == .debug)
+    #expect(try vcpu.registers().rip == 0x1001)
+    #expect(try vcpu.run() == .debug)
+    #expect(try vcpu.registers().rip == 0x1002)
+    try vcpu.setSingleStep(false)
+    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1, value: 0)))
+    #expect(try vcpu.run() == .halt)
+  }
+
+  @Test("the registers KVM syncs into kvm_run at an exit equal the ones the ioctls read")
+  func syncedRegisters() throws {
+    guard let system = try openKVM(), system.features.registerSync else { return }
+    let (_, _, vcpu) = try realModeGuest(system, code: [0xB0, 0x42, 0xE6, 0x10, 0xF4])
+    vcpu.enableRegisterSync()
+    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1, value: 0x42)))
+    #expect(vcpu.syncedRegisters() == (try vcpu.registers()))
+    #expect(vcpu.syncedSpecialRegisters().cr0 == (try vcpu.specialRegisters()).cr0)
+    #expect(vcpu.syncedSpecialRegisters().cs == (try vcpu.specialRegisters()).cs)
+  }
+}

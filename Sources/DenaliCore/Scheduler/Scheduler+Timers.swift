@@ -1,0 +1,37 @@
+// Scheduler+Timers.swift: the timer thread: fires due deadlines even while every worker is busy, retries
+// admission, and kicks a VM whose quantum ended while another waits.
+extension Scheduler {
+  /// The timer thread. A kicked slot is kicked again one quantum later if it has not ended by then, so no
+  /// kick can be lost for good.
+  func timerLoop() {
+    withState(waiting: { state in
+      state.timerThreadWakesAt = 0
+      guard !state.stopping else { return .done(()) }
+      let now = monotonicNanoseconds()
+      let queuedBefore = state.runQueue.count
+      state.fireTimers(now: now)
+      if state.runQueue.count > queuedBefore { state.broadcast(.workAvailable) }
+      var earliest = state.timers.earliestDeadline.map {
+        $0 &+ (state.timers.liveCount > Self.batchingThreshold ? Self.timerSlack : 0)
+      }
+      if let gatekeeper = state.gatekeeper, gatekeeper.waitingCount > 0 {
+        state.admitWaitingVMs()
+        earliest = min(earliest ?? .max, now &+ Self.admissionRetry)
+      }
+      let othersWaiting = !state.runQueue.isEmpty
+      for index in state.slots.indices {
+        guard let slot = state.slots[index] else { continue }
+        var sliceEnd = slot.sliceEnd
+        if sliceEnd <= now {
+          if othersWaiting { slot.vm.control?.preempt() }
+          sliceEnd = now &+ state.settings.quantumNanoseconds
+          state.slots[index] = (slot.vm, sliceEnd)
+        }
+        earliest = min(earliest ?? .max, sliceEnd)
+      }
+      state.timerThreadWakesAt = earliest ?? .max
+      return .wait(.timerThreadWake, until: earliest)
+    })
+    threadExited()
+  }
+}

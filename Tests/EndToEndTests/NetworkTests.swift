@@ -98,7 +98,7 @@ struct NetworkTests {
     #expect(result.stdout.contains("evil: net-arp-self: ret 40000"), "\(result.stdout)")
   }
 
-  @Test("a guest flooding as fast as it can does not cut another guest's echo rate by more than half")
+  @Test("a guest flooding as fast as it can keeps at least a third of another pair's echo rate on one worker")
   func floodFairness() throws {
     guard Denalid.ready(guests: ["udp-echo", "udp-client", "udp-flood"]) else { return }
     // One worker for both runs: the comparison is then the scheduler's share between the VMs, not how many
@@ -123,7 +123,12 @@ struct NetworkTests {
     }
     let rateAlone = ratesAlone.max() ?? 0, rateFlooded = ratesFlooded.max() ?? 0
     print("echo rate alone \(ratesAlone)/s, beside a flooder \(ratesFlooded)/s (best: \(Double(rateFlooded) / Double(max(1, rateAlone))))")
-    #expect(rateFlooded * 2 >= rateAlone, "echo rate \(ratesAlone)/s alone, \(ratesFlooded)/s beside a flooder")
+    // Three VMs share the one worker fairly: the echo pair keeps at least two thirds of it, and the server's
+    // receive work on flood frames (the switch lets the flooder fill at most its share of the server's queue)
+    // can at most halve what is left for echoes: at least a third, typically 0.6 unloaded. (Before the
+    // scheduler shared by virtual runtime the ratio was near 1, because the echo pair, always waking the
+    // other, kept the front lane and starved the flooder: 157 ms of CPU in 4 s.)
+    #expect(rateFlooded * 3 >= rateAlone, "echo rate \(ratesAlone)/s alone, \(ratesFlooded)/s beside a flooder")
   }
 
   /// The decimal number right after `label` in `text`.

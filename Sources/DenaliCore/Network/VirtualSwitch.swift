@@ -9,7 +9,7 @@ import Foundation
 /// Threads: the send hypercall (a VM's worker) queues frames on its port and tells the switch; the switch
 /// thread moves frames from ports' transmit queues (and the uplink's) into receive queues or out the
 /// uplink; the receive hypercall takes them. The switch never touches guest memory.
-public final class VirtualSwitch: @unchecked Sendable {
+public final class VirtualSwitch: Sendable {
   /// How the switch is set up.
   public struct Configuration: Sendable {
     /// The VMs' subnet (for example 10.0.0.0/16); VMs get its host addresses in order.
@@ -45,84 +45,94 @@ public final class VirtualSwitch: @unchecked Sendable {
 
   /// The configuration in force.
   public let configuration: Configuration
-  private let lock = MonotonicCondition()
-  // Guarded by `lock`.
-  private var byID: [UInt64: NetworkPort] = [:]
-  private var byMAC: [MACAddress: NetworkPort] = [:]
-  private var byIP: [IPv4Address: NetworkPort] = [:]
-  private var transmitRound: DeficitRoundRobin<UInt64>
-  private var uplinkQueue = Deque<[UInt8]>()
-  private var uplink: (any NetworkUplink)?
-  private var uplinkTotals = NetworkCounters()
-  private var answered: UInt64 = 0
-  private var forwarded: UInt64 = 0
-  private var nextCandidate: UInt32
-  private var started = false, stopping = false, threadRunning = false
+
+  /// The one condition the switch waits on: work for its thread, or its thread's end.
+  enum Condition: Int, CaseIterable {
+    /// A transmit round gained a sender, the switch is stopping, or its thread exited.
+    case changed
+  }
+
+  /// Everything the switch's lock guards.
+  private struct State {
+    var byID: [UInt64: NetworkPort] = [:]
+    var byMAC: [MACAddress: NetworkPort] = [:]
+    var byIP: [IPv4Address: NetworkPort] = [:]
+    var transmitRound: DeficitRoundRobin<UInt64>
+    var uplinkQueue = Deque<[UInt8]>()
+    var uplink: (any NetworkUplink)?
+    var uplinkTotals = NetworkCounters()
+    var answered: UInt64 = 0
+    var forwarded: UInt64 = 0
+    var nextCandidate: UInt32
+    var started = false, stopping = false, threadRunning = false
+  }
+
+  private let state: Monitor<State, Condition>
 
   /// A switch with no ports; call `start()` to run its thread.
   public init(configuration: Configuration) {
     self.configuration = configuration
-    transmitRound = DeficitRoundRobin(quantum: configuration.quantum)
     let subnet = configuration.subnet
-    nextCandidate = subnet.prefixLength >= 31 ? subnet.network.value : subnet.network.value &+ 1
+    state = Monitor(
+      State(
+        transmitRound: DeficitRoundRobin(quantum: configuration.quantum),
+        nextCandidate: subnet.prefixLength >= 31 ? subnet.network.value : subnet.network.value &+ 1))
   }
 
   // MARK: Ports
 
   /// Adds a port for VM `id` with the next free host address of the subnet (in order of creation).
   public func addPort(id: UInt64) throws(NetworkError) -> NetworkPort {
-    let result: Result<NetworkPort, NetworkError> = lock.withLock {
+    try state.withLock { (state) throws(NetworkError) -> NetworkPort in
       let subnet = configuration.subnet
       let last = subnet.prefixLength >= 31 ? subnet.broadcast.value : subnet.broadcast.value &- 1
-      while nextCandidate <= last && nextCandidate >= subnet.network.value {
-        let candidate = IPv4Address(value: nextCandidate)
-        nextCandidate &+= 1
-        if candidate == configuration.gateway || byIP[candidate] != nil { continue }
-        return Result { () throws(NetworkError) in try insertPort(id: id, address: candidate) }
+      while state.nextCandidate <= last && state.nextCandidate >= subnet.network.value {
+        let candidate = IPv4Address(value: state.nextCandidate)
+        state.nextCandidate &+= 1
+        if candidate == configuration.gateway || state.byIP[candidate] != nil { continue }
+        return try insertPort(id: id, address: candidate, into: &state)
       }
-      return .failure(.addressesExhausted(subnet))
+      throw .addressesExhausted(subnet)
     }
-    return try result.get()
   }
 
   /// Adds a port for VM `id` with `address`.
   public func addPort(id: UInt64, address: IPv4Address) throws(NetworkError) -> NetworkPort {
-    let result: Result<NetworkPort, NetworkError> = lock.withLock {
-      Result { () throws(NetworkError) in try insertPort(id: id, address: address) }
+    try state.withLock { (state) throws(NetworkError) -> NetworkPort in
+      try insertPort(id: id, address: address, into: &state)
     }
-    return try result.get()
   }
 
-  private func insertPort(id: UInt64, address: IPv4Address) throws(NetworkError) -> NetworkPort {
+  private func insertPort(id: UInt64, address: IPv4Address, into state: inout State) throws(NetworkError) -> NetworkPort {
     guard configuration.subnet.contains(address) else { throw .addressOutsideSubnet(address, configuration.subnet) }
-    guard address != configuration.gateway, byIP[address] == nil else { throw .addressInUse(address) }
-    guard byID[id] == nil, id != Self.uplinkSource, id != Self.switchSource else { throw .duplicatePort(id) }
+    guard address != configuration.gateway, state.byIP[address] == nil else { throw .addressInUse(address) }
+    guard state.byID[id] == nil, id != Self.uplinkSource, id != Self.switchSource else { throw .duplicatePort(id) }
     let port = NetworkPort(
       id: id, mac: MACAddress(forVMAt: address),
       interface: IPv4Subnet(address: address, prefixLength: configuration.subnet.prefixLength),
       gateway: configuration.gateway, limits: configuration.limits, quantum: configuration.quantum, fabric: self)
-    byID[id] = port
-    byMAC[port.mac] = port
-    byIP[address] = port
+    state.byID[id] = port
+    state.byMAC[port.mac] = port
+    state.byIP[address] = port
     return port
   }
 
   /// Removes `port`: its address is free again and frames for it are no longer delivered.
   public func removePort(_ port: NetworkPort) {
-    lock.withLock {
-      guard byID[port.id] === port else { return }
-      byID[port.id] = nil
-      byMAC[port.mac] = nil
-      byIP[port.address] = nil
-      transmitRound.remove(port.id)
+    state.withLock { state in
+      guard state.byID[port.id] === port else { return }
+      state.byID[port.id] = nil
+      state.byMAC[port.mac] = nil
+      state.byIP[port.address] = nil
+      state.transmitRound.remove(port.id)
     }
   }
 
   /// The port with IPv4 `address`, if any.
-  public func port(at address: IPv4Address) -> NetworkPort? { lock.withLock { byIP[address] } }
+  public func port(at address: IPv4Address) -> NetworkPort? { state.withLock { $0.byIP[address] } }
 
   /// Number of ports.
-  public var portCount: Int { lock.withLock { byID.count } }
+  public var portCount: Int { state.withLock { $0.byID.count } }
 
   // MARK: Statistics
 
@@ -130,49 +140,51 @@ public final class VirtualSwitch: @unchecked Sendable {
   /// counters ("in" = frames from the host taken in, "out" = frames written to the host, drops of frames
   /// from the host and failed writes).
   public var statistics: (forwarded: UInt64, arpAnswered: UInt64, uplink: NetworkCounters) {
-    lock.withLock { (forwarded, answered, uplinkTotals) }
+    state.withLock { ($0.forwarded, $0.answered, $0.uplinkTotals) }
   }
 
   // MARK: Uplink
 
   /// Connects `uplink` and starts its reader; frames for no VM go there from now on.
   public func attach(uplink: any NetworkUplink) throws(NetworkError) {
-    lock.withLock { self.uplink = uplink }
+    state.withLock { $0.uplink = uplink }
     try uplink.start { [weak self] frame in self?.receiveFromUplink(frame) }
   }
 
   /// Queues a frame the host sent (called on the uplink's reader thread).
   func receiveFromUplink(_ frame: [UInt8]) {
-    lock.withLock {
-      guard uplinkQueue.count < configuration.uplinkQueueFrames else {
-        uplinkTotals.drop(.uplinkQueueFull)
-        return
+    let queued = state.withLock { state in
+      guard state.uplinkQueue.count < configuration.uplinkQueueFrames else {
+        state.uplinkTotals.drop(.uplinkQueueFull)
+        return false
       }
-      uplinkTotals.packetsIn &+= 1
-      uplinkTotals.bytesIn &+= UInt64(frame.count)
-      uplinkQueue.append(frame)
-      transmitRound.activate(Self.uplinkSource)
-      lock.signal()
+      state.uplinkTotals.packetsIn &+= 1
+      state.uplinkTotals.bytesIn &+= UInt64(frame.count)
+      state.uplinkQueue.append(frame)
+      state.transmitRound.activate(Self.uplinkSource)
+      return true
     }
+    if queued { state.signal(.changed) }
   }
 
   // MARK: The switch thread
 
   /// Called by a port whose transmit queue gained its first frame.
   func transmitReady(_ port: NetworkPort) {
-    lock.withLock {
-      guard byID[port.id] === port else { return }
-      transmitRound.activate(port.id)
-      lock.signal()
+    let activated = state.withLock { state in
+      guard state.byID[port.id] === port else { return false }
+      state.transmitRound.activate(port.id)
+      return true
     }
+    if activated { state.signal(.changed) }
   }
 
   /// Starts the switch thread.
   public func start() {
-    let first = lock.withLock {
-      defer { started = true }
-      if !started { threadRunning = true }
-      return !started
+    let first = state.withLock { state in
+      defer { state.started = true }
+      if !state.started { state.threadRunning = true }
+      return !state.started
     }
     guard first else { return }
     let thread = Thread { [self] in run() }
@@ -183,12 +195,11 @@ public final class VirtualSwitch: @unchecked Sendable {
 
   /// Stops the switch thread and the uplink; frames still queued stay where they are.
   public func stop() {
-    let link = lock.withLock {
-      stopping = true
-      lock.broadcast()
-      while threadRunning { lock.wait(untilMonotonicNanoseconds: nil) }
-      return uplink
-    }
+    state.withLock { $0.stopping = true }
+    state.broadcast(.changed)
+    let link = state.withLock(waiting: { state in
+      state.threadRunning ? .wait(.changed, until: nil) : .done(state.uplink)
+    })
     link?.stop()
   }
 
@@ -203,40 +214,38 @@ public final class VirtualSwitch: @unchecked Sendable {
     var batch: [Work] = []
     batch.reserveCapacity(Self.batchSize)
     while true {
-      let (proceed, link): (Bool, (any NetworkUplink)?) = lock.withLock {
-        while !stopping && transmitRound.isEmpty { lock.wait(untilMonotonicNanoseconds: nil) }
-        guard !stopping else { return (false, nil) }
-        takeBatch(into: &batch)
-        return (true, uplink)
-      }
+      let (proceed, link): (Bool, (any NetworkUplink)?) = state.withLock(waiting: { state in
+        if state.stopping { return .done((false, nil)) }
+        if state.transmitRound.isEmpty { return .wait(.changed, until: nil) }
+        takeBatch(into: &batch, from: &state)
+        return .done((true, state.uplink))
+      })
       guard proceed else { break }
       for work in batch { carry(work, uplink: link) }
       batch.removeAll(keepingCapacity: true)
     }
-    lock.withLock {
-      threadRunning = false
-      lock.broadcast()
-    }
+    state.withLock { $0.threadRunning = false }
+    state.broadcast(.changed)
   }
 
-  /// Takes up to `batchSize` frames in deficit-round-robin order and decides each (lock held).
-  private func takeBatch(into batch: inout [Work]) {
-    let tables = ForwardingDecision.Tables(byMAC: byMAC, byIP: byIP, hasUplink: uplink != nil)
+  /// Takes up to `batchSize` frames in deficit-round-robin order and decides each.
+  private func takeBatch(into batch: inout [Work], from state: inout State) {
+    let tables = ForwardingDecision.Tables(byMAC: state.byMAC, byIP: state.byIP, hasUplink: state.uplink != nil)
     while batch.count < Self.batchSize {
-      let next = transmitRound.next { key in
-        key == Self.uplinkSource ? uplinkQueue.first?.count : byID[key]?.transmitHeadLength()
+      let (byID, uplinkHead) = (state.byID, state.uplinkQueue.first?.count)
+      let next = state.transmitRound.next { key in
+        key == Self.uplinkSource ? uplinkHead : byID[key]?.transmitHeadLength()
       }
       guard let key = next else { return }
-      let sender = key == Self.uplinkSource ? nil : byID[key]
-      guard let frame = sender?.takeTransmitted() ?? (key == Self.uplinkSource ? uplinkQueue.popFirst() : nil) else {
-        continue
-      }
-      transmitRound.charge(key, length: frame.count)
+      let sender = key == Self.uplinkSource ? nil : state.byID[key]
+      guard let frame = sender?.takeTransmitted() ?? (key == Self.uplinkSource ? state.uplinkQueue.popFirst() : nil)
+      else { continue }
+      state.transmitRound.charge(key, length: frame.count)
       let decision = ForwardingDecision.decide(EthernetFrame(bytes: frame), from: sender, tables: tables)
       switch decision {
-      case .answer: answered &+= 1
-      case .deliver, .uplink: forwarded &+= 1
-      case .drop(let reason): if sender == nil { uplinkTotals.drop(reason) }
+      case .answer: state.answered &+= 1
+      case .deliver, .uplink: state.forwarded &+= 1
+      case .drop(let reason): if sender == nil { state.uplinkTotals.drop(reason) }
       }
       batch.append(Work(frame: frame, sender: sender, decision: decision))
     }
@@ -264,12 +273,12 @@ public final class VirtualSwitch: @unchecked Sendable {
   /// Writes a frame to the host, counting it.
   private func send(_ frame: [UInt8], to link: (any NetworkUplink)?) {
     let written = link?.transmit(frame) ?? false
-    lock.withLock {
+    state.withLock { state in
       if written {
-        uplinkTotals.packetsOut &+= 1
-        uplinkTotals.bytesOut &+= UInt64(frame.count)
+        state.uplinkTotals.packetsOut &+= 1
+        state.uplinkTotals.bytesOut &+= UInt64(frame.count)
       } else {
-        uplinkTotals.drop(.uplinkError)
+        state.uplinkTotals.drop(.uplinkError)
       }
     }
   }

@@ -2,8 +2,8 @@
 """tcp-peer.py: the Linux side of the TCP interop tests and `denalid bench tcp` (run inside their namespace).
 
 Every mode prints one result line starting with `ok` (exit 0) or `FAIL` (exit 1). Byte streams are either random
-(echo modes) or the tcp-bulk pattern: the byte at stream offset i is byte i % 8 (little-endian) of the 64-bit
-value (i // 8) * 0x9E3779B97F4A7C15 mod 2^64, so either side can check the other's bytes at any offset.
+(echo modes) or the tcp-bulk pattern: the byte at stream offset i is byte i mod 65528 of a table whose 64-bit
+word k (little-endian) is k * 0x9E3779B97F4A7C15 mod 2^64, so either side can check the other's bytes at any offset.
 
   echo HOST PORT BYTES [CHUNK]          one connection: send BYTES random bytes, read the echo, compare
   concurrent HOST PORT CONNECTIONS BYTES  that many connections at once, each echoing its own BYTES
@@ -14,6 +14,11 @@ value (i // 8) * 0x9E3779B97F4A7C15 mod 2^64, so either side can check the other
   serve-sink PORT BYTES                  accept one connection, read until EOF, check the pattern
   serve-send PORT BYTES                  accept one connection, send BYTES of the pattern, close
   syn-flood HOST PORT COUNT SUBNET       COUNT SYNs from random addresses SUBNET.100-199 and ports (raw socket)
+  relay IF1 IF2 LOSS DELAY_MS REORDER SECONDS
+                                         forwards every Ethernet frame between interfaces IF1 and IF2 (raw
+                                         packet sockets) for SECONDS, like netem in both directions: drops a
+                                         LOSS fraction, delays the rest DELAY_MS, except a REORDER fraction sent
+                                         at once (overtaking the delayed ones). For kernels without sch_netem.
 """
 import os
 import random
@@ -27,13 +32,14 @@ GOLDEN = 0x9E3779B97F4A7C15
 MASK = (1 << 64) - 1
 
 
+PERIOD = 65528
+TABLE = b"".join(struct.pack("<Q", (k * GOLDEN) & MASK) for k in range(PERIOD // 8))
+
+
 def pattern(offset, count):
     """`count` bytes of the tcp-bulk pattern starting at stream offset `offset`."""
-    first = offset // 8
-    last = (offset + count + 7) // 8
-    words = b"".join(struct.pack("<Q", (k * GOLDEN) & MASK) for k in range(first, last))
-    start = offset - first * 8
-    return words[start:start + count]
+    start = offset % PERIOD
+    return (TABLE[start:] + TABLE * (count // PERIOD + 1))[:count]
 
 
 def done(ok, message):
@@ -236,6 +242,59 @@ def syn_flood(host, port, count, subnet):
     done(True, f"syn-flood: sent {count} SYNs")
 
 
+def relay(first, second, loss, delay, reorder, seconds):
+    sockets = {}
+    for name in (first, second):
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        sock.bind((name, 0))
+        sock.setblocking(False)
+        sockets[name] = sock
+    other = {sockets[first]: sockets[second], sockets[second]: sockets[first]}
+    queue = []  # (due, sequence, socket, frame)
+    counts = {"forwarded": 0, "dropped": 0, "reordered": 0}
+    sequence = 0
+    end = time.monotonic() + seconds
+    print("relaying", flush=True)
+    sel = selectors.DefaultSelector()
+    for sock in sockets.values():
+        sel.register(sock, selectors.EVENT_READ)
+    while time.monotonic() < end:
+        now = time.monotonic()
+        while queue and queue[0][0] <= now:
+            _, _, target, frame = queue.pop(0)
+            try:
+                target.send(frame)
+                counts["forwarded"] += 1
+            except OSError:
+                end = 0
+        timeout = max(0.0, min(queue[0][0] - now if queue else 0.05, end - now))
+        for key, _ in sel.select(timeout=timeout):
+            while True:
+                try:
+                    frame, address = key.fileobj.recvfrom(65536)
+                except BlockingIOError:
+                    break
+                except OSError:  # an interface went away (the daemon's TAP ends with it)
+                    end = 0
+                    break
+                if address[2] == socket.PACKET_OUTGOING:
+                    continue  # our own sends, looped back
+                roll = random.random()
+                if roll < loss:
+                    counts["dropped"] += 1
+                elif roll < loss + reorder:
+                    try:
+                        other[key.fileobj].send(frame)
+                        counts["forwarded"] += 1
+                        counts["reordered"] += 1
+                    except OSError:
+                        end = 0
+                else:
+                    sequence += 1
+                    queue.append((time.monotonic() + delay / 1000, sequence, other[key.fileobj], frame))
+    done(True, f"relay: forwarded {counts['forwarded']}, dropped {counts['dropped']}, sent early {counts['reordered']}")
+
+
 def main():
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "echo":
@@ -254,6 +313,8 @@ def main():
         serve(int(args[0]), int(args[1]), False)
     elif mode == "serve-send":
         serve(int(args[0]), int(args[1]), True)
+    elif mode == "relay":
+        relay(args[0], args[1], float(args[2]), float(args[3]), float(args[4]), float(args[5]))
     elif mode == "syn-flood":
         syn_flood(args[0], int(args[1]), int(args[2]), args[3])
     else:

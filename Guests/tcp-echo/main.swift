@@ -88,7 +88,6 @@ struct TCPEcho: Guest {
   }
 
   static func report(_ tcp: TCPStack, served: UInt64, bytes: UInt64, lowestHeap: Int) {
-    let statistics = tcp.statistics
     Console.print(served)
     Console.print(" connections, ")
     Console.print(bytes)
@@ -102,28 +101,8 @@ struct TCPEcho: Guest {
     Console.print(heapFreeBytes)
     Console.print(", lowest ")
     Console.print(lowestHeap)
-    Console.print("; segments in ")
-    Console.print(statistics.segmentsReceived)
-    Console.print(" out ")
-    Console.print(statistics.segmentsSent)
-    Console.print(", retransmitted ")
-    Console.print(statistics.retransmissions)
-    Console.print(" (fast ")
-    Console.print(statistics.fastRetransmissions)
-    Console.print(", timeouts ")
-    Console.print(statistics.timeouts)
-    Console.print("), out of order ")
-    Console.print(statistics.outOfOrderSegments)
-    Console.print(", resets sent ")
-    Console.print(statistics.resetsSent)
-    Console.print(" received ")
-    Console.print(statistics.resetsReceived)
-    Console.print(", half-open dropped ")
-    Console.print(statistics.halfOpenDropped)
-    Console.print(", refused ")
-    Console.print(statistics.connectionsRefused)
-    Console.print(", accepted ")
-    Console.print(statistics.connectionsAccepted)
+    Console.print("; ")
+    Console.print(tcp.statistics)
     Console.print("\n")
   }
 

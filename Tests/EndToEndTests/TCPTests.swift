@@ -9,6 +9,12 @@ struct TCPTests {
   /// A /24 of these tests' own (NetworkTests uses 10.201-10.2xx.0 for UDP).
   static func subnet(_ index: Int) -> String { "10.\(220 + index).0" }
 
+  /// The decimal number right after `label` in `text`.
+  static func number(after label: String, in text: String) -> Int? {
+    guard let range = text.range(of: label) else { return nil }
+    return Int(text[range.upperBound...].prefix { $0.isNumber })
+  }
+
   @Test("socat's bytes come back intact from tcp-echo, and its FIN closes the connection")
   func socatEcho() throws {
     guard TCPGuestBehindTap.ready(guests: ["tcp-echo"]), NetworkNamespace.available(tools: ["socat"]) else { return }
@@ -65,5 +71,60 @@ struct TCPTests {
     #expect(refused.status == 0 && refused.output.hasPrefix("ok refused"), "\(refused.output)")
     #expect(echo.status == 0, "\(echo.output)")
     #expect(result.stdout.contains("resets sent 1"), "\(result.stdout)")
+  }
+}
+
+@Suite("TCP over a lossy path and with the guest as client")
+struct TCPLossyPathTests {
+  @Test("1 MiB from Linux to the guest arrives intact with 5% loss, 5 ms delay and 10% reordering both ways")
+  func hostToGuestUnderLoss() throws {
+    guard TCPGuestBehindTap.ready(guests: ["tcp-bulk"], lossy: true) else { return }
+    let guest = try TCPGuestBehindTap(
+      guest: "tcp-bulk", subnet: TCPTests.subnet(6), arguments: ["mode=sink", "verify", "bytes=1048576"], timeout: "300s",
+      impairment: PathImpairment())
+    let send = try guest.peer(["send", guest.guestAddress, "5001", "1048576"], limit: .seconds(300))
+    let result = guest.finish(limit: .seconds(300))
+    #expect(send.status == 0, "\(send.output)")
+    #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+    #expect(result.stdout.contains("received 1048576 bytes") && result.stdout.contains("pattern ok"), "\(result.stdout)")
+    // The path really was lossy and reordering: the relay dropped frames and the guest queued some out of order.
+    #expect((TCPTests.number(after: "dropped ", in: result.stderr.components(separatedBy: "relay:").last ?? "") ?? 0) > 0,
+            "\(result.stderr)")
+    #expect((TCPTests.number(after: "out of order ", in: result.stdout) ?? 0) > 0, "\(result.stdout)")
+  }
+
+  @Test("1 MiB from the guest to Linux arrives intact with 5% loss, 5 ms delay and 10% reordering both ways")
+  func guestToHostUnderLoss() throws {
+    guard TCPGuestBehindTap.ready(guests: ["tcp-bulk"], lossy: true) else { return }
+    let guest = try TCPGuestBehindTap(
+      guest: "tcp-bulk", subnet: TCPTests.subnet(7), arguments: ["mode=send", "bytes=1048576"], timeout: "300s",
+      impairment: PathImpairment())
+    let sink = try guest.peer(["sink", guest.guestAddress, "5001", "1048576"], limit: .seconds(300))
+    let result = guest.finish(limit: .seconds(300))
+    #expect(sink.status == 0 && sink.output.hasPrefix("ok sink: 1048576 of 1048576"), "\(sink.output)")
+    #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+    // Lost segments were sent again (fast retransmit or timeout).
+    #expect((TCPTests.number(after: "retransmitted ", in: result.stdout) ?? 0) > 0, "\(result.stdout)")
+  }
+
+  @Test("the guest as client (active open) sends 256 KiB to a Linux listener and receives 256 KiB from another")
+  func guestAsClient() throws {
+    guard TCPGuestBehindTap.ready(guests: ["tcp-bulk"]) else { return }
+    for (mode, listenerMode) in [("send", "serve-sink"), ("sink", "serve-send")] {
+      let subnet = TCPTests.subnet(mode == "send" ? 8 : 9)
+      let host = TCPGuestBehindTap.peerAddress(subnet: subnet, lossy: false)
+      // The listener can only start once the TAP device (and its address) exists, after the guest: the guest
+      // tries again every 200 ms while it is refused.
+      let guest = try TCPGuestBehindTap(
+        guest: "tcp-bulk", subnet: subnet,
+        arguments: ["role=client", "mode=\(mode)", "peer=\(host)", "port=6001", "bytes=262144", "verify", "tries=100"],
+        timeout: "60s")
+      let listener = try guest.startPeer([listenerMode, "6001", "262144"])
+      let served = listener.wait(limit: .seconds(90))
+      let result = guest.finish()
+      #expect(served.status == 0 && served.stdout.contains("ok serve-"), "\(served.stdout) \(served.stderr)")
+      #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+      #expect(result.stdout.contains(mode == "send" ? "sent 262144 bytes" : "received 262144 bytes"), "\(result.stdout)")
+    }
   }
 }

@@ -37,3 +37,32 @@ public struct TCPStatistics {
   /// Zero-window probes sent.
   public var windowProbes: UInt64 = 0
 }
+
+extension Console {
+  /// Writes the counters as `segments in N out N, retransmitted N (fast N, timeouts N), out of order N, resets
+  /// sent N received N, half-open dropped N, refused N, accepted N`.
+  public static func print(_ statistics: TCPStatistics) {
+    print("segments in " as StaticString)
+    print(statistics.segmentsReceived)
+    print(" out " as StaticString)
+    print(statistics.segmentsSent)
+    print(", retransmitted " as StaticString)
+    print(statistics.retransmissions)
+    print(" (fast " as StaticString)
+    print(statistics.fastRetransmissions)
+    print(", timeouts " as StaticString)
+    print(statistics.timeouts)
+    print("), out of order " as StaticString)
+    print(statistics.outOfOrderSegments)
+    print(", resets sent " as StaticString)
+    print(statistics.resetsSent)
+    print(" received " as StaticString)
+    print(statistics.resetsReceived)
+    print(", half-open dropped " as StaticString)
+    print(statistics.halfOpenDropped)
+    print(", refused " as StaticString)
+    print(statistics.connectionsRefused)
+    print(", accepted " as StaticString)
+    print(statistics.connectionsAccepted)
+  }
+}

@@ -14,6 +14,8 @@ word k (little-endian) is k * 0x9E3779B97F4A7C15 mod 2^64, so either side can ch
   serve-sink PORT BYTES                  accept one connection, read until EOF, check the pattern
   serve-send PORT BYTES                  accept one connection, send BYTES of the pattern, close
   syn-flood HOST PORT COUNT SUBNET       COUNT SYNs from random addresses SUBNET.100-199 and ports (raw socket)
+  flood-check HOST PORT COUNT SUBNET     an echo connection, then the SYN flood, then the same connection and a
+                                         new one must still echo
   relay IF1 IF2 LOSS DELAY_MS REORDER SECONDS
                                          forwards every Ethernet frame between interfaces IF1 and IF2 (raw
                                          packet sockets) for SECONDS, like netem in both directions: drops a
@@ -26,6 +28,7 @@ import selectors
 import socket
 import struct
 import sys
+import threading
 import time
 
 GOLDEN = 0x9E3779B97F4A7C15
@@ -228,7 +231,7 @@ def checksum(data):
     return ~total & 0xFFFF
 
 
-def syn_flood(host, port, count, subnet):
+def send_syns(host, port, count, subnet):
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     destination = socket.inet_aton(host)
     for _ in range(count):
@@ -239,7 +242,50 @@ def syn_flood(host, port, count, subnet):
         tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0, 64, 6, 0, source, destination)
         sock.sendto(ip + tcp, (host, 0))
+    sock.close()
+
+
+def syn_flood(host, port, count, subnet):
+    send_syns(host, port, count, subnet)
     done(True, f"syn-flood: sent {count} SYNs")
+
+
+def echo_once(sock, size):
+    data = os.urandom(size)
+    sock.sendall(data)
+    received = bytearray()
+    while len(received) < size:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        received += piece
+    return bytes(received) == data
+
+
+def flood_check(host, port, count, subnet):
+    established = connect(host, port)
+    before = echo_once(established, 100)
+
+    def flood():
+        # Bursts of 30 every 10 ms: faster than the guest can answer, slow enough that the switch's queues let
+        # many of them through to it.
+        for _ in range(count // 30):
+            send_syns(host, port, 30, subnet)
+            time.sleep(0.01)
+
+    start = time.monotonic()
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    during = [echo_once(established, 1000) for _ in range(5)]
+    flooder.join()
+    flood_seconds = time.monotonic() - start
+    fresh = connect(host, port)
+    after = echo_once(fresh, 1000)
+    fresh.close()
+    established.close()
+    ok = before and all(during) and after
+    done(ok, f"flood-check: {count} SYNs in {flood_seconds:.3f} s; the established connection echoed before {before}, "
+         f"during the flood {sum(during)} of 5; a new connection afterwards echoed {after}")
 
 
 def relay(first, second, loss, delay, reorder, seconds):
@@ -317,6 +363,8 @@ def main():
         relay(args[0], args[1], float(args[2]), float(args[3]), float(args[4]), float(args[5]))
     elif mode == "syn-flood":
         syn_flood(args[0], int(args[1]), int(args[2]), args[3])
+    elif mode == "flood-check":
+        flood_check(args[0], int(args[1]), int(args[2]), args[3])
     else:
         done(False, f"unknown mode {mode}")
 

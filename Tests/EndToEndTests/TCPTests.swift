@@ -128,3 +128,35 @@ struct TCPLossyPathTests {
     }
   }
 }
+
+@Suite("TCP under a SYN flood")
+struct TCPSynFloodTests {
+  @Test("a SYN flood leaves the guest's memory bounded and its established and new connections served")
+  func synFlood() throws {
+    guard TCPGuestBehindTap.ready(guests: ["tcp-echo"]) else { return }
+    let halfOpenLimit = 32
+    let buffer = 8192
+    let guest = try TCPGuestBehindTap(
+      guest: "tcp-echo", subnet: TCPTests.subnet(10),
+      arguments: ["count=2", "stats-ms=200", "half-open=\(halfOpenLimit)", "buffer=\(buffer)", "max-connections=16"])
+    let check = try guest.peer(["flood-check", guest.guestAddress, "7", "3000", guest.subnet], limit: .seconds(120))
+    let result = guest.finish()
+    #expect(check.status == 0 && check.output.contains("during the flood 5 of 5") && check.output.contains("echoed True"),
+            "\(check.output)")
+    #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+    let lines = result.stdout.split(separator: "\n").map(String.init)
+    let startHeap = try #require(TCPTests.number(after: "heap free ", in: lines.first { $0.contains("listening on") } ?? ""))
+    let final = try #require(lines.first { $0.hasPrefix("tcp-echo: served") }, "\(result.stdout)")
+    let lowestHeap = try #require(TCPTests.number(after: "lowest ", in: final))
+    // Many SYNs reached the guest and the half-open table made room for them by dropping the oldest...
+    #expect((TCPTests.number(after: "half-open dropped ", in: final) ?? 0) > 100, "\(final)")
+    // ...never holding more than its limit...
+    for line in lines where line.hasPrefix("tcp-echo: stats") || line.hasPrefix("tcp-echo: served") {
+      #expect((TCPTests.number(after: "half-open ", in: line) ?? .max) <= halfOpenLimit, "\(line)")
+    }
+    // ...and the heap only ever paid for the two real connections' buffers (two rings of `buffer` bytes each,
+    // plus their TCBs): the flood itself allocated nothing.
+    let perConnection = 2 * buffer + 1024
+    #expect(startHeap - lowestHeap <= 2 * perConnection + 4096, "heap \(startHeap) at start, lowest \(lowestHeap)")
+  }
+}

@@ -15,6 +15,13 @@ struct TCPTests {
     return Int(text[range.upperBound...].prefix { $0.isNumber })
   }
 
+  @Test("TCP's internal pieces pass their self-checks (wrapping sequence numbers, out-of-order queue, checksums, ...)")
+  func selfChecks() throws {
+    guard Denalid.ready(guests: ["tcp-check"]) else { return }
+    let result = try Denalid.run(["run", Denalid.guest("tcp-check")])
+    #expect(result.status == 0 && result.stdout == "tcp-check: ok\n", "\(result.stdout) \(result.stderr)")
+  }
+
   @Test("socat's bytes come back intact from tcp-echo, and its FIN closes the connection")
   func socatEcho() throws {
     guard TCPGuestBehindTap.ready(guests: ["tcp-echo"]), NetworkNamespace.available(tools: ["socat"]) else { return }

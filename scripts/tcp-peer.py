@@ -50,7 +50,7 @@ def done(ok, message):
     sys.exit(0 if ok else 1)
 
 
-def connect(host, port, timeout=30):
+def connect(host, port, timeout=120):
     sock = socket.create_connection((host, port), timeout=timeout)
     sock.settimeout(timeout)
     return sock

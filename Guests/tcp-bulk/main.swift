@@ -91,7 +91,7 @@ struct TCPBulk: Guest {
     func finish(_ reason: TCPCloseReason) {
       guard outcome == nil else { return }
       outcome = reason
-      end = Clock.monotonicNanoseconds
+      if end == 0 { end = Clock.monotonicNanoseconds }
       loop.stop()
     }
 
@@ -121,9 +121,11 @@ struct TCPBulk: Guest {
           connection.consume(data.count)
         }
       }
-      if connection.isReadClosed {
-        connection.close()
-        finish(.finished)
+      if connection.isReadClosed && end == 0 {
+        // The peer is done: the transfer took until now. Close our side too and stay until the connection has
+        // finished (our FIN acknowledged), so a lost FIN is sent again before the VM exits.
+        end = Clock.monotonicNanoseconds
+        connection.shutdown()
       }
     }
 

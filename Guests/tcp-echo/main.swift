@@ -1,7 +1,8 @@
 // tcp-echo [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [time-wait-ms=T] [stats-ms=S] [quiet]:
 // a TCP echo server on port P (default 7): every byte a client sends comes back; once the client closes its side,
 // the server closes too (after echoing everything). Prints `tcp-echo: listening on IP port P, heap free H`
-// (not with quiet), then, after N connections have ended (forever without count), `tcp-echo: served N
+// (not with quiet), then, after N connections have ended (forever without count) and every connection has
+// finished sending (at most 5 s more), `tcp-echo: served N
 // connections, B bytes` and the TCP counters, and exits 0. With stats-ms, prints the counters and the heap every
 // S ms (`tcp-echo: stats ...`). C connections at once (default 16), B bytes per buffer (default 8192, a power of
 // two), H half-open connections (default 32), TIME-WAIT of T ms (default 1000). No NIC: exits 3; bad options: 2.
@@ -34,6 +35,7 @@ struct TCPEcho: Guest {
     var served: UInt64 = 0
     var bytes: UInt64 = 0
     var lowestHeap = heapFreeBytes
+    var finishing = false
     let listener = tcp.listen(port: UInt16(port)) { connection in
       connection.handler = { connection, event in
         if case .closed = event {
@@ -46,7 +48,14 @@ struct TCPEcho: Guest {
           }
         }
         lowestHeap = min(lowestHeap, heapFreeBytes)
-        if count > 0 && served >= count { loop.stop() }
+        if count > 0 && served >= count && !finishing {
+          // Stay until every connection has finished sending (its FIN acknowledged), at most 5 s.
+          finishing = true
+          let deadline = Clock.monotonicNanoseconds &+ 5_000_000_000
+          loop.schedule(afterMilliseconds: 10, repeating: true) {
+            if tcp.buffersInUse == 0 || Clock.monotonicNanoseconds >= deadline { loop.stop() }
+          }
+        }
       }
     }
     guard listener != nil else { return usage() }

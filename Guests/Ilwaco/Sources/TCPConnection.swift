@@ -17,7 +17,7 @@ public final class TCPConnection {
   /// Receives the connection's events (set it in the listener's `accept`, or pass it to `connect`).
   public var handler: ((TCPConnection, TCPEvent) -> Void)?
 
-  unowned(unsafe) let stack: TCPStack
+  let stack: TCPStack
   /// The next hop's MAC (0: unknown, ask the ARP cache).
   var hopMAC: UInt64
   /// The next connection in this one's hash bucket.

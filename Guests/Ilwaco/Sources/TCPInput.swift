@@ -90,6 +90,8 @@ extension TCPConnection {
     if segment.has(TCPFlags.rst) { return }
     if segment.has(TCPFlags.fin) && segment.end == rcvNxt {
       setDeadline(now &+ stack.configuration.timeWaitNanoseconds)
+    } else if segment.sequence == rcvNxt && segment.sequenceLength == 0 {
+      return  // an acceptable bare ACK needs no answer
     }
     sendAcknowledgment()
   }
@@ -203,6 +205,7 @@ extension TCPConnection {
     // Window update (RFC 9293 3.10.7.4): only from a segment not older than the last one used.
     if sndWl1 < segment.sequence || (sndWl1 == segment.sequence && sndWl2 <= ack) {
       let opened = sndWnd == 0 && segment.window != 0
+      if UInt32(segment.window) > sndWnd && sndNxt < sendEnd { stack.queueOutput(self) }  // room for waiting data
       sndWnd = UInt32(segment.window)
       maxSndWnd = max(maxSndWnd, sndWnd)
       sndWl1 = segment.sequence
@@ -310,8 +313,9 @@ extension TCPConnection {
       receiveRing.store(at: start, from: source, count: Int(count))
       rcvNxt = start + count
       readableEvent = true
-      if !reassembly.isEmpty {
-        // The segment may fill a gap: take everything now contiguous, and say so at once (RFC 5681 4.2).
+      if !reassembly.isEmpty || pendingFin != nil {
+        // The segment may fill a gap: take everything now contiguous (and a FIN that waited for it), and say
+        // so at once (RFC 5681 4.2).
         rcvNxt = reassembly.advance(rcvNxt)
         if let fin = pendingFin, fin == rcvNxt { acceptFin(at: fin, now: now) }
         ackNow()
@@ -348,7 +352,9 @@ extension TCPConnection {
     rcvNxt += 1
     finReceived = true
     readableEvent = true
-    ackNow()
+    // Acknowledged at the end of the batch: with our own FIN when the application closes in its handler.
+    ackPending = true
+    stack.queueOutput(self)
     switch state {
     case .synReceived, .established: state = .closeWait
     case .finWait1:

@@ -7,7 +7,7 @@ public final class TCPListener {
   public let port: UInt16
   /// Called with every newly established connection.
   public var accept: (TCPConnection) -> Void
-  unowned(unsafe) let stack: TCPStack
+  let stack: TCPStack
   /// Whether it still takes connections.
   public private(set) var isOpen = true
 

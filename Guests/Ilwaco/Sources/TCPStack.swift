@@ -20,8 +20,10 @@ public final class TCPStack {
   private let bucketShift: UInt32
   private var listeners: [TCPListener] = []
   private var halfOpen: TCPHalfOpenTable
-  /// Connections to send from at the end of the batch (or after the NIC was busy).
-  private var pendingOutput: [TCPConnection] = []
+  /// Connections to send from at the end of the batch (or after the NIC was busy), `pendingCount` of them. Each
+  /// is in the table, which keeps it alive, so the list does not retain them; `remove` takes one out of it.
+  private let pending: UnsafeMutablePointer<Unmanaged<TCPConnection>>
+  private var pendingCount = 0
   /// Inside input or timer processing: sends wait for the end of the batch.
   private(set) var inBatch = false
   private var freeSlabs: [UnsafeMutableRawPointer] = []
@@ -55,7 +57,7 @@ public final class TCPStack {
     bucketShift = 32 - bits
     halfOpen = TCPHalfOpenTable(capacity: configuration.maximumHalfOpen)
     connections.reserveCapacity(configuration.maximumConnections)
-    pendingOutput.reserveCapacity(configuration.maximumConnections)
+    pending = .allocate(capacity: configuration.maximumConnections)
     freeSlabs.reserveCapacity(configuration.maximumConnections)
     slabSize = configuration.sendBufferSize + configuration.receiveBufferSize + 8 * TCPReassemblyQueue.capacity
     isnKey0 = Random.seed
@@ -127,37 +129,46 @@ public final class TCPStack {
   /// Queues `connection` to send at the end of the batch (or at once outside one).
   func queueOutput(_ connection: TCPConnection) {
     guard inBatch else { return connection.output() }
-    guard !connection.outputQueued else { return }
-    connection.outputQueued = true
-    pendingOutput.append(connection)
+    enqueue(connection)
   }
 
   /// The NIC was busy for `connection`: try again after `busyRetryNanoseconds`.
   func retryLater(_ connection: TCPConnection) {
-    if !connection.outputQueued {
-      connection.outputQueued = true
-      pendingOutput.append(connection)
-    }
+    enqueue(connection)
     armTimer(at: Clock.monotonicNanoseconds &+ configuration.busyRetryNanoseconds)
   }
 
-  /// Runs `output()` of every queued connection (stopping early if the NIC is busy; those stay queued).
+  /// Adds `connection` to the pending list once (only connections in the table: the list does not keep them alive).
+  private func enqueue(_ connection: TCPConnection) {
+    guard !connection.outputQueued, connection.tableIndex >= 0, pendingCount < configuration.maximumConnections else { return }
+    connection.outputQueued = true
+    // SAFETY: pendingCount < maximumConnections, the list's capacity.
+    pending[pendingCount] = Unmanaged.passUnretained(connection)
+    pendingCount += 1
+  }
+
+  /// Runs `output()` of every queued connection (stopping early if the NIC is busy; those stay queued, in order).
   private func flush() {
-    guard !pendingOutput.isEmpty else { return }
     var index = 0
+    var kept = 0
     var busy = false
-    while index < pendingOutput.count {
-      let connection = pendingOutput[index]
+    // SAFETY (the list): indexes stay below pendingCount; every entry is a live connection in the table (output
+    // never takes one out of it, and `remove` drops a connection's entry when it leaves the table).
+    while index < pendingCount {
+      let entry = pending[index]
       index += 1
-      if busy { continue }
-      connection.output()
-      if connection.retryOutput { busy = true } else { connection.outputQueued = false }
+      if !busy {
+        entry._withUnsafeGuaranteedRef { connection in
+          connection.output()
+          if connection.retryOutput { busy = true } else { connection.outputQueued = false }
+        }
+      }
+      if entry._withUnsafeGuaranteedRef({ $0.outputQueued }) {
+        pending[kept] = entry
+        kept += 1
+      }
     }
-    if busy {
-      pendingOutput.removeAll { !$0.outputQueued }
-    } else {
-      pendingOutput.removeAll(keepingCapacity: true)
-    }
+    pendingCount = kept
   }
 
   // MARK: Input
@@ -356,10 +367,22 @@ public final class TCPStack {
     oldest.terminate(nil)
   }
 
-  /// Takes `connection` out of the table (nothing if it is not in it).
+  /// Takes `connection` out of the table (nothing if it is not in it), and out of the pending list.
   func remove(_ connection: TCPConnection) {
     let index = connection.tableIndex
     guard index >= 0 else { return }
+    if connection.outputQueued {
+      connection.outputQueued = false
+      var position = 0
+      // SAFETY: positions stay below pendingCount.
+      while position < pendingCount && pending[position].toOpaque() != Unmanaged.passUnretained(connection).toOpaque() {
+        position += 1
+      }
+      if position < pendingCount {
+        (pending + position).update(from: pending + position + 1, count: pendingCount - position - 1)
+        pendingCount -= 1
+      }
+    }
     let slot = bucket(remote: connection.remoteAddress.value, remotePort: connection.remotePort, localPort: connection.localPort)
     if buckets[slot] === connection {
       buckets[slot] = connection.nextInBucket
@@ -429,7 +452,7 @@ public final class TCPStack {
     inBatch = false
     var next = halfOpen.earliestDeadline
     for connection in connections where connection.deadline < next { next = connection.deadline }
-    if !pendingOutput.isEmpty { next = min(next, now &+ configuration.busyRetryNanoseconds) }
+    if pendingCount > 0 { next = min(next, now &+ configuration.busyRetryNanoseconds) }
     if next != .max { armTimer(at: next) }
   }
 

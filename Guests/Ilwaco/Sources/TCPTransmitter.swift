@@ -17,7 +17,7 @@ struct TCPOutgoingSegment {
 struct TCPTransmitter {
   /// Largest payload per segment: a 1500-byte IPv4 packet less 40 bytes of headers.
   static let maximumSegmentSize = 1460
-  unowned(unsafe) let network: NetworkStack
+  let network: NetworkStack
 
   /// Builds and sends `segment` to `remote`, with `count` payload bytes from `ring` starting at `payloadStart`
   /// (`count` at most `maximumSegmentSize`). `hopMAC` is the next hop's MAC if known (0: ask the ARP cache,

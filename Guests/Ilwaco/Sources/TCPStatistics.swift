@@ -40,7 +40,7 @@ public struct TCPStatistics {
 
 extension Console {
   /// Writes the counters as `segments in N out N, retransmitted N (fast N, timeouts N), out of order N, resets
-  /// sent N received N, half-open dropped N, refused N, accepted N`.
+  /// sent N received N, half-open dropped N, refused N, accepted N, busy sends N`.
   public static func print(_ statistics: TCPStatistics) {
     print("segments in " as StaticString)
     print(statistics.segmentsReceived)
@@ -64,5 +64,7 @@ extension Console {
     print(statistics.connectionsRefused)
     print(", accepted " as StaticString)
     print(statistics.connectionsAccepted)
+    print(", busy sends " as StaticString)
+    print(statistics.sendsBusy)
   }
 }

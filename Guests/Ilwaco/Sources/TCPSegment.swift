@@ -53,10 +53,14 @@ struct TCPSegment {
     let header = frame + offset
     let dataOffset = Int(header.load(fromByteOffset: 12, as: UInt8.self) >> 4) * 4
     guard dataOffset >= 20, dataOffset <= length else { return nil }
-    // Pseudo-header: both addresses, protocol 6, the TCP length; all in memory order.
-    var sum = ilwaco_checksum_add(frame + 26, 8, 0)
-    sum &+= UInt64(UInt16(6).bigEndian) &+ UInt64(UInt16(truncatingIfNeeded: length).bigEndian)
-    guard ilwaco_checksum_finish(ilwaco_checksum_add(header, length, sum)) == 0 else { return nil }
+    // Pseudo-header: both addresses, protocol 6, the TCP length; all in memory order. Without IP options the
+    // addresses (bytes 26-33) run straight into the segment: one pass over both.
+    let pseudo = UInt64(UInt16(6).bigEndian) &+ UInt64(UInt16(truncatingIfNeeded: length).bigEndian)
+    let sum =
+      offset == 34
+      ? ilwaco_checksum_add(frame + 26, 8 + length, pseudo)
+      : ilwaco_checksum_add(header, length, ilwaco_checksum_add(frame + 26, 8, pseudo))
+    guard ilwaco_checksum_finish(sum) == 0 else { return nil }
     let ports = UInt32(bigEndian: header.loadUnaligned(as: UInt32.self))
     var segment = TCPSegment(
       sourcePort: UInt16(truncatingIfNeeded: ports >> 16),

@@ -56,10 +56,10 @@ struct TCPTransmitter {
       frame.storeBytes(of: option.bigEndian, toByteOffset: 54, as: UInt32.self)
     }
     if let ring, count > 0 { ring.load(at: payloadStart, into: frame + 34 + headerLength, count: count) }
-    // Checksum over the pseudo-header (addresses, protocol, TCP length), the header and the payload.
-    var sum = ilwaco_checksum_add(frame + 26, 8, 0)
-    sum &+= UInt64(UInt16(6).bigEndian) &+ UInt64(UInt16(truncatingIfNeeded: tcpLength).bigEndian)
-    frame.storeBytes(of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + 34, tcpLength, sum)), toByteOffset: 50, as: UInt16.self)
+    // Checksum over the pseudo-header (the addresses at 26-33, which run straight into the TCP header at 34,
+    // the protocol and the TCP length), the header and the payload, in one pass.
+    let pseudo = UInt64(UInt16(6).bigEndian) &+ UInt64(UInt16(truncatingIfNeeded: tcpLength).bigEndian)
+    frame.storeBytes(of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + 26, 8 + tcpLength, pseudo)), toByteOffset: 50, as: UInt16.self)
     let length = 34 + tcpLength
     if hopMAC != 0 { return network.sendIPv4(frame, length: length, hopMAC: hopMAC) }
     return network.sendIPv4(frame, length: length, to: remote)

@@ -275,6 +275,7 @@ public final class NetworkStack {
   }
 
   /// Sends an IPv4 frame whose IP part is built to the next hop with MAC `hopMAC` (known), without ARP.
+  @inline(__always)
   func sendIPv4(_ frame: UnsafeMutableRawPointer, length: Int, hopMAC: UInt64) -> SendResult {
     // SAFETY: the frame is one of the stack's buffers, at least 14 bytes.
     Self.storeMAC(hopMAC, frame, at: 0)

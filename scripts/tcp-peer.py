@@ -10,7 +10,10 @@ word k (little-endian) is k * 0x9E3779B97F4A7C15 mod 2^64, so either side can ch
   half-close HOST PORT BYTES             send BYTES, shut down the write side, then read the whole echo to EOF
   refused HOST PORT                      connect must be refused (a RST), quickly
   send HOST PORT BYTES                   connect and send BYTES of the pattern, then close; prints seconds
-  sink HOST PORT BYTES                   connect and read until EOF; checks BYTES of the pattern; prints seconds
+  sink HOST PORT BYTES [RCVBUF PAUSE_AT PAUSE_S]
+                                         connect and read until EOF; checks BYTES of the pattern; prints seconds.
+                                         With RCVBUF (bytes, before connecting) and a pause of PAUSE_S seconds
+                                         without reading once PAUSE_AT bytes came, our window closes for a while
   serve-sink PORT BYTES                  accept one connection, read until EOF, check the pattern
   serve-send PORT BYTES                  accept one connection, send BYTES of the pattern, close
   syn-flood HOST PORT COUNT SUBNET       COUNT SYNs from random addresses SUBNET.100-199 and ports (raw socket)
@@ -168,9 +171,12 @@ def send_pattern(sock, total):
         offset += len(piece)
 
 
-def sink_pattern(sock, total):
+def sink_pattern(sock, total, pause_at=None, pause=0):
     offset, good = 0, True
     while True:
+        if pause_at is not None and offset >= pause_at:
+            time.sleep(pause)  # not reading: the kernel's buffer fills and the window goes to zero
+            pause_at = None
         piece = sock.recv(262144)
         if not piece:
             break
@@ -192,10 +198,16 @@ def send(host, port, total):
     done(True, f"send: {total} bytes in {elapsed:.6f} s")
 
 
-def sink(host, port, total):
-    sock = connect(host, port)
+def sink(host, port, total, rcvbuf=None, pause_at=None, pause=0):
+    if rcvbuf:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(120)
+        sock.connect((host, port))
+    else:
+        sock = connect(host, port)
     start = time.monotonic()
-    count, good = sink_pattern(sock, total)
+    count, good = sink_pattern(sock, total, pause_at, pause)
     elapsed = time.monotonic() - start
     sock.close()
     done(good, f"sink: {count} of {total} bytes in {elapsed:.6f} s" + ("" if good else " (wrong bytes or count)"))
@@ -354,7 +366,10 @@ def main():
     elif mode == "send":
         send(args[0], int(args[1]), int(args[2]))
     elif mode == "sink":
-        sink(args[0], int(args[1]), int(args[2]))
+        if len(args) > 3:
+            sink(args[0], int(args[1]), int(args[2]), int(args[3]), int(args[4]), float(args[5]))
+        else:
+            sink(args[0], int(args[1]), int(args[2]))
     elif mode == "serve-sink":
         serve(int(args[0]), int(args[1]), False)
     elif mode == "serve-send":

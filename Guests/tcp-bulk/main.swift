@@ -1,5 +1,5 @@
-// tcp-bulk [role=server|client] [mode=sink|send] [peer=IP|+N|-N] [port=P] [bytes=N] [buffer=B] [tries=T] [verify]
-// [quiet]:
+// tcp-bulk [role=server|client] [mode=sink|send] [peer=IP|+N|-N] [port=P] [bytes=N] [buffer=B] [tries=T]
+// [pause-at=A pause-ms=M] [verify] [quiet]:
 // one bulk TCP transfer, for throughput and for checking streams end to end. The server (default) listens on port
 // P (default 5001) and takes one connection; the client connects to peer:P (T tries 200 ms apart while the peer
 // refuses, default 1). `send` writes N bytes (default
@@ -9,7 +9,8 @@
 // is k * 0x9E3779B97F4A7C15 (scripts/tcp-peer.py makes the same). Prints `tcp-bulk: sent|received N bytes in
 // U us, R KiB/s` (`, pattern ok` with verify) and the TCP counters (`tcp-bulk: segments in ...`), and exits 0;
 // a wrong byte, a short count or a reset: exits 1.
-// B bytes per socket buffer (default 16384). No NIC: exits 3; bad options: 2.
+// B bytes per socket buffer (default 16384). A sink given pause-at and pause-ms stops reading for M ms once it has
+// A bytes (its window closes; the sender must probe it). No NIC: exits 3; bad options: 2.
 import Ilwaco
 
 /// The repeating byte pattern both ends of a transfer agree on.
@@ -66,7 +67,9 @@ struct TCPBulk: Guest {
       let port = arguments.unsignedOption("port", default: 5001), port > 0, port < 65536,
       let bytes = arguments.unsignedOption("bytes", default: 1 << 20),
       let buffer = arguments.unsignedOption("buffer", default: 16384),
-      let tries = arguments.unsignedOption("tries", default: 1), tries >= 1
+      let tries = arguments.unsignedOption("tries", default: 1), tries >= 1,
+      let pauseAt = arguments.unsignedOption("pause-at", default: 0),
+      let pauseMilliseconds = arguments.unsignedOption("pause-ms", default: 0)
     else { return usage() }
     let sending = mode == "send"
     let verify = arguments.contains { $0 == "verify" }
@@ -86,6 +89,8 @@ struct TCPBulk: Guest {
     var outcome: TCPCloseReason?
     var active: TCPConnection?
     var attempts: UInt64 = 0
+    var paused = false
+    var pauseDone = pauseMilliseconds == 0
     var connect: () -> Void = {}
 
     func finish(_ reason: TCPCloseReason) {
@@ -106,7 +111,17 @@ struct TCPBulk: Guest {
         if transferred == bytes { connection.shutdown() }
         connection.consume(connection.readableBytes)  // a sender ignores what it is sent
       } else {
-        while true {
+        while !paused {
+          if !pauseDone && transferred >= pauseAt {
+            // Stop reading for a while: the receive buffer fills and our window closes.
+            pauseDone = true
+            paused = true
+            loop.schedule(afterMilliseconds: pauseMilliseconds) {
+              paused = false
+              pump(connection)
+            }
+            break
+          }
           let data = connection.peek()
           guard data.count > 0 else { break }
           if verify && !mismatch && !pattern.matches(data, at: transferred) {

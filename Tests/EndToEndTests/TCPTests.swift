@@ -68,6 +68,33 @@ struct TCPTests {
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
   }
 
+  @Test("flow control: a guest that stops reading for 2 s closes its window, Linux probes it, and the stream resumes intact")
+  func guestClosesItsWindow() throws {
+    guard TCPGuestBehindTap.ready(guests: ["tcp-bulk"]) else { return }
+    let guest = try TCPGuestBehindTap(
+      guest: "tcp-bulk", subnet: Self.subnet(11),
+      arguments: ["mode=sink", "verify", "bytes=262144", "buffer=8192", "pause-at=32768", "pause-ms=2000"])
+    let send = try guest.peer(["send", guest.guestAddress, "5001", "262144"])
+    let result = guest.finish()
+    #expect(send.status == 0, "\(send.output)")
+    #expect(result.status == 0 && result.stdout.contains("received 262144 bytes") && result.stdout.contains("pattern ok"),
+            "\(result.stdout) \(result.stderr)")
+    let microseconds = try #require(Self.number(after: "bytes in ", in: result.stdout))
+    #expect(microseconds >= 2_000_000, "the pause really held the stream: \(result.stdout)")
+  }
+
+  @Test("zero-window probing: the guest sending to a Linux reader that stops reading probes its window until it opens")
+  func guestProbesAZeroWindow() throws {
+    guard TCPGuestBehindTap.ready(guests: ["tcp-bulk"]) else { return }
+    let guest = try TCPGuestBehindTap(guest: "tcp-bulk", subnet: Self.subnet(12), arguments: ["mode=send", "bytes=262144"])
+    // A 4 KiB receive buffer and 3 s without reading after 16 KiB: Linux's window goes to zero.
+    let sink = try guest.peer(["sink", guest.guestAddress, "5001", "262144", "4096", "16384", "3"])
+    let result = guest.finish()
+    #expect(sink.status == 0 && sink.output.hasPrefix("ok sink: 262144 of 262144"), "\(sink.output)")
+    #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+    #expect((Self.number(after: "window probes ", in: result.stdout) ?? 0) > 0, "\(result.stdout)")
+  }
+
   @Test("a connection to a port nobody listens on is refused at once with a reset")
   func closedPortReset() throws {
     guard TCPGuestBehindTap.ready(guests: ["tcp-echo"]) else { return }

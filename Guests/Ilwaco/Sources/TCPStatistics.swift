@@ -40,7 +40,7 @@ public struct TCPStatistics {
 
 extension Console {
   /// Writes the counters as `segments in N out N, retransmitted N (fast N, timeouts N), out of order N, resets
-  /// sent N received N, half-open dropped N, refused N, accepted N, busy sends N`.
+  /// sent N received N, half-open dropped N, refused N, accepted N, busy sends N, window probes N`.
   public static func print(_ statistics: TCPStatistics) {
     print("segments in " as StaticString)
     print(statistics.segmentsReceived)
@@ -66,5 +66,7 @@ extension Console {
     print(statistics.connectionsAccepted)
     print(", busy sends " as StaticString)
     print(statistics.sendsBusy)
+    print(", window probes " as StaticString)
+    print(statistics.windowProbes)
   }
 }

@@ -19,6 +19,11 @@ word k (little-endian) is k * 0x9E3779B97F4A7C15 mod 2^64, so either side can ch
   syn-flood HOST PORT COUNT SUBNET       COUNT SYNs from random addresses SUBNET.100-199 and ports (raw socket)
   flood-check HOST PORT COUNT SUBNET     an echo connection, then the SYN flood, then the same connection and a
                                          new one must still echo
+  rst-check HOST PORT DEVICE             RFC 5961 against an echo server: forged in-window RST and SYN (not at the
+                                         exact sequence number) must bring challenge ACKs and leave the connection
+                                         working; a RST at exactly the next sequence number must end it (it then
+                                         answers our data with a reset); then a new connection must echo. DEVICE:
+                                         the interface to watch (raw socket)
   relay IF1 IF2 LOSS DELAY_MS REORDER SECONDS
                                          forwards every Ethernet frame between interfaces IF1 and IF2 (raw
                                          packet sockets) for SECONDS, like netem in both directions: drops a
@@ -300,6 +305,84 @@ def flood_check(host, port, count, subnet):
          f"during the flood {sum(during)} of 5; a new connection afterwards echoed {after}")
 
 
+def forge(source, destination, source_port, destination_port, sequence, acknowledgment, flags):
+    """Sends one TCP segment with these fields from `source` (an address of ours) through a raw socket."""
+    tcp = struct.pack("!HHIIBBHHH", source_port, destination_port, sequence & 0xFFFFFFFF, acknowledgment & 0xFFFFFFFF,
+                      5 << 4, flags, 65535, 0, 0)
+    src, dst = socket.inet_aton(source), socket.inet_aton(destination)
+    tcp = tcp[:16] + struct.pack("!H", checksum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    raw.sendto(ip + tcp, (destination, 0))
+    raw.close()
+
+
+def segments_from(sniffer, host, port, local_port, seconds):
+    """(flags, seq, ack, payload length) of every segment HOST:PORT -> our LOCAL_PORT seen in `seconds`."""
+    found, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            frame = sniffer.recv(65536)
+        except BlockingIOError:
+            time.sleep(0.005)
+            continue
+        if len(frame) < 54 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
+            continue
+        header = (frame[14] & 0x0F) * 4
+        total = struct.unpack("!H", frame[16:18])[0]
+        tcp = frame[14 + header:]
+        sport, dport, seq, ack, offset, flags = struct.unpack("!HHIIBB", tcp[:14])
+        if socket.inet_ntoa(frame[26:30]) == host and sport == port and dport == local_port:
+            found.append((flags, seq, ack, total - header - (offset >> 4) * 4))
+    return found
+
+
+def rst_check(host, port, device):
+    sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    sniffer.bind((device, 0))
+    sniffer.setblocking(False)
+    sock = connect(host, port)
+    local_address, local_port = sock.getsockname()
+    ok_before = echo_once(sock, 100)
+    segments = segments_from(sniffer, host, port, local_port, 0.5)
+    if not segments:
+        done(False, "rst-check: saw no segment from the server")
+    _, server_next, our_next, _ = segments[-1]
+    server_next = (server_next + segments[-1][3]) & 0xFFFFFFFF  # its SND.NXT; its ack field is our next sequence
+    checks = []
+    # An in-window RST that is not exactly at RCV.NXT: a challenge ACK, and the connection lives on.
+    segments_from(sniffer, host, port, local_port, 0.05)  # drain
+    forge(local_address, host, local_port, port, our_next + 1000, 0, 0x04)
+    answer = segments_from(sniffer, host, port, local_port, 1.0)
+    checks.append(("in-window RST brought a challenge ACK", any(f & 0x10 and a == our_next for f, _, a, _ in answer)))
+    checks.append(("the connection survived the RST", echo_once(sock, 100)))
+    our_next = (our_next + 100) & 0xFFFFFFFF
+    server_next = (server_next + 100) & 0xFFFFFFFF
+    # A SYN on the established connection: a challenge ACK, never a reset, and the connection lives on.
+    segments_from(sniffer, host, port, local_port, 0.05)
+    forge(local_address, host, local_port, port, our_next + 5000, 0, 0x02)
+    answer = segments_from(sniffer, host, port, local_port, 1.0)
+    checks.append(("SYN brought a challenge ACK", any(f & 0x10 and not f & 0x04 for f, _, _, _ in answer)))
+    checks.append(("the connection survived the SYN", echo_once(sock, 100)))
+    our_next = (our_next + 100) & 0xFFFFFFFF
+    # A RST exactly at RCV.NXT: the connection is gone; our next data gets a reset back.
+    forge(local_address, host, local_port, port, our_next, 0, 0x04)
+    time.sleep(0.5)
+    try:
+        sock.sendall(b"after the reset")
+        reply = sock.recv(100)
+        checks.append(("the exact RST ended the connection", False))
+    except (ConnectionResetError, BrokenPipeError):
+        checks.append(("the exact RST ended the connection", True))
+    except socket.timeout:
+        checks.append(("the exact RST ended the connection", False))
+    fresh = connect(host, port)  # the server still serves new connections
+    checks.append(("a new connection echoed", echo_once(fresh, 100)))
+    fresh.close()
+    failed = [name for name, ok in checks if not ok]
+    done(ok_before and not failed, "rst-check: " + ("all checks passed" if not failed else "failed: " + "; ".join(failed)))
+
+
 def relay(first, second, loss, delay, reorder, seconds):
     sockets = {}
     for name in (first, second):
@@ -374,6 +457,8 @@ def main():
         serve(int(args[0]), int(args[1]), False)
     elif mode == "serve-send":
         serve(int(args[0]), int(args[1]), True)
+    elif mode == "rst-check":
+        rst_check(args[0], int(args[1]), args[2])
     elif mode == "relay":
         relay(args[0], args[1], float(args[2]), float(args[3]), float(args[4]), float(args[5]))
     elif mode == "syn-flood":

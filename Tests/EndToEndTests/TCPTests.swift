@@ -1,6 +1,7 @@
-// TCPTests.swift: Ilwaco's TCP against Linux: the tcp-echo guest with socat and Python peers through the TAP
-// uplink (small and 1 MiB echoes, 100 connections at once, half-close, a reset for a closed port), all inside
-// network namespaces the tests create.
+// TCPTests.swift: Ilwaco's TCP against Linux: the tcp-echo and tcp-bulk guests with socat and Python peers through
+// the TAP uplink (small and 1 MiB echoes, 100 connections at once, half-close, flow control and zero windows, RFC
+// 5961's checks, a reset for a closed port), over a lossy path, with the guest as client, and under a SYN flood;
+// all inside network namespaces the tests create.
 import Foundation
 import Testing
 
@@ -93,6 +94,19 @@ struct TCPTests {
     #expect(sink.status == 0 && sink.output.hasPrefix("ok sink: 262144 of 262144"), "\(sink.output)")
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
     #expect((Self.number(after: "window probes ", in: result.stdout) ?? 0) > 0, "\(result.stdout)")
+  }
+
+  @Test("RFC 5961: forged in-window RST and SYN bring challenge ACKs and the connection lives; an exact RST ends it")
+  func blindResetChecks() throws {
+    guard TCPGuestBehindTap.ready(guests: ["tcp-echo"]) else { return }
+    let guest = try TCPGuestBehindTap(guest: "tcp-echo", subnet: Self.subnet(13), arguments: ["count=2"])
+    let check = try guest.peer(["rst-check", guest.guestAddress, "7", "dtap0"])
+    let result = guest.finish()
+    #expect(check.status == 0 && check.output.contains("all checks passed"), "\(check.output)")
+    #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+    // Two challenge ACKs (RST, SYN), one reset honoured, one reset sent (for data to the connection it ended).
+    #expect(result.stdout.contains("challenge ACKs 2") && result.stdout.contains("resets sent 1 received 1"),
+            "\(result.stdout)")
   }
 
   @Test("a connection to a port nobody listens on is refused at once with a reset")

@@ -40,7 +40,7 @@ public struct TCPStatistics {
 
 extension Console {
   /// Writes the counters as `segments in N out N, retransmitted N (fast N, timeouts N), out of order N, resets
-  /// sent N received N, half-open dropped N, refused N, accepted N, busy sends N, window probes N`.
+  /// sent N received N, half-open dropped N, refused N, accepted N, busy sends N, window probes N, challenge ACKs N`.
   public static func print(_ statistics: TCPStatistics) {
     print("segments in " as StaticString)
     print(statistics.segmentsReceived)
@@ -68,5 +68,7 @@ extension Console {
     print(statistics.sendsBusy)
     print(", window probes " as StaticString)
     print(statistics.windowProbes)
+    print(", challenge ACKs " as StaticString)
+    print(statistics.challengeAcks)
   }
 }

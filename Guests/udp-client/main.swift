@@ -15,7 +15,7 @@ struct UDPClient: Guest {
       Console.print("udp-client: no network\n")
       return 3
     }
-    guard let peerText = arguments.option("peer"), let peer = parsePeer(peerText, own: stack.address),
+    guard let peerText = arguments.option("peer"), let peer = IPv4Address(parsingPeer: peerText, relativeTo: stack.address),
       let port = arguments.unsignedOption("port", default: 7), port > 0, port < 65536,
       let count = arguments.unsignedOption("count", default: 10),
       let size = arguments.unsignedOption("size", default: 32), size >= 8, size <= 1472,
@@ -100,15 +100,5 @@ struct UDPClient: Guest {
       Console.print(" per second\n")
     }
     return !failed && received == count ? 0 : 1
-  }
-
-  /// An address, or +N / -N relative to `own`.
-  static func parsePeer(_ text: String, own: IPv4Address) -> IPv4Address? {
-    guard let first = text.utf8.first else { return nil }
-    if first == 0x2B || first == 0x2D {  // '+' or '-'
-      guard let offset = Arguments.parseUnsigned(String(text.dropFirst())), offset < 1 << 32 else { return nil }
-      return own.advanced(by: first == 0x2B ? Int64(offset) : -Int64(offset))
-    }
-    return IPv4Address(parsing: text)
   }
 }

@@ -13,7 +13,7 @@ struct UDPFlood: Guest {
       Console.print("udp-flood: no network\n")
       return 3
     }
-    guard let peerText = arguments.option("peer"), let peer = parsePeer(peerText, own: stack.address),
+    guard let peerText = arguments.option("peer"), let peer = IPv4Address(parsingPeer: peerText, relativeTo: stack.address),
       let port = arguments.unsignedOption("flood-port", default: 9), port > 0, port < 65536,
       let size = arguments.unsignedOption("flood-size", default: 1024), size <= 1472,
       let count = arguments.unsignedOption("flood-count", default: 0)
@@ -47,15 +47,5 @@ struct UDPFlood: Guest {
     Console.print(busy)
     Console.print(" busy\n")
     return 0
-  }
-
-  /// An address, or +N / -N relative to `own`.
-  static func parsePeer(_ text: String, own: IPv4Address) -> IPv4Address? {
-    guard let first = text.utf8.first else { return nil }
-    if first == 0x2B || first == 0x2D {  // '+' or '-'
-      guard let offset = Arguments.parseUnsigned(String(text.dropFirst())), offset < 1 << 32 else { return nil }
-      return own.advanced(by: first == 0x2B ? Int64(offset) : -Int64(offset))
-    }
-    return IPv4Address(parsing: text)
   }
 }

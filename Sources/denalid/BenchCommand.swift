@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     abstract: "Benchmarks, each beside a minimal C KVM baseline measured in the same run.",
     subcommands: [
       BootBenchmark.self, HypercallBenchmark.self, IdleBenchmark.self, SwitchBenchmark.self, ScaleBenchmark.self,
-      SwapBenchmark.self, OvercommitBenchmark.self, NetworkBenchmark.self, SpawnBenchmark.self,
+      SwapBenchmark.self, OvercommitBenchmark.self, NetworkBenchmark.self, SpawnBenchmark.self, TCPBenchmark.self,
     ]
   )
 }

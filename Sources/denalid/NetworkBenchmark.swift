@@ -42,8 +42,6 @@ struct NetworkBenchmark: ParsableCommand {
   @Option(help: "The C baseline (default: tap-echo beside this executable).")
   var baseline: String?
 
-  static let namespaceVariable = "DENALI_BENCH_NETNS"
-
   func validate() throws {
     guard roundTrips >= 10, rounds >= 1, size >= 8, size <= 1472, fairnessEchoes >= 10 else {
       throw ValidationError("--round-trips >= 10, --rounds >= 1, --size 8-1472, --fairness-echoes >= 10")
@@ -51,36 +49,10 @@ struct NetworkBenchmark: ParsableCommand {
   }
 
   func run() throws {
-    guard ProcessInfo.processInfo.environment[Self.namespaceVariable] != nil else { return try runInNamespace() }
-    try measure()
-  }
-
-  /// Creates a namespace, runs this same command inside it, deletes the namespace, exits with its status.
-  private func runInNamespace() throws {
-    let name = "denali-bench-\(getpid())"
-    guard try Self.command(["ip", "netns", "add", name]) == 0 else {
-      throw ValidationError("could not create network namespace \(name) (bench net needs root and iproute2)")
+    guard BenchmarkNamespace.current != nil else {
+      return try BenchmarkNamespace.rerunInside(prefix: "denali-bench", benchmark: "net")
     }
-    defer { _ = try? Self.command(["ip", "netns", "delete", name]) }
-    _ = try Self.command(["ip", "-n", name, "link", "set", "lo", "up"])
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var environment = ProcessInfo.processInfo.environment
-    environment[Self.namespaceVariable] = name
-    let status = try Self.command(["ip", "netns", "exec", name, executable] + Array(CommandLine.arguments.dropFirst()),
-                                  environment: environment)
-    if status != 0 { throw ExitCode(status) }
-  }
-
-  /// Runs a program (searched on PATH) with inherited output; returns its exit status.
-  static func command(_ arguments: [String], environment: [String: String]? = nil) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    try waitForExit(process, limit: .seconds(3600), what: arguments.prefix(4).joined(separator: " "))
-    return process.terminationStatus
+    try measure()
   }
 
   // MARK: Measurement (inside the namespace)

@@ -43,6 +43,18 @@ public struct IPv4Address: Equatable {
     value = result << 8 | part
   }
 
+  /// Parses a peer given as dotted-quad text, or as `+N` / `-N`: the address N above or below `own` (VMs get
+  /// addresses in order of creation, so `-1000` is the VM created 1000 before this one); nil if malformed.
+  public init?(parsingPeer text: String, relativeTo own: IPv4Address) {
+    guard let first = text.utf8.first else { return nil }
+    if first == 0x2B || first == 0x2D {  // '+' or '-'
+      guard let offset = Arguments.parseUnsigned(String(text.dropFirst())), offset < 1 << 32 else { return nil }
+      self = own.advanced(by: first == 0x2B ? Int64(offset) : -Int64(offset))
+      return
+    }
+    self.init(parsing: text)
+  }
+
   /// This address plus `offset` (wrapping), for "the VM N addresses away".
   public func advanced(by offset: Int64) -> IPv4Address {
     IPv4Address(value: UInt32(truncatingIfNeeded: Int64(value) &+ offset))

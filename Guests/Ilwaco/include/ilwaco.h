@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "denali/abi.h"
+#include "denali/site_image.h"
 
 /* ---- Boot and exit (boot.c) ---- */
 
@@ -27,6 +28,14 @@ void ilwaco_console_flush(void);
 
 /** Compares `n` bytes: 0 when equal. */
 int memcmp(const void *a, const void *b, size_t n);
+/** The first `byte` in the `length` bytes at `data`, or null. One `repne scasb`: KVM's emulator counts it as
+ *  one instruction and runs it about five times faster per byte than a byte loop (six instructions a byte). */
+static inline const void *ilwaco_find_byte(const void *data, size_t length, uint8_t byte) {
+  if (length == 0) return 0;
+  const uint8_t *p = (const uint8_t *)data;
+  __asm__ volatile("repne scasb" : "+D"(p), "+c"(length) : "a"(byte) : "cc", "memory");
+  return p[-1] == byte ? p - 1 : 0; /* scasb stops just past the match, or past the last byte */
+}
 
 /* ---- Heap (heap.c): first-fit free list over [image_end, memory_size - ILWACO_STACK_SIZE) ---- */
 

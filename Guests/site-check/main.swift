@@ -9,6 +9,9 @@
 //                             (default 4096), and prints each request and the response head a file server
 //                             would send for it (looked up in the same image; a path ending in '/' gets
 //                             index.html)
+//   bench FILE N [STAGE]      parses FILE (at most 64 KiB) N times and for each request does STAGE: parse (nothing
+//                             more), lookup (its path) or all (the default: lookup with index.html and the
+//                             response head), printing only the total (for counting guest instructions)
 // Exit status: 0 done; 1 a disk read failed, a checksum did not match or an entry was corrupt; 2 usage; 3 no
 // disk; 4 the image was refused (the reason is printed).
 import Ilwaco
@@ -55,6 +58,17 @@ struct SiteCheck: Guest {
           piece >= 1, piece <= 65536
         else { return usage() }
         return try http(image, arguments[1], piece: Int(piece))
+      case "bench":
+        guard arguments.count == 3 || arguments.count == 4, let rounds = arguments.unsignedInteger(at: 2, default: 0)
+        else { return usage() }
+        let stage: BenchStage
+        switch arguments.count == 4 ? arguments[3] : "all" {
+        case "parse": stage = .parse
+        case "lookup": stage = .lookup
+        case "all": stage = .all
+        default: return usage()
+        }
+        return try bench(image, arguments[1], rounds: Int(rounds), stage: stage)
       default:
         return usage()
       }
@@ -68,7 +82,7 @@ struct SiteCheck: Guest {
 
   /// Prints the usage and returns 2.
   static func usage() -> Int32 {
-    Console.print("usage: site-check info | list | lookup PATH... | range PATH OFFSET LENGTH | http FILE [PIECE]\n")
+    Console.print("usage: site-check info | list | lookup PATH... | range PATH OFFSET LENGTH | http FILE [PIECE] | bench FILE N [parse|lookup|all]\n")
     return 2
   }
 
@@ -210,6 +224,14 @@ struct SiteCheck: Guest {
       Console.print(request.contentLength)
     }
     Console.print("\n")
+    let head = try responseHead(image, request, target: target, response: response)
+    ilwaco_console_write(response, head)
+  }
+
+  /// Writes into `response` the head a file server would send for `request`; returns its length.
+  static func responseHead(
+    _ image: SiteImage, _ request: HTTPRequest, target: UnsafeMutableRawPointer, response: UnsafeMutableRawPointer
+  ) throws(SiteImageError) -> Int {
     // The path to look up: the request's, with index.html after a final '/'.
     var length = 0
     let index: StaticString = "index.html"
@@ -225,10 +247,56 @@ struct SiteCheck: Guest {
       }
       file = try image.lookup(target, count: length)
     }
-    let head = HTTPResponseHead.write(
+    return HTTPResponseHead.write(
       status: file == nil ? .notFound : .ok,
       contentType: file.map { HTTPContentType.name(code: $0.contentType) } ?? "text/plain; charset=utf-8",
       contentLength: file?.size ?? 0, keepAlive: request.keepAlive, minorVersion: request.minorVersion, into: response)
-    ilwaco_console_write(response, head)
+  }
+
+  /// How much of a file server's work `bench` does per request.
+  enum BenchStage {
+    /// Parse only.
+    case parse
+    /// Parse and look the path up.
+    case lookup
+    /// Parse, look up (with index.html after a final '/') and write the response head.
+    case all
+  }
+
+  /// Parses the requests in a file `rounds` times with a fresh parser state each time, doing `stage`'s work for
+  /// each; prints only the number of requests.
+  static func bench(_ image: SiteImage, _ path: String, rounds: Int, stage: BenchStage) throws(SiteImageError) -> Int32 {
+    guard let file = try find(image, path) else { return 0 }
+    let size = Int(min(file.size, 65536))
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 8)
+    let response = UnsafeMutableRawPointer.allocate(byteCount: HTTPResponseHead.maximumLength, alignment: 8)
+    let target = UnsafeMutableRawPointer.allocate(byteCount: Int(DENALI_SITE_PATH_MAX), alignment: 8)
+    defer {
+      buffer.deallocate()
+      response.deallocate()
+      target.deallocate()
+    }
+    let count = try image.read(file, from: 0, into: buffer, count: size)
+    let parser = HTTPRequestParser()
+    var requests = 0
+    for _ in 0..<rounds {
+      parser.reset()
+      var used = 0
+      while used < count {
+        let (result, consumed) = parser.parse(buffer + used, count: count - used)
+        used += consumed
+        guard case .request(let request) = result else { break }
+        requests += 1
+        switch stage {
+        case .parse: continue
+        case .lookup: if let base = request.path.baseAddress { _ = try image.lookup(base, count: request.path.count) }
+        case .all: _ = try responseHead(image, request, target: target, response: response)
+        }
+      }
+    }
+    Console.print("bench: ")
+    Console.print(requests)
+    Console.print(" requests\n")
+    return 0
   }
 }

@@ -42,17 +42,19 @@ public final class BlockCache {
   /// disk unless cached.
   public func block(_ number: UInt64) throws(BlockDeviceError) -> UnsafeRawPointer {
     clock &+= 1
-    var victim = 0
-    for slot in 0..<slots {
-      // SAFETY: slot < slots, the length of numbers and stamps.
+    var slot = 0
+    while slot < slots {
+      // SAFETY: slot < slots, the length of numbers and stamps; its block lies inside storage.
       if numbers[slot] == number {
         stamps[slot] = clock
-        return UnsafeRawPointer(storage + slot * BlockDevice.blockSize)
+        return UnsafeRawPointer(storage + slot &* BlockDevice.blockSize)
       }
-      if stamps[slot] < stamps[victim] { victim = slot }
+      slot &+= 1
     }
+    var victim = 0
+    for slot in 1..<slots where stamps[slot] < stamps[victim] { victim = slot }
     // SAFETY: victim < slots, so its block lies inside storage.
-    let bytes = storage + victim * BlockDevice.blockSize
+    let bytes = storage + victim &* BlockDevice.blockSize
     numbers[victim] = UInt64.max  // empty until the read succeeds
     reads &+= 1
     let ret = BlockDevice.read(block: number, count: 1, into: bytes)

@@ -134,30 +134,34 @@ public final class HTTPRequestParser {
 
   /// Continues the search for the empty line that ends the head in `base[0..<length]`, recording line ends.
   private func scanHead(_ base: UnsafeRawPointer, length: Int) -> HeadScan {
+    var lines = lineCount
+    var from = scanFrom
+    // The start of the line after the last recorded one (0 for the request line).
+    var start = lines == 0 ? 0 : Int(lineEnds[lines &- 1]) &+ 1
     while true {
-      // SAFETY: scanFrom <= length, so the search stays in base[scanFrom..<length].
-      guard let found = ilwaco_find_byte(base + scanFrom, length - scanFrom, Self.lf) else {
+      // SAFETY: from <= length, so the search stays in base[from..<length].
+      guard let found = ilwaco_find_byte(base + from, length &- from, Self.lf) else {
+        lineCount = lines
         scanFrom = length
-        if lineCount == 0 && length >= limits.requestLine { return .failed(.uriTooLong) }
+        if lines == 0 && length >= limits.requestLine { return .failed(.uriTooLong) }
         if length >= limits.head { return .failed(.headersTooLarge) }
         return .incomplete
       }
       let index = found - base
-      if lineCount == 0 && index >= limits.requestLine { return .failed(.uriTooLong) }
-      if lineCount > 0 {
-        let start = Int(lineEnds[lineCount - 1]) + 1
-        // SAFETY: start < index here when the line is not empty, so base[start] is inside the head.
-        if index == start || (index == start + 1 && base.load(fromByteOffset: start, as: UInt8.self) == Self.cr) {
-          let lines = lineCount
-          lineCount = 0  // the next head starts afresh; these lines stay in lineEnds for parseLines
-          scanFrom = 0
-          return .complete(end: index + 1, lines: lines)
-        }
+      if lines == 0 {
+        if index >= limits.requestLine { return .failed(.uriTooLong) }
+      } else if index == start || (index == start &+ 1 && base.load(fromByteOffset: start, as: UInt8.self) == Self.cr) {
+        // SAFETY (above): start < index, so base[start] is inside the head.
+        lineCount = 0  // the next head starts afresh; these lines stay in lineEnds for parseLines
+        scanFrom = 0
+        return .complete(end: index &+ 1, lines: lines)
       }
-      guard lineCount < limits.lines - 1 else { return .failed(.headersTooLarge) }
-      lineEnds[lineCount] = Int32(index)
-      lineCount += 1
-      scanFrom = index + 1
+      guard lines < limits.lines &- 1 else { return .failed(.headersTooLarge) }
+      // SAFETY: lines < limits.lines, the table's capacity; index < limits.head fits in 32 bits.
+      lineEnds[lines] = Int32(truncatingIfNeeded: index)
+      lines &+= 1
+      start = index &+ 1
+      from = start
     }
   }
 
@@ -179,7 +183,7 @@ public final class HTTPRequestParser {
   @inline(__always)
   private func contentEnd(_ base: UnsafeRawPointer, start: Int, lineFeed: Int) -> Int {
     // SAFETY: start <= lineFeed - 1 when the line is not empty, so the byte before the line feed is in it.
-    lineFeed > start && base.load(fromByteOffset: lineFeed - 1, as: UInt8.self) == Self.cr ? lineFeed - 1 : lineFeed
+    lineFeed > start && base.load(fromByteOffset: lineFeed &- 1, as: UInt8.self) == Self.cr ? lineFeed &- 1 : lineFeed
   }
 
   /// Parses a complete head at `base`: request line and fields, whose `lines` line feeds (before the empty
@@ -223,35 +227,35 @@ public final class HTTPRequestParser {
     var transferEncoding = false
     var line = 1
     while line < lines {
-      let start = Int(lineEnds[line - 1]) + 1
+      let start = Int(lineEnds[line &- 1]) &+ 1
       let stop = contentEnd(base, start: start, lineFeed: Int(lineEnds[line]))
-      line += 1
+      line &+= 1
       // SAFETY: start < stop (a recorded line is not empty), and every access below is in base[start..<stop].
       let first = base.load(fromByteOffset: start, as: UInt8.self)
       guard first != Self.space, first != Self.tab,
-        let colon = ilwaco_find_byte(base + start, stop - start, Self.colon)
+        let colon = ilwaco_find_byte(base + start, stop &- start, Self.colon)
       else { return .failure(.badRequest) }
       let nameEnd = colon - base
       guard nameEnd > start else { return .failure(.badRequest) }
-      let last = base.load(fromByteOffset: nameEnd - 1, as: UInt8.self)
+      let last = base.load(fromByteOffset: nameEnd &- 1, as: UInt8.self)
       guard last != Self.space, last != Self.tab else { return .failure(.badRequest) }
       let name = base + start
-      switch nameEnd - start {
+      switch nameEnd &- start {
       case 4:
-        if Self.matches(name, "host") { hosts += 1 }
+        if Self.equalsIgnoringCase(name, "host") { hosts += 1 }
       case 10:
-        if Self.matches(name, "connection") {
+        if Self.equalsIgnoringCase(name, "connection") {
           Self.connectionTokens(base, from: nameEnd + 1, to: stop, close: &close, keepAlive: &keepAliveToken)
         }
       case 14:
-        if Self.matches(name, "content-length") {
+        if Self.equalsIgnoringCase(name, "content-length") {
           guard let value = Self.decimal(base, from: nameEnd + 1, to: stop),
             contentLength == nil || contentLength == value
           else { return .failure(.badRequest) }
           contentLength = value
         }
       case 17:
-        if Self.matches(name, "transfer-encoding") { transferEncoding = true }
+        if Self.equalsIgnoringCase(name, "transfer-encoding") { transferEncoding = true }
       default:
         break
       }
@@ -273,90 +277,52 @@ public final class HTTPRequestParser {
   // MARK: - The target
 
   /// Decodes the target `base[start..<end]` (origin-form, or absolute-form `http://authority/...`) into the path
-  /// buffer: percent-decoded, query dropped, empty segments merged, refused (nil) if malformed or if any
-  /// segment is "." or "..". Returns the path's length.
+  /// buffer (see `ilwaco_http_decode_path`); nil if it is refused. Returns the path's length.
   private func decodeTarget(_ base: UnsafeRawPointer, from start: Int, to end: Int) -> Int? {
     var index = start
-    // SAFETY: every load below is at an index in start..<end, inside the request line.
+    // SAFETY: every access below is in base[start..<end], inside the request line; the decoded path (at most
+    // end - index bytes) fits the path buffer of limits.requestLine bytes.
     if base.load(fromByteOffset: index, as: UInt8.self) != Self.slash {
-      guard end - index >= 7, Self.matches(base + index, "http://") else { return nil }
-      index += 7
-      guard let slash = ilwaco_find_byte(base + index, end - index, Self.slash) else {
-        return index < end ? Self.root(path) : nil
+      guard end &- index > 7, Self.equalsIgnoringCase(base + index, "http://") else { return nil }
+      index &+= 7
+      guard let slash = ilwaco_find_byte(base + index, end &- index, Self.slash) else {
+        path.storeBytes(of: Self.slash, as: UInt8.self)  // no path after the authority: "/"
+        return 1
       }
       guard slash - base > index else { return nil }  // an empty authority
       index = slash - base
     }
-    index += 1
-    path.storeBytes(of: Self.slash, as: UInt8.self)
-    var length = 1
-    var segment = 1
-    while index < end {
-      var byte = base.load(fromByteOffset: index, as: UInt8.self)
-      index += 1
-      if byte == Self.question { break }
-      guard byte > 0x20, byte < 0x7F, byte != Self.hash else { return nil }
-      if byte == Self.percent {
-        guard end - index >= 2, let high = Self.hexValue(base.load(fromByteOffset: index, as: UInt8.self)),
-          let low = Self.hexValue(base.load(fromByteOffset: index + 1, as: UInt8.self))
-        else { return nil }
-        byte = high << 4 | low
-        index += 2
-        guard byte >= 0x20, byte != 0x7F else { return nil }
-      }
-      guard byte != Self.backslash else { return nil }
-      if byte == Self.slash {
-        if length == segment { continue }  // an empty segment: merged
-        if Self.isDotSegment(path + segment, count: length - segment) { return nil }
-        // SAFETY: length < limits.requestLine: the decoded path is never longer than the target.
-        path.storeBytes(of: byte, toByteOffset: length, as: UInt8.self)
-        length += 1
-        segment = length
-      } else {
-        path.storeBytes(of: byte, toByteOffset: length, as: UInt8.self)
-        length += 1
-      }
-    }
-    if Self.isDotSegment(path + segment, count: length - segment) { return nil }
-    return length
-  }
-
-  /// Stores "/" as the path; returns its length.
-  private static func root(_ path: UnsafeMutableRawPointer) -> Int {
-    path.storeBytes(of: slash, as: UInt8.self)
-    return 1
-  }
-
-  /// True for "." and "..".
-  @inline(__always)
-  private static func isDotSegment(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
-    // SAFETY: only the count bytes at bytes are read.
-    (count == 1 && bytes.load(as: UInt8.self) == dot)
-      || (count == 2 && bytes.load(as: UInt8.self) == dot && bytes.load(fromByteOffset: 1, as: UInt8.self) == dot)
-  }
-
-  /// The value of a hexadecimal digit, or nil.
-  @inline(__always)
-  private static func hexValue(_ byte: UInt8) -> UInt8? {
-    if byte &- 0x30 <= 9 { return byte &- 0x30 }
-    let lower = byte | 0x20
-    if lower &- 0x61 <= 5 { return lower &- 0x61 &+ 10 }
-    return nil
+    let length = ilwaco_http_decode_path(
+      (base + index + 1).assumingMemoryBound(to: UInt8.self), end &- index &- 1, path.assumingMemoryBound(to: UInt8.self))
+    return length < 0 ? nil : length
   }
 
   // MARK: - Field values
 
-  /// True when the bytes at `bytes` equal the lower-case `name` ignoring ASCII case (letters only: every other
-  /// byte must match exactly). The caller checked the length.
-  private static func matches(_ bytes: UnsafeRawPointer, _ name: StaticString) -> Bool {
-    let pattern = name.utf8Start
-    for index in 0..<name.utf8CodeUnitCount {
-      // SAFETY: index < the name's length, which the caller checked against the bytes available.
-      let byte = bytes.load(fromByteOffset: index, as: UInt8.self)
-      let expected = pattern[index]
-      if byte != expected && !(expected &- 0x61 <= 25 && byte | 0x20 == expected) { return false }
+  /// True when the bytes at `bytes` equal `name` ignoring the case of its letters. `name` has 4 or more bytes,
+  /// each a lower-case letter or below 0x40 (digits, '-', ':', '/'), which must match exactly; the caller
+  /// checked that as many bytes are there. Compares 4 or 8 bytes at a time.
+  @inline(__always)
+  private static func equalsIgnoringCase(_ bytes: UnsafeRawPointer, _ name: StaticString) -> Bool {
+    let count = name.utf8CodeUnitCount
+    let pattern = UnsafeRawPointer(name.utf8Start)
+    // A pattern byte with bit 6 set is a letter: its input byte may differ in bit 5 (case) only.
+    if count < 8 {
+      // SAFETY: two 4-byte words at 0 and count - 4 cover the 4...7 bytes of both.
+      let first = pattern.loadUnaligned(as: UInt32.self)
+      let last = pattern.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
+      return bytes.loadUnaligned(as: UInt32.self) | (first & 0x4040_4040) >> 1 == first
+        && bytes.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self) | (last & 0x4040_4040) >> 1 == last
     }
-    return true
+    var offset = 0
+    while true {
+      // SAFETY: offset <= count - 8: 8-byte words at 0, 8, ... and a last one at count - 8 cover both.
+      let word = pattern.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+      let input = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+      if input | (word & 0x4040_4040_4040_4040) >> 1 != word { return false }
+      if offset == count &- 8 { return true }
+      offset = min(offset &+ 8, count &- 8)
+    }
   }
 
   /// Notes `close` and `keep-alive` among the comma-separated tokens of a Connection value in base[from..<to].
@@ -378,8 +344,8 @@ public final class HTTPRequestParser {
         index += 1
       }
       let length = index - tokenStart
-      if length == 5 && matches(base + tokenStart, "close") { close = true }
-      if length == 10 && matches(base + tokenStart, "keep-alive") { keepAlive = true }
+      if length == 5 && equalsIgnoringCase(base + tokenStart, "close") { close = true }
+      if length == 10 && equalsIgnoringCase(base + tokenStart, "keep-alive") { keepAlive = true }
     }
   }
 
@@ -429,11 +395,6 @@ public final class HTTPRequestParser {
   static let colon: UInt8 = 0x3A
   static let comma: UInt8 = 0x2C
   static let slash: UInt8 = 0x2F
-  static let backslash: UInt8 = 0x5C
-  static let dot: UInt8 = 0x2E
-  static let percent: UInt8 = 0x25
-  static let question: UInt8 = 0x3F
-  static let hash: UInt8 = 0x23
   /// "HTTP" as a little-endian word.
   static let httpSlashPrefix: UInt32 = 0x5054_5448
   /// "GET" and "HEAD" as little-endian words.

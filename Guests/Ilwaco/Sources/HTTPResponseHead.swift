@@ -19,17 +19,21 @@ public enum HTTPResponseHead {
     if let contentType {
       append("Content-Type: ", to: buffer, at: &length)
       append(contentType, to: buffer, at: &length)
-      append("\r\n", to: buffer, at: &length)
+      append("\r\nContent-Length: ", to: buffer, at: &length)
+    } else {
+      append("Content-Length: ", to: buffer, at: &length)
     }
-    append("Content-Length: ", to: buffer, at: &length)
     appendDecimal(contentLength, to: buffer, at: &length)
-    if !keepAlive {
-      append("\r\nConnection: close", to: buffer, at: &length)
-    } else if minorVersion == 0 {
-      append("\r\nConnection: keep-alive", to: buffer, at: &length)
+    if status == .methodNotAllowed {
+      append("\r\nAllow: GET, HEAD", to: buffer, at: &length)
     }
-    if status == .methodNotAllowed { append("\r\nAllow: GET, HEAD", to: buffer, at: &length) }
-    append("\r\n\r\n", to: buffer, at: &length)
+    if !keepAlive {
+      append("\r\nConnection: close\r\n\r\n", to: buffer, at: &length)
+    } else if minorVersion == 0 {
+      append("\r\nConnection: keep-alive\r\n\r\n", to: buffer, at: &length)
+    } else {
+      append("\r\n\r\n", to: buffer, at: &length)
+    }
     return length
   }
 
@@ -44,20 +48,21 @@ public enum HTTPResponseHead {
 
   /// Writes `value` in decimal at buffer[length...] (at most 20 digits) and advances `length`.
   private static func appendDecimal(_ value: UInt64, to buffer: UnsafeMutableRawPointer, at length: inout Int) {
-    var digits = 1
-    var rest = value
-    while rest >= 10 {
-      rest /= 10
-      digits += 1
+    // Digits go backwards into the 20 bytes past the head's room for them, then move into place.
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    withUnsafeMutableBytes(of: &digits) { scratch in
+      var position = 24
+      var rest = value
+      repeat {
+        position &-= 1
+        // SAFETY: at most 20 digits, so position stays in 4..<24.
+        scratch[position] = UInt8(truncatingIfNeeded: rest % 10) &+ 0x30
+        rest /= 10
+      } while rest != 0
+      guard let digits = scratch.baseAddress else { return }
+      // SAFETY: the caller's buffer holds maximumLength bytes, more than any head this writes.
+      (buffer + length).copyMemory(from: digits + position, byteCount: 24 &- position)
+      length &+= 24 &- position
     }
-    rest = value
-    var position = length + digits
-    repeat {
-      position -= 1
-      // SAFETY: position is in length..<length + digits, inside the caller's maximumLength bytes.
-      buffer.storeBytes(of: UInt8(truncatingIfNeeded: rest % 10) + 0x30, toByteOffset: position, as: UInt8.self)
-      rest /= 10
-    } while rest != 0
-    length += digits
   }
 }

@@ -140,6 +140,15 @@ uint64_t ilwaco_checksum_add(const void *data, size_t length, uint64_t sum);
  *  A message whose stored checksum is right sums to 0 here. */
 uint16_t ilwaco_checksum_finish(uint64_t sum);
 
+/* ---- HTTP (http.c) ---- */
+
+/** Decodes the path of a request target: `src` holds the `length` bytes after its leading '/' (up to the space
+ *  before the version). Writes '/' and the path to `dst` (room for length + 1 bytes): percent-decoded, the
+ *  query dropped, empty segments merged. Returns the path's length, or -1 if a byte is not allowed (below 0x21,
+ *  above 0x7e, '#' or '\\'), an escape is malformed or decodes to a control byte or '\\', or a segment is "."
+ *  or "..". About nine guest instructions per ordinary byte. */
+long ilwaco_http_decode_path(const uint8_t *src, size_t length, uint8_t *dst);
+
 /* ---- Virtual registers: host-written page at DENALI_GPA_VREGS, refreshed on every entry into the guest ---- */
 /* Every read is volatile: the host changes the page behind the compiler's back during any hypercall. */
 

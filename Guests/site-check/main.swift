@@ -5,10 +5,10 @@
 //   lookup PATH...            each file's size, type and stored checksum, and whether its content (read in
 //                             pieces of 1000 bytes) matches that checksum; or "not found"
 //   range PATH OFFSET LENGTH  the checksum of LENGTH bytes from OFFSET, read with one call (at most 256 KiB)
-//   http FILE [PIECE]         feeds the bytes of FILE in the image through the HTTP parser, PIECE bytes at a time
-//                             (default 4096), and prints each request and the response head a file server
-//                             would send for it (looked up in the same image; a path ending in '/' gets
-//                             index.html)
+//   http PIECE FILE...        for each FILE in the image: prints "== FILE", feeds its bytes through a new HTTP
+//                             parser PIECE bytes at a time (1-65536), and prints each request and the response
+//                             head a file server would send for it (looked up in the same image; a path ending
+//                             in '/' gets index.html), then "http: N requests"
 //   bench FILE N [STAGE]      parses FILE (at most 64 KiB) N times and for each request does STAGE: parse (nothing
 //                             more), lookup (its path) or all (the default: lookup with index.html and the
 //                             response head), printing only the total (for counting guest instructions)
@@ -54,10 +54,16 @@ struct SiteCheck: Guest {
         else { return usage() }
         return try range(image, arguments[1], offset: offset, length: Int(length))
       case "http":
-        guard arguments.count == 2 || arguments.count == 3, let piece = arguments.unsignedInteger(at: 2, default: 4096),
-          piece >= 1, piece <= 65536
+        guard arguments.count >= 3, let piece = arguments.unsignedInteger(at: 1, default: 0), piece >= 1,
+          piece <= 65536
         else { return usage() }
-        return try http(image, arguments[1], piece: Int(piece))
+        for index in 2..<arguments.count {
+          Console.print("== ")
+          Console.print(arguments[index])
+          Console.print("\n")
+          try http(image, arguments[index], piece: Int(piece))
+        }
+        return 0
       case "bench":
         guard arguments.count == 3 || arguments.count == 4, let rounds = arguments.unsignedInteger(at: 2, default: 0)
         else { return usage() }
@@ -82,7 +88,7 @@ struct SiteCheck: Guest {
 
   /// Prints the usage and returns 2.
   static func usage() -> Int32 {
-    Console.print("usage: site-check info | list | lookup PATH... | range PATH OFFSET LENGTH | http FILE [PIECE] | bench FILE N [parse|lookup|all]\n")
+    Console.print("usage: site-check info | list | lookup PATH... | range PATH OFFSET LENGTH | http PIECE FILE... | bench FILE N [parse|lookup|all]\n")
     return 2
   }
 
@@ -168,8 +174,8 @@ struct SiteCheck: Guest {
 
   /// Feeds a file of request bytes through an HTTP parser `piece` bytes at a time; prints every request and the
   /// response head a file server would send, and at the end how many requests there were.
-  static func http(_ image: SiteImage, _ path: String, piece: Int) throws(SiteImageError) -> Int32 {
-    guard let file = try find(image, path) else { return 0 }
+  static func http(_ image: SiteImage, _ path: String, piece: Int) throws(SiteImageError) {
+    guard let file = try find(image, path) else { return }
     let parser = HTTPRequestParser()
     let buffer = UnsafeMutableRawPointer.allocate(byteCount: piece, alignment: 8)
     let response = UnsafeMutableRawPointer.allocate(byteCount: HTTPResponseHead.maximumLength, alignment: 8)
@@ -208,7 +214,6 @@ struct SiteCheck: Guest {
     Console.print("http: ")
     Console.print(requests)
     Console.print(parser.isBetweenRequests ? " requests\n" : " requests, then an incomplete or refused one\n")
-    return 0
   }
 
   /// Prints a request and the head of the response a file server would send for it.

@@ -4,7 +4,7 @@
 //   list                      every file in table order: path, size, content type
 //   lookup PATH...            each file's size, type and stored checksum, and whether its content (read in
 //                             pieces of 1000 bytes) matches that checksum; or "not found"
-//   range PATH OFFSET LENGTH  the checksum of LENGTH bytes from OFFSET, read with one call (at most 256 KiB)
+//   range PATH OFFSET LENGTH  the checksum of LENGTH bytes from OFFSET, read with one call (at most 1 MiB)
 //   http PIECE FILE...        for each FILE in the image: prints "== FILE", feeds its bytes through a new HTTP
 //                             parser PIECE bytes at a time (1-65536), and prints each request and the response
 //                             head a file server would send for it (looked up in the same image; a path ending
@@ -50,7 +50,7 @@ struct SiteCheck: Guest {
         return status
       case "range":
         guard arguments.count == 4, let offset = arguments.unsignedInteger(at: 2, default: 0),
-          let length = arguments.unsignedInteger(at: 3, default: 0), length <= 256 * 1024
+          let length = arguments.unsignedInteger(at: 3, default: 0), length <= 1 << 20
         else { return usage() }
         return try range(image, arguments[1], offset: offset, length: Int(length))
       case "http":

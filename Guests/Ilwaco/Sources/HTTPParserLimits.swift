@@ -12,11 +12,12 @@ public struct HTTPParserLimits {
   public var body: UInt64
 
   /// The limits; the defaults suit a small file server (a request line of 1 KiB, a head of 4 KiB in 64 lines,
-  /// a body of 64 KiB).
+  /// a body of 64 KiB). The head is kept between 16 bytes and 1 MiB, the request line between 16 bytes and the
+  /// head, the lines between 2 and 65,536.
   public init(requestLine: Int = 1024, head: Int = 4096, lines: Int = 64, body: UInt64 = 65536) {
-    self.head = max(head, 16)
+    self.head = min(max(head, 16), 1 << 20)
     self.requestLine = min(max(requestLine, 16), self.head)
-    self.lines = max(lines, 2)
+    self.lines = min(max(lines, 2), 65536)
     self.body = body
   }
 }

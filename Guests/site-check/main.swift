@@ -177,14 +177,9 @@ struct SiteCheck: Guest {
   static func http(_ image: SiteImage, _ path: String, piece: Int) throws(SiteImageError) {
     guard let file = try find(image, path) else { return }
     let parser = HTTPRequestParser()
-    let buffer = UnsafeMutableRawPointer.allocate(byteCount: piece, alignment: 8)
-    let response = UnsafeMutableRawPointer.allocate(byteCount: HTTPResponseHead.maximumLength, alignment: 8)
-    let target = UnsafeMutableRawPointer.allocate(byteCount: Int(DENALI_SITE_PATH_MAX), alignment: 8)
-    defer {
-      buffer.deallocate()
-      response.deallocate()
-      target.deallocate()
-    }
+    let buffers = ServerBuffers(input: piece)
+    let (buffer, response, target) = (buffers.input, buffers.response, buffers.target)
+    defer { withExtendedLifetime(buffers) {} }  // the pointers above live as long as buffers
     var requests = 0
     var offset: UInt64 = 0
     reading: while offset < file.size {
@@ -273,14 +268,9 @@ struct SiteCheck: Guest {
   static func bench(_ image: SiteImage, _ path: String, rounds: Int, stage: BenchStage) throws(SiteImageError) -> Int32 {
     guard let file = try find(image, path) else { return 0 }
     let size = Int(min(file.size, 65536))
-    let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 8)
-    let response = UnsafeMutableRawPointer.allocate(byteCount: HTTPResponseHead.maximumLength, alignment: 8)
-    let target = UnsafeMutableRawPointer.allocate(byteCount: Int(DENALI_SITE_PATH_MAX), alignment: 8)
-    defer {
-      buffer.deallocate()
-      response.deallocate()
-      target.deallocate()
-    }
+    let buffers = ServerBuffers(input: max(size, 1))
+    let (buffer, response, target) = (buffers.input, buffers.response, buffers.target)
+    defer { withExtendedLifetime(buffers) {} }  // the pointers above live as long as buffers
     let count = try image.read(file, from: 0, into: buffer, count: size)
     let parser = HTTPRequestParser()
     var requests = 0
@@ -303,5 +293,28 @@ struct SiteCheck: Guest {
     Console.print(requests)
     Console.print(" requests\n")
     return 0
+  }
+}
+
+/// The buffers a file server's request loop needs: input bytes, a response head, and a path to look up.
+final class ServerBuffers {
+  /// Request bytes as they are read.
+  let input: UnsafeMutableRawPointer
+  /// A response head (`HTTPResponseHead.maximumLength` bytes).
+  let response: UnsafeMutableRawPointer
+  /// The path to look up (`DENALI_SITE_PATH_MAX` bytes).
+  let target: UnsafeMutableRawPointer
+
+  /// Buffers with `input` bytes for requests.
+  init(input: Int) {
+    self.input = .allocate(byteCount: input, alignment: 8)
+    response = .allocate(byteCount: HTTPResponseHead.maximumLength, alignment: 8)
+    target = .allocate(byteCount: Int(DENALI_SITE_PATH_MAX), alignment: 8)
+  }
+
+  deinit {
+    input.deallocate()
+    response.deallocate()
+    target.deallocate()
   }
 }

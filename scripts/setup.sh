@@ -8,8 +8,9 @@ set -euo pipefail
 # iproute2, iputils-ping, socat: the network tests and `denalid bench net` (namespaces, ping, UDP echo);
 # systemd: systemd-analyze, which checks Config/denalid.service in the tests; curl: the refused-peer tests
 # (run as another user through setpriv, from util-linux) and scripts/schemathesis.sh, which also puts a
-# socat TCP proxy in front of the unix socket.
-PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf iproute2 iputils-ping socat systemd curl util-linux)
+# socat TCP proxy in front of the unix socket; python3: the Linux peer of the TCP tests and `denalid bench tcp`
+# (scripts/tcp-peer.py: echo checks, bulk transfers, a SYN flood over a raw socket).
+PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf iproute2 iputils-ping socat systemd curl util-linux python3)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -34,7 +34,7 @@ private func written(_ info: BootInfo) throws -> GuestMemory {
   }
 
   @Test func headerFields() throws {
-    let memory = try written(BootInfo(memorySize: 4 << 20, imageEnd: 0x10_3000, arguments: ["a", "bc"]))
+    let memory = try written(BootInfo(memorySize: 4 << 20, imageEnd: 0x10_3000, arguments: ["a", "bc"], randomSeed: 0x1234_5678_9ABC_DEF0))
     let base = DENALI_GPA_BOOT_INFO
     #expect(try memory.read(UInt32.self, at: base) == 0x494C_4E44)
     #expect(try memory.bytes(at: base, count: 4) == Array("DNLI".utf8))
@@ -44,7 +44,15 @@ private func written(_ info: BootInfo) throws -> GuestMemory {
     #expect(try memory.read(UInt32.self, at: base + 24) == 2)
     #expect(try memory.read(UInt32.self, at: base + 28) == 0)
     #expect(try memory.read(UInt64.self, at: base + 32) == base + headerSize)
-    #expect(try memory.read(UInt64.self, at: base + 40) == 0)
+    #expect(try memory.read(UInt64.self, at: base + 40) == 0x1234_5678_9ABC_DEF0)
+  }
+
+  @Test func randomSeedDiffersBetweenVMs() throws {
+    // Two fresh boot pages get different seeds (equal by chance with probability 2^-64).
+    let first = try written(BootInfo(memorySize: 4 << 20, imageEnd: 0x10_1000, arguments: []))
+    let second = try written(BootInfo(memorySize: 4 << 20, imageEnd: 0x10_1000, arguments: []))
+    let seeds = try [first, second].map { try $0.read(UInt64.self, at: DENALI_GPA_BOOT_INFO + 40) }
+    #expect(seeds[0] != seeds[1], "\(seeds)")
   }
 
   @Test func argvPointsAtNulTerminatedCopiesInsideTheBootPage() throws {

@@ -1,4 +1,5 @@
-// NetworkStack.swift: Ilwaco's network stack: Ethernet, ARP, IPv4, ICMP echo and UDP over the virtual NIC.
+// NetworkStack.swift: Ilwaco's network stack: Ethernet, ARP, IPv4, ICMP echo and UDP over the virtual NIC; TCP
+// segments go to the `TCPStack` attached to it.
 // Frames are parsed and built in place in two fixed buffers with unaligned loads and stores; checksums are
 // the C helpers' (eight bytes per instruction). Every guest instruction costs about 0.8 µs on our hosts.
 
@@ -34,9 +35,11 @@ public final class NetworkStack {
 
   static let bufferSize = 1536
   static let arpEntries = 16
-  private let mac: UInt64
+  /// This VM's MAC address (six bytes in memory order, loaded little-endian).
+  let mac: UInt64
   private let receiveBuffer: UnsafeMutableRawPointer
-  private let transmitBuffer: UnsafeMutableRawPointer
+  /// Where outgoing frames are built (the UDP and TCP senders' too); `bufferSize` bytes.
+  let transmitBuffer: UnsafeMutableRawPointer
   /// A frame waiting for ARP to resolve `pendingHop`.
   private let pendingBuffer: UnsafeMutableRawPointer
   private var pendingLength = 0
@@ -47,6 +50,8 @@ public final class NetworkStack {
   private var arpNext = 0
   private var sockets: [UDPSocket] = []
   private var nextIdentification: UInt16 = 1
+  /// Takes every TCP segment for this address, and is told when a batch of frames begins and ends.
+  var tcp: TCPStack?
 
   /// The stack over this VM's NIC, or nil when the VM has none.
   public init?() {
@@ -82,6 +87,8 @@ public final class NetworkStack {
   @discardableResult
   public func poll() -> Int {
     var handled = 0
+    tcp?.beginBatch()
+    defer { tcp?.endBatch() }
     while true {
       let length = NetworkInterface.receive(into: receiveBuffer, capacity: Self.bufferSize)
       guard length > 0 else { break }
@@ -147,6 +154,9 @@ public final class NetworkStack {
     switch frame.load(fromByteOffset: 23, as: UInt8.self) {
     case 1: handleICMP(at: payload, length: payloadLength, headerLength: headerLength)
     case 17: handleUDP(at: payload, length: payloadLength, source: source)
+    case 6:
+      guard destination == address.value, let tcp else { return drop() }
+      tcp.receive(frame, at: payload, length: payloadLength, source: source)
     default: drop()
     }
   }
@@ -239,7 +249,7 @@ public final class NetworkStack {
 
   /// Sends an IPv4 frame whose IP part is built: fills in the Ethernet header for the next hop, or holds
   /// the frame and asks ARP.
-  private func sendIPv4(_ frame: UnsafeMutableRawPointer, length: Int, to destination: IPv4Address) -> SendResult {
+  func sendIPv4(_ frame: UnsafeMutableRawPointer, length: Int, to destination: IPv4Address) -> SendResult {
     let hop: IPv4Address
     if destination == .broadcast {
       hop = destination
@@ -250,10 +260,10 @@ public final class NetworkStack {
     } else {
       return .failed
     }
-    Self.storeMAC(mac, frame, at: 6)
-    frame.storeBytes(of: UInt16(0x0800).bigEndian, toByteOffset: 12, as: UInt16.self)
     let hopMAC: UInt64? = hop == .broadcast ? 0xFFFF_FFFF_FFFF : lookup(hop)
     guard let hopMAC else {
+      Self.storeMAC(mac, frame, at: 6)
+      frame.storeBytes(of: UInt16(0x0800).bigEndian, toByteOffset: 12, as: UInt16.self)
       // SAFETY: length <= 1514 <= bufferSize, the size of both buffers.
       pendingBuffer.copyMemory(from: frame, byteCount: length)
       pendingLength = length
@@ -261,7 +271,15 @@ public final class NetworkStack {
       sendARP(operation: 1, to: 0xFFFF_FFFF_FFFF, targetMAC: 0, targetIP: hop)
       return .resolving
     }
+    return sendIPv4(frame, length: length, hopMAC: hopMAC)
+  }
+
+  /// Sends an IPv4 frame whose IP part is built to the next hop with MAC `hopMAC` (known), without ARP.
+  func sendIPv4(_ frame: UnsafeMutableRawPointer, length: Int, hopMAC: UInt64) -> SendResult {
+    // SAFETY: the frame is one of the stack's buffers, at least 14 bytes.
     Self.storeMAC(hopMAC, frame, at: 0)
+    Self.storeMAC(mac, frame, at: 6)
+    frame.storeBytes(of: UInt16(0x0800).bigEndian, toByteOffset: 12, as: UInt16.self)
     let result = NetworkInterface.send(frame, length: length)
     if result == Int64(DENALI_EAGAIN) {
       statistics.sendsBusy &+= 1
@@ -270,6 +288,12 @@ public final class NetworkStack {
     guard result >= 0 else { return .failed }
     statistics.framesSent &+= 1
     return .sent
+  }
+
+  /// The MAC of the next hop to `destination` if the ARP cache knows it (nil: unknown, or no route).
+  func hopMAC(for destination: IPv4Address) -> UInt64? {
+    if onLink(destination) { return lookup(destination) }
+    return gateway == .zero ? nil : lookup(gateway)
   }
 
   private func sendARP(operation: UInt16, to destination: UInt64, targetMAC: UInt64, targetIP: IPv4Address) {

@@ -134,7 +134,7 @@ static inline int64_t ilwaco_hc_net_recv(void *buffer, uint64_t capacity) {
 /* ---- Internet checksum (net.c): ones'-complement sum of 16-bit words, in memory byte order ---- */
 
 /** Adds `length` bytes at `data` to the running sum `sum` (start with 0; an odd length pads with a zero byte,
- *  so only the last piece of a message may be odd). Eight bytes per `adc`. */
+ *  so only the last piece of a message may be odd). Four `adc` of 8 bytes per loop. */
 uint64_t ilwaco_checksum_add(const void *data, size_t length, uint64_t sum);
 /** Folds a running sum to 16 bits and complements it: the value to store (in memory order) in a checksum field.
  *  A message whose stored checksum is right sums to 0 here. */

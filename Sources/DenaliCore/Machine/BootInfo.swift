@@ -1,4 +1,4 @@
-// BootInfo.swift: the boot information page (memory size, image end, arguments) the guest reads at start.
+// BootInfo.swift: the boot information page (memory size, image end, arguments, random seed) the guest reads at start.
 import DenaliABI
 import KVM
 
@@ -10,12 +10,15 @@ public struct BootInfo: Sendable {
   public var imageEnd: UInt64
   /// The guest's arguments.
   public var arguments: [String]
+  /// A per-VM secret for the guest (`random_seed`): fresh from the system's random source unless given.
+  public var randomSeed: UInt64
 
   /// Describes the boot information for one guest.
-  public init(memorySize: UInt64, imageEnd: UInt64, arguments: [String]) {
+  public init(memorySize: UInt64, imageEnd: UInt64, arguments: [String], randomSeed: UInt64 = .random(in: .min ... .max)) {
     self.memorySize = memorySize
     self.imageEnd = imageEnd
     self.arguments = arguments
+    self.randomSeed = randomSeed
   }
 
   /// Bytes the argument vector and strings need in the boot page.
@@ -39,6 +42,7 @@ public struct BootInfo: Sendable {
     info.image_end = imageEnd
     info.argc = UInt32(arguments.count)
     info.argv = argv
+    info.random_seed = randomSeed
     try memory.store(info, at: DENALI_GPA_BOOT_INFO)
     var string = argv + UInt64(arguments.count + 1) * 8
     for (index, argument) in arguments.enumerated() {

@@ -206,7 +206,7 @@ struct denali_boot_info {
   uint32_t argc;        /* number of arguments (argv[0] is the first guest argument, not a program name) */
   uint32_t reserved;
   uint64_t argv;        /* gpa of argc+1 uint64 pointers (last is 0) to NUL-terminated strings */
-  uint64_t reserved2;
+  uint64_t random_seed; /* 64 random bits from the host, new for every VM: a per-VM secret (e.g. RFC 6528 ISNs) */
 };
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L

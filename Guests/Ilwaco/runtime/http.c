@@ -8,15 +8,15 @@
 /* What each byte of a target means to the path decoder. */
 enum { ORDINARY = 0, REFUSED, PERCENT, SLASH, QUERY };
 
+/* Bytes 0x21-0x7e not named here are ORDINARY (0). */
 static const uint8_t path_class[256] = {
     [0 ... 0x20] = REFUSED, /* controls and space */
-    [0x21 ... 0x7e] = ORDINARY,
-    [0x7f ... 0xff] = REFUSED, /* DEL and anything not ASCII must be percent-encoded */
+    ['#'] = REFUSED,        /* a fragment never reaches a server */
     ['%'] = PERCENT,
     ['/'] = SLASH,
     ['?'] = QUERY,
-    ['#'] = REFUSED, /* a fragment never reaches a server */
     ['\\'] = REFUSED,
+    [0x7f ... 0xff] = REFUSED, /* DEL and anything not ASCII must be percent-encoded */
 };
 
 /* The value of a hexadecimal digit, or -1. */

@@ -10,7 +10,7 @@ struct Denalid: ParsableCommand {
     abstract: "Denali on KVM: an isolation kernel running small untrusted guests, one KVM VM each.",
     subcommands: [
       RunCommand.self, BenchCommand.self, ServeCommand.self, SpawnCommand.self, KillCommand.self, ListCommand.self,
-      InspectCommand.self, LogsCommand.self, StatsCommand.self,
+      InspectCommand.self, LogsCommand.self, StatsCommand.self, DiskCommand.self,
     ]
   )
 

@@ -1,0 +1,84 @@
+// httpd [port=P] [count=N] [max-connections=C] [buffer=B] [idle-ms=T] [quiet]: an HTTP/1.1 server of the site image on
+// its disk (`denalid disk pack`, attached with --disk FILE --disk-readonly), or without a disk of a built-in page
+// at "/". GET and HEAD, keep-alive and pipelining, Content-Type from the image; everything else is refused with
+// the parser's status. Prints `httpd: serving N files on IP port P` (or `httpd: serving the built-in page ...`);
+// after N responses (forever without count) and once the last connection ends, `httpd: N connections, ...` and
+// exits 0. C connections at once (default 16), B bytes per TCP buffer (default 8192), connections idle for T ms
+// reset (default 30000). No NIC: exits 3; a disk that is not a site image: exits 4; bad options: 2.
+import Ilwaco
+
+@main
+struct Httpd: Guest {
+  static func run(_ arguments: Arguments) -> Int32 {
+    guard let port = arguments.unsignedOption("port", default: 80), port > 0, port < 65536,
+      let count = arguments.unsignedOption("count", default: 0),
+      let maximum = arguments.unsignedOption("max-connections", default: 16), maximum >= 1, maximum <= 1024,
+      let buffer = arguments.unsignedOption("buffer", default: 8192), buffer >= 1024, buffer <= 65536,
+      let idle = arguments.unsignedOption("idle-ms", default: 30_000), idle >= 1, idle <= 3_600_000
+    else { return usage() }
+    let quiet = arguments.contains { $0 == "quiet" }
+    var image: SiteImage? = nil
+    do {
+      image = try SiteImage()
+    } catch {
+      if case .noDisk = error {} else {
+        Console.print("httpd: bad image: ")
+        error.print()
+        Console.print("\n")
+        return 4
+      }
+    }
+    guard let network = NetworkStack() else {
+      Console.print("httpd: no network\n")
+      return 3
+    }
+    var configuration = TCPConfiguration()
+    configuration.maximumConnections = Int(maximum)
+    configuration.maximumHalfOpen = Int(maximum)
+    configuration.sendBufferSize = Int(buffer)
+    configuration.receiveBufferSize = Int(buffer)
+    let loop = EventLoop()
+    guard let tcp = TCPStack(network: network, loop: loop, configuration: configuration),
+      let server = HTTPServer(
+        tcp: tcp, loop: loop, port: UInt16(port), content: SiteContent(image: image), limits: HTTPParserLimits(),
+        responseLimit: count, idleMilliseconds: idle)
+    else { return usage() }
+    if !quiet {
+      if let image {
+        Console.print("httpd: serving ")
+        Console.print(image.fileCount)
+        Console.print(" files on ")
+      } else {
+        Console.print("httpd: serving the built-in page on ")
+      }
+      Console.print(network.address)
+      Console.print(" port ")
+      Console.print(port)
+      Console.print("\n")
+    }
+    network.attach(to: loop)
+    loop.run()
+    let statistics = server.statistics
+    Console.print("httpd: ")
+    Console.print(statistics.connections)
+    Console.print(" connections, ")
+    Console.print(statistics.ok)
+    Console.print(" ok, ")
+    Console.print(statistics.notFound)
+    Console.print(" not found, ")
+    Console.print(statistics.refused)
+    Console.print(" refused, ")
+    Console.print(statistics.failed)
+    Console.print(" failed, ")
+    Console.print(statistics.expired)
+    Console.print(" expired; disk reads ")
+    Console.print(image?.cache.reads ?? 0)
+    Console.print("\n")
+    return 0
+  }
+
+  static func usage() -> Int32 {
+    Console.print("usage: httpd [port=P] [count=N] [max-connections=C] [buffer=B] [idle-ms=T] [quiet]\n")
+    return 2
+  }
+}

@@ -59,7 +59,8 @@ FUZZ_OPTIONS ?= -rss_limit_mb=2048 -timeout=20 -max_len=65536
 .PHONY: fuzz fuzz-build fuzz-corpus fuzz-seeds
 fuzz-build: setup
 	$(SWIFT) build --package-path Tests/Fuzz --scratch-path $(FUZZ_BUILD) -c release -j $(JOBS) \
-		-Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing -Xcc -fsanitize=fuzzer-no-link,address
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing -Xswiftc -DDENALI_FUZZING \
+		-Xcc -fsanitize=fuzzer-no-link,address
 
 fuzz: fuzz-build
 	@mkdir -p $(FUZZ_BUILD)/crashes

@@ -67,7 +67,10 @@ enum VMJournalEntry: Equatable, Sendable {
     guard line.count > 9, line[line.startIndex + 8] == 0x20 else { return .failure(.malformed) }
     let checksum = line[line.startIndex..<line.startIndex + 8]
     let json = line[(line.startIndex + 9)...]
-    guard checksum.elementsEqual(checksumText(of: json).utf8) else { return .failure(.checksumMismatch) }
+    guard let stored = UInt32(String(decoding: checksum, as: UTF8.self), radix: 16),
+      checksum.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
+      checksumMatches(stored, json.withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) })
+    else { return .failure(.checksumMismatch) }
     guard let object = try? JSONDecoder().decode(Object.self, from: Data(json)) else { return .failure(.undecodable) }
     switch (object.created, object.ended, object.record) {
     case (let record?, nil, nil), (nil, nil, let record?):

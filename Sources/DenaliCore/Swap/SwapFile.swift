@@ -304,7 +304,7 @@ public final class SwapFile {
       for entry in entries {
         // SAFETY: as above; the page was just read.
         let bytes = UnsafeRawPointer(all.baseAddress.unsafelyUnwrapped) + Int(entry.page) * Int(Self.pageSize)
-        guard swap_crc32c(0, bytes, Int(Self.pageSize)) == entry.crc else {
+        guard checksumMatches(entry.crc, swap_crc32c(0, bytes, Int(Self.pageSize))) else {
           throw .corrupt(path: path, reason: "page \(entry.page) fails its checksum")
         }
       }
@@ -380,7 +380,7 @@ public final class SwapFile {
     else { return .failure("truncated") }
     let covered = reader.offset
     guard let crc = reader.read(UInt32.self),
-      crc == block[0..<covered].withUnsafeBytes({ swap_crc32c(0, $0.baseAddress, $0.count) })
+      checksumMatches(crc, block[0..<covered].withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) })
     else { return .failure("checksum mismatch") }
     guard storedSlot == slot else { return .failure("written for slot \(storedSlot)") }
     guard storedID == vmID else { return .failure("image of VM \(storedID), not \(vmID)") }
@@ -409,7 +409,7 @@ public final class SwapFile {
       }
     }
     guard ok else { throw .corrupt(path: path, reason: "segment at \(commit.segmentOffset) is cut short") }
-    guard bytes.withUnsafeBytes({ swap_crc32c(0, $0.baseAddress, $0.count) }) == commit.segmentCRC else {
+    guard checksumMatches(commit.segmentCRC, bytes.withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) }) else {
       throw .corrupt(path: path, reason: "segment fails its checksum")
     }
     var reader = ByteReader(bytes)

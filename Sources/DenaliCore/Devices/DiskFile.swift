@@ -105,7 +105,10 @@ public final class DiskFile: @unchecked Sendable {
         return mkstemp(base)
       }
       path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-      if fd >= 0 { unlink(path) }
+      if fd >= 0 {
+        unlink(path)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+      }
     }
     guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
     return try DiskFile(descriptor: fd, path: path, readOnly: false, createSize: size)

@@ -102,7 +102,8 @@ struct DaemonConfiguration: Equatable {
     defer { try? handle.close() }
     let data: Data
     do {
-      data = try handle.readToEnd() ?? Data()
+      // One byte more than the limit tells a file that is too large without reading it all (or /dev/zero forever).
+      data = try handle.read(upToCount: (1 << 20) + 1) ?? Data()
     } catch {
       throw .cannotRead(path, "\(error)")
     }

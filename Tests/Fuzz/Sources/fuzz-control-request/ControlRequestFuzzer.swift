@@ -36,7 +36,7 @@ public func fuzzControlRequest(_ input: UnsafePointer<UInt8>?, _ size: Int) -> I
   let contentType = parts[2].isEmpty ? nil : String(decoding: parts[2], as: UTF8.self)
   let body = parts.count > 3 ? Array(parts[3]) : nil
   guard let action = try? router.parse(method: method, uri: uri, contentType: contentType, body: body) else { return 0 }
-  if case .create(let create) = action {
+  if case .createVMs(let create) = action {
     _ = try? create.validated(limits: router.limits, images: resolver)
   }
   return 0

@@ -14,7 +14,7 @@ func makeControlBackend(configuration: DaemonConfiguration) throws -> any Contro
   do {
     layout = try EngineBackend.StateLayout.open(configuration.stateDirectory)
   } catch {
-    throw EngineStartError("state directory: \(error)")
+    throw EngineStartError("state directory \(configuration.stateDirectory): \(error)")
   }
   let system = try KVMSystem()
   let store = SwapStore(directory: layout.swap)

@@ -31,7 +31,7 @@ public enum FuzzSupport {
     guard let directory = ProcessInfo.processInfo.environment["DENALI_FUZZ_SEEDS"] else { return }
     try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     for (index, seed) in seeds().enumerated() {
-      FileManager.default.createFile(atPath: "\(directory)/seed-\(index)", contents: Data(seed))
+      _ = FileManager.default.createFile(atPath: "\(directory)/seed-\(index)", contents: Data(seed))
     }
     _exit(0)  // not exit: libFuzzer reports a target that calls exit as a crash
   }

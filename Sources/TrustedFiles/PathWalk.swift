@@ -83,13 +83,12 @@ struct PathWalk {
         if mkdirat(current.descriptor, name, mode) != 0 && errno != EEXIST {
           throw .system(path: path, operation: "mkdir", errno: errno)
         }
-        let fd = openat(current.descriptor, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
-        let created = TrustedDirectory(path: path, descriptor: fd)
-        // mkdirat's mode passed through the umask; set it exactly.
-        guard fchmod(fd, mode) == 0 else { throw .system(path: path, operation: "chmod", errno: errno) }
-        try Self.check(fd, path: path, isTarget: false, stickyTarget: stickyTarget)
-        stack.append(created)
+        // mkdirat's mode passed through the umask; set it exactly (before opening: a umask of 0777 leaves
+        // a directory its owner could not open). The entry is in a directory already checked.
+        guard fchmodat(current.descriptor, name, mode, 0) == 0 else {
+          throw .system(path: path, operation: "chmod", errno: errno)
+        }
+        pending.append(name)  // opened and checked below, as any existing directory
         continue
       }
       switch status.st_mode & S_IFMT {

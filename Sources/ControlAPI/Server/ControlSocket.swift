@@ -40,8 +40,13 @@ public struct ControlSocket: Sendable {
       throw .directory(error)
     }
     // bind(2) takes a path: name the directory through its descriptor, so the socket is made exactly there.
-    let bindPath = "/proc/self/fd/\(directory.descriptor)/\(name)"
-    let address = bindPath.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) ? bindPath : path
+    // Without /proc (or when that name is too long) the path itself is used: its directory was checked, so
+    // only root and the daemon's user could change what it names.
+    let descriptorPath = "/proc/self/fd/\(directory.descriptor)"
+    let bindPath = descriptorPath + "/" + name
+    let address =
+      bindPath.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) && access(descriptorPath, F_OK) == 0
+      ? bindPath : path
     try removeStale(name, in: directory, address: address, path: path)
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw .systemCall("socket", path: path, errno: errno) }

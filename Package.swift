@@ -6,7 +6,10 @@ let package = Package(
   name: "Denali",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "denalid", targets: ["denalid"])
+    .executable(name: "denalid", targets: ["denalid"]),
+    // The layers as libraries, for the libFuzzer harnesses in Tests/Fuzz (a package of their own: `make fuzz`).
+    .library(name: "DenaliCore", targets: ["DenaliCore"]),
+    .library(name: "ControlAPI", targets: ["ControlAPI"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -22,6 +25,8 @@ let package = Package(
     // Layer 1: KVM. A C shim over linux/kvm.h and a typed Swift wrapper; knows nothing of Denali.
     .target(name: "CKVM", path: "Sources/CKVM"),
     .target(name: "KVM", dependencies: ["CKVM"], path: "Sources/KVM"),
+    // Directories the daemon writes in, held by descriptor and checked for who may change them (Linux only).
+    .target(name: "TrustedFiles", path: "Sources/TrustedFiles"),
     // Layer 2 support: swap-file checksums, zero-page detection and syncfs (C for speed).
     .target(name: "CSwapSupport", path: "Sources/CSwapSupport"),
     // The TAP uplink's ioctls (TUNSETIFF, interface address and flags), for the virtual switch.
@@ -30,7 +35,7 @@ let package = Package(
     .target(
       name: "DenaliCore",
       dependencies: [
-        "KVM", "DenaliABI", "CSwapSupport", "CNetwork",
+        "KVM", "DenaliABI", "CSwapSupport", "CNetwork", "TrustedFiles",
         .product(name: "DequeModule", package: "swift-collections"),
         .product(name: "HeapModule", package: "swift-collections"),
       ],
@@ -43,6 +48,7 @@ let package = Package(
     .target(
       name: "ControlAPI",
       dependencies: [
+        "TrustedFiles",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -57,7 +63,7 @@ let package = Package(
     .executableTarget(
       name: "denalid",
       dependencies: [
-        "DenaliCore", "ControlAPI", "CLibcap", "CHostStats",
+        "DenaliCore", "ControlAPI", "CLibcap", "CHostStats", "TrustedFiles",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),
@@ -79,8 +85,8 @@ let package = Package(
     // Network benchmark baseline: a minimal C program answering ARP and echoing UDP over a TAP device.
     .executableTarget(name: "tap-echo", path: "Benchmarks/tap-echo"),
     .testTarget(name: "KVMTests", dependencies: ["KVM"], path: "Tests/KVMTests"),
-    .testTarget(name: "DenaliCoreTests", dependencies: ["DenaliCore"], path: "Tests/DenaliCoreTests"),
+    .testTarget(name: "DenaliCoreTests", dependencies: ["DenaliCore", "TrustedFiles"], path: "Tests/DenaliCoreTests"),
     .testTarget(name: "EndToEndTests", dependencies: [], path: "Tests/EndToEndTests"),
-    .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI"], path: "Tests/ControlAPITests"),
+    .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "TrustedFiles"], path: "Tests/ControlAPITests"),
   ]
 )

@@ -60,7 +60,7 @@ struct OvercommitBenchmark: ParsableCommand {
     _ = raiseDescriptorLimit()
     let state = try StateDirectory(path: stateDir)
     defer { state.removeIfTemporary() }
-    let store = try SwapStore(directory: state.path)
+    let store = SwapStore(directory: state.directory)
     let system = try KVMSystem()
     let memorySize = memory.size.bytes
     let guest = try GuestImage(contentsOf: image, memorySize: memorySize)

@@ -131,7 +131,7 @@ struct RunCommand: ParsableCommand {
     let store: SwapStore
     do {
       state = try StateDirectory(path: stateDir)
-      store = try SwapStore(directory: state.path)
+      store = SwapStore(directory: state.directory)
     } catch {
       printError("denalid: state directory: \(error)")
       return ExitStatus.hostError

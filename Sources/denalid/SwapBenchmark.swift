@@ -77,7 +77,7 @@ struct SwapBenchmark: ParsableCommand {
     }
 
     // Swap out, in batches with one sync each.
-    let files = guests.map { SwapFile(path: store.path(forVM: $0.configuration.id), vmID: $0.configuration.id, memorySize: memorySize) }
+    let files = guests.map { SwapFile(store: store, vmID: $0.configuration.id, memorySize: memorySize) }
     var bytesOut: UInt64 = 0
     let outStart = ContinuousClock.now
     for start in stride(from: 0, to: vms, by: batch) {

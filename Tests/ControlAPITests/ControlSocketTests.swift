@@ -47,6 +47,45 @@ struct ControlSocketTests {
     }
   }
 
+  @Test("A socket directory another user could change is refused; a sticky one (as /tmp) is allowed")
+  func untrustedDirectory() throws {
+    let directory = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let open = directory + "/open"
+    #expect(mkdir(open, 0o700) == 0 && chmod(open, 0o777) == 0)
+    #expect(throws: ControlSocketError.directory(.untrusted(path: open, owner: geteuid(), mode: S_IFDIR | 0o777, isTarget: false))) {
+      try ControlSocket.create(path: open + "/api.sock", groupID: nil)
+    }
+    #expect(!FileManager.default.fileExists(atPath: open + "/api.sock"))
+    let sticky = directory + "/sticky"
+    #expect(mkdir(sticky, 0o700) == 0 && chmod(sticky, 0o1777) == 0)
+    let socket = try ControlSocket.create(path: sticky + "/api.sock", groupID: nil)
+    close(socket.descriptor)
+    socket.removeFile()
+    guard geteuid() == 0 else { return }
+    let theirs = directory + "/theirs"
+    #expect(mkdir(theirs, 0o755) == 0 && chown(theirs, 65534, 65534) == 0)
+    #expect(throws: ControlSocketError.directory(.untrusted(path: theirs, owner: 65534, mode: S_IFDIR | 0o755, isTarget: false))) {
+      try ControlSocket.create(path: theirs + "/run/api.sock", groupID: nil)
+    }
+    #expect(!FileManager.default.fileExists(atPath: theirs + "/run"), "nothing is created under an untrusted directory")
+  }
+
+  @Test("The socket file is removed from the directory that was checked, even after that directory is swapped for a link")
+  func removedByDescriptor() throws {
+    let directory = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    #expect(mkdir(directory + "/run", 0o755) == 0 && mkdir(directory + "/elsewhere", 0o755) == 0)
+    let first = try ControlSocket.create(path: directory + "/run/api.sock", groupID: nil)
+    // The stale socket is removed by name inside the directory that was opened, not through a link.
+    close(first.descriptor)
+    #expect(rename(directory + "/run", directory + "/moved") == 0)
+    #expect(symlink(directory + "/elsewhere", directory + "/run") == 0)
+    first.removeFile()
+    #expect(!FileManager.default.fileExists(atPath: directory + "/moved/api.sock"))
+    #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/elsewhere").isEmpty)
+  }
+
   @Test("The client says clearly when no daemon is there")
   func noDaemon() throws {
     let client = ControlClient(socketPath: "/tmp/denali-no-such-dir/denalid.sock")

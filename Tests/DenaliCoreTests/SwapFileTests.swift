@@ -215,7 +215,8 @@ struct SmallFileSystem {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     let mount = Process()
     mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-    mount.arguments = ["-t", "tmpfs", "-o", "size=\(kilobytes)k", "tmpfs", path]
+    // Mode 0700: a tmpfs root is 1777 by default, which the daemon rightly refuses to write in.
+    mount.arguments = ["-t", "tmpfs", "-o", "size=\(kilobytes)k,mode=0700", "tmpfs", path]
     try mount.run()
     mount.waitUntilExit()
     guard mount.terminationStatus == 0 else {

@@ -228,13 +228,14 @@ struct VMJournalTests {
 
   @Test("a journal that cannot be created is an error naming the path")
   func unopenable() throws {
-    let directory = "/tmp/denali-journal-missing-\(UUID().uuidString)/state"
+    let parent = "/tmp/denali-journal-missing-\(UUID().uuidString)"
+    let directory = parent + "/state"
     do {
       _ = try VMJournal(directory: directory)
       Issue.record("opening a journal in a missing directory succeeded")
     } catch {
-      #expect(error == .system(path: directory + "/vms.journal", operation: "open", errno: ENOENT))
-      #expect(error.description.contains(directory + "/vms.journal"))
+      #expect(error == .directory(.system(path: parent, operation: "stat", errno: ENOENT)))
+      #expect(error.description.contains(parent))
       #expect(error.description.contains("No such file or directory"))
     }
   }

@@ -331,7 +331,8 @@ struct DaemonFullDiskTests {
     try FileManager.default.createDirectory(atPath: daemon.stateDirectory, withIntermediateDirectories: true)
     let mount = Process()
     mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-    mount.arguments = ["-t", "tmpfs", "-o", "size=1m", "tmpfs", daemon.stateDirectory]
+    // Mode 0700: a tmpfs root is 1777 by default, which the daemon rightly refuses as its state directory.
+    mount.arguments = ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", daemon.stateDirectory]
     try mount.run()
     mount.waitUntilExit()
     guard mount.terminationStatus == 0 else {

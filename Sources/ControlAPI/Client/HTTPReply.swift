@@ -36,7 +36,7 @@ struct HTTPReplyReader {
       while true {
         let sizeLine = try readLine()
         let sizeText = sizeLine.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
-        guard let size = Int(sizeText.trimmingSpaces, radix: 16), size >= 0 else {
+        guard let size = Int(sizeText.trimmingSpaces, radix: 16), size >= 0, size <= Self.maximumBody else {
           throw .malformedResponse("bad chunk size '\(sizeLine)'")
         }
         if size == 0 {
@@ -60,6 +60,7 @@ struct HTTPReplyReader {
         let more = try take()
         if more.isEmpty { break }
         body += more
+        guard body.count <= Self.maximumBody else { throw .malformedResponse("body too large") }
       }
     }
     return HTTPReply(status: status, headers: headers, body: body)

@@ -13,14 +13,25 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
   }
 }
 
-/// Reads `fd` from offset 0 to its end of file, retrying EINTR; nil with errno set when a read fails.
-func readWholeFile(_ fd: Int32) -> [UInt8]? {
+/// Reads `fd` from offset 0 to its end of file, retrying EINTR, but never more than `limit` bytes: nil with errno
+/// set when a read fails, or EFBIG when the file holds more than `limit` bytes (nothing beyond is allocated).
+func readWholeFile(_ fd: Int32, limit: Int) -> [UInt8]? {
   var status = stat()
   guard fstat(fd, &status) == 0 else { return nil }
+  guard status.st_size <= off_t(limit) else {
+    errno = EFBIG
+    return nil
+  }
   var bytes = [UInt8](repeating: 0, count: max(Int(status.st_size), 0))
   var done = 0
   while true {
-    if done == bytes.count { bytes.append(contentsOf: repeatElement(0, count: 65536)) }  // the file grew
+    if done == bytes.count {  // the file grew
+      guard bytes.count <= limit else {
+        errno = EFBIG
+        return nil
+      }
+      bytes.append(contentsOf: repeatElement(0, count: min(65536, limit + 1 - bytes.count)))
+    }
     let count = bytes.withUnsafeMutableBytes { buffer -> Int in
       guard let base = buffer.baseAddress else { return 0 }
       // SAFETY: done < buffer.count, so the read stays inside the buffer.
@@ -31,20 +42,12 @@ func readWholeFile(_ fd: Int32) -> [UInt8]? {
     if count == 0 { break }
     done += count
   }
+  guard done <= limit else {
+    errno = EFBIG
+    return nil
+  }
   bytes.removeSubrange(done...)
   return bytes
-}
-
-/// Opens the directory at `path` and fsyncs it, so that a rename or creation in it survives a power cut;
-/// nil on success, else the failing operation's name with errno set.
-func syncDirectory(_ path: String) -> String? {
-  let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-  guard fd >= 0 else { return "open" }
-  defer { close(fd) }
-  while fsync(fd) != 0 {
-    guard errno == EINTR else { return "fsync" }
-  }
-  return nil
 }
 
 /// The system's message for `code`.

@@ -1,27 +1,37 @@
 // ImageStore.swift: guest images kept in the state directory under a key made from their content.
 import Foundation
 import Glibc
+import TrustedFiles
 
 /// Guest images kept in the state directory by content, so the daemon can restart VMs whose image file has since changed or gone.
 ///
 /// Each image is `directory/<key>.elf`, where the key is the lowercase hex of a 64-bit FNV-1a over the bytes,
 /// "-", and the byte count in decimal; a hash collision (same key, other bytes) gets "-2", "-3", ... appended.
 public final class ImageStore: Sendable {
-  /// The directory holding the images.
+  /// The directory holding the images (its path, for messages).
   public let directory: String
+  /// The directory, held open: every image file is reached through it, never through a link.
+  private let handle: TrustedDirectory
   /// Serialises stores and removals, so a key's check and its file's creation are one step.
   private let lock = Locked(())
 
   /// What a temporary file's name starts with (then a random hex number).
   static let temporaryPrefix = ".tmp-"
 
-  /// Uses (creating if missing, mode 0700) `directory` (the engine passes STATE/images-store).
-  public init(directory: String) throws(ImageStoreError) {
-    if let failure = makePrivateDirectory(directory) {
-      if failure.errno == ENOTDIR { throw .notADirectory(path: directory) }
-      throw .system(path: directory, operation: failure.operation, errno: failure.errno)
+  /// Uses (creating if missing, mode 0700) `directory`, refused unless only the daemon's user can change it.
+  public convenience init(directory: String) throws(ImageStoreError) {
+    do {
+      self.init(directory: try TrustedDirectory.open(directory, creating: .missingTarget(0o700)))
+    } catch {
+      if case .notADirectory = error { throw .notADirectory(path: directory) }
+      throw .directory(error)
     }
-    self.directory = directory
+  }
+
+  /// Uses `directory` (the engine passes STATE/images-store, opened from the state directory).
+  public init(directory: TrustedDirectory) {
+    self.directory = directory.path
+    handle = directory
   }
 
   /// Stores `bytes` once (write to temp + fsync + rename; skipped when an identical file is already there) and returns its key: lowercase hex of a 64-bit FNV-1a over the bytes, "-", the byte count in decimal. If a file with that key exists but its bytes differ (a hash collision), use key + "-2", "-3", ... Thread-safe.
@@ -31,10 +41,10 @@ public final class ImageStore: Sendable {
       var key = base
       var suffix = 1
       while true {
-        switch try compare(bytes, withFileAt: path(of: key)) {
+        switch try compare(bytes, withFileNamed: fileName(of: key)) {
         case .same: return key
         case .missing:
-          try write(bytes, to: path(of: key))
+          try write(bytes, to: fileName(of: key))
           return key
         case .different:
           suffix += 1
@@ -44,17 +54,25 @@ public final class ImageStore: Sendable {
     }
   }
 
-  /// The bytes stored under `key`; throws when missing or unreadable. Keys are validated (only [0-9a-f-] and digits; no "/" or ".."), else throws.
+  /// Largest image the store keeps or gives back: the loader's own limit (a larger stored file is refused
+  /// without being read).
+  public static let maximumImageBytes = GuestImage.maximumFileSize
+
+  /// The bytes stored under `key`; throws when missing, unreadable, not a regular file or larger than
+  /// `maximumImageBytes`. Keys are validated (only [0-9a-f-] and digits; no "/" or ".."), else throws.
   public func load(_ key: String) throws(ImageStoreError) -> [UInt8] {
     guard Self.isValid(key) else { throw .badKey(key) }
-    let path = path(of: key)
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let name = fileName(of: key)
+    let path = handle.path(of: name)
+    let fd = handle.openFile(name, flags: O_RDONLY)
     guard fd >= 0 else {
       if errno == ENOENT { throw .missing(key: key, path: path) }
       throw .system(path: path, operation: "open", errno: errno)
     }
     defer { close(fd) }
-    guard let bytes = readWholeFile(fd) else { throw .system(path: path, operation: "read", errno: errno) }
+    guard let bytes = readWholeFile(fd, limit: Self.maximumImageBytes) else {
+      throw .system(path: path, operation: "read", errno: errno)
+    }
     return bytes
   }
 
@@ -62,11 +80,10 @@ public final class ImageStore: Sendable {
   /// Temporary files a crash left behind go too.
   public func removeAll(except keys: Set<String>) {
     lock.withLock { _ in
-      guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-      for name in names {
+      for name in handle.names() {
         let isTemporary = name.hasPrefix(Self.temporaryPrefix)
         let isUnused = name.hasSuffix(".elf") && !keys.contains(String(name.dropLast(4)))
-        if isTemporary || isUnused { unlink(directory + "/" + name) }
+        if isTemporary || isUnused { handle.remove(name) }
       }
     }
   }
@@ -90,19 +107,18 @@ public final class ImageStore: Sendable {
       && utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x2D }
   }
 
-  /// The file holding the image stored under `key`.
-  private func path(of key: String) -> String {
-    directory + "/" + key + ".elf"
-  }
+  /// The name of the file holding the image stored under `key`.
+  private func fileName(of key: String) -> String { key + ".elf" }
 
   /// How a stored file relates to some bytes.
   private enum Comparison {
     case missing, same, different
   }
 
-  /// Whether the file at `path` is missing, holds exactly `bytes`, or holds something else.
-  private func compare(_ bytes: [UInt8], withFileAt path: String) throws(ImageStoreError) -> Comparison {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+  /// Whether the file `name` is missing, holds exactly `bytes`, or holds something else.
+  private func compare(_ bytes: [UInt8], withFileNamed name: String) throws(ImageStoreError) -> Comparison {
+    let path = handle.path(of: name)
+    let fd = handle.openFile(name, flags: O_RDONLY)
     guard fd >= 0 else {
       if errno == ENOENT { return .missing }
       throw .system(path: path, operation: "open", errno: errno)
@@ -111,36 +127,40 @@ public final class ImageStore: Sendable {
     var status = stat()
     guard fstat(fd, &status) == 0 else { throw .system(path: path, operation: "fstat", errno: errno) }
     guard Int(status.st_size) == bytes.count else { return .different }
-    guard let stored = readWholeFile(fd) else { throw .system(path: path, operation: "read", errno: errno) }
+    guard let stored = readWholeFile(fd, limit: bytes.count) else {
+      if errno == EFBIG { return .different }
+      throw .system(path: path, operation: "read", errno: errno)
+    }
     return stored == bytes ? .same : .different
   }
 
-  /// Writes `bytes` to a temporary file, fsyncs it, renames it to `path` and fsyncs the directory, so the
+  /// Writes `bytes` to a new temporary file, fsyncs it, renames it to `name` and fsyncs the directory, so the
   /// image is whole and durable before any journal entry names its key. On failure nothing is left behind.
-  private func write(_ bytes: [UInt8], to path: String) throws(ImageStoreError) {
+  private func write(_ bytes: [UInt8], to name: String) throws(ImageStoreError) {
     var temporary: String
     var fd: Int32
     repeat {
-      temporary = directory + "/" + Self.temporaryPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
-      fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+      temporary = Self.temporaryPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+      fd = handle.createFile(temporary, flags: O_WRONLY)
     } while fd < 0 && (errno == EEXIST || errno == EINTR)
-    guard fd >= 0 else { throw .system(path: temporary, operation: "open", errno: errno) }
+    let temporaryPath = handle.path(of: temporary)
+    guard fd >= 0 else { throw .system(path: temporaryPath, operation: "open", errno: errno) }
     do throws(ImageStoreError) {
-      guard writeAll(fd, bytes) else { throw .system(path: temporary, operation: "write", errno: errno) }
+      guard writeAll(fd, bytes) else { throw .system(path: temporaryPath, operation: "write", errno: errno) }
       while fsync(fd) != 0 {
-        guard errno == EINTR else { throw .system(path: temporary, operation: "fsync", errno: errno) }
+        guard errno == EINTR else { throw .system(path: temporaryPath, operation: "fsync", errno: errno) }
       }
       let closed = close(fd) == 0 || errno == EINTR  // Linux frees the descriptor even when close is interrupted
       fd = -1
-      guard closed else { throw .system(path: temporary, operation: "close", errno: errno) }
-      guard rename(temporary, path) == 0 else { throw .system(path: path, operation: "rename", errno: errno) }
+      guard closed else { throw .system(path: temporaryPath, operation: "close", errno: errno) }
+      guard handle.rename(temporary, to: name) else {
+        throw .system(path: handle.path(of: name), operation: "rename", errno: errno)
+      }
     } catch {
       if fd >= 0 { close(fd) }
-      unlink(temporary)
+      handle.remove(temporary)
       throw error
     }
-    if let operation = syncDirectory(directory) {
-      throw .system(path: directory, operation: operation, errno: errno)
-    }
+    guard handle.sync() else { throw .system(path: directory, operation: "fsync", errno: errno) }
   }
 }

@@ -1,5 +1,6 @@
 // ImageStoreError.swift: why the image store could not keep or give back an image.
 import Glibc
+import TrustedFiles
 
 /// An image-store failure; `description` is a one-line message saying what failed and where.
 public enum ImageStoreError: Error, CustomStringConvertible, Equatable {
@@ -11,6 +12,8 @@ public enum ImageStoreError: Error, CustomStringConvertible, Equatable {
   case badKey(String)
   /// No image is stored under `key`.
   case missing(key: String, path: String)
+  /// The store's directory was refused or could not be opened.
+  case directory(TrustedDirectoryError)
 
   /// A one-line message.
   public var description: String {
@@ -19,6 +22,7 @@ public enum ImageStoreError: Error, CustomStringConvertible, Equatable {
     case .notADirectory(let path): "image store \(path) is not a directory"
     case .badKey(let key): "image store: \"\(key)\" is not an image key"
     case .missing(let key, let path): "image store: no image \(key) (\(path) is missing)"
+    case .directory(let error): "image store: \(error)"
     }
   }
 }

@@ -1,6 +1,7 @@
 // VMJournal.swift: the daemon's durable VM table: an append-only, checksummed journal file, replayed at open.
 import Foundation
 import Glibc
+import TrustedFiles
 
 /// An append-only journal of VM records in a directory (the daemon's state directory), crash-safe.
 ///
@@ -14,8 +15,13 @@ public final class VMJournal: Sendable {
   public let directory: String
   /// The records replayed at open, in id order (the engine takes them once).
   public let recovered: [VMRecord]
-  /// Entries skipped at open because they were torn or failed their checksum (count), for a log line.
+  /// Entries skipped at open because they were torn, failed their checksum, or held values out of bounds (count),
+  /// for a log line.
   public let skippedEntries: Int
+  /// Why the first skipped entries were skipped ("line N: reason"), for the log.
+  public let skippedReasons: [String]
+  /// The directory, held open: the journal and its temporary files are reached only through it.
+  private let handle: TrustedDirectory
 
   /// The open file and what has been written to it.
   private struct State {
@@ -34,31 +40,46 @@ public final class VMJournal: Sendable {
   /// What a rewrite's temporary file adds to the journal's name (then a random hex number).
   static let temporarySuffix = ".tmp-"
 
-  /// Opens (creating if missing) `directory/vms.journal`; replays it and returns the table as of the last complete entry.
-  public init(directory: String) throws(VMJournalError) {
-    let path = directory + "/" + Self.fileName
-    let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+  /// Opens (creating if missing) `directory/vms.journal`, the directory created (mode 0700) if missing and
+  /// refused unless only the daemon's user can change it (see `TrustedDirectory.open`).
+  public convenience init(directory: String) throws(VMJournalError) {
+    let handle: TrustedDirectory
+    do {
+      handle = try TrustedDirectory.open(directory, creating: .missingTarget(0o700))
+    } catch {
+      throw .directory(error)
+    }
+    try self.init(directory: handle)
+  }
+
+  /// Opens (creating if missing) `vms.journal` in `directory` (never through a symbolic link); replays it and
+  /// returns the table as of the last complete entry. Lines that are torn, corrupt or out of bounds are skipped.
+  public init(directory: TrustedDirectory) throws(VMJournalError) {
+    let path = directory.path(of: Self.fileName)
+    let fd = directory.openFile(Self.fileName, flags: O_RDWR | O_CREAT | O_APPEND)
     guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
     let replay: VMJournalReplay
     do throws(VMJournalError) {
-      guard let bytes = readWholeFile(fd) else { throw .system(path: path, operation: "read", errno: errno) }
-      replay = VMJournalReplay(bytes)
+      guard let read = VMJournalReplay.read(fd) else { throw .system(path: path, operation: "read", errno: errno) }
+      replay = read
       // A new file's directory entry must be durable before the first synced append relies on it.
-      if let operation = syncDirectory(directory) {
-        throw .system(path: directory, operation: operation, errno: errno)
-      }
+      guard directory.sync() else { throw .system(path: directory.path, operation: "fsync", errno: errno) }
       Self.removeTemporaryFiles(in: directory)
       // A torn last line is cut off, so that the next append starts a line of its own.
-      let tailNeedsCut = replay.completeLength < bytes.count && ftruncate(fd, off_t(replay.completeLength)) != 0
+      var status = stat()
+      let size = fstat(fd, &status) == 0 ? Int(status.st_size) : Int.max
+      let tailNeedsCut = replay.completeLength < size && ftruncate(fd, off_t(replay.completeLength)) != 0
       state = Locked(State(fd: fd, length: replay.completeLength, tailNeedsCut: tailNeedsCut))
     } catch {
       Glibc.close(fd)
       throw error
     }
     self.path = path
-    self.directory = directory
+    self.directory = directory.path
+    handle = directory
     recovered = replay.table.values.sorted { $0.id < $1.id }
     skippedEntries = replay.skipped
+    skippedReasons = replay.reasons
   }
 
   deinit {
@@ -86,27 +107,25 @@ public final class VMJournal: Sendable {
       var temporary: String
       var fd: Int32
       repeat {
-        temporary = path + Self.temporarySuffix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+        temporary = Self.fileName + Self.temporarySuffix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        fd = handle.createFile(temporary, flags: O_WRONLY | O_APPEND)
       } while fd < 0 && (errno == EEXIST || errno == EINTR)
-      guard fd >= 0 else { throw .system(path: temporary, operation: "open", errno: errno) }
+      guard fd >= 0 else { throw .system(path: handle.path(of: temporary), operation: "open", errno: errno) }
       do throws(VMJournalError) {
-        guard writeAll(fd, bytes) else { throw .system(path: temporary, operation: "write", errno: errno) }
+        guard writeAll(fd, bytes) else { throw .system(path: handle.path(of: temporary), operation: "write", errno: errno) }
         while fsync(fd) != 0 {
-          guard errno == EINTR else { throw .system(path: temporary, operation: "fsync", errno: errno) }
+          guard errno == EINTR else { throw .system(path: handle.path(of: temporary), operation: "fsync", errno: errno) }
         }
-        guard rename(temporary, path) == 0 else { throw .system(path: path, operation: "rename", errno: errno) }
+        guard handle.rename(temporary, to: Self.fileName) else { throw .system(path: path, operation: "rename", errno: errno) }
       } catch {
         Glibc.close(fd)
-        unlink(temporary)
+        handle.remove(temporary)
         throw error
       }
       // The new file is the journal from here on, even if the directory sync below fails.
       Glibc.close(state.fd)
       state = State(fd: fd, length: bytes.count, tailNeedsCut: false)
-      if let operation = syncDirectory(directory) {
-        throw .system(path: directory, operation: operation, errno: errno)
-      }
+      guard handle.sync() else { throw .system(path: directory, operation: "fsync", errno: errno) }
     }
   }
 
@@ -164,10 +183,9 @@ public final class VMJournal: Sendable {
   }
 
   /// Deletes the temporary files a rewrite left when the daemon died before its rename.
-  private static func removeTemporaryFiles(in directory: String) {
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-    for name in names where name.hasPrefix(fileName + temporarySuffix) {
-      unlink(directory + "/" + name)
+  private static func removeTemporaryFiles(in directory: TrustedDirectory) {
+    for name in directory.names() where name.hasPrefix(fileName + temporarySuffix) {
+      directory.remove(name)
     }
   }
 }

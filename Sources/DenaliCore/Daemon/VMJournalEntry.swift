@@ -61,19 +61,27 @@ enum VMJournalEntry: Equatable, Sendable {
     return line
   }
 
-  /// Parses one line without its newline; nil when the checksum is malformed or wrong, or the JSON does not
-  /// decode to exactly one entry.
-  static func parse(_ line: ArraySlice<UInt8>) -> VMJournalEntry? {
-    guard line.count > 9, line[line.startIndex + 8] == 0x20 else { return nil }
+  /// Parses one line without its newline: the entry, or why the line cannot be used (a malformed or wrong
+  /// checksum, JSON that does not decode to exactly one entry, or a record or end out of bounds).
+  static func parse(_ line: ArraySlice<UInt8>) -> Result<VMJournalEntry, VMJournalLineError> {
+    guard line.count > 9, line[line.startIndex + 8] == 0x20 else { return .failure(.malformed) }
     let checksum = line[line.startIndex..<line.startIndex + 8]
     let json = line[(line.startIndex + 9)...]
-    guard checksum.elementsEqual(checksumText(of: json).utf8) else { return nil }
-    guard let object = try? JSONDecoder().decode(Object.self, from: Data(json)) else { return nil }
+    guard let stored = UInt32(String(decoding: checksum, as: UTF8.self), radix: 16),
+      checksum.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
+      checksumMatches(stored, json.withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) })
+    else { return .failure(.checksumMismatch) }
+    guard let object = try? JSONDecoder().decode(Object.self, from: Data(json)) else { return .failure(.undecodable) }
     switch (object.created, object.ended, object.record) {
-    case (let created?, nil, nil): return .created(created)
-    case (nil, let ended?, nil): return .ended(id: ended.id, end: ended.end, at: ended.at, usage: ended.usage)
-    case (nil, nil, let record?): return .record(record)
-    default: return nil
+    case (let record?, nil, nil), (nil, nil, let record?):
+      if let problem = record.problem { return .failure(.outOfBounds(problem)) }
+      return .success(object.created != nil ? .created(record) : .record(record))
+    case (nil, let ended?, nil):
+      guard VMRecord.timeRange.contains(ended.at) else {
+        return .failure(.outOfBounds("vm \(ended.id): end time \(ended.at) is out of range"))
+      }
+      return .success(.ended(id: ended.id, end: ended.end, at: ended.at, usage: ended.usage))
+    default: return .failure(.undecodable)
     }
   }
 
@@ -88,30 +96,27 @@ enum VMJournalEntry: Equatable, Sendable {
   }
 }
 
-/// The result of replaying a journal's bytes.
-struct VMJournalReplay: Equatable {
-  /// The VM table, by id.
-  var table: [UInt64: VMRecord] = [:]
-  /// Lines skipped: torn, failing their checksum, or not decoding.
-  var skipped = 0
-  /// Bytes up to the end of the last newline-terminated line (a torn tail starts here).
-  var completeLength = 0
+/// Why one journal line was skipped.
+enum VMJournalLineError: Error, Equatable, CustomStringConvertible {
+  /// No eight-digit checksum and space at its start.
+  case malformed
+  /// The checksum does not match the JSON.
+  case checksumMismatch
+  /// The JSON is not exactly one entry.
+  case undecodable
+  /// Longer than `VMJournalReplay.maximumLineBytes` (its bytes were never held in memory).
+  case tooLong
+  /// The entry decodes but a number in it is out of bounds (the message says which).
+  case outOfBounds(String)
 
-  /// Replays `bytes` line by line; a bad line is skipped and counted, and replay goes on with the next.
-  init(_ bytes: [UInt8]) {
-    var start = 0
-    while start < bytes.count {
-      guard let newline = bytes[start...].firstIndex(of: 0x0A) else {
-        skipped += 1  // a torn last line: the write that made it never finished
-        break
-      }
-      if let entry = VMJournalEntry.parse(bytes[start..<newline]) {
-        entry.apply(to: &table)
-      } else {
-        skipped += 1
-      }
-      start = newline + 1
-      completeLength = start
+  /// A short message.
+  var description: String {
+    switch self {
+    case .malformed: "no checksum"
+    case .checksumMismatch: "checksum mismatch"
+    case .undecodable: "not a journal entry"
+    case .tooLong: "longer than \(VMJournalReplay.maximumLineBytes) bytes"
+    case .outOfBounds(let problem): problem
     }
   }
 }

@@ -1,5 +1,6 @@
 // VMJournalError.swift: why the VM journal could not be opened, appended to or rewritten.
 import Glibc
+import TrustedFiles
 
 /// A VM-journal failure; `description` is a one-line message saying what failed and where.
 public enum VMJournalError: Error, CustomStringConvertible, Equatable {
@@ -9,6 +10,8 @@ public enum VMJournalError: Error, CustomStringConvertible, Equatable {
   case encoding(path: String, reason: String)
   /// The journal was closed.
   case closed(path: String)
+  /// The journal's directory was refused or could not be opened.
+  case directory(TrustedDirectoryError)
 
   /// A one-line message.
   public var description: String {
@@ -17,6 +20,7 @@ public enum VMJournalError: Error, CustomStringConvertible, Equatable {
       "VM journal \(path): \(operation) failed: \(errnoText(errno))"
     case .encoding(let path, let reason): "VM journal \(path): an entry could not be encoded: \(reason)"
     case .closed(let path): "VM journal \(path) is closed"
+    case .directory(let error): "VM journal: \(error)"
     }
   }
 

@@ -104,7 +104,7 @@ extension Scheduler {
     var records: [ObjectIdentifier: ScheduledVM] = [:]
     for vm in vms {
       guard let guest = withState({ _ in vm.guest }) else { continue }
-      let file = guest.swapFile ?? SwapFile(path: swapping.store.path(forVM: vm.id), vmID: vm.id, memorySize: vm.memorySize)
+      let file = guest.swapFile ?? SwapFile(store: swapping.store, vmID: vm.id, memorySize: vm.memorySize)
       batch.append((guest, file))
       records[ObjectIdentifier(guest)] = vm
     }

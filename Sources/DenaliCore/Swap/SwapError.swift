@@ -1,5 +1,6 @@
 // SwapError.swift: why a swap file could not be written or loaded.
 import Glibc
+import TrustedFiles
 
 /// A swap-file failure; `description` is a one-line message.
 public enum SwapError: Error, Equatable, CustomStringConvertible {
@@ -9,6 +10,8 @@ public enum SwapError: Error, Equatable, CustomStringConvertible {
   case corrupt(path: String, reason: String)
   /// KVM refused to recreate or restore the VM's objects.
   case host(String)
+  /// The swap directory was refused or could not be opened.
+  case directory(TrustedDirectoryError)
 
   /// A one-line message.
   public var description: String {
@@ -17,6 +20,7 @@ public enum SwapError: Error, Equatable, CustomStringConvertible {
       "swap file \(path): \(operation) failed: \(String(cString: strerror(errno)))"
     case .corrupt(let path, let reason): "swap file \(path) is corrupt and was not loaded: \(reason)"
     case .host(let message): "restoring the VM failed: \(message)"
+    case .directory(let error): "swap directory: \(error)"
     }
   }
 

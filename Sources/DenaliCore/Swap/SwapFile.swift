@@ -3,6 +3,7 @@
 import CSwapSupport
 import Glibc
 import KVM
+import TrustedFiles
 
 /// One saved page: its index, the CRC-32C of its bytes, and where they are in the file. Pages without an
 /// entry are all zero (never stored).
@@ -69,9 +70,17 @@ public final class SwapFile {
   /// Garbage allowed beyond the image's own size before a swap-out rewrites the file compactly: the file
   /// stays under twice its image plus this.
   private static let compactionSlack: UInt64 = 64 << 10
+  /// Largest machine state a segment may hold (the encoded vCPU state is a few KiB).
+  static let maximumStateBytes = 1 << 20
 
-  /// The file's path.
+  /// The file's path (for messages: the file is reached through its directory's descriptor).
   public let path: String
+  /// The file's name in its directory.
+  private let name: String
+  /// The directory's path.
+  private let directoryPath: String
+  /// The directory, held open: its swap store's when one is open for it, else opened (and checked) at first use.
+  private var directory: TrustedDirectory?
   /// The VM whose image this is.
   public let vmID: UInt64
   /// The VM's memory size; an image of another size is refused.
@@ -79,15 +88,44 @@ public final class SwapFile {
   /// The newest complete image, if any.
   public private(set) var committed: SwapCommit?
 
-  /// A swap file at `path` with no image yet (nothing is read or written until the first swap-out).
+  /// A swap file at `path` with no image yet (nothing is read or written until the first swap-out). Its
+  /// directory is opened (and checked) at first use; the daemon makes its swap files with
+  /// `init(store:vmID:memorySize:)`, which reaches them through the store's descriptor.
   public init(path: String, vmID: UInt64, memorySize: UInt64) {
+    let slash = path.lastIndex(of: "/")
+    name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    directoryPath = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
     self.path = path
     self.vmID = vmID
     self.memorySize = memorySize
   }
 
+  /// VM `id`'s swap file in `store`.
+  public convenience init(store: SwapStore, vmID: UInt64, memorySize: UInt64) {
+    self.init(path: store.path(forVM: vmID), vmID: vmID, memorySize: memorySize)
+    directory = store.handle
+  }
+
   private var pageCount: Int { Int(memorySize / Self.pageSize) }
+  private var temporaryName: String { name + ".new" }
   private var temporaryPath: String { path + ".new" }
+
+  /// The file's directory, opened and checked (`TrustedDirectory.open`) the first time it is needed.
+  private func openDirectory() throws(SwapError) -> TrustedDirectory {
+    if let directory { return directory }
+    do {
+      let opened = try TrustedDirectory.open(directoryPath)
+      directory = opened
+      return opened
+    } catch {
+      throw .directory(error)
+    }
+  }
+
+  /// Opens the file `name` in the directory (never through a symbolic link); -1 with errno set on failure.
+  private func open(_ name: String, flags: Int32) throws(SwapError) -> Int32 {
+    try openDirectory().openFile(name, flags: flags)
+  }
 
   // MARK: Writing
 
@@ -105,9 +143,9 @@ public final class SwapFile {
         nil
       }
     let fresh = incremental == nil
-    let fd = fresh
-      ? open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-      : open(path, O_WRONLY | O_CLOEXEC)
+    let directory = try openDirectory()
+    if fresh { directory.remove(temporaryName) }  // a crash's leftover
+    let fd = fresh ? directory.createFile(temporaryName, flags: O_WRONLY) : directory.openFile(name, flags: O_WRONLY)
     guard fd >= 0 else { throw .system(path: fresh ? temporaryPath : path, operation: "open", errno: errno) }
     do throws(SwapError) {
       let start = incremental?.commit.fileEnd ?? Self.dataStart
@@ -168,9 +206,10 @@ public final class SwapFile {
   func complete(_ pending: PendingSwapWrite) throws(SwapError) {
     close(pending.fd)
     if pending.fresh {
-      guard rename(temporaryPath, path) == 0 else {
+      let directory = try openDirectory()
+      guard directory.rename(temporaryName, to: name) else {
         let error = errno
-        unlink(temporaryPath)
+        directory.remove(temporaryName)
         throw .system(path: path, operation: "rename", errno: error)
       }
     }
@@ -183,7 +222,7 @@ public final class SwapFile {
   private func undo(fd: Int32, fresh: Bool) {
     if fresh {
       close(fd)
-      unlink(temporaryPath)
+      directory?.remove(temporaryName)
       return
     }
     if let committed {
@@ -197,8 +236,10 @@ public final class SwapFile {
 
   /// Deletes the file (and any half-written fresh one).
   func remove() {
-    unlink(path)
-    unlink(temporaryPath)
+    if let directory = try? openDirectory() {
+      directory.remove(name)
+      directory.remove(temporaryName)
+    }
     committed = nil
   }
 
@@ -206,7 +247,7 @@ public final class SwapFile {
 
   /// Reads the newest complete image from disk, as after a restart; the file must exist.
   public func recover() throws(SwapError) {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = try open(name, flags: O_RDONLY)
     guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
     defer { close(fd) }
     var reasons: [String] = []
@@ -225,7 +266,7 @@ public final class SwapFile {
   /// The opaque machine state of the committed image, without its pages (the segment's checksum is checked).
   func readState() throws(SwapError) -> [UInt8] {
     guard let commit = committed else { throw .corrupt(path: path, reason: "no committed image") }
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = try open(name, flags: O_RDONLY)
     guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
     defer { close(fd) }
     return try readSegment(fd: fd, commit: commit).0
@@ -248,7 +289,7 @@ public final class SwapFile {
   /// Every checksum is verified; a mismatch refuses the image.
   func load(into memory: GuestMemory) throws(SwapError) -> LoadedSwapImage {
     guard var commit = committed else { throw .corrupt(path: path, reason: "no committed image") }
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = try open(name, flags: O_RDONLY)
     guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
     defer { close(fd) }
     let (state, entries) = try readSegment(fd: fd, commit: commit)
@@ -263,7 +304,7 @@ public final class SwapFile {
       for entry in entries {
         // SAFETY: as above; the page was just read.
         let bytes = UnsafeRawPointer(all.baseAddress.unsafelyUnwrapped) + Int(entry.page) * Int(Self.pageSize)
-        guard swap_crc32c(0, bytes, Int(Self.pageSize)) == entry.crc else {
+        guard checksumMatches(entry.crc, swap_crc32c(0, bytes, Int(Self.pageSize))) else {
           throw .corrupt(path: path, reason: "page \(entry.page) fails its checksum")
         }
       }
@@ -275,6 +316,9 @@ public final class SwapFile {
 
   /// The valid superblocks, newest first.
   private func readSuperblocks(fd: Int32, reasons: inout [String]) throws(SwapError) -> [SwapCommit] {
+    var status = stat()
+    guard fstat(fd, &status) == 0 else { throw .system(path: path, operation: "fstat", errno: errno) }
+    let fileSize = UInt64(max(status.st_size, 0))
     var bytes = [UInt8](repeating: 0, count: Int(Self.dataStart))
     let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
     guard count >= 0 else { throw .system(path: path, operation: "read", errno: errno) }
@@ -286,7 +330,7 @@ public final class SwapFile {
         continue
       }
       let block = Array(bytes[start..<(start + Self.superblockSize)])
-      switch parseSuperblock(block, slot: UInt32(slot)) {
+      switch parseSuperblock(block, slot: UInt32(slot), fileSize: fileSize) {
       case .success(let commit): commits.append(commit)
       case .failure(let reason): reasons.append("superblock \(slot): \(reason)")
       }
@@ -317,7 +361,15 @@ public final class SwapFile {
     return writer.bytes
   }
 
-  private func parseSuperblock(_ block: [UInt8], slot: UInt32) -> Parsed {
+  /// Largest segment an image of this VM can have: its header, the largest machine state, an entry per page.
+  private var maximumSegmentLength: UInt64 {
+    UInt64(Self.segmentHeaderSize + Self.maximumStateBytes + pageCount * Self.entrySize)
+  }
+
+  /// The commit a superblock records, every number checked against the file's actual size and the VM before any
+  /// arithmetic or allocation uses it: the segment lies inside the file, is no longer than an image of this VM
+  /// can be, and ends where the recorded file end says.
+  private func parseSuperblock(_ block: [UInt8], slot: UInt32, fileSize: UInt64) -> Parsed {
     var reader = ByteReader(block)
     guard reader.read(UInt64.self) == Self.superblockMagic else { return .failure("no superblock magic") }
     guard reader.read(UInt32.self) == Self.formatVersion else { return .failure("unknown format version") }
@@ -328,13 +380,19 @@ public final class SwapFile {
     else { return .failure("truncated") }
     let covered = reader.offset
     guard let crc = reader.read(UInt32.self),
-      crc == block[0..<covered].withUnsafeBytes({ swap_crc32c(0, $0.baseAddress, $0.count) })
+      checksumMatches(crc, block[0..<covered].withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) })
     else { return .failure("checksum mismatch") }
     guard storedSlot == slot else { return .failure("written for slot \(storedSlot)") }
     guard storedID == vmID else { return .failure("image of VM \(storedID), not \(vmID)") }
     guard storedSize == memorySize else { return .failure("image of \(storedSize) bytes, not \(memorySize)") }
-    guard segmentOffset >= Self.dataStart, segmentOffset % Self.pageSize == 0, segmentLength >= Self.segmentHeaderSize
-    else { return .failure("segment out of range") }
+    let length = UInt64(segmentLength)
+    guard segmentOffset >= Self.dataStart, segmentOffset % Self.pageSize == 0, segmentOffset <= fileSize,
+      length >= Self.segmentHeaderSize, length <= fileSize - segmentOffset, length <= maximumSegmentLength
+    else { return .failure("segment (\(segmentLength) bytes at \(segmentOffset)) out of range of a \(fileSize)-byte file") }
+    let end = segmentOffset + length
+    guard fileEnd == (end + Self.pageSize - 1) / Self.pageSize * Self.pageSize else {
+      return .failure("file end \(fileEnd) does not follow its segment")
+    }
     return .success(
       SwapCommit(
         generation: generation, slot: slot, segmentOffset: segmentOffset, segmentLength: segmentLength,
@@ -351,13 +409,14 @@ public final class SwapFile {
       }
     }
     guard ok else { throw .corrupt(path: path, reason: "segment at \(commit.segmentOffset) is cut short") }
-    guard bytes.withUnsafeBytes({ swap_crc32c(0, $0.baseAddress, $0.count) }) == commit.segmentCRC else {
+    guard checksumMatches(commit.segmentCRC, bytes.withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) }) else {
       throw .corrupt(path: path, reason: "segment fails its checksum")
     }
     var reader = ByteReader(bytes)
     guard reader.read(UInt64.self) == Self.segmentMagic, reader.read(UInt64.self) == commit.generation,
       reader.read(UInt64.self) == vmID, reader.read(UInt64.self) == memorySize,
       let stateLength = reader.read(UInt32.self), let entryCount = reader.read(UInt32.self),
+      stateLength <= Self.maximumStateBytes, entryCount <= pageCount,
       let state = reader.read(count: Int(stateLength)),
       reader.remaining == Int(entryCount) * Self.entrySize
     else { throw .corrupt(path: path, reason: "segment header does not match its superblock") }
@@ -367,7 +426,7 @@ public final class SwapFile {
     for _ in 0..<entryCount {
       guard let page = reader.read(UInt32.self), let crc = reader.read(UInt32.self),
         let offset = reader.read(UInt64.self), Int64(page) > lastPage, Int(page) < pageCount,
-        offset >= Self.dataStart, offset % Self.pageSize == 0, offset + Self.pageSize <= commit.segmentOffset
+        offset >= Self.dataStart, offset % Self.pageSize == 0, offset <= commit.segmentOffset - Self.pageSize
       else { throw .corrupt(path: path, reason: "a page entry is out of range") }
       lastPage = Int64(page)
       entries.append(SwapPageEntry(page: page, crc: crc, offset: offset))
@@ -506,6 +565,7 @@ extension SwapError {
     case .corrupt(_, let reason): reason
     case .system(_, let operation, let errno): "\(operation): \(String(cString: strerror(errno)))"
     case .host(let message): message
+    case .directory(let error): "\(error)"
     }
   }
 }

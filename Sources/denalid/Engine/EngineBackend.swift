@@ -5,6 +5,7 @@ import DenaliCore
 import Foundation
 import KVM
 import Logging
+import TrustedFiles
 
 /// The daemon's engine. VMs run on one `Scheduler` with a memory budget (every VM is swappable); each VM's
 /// record is journaled before it first runs, so the daemon can restart it after a stop or a crash.
@@ -23,22 +24,36 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     var consoleBytes: Int
   }
 
-  /// The directories the engine keeps its state in.
+  /// The directories the engine keeps its state in, held open by descriptor (every file in them is reached
+  /// through these, never by a path), each checked to be changeable by the daemon's user alone.
   struct StateLayout {
-    /// The state directory.
-    let root: String
+    /// The state directory (the VM journal and the clean-stop marker).
+    let root: TrustedDirectory
     /// Swap files.
-    var swap: String { root + "/swap" }
+    let swap: TrustedDirectory
     /// Copies of the images VMs were created from.
-    var images: String { root + "/images-store" }
+    let images: TrustedDirectory
     /// Scratch disks.
-    var disks: String { root + "/disks" }
-    /// Every directory of the layout (the daemon must be able to write each).
-    var directories: [String] { [root, swap, images, disks] }
+    let disks: TrustedDirectory
+
+    /// Opens (creating what is missing, mode 0700) the state directory at `path` and its folders; throws for
+    /// a directory another user could change (see `TrustedDirectory.open`).
+    static func open(_ path: String) throws(TrustedDirectoryError) -> StateLayout {
+      let root = try TrustedDirectory.open(path, creating: .missingTarget(0o700))
+      return StateLayout(
+        root: root, swap: try root.subdirectory("swap"), images: try root.subdirectory("images-store"),
+        disks: try root.subdirectory("disks"))
+    }
+
+    /// Every directory of the layout rooted at `path` (the daemon must be able to write each).
+    static func directories(root path: String) -> [String] {
+      [path] + ["swap", "images-store", "disks"].map { path + "/" + $0 }
+    }
+
     /// Written at a clean stop, removed at start: its absence at start means the last run crashed.
-    var cleanStopMarker: String { root + "/clean-stop" }
-    /// The scratch disk of VM `id`.
-    func disk(forVM id: UInt64) -> String { "\(disks)/vm-\(id).img" }
+    static let cleanStopMarker = "clean-stop"
+    /// The name of VM `id`'s scratch disk in `disks`.
+    static func diskName(forVM id: UInt64) -> String { "vm-\(id).img" }
   }
 
   private let builder: VMBuilder
@@ -153,7 +168,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     do {
       try journal.recordCreated(built.map(\.entry.record))
     } catch {
-      for item in built { if let disk = item.entry.diskPath { unlink(disk) } }
+      for item in built { if let disk = item.entry.diskName { layout.disks.remove(disk) } }
       release(firstID: firstID, count: built.count, names: request.names)
       throw .hostError("cannot record the VMs in the state directory (nothing was created): \(error)")
     }
@@ -291,12 +306,15 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     journal.close()
   }
 
-  /// Creates the clean-stop marker (best effort: without it the next start restores as after a crash).
+  /// Creates the clean-stop marker (best effort: without it the next start restores as after a crash): a new,
+  /// empty file in the state directory, never through a link and never truncating anything.
   private func writeCleanStopMarker() {
-    let fd = open(layout.cleanStopMarker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    layout.root.remove(StateLayout.cleanStopMarker)
+    let fd = layout.root.createFile(StateLayout.cleanStopMarker, flags: O_WRONLY)
     if fd >= 0 {
       fsync(fd)
       close(fd)
+      _ = layout.root.sync()
     }
   }
 
@@ -324,7 +342,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     } catch {
       logger.error("vm \(report.id): cannot record its end (it may be restarted after a crash): \(error)")
     }
-    if let disk = result.entry.diskPath { unlink(disk) }
+    if let disk = result.entry.diskName { layout.disks.remove(disk) }
     result.entry.console.close()
   }
 

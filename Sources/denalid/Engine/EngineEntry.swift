@@ -16,15 +16,15 @@ final class EngineEntry {
   let requestedAt: UInt64?
   /// The accounting of its last run, as the scheduler reported it when the VM finished.
   var finalAccounting: VMAccounting?
-  /// Its scratch disk's path, removed when the VM ends.
-  let diskPath: String?
+  /// Its scratch disk's name in the state's `disks` directory, removed when the VM ends.
+  let diskName: String?
 
   /// An entry for `record`.
-  init(record: VMRecord, console: ConsoleLog, requestedAt: UInt64?, diskPath: String?) {
+  init(record: VMRecord, console: ConsoleLog, requestedAt: UInt64?, diskName: String?) {
     self.record = record
     self.console = console
     self.requestedAt = requestedAt
-    self.diskPath = diskPath
+    self.diskName = diskName
   }
 
   /// True once the VM has ended.

@@ -5,6 +5,7 @@ import DenaliCore
 import Foundation
 import KVM
 import Logging
+import TrustedFiles
 
 /// The VMs rebuilt from the journal and the swap files of a previous run.
 struct EngineRecovery {
@@ -32,11 +33,14 @@ struct EngineRecovery {
   ) -> EngineRecovery {
     var recovery = EngineRecovery()
     let layout = builder.layout
-    recovery.previousStopWasClean = access(layout.cleanStopMarker, F_OK) == 0
-    unlink(layout.cleanStopMarker)
+    recovery.previousStopWasClean = layout.root.contains(EngineBackend.StateLayout.cleanStopMarker)
+    layout.root.remove(EngineBackend.StateLayout.cleanStopMarker)
     let records = journal.recovered
     if journal.skippedEntries > 0 {
-      logger.warning("the VM journal had \(journal.skippedEntries) torn or corrupt entries; they were skipped")
+      // A skipped creation is a VM skipped: its record is torn, corrupt or out of bounds (the reason says which).
+      logger.warning(
+        "the VM journal had \(journal.skippedEntries) torn, corrupt or out-of-bounds entries; they were skipped: \(journal.skippedReasons.joined(separator: "; "))"
+      )
     }
     let now = Date().timeIntervalSince1970
     var liveIDs = Set<UInt64>()
@@ -49,7 +53,7 @@ struct EngineRecovery {
         finished.append(finishedEntry(record, consoleBytes: builder.consoleBytes))
         continue
       }
-      record.restarts += 1
+      record.restarts = min(record.restarts, VMRecord.maximumRestarts - 1) + 1
       do throws(ControlBackendError) {
         let (built, fromSwap) = try rebuild(
           &record, images: images, loadedImages: &loadedImages, swapStore: swapStore, builder: builder, logger: logger)
@@ -68,8 +72,8 @@ struct EngineRecovery {
     let keptFinished = finished.sorted { ($0.record.endedAt ?? 0, $0.record.id) < ($1.record.endedAt ?? 0, $1.record.id) }
       .suffix(keptFinishedVMs)
     recovery.entries = (recovery.entries + keptFinished).sorted { $0.record.id < $1.record.id }
-    removeStrays(in: layout.swap, prefix: "vm-", keeping: liveIDs)
-    removeStrays(in: layout.disks, prefix: "vm-", keeping: liveIDs)
+    removeStrays(in: layout.swap, keeping: liveIDs)
+    removeStrays(in: layout.disks, keeping: liveIDs)
     images.removeAll(except: Set(recovery.entries.map(\.record.imageKey)))
     do {
       try journal.rewrite(recovery.entries.map(\.record))
@@ -83,7 +87,7 @@ struct EngineRecovery {
   private static func finishedEntry(_ record: VMRecord, consoleBytes: Int) -> EngineEntry {
     let entry = EngineEntry(
       record: record, console: ConsoleLog(capacity: consoleBytes, initial: record.console), requestedAt: nil,
-      diskPath: nil)
+      diskName: nil)
     entry.console.close()
     return entry
   }
@@ -112,17 +116,16 @@ struct EngineRecovery {
       }
       loadedImages[cacheKey] = image
     }
-    let path = swapStore.path(forVM: record.id)
+    let file = SwapFile(store: swapStore, vmID: record.id, memorySize: record.memorySize)
     var swap: SwapFile?
-    if access(path, F_OK) == 0 {
-      let file = SwapFile(path: path, vmID: record.id, memorySize: record.memorySize)
+    if builder.layout.swap.contains(SwapStore.fileName(forVM: record.id)) {
       do {
         try file.recover()
         if file.committed != nil { swap = file }
       } catch {
         logger.warning("vm \(record.id): its swap file is unusable, it restarts from its image: \(error)")
       }
-      if swap == nil { unlink(path) }
+      if swap == nil { builder.layout.swap.remove(SwapStore.fileName(forVM: record.id)) }
     }
     record.startedFrom = swap == nil ? .image : .swap
     // A VM restarting from its image gets a fresh disk; one resuming keeps the disk its image goes with.
@@ -130,13 +133,13 @@ struct EngineRecovery {
     return (built, swap != nil)
   }
 
-  /// Removes files named `<prefix><id>...` in `directory` whose id is not in `keeping`.
-  private static func removeStrays(in directory: String, prefix: String, keeping: Set<UInt64>) {
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-    for name in names where name.hasPrefix(prefix) {
-      let digits = name.dropFirst(prefix.count).prefix { $0.isNumber }
+  /// Removes the entries named `vm-<id>...` in `directory` whose id is not in `keeping`.
+  private static func removeStrays(in directory: TrustedDirectory, keeping: Set<UInt64>) {
+    let prefix = "vm-"
+    for name in directory.names() where name.hasPrefix(prefix) {
+      let digits = name.dropFirst(prefix.count).prefix { $0.isASCII && $0.isNumber }
       guard let id = UInt64(digits), !keeping.contains(id) else { continue }
-      unlink(directory + "/" + name)
+      directory.remove(name)
     }
   }
 }

@@ -20,16 +20,16 @@ struct VMBuilder {
     _ record: VMRecord, image: GuestImage, restoringFrom swap: SwapFile?, requestedAt: UInt64?, freshDisk: Bool
   ) throws(ControlBackendError) -> (entry: EngineEntry, guest: GuestVM) {
     var disk: DiskFile?
-    var diskPath: String?
+    var diskName: String?
     if let size = record.diskSize {
-      let path = layout.disk(forVM: record.id)
-      if freshDisk { unlink(path) }
+      let name = EngineBackend.StateLayout.diskName(forVM: record.id)
+      if freshDisk { layout.disks.remove(name) }
       do {
-        disk = try DiskFile(path: path, createSize: size)
+        disk = try DiskFile(directory: layout.disks, name: name, size: size, fresh: freshDisk)
       } catch {
         throw .hostError("cannot open the scratch disk of vm \(record.id): \(error)")
       }
-      diskPath = path
+      diskName = name
     }
     let console = ConsoleLog(capacity: consoleBytes, initial: record.console)
     let configuration = VMConfiguration(memorySize: record.memorySize, arguments: record.arguments, id: record.id, disk: disk)
@@ -42,9 +42,9 @@ struct VMBuilder {
         guest = try GuestVM(system: system, image: image, configuration: configuration, resident: false, console: sink)
       }
     } catch {
-      if let diskPath, freshDisk { unlink(diskPath) }
+      if let diskName, freshDisk { layout.disks.remove(diskName) }
       throw .invalid("cannot create a VM from this image: \(error)")
     }
-    return (EngineEntry(record: record, console: console, requestedAt: requestedAt, diskPath: diskPath), guest)
+    return (EngineEntry(record: record, console: console, requestedAt: requestedAt, diskName: diskName), guest)
   }
 }

@@ -10,16 +10,16 @@ import Logging
 /// it starts no thread (the engine's threads start in `ControlBackend.start()`).
 func makeControlBackend(configuration: DaemonConfiguration) throws -> any ControlBackend {
   let logger = Logger(label: "denalid.engine")
-  let layout = EngineBackend.StateLayout(root: configuration.stateDirectory)
-  for directory in [layout.root, layout.disks] {
-    if let failure = makePrivateDirectory(directory) {
-      throw EngineStartError("cannot create \(directory) (\(failure.operation)): \(String(cString: strerror(failure.errno)))")
-    }
+  let layout: EngineBackend.StateLayout
+  do {
+    layout = try EngineBackend.StateLayout.open(configuration.stateDirectory)
+  } catch {
+    throw EngineStartError("state directory \(configuration.stateDirectory): \(error)")
   }
   let system = try KVMSystem()
-  let store = try SwapStore(directory: layout.swap)
+  let store = SwapStore(directory: layout.swap)
   let journal = try VMJournal(directory: layout.root)
-  let images = try ImageStore(directory: layout.images)
+  let images = ImageStore(directory: layout.images)
   let relay = FinishRelay()
   let workers = configuration.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : configuration.workers
   let swapping = Scheduler.Swapping(

@@ -1,5 +1,6 @@
 // DaemonConfiguration.swift: the settings of `denalid serve`: documented defaults, the file format, validation.
 import ControlAPI
+import DenaliCore
 import Foundation
 
 /// Everything `denalid serve` is configured with. Defaults are those documented in Config/denalid.conf;
@@ -101,7 +102,8 @@ struct DaemonConfiguration: Equatable {
     defer { try? handle.close() }
     let data: Data
     do {
-      data = try handle.readToEnd() ?? Data()
+      // One byte more than the limit tells a file that is too large without reading it all (or /dev/zero forever).
+      data = try handle.read(upToCount: (1 << 20) + 1) ?? Data()
     } catch {
       throw .cannotRead(path, "\(error)")
     }
@@ -145,8 +147,8 @@ struct DaemonConfiguration: Equatable {
     }
     guard defaultMemoryPerVM >= memoryStep, defaultMemoryPerVM <= maximumMemoryPerVM, defaultMemoryPerVM % memoryStep == 0
     else { throw .invalid("default-memory must be a multiple of 2MiB, at most max-memory-per-vm") }
-    guard maximumDiskPerVM >= 4096, maximumDiskPerVM % 4096 == 0 else {
-      throw .invalid("max-disk-per-vm must be a multiple of 4KiB")
+    guard maximumDiskPerVM >= 4096, maximumDiskPerVM % 4096 == 0, maximumDiskPerVM <= DiskFile.maximumSize else {
+      throw .invalid("max-disk-per-vm must be a multiple of 4KiB, at most \(ByteCount.format(DiskFile.maximumSize))")
     }
     guard memoryBudget >= memoryStep else { throw .invalid("memory-budget must be at least 2MiB") }
     guard maximumVMs >= 1, maximumVMs <= 1_000_000 else { throw .invalid("max-vms must be from 1 to 1000000") }

@@ -178,7 +178,7 @@ struct ServeCommand: ParsableCommand {
       return ExitStatus.hostError
     }
     do {
-      try AccessCheck.requireWritable(EngineBackend.StateLayout(root: configuration.stateDirectory).directories)
+      try AccessCheck.requireWritable(EngineBackend.StateLayout.directories(root: configuration.stateDirectory))
       for warning in try AccessCheck.requireReadable(imageDirectories: configuration.imageDirectories) {
         logger.warning("\(warning)")
       }

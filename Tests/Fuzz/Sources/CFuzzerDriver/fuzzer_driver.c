@@ -1,0 +1,2 @@
+/* fuzzer_driver.c: nothing to compile; the header declares libFuzzer's driver for the Swift harnesses. */
+#include "fuzzer_driver.h"

@@ -58,12 +58,22 @@ let package = Package(
       ],
       path: "Sources/ControlAPI"
     ),
+    // Layer 3: the engine behind `denalid serve`: VMs of the control API on one scheduler, the VM journal, consoles,
+    // restart after a stop or a crash. A library with its own tests, not part of the executable.
+    .target(
+      name: "DenaliEngine",
+      dependencies: [
+        "DenaliCore", "ControlAPI", "KVM", "TrustedFiles",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Sources/DenaliEngine"
+    ),
     // libcap, for dropping capabilities once the daemon has opened what it needs (Debian libcap-dev).
     .systemLibrary(name: "CLibcap", path: "Sources/CLibcap"),
     .executableTarget(
       name: "denalid",
       dependencies: [
-        "DenaliCore", "ControlAPI", "CLibcap", "CHostStats", "TrustedFiles",
+        "DenaliCore", "DenaliEngine", "ControlAPI", "CLibcap", "CHostStats", "TrustedFiles",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),

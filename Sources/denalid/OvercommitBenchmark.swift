@@ -133,5 +133,5 @@ struct OvercommitBenchmark: ParsableCommand {
   }
 
   /// VmRSS in KiB.
-  private func residentKiB() -> Int { Int(ResidentFigures.fields(of: "/proc/self/status")["VmRSS"] ?? 0) }
+  private func residentKiB() -> Int { Int(ProcFile.residentKiB) }
 }

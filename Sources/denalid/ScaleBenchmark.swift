@@ -312,9 +312,9 @@ struct ResidentFigures {
   /// The figures now (fields that cannot be read stay 0).
   static func read() -> ResidentFigures {
     var figures = ResidentFigures()
-    let status = fields(of: "/proc/self/status")
+    let status = ProcFile.fields(of: "/proc/self/status")
     figures.rssKiB = status["VmRSS"] ?? 0
-    let meminfo = fields(of: "/proc/meminfo")
+    let meminfo = ProcFile.fields(of: "/proc/meminfo")
     figures.slabKiB = meminfo["Slab"] ?? 0
     figures.kernelStackKiB = meminfo["KernelStack"] ?? 0
     figures.pageTablesKiB = meminfo["PageTables"] ?? 0
@@ -325,20 +325,8 @@ struct ResidentFigures {
     let tasks = ThreadCPU.taskIDs()
     figures.threads = Int64(tasks.count)
     figures.kvmThreads = Int64(tasks.filter { ThreadCPU.isKVMThread($0) }.count)
-    figures.mappings = Int64(readProcFile("/proc/self/maps")?.reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 } ?? 0)
+    figures.mappings = Int64(ProcFile.read("/proc/self/maps")?.reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 } ?? 0)
     return figures
-  }
-
-  /// `Name:   value kB` lines of a /proc file as name to value.
-  static func fields(of path: String) -> [String: Int64] {
-    guard let bytes = readProcFile(path) else { return [:] }
-    var result: [String: Int64] = [:]
-    for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-      guard let colon = line.firstIndex(of: ":") else { continue }
-      let words = line[line.index(after: colon)...].split { $0 == " " || $0 == "\t" }
-      if let first = words.first, let value = Int64(first) { result[String(line[..<colon])] = value }
-    }
-    return result
   }
 }
 
@@ -360,7 +348,7 @@ fileprivate struct ThreadCPU {
 
   /// True if thread `task` is a kernel thread KVM attached to the process (its name starts with `kvm-`).
   static func isKVMThread(_ task: Int32) -> Bool {
-    readProcFile("/proc/self/task/\(task)/comm")?.starts(with: Array("kvm-".utf8)) ?? false
+    ProcFile.read("/proc/self/task/\(task)/comm")?.starts(with: Array("kvm-".utf8)) ?? false
   }
 
   /// Every live thread's CPU time now. `schedulerTasks` are the scheduler's threads: the workers are created
@@ -371,7 +359,7 @@ fileprivate struct ThreadCPU {
     let preemptor = schedulerTasks.max()
     let caller = getpid()  // `bench` runs on the main thread, whose ID is the process's
     for task in taskIDs() where task != caller {
-      guard let stat = readProcFile("/proc/self/task/\(task)/schedstat"),
+      guard let stat = ProcFile.read("/proc/self/task/\(task)/schedstat"),
         let first = String(decoding: stat, as: UTF8.self).split(separator: " ").first, let cpu = UInt64(first)
       else { continue }
       if task == preemptor {
@@ -395,21 +383,4 @@ fileprivate struct ThreadCPU {
       kvmThreads: later.kvmThreads > earlier.kvmThreads ? later.kvmThreads - earlier.kvmThreads : 0,
       other: later.other > earlier.other ? later.other - earlier.other : 0)
   }
-}
-
-/// The whole of a /proc file (whose size reads as 0, so it is read to end of file); nil if it cannot be opened.
-fileprivate func readProcFile(_ path: String) -> [UInt8]? {
-  let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-  guard descriptor >= 0 else { return nil }
-  defer { close(descriptor) }
-  var contents: [UInt8] = []
-  var chunk = [UInt8](repeating: 0, count: 65536)
-  while true {
-    // SAFETY: `read` writes at most `buffer.count` bytes into the chunk's own storage.
-    let got = chunk.withUnsafeMutableBytes { buffer in Glibc.read(descriptor, buffer.baseAddress, buffer.count) }
-    if got < 0 && errno == EINTR { continue }
-    guard got > 0 else { break }
-    contents.append(contentsOf: chunk[0..<got])
-  }
-  return contents
 }

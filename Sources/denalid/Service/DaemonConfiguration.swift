@@ -1,6 +1,7 @@
 // DaemonConfiguration.swift: the settings of `denalid serve`: documented defaults, the file format, validation.
 import ControlAPI
 import DenaliCore
+import DenaliEngine
 import Foundation
 
 /// Everything `denalid serve` is configured with. Defaults are those documented in Config/denalid.conf;
@@ -222,5 +223,12 @@ enum ConfigurationError: Error, CustomStringConvertible {
     case .inFile(let path, let line, let detail): "\(path):\(line): \(detail)"
     case .invalid(let detail): "invalid configuration: \(detail)"
     }
+  }
+
+  /// The engine's share of the configuration.
+  var engine: EngineConfiguration {
+    EngineConfiguration(
+      stateDirectory: stateDirectory, workers: workers, memoryBudget: memoryBudget, swapThreads: swapThreads,
+      maximumVMs: maximumVMs, keptFinishedVMs: keptFinishedVMs, consoleBytes: consoleBytes)
   }
 }

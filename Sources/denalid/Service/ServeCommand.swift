@@ -1,6 +1,7 @@
 // ServeCommand.swift: `denalid serve`: the daemon: configuration, logging, socket, privileges, API, signals.
 import ArgumentParser
 import ControlAPI
+import DenaliEngine
 import Glibc
 import Logging
 import Metrics
@@ -164,7 +165,7 @@ struct ServeCommand: ParsableCommand {
     }
     let backend: any ControlBackend
     do {
-      backend = try makeControlBackend(configuration: configuration)
+      backend = try makeControlBackend(configuration: configuration.engine)
     } catch {
       logger.critical("cannot start the engine: \(error)")
       return ExitStatus.hostError
@@ -178,7 +179,7 @@ struct ServeCommand: ParsableCommand {
       return ExitStatus.hostError
     }
     do {
-      try AccessCheck.requireWritable(EngineBackend.StateLayout.directories(root: configuration.stateDirectory))
+      try AccessCheck.requireWritable(engineStateDirectories(root: configuration.stateDirectory))
       for warning in try AccessCheck.requireReadable(imageDirectories: configuration.imageDirectories) {
         logger.warning("\(warning)")
       }

@@ -257,7 +257,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       uptimeSeconds: Date().timeIntervalSince(startedAt), vmsByState: byState, vmsCreatedTotal: created,
       memoryBudgetBytes: scheduler.configuration.swapping?.memoryBudget ?? 0,
       memoryAdmittedBytes: occupancy?.chargedBytes ?? 0,
-      memoryResidentBytes: UInt64(max(0, ResidentFigures.fields(of: "/proc/self/status")["VmRSS"] ?? 0)) * 1024,
+      memoryResidentBytes: UInt64(max(0, ProcFile.residentKiB)) * 1024,
       swapBytes: scheduler.configuration.swapping?.store.diskUsage() ?? 0, swapOutsTotal: swap.swapOuts, swapInsTotal: swap.swapIns,
       cpuTimeNanosecondsTotal: usage.cpuNanoseconds, exitsTotal: usage.exits, hypercallsTotal: usage.hypercalls,
       workers: scheduler.configuration.workers)

@@ -1,14 +1,46 @@
-// ControlBackendFactory.swift: builds the engine behind `denalid serve` from its configuration.
+// EngineFactory.swift: builds the engine behind `denalid serve` from its settings.
 import ControlAPI
 import DenaliCore
 import Foundation
 import KVM
 import Logging
 
+/// What the engine is built with (`denalid serve` fills it from its configuration file and flags).
+public struct EngineConfiguration: Sendable {
+  /// The state directory (journal, swap files, stored images, scratch disks).
+  public var stateDirectory: String
+  /// Worker threads (0: one per core).
+  public var workers: Int
+  /// Bytes of guest memory that may be in memory at once.
+  public var memoryBudget: UInt64
+  /// Threads doing swap I/O.
+  public var swapThreads: Int
+  /// Most VMs kept at once, finished ones included.
+  public var maximumVMs: Int
+  /// Finished VMs kept for `list` and `inspect` at most.
+  public var keptFinishedVMs: Int
+  /// Console bytes kept per VM.
+  public var consoleBytes: UInt64
+
+  /// Settings with every field given.
+  public init(
+    stateDirectory: String, workers: Int, memoryBudget: UInt64, swapThreads: Int, maximumVMs: Int,
+    keptFinishedVMs: Int, consoleBytes: UInt64
+  ) {
+    self.stateDirectory = stateDirectory
+    self.workers = workers
+    self.memoryBudget = memoryBudget
+    self.swapThreads = swapThreads
+    self.maximumVMs = maximumVMs
+    self.keptFinishedVMs = keptFinishedVMs
+    self.consoleBytes = consoleBytes
+  }
+}
+
 /// Builds the engine behind the control API: opens `/dev/kvm` and the state directory, replays the VM journal
 /// and rebuilds the VMs of the previous run. Runs after the socket is bound and before privileges are dropped;
 /// it starts no thread (the engine's threads start in `ControlBackend.start()`).
-func makeControlBackend(configuration: DaemonConfiguration) throws -> any ControlBackend {
+public func makeControlBackend(configuration: EngineConfiguration) throws -> any ControlBackend {
   let logger = Logger(label: "denalid.engine")
   let layout: EngineBackend.StateLayout
   do {
@@ -43,10 +75,13 @@ func makeControlBackend(configuration: DaemonConfiguration) throws -> any Contro
     settings: settings, recovery: recovery, logger: logger)
 }
 
+/// Every directory the engine keeps its state in under `root` (the daemon must be able to write each).
+public func engineStateDirectories(root: String) -> [String] { EngineBackend.StateLayout.directories(root: root) }
+
 /// The engine cannot start (its state directory is unusable).
-struct EngineStartError: Error, CustomStringConvertible {
+public struct EngineStartError: Error, CustomStringConvertible {
   /// The message.
-  let description: String
+  public let description: String
 
   /// An error saying `description`.
   init(_ description: String) { self.description = description }

@@ -175,7 +175,7 @@ struct PlantedLinkTests {
       id: 1, name: nil, imagePath: "/i/hello.elf", imageKey: "0123456789abcdef-1", memorySize: 2 << 20, diskSize: nil,
       arguments: [], createdAt: 1)])
     try journal.rewrite(journal.recovered)
-    let file = SwapFile(path: store.path(forVM: 3), vmID: 3, memorySize: 2 << 20)
+    let file = SwapFile(store: store, vmID: 3, memorySize: 2 << 20)
     try file.complete(try file.write(memory: try memory(), state: [1], previous: nil, changed: nil))
     let key = try images.store(Array("image bytes".utf8))
 

@@ -20,8 +20,13 @@ struct Gatekeeper {
   private(set) var evictingBytes: UInt64 = 0
   /// VMs in memory (resident, loading or unloading).
   private(set) var chargedCount = 0
-  /// Runnable VMs that are not in memory, first come first served.
-  private var admissionQueue = Deque<ScheduledVM>()
+  /// Runnable VMs that are not in memory and have run before (swapped out, now woken), first come first served.
+  private var returningQueue = Deque<(vm: ScheduledVM, since: UInt64)>()
+  /// Runnable VMs never loaded yet, first come first served.
+  private var newQueue = Deque<(vm: ScheduledVM, since: UInt64)>()
+  /// How long a VM never loaded may wait while returning VMs go first: then it goes first, so a stream of
+  /// wake-ups cannot hold a new VM back for ever, nanoseconds.
+  static let newVMPatience: UInt64 = 500_000_000
   /// Resident VMs in the order they went idle (entries go stale when a VM wakes; checked by generation).
   private var idleResidents = Deque<(vm: ScheduledVM, generation: UInt64)>()
 
@@ -33,7 +38,7 @@ struct Gatekeeper {
   init(budget: UInt64) { self.budget = budget }
 
   /// VMs waiting for admission.
-  var waitingCount: Int { admissionQueue.count }
+  var waitingCount: Int { returningQueue.count + newQueue.count }
 
   /// Charges a VM that is already in memory (submitted resident).
   mutating func chargeResident(_ vm: ScheduledVM) {
@@ -41,11 +46,23 @@ struct Gatekeeper {
     chargedCount += 1
   }
 
-  /// Queues a runnable VM that is not in memory for admission.
-  mutating func requestAdmission(_ vm: ScheduledVM) {
+  /// Queues a runnable VM that is not in memory for admission: a VM that has run before goes ahead of VMs
+  /// never loaded (a running service that woke in swap does not wait behind a burst of new VMs), unless the
+  /// oldest new VM has waited `newVMPatience`.
+  mutating func requestAdmission(_ vm: ScheduledVM, now: UInt64 = monotonicNanoseconds()) {
     guard !vm.awaitingAdmission else { return }
     vm.awaitingAdmission = true
-    admissionQueue.append(vm)
+    if vm.hasBeenLoaded { returningQueue.append((vm, now)) } else { newQueue.append((vm, now)) }
+  }
+
+  /// The queue admission serves next: returning VMs first, unless the oldest new VM has waited too long.
+  private func nextQueueIsReturning(now: UInt64) -> Bool? {
+    switch (returningQueue.first, newQueue.first) {
+    case (nil, nil): nil
+    case (_?, nil): true
+    case (nil, _?): false
+    case (_?, let new?): now &- new.since < Self.newVMPatience
+    }
   }
 
   /// Notes that a resident VM went idle: it becomes a candidate for eviction.
@@ -61,15 +78,16 @@ struct Gatekeeper {
   /// fit. `runQueue` is where runnable resident VMs wait; a victim taken from it is removed.
   mutating func decide(now: UInt64, runQueue: inout RunQueue) -> [Decision] {
     var decisions: [Decision] = []
-    while let vm = admissionQueue.first {
+    while let returning = nextQueueIsReturning(now: now) {
+      guard let vm = returning ? returningQueue.first?.vm : newQueue.first?.vm else { break }
       if vm.state == .finished {  // stopped while it waited
-        admissionQueue.removeFirst()
+        if returning { returningQueue.removeFirst() } else { newQueue.removeFirst() }
         vm.awaitingAdmission = false
         continue
       }
       let free = budget > chargedBytes ? budget - chargedBytes : 0
       if vm.memorySize <= free {
-        admissionQueue.removeFirst()
+        if returning { returningQueue.removeFirst() } else { newQueue.removeFirst() }
         vm.awaitingAdmission = false
         vm.residency = .loading
         vm.admittedAt = now

@@ -49,6 +49,8 @@ final class ScheduledVM: @unchecked Sendable {
   var hasWakeTimer = false
   /// True while the VM's run-timeout entry is in the timer queue.
   var hasTimeoutTimer = false
+  /// True once the VM has been loaded (booted) at least once: admission then serves it before new VMs.
+  var hasBeenLoaded: Bool
   /// CLOCK_MONOTONIC when the VM was last admitted into memory.
   var admittedAt: UInt64 = 0
   /// Slices run since the VM was last admitted (a runnable VM is evicted only after one).
@@ -67,5 +69,6 @@ final class ScheduledVM: @unchecked Sendable {
     self.memorySize = guest.configuration.memorySize
     self.guest = guest
     self.residency = guest.isResident ? .resident : .absent
+    self.hasBeenLoaded = guest.hasBooted
   }
 }

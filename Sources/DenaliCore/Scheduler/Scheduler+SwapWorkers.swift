@@ -81,6 +81,7 @@ extension Scheduler {
       }
       state.swapTotals.swapInNanoseconds &+= elapsed
       vm.residency = .resident
+      vm.hasBeenLoaded = true
       vm.slicesSinceAdmission = 0
       if vm.state == .runnable {
         state.queueResident(vm)

@@ -224,7 +224,9 @@ enum ConfigurationError: Error, CustomStringConvertible {
     case .invalid(let detail): "invalid configuration: \(detail)"
     }
   }
+}
 
+extension DaemonConfiguration {
   /// The engine's share of the configuration.
   var engine: EngineConfiguration {
     EngineConfiguration(

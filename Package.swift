@@ -7,6 +7,7 @@ let package = Package(
   platforms: [.macOS(.v15)],
   products: [
     .executable(name: "denalid", targets: ["denalid"]),
+    .executable(name: "denali-bench", targets: ["denali-bench"]),
     // The layers as libraries, for the libFuzzer harnesses in Tests/Fuzz (a package of their own: `make fuzz`).
     .library(name: "DenaliCore", targets: ["DenaliCore"]),
     .library(name: "ControlAPI", targets: ["ControlAPI"]),
@@ -70,10 +71,28 @@ let package = Package(
     ),
     // libcap, for dropping capabilities once the daemon has opened what it needs (Debian libcap-dev).
     .systemLibrary(name: "CLibcap", path: "Sources/CLibcap"),
+    // What the command-line programs share: output streams, the open-file limit, `run`'s state directory, size and
+    // duration option values.
+    .target(
+      name: "DenaliCommandLine",
+      dependencies: [
+        "DenaliCore", "TrustedFiles", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Sources/DenaliCommandLine"
+    ),
+    // The benchmarks: a program of its own beside denalid (the daemon benchmarks start denalid from its folder).
+    .executableTarget(
+      name: "denali-bench",
+      dependencies: [
+        "DenaliCore", "DenaliCommandLine", "ControlAPI", "KVM", "CHostStats", "TrustedFiles",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Sources/denali-bench"
+    ),
     .executableTarget(
       name: "denalid",
       dependencies: [
-        "DenaliCore", "DenaliEngine", "ControlAPI", "CLibcap", "CHostStats", "TrustedFiles",
+        "DenaliCore", "DenaliEngine", "DenaliCommandLine", "ControlAPI", "CLibcap", "CHostStats", "TrustedFiles",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),

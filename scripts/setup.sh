@@ -5,10 +5,10 @@ set -euo pipefail
 
 # linux-libc-dev: linux/kvm.h for Sources/CKVM and the C baseline; libc6-dev, gcc, make: C builds;
 # libcap-dev: dropping capabilities; linux-perf: guest instruction counts in benchmarks;
-# iproute2, iputils-ping, socat: the network tests and `denalid bench net` (namespaces, ping, UDP echo);
+# iproute2, iputils-ping, socat: the network tests and `denali-bench net` (namespaces, ping, UDP echo);
 # systemd: systemd-analyze, which checks Config/denalid.service in the tests; curl: the refused-peer tests
 # (run as another user through setpriv, from util-linux) and scripts/schemathesis.sh, which also puts a
-# socat TCP proxy in front of the unix socket; python3: the Linux peer of the TCP tests and `denalid bench tcp`
+# socat TCP proxy in front of the unix socket; python3: the Linux peer of the TCP tests and `denali-bench tcp`
 # (scripts/tcp-peer.py: echo checks, bulk transfers, a SYN flood over a raw socket, a lossy relay); ethtool: the
 # lossy-path tests turn off checksum offload on their veth (the relay forwards frames as they are).
 PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf iproute2 iputils-ping socat systemd curl util-linux python3

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""tcp-peer.py: the Linux side of the TCP interop tests and `denalid bench tcp` (run inside their namespace).
+"""tcp-peer.py: the Linux side of the TCP interop tests and `denali-bench tcp` (run inside their namespace).
 
 Every mode prints one result line starting with `ok` (exit 0) or `FAIL` (exit 1). Byte streams are either random
 (echo modes) or the tcp-bulk pattern: the byte at stream offset i is byte i mod 65528 of a table whose 64-bit

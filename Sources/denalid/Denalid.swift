@@ -1,5 +1,6 @@
 // Denalid.swift: the denalid command line: subcommands, and exit statuses for usage errors.
 import ArgumentParser
+import DenaliCommandLine
 import Glibc
 
 /// The `denalid` command.
@@ -9,7 +10,7 @@ struct Denalid: ParsableCommand {
     commandName: "denalid",
     abstract: "Denali on KVM: an isolation kernel running small untrusted guests, one KVM VM each.",
     subcommands: [
-      RunCommand.self, BenchCommand.self, ServeCommand.self, SpawnCommand.self, KillCommand.self, ListCommand.self,
+      RunCommand.self, ServeCommand.self, SpawnCommand.self, KillCommand.self, ListCommand.self,
       InspectCommand.self, LogsCommand.self, StatsCommand.self, DiskCommand.self,
     ]
   )
@@ -62,9 +63,3 @@ enum ExitStatus {
   static let hostError: Int32 = 125
 }
 
-/// Writes `message` and a newline to standard error.
-func printError(_ message: String) {
-  var line = message
-  if !line.hasSuffix("\n") { line += "\n" }
-  StandardStream.write(line, to: 2)
-}

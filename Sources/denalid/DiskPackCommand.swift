@@ -1,5 +1,6 @@
 // DiskPackCommand.swift: `denalid disk pack SITE_DIR -o IMAGE`: a site directory into a read-only site image.
 import ArgumentParser
+import DenaliCommandLine
 import DenaliCore
 
 /// `denalid disk pack SITE_DIR -o IMAGE`.

@@ -1,6 +1,7 @@
 // ClientOptions.swift: what every client command shares: the socket, JSON output, and error reporting.
 import ArgumentParser
 import ControlAPI
+import DenaliCommandLine
 import Foundation
 
 /// `--socket PATH` and `--json`, for every command that talks to `denalid serve`.

@@ -1,6 +1,7 @@
 // InspectCommand.swift: `denalid inspect ID|NAME`: everything the daemon reports about one VM.
 import ArgumentParser
 import ControlAPI
+import DenaliCommandLine
 import Foundation
 
 /// `denalid inspect ID|NAME`.

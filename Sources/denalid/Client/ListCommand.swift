@@ -1,6 +1,7 @@
 // ListCommand.swift: `denalid list`: every VM, one line each.
 import ArgumentParser
 import ControlAPI
+import DenaliCommandLine
 
 /// `denalid list`.
 struct ListCommand: ParsableCommand {

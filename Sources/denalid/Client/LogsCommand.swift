@@ -1,6 +1,7 @@
 // LogsCommand.swift: `denalid logs ID|NAME [--tail N] [--follow]`: a VM's console output.
 import ArgumentParser
 import ControlAPI
+import DenaliCommandLine
 
 /// `denalid logs ID|NAME [--tail N] [--follow]`.
 struct LogsCommand: ParsableCommand {

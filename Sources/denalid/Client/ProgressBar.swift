@@ -1,4 +1,5 @@
 // ProgressBar.swift: a one-line progress bar on standard error, for long bulk operations at a terminal.
+import DenaliCommandLine
 import Glibc
 
 /// Redraws `[#####.....] done/total what  rate/s` on standard error; silent when standard error is not a terminal.

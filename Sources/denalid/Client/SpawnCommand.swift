@@ -1,6 +1,7 @@
 // SpawnCommand.swift: `denalid spawn IMAGE [--count N] ...`: create VMs through the daemon, in batches.
 import ArgumentParser
 import ControlAPI
+import DenaliCommandLine
 import Foundation
 
 /// `denalid spawn IMAGE [--count N] [--memory SIZE] [--name NAME] [--disk-size SIZE] [-- ARGS...]`.
@@ -42,7 +43,7 @@ struct SpawnCommand: ParsableCommand {
   }
 
   func run() throws {
-    let imagePath = Self.imageArgument(image)
+    let imagePath = imageArgument(image)
     let client = options.client
     var created: [VMInfo] = []
     var stopped: ErrorBody?
@@ -87,11 +88,5 @@ struct SpawnCommand: ParsableCommand {
       printError("denalid: created \(created.count) of \(count) VMs, then: \(stopped.message)")
       throw ExitCode(ClientExit.refused)
     }
-  }
-
-  /// An existing local file as its absolute, canonical path; anything else as given (relative to an image directory).
-  static func imageArgument(_ image: String) -> String {
-    guard !image.hasPrefix("/"), FileManager.default.fileExists(atPath: image) else { return image }
-    return URL(fileURLWithPath: image).standardizedFileURL.resolvingSymlinksInPath().path
   }
 }

@@ -1,6 +1,7 @@
 // StatsCommand.swift: `denalid stats`: daemon-wide figures.
 import ArgumentParser
 import ControlAPI
+import DenaliCommandLine
 
 /// `denalid stats`.
 struct StatsCommand: ParsableCommand {

@@ -1,4 +1,5 @@
 // JournalLogHandler.swift: swift-log lines on standard error, with syslog priority prefixes under journald.
+import DenaliCommandLine
 import Foundation
 import Logging
 

@@ -1,6 +1,7 @@
 // ServeCommand.swift: `denalid serve`: the daemon: configuration, logging, socket, privileges, API, signals.
 import ArgumentParser
 import ControlAPI
+import DenaliCommandLine
 import DenaliEngine
 import Glibc
 import Logging

@@ -1,10 +1,11 @@
-// BootBenchmark.swift: `denalid bench boot`: boot latency of denalid beside a minimal C KVM program, same run.
+// BootBenchmark.swift: `denali-bench boot`: boot latency of denalid beside a minimal C KVM program, same run.
 import ArgumentParser
+import DenaliCommandLine
 import DenaliCore
 import Foundation
 import KVM
 
-/// `denalid bench boot`: time from creating the VM to the first hypercall and to termination.
+/// `denali-bench boot`: time from creating the VM to the first hypercall and to termination.
 struct BootBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "boot",
@@ -91,7 +92,7 @@ struct BootBenchmark: ParsableCommand {
       print("{\"benchmark\": \"boot\", \"image\": \"\(image)\", \"iterations\": \(iterations), " + entries.joined(separator: ", ") + "}")
       return
     }
-    print("denalid bench boot: \(iterations) boots each of \(image) (\(ByteSize(bytes: memorySize))), \(rounds) alternating rounds")
+    print("denali-bench boot: \(iterations) boots each of \(image) (\(ByteSize(bytes: memorySize))), \(rounds) alternating rounds")
     print("time from creating the VM to ...   denalid      C baseline   ratio")
     for (name, a, b) in rows {
       for (label, x, y) in [("median", a.median, b.median), ("p99", a.p99, b.p99)] {

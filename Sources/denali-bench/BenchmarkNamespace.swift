@@ -27,10 +27,8 @@ enum BenchmarkNamespace {
     if status != 0 { throw ExitCode(status) }
   }
 
-  /// This executable's path.
-  static var executable: String {
-    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-  }
+  /// This executable's path (it runs itself again inside the namespace).
+  static var executable: String { BaselineProgram.besideThisProgram("denali-bench") }
 
   /// Whether `tool` is an executable on PATH (or in /usr/sbin, /sbin).
   static func isInstalled(_ tool: String) -> Bool {

@@ -1,11 +1,12 @@
-// ScaleBenchmark.swift: `denalid bench scale`: thousands of idle VMs at once: creation rate, memory, descriptors
+// ScaleBenchmark.swift: `denali-bench scale`: thousands of idle VMs at once: creation rate, memory, descriptors
 // and mappings per VM, and the daemon's CPU use while they all idle.
 import ArgumentParser
+import DenaliCommandLine
 import DenaliCore
 import Foundation
 import KVM
 
-/// `denalid bench scale`: creates N `idler` VMs (each wakes once a second) through one scheduler and
+/// `denali-bench scale`: creates N `idler` VMs (each wakes once a second) through one scheduler and
 /// measures what each resident VM costs, then stops them all.
 struct ScaleBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -88,7 +89,7 @@ struct ScaleBenchmark: ParsableCommand {
       submitted.append(.now)
       if count >= 10, (index + 1) % (count / 10) == 0 {
         tenths.append(nanoseconds(ContinuousClock.now - creationStart))
-        if !json { printError("denalid bench scale: \(index + 1) VMs created in \((tenths.last ?? 0) / 1_000_000) ms") }
+        if !json { printError("denali-bench scale: \(index + 1) VMs created in \((tenths.last ?? 0) / 1_000_000) ms") }
       }
     }
     let creation = nanoseconds(ContinuousClock.now - creationStart)
@@ -219,7 +220,7 @@ fileprivate struct ScaleResult {
     let latenessMax = reports.map(\.accounting.wakeLatenessMax).max() ?? 0
     let lifeSeconds = Double(lifetimes) / 1e9
     return [
-      "denalid bench scale: \(count) idler VMs (\(ByteSize(bytes: memorySize)) each, waking every "
+      "denali-bench scale: \(count) idler VMs (\(ByteSize(bytes: memorySize)) each, waking every "
         + "\(ScaleBenchmark.periodMilliseconds) ms), \(workers) workers",
       "creation      \(count) VMs in \(f(seconds, 2)) s: \(f(Double(count) / seconds, 0)) VMs/s, "
         + "\(f(Double(creation) / Double(count) / 1000, 0)) µs per VM (created and submitted)",

@@ -1,10 +1,10 @@
-// SwitchBenchmark.swift: `denalid bench switch`: VM-to-VM switch cost on one worker, beside the C baseline.
+// SwitchBenchmark.swift: `denali-bench switch`: VM-to-VM switch cost on one worker, beside the C baseline.
 import ArgumentParser
 import DenaliCore
 import Foundation
 import KVM
 
-/// `denalid bench switch`: two `yield-loop` VMs share one worker thread; every yield ends a slice and the
+/// `denali-bench switch`: two `yield-loop` VMs share one worker thread; every yield ends a slice and the
 /// scheduler hands the worker to the other VM. The baseline runs the same two guests in turns on one thread
 /// with raw ioctls (`kvm-baseline switch`).
 struct SwitchBenchmark: ParsableCommand {
@@ -67,7 +67,7 @@ struct SwitchBenchmark: ParsableCommand {
           + "\"denalid_process_cpu_ns_per_switch\": \(processPerSwitch)}")
       return
     }
-    print("denalid bench switch: \(switches) switches per run (2 VMs x \(switches / 2) yields, 1 worker), "
+    print("denali-bench switch: \(switches) switches per run (2 VMs x \(switches / 2) yields, 1 worker), "
       + "\(rounds) alternating runs, median run")
     print("                       denalid        C baseline     ratio")
     print("time per switch        \(pad(microseconds(oursPerSwitch))) \(pad(microseconds(theirsPerSwitch))) "

@@ -1,14 +1,15 @@
-// OvercommitBenchmark.swift: `denalid bench overcommit`: far more VMs than memory holds: many idlers under a
+// OvercommitBenchmark.swift: `denali-bench overcommit`: far more VMs than memory holds: many idlers under a
 // budget for a few, until every one has made progress after being swapped back in; reports what a
 // swapped-out VM costs in daemon memory and disk, and the swap rate.
 import ArgumentParser
 import CHostStats
+import DenaliCommandLine
 import DenaliCore
 import Foundation
 import Glibc
 import KVM
 
-/// `denalid bench overcommit`: registers --count idler VMs with a memory budget for --resident of them.
+/// `denali-bench overcommit`: registers --count idler VMs with a memory budget for --resident of them.
 struct OvercommitBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "overcommit",
@@ -81,7 +82,7 @@ struct OvercommitBenchmark: ParsableCommand {
     guests.removeAll()  // the scheduler holds every VM now
     let heapRegistered = heapInUse()
     let recordBytes = Double(heapRegistered - heapBefore) / Double(count)
-    printError("denalid bench overcommit: \(count) VMs registered, \(String(format: "%.0f", recordBytes)) bytes of heap each")
+    printError("denali-bench overcommit: \(count) VMs registered, \(String(format: "%.0f", recordBytes)) bytes of heap each")
 
     let start = ContinuousClock.now
     scheduler.start()
@@ -96,7 +97,7 @@ struct OvercommitBenchmark: ParsableCommand {
       let swap = scheduler.swapStatistics
       let elapsed = (ContinuousClock.now - start).inSeconds
       printError(
-        "denalid bench overcommit: \(Int(elapsed)) s: \(progressed) of \(count) VMs progressed, \(cycled) after a swap-in; "
+        "denali-bench overcommit: \(Int(elapsed)) s: \(progressed) of \(count) VMs progressed, \(cycled) after a swap-in; "
           + "\(swap.boots) booted, \(swap.swapOuts) swapped out, \(swap.swapIns) swapped in, "
           + "\(scheduler.memoryOccupancy?.inMemory ?? 0) in memory")
       if progressed == count || elapsed > Double(maxSeconds) { break }

@@ -1,11 +1,12 @@
-// SpawnBenchmark.swift: `denalid bench spawn`: VMs per second and start latency of `denalid spawn --count N`
+// SpawnBenchmark.swift: `denali-bench spawn`: VMs per second and start latency of `denalid spawn --count N`
 // through a `denalid serve` child, beside the C baseline's sequential boots of the same image in the same run.
 import ArgumentParser
 import ControlAPI
+import DenaliCommandLine
 import DenaliCore
 import Foundation
 
-/// `denalid bench spawn`: starts a private daemon, times the real `denalid spawn` client creating --count VMs,
+/// `denali-bench spawn`: starts a private daemon, times the real `denalid spawn` client creating --count VMs,
 /// waits for every VM to exit, and reads each VM's start latency from the API.
 struct SpawnBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -79,7 +80,7 @@ struct SpawnBenchmark: ParsableCommand {
   }
 
   func run() throws {
-    let imagePath = SpawnCommand.imageArgument(image)
+    let imagePath = imageArgument(image)
     guard imagePath.hasPrefix("/"), FileManager.default.fileExists(atPath: imagePath) else {
       throw ValidationError("no guest image at \(image) (build the guests with `make guests`)")
     }
@@ -244,7 +245,7 @@ struct SpawnBenchmark: ParsableCommand {
     let spawnRate = Double(spawn.created) / max(spawn.seconds, 1e-9)
     let workers = statistics.end.workers
     print(
-      "denalid bench spawn: \(count) VMs of \(image) (\(ByteCount.format(memory.size.bytes))) in batches of \(batch), "
+      "denali-bench spawn: \(count) VMs of \(image) (\(ByteCount.format(memory.size.bytes))) in batches of \(batch), "
         + "daemon with \(workers) workers and a memory budget of \(ByteCount.human(statistics.end.memoryBudgetBytes)); "
         + "C baseline: \(baseline.samples.count) sequential boots of the same image")
     for line in spawn.output.split(separator: "\n") { print("  denalid spawn: \(line)") }

@@ -1,5 +1,6 @@
 // RunCommand.swift: `denalid run`: one guest in one VM, console to stdout, the guest's status as ours.
 import ArgumentParser
+import DenaliCommandLine
 import DenaliCore
 import Foundation
 import KVM
@@ -250,33 +251,5 @@ struct RunCommand: ParsableCommand {
     case .faulted(let fault): "faulted \(fault.exitStatus)"
     case .timedOut: "timed out"
     }
-  }
-}
-
-/// A `--memory` value.
-struct ByteSizeArgument: ExpressibleByArgument {
-  /// The parsed size.
-  let size: ByteSize
-
-  init(_ size: ByteSize) { self.size = size }
-
-  init?(argument: String) {
-    guard let size = ByteSize(parsing: argument) else { return nil }
-    self.size = size
-  }
-
-  var defaultValueDescription: String { size.description }
-}
-
-/// A `--timeout` or `--quantum` value.
-struct DurationArgument: ExpressibleByArgument {
-  /// The parsed duration.
-  let duration: Duration
-
-  init(_ duration: Duration) { self.duration = duration }
-
-  init?(argument: String) {
-    guard let duration = DurationParser.parse(argument) else { return nil }
-    self.duration = duration
   }
 }

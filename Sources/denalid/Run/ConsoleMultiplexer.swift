@@ -1,4 +1,5 @@
 // ConsoleMultiplexer.swift: the consoles of many VMs on one standard output, line by line, prefixed by VM id.
+import DenaliCommandLine
 import DenaliCore
 
 /// Merges VM consoles onto standard output. With one VM the bytes pass through untouched; with several,

@@ -1,10 +1,10 @@
-// IdleBenchmark.swift: `denalid bench idle`: a guest's wake-up lateness from idle, beside the host's own sleep.
+// IdleBenchmark.swift: `denali-bench idle`: a guest's wake-up lateness from idle, beside the host's own sleep.
 import ArgumentParser
 import DenaliCore
 import Foundation
 import KVM
 
-/// `denalid bench idle`: the `sleeper` guest idles N times for M ms and reports lateness on its own virtual
+/// `denali-bench idle`: the `sleeper` guest idles N times for M ms and reports lateness on its own virtual
 /// clock; the baseline is a host thread doing the same sleeps with clock_nanosleep in the same run.
 struct IdleBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -38,7 +38,7 @@ struct IdleBenchmark: ParsableCommand {
       let guestP99 = Self.number(after: "p99", in: line)
     else { throw ValidationError("the sleeper guest failed (\(outcome)): \(line)") }
     let host = SampleSummary(Self.hostSleepLateness(count: count, milliseconds: milliseconds))
-    print("denalid bench idle: \(count) sleeps of \(milliseconds) ms; lateness past each deadline")
+    print("denali-bench idle: \(count) sleeps of \(milliseconds) ms; lateness past each deadline")
     print("                 guest (own virtual clock)   host thread (clock_nanosleep)   ratio")
     print("median           \(pad("\(guestMedian) µs")) \(pad(microseconds(host.median))) \(ratio(guestMedian * 1000, host.median))")
     print("p99              \(pad("\(guestP99) µs")) \(pad(microseconds(host.p99))) \(ratio(guestP99 * 1000, host.p99))")

@@ -3,17 +3,17 @@ import Foundation
 import TrustedFiles
 
 /// The state directory of one run, held open by descriptor and checked (`TrustedDirectory.open`).
-struct StateDirectory {
+public struct StateDirectory {
   /// The directory.
-  let directory: TrustedDirectory
+  public let directory: TrustedDirectory
   /// Its path.
-  var path: String { directory.path }
+  public var path: String { directory.path }
   /// For a temporary directory this run made: the directory holding it, and its name there.
   private let temporary: (parent: TrustedDirectory, name: String)?
 
   /// Uses `path` (created with mode 0700 when missing; refused when another user could change it), or creates
   /// a fresh temporary directory under /var/tmp (disk, not tmpfs) when nil.
-  init(path: String?) throws {
+  public init(path: String?) throws {
     if let path {
       directory = try TrustedDirectory.open(path, creating: .missingTarget(0o700))
       temporary = nil
@@ -37,7 +37,7 @@ struct StateDirectory {
   }
 
   /// Deletes the directory and its swap files when this run created it (by descriptor: nothing is followed).
-  func removeIfTemporary() {
+  public func removeIfTemporary() {
     guard let temporary else { return }
     temporary.parent.removeTree(temporary.name)
   }

@@ -8,9 +8,13 @@ struct BaselineProgram {
   let path: String
 
   /// `kvm-baseline` beside this executable (SwiftPM builds both into the same folder).
-  static var defaultPath: String {
+  static var defaultPath: String { besideThisProgram("kvm-baseline") }
+
+  /// The program `name` in this program's folder (/proc/self/exe resolved, else argv[0]): `swift build` and
+  /// `make install` put denalid, denali-bench, kvm-baseline and tap-echo side by side.
+  static func besideThisProgram(_ name: String) -> String {
     let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("kvm-baseline").path
+    return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(name).path
   }
 
   /// Runs it with `arguments`; returns each stdout line with exactly `fieldsPerLine` integers.

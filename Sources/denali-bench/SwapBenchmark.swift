@@ -1,11 +1,12 @@
-// SwapBenchmark.swift: `denalid bench swap`: swap-out and swap-in throughput of whole VMs, beside the disk's
+// SwapBenchmark.swift: `denali-bench swap`: swap-out and swap-in throughput of whole VMs, beside the disk's
 // own sequential write and read bandwidth (dd with direct I/O) measured in the same run.
 import ArgumentParser
+import DenaliCommandLine
 import DenaliCore
 import Foundation
 import KVM
 
-/// `denalid bench swap`: fills N memcheck VMs, swaps them all out (batched syncs, as the gatekeeper does)
+/// `denali-bench swap`: fills N memcheck VMs, swaps them all out (batched syncs, as the gatekeeper does)
 /// and back in from a cold page cache, and compares with dd on the same directory.
 struct SwapBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -57,7 +58,7 @@ struct SwapBenchmark: ParsableCommand {
     let guest = try GuestImage(contentsOf: image, memorySize: memorySize)
 
     // Boot every VM and run it until it idles with its memory filled.
-    printError("denalid bench swap: filling \(vms) VMs with \(fillKib) KiB each")
+    printError("denali-bench swap: filling \(vms) VMs with \(fillKib) KiB each")
     var guests: [GuestVM] = []
     for index in 0..<vms {
       let configuration = VMConfiguration(

@@ -1,4 +1,4 @@
-// NetworkBenchmark.swift: `denalid bench net`: VM-to-VM and host-to-VM UDP echo rates beside a minimal C program
+// NetworkBenchmark.swift: `denali-bench net`: VM-to-VM and host-to-VM UDP echo rates beside a minimal C program
 // echoing over a TAP device in the same run, and a guest's echo rate beside a flooding guest. Runs in a network
 // namespace of its own, created and deleted around the measurement.
 import ArgumentParser
@@ -7,7 +7,7 @@ import Foundation
 import KVM
 import Synchronization
 
-/// `denalid bench net`.
+/// `denali-bench net`.
 struct NetworkBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "net",
@@ -75,7 +75,7 @@ struct NetworkBenchmark: ParsableCommand {
 
     // Figures are nanoseconds per round trip; report the median of the rounds.
     let vm = SampleSummary(vmToVM).median, host = SampleSummary(hostToVM).median, base = SampleSummary(tapBaseline).median
-    print("denalid bench net: \(roundTrips) sequential UDP round trips of \(size) bytes per measurement, "
+    print("denali-bench net: \(roundTrips) sequential UDP round trips of \(size) bytes per measurement, "
       + "\(rounds) alternating rounds, median round; packets per second = 2 x round trips per second")
     print("                                   per round trip   round trips/s   packets/s   vs baseline (time)")
     print(row("VM-to-VM (switch, 2 VMs)", vm, base))

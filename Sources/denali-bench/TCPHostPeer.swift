@@ -1,4 +1,4 @@
-// TCPHostPeer.swift: the Linux side of `denalid bench tcp`: blocking TCP sockets that connect (retrying while the
+// TCPHostPeer.swift: the Linux side of `denali-bench tcp`: blocking TCP sockets that connect (retrying while the
 // guest is not up yet), send or drain a bulk stream, and make echo round trips.
 import Foundation
 

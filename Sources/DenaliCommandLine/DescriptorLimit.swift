@@ -3,7 +3,7 @@ import Glibc
 
 /// Raises the soft limit on open files to the hard limit; returns the soft limit now in force (nil if unknown).
 @discardableResult
-func raiseDescriptorLimit() -> UInt64? {
+public func raiseDescriptorLimit() -> UInt64? {
   var limit = rlimit()
   guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
   if limit.rlim_cur < limit.rlim_max {

@@ -1,10 +1,10 @@
-// HypercallBenchmark.swift: `denalid bench hypercall`: null-hypercall round trips per second beside the C baseline.
+// HypercallBenchmark.swift: `denali-bench hypercall`: null-hypercall round trips per second beside the C baseline.
 import ArgumentParser
 import DenaliCore
 import Foundation
 import KVM
 
-/// `denalid bench hypercall`: a guest makes N null hypercalls; both monitors time first exit to termination.
+/// `denali-bench hypercall`: a guest makes N null hypercalls; both monitors time first exit to termination.
 struct HypercallBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "hypercall",
@@ -57,7 +57,7 @@ struct HypercallBenchmark: ParsableCommand {
           + "\"denalid_per_second\": \(oursRate), \"baseline_per_second\": \(theirsRate)}")
       return
     }
-    print("denalid bench hypercall: \(hypercalls) null hypercalls per run, \(rounds) alternating runs, median run")
+    print("denali-bench hypercall: \(hypercalls) null hypercalls per run, \(rounds) alternating runs, median run")
     print("                       denalid        C baseline     ratio (time per call)")
     print("round trips per second \(pad("\(oursRate)")) \(pad("\(theirsRate)")) ")
     print("time per round trip    \(pad(microseconds(oursPerCall))) \(pad(microseconds(theirsPerCall))) \(ratio(oursPerCall, theirsPerCall))")

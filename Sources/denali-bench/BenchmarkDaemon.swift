@@ -32,10 +32,8 @@ final class BenchmarkDaemon {
     directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 
-  /// This executable's path (/proc/self/exe resolved, else argv[0]): the `denalid` the child runs.
-  static var executable: String {
-    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-  }
+  /// The `denalid` beside this program: the one the child runs.
+  static var executable: String { BaselineProgram.besideThisProgram("denalid") }
 
   /// The child's process id, while it runs.
   var processIdentifier: Int32? { process.map(\.processIdentifier) }

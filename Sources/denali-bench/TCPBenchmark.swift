@@ -1,11 +1,11 @@
-// TCPBenchmark.swift: `denalid bench tcp`: bulk TCP throughput between a guest (tcp-bulk) and Linux both ways, beside
+// TCPBenchmark.swift: `denali-bench tcp`: bulk TCP throughput between a guest (tcp-bulk) and Linux both ways, beside
 // the same transfer between two Linux endpoints over a veth pair in the same run; and guest instructions per echo
 // round trip and per connection (tcp-echo), counted exactly with `perf stat -e kvm:kvm_emulate_insn`.
 import ArgumentParser
 import DenaliCore
 import Foundation
 
-/// `denalid bench tcp`.
+/// `denali-bench tcp`.
 struct TCPBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tcp",
@@ -70,7 +70,7 @@ struct TCPBenchmark: ParsableCommand {
       linuxIn.append(try linuxSinks(far: far))
     }
     let median = { (samples: [UInt64]) in SampleSummary(samples).median }
-    print("denalid bench tcp: \(bytes) bytes per transfer, \(rounds) rounds, median; tcp-bulk buffers \(buffer) bytes")
+    print("denali-bench tcp: \(bytes) bytes per transfer, \(rounds) rounds, median; tcp-bulk buffers \(buffer) bytes")
     print("                                   seconds      KiB/s        time vs Linux-to-Linux")
     print(row("guest -> Linux (TAP)", median(toLinux), median(linuxIn)))
     print(row("Linux -> guest (TAP)", median(toGuest), median(linuxOut)))
@@ -115,7 +115,7 @@ struct TCPBenchmark: ParsableCommand {
   /// Starts `denalid run IMAGE` behind TAP dtcp0 with `arguments`, optionally under perf stat writing to `perfOutput`.
   private func startGuest(_ image: String, _ arguments: [String], perfOutput: String? = nil) throws -> Process {
     let process = Process()
-    var command = [BenchmarkNamespace.executable, "run", "\(guests)/\(image).elf", "--tap", "dtcp0", "--tap-address",
+    var command = [BenchmarkDaemon.executable, "run", "\(guests)/\(image).elf", "--tap", "dtcp0", "--tap-address",
                    "\(Self.hostAddress)/24", "--quiet", "--timeout", "600s", "--"] + arguments
     if let perfOutput { command = ["perf", "stat", "-x", ",", "-e", "kvm:kvm_emulate_insn", "-o", perfOutput, "--"] + command }
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

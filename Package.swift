@@ -25,9 +25,11 @@ let package = Package(
     .target(name: "DenaliABI", path: "Sources/DenaliABI"),
     // Layer 1: KVM. A C shim over linux/kvm.h and a typed Swift wrapper; knows nothing of Denali.
     .target(name: "CKVM", path: "Sources/CKVM"),
-    .target(name: "KVM", dependencies: ["CKVM"], path: "Sources/KVM"),
+    .target(name: "KVM", dependencies: ["CKVM", "SystemCalls"], path: "Sources/KVM"),
     // Directories the daemon writes in, held by descriptor and checked for who may change them (Linux only).
-    .target(name: "TrustedFiles", path: "Sources/TrustedFiles"),
+    // A failed system call, the one host-failure error type of every layer above the KVM wrapper.
+    .target(name: "SystemCalls", path: "Sources/SystemCalls"),
+    .target(name: "TrustedFiles", dependencies: ["SystemCalls"], path: "Sources/TrustedFiles"),
     // Layer 2 support: swap-file checksums, zero-page detection and syncfs (C for speed).
     .target(name: "CSwapSupport", path: "Sources/CSwapSupport"),
     // The TAP uplink's ioctls (TUNSETIFF, interface address and flags), for the virtual switch.
@@ -36,7 +38,7 @@ let package = Package(
     .target(
       name: "DenaliCore",
       dependencies: [
-        "KVM", "DenaliABI", "CSwapSupport", "CNetwork", "TrustedFiles",
+        "KVM", "DenaliABI", "CSwapSupport", "CNetwork", "SystemCalls", "TrustedFiles",
         .product(name: "DequeModule", package: "swift-collections"),
         .product(name: "HeapModule", package: "swift-collections"),
       ],
@@ -56,6 +58,7 @@ let package = Package(
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Prometheus", package: "swift-prometheus"),
+        "SystemCalls",
       ],
       path: "Sources/ControlAPI"
     ),
@@ -76,7 +79,7 @@ let package = Package(
     .target(
       name: "DenaliCommandLine",
       dependencies: [
-        "DenaliCore", "TrustedFiles", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "DenaliCore", "SystemCalls", "TrustedFiles", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Sources/DenaliCommandLine"
     ),
@@ -84,7 +87,7 @@ let package = Package(
     .executableTarget(
       name: "denali-bench",
       dependencies: [
-        "DenaliCore", "DenaliCommandLine", "ControlAPI", "KVM", "CHostStats", "TrustedFiles",
+        "DenaliCore", "DenaliCommandLine", "ControlAPI", "KVM", "CHostStats", "SystemCalls", "TrustedFiles",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Sources/denali-bench"
@@ -92,7 +95,8 @@ let package = Package(
     .executableTarget(
       name: "denalid",
       dependencies: [
-        "DenaliCore", "DenaliEngine", "DenaliCommandLine", "ControlAPI", "CLibcap", "CHostStats", "TrustedFiles",
+        "DenaliCore", "DenaliEngine", "DenaliCommandLine", "ControlAPI", "CLibcap", "CHostStats", "SystemCalls",
+        "TrustedFiles",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),

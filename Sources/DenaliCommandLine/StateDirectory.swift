@@ -1,5 +1,6 @@
 // StateDirectory.swift: where `denalid run` keeps swap files: the one given, or a temporary one it removes.
 import Foundation
+import SystemCalls
 import TrustedFiles
 
 /// The state directory of one run, held open by descriptor and checked (`TrustedDirectory.open`).
@@ -23,7 +24,7 @@ public struct StateDirectory {
     var template = Array("/var/tmp/denali-run-XXXXXX".utf8CString)
     let created = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }
     guard created != nil else {
-      throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "mkdtemp under /var/tmp: \(String(cString: strerror(errno)))"])
+      throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "mkdtemp under /var/tmp: \(SystemCallError.text(for: errno))"])
     }
     let made = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let name = String(made.dropFirst("/var/tmp/".count))

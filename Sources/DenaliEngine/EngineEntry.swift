@@ -90,6 +90,7 @@ final class EngineEntry {
     case .faulted(let description): .faulted(description: description)
     case .killed: .killed
     case .timedOut: .faulted(description: "timed out")
+    case .hostFailed(let description): .faulted(description: "host failure (not the guest's): \(description)")
     }
   }
 
@@ -100,6 +101,7 @@ final class EngineEntry {
     case .exited(let status): return .exited(status: status)
     case .faulted(let fault): return .faulted(description: "\(fault)")
     case .timedOut: return .timedOut
+    case .hostFailed(let reason): return .hostFailed(description: reason)
     }
   }
 

@@ -1,5 +1,6 @@
 // KVMError.swift: a failed KVM ioctl or system call, naming the operation and errno.
 import Glibc
+import SystemCalls
 
 /// A failed KVM ioctl or system call; the description names the operation and the errno.
 public struct KVMError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -21,6 +22,6 @@ public struct KVMError: Error, Equatable, Sendable, CustomStringConvertible {
 
   /// A one-line message: operation, strerror text and errno number.
   public var description: String {
-    "\(operation) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+    "\(operation) failed: \(SystemCallError.text(for: errno)) (errno \(errno))"
   }
 }

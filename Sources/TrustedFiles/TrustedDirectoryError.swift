@@ -1,5 +1,6 @@
 // TrustedDirectoryError.swift: why a directory the daemon would write in was refused or could not be opened.
 import Glibc
+import SystemCalls
 
 /// A directory refused or not opened; `description` names the directory, its owner and mode, and the rule.
 public enum TrustedDirectoryError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -10,12 +11,17 @@ public enum TrustedDirectoryError: Error, Equatable, Sendable, CustomStringConve
   case notADirectory(path: String)
   /// More than 40 symbolic links on the way, or a path that is empty.
   case unresolvable(path: String, reason: String)
-  /// A system call on `path` failed.
-  case system(path: String, operation: String, errno: Int32)
+  /// A system call on the directory, or on the way to it, failed.
+  case system(SystemCallError)
+
+  /// A failure of `operation` on `path` with `errno`.
+  public static func system(path: String, operation: String, errno: Int32) -> Self {
+    .system(SystemCallError(path: path, operation: operation, errno: errno))
+  }
 
   /// The errno of a failed system call, else nil.
   public var errno: Int32? {
-    if case .system(_, _, let code) = self { return code }
+    if case .system(let failure) = self { return failure.errno }
     return nil
   }
 
@@ -31,8 +37,7 @@ public enum TrustedDirectoryError: Error, Equatable, Sendable, CustomStringConve
       return "refusing \(path): it belongs to uid \(owner) and has mode \(modeText); \(rule) (another user could otherwise plant files or links the daemon would write through)"
     case .notADirectory(let path): return "\(path) is not a directory"
     case .unresolvable(let path, let reason): return "cannot resolve \(path): \(reason)"
-    case .system(let path, let operation, let code):
-      return "\(path): \(operation) failed: \(String(cString: strerror(code)))"
+    case .system(let failure): return failure.description
     }
   }
 }

@@ -4,6 +4,7 @@ import ArgumentParser
 import ControlAPI
 import Foundation
 import Glibc
+import SystemCalls
 
 /// `denalid serve` started by this process as a child, with its socket, state directory and log in a fresh
 /// directory under /tmp that `removeDirectory()` deletes.
@@ -27,7 +28,7 @@ final class BenchmarkDaemon {
     // SAFETY: mkdtemp rewrites the template's trailing Xs in place, inside the array's own NUL-terminated storage.
     let created = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }
     guard created != nil else {
-      throw ValidationError("cannot create a temporary directory under /tmp: \(String(cString: strerror(errno)))")
+      throw ValidationError("cannot create a temporary directory under /tmp: \(SystemCallError.text(for: errno))")
     }
     directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }

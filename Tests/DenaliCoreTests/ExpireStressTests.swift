@@ -71,3 +71,38 @@ extension GatekeeperTests {
     }
   }
 }
+
+extension GatekeeperTests {
+  @Test("a swap image that cannot be read back ends its VM as a host failure, not a guest fault")
+  func unreadableSwapImageIsAHostFailure() throws {
+    guard let system = try openKVMSystem(), let idler = BuiltGuests.image("idler", memorySize: Self.memorySize),
+      let hello = BuiltGuests.image("hello", memorySize: Self.memorySize)
+    else { return }
+    let directory = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let log = LogLines()
+    let scheduler = try makeScheduler(system, budgetVMs: 1, directory: directory, log: log)
+    defer { scheduler.stop() }
+    // The idler (period 1 s) is swapped out to make room for hello; then its swap file is destroyed.
+    scheduler.submit(try guest(system, idler, id: 1, arguments: ["1000"]), name: "idler")
+    let deadline = ContinuousClock.now + .seconds(30)
+    while scheduler.status(id: 1)?.phase != .idle, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+    scheduler.submit(try guest(system, hello, id: 2, arguments: []), name: "hello")
+    while scheduler.status(id: 1)?.phase != .swappedOut, ContinuousClock.now < deadline {
+      Thread.sleep(forTimeInterval: 0.005)
+    }
+    #expect(scheduler.status(id: 1)?.phase == .swappedOut)
+    let swapFile = directory + "/vm-1.swap"
+    let handle = try #require(FileHandle(forWritingAtPath: swapFile))
+    try handle.write(contentsOf: Data(repeating: 0x5A, count: 16 << 10))
+    try handle.close()
+    let reports = try scheduler.waitForAll(within: .seconds(60))
+    let idlerReport = try #require(reports.first { $0.id == 1 })
+    guard case .hostFailed(let reason) = idlerReport.outcome else {
+      Issue.record("the idler ended \(idlerReport.outcome), not as a host failure")
+      return
+    }
+    #expect(reason.contains("swap-in failed"), "\(reason)")
+    #expect(reports.first { $0.id == 2 }?.outcome == .exited(status: 0))
+  }
+}

@@ -68,7 +68,9 @@ import Testing
     #expect(VMSetupError.invalidMemorySize(3 << 20).isUsageError)
     #expect(VMSetupError.invalidMemorySize(3 << 20).description.contains("3MiB"))
     #expect(VMSetupError.memoryTooSmall(imageEnd: 0x1F_8000, memorySize: 2 << 20).description.contains("0x1f8000"))
-    #expect(!VMSetupError.host(KVMError(operation: "x", errno: 1)).isUsageError)
+    #expect(!VMSetupError.kvm(KVMError(operation: "x", errno: 1)).isUsageError)
+    #expect(!VMSetupError.notRestorable(path: "/s/vm-1.swap").isUsageError)
+    #expect(!VMSetupError.swapImage(.noImage(vmID: 1)).isUsageError)
   }
 }
 

@@ -1,5 +1,6 @@
 // ControlClientError.swift: why a client request failed, worded for the operator at the command line.
 import Glibc
+import SystemCalls
 
 /// A failed client request.
 public enum ControlClientError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -34,5 +35,5 @@ public enum ControlClientError: Error, Equatable, Sendable, CustomStringConverti
     }
   }
 
-  private static func text(_ code: Int32) -> String { String(cString: strerror(code)) }
+  private static func text(_ code: Int32) -> String { SystemCallError.text(for: code) }
 }

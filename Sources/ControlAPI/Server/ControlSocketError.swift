@@ -1,5 +1,6 @@
 // ControlSocketError.swift: why the control socket could not be set up.
 import Glibc
+import SystemCalls
 import TrustedFiles
 
 /// A failure creating the listening socket; the message says what to do.
@@ -26,5 +27,5 @@ public enum ControlSocketError: Error, Equatable, Sendable, CustomStringConverti
     }
   }
 
-  private static func text(_ code: Int32) -> String { String(cString: strerror(code)) }
+  private static func text(_ code: Int32) -> String { SystemCallError.text(for: code) }
 }

@@ -1,5 +1,6 @@
 // ImageResolver.swift: finds a requested image inside the configured image directories, and nowhere else.
 import Glibc
+import SystemCalls
 
 /// Resolves image paths from requests: only regular files inside an image directory, after every symbolic
 /// link is followed, can be used; the file is opened without following links and its opened path checked
@@ -50,7 +51,7 @@ public struct ImageResolver: Sendable {
   private func read(_ canonical: String, requested: String) throws(ControlError) -> ResolvedImage {
     let fd = open(canonical, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
     guard fd >= 0 else {
-      throw .imageRefused("image '\(requested)' cannot be opened: \(String(cString: strerror(errno)))")
+      throw .imageRefused("image '\(requested)' cannot be opened: \(SystemCallError.text(for: errno))")
     }
     defer { close(fd) }
     // A directory on the path could have been swapped for a link between realpath and open: check the file
@@ -60,7 +61,7 @@ public struct ImageResolver: Sendable {
     }
     var status = stat()
     guard fstat(fd, &status) == 0 else {
-      throw .imageRefused("image '\(requested)' cannot be examined: \(String(cString: strerror(errno)))")
+      throw .imageRefused("image '\(requested)' cannot be examined: \(SystemCallError.text(for: errno))")
     }
     guard status.st_mode & S_IFMT == S_IFREG else {
       throw .imageRefused("image '\(requested)' is not a regular file")
@@ -75,7 +76,7 @@ public struct ImageResolver: Sendable {
       let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
       if count < 0 {
         if errno == EINTR { continue }
-        throw .imageRefused("image '\(requested)' cannot be read: \(String(cString: strerror(errno)))")
+        throw .imageRefused("image '\(requested)' cannot be read: \(SystemCallError.text(for: errno))")
       }
       if count == 0 { break }
       bytes.append(contentsOf: chunk[0..<count])

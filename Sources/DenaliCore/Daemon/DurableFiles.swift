@@ -49,10 +49,3 @@ func readWholeFile(_ fd: Int32, limit: Int) -> [UInt8]? {
   bytes.removeSubrange(done...)
   return bytes
 }
-
-/// The system's message for `code`.
-func errnoText(_ code: Int32) -> String {
-  // SAFETY: strerror returns a NUL-terminated string valid until the next strerror call on this thread;
-  // it is copied into a Swift String at once.
-  String(cString: strerror(code))
-}

@@ -1,11 +1,12 @@
 // VMJournalError.swift: why the VM journal could not be opened, appended to or rewritten.
 import Glibc
+import SystemCalls
 import TrustedFiles
 
 /// A VM-journal failure; `description` is a one-line message saying what failed and where.
 public enum VMJournalError: Error, CustomStringConvertible, Equatable {
   /// A system call on `path` failed (ENOSPC for a full disk, EIO, EACCES, ...).
-  case system(path: String, operation: String, errno: Int32)
+  case system(SystemCallError)
   /// An entry could not be encoded as JSON (a non-finite time, for example); nothing was written.
   case encoding(path: String, reason: String)
   /// The journal was closed.
@@ -16,8 +17,7 @@ public enum VMJournalError: Error, CustomStringConvertible, Equatable {
   /// A one-line message.
   public var description: String {
     switch self {
-    case .system(let path, let operation, let errno):
-      "VM journal \(path): \(operation) failed: \(errnoText(errno))"
+    case .system(let failure): "VM journal \(failure)"
     case .encoding(let path, let reason): "VM journal \(path): an entry could not be encoded: \(reason)"
     case .closed(let path): "VM journal \(path) is closed"
     case .directory(let error): "VM journal: \(error)"
@@ -26,7 +26,14 @@ public enum VMJournalError: Error, CustomStringConvertible, Equatable {
 
   /// True for a full disk or an exceeded quota.
   public var isNoSpace: Bool {
-    if case .system(_, _, let errno) = self { return errno == ENOSPC || errno == EDQUOT }
+    if case .system(let failure) = self { return failure.isNoSpace }
     return false
+  }
+}
+
+extension VMJournalError {
+  /// A failure of `operation` on `path` with `errno`.
+  public static func system(path: String, operation: String, errno: Int32) -> Self {
+    .system(SystemCallError(path: path, operation: operation, errno: errno))
   }
 }

@@ -11,6 +11,8 @@ public enum VMEnd: Codable, Equatable, Sendable {
   case killed
   /// The VM ran past its time limit.
   case timedOut
+  /// The host failed it (not the guest's doing); the description says how.
+  case hostFailed(description: String)
 }
 
 /// What a VM's current run started from.

@@ -1,12 +1,13 @@
 // DiskFile.swift: the host file behind a virtual disk: opened or created, checked, read and written by block.
 import DenaliABI
 import Glibc
+import SystemCalls
 import TrustedFiles
 
 /// Why a disk file cannot be used; `description` is a one-line message.
 public enum DiskFileError: Error, Equatable, CustomStringConvertible {
   /// open/fstat/ftruncate failed.
-  case system(path: String, operation: String, errno: Int32)
+  case system(SystemCallError)
   /// Not a regular file.
   case notARegularFile(path: String)
   /// Size zero, or not a multiple of the block size.
@@ -17,8 +18,7 @@ public enum DiskFileError: Error, Equatable, CustomStringConvertible {
   /// A one-line message.
   public var description: String {
     switch self {
-    case .system(let path, let operation, let errno):
-      "\(path): \(operation) failed: \(String(cString: strerror(errno)))"
+    case .system(let failure): failure.description
     case .notARegularFile(let path): "\(path): a disk must be a regular file"
     case .badSize(let path, let size):
       "\(path): disk size \(size) bytes must be a non-zero multiple of \(DENALI_DISK_BLOCK_SIZE)"
@@ -130,5 +130,12 @@ public final class DiskFile: @unchecked Sendable {
       // SAFETY: done < buffer.count, so the source stays inside the buffer.
       pwrite(fd, buffer.baseAddress.map { $0 + done }, buffer.count - done, off_t(offset) + off_t(done))
     }
+  }
+}
+
+extension DiskFileError {
+  /// A failure of `operation` on `path` with `errno`.
+  public static func system(path: String, operation: String, errno: Int32) -> Self {
+    .system(SystemCallError(path: path, operation: operation, errno: errno))
   }
 }

@@ -1,5 +1,6 @@
 // SiteImageError.swift: why `denalid disk pack` refuses a site directory or cannot write its image.
 import Glibc
+import SystemCalls
 
 /// Why a site image cannot be made; `description` is a one-line message naming the file at fault.
 public enum SiteImageError: Error, Equatable, CustomStringConvertible {
@@ -30,7 +31,7 @@ public enum SiteImageError: Error, Equatable, CustomStringConvertible {
   /// The output file lies inside the site directory, so it would pack itself.
   case outputInsideSite(path: String)
   /// A system call failed.
-  case system(path: String, operation: String, errno: Int32)
+  case system(SystemCallError)
 
   /// True when the input was refused (the command's usage status, 2); false for a failure of the host (1).
   public var isRefusal: Bool {
@@ -54,7 +55,14 @@ public enum SiteImageError: Error, Equatable, CustomStringConvertible {
     case .hashCollision(let path, let other): "\(path) and \(other) have the same path hash: rename one"
     case .changedWhilePacking(let path): "\(path): changed while it was packed"
     case .outputInsideSite(let path): "\(path): the output must not be inside the site directory"
-    case .system(let path, let operation, let errno): "\(path): \(operation) failed: \(errnoText(errno))"
+    case .system(let failure): failure.description
     }
+  }
+}
+
+extension SiteImageError {
+  /// A failure of `operation` on `path` with `errno`.
+  public static func system(path: String, operation: String, errno: Int32) -> Self {
+    .system(SystemCallError(path: path, operation: operation, errno: errno))
   }
 }

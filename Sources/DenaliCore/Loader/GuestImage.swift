@@ -21,6 +21,7 @@
 
 import DenaliABI
 import Foundation
+import SystemCalls
 
 #if canImport(Glibc)
   import Glibc
@@ -147,7 +148,7 @@ public enum GuestImageError: Error, Equatable, CustomStringConvertible {
   public var description: String {
     switch self {
     case .unreadable(let path, let code):
-      return "\(path): cannot read: \(errorString(code))"
+      return "\(path): cannot read: \(SystemCallError.text(for: code))"
     case .notARegularFile(let path):
       return "\(path): not a regular file"
     case .fileTooLarge(let path, let size):
@@ -419,13 +420,6 @@ private func readLittleEndian<T: FixedWidthInteger & UnsignedInteger>(
 private func roundUpToPage(_ value: UInt64) -> (partialValue: UInt64, overflow: Bool) {
   let (sum, overflow) = value.addingReportingOverflow(pageSize - 1)
   return (sum & ~(pageSize - 1), overflow)
-}
-
-/// The C library's message for an errno value.
-private func errorString(_ code: Int32) -> String {
-  // SAFETY: strerror returns a pointer to a NUL-terminated string, valid until the next call
-  // to strerror on this thread; it is copied into a Swift String immediately.
-  String(cString: strerror(code))
 }
 
 // MARK: - File reading

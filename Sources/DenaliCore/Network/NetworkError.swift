@@ -1,5 +1,6 @@
 // NetworkError.swift: what can go wrong setting up the virtual network (never because of a guest).
 import Glibc
+import SystemCalls
 
 /// A failure to configure the switch or its uplink.
 public enum NetworkError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -14,7 +15,7 @@ public enum NetworkError: Error, Equatable, Sendable, CustomStringConvertible {
   /// An interface name longer than 15 bytes, empty, or with a '/' or NUL.
   case invalidInterfaceName(String)
   /// A system call on the TAP device failed.
-  case system(operation: String, errno: Int32)
+  case system(SystemCallError)
 
   /// One line for the operator.
   public var description: String {
@@ -24,7 +25,7 @@ public enum NetworkError: Error, Equatable, Sendable, CustomStringConvertible {
     case .addressOutsideSubnet(let address, let subnet): "address \(address) is outside \(subnet)"
     case .duplicatePort(let id): "a port for VM \(id) exists already"
     case .invalidInterfaceName(let name): "invalid interface name \"\(name)\" (1-15 bytes, no '/')"
-    case .system(let operation, let code): "\(operation): \(String(cString: strerror(code)))"
+    case .system(let failure): failure.description
     }
   }
 }

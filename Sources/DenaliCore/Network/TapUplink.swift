@@ -1,6 +1,7 @@
 // TapUplink.swift: the switch's uplink to the host: a TAP device with a host-side IPv4 address, and a reader thread.
 import CNetwork
 import Foundation
+import SystemCalls
 
 /// A TAP interface (`IFF_TAP | IFF_NO_PI`) joining the virtual switch to the host's network stack. The
 /// host side gets `address` (for example 10.0.0.1/16) and is brought up; frames the host sends on it are
@@ -25,12 +26,12 @@ public final class TapUplink: NetworkUplink, @unchecked Sendable {
     }
     var actual = [CChar](repeating: 0, count: 32)
     let fd = cnet_tap_open(name, &actual, actual.count)
-    guard fd >= 0 else { throw .system(operation: "opening TAP device \(name)", errno: -fd) }
+    guard fd >= 0 else { throw .system(SystemCallError(path: "/dev/net/tun", operation: "opening TAP device \(name)", errno: -fd)) }
     let kernelName = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let wake = cnet_eventfd()
     guard wake >= 0 else {
       close(fd)
-      throw .system(operation: "eventfd", errno: -wake)
+      throw .system(SystemCallError(path: nil, operation: "eventfd", errno: -wake))
     }
     // IPv6 off first: the interface then never sends router solicitations or duplicate-address probes.
     try? "1".write(toFile: "/proc/sys/net/ipv6/conf/\(kernelName)/disable_ipv6", atomically: false, encoding: .utf8)
@@ -41,7 +42,7 @@ public final class TapUplink: NetworkUplink, @unchecked Sendable {
     guard status == 0 else {
       close(fd)
       close(wake)
-      throw .system(operation: "configuring \(kernelName) with \(address)", errno: -status)
+      throw .system(SystemCallError(path: kernelName, operation: "configuring it with \(address)", errno: -status))
     }
     self.name = kernelName
     self.address = address

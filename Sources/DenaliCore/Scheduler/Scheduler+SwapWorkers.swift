@@ -69,7 +69,7 @@ extension Scheduler {
         state.admitWaitingVMs()
         return VMReport(
           id: vm.id, name: vm.name,
-          outcome: .faulted(.unexpectedExit("\(booted ? "swap-in" : "boot") failed: \(failure)", rip: 0)),
+          outcome: .hostFailed(reason: "\(booted ? "swap-in" : "boot") failed: \(failure)"),
           accounting: vm.accounting)
       }
       if booted {

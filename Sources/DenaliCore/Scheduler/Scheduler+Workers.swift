@@ -50,7 +50,7 @@ extension Scheduler {
     do {
       end = try guest.runSlice()
     } catch {
-      end = .finished(.faulted(.unexpectedExit("host error: \(error)", rip: 0)))
+      end = .finished(.hostFailed(reason: "\(error)"))
     }
     let cpu = threadCPUNanoseconds() &- cpuBefore
     let deviceWait = guest.disk.waitNanoseconds &- waitBefore

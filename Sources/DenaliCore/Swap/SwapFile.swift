@@ -277,10 +277,10 @@ public final class SwapFile {
   public func verify() throws(SwapError) {
     try recover()
     let scratch: GuestMemory
-    do {
+    do throws(KVMError) {
       scratch = try GuestMemory(size: memorySize)
     } catch {
-      throw .host("\(error)")
+      throw .kvm(error)
     }
     _ = try load(into: scratch)
   }
@@ -563,8 +563,9 @@ extension SwapError {
   fileprivate var reason: String {
     switch self {
     case .corrupt(_, let reason): reason
-    case .system(_, let operation, let errno): "\(operation): \(String(cString: strerror(errno)))"
-    case .host(let message): message
+    case .system(let failure): "\(failure.operation): \(failure.reason)"
+    case .kvm(let error): "\(error)"
+    case .notResident, .noImage: description
     case .directory(let error): "\(error)"
     }
   }

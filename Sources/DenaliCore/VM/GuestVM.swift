@@ -106,7 +106,7 @@ public final class GuestVM {
   ) throws(VMSetupError) {
     try self.init(system: system, image: image, configuration: configuration, resident: false, console: console)
     guard file.vmID == configuration.id, file.memorySize == configuration.memorySize, file.committed != nil else {
-      throw .host(KVMError(operation: "restoring from \(file.path): not a recovered image of this VM", errno: 22))
+      throw .notRestorable(path: file.path)
     }
     let state: SavedMachineState
     do throws(SwapError) {
@@ -115,7 +115,7 @@ public final class GuestVM {
       }
       state = decoded
     } catch {
-      throw .host(KVMError(operation: "restoring from \(file.path): \(error)", errno: 5))  // EIO
+      throw .swapImage(error)
     }
     clockOrigin = monotonicNanoseconds() &- state.guestClock
     switch state.idle {
@@ -142,11 +142,11 @@ public final class GuestVM {
     do {
       machine = try ResidentMachine(system: system, memorySize: configuration.memorySize, tracksDirtyPages: swappable)
     } catch {
-      throw .host(error)
+      throw .kvm(error)
     }
     let memory = machine.memory
     let vcpu = machine.vcpu
-    do {
+    do throws(GuestMemoryError) {
       try MachineLayout.install(in: memory)
       try image.load(intoFresh: memory)
       let boot = BootInfo(memorySize: memory.size, imageEnd: image.end, arguments: configuration.arguments)
@@ -155,13 +155,13 @@ public final class GuestVM {
       try machine.virtualRegisters.write(to: memory, monotonic: 0, wallClock: 0, pending: 0)
     } catch {
       // The image and layout were validated against this memory size; a failure here is a host bug.
-      throw .host(KVMError(operation: "loading the guest (\(error))", errno: 22))
+      throw .layout(error)
     }
     do {
       try vcpu.setSpecialRegisters(MachineLayout.longModeSpecialRegisters(from: vcpu.specialRegisters()))
       try vcpu.setRegisters(MachineLayout.initialRegisters(entry: image.entry, memorySize: memory.size))
     } catch {
-      throw .host(error)
+      throw .kvm(error)
     }
     clockOrigin = monotonicNanoseconds()
     attach(machine)
@@ -192,7 +192,7 @@ public final class GuestVM {
   /// running. Only pages changed since the image in `file` was loaded are written, and zero pages never.
   /// Nothing is durable (or released) until the caller syncs the store and calls `commitSwapOut`.
   func writeSwapImage(to file: SwapFile) throws(SwapError) -> PendingSwapWrite {
-    guard let machine = resident else { throw .host("the VM is not resident") }
+    guard let machine = resident else { throw .notResident(vmID: configuration.id) }
     let state: SavedMachineState
     let changed: PageBitmap
     do {
@@ -211,7 +211,7 @@ public final class GuestVM {
         kvmClock: machine.machine.fd >= 0 ? try machine.machine.kvmClock() : nil)
       changed = try machine.takeChangedPages()
     } catch {
-      throw .host("\(error)")
+      throw .kvm(error)
     }
     let previous = file === swapFile ? machine.swapEntries : nil
     return try file.write(memory: machine.memory, state: state.encoded(), previous: previous, changed: changed)
@@ -231,12 +231,12 @@ public final class GuestVM {
   @discardableResult
   public func swapIn(system: KVMSystem) throws(SwapError) -> Int {
     guard resident == nil else { return 0 }
-    guard let file = swapFile else { throw .host("the VM has no swap image") }
+    guard let file = swapFile else { throw .noImage(vmID: configuration.id) }
     let machine: ResidentMachine
     do {
       machine = try ResidentMachine(system: system, memorySize: configuration.memorySize, tracksDirtyPages: true)
     } catch {
-      throw .host("\(error)")
+      throw .kvm(error)
     }
     let image = try file.load(into: machine.memory)
     guard var state = SavedMachineState(encoded: image.state) else {
@@ -251,7 +251,7 @@ public final class GuestVM {
       statistics.msrsNotRestored &+= UInt64(skipped.count)
       if let clock = state.kvmClock { try machine.machine.setKVMClock(clock &+ away) }
     } catch {
-      throw .host("\(error)")
+      throw .kvm(error)
     }
     machine.virtualRegisters = virtualRegisters(for: machine)
     if let idle = idleToRestore {

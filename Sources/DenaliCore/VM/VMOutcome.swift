@@ -8,4 +8,7 @@ public enum VMOutcome: Equatable, Sendable {
   case faulted(GuestFault)
   /// The guest ran past its deadline and was stopped.
   case timedOut
+  /// The host failed the VM (KVM refused to run it, its swap image could not be read back, booting it
+  /// failed): not the guest's doing. `denalid run` exits 125 for it.
+  case hostFailed(reason: String)
 }

@@ -232,6 +232,7 @@ struct RunCommand: ParsableCommand {
     case .exited(let status): status
     case .faulted(let fault): fault.exitStatus
     case .timedOut: ExitStatus.timeout
+    case .hostFailed: ExitStatus.hostError
     }
   }
 
@@ -241,6 +242,7 @@ struct RunCommand: ParsableCommand {
     case .exited: nil
     case .faulted(let fault): "guest fault: \(fault)"
     case .timedOut: "guest stopped: it ran past its timeout of \(timeout.map { "\($0)" } ?? "?")"
+    case .hostFailed(let reason): "host error: \(reason)"
     }
   }
 
@@ -250,6 +252,7 @@ struct RunCommand: ParsableCommand {
     case .exited(let status): "exited \(status)"
     case .faulted(let fault): "faulted \(fault.exitStatus)"
     case .timedOut: "timed out"
+    case .hostFailed: "host failed"
     }
   }
 }

@@ -2,6 +2,7 @@
 // read its image directories, so that a directory only root's capabilities could reach fails at start with
 // a clear message instead of failing every create and every swap-out later.
 import Glibc
+import SystemCalls
 
 /// What the daemon needs of its directories once it has no capability left.
 enum AccessCheck {
@@ -18,7 +19,7 @@ enum AccessCheck {
       let reason = errno
       throw Failure(
         description:
-          "the state directory \(directory) is not writable by the daemon without capabilities (\(String(cString: strerror(reason)))): \(describe(directory)); every directory on its path must be searchable and it must be writable by uid \(geteuid())"
+          "the state directory \(directory) is not writable by the daemon without capabilities (\(SystemCallError.text(for: reason))): \(describe(directory)); every directory on its path must be searchable and it must be writable by uid \(geteuid())"
       )
     }
   }
@@ -35,7 +36,7 @@ enum AccessCheck {
       }
       throw Failure(
         description:
-          "the image directory \(directory) is not readable by the daemon without capabilities (\(String(cString: strerror(reason)))): \(describe(directory)); it and every directory on its path must be readable by uid \(geteuid())"
+          "the image directory \(directory) is not readable by the daemon without capabilities (\(SystemCallError.text(for: reason))): \(describe(directory)); it and every directory on its path must be readable by uid \(geteuid())"
       )
     }
     return warnings
@@ -44,7 +45,7 @@ enum AccessCheck {
   /// "owner uid U, mode 0NNN" of `path`, or why it cannot be read.
   private static func describe(_ path: String) -> String {
     var status = stat()
-    guard stat(path, &status) == 0 else { return "cannot stat it: \(String(cString: strerror(errno)))" }
+    guard stat(path, &status) == 0 else { return "cannot stat it: \(SystemCallError.text(for: errno))" }
     return "owner uid \(status.st_uid), group \(status.st_gid), mode 0\(String(status.st_mode & 0o7777, radix: 8))"
   }
 }

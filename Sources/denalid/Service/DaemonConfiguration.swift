@@ -3,6 +3,7 @@ import ControlAPI
 import DenaliCore
 import DenaliEngine
 import Foundation
+import SystemCalls
 
 /// Everything `denalid serve` is configured with. Defaults are those documented in Config/denalid.conf;
 /// the file overrides them, and flags override the file.
@@ -98,7 +99,7 @@ struct DaemonConfiguration: Equatable {
   /// directories replace the default list).
   mutating func load(file path: String) throws(ConfigurationError) {
     guard let handle = FileHandle(forReadingAtPath: path) else {
-      throw .cannotRead(path, String(cString: strerror(errno)))
+      throw .cannotRead(path, SystemCallError.text(for: errno))
     }
     defer { try? handle.close() }
     let data: Data

@@ -2,6 +2,7 @@
 import CLibcap
 import Foundation
 import Glibc
+import SystemCalls
 
 /// Drops capabilities with libcap. Capabilities are per thread: this must run before the daemon starts any
 /// thread (the event loop, the engine's workers), so every later thread inherits the reduced sets.
@@ -73,7 +74,7 @@ enum PrivilegeError: Error, CustomStringConvertible {
   /// The message.
   var description: String {
     switch self {
-    case .call(let name, let code): "\(name) failed: \(String(cString: strerror(code)))"
+    case .call(let name, let code): "\(name) failed: \(SystemCallError.text(for: code))"
     }
   }
 }

@@ -89,6 +89,28 @@ struct CommandLineTests {
     #expect(overridden.stdout.contains("max-vms = 50\n") && overridden.stdout.contains("log-level = debug\n"))
   }
 
+  @Test("serve: every configuration key is a flag in --help, a line of --check-config and documented in Config/denalid.conf")
+  func everyKeyDocumented() throws {
+    guard let help = try denalid(["serve", "--help"]),
+      let rendered = try denalid(["serve", "--check-config", "--config", "/dev/null"])
+    else { return }
+    let helpKeys = help.stdout.split(separator: "\n").compactMap { line -> String? in
+      guard line.hasPrefix("  --"), let colon = line.firstIndex(of: ":") else { return nil }
+      let key = line[line.index(line.startIndex, offsetBy: 4)..<colon]
+      return key.contains(" ") ? nil : String(key)
+    }
+    let renderedKeys = rendered.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+    #expect(helpKeys.count >= 17, "\(help.stdout)")
+    #expect(helpKeys == renderedKeys, "help lists \(helpKeys); --check-config states \(renderedKeys)")
+    let file = try String(contentsOfFile: ProcessRunner.root.appendingPathComponent("Config/denalid.conf").path, encoding: .utf8)
+    let lines = file.split(separator: "\n", omittingEmptySubsequences: false)
+    for key in helpKeys {
+      let line = lines.firstIndex { $0.hasPrefix("\(key) = ") }
+      #expect(line != nil, "Config/denalid.conf does not state \(key)")
+      if let line { #expect(line > 0 && lines[line - 1].hasPrefix("#"), "Config/denalid.conf states \(key) without a comment above it") }
+    }
+  }
+
   @Test("serve refuses bad configuration with status 2 and says what is wrong")
   func badConfiguration() throws {
     let directory = NSTemporaryDirectory() + "denali-conf-\(getpid())-\(Int.random(in: 0..<1_000_000))"

@@ -46,12 +46,8 @@ struct DaemonConfiguration: Equatable {
   /// Where `denalid serve` looks for its file when `--config` is not given.
   static let defaultPath = "/etc/denali/denalid.conf"
 
-  /// Every key of the file, in the order Config/denalid.conf documents them.
-  static let keys = [
-    "socket", "socket-group", "image-dir", "state-dir", "memory-budget", "max-memory-per-vm", "default-memory",
-    "max-disk-per-vm", "max-vms", "max-vms-per-request", "max-body-size", "workers", "api-threads", "swap-threads", "keep-finished",
-    "console-buffer", "log-level",
-  ]
+  /// Every key of the file (and flag of `serve`), in the order Config/denalid.conf documents them.
+  static var keys: [String] { ConfigurationKey.all.map(\.name) }
 
   /// The request limits the control API enforces.
   var limits: ControlLimits {
@@ -62,37 +58,8 @@ struct DaemonConfiguration: Equatable {
 
   /// Sets `key` to the text `value` (from the file or a flag); `image-dir` appends. Throws with what is wrong.
   mutating func set(_ key: String, _ value: String) throws(ConfigurationError) {
-    func size() throws(ConfigurationError) -> UInt64 {
-      guard let bytes = ByteCount.parse(value) else { throw .badValue(key, value, "a size such as 4MiB") }
-      return bytes
-    }
-    func count() throws(ConfigurationError) -> Int {
-      guard let number = Int(value), number >= 0 else { throw .badValue(key, value, "a whole number") }
-      return number
-    }
-    switch key {
-    case "socket": socketPath = value
-    case "socket-group": socketGroup = value
-    case "image-dir": imageDirectories.append(value)
-    case "state-dir": stateDirectory = value
-    case "memory-budget": memoryBudget = try size()
-    case "max-memory-per-vm": maximumMemoryPerVM = try size()
-    case "default-memory": defaultMemoryPerVM = try size()
-    case "max-disk-per-vm": maximumDiskPerVM = try size()
-    case "max-vms": maximumVMs = try count()
-    case "max-vms-per-request": maximumVMsPerRequest = try count()
-    case "max-body-size":
-      let bytes = try size()
-      guard bytes <= UInt64(Int.max) else { throw .badValue(key, value, "a size") }
-      maximumBodySize = Int(bytes)
-    case "workers": workers = try count()
-    case "api-threads": apiThreads = try count()
-    case "swap-threads": swapThreads = try count()
-    case "keep-finished": keptFinishedVMs = try count()
-    case "console-buffer": consoleBytes = try size()
-    case "log-level": logLevel = value
-    default: throw .unknownKey(key)
-    }
+    guard let entry = ConfigurationKey.named(key) else { throw .unknownKey(key) }
+    try entry.set(&self, value)
   }
 
   /// Reads a file of `key = value` lines (`#` starts a comment; `image-dir` may repeat, and the file's
@@ -174,28 +141,7 @@ struct DaemonConfiguration: Equatable {
 
   /// The configuration as the file would state it (for `denalid serve --check-config`).
   var rendered: String {
-    var lines = [
-      "socket = \(socketPath)",
-      "socket-group = \(socketGroup)",
-    ]
-    lines += imageDirectories.map { "image-dir = \($0)" }
-    lines += [
-      "state-dir = \(stateDirectory)",
-      "memory-budget = \(ByteCount.format(memoryBudget))",
-      "max-memory-per-vm = \(ByteCount.format(maximumMemoryPerVM))",
-      "default-memory = \(ByteCount.format(defaultMemoryPerVM))",
-      "max-disk-per-vm = \(ByteCount.format(maximumDiskPerVM))",
-      "max-vms = \(maximumVMs)",
-      "max-vms-per-request = \(maximumVMsPerRequest)",
-      "max-body-size = \(ByteCount.format(UInt64(maximumBodySize)))",
-      "workers = \(workers)",
-      "api-threads = \(apiThreads)",
-      "swap-threads = \(swapThreads)",
-      "keep-finished = \(keptFinishedVMs)",
-      "console-buffer = \(ByteCount.format(consoleBytes))",
-      "log-level = \(logLevel)",
-    ]
-    return lines.joined(separator: "\n") + "\n"
+    ConfigurationKey.all.flatMap { key in key.values(self).map { "\(key.name) = \($0)" } }.joined(separator: "\n") + "\n"
   }
 }
 
@@ -213,6 +159,8 @@ enum ConfigurationError: Error, CustomStringConvertible {
   case inFile(String, line: Int, String)
   /// Values that do not fit together or exceed hard limits.
   case invalid(String)
+  /// A command-line word that is not `--key value`.
+  case unexpectedArgument(String)
 
   /// The message.
   var description: String {
@@ -223,6 +171,7 @@ enum ConfigurationError: Error, CustomStringConvertible {
     case .badValue(let key, let value, let expected): "\(key) = \(value): expected \(expected)"
     case .inFile(let path, let line, let detail): "\(path):\(line): \(detail)"
     case .invalid(let detail): "invalid configuration: \(detail)"
+    case .unexpectedArgument(let word): "unexpected argument '\(word)' (flags are --KEY VALUE; see denalid serve --help)"
     }
   }
 }

@@ -18,62 +18,19 @@ struct ServeCommand: ParsableCommand {
       built-in defaults documented in Config/denalid.conf); every flag overrides the key of the same name. The
       daemon binds the socket (mode 0660, owned by --socket-group), builds the engine, drops every capability,
       sets no-new-privileges, and serves until SIGTERM or SIGINT. See Docs/API.md.
+
+      Keys (in the file `key = value`, as a flag `--key VALUE` or `--key=VALUE`):
+      \(ConfigurationKey.all.map { "  --\($0.name): \($0.help)" }.joined(separator: "\n"))
       """
   )
 
   @Option(help: "Configuration file (default: \(DaemonConfiguration.defaultPath) if it exists).")
   var config: String?
 
-  @Option(help: "The control API's unix socket.")
-  var socket: String?
-
-  @Option(help: "Group owning the socket (mode 0660); empty: the daemon's own group.")
-  var socketGroup: String?
-
-  @Option(help: "A directory images may come from (repeat for several; replaces the file's list).")
-  var imageDir: [String] = []
-
-  @Option(help: "Directory for swap files and the VM table.")
-  var stateDir: String?
-
-  @Option(help: "Guest memory kept resident at most (e.g. 16GiB).")
-  var memoryBudget: String?
-
-  @Option(help: "Largest guest memory per VM (a multiple of 2MiB, at most 1GiB).")
-  var maxMemoryPerVm: String?
-
-  @Option(help: "Guest memory when a request gives none.")
-  var defaultMemory: String?
-
-  @Option(help: "Largest scratch disk per VM.")
-  var maxDiskPerVm: String?
-
-  @Option(help: "Most VMs the daemon keeps at once.")
-  var maxVms: String?
-
-  @Option(help: "Most VMs one create request may ask for.")
-  var maxVmsPerRequest: String?
-
-  @Option(help: "Largest request body (e.g. 64KiB).")
-  var maxBodySize: String?
-
-  @Option(help: "Worker threads running vCPUs (0: one per core).")
-  var workers: String?
-
-  @Option(help: "Threads serving control API calls to the engine.")
-  var apiThreads: String?
-
-  @Option(help: "Threads doing swap I/O.")
-  var swapThreads: String?
-
-  @Option(help: "Finished VMs kept for list and inspect.")
-  var keepFinished: String?
-
-  @Option(help: "Console output kept per VM (e.g. 8KiB).")
-  var consoleBuffer: String?
-
-  @Option(help: "trace, debug, info, notice, warning, error or critical.")
-  var logLevel: String?
+  @Argument(
+    parsing: .allUnrecognized,
+    help: ArgumentHelp("Any configuration key as a flag (listed below), overriding the file.", valueName: "--KEY VALUE"))
+  var settings: [String] = []
 
   @Flag(help: "Print the effective configuration and exit.")
   var checkConfig = false
@@ -104,17 +61,32 @@ struct ServeCommand: ParsableCommand {
     } else if access(DaemonConfiguration.defaultPath, F_OK) == 0 {
       try configuration.load(file: DaemonConfiguration.defaultPath)
     }
-    if !imageDir.isEmpty { configuration.imageDirectories = [] }
-    let flags: [(String, String?)] = [
-      ("socket", socket), ("socket-group", socketGroup), ("state-dir", stateDir), ("memory-budget", memoryBudget),
-      ("max-memory-per-vm", maxMemoryPerVm), ("default-memory", defaultMemory), ("max-disk-per-vm", maxDiskPerVm),
-      ("max-vms", maxVms), ("max-vms-per-request", maxVmsPerRequest), ("max-body-size", maxBodySize),
-      ("workers", workers), ("api-threads", apiThreads), ("swap-threads", swapThreads),
-      ("keep-finished", keepFinished), ("console-buffer", consoleBuffer), ("log-level", logLevel),
-    ] + imageDir.map { ("image-dir", $0) }
-    for case let (key, value?) in flags { try configuration.set(key, value) }
+    let flags = try Self.pairs(settings)
+    if flags.contains(where: { $0.key == "image-dir" }) { configuration.imageDirectories = [] }
+    for (key, value) in flags { try configuration.set(key, value) }
     try configuration.validate()
     return configuration
+  }
+
+  /// `--key value` and `--key=value` words as (key, value) pairs; anything else is a usage error.
+  static func pairs(_ words: [String]) throws(ConfigurationError) -> [(key: String, value: String)] {
+    var pairs: [(key: String, value: String)] = []
+    var index = 0
+    while index < words.count {
+      let word = words[index]
+      guard word.hasPrefix("--"), word.count > 2 else { throw .unexpectedArgument(word) }
+      let flag = word.dropFirst(2)
+      if let equals = flag.firstIndex(of: "=") {
+        pairs.append((String(flag[..<equals]), String(flag[flag.index(after: equals)...])))
+        index += 1
+        continue
+      }
+      guard ConfigurationKey.named(String(flag)) != nil else { throw .unknownKey(String(flag)) }
+      guard index + 1 < words.count else { throw .badValue(String(flag), "", "a value after --\(flag)") }
+      pairs.append((String(flag), words[index + 1]))
+      index += 2
+    }
+    return pairs
   }
 
   /// Runs the daemon until SIGTERM or SIGINT; returns the exit status.

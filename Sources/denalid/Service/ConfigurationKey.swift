@@ -1,0 +1,88 @@
+// ConfigurationKey.swift: every key of `denalid serve`'s configuration, defined once: its name (in the file and
+// as a flag), its help, how its text is read and how its value is written back. The defaults are
+// DaemonConfiguration's initial values; Config/denalid.conf states each (a test holds them equal).
+import ControlAPI
+
+/// One configuration key.
+struct ConfigurationKey: Sendable {
+  /// The key in the file, and `--name` on the command line.
+  let name: String
+  /// One line of help (in `serve --help` and checked against Config/denalid.conf).
+  let help: String
+  /// Reads `value` into the configuration (`image-dir` appends); throws with what is wrong.
+  let set: @Sendable (inout DaemonConfiguration, String) throws(ConfigurationError) -> Void
+  /// The key's value(s) as the file would state them.
+  let values: @Sendable (DaemonConfiguration) -> [String]
+
+  /// The key called `name`, if there is one.
+  static func named(_ name: String) -> ConfigurationKey? { all.first { $0.name == name } }
+
+  /// Every key, in the order Config/denalid.conf documents them.
+  static let all: [ConfigurationKey] = [
+    text("socket", "The control API's unix socket.", \.socketPath),
+    text("socket-group", "Group owning the socket (mode 0660); empty: the daemon's own group.", \.socketGroup),
+    ConfigurationKey(
+      name: "image-dir", help: "A directory images may come from (repeat for several; replaces the defaults).",
+      set: { configuration, value in configuration.imageDirectories.append(value) },
+      values: { $0.imageDirectories }),
+    text("state-dir", "Directory for swap files, the VM table, stored images and scratch disks.", \.stateDirectory),
+    size("memory-budget", "Guest memory kept resident at most (e.g. 16GiB).", \.memoryBudget),
+    size("max-memory-per-vm", "Largest guest memory per VM (a multiple of 2MiB, at most 1GiB).", \.maximumMemoryPerVM),
+    size("default-memory", "Guest memory when a request gives none.", \.defaultMemoryPerVM),
+    size("max-disk-per-vm", "Largest scratch disk per VM.", \.maximumDiskPerVM),
+    count("max-vms", "Most VMs the daemon keeps at once (finished ones make room, oldest first).", \.maximumVMs),
+    count("max-vms-per-request", "Most VMs one create request may ask for.", \.maximumVMsPerRequest),
+    ConfigurationKey(
+      name: "max-body-size", help: "Largest request body (e.g. 64KiB).",
+      set: { configuration, value throws(ConfigurationError) in
+        let bytes = try parseSize("max-body-size", value)
+        guard bytes <= UInt64(Int.max) else { throw .badValue("max-body-size", value, "a size") }
+        configuration.maximumBodySize = Int(bytes)
+      },
+      values: { [ByteCount.format(UInt64($0.maximumBodySize))] }),
+    count("workers", "Worker threads running vCPUs (0: one per core).", \.workers),
+    count("api-threads", "Threads serving control API calls to the engine.", \.apiThreads),
+    count("swap-threads", "Threads doing swap I/O.", \.swapThreads),
+    count("keep-finished", "Finished VMs kept for list and inspect.", \.keptFinishedVMs),
+    size("console-buffer", "Console output kept per VM (e.g. 8KiB).", \.consoleBytes),
+    text("log-level", "trace, debug, info, notice, warning, error or critical.", \.logLevel),
+  ]
+
+  /// A key holding text as given.
+  private static func text(
+    _ name: String, _ help: String, _ field: WritableKeyPath<DaemonConfiguration, String> & Sendable
+  ) -> ConfigurationKey {
+    ConfigurationKey(
+      name: name, help: help, set: { configuration, value in configuration[keyPath: field] = value },
+      values: { [$0[keyPath: field]] })
+  }
+
+  /// A key holding a byte size (`4MiB`).
+  private static func size(
+    _ name: String, _ help: String, _ field: WritableKeyPath<DaemonConfiguration, UInt64> & Sendable
+  ) -> ConfigurationKey {
+    ConfigurationKey(
+      name: name, help: help,
+      set: { configuration, value throws(ConfigurationError) in configuration[keyPath: field] = try parseSize(name, value) },
+      values: { [ByteCount.format($0[keyPath: field])] })
+  }
+
+  /// A key holding a whole number of at least 0.
+  private static func count(
+    _ name: String, _ help: String, _ field: WritableKeyPath<DaemonConfiguration, Int> & Sendable
+  ) -> ConfigurationKey {
+    ConfigurationKey(
+      name: name, help: help,
+      set: { configuration, value throws(ConfigurationError) in
+        guard let number = Int(value), number >= 0 else { throw .badValue(name, value, "a whole number") }
+        configuration[keyPath: field] = number
+      },
+      values: { ["\($0[keyPath: field])"] })
+  }
+
+  /// `value` as a byte size for key `name`.
+  private static func parseSize(_ name: String, _ value: String) throws(ConfigurationError) -> UInt64 {
+    guard let bytes = ByteCount.parse(value) else { throw .badValue(name, value, "a size such as 4MiB") }
+    return bytes
+  }
+}

@@ -8,8 +8,10 @@ set -euo pipefail
 # iproute2, iputils-ping, socat: the network tests and `denalid bench net` (namespaces, ping, UDP echo);
 # systemd: systemd-analyze, which checks Config/denalid.service in the tests; curl: the refused-peer tests
 # (run as another user through setpriv, from util-linux) and scripts/schemathesis.sh, which also puts a
-# socat TCP proxy in front of the unix socket.
-PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf iproute2 iputils-ping socat systemd curl util-linux)
+# socat TCP proxy in front of the unix socket; dpkg-dev (dpkg-shlibdeps), binutils (strip), lintian: `make deb` and
+# its tests; man-db: the man page tests; git: the commit a build names (scripts/git-commit.sh).
+PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf iproute2 iputils-ping socat systemd curl util-linux
+  dpkg-dev binutils lintian man-db git)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -8,6 +8,7 @@ struct Denalid: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "denalid",
     abstract: "Denali on KVM: an isolation kernel running small untrusted guests, one KVM VM each.",
+    version: BuildVersion.description,
     subcommands: [
       RunCommand.self, BenchCommand.self, ServeCommand.self, SpawnCommand.self, KillCommand.self, ListCommand.self,
       InspectCommand.self, LogsCommand.self, StatsCommand.self,

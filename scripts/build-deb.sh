@@ -10,7 +10,7 @@
 # overrides. Depends comes from dpkg-shlibdeps on the binary. The tools come from scripts/setup.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${CONFIGURATION:=release}" "${DEB_DIR:=.build/$CONFIGURATION-deb}" "${DEB_COMPRESSION:=xz}"
+: "${CONFIGURATION:=release}" "${DEB_DIR:=.build/$CONFIGURATION-deb}" "${DEB_COMPRESSION:=xz}" "${DEB_LEVEL:=}"
 : "${GENERATED:=.build/$CONFIGURATION-generated}"
 version=${DENALI_VERSION:?DENALI_VERSION is the package version (the Makefile sets it)}
 commit=${DENALI_GIT_COMMIT:-}
@@ -76,5 +76,5 @@ for script in postinst prerm postrm; do install -m 0755 "Config/debian/$script" 
 chmod 0644 "$root/DEBIAN/md5sums"
 
 find "$root" -newermt "@$SOURCE_DATE_EPOCH" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-dpkg-deb --root-owner-group -Z"$DEB_COMPRESSION" --build "$root" "$package" >/dev/null
+dpkg-deb --root-owner-group -Z"$DEB_COMPRESSION" ${DEB_LEVEL:+-z"$DEB_LEVEL"} --build "$root" "$package" >/dev/null
 echo "build-deb: $package ($(du -h "$package" | cut -f1), Depends: $depends)"

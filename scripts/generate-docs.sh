@@ -18,9 +18,10 @@ date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
 
 # The plugin builds the package in this configuration (nothing to do after `swift build -c CONFIGURATION`), then
 # runs its generate-manual tool on every executable that uses ArgumentParser, denalid among them.
+pages=.build/plugins/GenerateManual/outputs/denalid
+rm -rf "$pages" # no page of a command that is gone survives
 "$swift" package generate-manual --configuration "$configuration" --multi-page --date "$date" \
   --authors "Denali on KVM developers" >/dev/null
-pages=.build/plugins/GenerateManual/outputs/denalid
 [[ -f $pages/denalid.1 ]] || { echo "generate-docs: the plugin wrote no $pages/denalid.1" >&2; exit 1; }
 
 rm -rf "$out/man" "$out/completions"
@@ -30,7 +31,8 @@ for page in "$pages"/denalid*.1; do
   name=${name%.1}
   # denalid.bench.boot -> denalid-bench-boot in the file name, the title (.Dt) and the cross-references (.Xr), and
   # in the NAME section, which whatis and apropos read; the synopsis keeps the command as typed: denalid bench boot.
-  sed -E -e '/^\.(Dt|Xr) /s/([[:alnum:]])\.([[:alpha:]])/\1-\2/g' "$page" |
+  # An empty line (between a discussion's paragraphs) becomes mdoc's paragraph break, .Pp.
+  sed -E -e '/^\.(Dt|Xr) /s/([[:alnum:]])\.([[:alpha:]])/\1-\2/g' -e 's/^$/.Pp/' "$page" |
     awk -v dashed="${name//./-}" -v spaced="${name//./ }" '
       /^\.Sh / { section = $0 }
       section == ".Sh NAME" && /^\.Nm / { print ".Nm " dashed; next }

@@ -1,5 +1,5 @@
-// DpkgInstallTests.swift: the package installed, upgraded, removed and purged by dpkg for real, maintainer scripts
-// and all, on a throw-away copy of this system: a private mount namespace whose /etc, /usr and /var are overlays
+// DpkgInstallTests.swift: the package installed, used, upgraded, removed and purged by dpkg for real, maintainer
+// scripts and all, on a throw-away copy of this system: a private mount namespace whose /etc, /usr and /var are overlays
 // (the changes land in a scratch directory; the machine itself is untouched). Needs root.
 import Foundation
 import Glibc
@@ -7,11 +7,15 @@ import Testing
 
 @Suite("dpkg installs the package")
 struct DpkgInstallTests {
-  @Test("install creates the group and enables the unit; the unit verifies; a changed conffile survives; purge cleans up")
+  @Test("install creates the group and enables the unit; the unit verifies; the first VM runs; a changed conffile survives; purge cleans up")
   func lifecycle() throws {
     guard let package = UnpackedPackage.shared() else { return }
     guard geteuid() == 0, let unshare = ProcessRunner.which("unshare") else {
       print("skipping: installing the package with dpkg needs root and unshare (util-linux)")
+      return
+    }
+    guard FileManager.default.fileExists(atPath: "/dev/kvm") else {
+      if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("/dev/kvm is missing, and CI requires it") }
       return
     }
     let upper = package.scratch + "/overlay"
@@ -28,6 +32,26 @@ struct DpkgInstallTests {
       echo "enabled: $(readlink /etc/systemd/system/multi-user.target.wants/denalid.service)"
       echo "version: $(denalid --version)"
       systemd-analyze verify denalid.service && echo "verify: ok"
+      # The first VM, as README.md tells an operator: the packaged daemon with the packaged configuration (its
+      # socket in a private /run), an example guest copied into its image directory, a client of the same package.
+      mount -t tmpfs tmpfs /run
+      cp /usr/share/denali/guests/hello.elf /var/lib/denali/images/
+      denalid serve --stop-with-parent >'\(upper)/serve.log' 2>&1 &
+      daemon=$!
+      trap 'kill $daemon 2>/dev/null || true' EXIT
+      tries=0
+      until [ -S /run/denali/denalid.sock ]; do
+        tries=$((tries + 1)); [ $tries -lt 300 ] || { cat '\(upper)/serve.log'; exit 1; }; sleep 0.1
+      done
+      echo "socket: $(stat -c '%a %G' /run/denali/denalid.sock)"
+      denalid spawn hello.elf --name first -- from the package >/dev/null
+      tries=0
+      until denalid inspect first --json | grep -q '"state":"exited"'; do
+        tries=$((tries + 1)); [ $tries -lt 600 ] || { denalid inspect first; exit 1; }; sleep 0.1
+      done
+      echo "first VM: $(denalid logs first)"
+      echo "health: $(curl --silent --unix-socket /run/denali/denalid.sock http://localhost/v1/health)"
+      kill $daemon; wait $daemon || true
       echo "# changed by the operator" >>/etc/denali/denalid.conf
       dpkg -i '\(package.path)' >/dev/null
       echo "conffile after upgrade: $(tail -n 1 /etc/denali/denalid.conf)"
@@ -44,12 +68,16 @@ struct DpkgInstallTests {
     #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
     let lines = Set(result.stdout.split(separator: "\n").map(String.init))
     for line in [
-      "group: denali", "enabled: /lib/systemd/system/denalid.service", "verify: ok",
+      "group: denali", "enabled: /lib/systemd/system/denalid.service", "verify: ok", "socket: 660 denali",
+      "first VM: hello from denali from the package",
       "conffile after upgrade: # changed by the operator", "after remove: binary gone, conffile present",
       "after purge: conffile gone, enabled no",
     ] {
       #expect(lines.contains(line), "missing \"\(line)\" in:\n\(result.stdout)\(result.stderr)")
     }
     #expect(lines.contains { $0.hasPrefix("version: denalid \(DebianPackageTests.packageVersion) (commit ") })
+    let health = lines.first { $0.hasPrefix("health: ") } ?? ""
+    #expect(health.contains(#""status":"ok""#) && health.contains(#""version":"\#(DebianPackageTests.packageVersion)""#),
+            "\(health)")
   }
 }

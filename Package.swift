@@ -14,12 +14,16 @@ let gitCommit: String = {
 /// denalid links the Swift runtime and Foundation statically, so that the installed binary (make install, the
 /// Debian package) needs only libc, libstdc++ and libcap. The static Foundation libraries do not name the
 /// libraries they need themselves (Swift 6.3), hence the list. `-z now`: every symbol bound at start, so that
-/// RELRO covers the whole GOT (a daemon started as root).
-let staticSwiftRuntime: [LinkerSetting] = [
-  .unsafeFlags(["-static-stdlib", "-Xlinker", "-z", "-Xlinker", "now"]),
-  .linkedLibrary("CoreFoundation"), .linkedLibrary("_FoundationICU"), .linkedLibrary("_FoundationCollections"),
-  .linkedLibrary("_FoundationCShims"),
-]
+/// RELRO covers the whole GOT (a daemon started as root). The sanitizers' runtimes do not link with a static Swift
+/// runtime: scripts/sanitized-tests.sh sets DENALI_SWIFT_RUNTIME=dynamic.
+let staticSwiftRuntime: [LinkerSetting] =
+  Context.environment["DENALI_SWIFT_RUNTIME"] == "dynamic"
+  ? [.unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now"])]
+  : [
+    .unsafeFlags(["-static-stdlib", "-Xlinker", "-z", "-Xlinker", "now"]),
+    .linkedLibrary("CoreFoundation"), .linkedLibrary("_FoundationICU"), .linkedLibrary("_FoundationCollections"),
+    .linkedLibrary("_FoundationCShims"),
+  ]
 
 let package = Package(
   name: "Denali",

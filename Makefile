@@ -11,23 +11,84 @@ SWIFT ?= swift
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DENALID := .build/release/denalid
 
-.PHONY: all setup build guests test test-tsan test-asan demo bench clean
+# The git commit the build comes from (12 hex digits, -dirty for a work tree with changes), for `denalid --version`
+# and GET /v1/health; Package.swift passes it to Sources/CBuildInfo. Empty without git metadata: the build says
+# "commit unknown" then, as a plain `swift build` does.
+export DENALI_GIT_COMMIT := $(shell bash scripts/git-commit.sh)
+# The package version, written once in Sources/CBuildInfo/include/build_info.h.
+DENALI_VERSION := $(shell sed -n 's/^\#define DENALI_PACKAGE_VERSION "\(.*\)"/\1/p' Sources/CBuildInfo/include/build_info.h)
+
+# What install, uninstall and deb take: CONFIGURATION's build (release, or debug for the tests).
+CONFIGURATION ?= release
+GENERATED = .build/$(CONFIGURATION)-generated
+# Where `make install` puts things (DESTDIR is prepended to each): GNU-style, the configuration always in /etc.
+# Set them on the command line (make install PREFIX=/usr); the environment does not reach them.
+DESTDIR ?=
+PREFIX = /usr/local
+BINDIR = $(PREFIX)/bin
+DATADIR = $(PREFIX)/share
+MANDIR = $(DATADIR)/man
+DOCDIR = $(DATADIR)/doc/denali
+GUESTDIR = $(DATADIR)/denali/guests
+SYSCONFDIR = /etc
+UNITDIR = $(PREFIX)/lib/systemd/system
+SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
+BASHCOMPDIR = $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR = $(DATADIR)/zsh/site-functions
+FISHCOMPDIR = $(DATADIR)/fish/vendor_completions.d
+INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" DATADIR="$(DATADIR)" MANDIR="$(MANDIR)" \
+	DOCDIR="$(DOCDIR)" GUESTDIR="$(GUESTDIR)" SYSCONFDIR="$(SYSCONFDIR)" UNITDIR="$(UNITDIR)" \
+	SYSUSERSDIR="$(SYSUSERSDIR)" BASHCOMPDIR="$(BASHCOMPDIR)" ZSHCOMPDIR="$(ZSHCOMPDIR)" FISHCOMPDIR="$(FISHCOMPDIR)" \
+	CONFIGURATION="$(CONFIGURATION)" GENERATED="$(GENERATED)"
+# NO_BUILD=1: install (or package) what was built before, without building (`make build docs` as yourself, then
+# `sudo make install NO_BUILD=1`).
+BUILD_FIRST = $(if $(NO_BUILD),,build docs)
+# Where `make deb` writes the package; DEB_COMPRESSION and DEB_LEVEL: dpkg-deb's -Z and -z (xz at its default
+# level; the tests' package is gzip -1: 1 s instead of 15 s for the debug build).
+DEB_DIR = .build/$(CONFIGURATION)-deb
+DEB_COMPRESSION = xz
+DEB_LEVEL =
+ARCHITECTURE := $(shell dpkg --print-architecture 2>/dev/null)
+DEB = $(DEB_DIR)/denali_$(DENALI_VERSION)_$(ARCHITECTURE).deb
+
+.PHONY: all setup build guests docs test test-tsan test-asan demo bench clean install uninstall deb
 all: build
 
 setup:
 	@bash scripts/setup.sh
 
 build: setup guests
-	$(SWIFT) build -c release -j $(JOBS)
+	$(SWIFT) build -c $(CONFIGURATION) -j $(JOBS)
 
 guests: setup
 	$(MAKE) -C Guests
 
+# Man pages and bash/zsh/fish completions, generated from denalid's argument parser into $(GENERATED).
+docs: setup
+	SWIFT=$(SWIFT) bash scripts/generate-docs.sh $(CONFIGURATION) $(GENERATED)
+
+# make install [PREFIX=/usr/local] [DESTDIR=] [NO_BUILD=1]; make uninstall with the same PREFIX and DESTDIR.
+install: $(BUILD_FIRST)
+	$(INSTALL_ENV) bash scripts/install.sh install
+
+uninstall:
+	$(INSTALL_ENV) bash scripts/install.sh uninstall
+
+# A Debian package of this build: $(DEB) (see Config/README.md).
+deb: $(BUILD_FIRST)
+	CONFIGURATION=$(CONFIGURATION) GENERATED=$(GENERATED) DEB_DIR=$(DEB_DIR) DEB_COMPRESSION=$(DEB_COMPRESSION) \
+	DEB_LEVEL=$(DEB_LEVEL) DENALI_VERSION=$(DENALI_VERSION) bash scripts/build-deb.sh
+
 # The tests run guest images and the (debug) daemon, found through these variables.
 # Swift Testing runs tests in parallel by default; cap it at $(JOBS) so KVM-heavy tests do not pile up.
+# First the debug build's man pages, completions and Debian package (.build/debug-deb), which the packaging tests
+# (Tests/ControlAPITests: DebianPackageTests, DpkgInstallTests, MakeInstallTests) check.
 test: setup guests
 	$(SWIFT) build -j $(JOBS)
+	$(MAKE) --no-print-directory docs CONFIGURATION=debug
+	$(MAKE) --no-print-directory deb CONFIGURATION=debug NO_BUILD=1 DEB_COMPRESSION=gzip DEB_LEVEL=1
 	DENALI_GUESTS_DIR=$(CURDIR)/Guests/build DENALID=$(CURDIR)/.build/debug/denalid \
+	DENALI_DEB=$(CURDIR)/.build/debug-deb/denali_$(DENALI_VERSION)_$(ARCHITECTURE).deb \
 	SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(JOBS) \
 		$(SWIFT) test -j $(JOBS)
 

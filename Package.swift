@@ -2,6 +2,29 @@
 // Package.swift: Denali on KVM, an isolation-kernel daemon (denalid) and its layers.
 import PackageDescription
 
+/// The git commit being built, from DENALI_GIT_COMMIT (the Makefile sets it from `git rev-parse`): 12 hex digits,
+/// optionally followed by "-dirty"; anything else (or nothing: a plain `swift build`) means no commit is known.
+let gitCommit: String = {
+  let value = Context.environment["DENALI_GIT_COMMIT"] ?? ""
+  let hex = value.hasSuffix("-dirty") ? String(value.dropLast(6)) : value
+  guard hex.count == 12, hex.allSatisfy({ "0123456789abcdef".contains($0) }) else { return "" }
+  return value
+}()
+
+/// denalid links the Swift runtime and Foundation statically, so that the installed binary (make install, the
+/// Debian package) needs only libc, libstdc++ and libcap. The static Foundation libraries do not name the
+/// libraries they need themselves (Swift 6.3), hence the list. `-z now`: every symbol bound at start, so that
+/// RELRO covers the whole GOT (a daemon started as root). The sanitizers' runtimes do not link with a static Swift
+/// runtime: scripts/sanitized-tests.sh sets DENALI_SWIFT_RUNTIME=dynamic.
+let staticSwiftRuntime: [LinkerSetting] =
+  Context.environment["DENALI_SWIFT_RUNTIME"] == "dynamic"
+  ? [.unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now"])]
+  : [
+    .unsafeFlags(["-static-stdlib", "-Xlinker", "-z", "-Xlinker", "now"]),
+    .linkedLibrary("CoreFoundation"), .linkedLibrary("_FoundationICU"), .linkedLibrary("_FoundationCollections"),
+    .linkedLibrary("_FoundationCShims"),
+  ]
+
 let package = Package(
   name: "Denali",
   platforms: [.macOS(.v15)],
@@ -43,6 +66,11 @@ let package = Package(
         .product(name: "HeapModule", package: "swift-collections"),
       ],
       path: "Sources/DenaliCore"
+    ),
+    // The package version and the git commit denalid was built from (`denalid --version`, GET /v1/health).
+    .target(
+      name: "CBuildInfo", path: "Sources/CBuildInfo",
+      cSettings: [.define("DENALI_GIT_COMMIT", to: "\"\(gitCommit)\"")]
     ),
     // Layer 3 support: process figures for the benchmarks (malloc statistics).
     .target(name: "CHostStats", path: "Sources/CHostStats"),
@@ -95,14 +123,15 @@ let package = Package(
     .executableTarget(
       name: "denalid",
       dependencies: [
-        "DenaliCore", "DenaliEngine", "DenaliCommandLine", "ControlAPI", "CLibcap", "CHostStats", "SystemCalls",
-        "TrustedFiles",
+        "DenaliCore", "DenaliEngine", "DenaliCommandLine", "ControlAPI", "CLibcap", "CHostStats", "CBuildInfo",
+        "SystemCalls", "TrustedFiles",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
       ],
-      path: "Sources/denalid"
+      path: "Sources/denalid",
+      linkerSettings: staticSwiftRuntime
     ),
     // Serves the control API over an in-memory backend (no VMs run): for scripts/schemathesis.sh.
     .executableTarget(

@@ -24,6 +24,8 @@ rm -rf "$reports"
 mkdir -p "$reports"
 chmod 0777 "$reports" # the end-to-end tests also start denalid as other users
 
+# The sanitizers' runtimes do not link with the static Swift runtime denalid otherwise gets (Package.swift).
+export DENALI_SWIFT_RUNTIME=dynamic
 echo "sanitized-tests: building with -sanitize=$kind into $scratch"
 swift build --build-tests -j "$JOBS" --sanitize="$kind" --scratch-path "$scratch" || exit 1
 

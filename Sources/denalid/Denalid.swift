@@ -9,6 +9,19 @@ struct Denalid: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "denalid",
     abstract: "Denali on KVM: an isolation kernel running small untrusted guests, one KVM VM each.",
+    discussion: """
+      denalid runs small untrusted guests, freestanding x86-64 ELF images, each in its own KVM virtual machine \
+      with one vCPU, all inside one process. `denalid run` runs guests and exits with their status; `denalid \
+      serve` is the daemon (the systemd unit denalid.service), driven through an HTTP/JSON control API on a unix \
+      socket (/run/denali/denalid.sock; members of the group denali may use it) by the client commands spawn, \
+      list, inspect, logs, kill and stats.
+
+      The daemon reads /etc/denali/denalid.conf, keeps its state in /var/lib/denali and takes images from \
+      /var/lib/denali/images. Example guests are installed in share/denali/guests under the installation prefix \
+      (/usr for the Debian package, /usr/local for make install), the documents in share/doc/denali (API.md: the \
+      control API).
+      """,
+    version: BuildVersion.description,
     subcommands: [
       RunCommand.self, ServeCommand.self, SpawnCommand.self, KillCommand.self, ListCommand.self,
       InspectCommand.self, LogsCommand.self, StatsCommand.self, DiskCommand.self,

@@ -76,6 +76,18 @@ struct CommandLineTests {
     #expect(absent.stderr == "denalid: cannot reach denalid at /tmp/denali-nowhere/denalid.sock: no such file or directory — is `denalid serve` running?\n")
   }
 
+  @Test("--version: the package version and the git commit the binary was built from")
+  func version() throws {
+    guard let result = try denalid(["--version"]) else { return }
+    #expect(result.status == 0)
+    let prefix = "denalid \(DebianPackageTests.packageVersion) (commit "
+    #expect(result.stdout.hasPrefix(prefix), "\(result.stdout)")
+    // make test builds with DENALI_GIT_COMMIT set (scripts/git-commit.sh) and passes it on.
+    if let commit = ProcessInfo.processInfo.environment["DENALI_GIT_COMMIT"], !commit.isEmpty {
+      #expect(result.stdout == prefix + commit + ")\n", "\(result.stdout)")
+    }
+  }
+
   @Test("serve: Config/denalid.conf states exactly the built-in defaults; flags override it")
   func configuration() throws {
     let file = ProcessRunner.root.appendingPathComponent("Config/denalid.conf").path

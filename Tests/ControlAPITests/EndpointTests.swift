@@ -22,6 +22,19 @@ struct EndpointTests {
     #expect(try reply.decode(HealthResponse.self) == HealthResponse(status: "stopping", accepting: false, detail: "engine wedged"))
   }
 
+  @Test("GET /v1/health names the daemon's version and commit (null when the build had none)")
+  func healthVersion() throws {
+    let built = try TestServer(version: DaemonVersion(version: "1.2.3", commit: "0123456789ab-dirty"))
+    let reply = try built.request("GET", "/v1/health")
+    #expect(reply.text.contains(#""version":"1.2.3""#), "\(reply.text)")
+    #expect(reply.text.contains(#""commit":"0123456789ab-dirty""#), "\(reply.text)")
+    let health = try reply.decode(HealthResponse.self)
+    #expect(health.version == "1.2.3" && health.commit == "0123456789ab-dirty")
+    let unknown = try TestServer().request("GET", "/v1/health")
+    #expect(unknown.text.contains(#""commit":null"#), "\(unknown.text)")
+    #expect(try unknown.decode(HealthResponse.self).commit == nil)
+  }
+
   @Test("POST /v1/vms creates one VM with defaults; the engine gets the resolved image and its bytes")
   func createOne() throws {
     let server = try TestServer()

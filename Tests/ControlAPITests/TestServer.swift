@@ -13,7 +13,10 @@ final class TestServer {
   let backend: RecordingBackend
   let server: ControlServer
 
-  init(limits: ControlLimits = ControlLimits(), policy: PeerPolicy = PeerPolicy(groupID: nil), backend: RecordingBackend = RecordingBackend()) throws {
+  init(
+    limits: ControlLimits = ControlLimits(), policy: PeerPolicy = PeerPolicy(groupID: nil),
+    backend: RecordingBackend = RecordingBackend(), version: DaemonVersion = .unknown
+  ) throws {
     var template = Array("/tmp/denali-api-XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else { throw POSIXError(.EIO) }
     directory = String(cString: made)
@@ -25,7 +28,9 @@ final class TestServer {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     server = ControlServer(
-      backend: backend, configuration: .init(limits: limits, imageDirectories: [images], peerPolicy: policy), logger: logger)
+      backend: backend,
+      configuration: .init(limits: limits, imageDirectories: [images], peerPolicy: policy, version: version),
+      logger: logger)
     try server.start(on: ControlSocket.create(path: socketPath, groupID: nil))
   }
 

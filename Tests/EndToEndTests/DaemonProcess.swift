@@ -141,6 +141,24 @@ final class DaemonProcess {
     return try Denalid.run([command, "--socket", socket] + own + guest, limit: limit)
   }
 
+  /// `GET /v1/health` (no client command asks for it: curl over the socket), decoded loosely.
+  func health() throws -> [String: Any] {
+    let curl = Process()
+    curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+    curl.arguments = ["--silent", "--max-time", "30", "--unix-socket", socket, "http://localhost/v1/health"]
+    let output = Pipe()
+    curl.standardOutput = output
+    curl.standardInput = FileHandle.nullDevice
+    try curl.run()
+    let body = output.fileHandleForReading.readDataToEndOfFile()
+    curl.waitUntilExit()
+    guard curl.terminationStatus == 0, let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+      Issue.record("GET /v1/health failed: curl status \(curl.terminationStatus), \(String(decoding: body, as: UTF8.self))")
+      return [:]
+    }
+    return object
+  }
+
   /// `list --json`, decoded loosely: one dictionary per VM.
   func vms() throws -> [[String: Any]] {
     let result = try client(["list", "--json"])

@@ -36,6 +36,15 @@ struct DaemonTests {
     #expect(logs.stdout == "hello from denali from the api\n", "\(logs.stdout)")
     let stats = try daemon.client(["stats", "--json"])
     #expect(stats.stdout.contains("\"vms_created_total\":1"), "\(stats.stdout)")
+    // Health names the build, as `denalid --version` does: "denalid VERSION (commit COMMIT|unknown)".
+    let health = try daemon.health()
+    let commit = health["commit"] as? String ?? "unknown"
+    let version = try Denalid.run(["--version"])
+    #expect(version.stdout == "denalid \(health["version"] as? String ?? "?") (commit \(commit))\n", "\(health)")
+    #expect(health["commit"] != nil, "commit is always there (null when unknown)")
+    if let built = ProcessInfo.processInfo.environment["DENALI_GIT_COMMIT"], !built.isEmpty {
+      #expect(commit == built, "make test builds from commit \(built)")
+    }
     #expect(daemon.terminate() == 0)
   }
 

@@ -12,14 +12,20 @@ public final class ControlDispatcher: Sendable {
   public let images: ImageResolver
   /// The metrics exposition.
   public let metrics: ControlMetrics
+  /// The daemon's version, for health answers.
+  public let version: DaemonVersion
   private let accepting = Atomic<Bool>(true)
 
   /// A dispatcher over `backend`.
-  public init(backend: any ControlBackend, limits: ControlLimits, images: ImageResolver, metrics: ControlMetrics) {
+  public init(
+    backend: any ControlBackend, limits: ControlLimits, images: ImageResolver, metrics: ControlMetrics,
+    version: DaemonVersion = .unknown
+  ) {
     self.backend = backend
     self.limits = limits
     self.images = images
     self.metrics = metrics
+    self.version = version
   }
 
   /// True until `stopAccepting()`: afterwards requests that change state get 503 and health reports `stopping`.
@@ -62,7 +68,7 @@ public final class ControlDispatcher: Sendable {
       let health = backend.health()
       let status = !isAccepting ? "stopping" : health.healthy ? "ok" : "unhealthy"
       return .json(
-        HealthResponse(status: status, accepting: isAccepting, detail: health.detail),
+        HealthResponse(status: status, accepting: isAccepting, detail: health.detail, version: version),
         status: status == "ok" ? 200 : 503)
     }
   }

@@ -18,13 +18,19 @@ public final class ControlServer: Sendable {
     public var peerPolicy: PeerPolicy
     /// Threads that run backend calls (several, so one slow create does not hold up a list).
     public var blockingThreads: Int
+    /// The daemon's version, reported by GET /v1/health.
+    public var version: DaemonVersion
 
     /// A configuration.
-    public init(limits: ControlLimits, imageDirectories: [String], peerPolicy: PeerPolicy, blockingThreads: Int = 4) {
+    public init(
+      limits: ControlLimits, imageDirectories: [String], peerPolicy: PeerPolicy, blockingThreads: Int = 4,
+      version: DaemonVersion = .unknown
+    ) {
       self.limits = limits
       self.imageDirectories = imageDirectories
       self.peerPolicy = peerPolicy
       self.blockingThreads = blockingThreads
+      self.version = version
     }
   }
 
@@ -50,7 +56,8 @@ public final class ControlServer: Sendable {
     self.configuration = configuration
     self.logger = logger
     let images = ImageResolver(directories: configuration.imageDirectories)
-    dispatcher = ControlDispatcher(backend: backend, limits: configuration.limits, images: images, metrics: metrics)
+    dispatcher = ControlDispatcher(
+      backend: backend, limits: configuration.limits, images: images, metrics: metrics, version: configuration.version)
     for directory in configuration.imageDirectories where ImageResolver.canonicalPath(directory) == nil {
       logger.warning("image directory \(directory) does not exist; images cannot come from it")
     }
@@ -101,7 +108,8 @@ public final class ControlServer: Sendable {
       $0.listener = listener
       $0.socket = socket
     }
-    logger.info("control API listening on \(socket.path)")
+    let version = configuration.version
+    logger.info("control API (denalid \(version.version), commit \(version.commit ?? "unknown")) listening on \(socket.path)")
   }
 
   /// Stops: refuses state changes, closes the listener and every connection, waits for backend calls in

@@ -40,12 +40,30 @@ public struct HealthResponse: Codable, Equatable, Sendable {
   public var accepting: Bool
   /// The engine's own explanation.
   public var detail: String
+  /// The daemon's package version, for example `0.1.0`.
+  public var version: String
+  /// The git commit the daemon was built from; null when its build had no git metadata.
+  public var commit: String?
 
   /// A health body.
-  public init(status: String, accepting: Bool, detail: String) {
+  public init(status: String, accepting: Bool, detail: String, version: DaemonVersion = .unknown) {
     self.status = status
     self.accepting = accepting
     self.detail = detail
+    self.version = version.version
+    self.commit = version.commit
+  }
+
+  private enum CodingKeys: String, CodingKey { case status, accepting, detail, version, commit }
+
+  /// Writes `commit` as null when unknown (the key is always there).
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(status, forKey: .status)
+    try container.encode(accepting, forKey: .accepting)
+    try container.encode(detail, forKey: .detail)
+    try container.encode(version, forKey: .version)
+    try container.encode(commit, forKey: .commit)
   }
 }
 

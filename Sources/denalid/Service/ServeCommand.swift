@@ -172,7 +172,8 @@ struct ServeCommand: ParsableCommand {
       backend: backend,
       configuration: .init(
         limits: configuration.limits, imageDirectories: configuration.imageDirectories,
-        peerPolicy: PeerPolicy(groupID: groupID ?? getegid()), blockingThreads: configuration.apiThreads),
+        peerPolicy: PeerPolicy(groupID: groupID ?? getegid()), blockingThreads: configuration.apiThreads,
+        version: BuildVersion.daemonVersion),
       logger: logger, metrics: ControlMetrics(registry: registry))
     do {
       serverOwnsSocket = true

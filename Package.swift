@@ -147,8 +147,11 @@ let package = Package(
     // Network benchmark baseline: a minimal C program answering ARP and echoing UDP over a TAP device.
     .executableTarget(name: "tap-echo", path: "Benchmarks/tap-echo"),
     .testTarget(name: "KVMTests", dependencies: ["KVM"], path: "Tests/KVMTests"),
-    .testTarget(name: "DenaliCoreTests", dependencies: ["DenaliCore", "TrustedFiles"], path: "Tests/DenaliCoreTests"),
+    .testTarget(
+      name: "DenaliCoreTests", dependencies: ["DenaliCore", "ControlAPI", "TrustedFiles"], path: "Tests/DenaliCoreTests"),
     .testTarget(name: "EndToEndTests", dependencies: [], path: "Tests/EndToEndTests"),
+    .testTarget(
+      name: "DenaliEngineTests", dependencies: ["DenaliEngine", "DenaliCore", "ControlAPI"], path: "Tests/DenaliEngineTests"),
     .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "TrustedFiles"], path: "Tests/ControlAPITests"),
   ]
 )

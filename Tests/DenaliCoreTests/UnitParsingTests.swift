@@ -1,4 +1,5 @@
 // UnitParsingTests.swift: byte sizes ("2MiB") and durations ("500ms") given by operators.
+import ControlAPI
 import DenaliCore
 import Testing
 
@@ -72,5 +73,28 @@ import Testing
   @Test(arguments: ["+1", "+2MiB", "-0", "-0MiB", "+0B"])
   func refusesSigns(text: String) {
     #expect(ByteSize(parsing: text) == nil, "\(text)")
+  }
+}
+
+/// The byte-size parsers of the core (`ByteSize`, for `run`'s options) and of the control API (`ByteCount`, which
+/// may not import the core) read and write every size alike: one table pins both.
+@Suite struct ByteSizeParsersAgreeTests {
+  static let table: [(text: String, bytes: UInt64?)] = [
+    ("0", 0), ("1", 1), ("512B", 512), ("4K", 4096), ("4KiB", 4096), ("2M", 2 << 20), ("2MiB", 2 << 20),
+    ("1G", 1 << 30), ("16GiB", 16 << 30), ("18446744073709551615", .max), ("18446744073709551616", nil),
+    ("17179869184GiB", nil), ("", nil), ("MiB", nil), ("-1", nil), ("+1", nil), ("1.5MiB", nil), (" 1MiB", nil),
+    ("1 MiB", nil), ("1mib", nil), ("1TiB", nil), ("0x10", nil), ("١٢", nil), ("00000000000000000000001", nil),
+  ]
+
+  @Test("ByteSize and ByteCount parse the same table the same way", arguments: table)
+  func parsersAgree(text: String, bytes: UInt64?) {
+    #expect(ByteSize(parsing: text)?.bytes == bytes, "ByteSize(\(text))")
+    #expect(ByteCount.parse(text) == bytes, "ByteCount.parse(\(text))")
+  }
+
+  @Test("ByteSize and ByteCount write sizes the same way", arguments: [0, 1, 512, 4096, 1536 << 10, 2 << 20, 3 << 30, UInt64.max])
+  func formatsAgree(bytes: UInt64) {
+    #expect(ByteSize(bytes: bytes).description == ByteCount.format(bytes))
+    #expect(ByteCount.parse(ByteCount.format(bytes)) == bytes)
   }
 }

@@ -20,55 +20,31 @@ public struct ControlRouter: Sendable {
       throw .routeNotFound(path)
     }
     let route = Array(segments.dropFirst(2))
-    let allowed: [String]
-    switch route.count {
-    case 1 where route[0] == "vms": allowed = ["GET", "POST"]
-    case 1 where ["stats", "metrics", "health"].contains(route[0]): allowed = ["GET"]
-    case 2 where route[0] == "vms": allowed = ["GET"]
-    case 3 where route[0] == "vms" && route[2] == "console": allowed = ["GET"]
-    case 3 where route[0] == "vms" && route[2] == "kill": allowed = ["POST"]
-    default: throw .routeNotFound(path)
+    let candidates = ControlRoute.all.filter { $0.matches(route) }
+    guard !candidates.isEmpty else { throw .routeNotFound(path) }
+    guard let matched = candidates.first(where: { $0.method == method }) else {
+      throw .methodNotAllowed(method: method, path: path, allowed: candidates.map(\.method))
     }
-    guard allowed.contains(method) else { throw .methodNotAllowed(method: method, path: path, allowed: allowed) }
     let parameters = try Self.queryParameters(query)
-    let known: Set<String> = route.count == 3 ? ["tail", "follow"] : []
-    if let unknown = parameters.keys.sorted().first(where: { !known.contains($0) }) {
+    if let unknown = parameters.keys.sorted().first(where: { !matched.query.contains($0) }) {
       throw .invalidQuery(
-        known.isEmpty
+        matched.query.isEmpty
           ? "unknown query parameter '\(unknown)': \(path) takes none"
-          : "unknown query parameter '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+          : "unknown query parameter '\(unknown)' (known: \(matched.query.sorted().joined(separator: ", ")))")
     }
-    if method == "POST" && route.count == 1 {
-      return .createVMs(try decodeCreateBody(contentType: contentType, body: body))
-    }
-    if let body, !body.isEmpty { throw .unexpectedBody }
-    if route.count == 1 {
-      switch route[0] {
-      case "vms": return .listVMs
-      case "stats": return .statistics
-      case "metrics": return .metrics
-      default: return .health
+    let takesBody = matched.method == "POST" && matched.pattern == ["vms"]
+    if !takesBody, let body, !body.isEmpty { throw .unexpectedBody }
+    var vm: VMReference?
+    if let index = matched.pattern.firstIndex(of: "{vm}") {
+      guard let reference = VMReference(route[index]) else {
+        throw .vmNotFound("no VM is named '\(route[index])' (a VM is an id, or a name: a letter then letters, digits, '.', '_', '-')")
       }
+      vm = reference
     }
-    guard let vm = VMReference(route[1]) else {
-      throw .vmNotFound("no VM is named '\(route[1])' (a VM is an id, or a name: a letter then letters, digits, '.', '_', '-')")
-    }
-    if route.count == 2 { return .inspectVM(vm) }
-    if route[2] == "kill" { return .killVM(vm) }
-    let tail = try parameters["tail"].map { text throws(ControlError) in
-      guard text.utf8.count <= 9, let lines = Int(text), lines >= 0, lines <= limits.maximumTailLines else {
-        throw ControlError.invalidQuery("query parameter 'tail' must be a whole number from 0 to \(limits.maximumTailLines), not '\(text)'")
-      }
-      return lines
-    } ?? 0
-    let follow = try parameters["follow"].map { text throws(ControlError) in
-      switch text {
-      case "true", "1": return true
-      case "false", "0": return false
-      default: throw ControlError.invalidQuery("query parameter 'follow' must be true or false, not '\(text)'")
-      }
-    } ?? false
-    return .readConsole(vm, tail: tail, follow: follow)
+    return try matched.action(
+      ControlRoute.MatchedRequest(
+        vm: vm, query: parameters,
+        body: { () throws(ControlError) in try decodeCreateBody(contentType: contentType, body: body) }, limits: limits))
   }
 
   /// Checks the content type and decodes a create body strictly.

@@ -21,9 +21,10 @@ public struct ByteSize: Equatable, Sendable, CustomStringConvertible {
       multiplier = value
       break
     }
-    guard !digits.isEmpty, digits.allSatisfy({ ("0"..."9").contains($0) }), let number = UInt64(digits) else {
-      return nil
-    }
+    // As ControlAPI's ByteCount.parse (a shared test table holds them equal): at most 20 ASCII digits.
+    guard !digits.isEmpty, digits.utf8.count <= 20, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+      let number = UInt64(digits)
+    else { return nil }
     let (bytes, overflow) = number.multipliedReportingOverflow(by: multiplier)
     guard !overflow else { return nil }
     self.bytes = bytes

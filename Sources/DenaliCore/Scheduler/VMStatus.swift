@@ -3,7 +3,7 @@
 /// What a live VM is doing and what it has used so far.
 public struct VMStatus: Sendable {
   /// Where a VM is in its life.
-  public enum Phase: String, Sendable {
+  public enum Phase: String, CaseIterable, Sendable {
     /// On a worker now.
     case running
     /// Resident and waiting for a worker.
@@ -11,13 +11,13 @@ public struct VMStatus: Sendable {
     /// Resident and idle (waiting for its timer or an interrupt).
     case idle
     /// Runnable but not in memory: waiting for the gatekeeper to admit it.
-    case waitingForAdmission = "waiting-for-admission"
+    case waitingForAdmission = "waiting_for_admission"
     /// Idle and not in memory (swapped out, or never loaded).
-    case swappedOut = "swapped-out"
+    case swappedOut = "swapped_out"
     /// Being written to its swap file.
-    case swappingOut = "swapping-out"
+    case swappingOut = "swapping_out"
     /// Being booted or read back from its swap file.
-    case swappingIn = "swapping-in"
+    case swappingIn = "swapping_in"
     /// Over.
     case finished
   }

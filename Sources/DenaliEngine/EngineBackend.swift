@@ -22,6 +22,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     var keptFinishedVMs: Int
     /// Console bytes kept per VM.
     var consoleBytes: Int
+    /// Journal appends after which a create request rewrites the journal (more when many VMs are kept).
+    var journalCompactionAppends = 1_000
   }
 
   /// The directories the engine keeps its state in, held open by descriptor (every file in them is reached
@@ -446,7 +448,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// Rewrites the journal when appends have grown it well past the table it describes.
   private func compactJournalIfLarge() {
     let records: [VMRecord]? = lock.withLock {
-      guard journalAppends > max(1_000, entries.count / 8) else { return nil }
+      guard journalAppends > max(settings.journalCompactionAppends, entries.count / 8) else { return nil }
       journalAppends = 0
       return entries.values.sorted { $0.record.id < $1.record.id }.map(\.record)
     }

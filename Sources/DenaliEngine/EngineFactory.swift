@@ -21,6 +21,8 @@ public struct EngineConfiguration: Sendable {
   public var keptFinishedVMs: Int
   /// Console bytes kept per VM.
   public var consoleBytes: UInt64
+  /// Journal appends after which a create request rewrites the journal (at least; more with many VMs kept).
+  var journalCompactionAppends = 1_000
 
   /// Settings with every field given.
   public init(
@@ -61,7 +63,7 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
     configuration: .init(workers: workers, swapping: swapping, onFinish: { relay.deliver($0) }))
   let settings = EngineBackend.Settings(
     maximumVMs: configuration.maximumVMs, keptFinishedVMs: configuration.keptFinishedVMs,
-    consoleBytes: Int(configuration.consoleBytes))
+    consoleBytes: Int(configuration.consoleBytes), journalCompactionAppends: configuration.journalCompactionAppends)
   let builder = VMBuilder(system: system, layout: layout, consoleBytes: settings.consoleBytes)
   let recovery = EngineRecovery.recover(
     journal: journal, images: images, swapStore: store, builder: builder, keptFinishedVMs: settings.keptFinishedVMs, logger: logger)

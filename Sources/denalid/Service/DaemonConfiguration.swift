@@ -41,6 +41,16 @@ struct DaemonConfiguration: Equatable {
   var consoleBytes: UInt64 = 8 << 10
   /// Least severe level logged: trace, debug, info, notice, warning, error, critical.
   var logLevel = "info"
+  /// The VMs' subnet; nil: no network (VMs cannot have NICs).
+  var network: IPv4Subnet?
+  /// The TAP device joining the network to the host; nil: no uplink.
+  var uplinkTap: String?
+  /// The host's address on the uplink (the VMs' gateway); nil: the network's first host address.
+  var uplinkAddress: IPv4Address?
+  /// The prefix `uplink-address` was given with, if any (it must be the network's).
+  var uplinkPrefix: Int?
+  /// `vm-to-vm = deny`: VMs reach only the uplink, never each other (the hosting default).
+  var isolatesVMs = true
 
   /// Where `denalid serve` looks for its file when `--config` is not given.
   static let defaultPath = "/etc/denali/denalid.conf"
@@ -49,7 +59,7 @@ struct DaemonConfiguration: Equatable {
   static let keys = [
     "socket", "socket-group", "image-dir", "state-dir", "memory-budget", "max-memory-per-vm", "default-memory",
     "max-disk-per-vm", "max-vms", "max-vms-per-request", "max-body-size", "workers", "api-threads", "swap-threads", "keep-finished",
-    "console-buffer", "log-level",
+    "console-buffer", "log-level", "network", "uplink", "uplink-address", "vm-to-vm",
   ]
 
   /// The request limits the control API enforces.
@@ -90,8 +100,48 @@ struct DaemonConfiguration: Equatable {
     case "keep-finished": keptFinishedVMs = try count()
     case "console-buffer": consoleBytes = try size()
     case "log-level": logLevel = value
+    case "network":
+      guard value != "none" else {
+        network = nil
+        return
+      }
+      guard let subnet = IPv4Subnet(value), subnet.address == subnet.network else {
+        throw .badValue(key, value, "a subnet such as 10.0.0.0/16 (host bits zero), or none")
+      }
+      network = subnet
+    case "uplink":
+      let words = value.split(separator: " ", omittingEmptySubsequences: true)
+      if words == ["none"] {
+        uplinkTap = nil
+      } else if words.count == 2, words[0] == "tap", words[1].utf8.count <= 15, !words[1].contains("/") {
+        uplinkTap = String(words[1])
+      } else {
+        throw .badValue(key, value, "tap NAME (an interface name of 1-15 bytes), or none")
+      }
+    case "uplink-address":
+      if let subnet = IPv4Subnet(value) {
+        (uplinkAddress, uplinkPrefix) = (subnet.address, subnet.prefixLength)
+      } else if let address = IPv4Address(value) {
+        (uplinkAddress, uplinkPrefix) = (address, nil)
+      } else {
+        throw .badValue(key, value, "an address such as 10.0.0.1/16 (the network's prefix may be left out)")
+      }
+    case "vm-to-vm":
+      switch value {
+      case "allow": isolatesVMs = false
+      case "deny": isolatesVMs = true
+      default: throw .badValue(key, value, "allow or deny")
+      }
     default: throw .unknownKey(key)
     }
+  }
+
+  /// The host's address on the uplink with the network's prefix: `uplink-address`, else the network's first
+  /// host address; nil without a network.
+  var effectiveUplinkAddress: IPv4Subnet? {
+    guard let network else { return nil }
+    let address = uplinkAddress ?? IPv4Address(value: network.network.value &+ 1)
+    return IPv4Subnet(address: address, prefixLength: network.prefixLength)
   }
 
   /// Reads a file of `key = value` lines (`#` starts a comment; `image-dir` may repeat, and the file's
@@ -169,6 +219,27 @@ struct DaemonConfiguration: Equatable {
     guard LogLevelName.parse(logLevel) != nil else {
       throw .invalid("log-level must be one of \(LogLevelName.all.joined(separator: ", "))")
     }
+    try validateNetwork()
+  }
+
+  /// Checks `network`, `uplink` and `uplink-address` against each other.
+  private func validateNetwork() throws(ConfigurationError) {
+    guard let network else {
+      if uplinkTap != nil { throw .invalid("uplink needs a network: set network = SUBNET (such as 10.0.0.0/16)") }
+      if uplinkAddress != nil { throw .invalid("uplink-address needs network = SUBNET and uplink = tap NAME") }
+      return
+    }
+    guard network.prefixLength >= 8, network.prefixLength <= 30 else {
+      throw .invalid("network: the prefix must be from /8 to /30, not /\(network.prefixLength)")
+    }
+    guard let address = uplinkAddress else { return }
+    guard uplinkTap != nil else { throw .invalid("uplink-address needs uplink = tap NAME") }
+    guard network.contains(address), address != network.network, address != network.broadcast else {
+      throw .invalid("uplink-address \(address) is not a host address of network \(network)")
+    }
+    if let prefix = uplinkPrefix, prefix != network.prefixLength {
+      throw .invalid("uplink-address \(address)/\(prefix) must have the network's prefix /\(network.prefixLength)")
+    }
   }
 
   /// The configuration as the file would state it (for `denalid serve --check-config`).
@@ -193,7 +264,11 @@ struct DaemonConfiguration: Equatable {
       "keep-finished = \(keptFinishedVMs)",
       "console-buffer = \(ByteCount.format(consoleBytes))",
       "log-level = \(logLevel)",
+      "network = \(network?.description ?? "none")",
+      "uplink = \(uplinkTap.map { "tap \($0)" } ?? "none")",
     ]
+    if uplinkTap != nil, let address = effectiveUplinkAddress { lines.append("uplink-address = \(address)") }
+    lines.append("vm-to-vm = \(isolatesVMs ? "deny" : "allow")")
     return lines.joined(separator: "\n") + "\n"
   }
 }
@@ -231,6 +306,14 @@ extension DaemonConfiguration {
   var engine: EngineConfiguration {
     EngineConfiguration(
       stateDirectory: stateDirectory, workers: workers, memoryBudget: memoryBudget, swapThreads: swapThreads,
-      maximumVMs: maximumVMs, keptFinishedVMs: keptFinishedVMs, consoleBytes: consoleBytes)
+      maximumVMs: maximumVMs, keptFinishedVMs: keptFinishedVMs, consoleBytes: consoleBytes,
+      network: network.map { subnet in
+        EngineNetworkConfiguration(
+          subnet: subnet,
+          uplink: uplinkTap.flatMap { tap in
+            effectiveUplinkAddress.map { EngineNetworkConfiguration.Uplink(tapName: tap, address: $0) }
+          },
+          isolatesVMs: isolatesVMs)
+      })
   }
 }

@@ -15,8 +15,9 @@ struct ServeCommand: ParsableCommand {
     discussion: """
       Settings come from the configuration file (default \(DaemonConfiguration.defaultPath) when it exists, else the
       built-in defaults documented in Config/denalid.conf); every flag overrides the key of the same name. The
-      daemon binds the socket (mode 0660, owned by --socket-group), builds the engine, drops every capability,
-      sets no-new-privileges, and serves until SIGTERM or SIGINT. See Docs/API.md.
+      daemon binds the socket (mode 0660, owned by --socket-group), builds the engine (and creates the uplink's
+      TAP device), drops every capability, sets no-new-privileges, and serves until SIGTERM or SIGINT. See
+      Docs/API.md.
       """
   )
 
@@ -74,6 +75,18 @@ struct ServeCommand: ParsableCommand {
   @Option(help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel: String?
 
+  @Option(help: "The VMs' subnet (e.g. 10.0.0.0/16), or none: VMs may then have NICs (spawn --network).")
+  var network: String?
+
+  @Option(help: "tap NAME: join the network to the host through this TAP device (created at start), or none.")
+  var uplink: String?
+
+  @Option(help: "The host's address on the uplink, the VMs' gateway (default: the network's first host address).")
+  var uplinkAddress: String?
+
+  @Option(help: "allow or deny: whether VMs may reach each other (deny: only the uplink).")
+  var vmToVm: String?
+
   @Flag(help: "Print the effective configuration and exit.")
   var checkConfig = false
 
@@ -110,6 +123,7 @@ struct ServeCommand: ParsableCommand {
       ("max-vms", maxVms), ("max-vms-per-request", maxVmsPerRequest), ("max-body-size", maxBodySize),
       ("workers", workers), ("api-threads", apiThreads), ("swap-threads", swapThreads),
       ("keep-finished", keepFinished), ("console-buffer", consoleBuffer), ("log-level", logLevel),
+      ("network", network), ("uplink", uplink), ("uplink-address", uplinkAddress), ("vm-to-vm", vmToVm),
     ] + imageDir.map { ("image-dir", $0) }
     for case let (key, value?) in flags { try configuration.set(key, value) }
     try configuration.validate()

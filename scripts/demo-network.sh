@@ -23,7 +23,7 @@ NS=denali-demo-$$
 DEMO_DIR=$(mktemp -d /var/tmp/denali-demo-net-XXXXXX)
 SOCKET=$DEMO_DIR/denalid.sock
 LOG=$DEMO_DIR/daemon.log
-daemon_pid=
+source scripts/demo-common.sh
 peer_pid=
 cleanup() {
   [[ -n $daemon_pid ]] && kill -KILL "$daemon_pid" 2>/dev/null
@@ -34,42 +34,17 @@ cleanup() {
 trap cleanup EXIT
 ip netns add "$NS" && ip -n "$NS" link set lo up || { echo "demo: cannot create network namespace $NS" >&2; exit 1; }
 
-failures=0
-show() {
-  printf '$ %s\n' "$*"
-  "$@" || { printf '[failed: exit status %d]\n' "$?"; failures=$((failures + 1)); }
-}
-say() { printf '\n== %s\n' "$*"; }
-export DENALID_SOCKET=$SOCKET
-client() { "$DENALID" "$@"; }
 # in_ns COMMAND...: run a host-side command inside the demo's namespace (where the daemon's uplink is).
 in_ns() { ip netns exec "$NS" "$@"; }
-state_counts() { client list --json | grep -o '"state":"[a-z_]*"' | cut -d'"' -f4 | sort | uniq -c | awk '{printf "%s %s  ", $2, $1}'; }
 state_of() { client inspect "$1" --json | grep -o '"state":"[a-z_]*"' | cut -d'"' -f4; }
 addresses() { client list --json | grep -o '"id":[0-9]*\|"address":"[0-9.]*"' | paste -d' ' - - | sort; }
 
+# start_daemon: the daemon inside the namespace (ip netns exec execs it: $! is the daemon's own pid).
 start_daemon() {
   ip netns exec "$NS" "$DENALID" serve --config /dev/null --socket "$SOCKET" --socket-group "" \
     --state-dir "$DEMO_DIR/state" --image-dir "$GUESTS" --memory-budget 40MiB --log-level notice \
     --network 10.0.0.0/16 --uplink "tap dtap0" --vm-to-vm deny 2>>"$LOG" &
-  daemon_pid=$!
-  for _ in $(seq 1 600); do
-    client stats >/dev/null 2>&1 && return 0
-    kill -0 "$daemon_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "demo: the daemon did not start:" >&2
-  cat "$LOG" >&2
-  exit 1
-}
-
-stop_daemon() {
-  kill -TERM "$daemon_pid"
-  wait "$daemon_pid"
-  local status=$?
-  daemon_pid=
-  printf '[daemon exit status %d]\n' "$status"
-  ((status == 0)) || failures=$((failures + 1))
+  await_daemon $!
 }
 
 # echo_off ADDRESS NAME: one UDP datagram from the host side to a VM's echo service, with its state before and
@@ -142,10 +117,4 @@ else
 fi
 echo_off 10.0.0.51 echo-50
 stop_daemon
-
-if ((failures > 0)); then
-  printf '\ndemo: %d network step(s) failed; the daemon log follows\n' "$failures" >&2
-  cat "$LOG" >&2
-  exit 1
-fi
-printf '\ndemo: the network part ended as expected\n'
+finish network

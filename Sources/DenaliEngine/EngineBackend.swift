@@ -255,16 +255,18 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   func killVM(_ vm: VMReference) throws(ControlBackendError) -> VMInfo {
     let id = try resolve(vm)
-    try locked { () throws(ControlBackendError) in
+    // Taken before the expiry: a VM that is not in memory ends inside it, and `finished` hands its port over.
+    let port = try locked { () throws(ControlBackendError) -> NetworkPort? in
       guard let entry = entries[id] else { throw .notFound("no \(vm)") }
       guard !entry.hasEnded, !entry.killRequested else {
         throw .conflict("\(vm) has already finished")
       }
       entry.killRequested = true
+      return entry.port
     }
     scheduler.expire(id: id)
     // Its address is free at once: the port leaves the switch now, even if the VM's last slice still runs.
-    if let port = lock.withLock({ entries[id]?.port }) { network?.release(port) }
+    if let port { network?.release(port) }
     return try inspectVM(.id(id))
   }
 

@@ -87,7 +87,8 @@ struct DaemonNetworkBenchmark: ParsableCommand {
     print("swapped-out samples: \(measured.swappedOut.count) of \(measured.swappedOut.count + measured.notSwapped), each to a VM "
       + "the API showed swapped_out just before; \(measured.swapIns) swap-ins during that phase; resends \(measured.resends)")
     print("host memory the network adds per VM: \(memory.portBytes) bytes for its port on the switch (empty queues, counters, "
-      + "address tables; malloc bytes in use over \(ports) ports), \(memory.journalBytes) bytes on its journal line; "
+      + "address tables; malloc bytes in use over \(ports) ports), \(memory.recordBytes) bytes in its VM record (address and "
+      + "saved counters), \(memory.journalBytes) bytes on its journal line; "
       + "queued frames at most 32 + 64 of 1514 bytes (\(96 * 1514 / 1024) KiB)")
   }
 
@@ -176,34 +177,21 @@ struct DaemonNetworkBenchmark: ParsableCommand {
 
   /// `count` round trips, one at a time, to the C program tap-echo over a TAP device of its own.
   static func baselineSamples(program: String, count: Int, size: Int) throws -> [UInt64] {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = ["dnbdbase", "10.98.0.1/24", "10.98.0.2"]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    defer {
-      process.terminate()
-      try? waitForExit(process, limit: .seconds(10), what: "tap-echo to stop")
-    }
-    let ready = try withDeadline(process, limit: .seconds(30), what: "tap-echo to say ready") {
-      output.fileHandleForReading.availableData
-    }
-    guard String(decoding: ready, as: UTF8.self).hasPrefix("ready") else {
-      throw BenchmarkError("\(program) did not start (is it built? swift build builds tap-echo)")
-    }
-    let client = UDPEchoClient(address: "10.98.0.2", port: 7, size: size)
-    _ = try client.run(count: 1)
-    return try (0..<count).map { _ in
-      let result = try client.run(count: 1)
-      guard result.completed == 1 else { throw BenchmarkError("baseline: no echo from tap-echo") }
-      return result.nanoseconds
+    try TapEchoProgram.whileRunning(program, device: "dnbdbase", hostAddress: "10.98.0.1/24", echoAddress: "10.98.0.2") {
+      let client = UDPEchoClient(address: "10.98.0.2", port: 7, size: size)
+      _ = try client.run(count: 1)
+      return try (0..<count).map { _ in
+        let result = try client.run(count: 1)
+        guard result.completed == 1 else { throw BenchmarkError("baseline: no echo from tap-echo") }
+        return result.nanoseconds
+      }
     }
   }
 
   /// Malloc bytes in use per port for `count` ports on one switch (the port object, its empty queues, counters and
-  /// the switch's three address-table entries), and the bytes an address adds to a VM's journal line.
-  static func networkBytesPerPort(count: Int) -> (portBytes: Int, journalBytes: Int) {
+  /// the switch's three address-table entries); per VM record, the bytes its address and saved counters add (as the
+  /// engine keeps `count` records); and the bytes an address adds to a VM's journal line.
+  static func networkBytesPerPort(count: Int) -> (portBytes: Int, recordBytes: Int, journalBytes: Int) {
     let fabric = VirtualSwitch(configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 0, 0, 0), prefixLength: 8)))
     // One port first, so that the switch's own first allocations are not counted against the others.
     var made: [NetworkPort] = [(try? fabric.addPort(id: 1))].compactMap { $0 }
@@ -217,12 +205,37 @@ struct DaemonNetworkBenchmark: ParsableCommand {
     var record = VMRecord(
       id: 1, name: nil, imagePath: "/i/udp-echo.elf", imageKey: "0123456789abcdef-4096", memorySize: 2 << 20,
       diskSize: nil, arguments: [], createdAt: 1_700_000_000)
+    let recordBytes = recordGrowth(of: record, count: count)
     // The journal stores a record as this JSON (sorted keys) inside its line.
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     let without = (try? encoder.encode(record))?.count ?? 0
     record.address = IPv4Address(10, 97, 255, 254)
     let with = (try? encoder.encode(record))?.count ?? 0
-    return (perPort, with - without)
+    return (perPort, recordBytes, with - without)
+  }
+
+  /// Malloc bytes per record that `count` records with an address and saved network counters (each its own drop
+  /// array, as after a stop) take beyond `count` records without.
+  private static func recordGrowth(of plain: VMRecord, count: Int) -> Int {
+    func heapOf(_ make: (Int) -> VMRecord) -> Int {
+      let before = Int(host_heap_in_use())
+      var records: [VMRecord] = []
+      records.reserveCapacity(count)
+      for index in 0..<count { records.append(make(index)) }
+      let after = Int(host_heap_in_use())
+      withExtendedLifetime(records) {}
+      return after - before
+    }
+    let without = heapOf { _ in plain }
+    let with = heapOf { index in
+      var record = plain
+      record.address = IPv4Address(value: 0x0A00_0000 | UInt32(index))
+      var counters = NetworkCounters()
+      counters[.receiveQueueFull] = UInt64(index)
+      record.usage.network = counters
+      return record
+    }
+    return (with - without) / max(1, count)
   }
 }

@@ -170,6 +170,13 @@ struct DaemonNetworkTests {
     return object?["swap_ins_total"] as? Int ?? 0
   }
 
+  /// The `network` object of `stats --json`.
+  static func networkStatistics(_ daemon: DaemonProcess) throws -> [String: Any] {
+    let stats = try daemon.client(["stats", "--json"])
+    let object = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any]
+    return object?["network"] as? [String: Any] ?? [:]
+  }
+
   /// The `network` object of VM `id`.
   static func network(of id: Int, in daemon: DaemonProcess) throws -> [String: Any] {
     try daemon.inspect(String(id))["network"] as? [String: Any] ?? [:]
@@ -178,12 +185,16 @@ struct DaemonNetworkTests {
   @Test("kill frees an address at once; a full subnet, a taken address, the gateway's and one outside are refused, changing nothing")
   func addressRefusals() throws {
     guard Denalid.ready(guests: ["udp-echo"]), NetworkNamespace.available(),
-      let (_, daemon) = try Self.networkedDaemon("10.63.0.0/29")
+      let (_, daemon) = try Self.networkedDaemon("10.63.0.0/29", flags: ["--memory-budget", "4MiB"])
     else { return }
-    // 10.63.0.0/29: hosts .1 to .6, .1 the gateway: room for five VMs.
+    // 10.63.0.0/29: hosts .1 to .6, .1 the gateway: room for five VMs (and memory for two).
     let five = try daemon.client(["spawn", "udp-echo.elf", "--network", "--count", "5", "--memory", "2MiB", "--name", "s", "--", "quiet"])
     #expect(five.status == 0, "\(five.stderr)")
     #expect(try Self.addresses(daemon).values.sorted() == (2...6).map { "10.63.0.\($0)" })
+    let booted = try daemon.waitForVMs("the five to boot, at least three of them swapped out and one idle in memory") { vms in
+      vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 2 } && vms.filter { $0["state"] as? String == "swapped_out" }.count >= 3
+        && vms.contains { $0["state"] as? String == "idle" }
+    }
     let refusals: [([String], String)] = [
       (["--network"], "no free address left in 10.63.0.0/29 (network): every address is held by a live VM (HTTP 409, limit_reached)"),
       (["--address", "10.63.0.4"], "address 10.63.0.4 is already in use by vm 3 (HTTP 409, conflict)"),
@@ -198,14 +209,21 @@ struct DaemonNetworkTests {
       #expect(refused.stderr == "denalid: \(message)\n", "\(flags)")
     }
     #expect(try daemon.vms().count == 5, "no refused request created anything")
-    // Kill frees the address for the next request, at once.
-    #expect(try daemon.client(["kill", "s-3"]).status == 0)
-    let again = try daemon.client(["spawn", "udp-echo.elf", "--address", "10.63.0.4", "--memory", "2MiB", "--name", "again", "--json"])
-    #expect(again.status == 0, "\(again.stderr)")
-    #expect(again.stdout.contains(#""address":"10.63.0.4""#), "\(again.stdout)")
-    let killed = try daemon.inspect("s-3")
-    #expect(killed["address"] as? String == "10.63.0.4", "a finished VM still shows the address it had")
-    #expect((killed["network"] as? [String: Any])?["attached"] as? Bool == false)
+    // Kill frees the address for the next request, at once: a resident VM's, and a swapped-out one's (which ends
+    // inside the kill, without being swapped in).
+    let residentVM = try #require(booted.first { $0["state"] as? String == "idle" })
+    let swappedVM = try #require(booted.first { $0["state"] as? String == "swapped_out" })
+    for (index, victim) in [residentVM, swappedVM].enumerated() {
+      let name = try #require(victim["name"] as? String), address = try #require(victim["address"] as? String)
+      #expect(try daemon.client(["kill", name]).status == 0)
+      #expect(try Self.networkStatistics(daemon)["addresses_in_use"] as? Int == 4, "\(victim["state"] ?? ""): freed when kill answered")
+      let again = try daemon.client(["spawn", "udp-echo.elf", "--address", address, "--memory", "2MiB", "--name", "again-\(index)", "--json"])
+      #expect(again.status == 0, "\(victim["state"] ?? ""): \(again.stderr)")
+      #expect(again.stdout.contains(#""address":"\#(address)""#), "\(again.stdout)")
+      let killed = try daemon.inspect(name)
+      #expect(killed["address"] as? String == address, "a finished VM still shows the address it had")
+      #expect((killed["network"] as? [String: Any])?["attached"] as? Bool == false)
+    }
     #expect(daemon.terminate() == 0)
 
     // A daemon without a network refuses --network, naming the key to set.

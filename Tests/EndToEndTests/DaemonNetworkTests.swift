@@ -236,6 +236,36 @@ struct DaemonNetworkTests {
     #expect(plain.terminate() == 0)
   }
 
+  @Test("a restart with another network runs VMs without their NIC, keeping their addresses for the old network's return")
+  func restartWithChangedNetwork() throws {
+    guard Denalid.ready(guests: ["udp-echo"]) else { return }
+    // No uplink: no TAP device, so no namespace is needed.
+    let first = try DaemonProcess(flags: ["--network", "10.66.0.0/24"])
+    try first.start()
+    #expect(try first.client(["spawn", "udp-echo.elf", "--network", "--count", "2", "--memory", "2MiB", "--", "quiet"]).status == 0)
+    #expect(try Self.addresses(first) == [1: "10.66.0.1", 2: "10.66.0.2"])
+    #expect(first.terminate() == 0)
+
+    let moved = try DaemonProcess(flags: ["--network", "10.67.0.0/24"], sharing: first)
+    try moved.start()
+    #expect(moved.log.contains("vm 1 restarts without its NIC: its address cannot be given back: address 10.66.0.1 is outside 10.67.0.0/24"), "\(moved.log)")
+    let detached = try moved.inspect("1")
+    #expect(detached["address"] as? String == "10.66.0.1" && detached["state"] as? String != "faulted", "\(detached)")
+    #expect((detached["network"] as? [String: Any])?["attached"] as? Bool == false)
+    let added = try moved.client(["spawn", "udp-echo.elf", "--network", "--memory", "2MiB", "--json", "--", "quiet"])
+    #expect(added.stdout.contains(#""address":"10.67.0.1""#), "\(added.stdout)")
+    #expect(moved.terminate() == 0)
+
+    let back = try DaemonProcess(flags: ["--network", "10.66.0.0/24"], sharing: first)
+    try back.start()
+    #expect(try Self.addresses(back) == [1: "10.66.0.1", 2: "10.66.0.2", 3: "10.67.0.1"])
+    for id in ["1", "2"] {
+      #expect((try back.inspect(id)["network"] as? [String: Any])?["attached"] as? Bool == true, "vm \(id) has its NIC again")
+    }
+    #expect(back.log.contains("vm 3 restarts without its NIC"), "\(back.log)")
+    #expect(back.terminate() == 0)
+  }
+
   @Test("vm-to-vm = deny: a udp-client VM cannot reach another VM (dropped and counted), and reaches a host peer")
   func vmToVMDenied() throws {
     guard Denalid.ready(guests: ["udp-echo", "udp-client"]), NetworkNamespace.available(),

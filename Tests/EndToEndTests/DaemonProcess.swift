@@ -36,8 +36,22 @@ final class DaemonProcess {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
     self.flags = flags
+    owner = nil
     try Self.copyGuests(into: imageDirectory)
   }
+
+  /// A daemon (not started) with other `flags` on the directory (socket, state, images) of `other`, which must be
+  /// stopped; `other` keeps the directory and removes it.
+  init(flags: [String], sharing other: DaemonProcess) throws {
+    umask = nil
+    namespace = other.namespace
+    directory = other.directory
+    self.flags = flags
+    owner = other
+  }
+
+  /// The daemon whose directory this one borrows (it removes the directory), nil when this one owns it.
+  private let owner: DaemonProcess?
 
   /// The daemon's image directory: a copy of the built guests, readable whoever owns the build tree.
   var imageDirectory: String { directory + "/images" }
@@ -59,7 +73,7 @@ final class DaemonProcess {
       Glibc.kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
     }
-    try? FileManager.default.removeItem(atPath: directory)
+    if owner == nil { try? FileManager.default.removeItem(atPath: directory) }
   }
 
   /// The arguments of `denalid serve` for this daemon (its socket, state and image directories, `flags`).

@@ -128,6 +128,7 @@ struct DaemonNetworkTests {
     #expect(round.roundTrips.count == 100, "every echo came back")
     let swapIns = try Self.swapIns(daemon) - swapInsBefore
     #expect(swapIns >= swappedOut.count, "each swapped-out VM was swapped in by its packet: \(swapIns) swap-ins")
+    #expect(try Self.addresses(daemon) == addresses, "swap-outs and swap-ins keep every address")
 
     // Beside a resident VM: the one just echoed, 20 times back to back.
     let last = try #require(addresses.keys.max())

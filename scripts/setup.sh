@@ -11,9 +11,9 @@ set -euo pipefail
 # socat TCP proxy in front of the unix socket; python3: the Linux peer of the TCP tests and `denalid bench tcp`
 # (scripts/tcp-peer.py: echo checks, bulk transfers, a SYN flood over a raw socket, a lossy relay); ethtool: the
 # lossy-path tests turn off checksum offload on their veth (the relay forwards frames as they are); nftables: the
-# test that publishes a VM's port with DNAT, as Docs/NETWORK.md shows (procps' sysctl comes with the base system).
+# test that publishes a VM's port with DNAT, as Docs/NETWORK.md shows, with procps' sysctl.
 PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf iproute2 iputils-ping socat systemd curl util-linux python3
-  ethtool nftables)
+  ethtool nftables procps)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

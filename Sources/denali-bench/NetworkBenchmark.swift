@@ -196,23 +196,9 @@ struct NetworkBenchmark: Benchmark {
 
   /// The same host socket echoing through a TAP device with the C program `tap-echo`.
   static func tapEcho(program: String, count: Int, size: Int, round: Int) throws -> UInt64 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = ["dnbase\(round)", "10.94.0.1/24", "10.94.0.2"]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    defer {
-      process.terminate()
-      try? waitForExit(process, limit: .seconds(10), what: "tap-echo to stop")
-    }
-    let ready = try withDeadline(process, limit: .seconds(30), what: "tap-echo to say ready") {
-      output.fileHandleForReading.availableData
-    }
-    guard String(decoding: ready, as: UTF8.self).hasPrefix("ready") else {
-      throw BenchmarkError("\(program) did not start (is it built? swift build builds tap-echo)")
-    }
-    let result = try UDPEchoClient(address: "10.94.0.2", port: 7, size: size).run(count: count)
+    let result = try TapEchoProgram.whileRunning(
+      program, device: "dnbase\(round)", hostAddress: "10.94.0.1/24", echoAddress: "10.94.0.2"
+    ) { try UDPEchoClient(address: "10.94.0.2", port: 7, size: size).run(count: count) }
     guard result.completed == count else { throw BenchmarkError("baseline: \(result.completed) of \(count) echoes") }
     return result.nanoseconds / UInt64(count)
   }

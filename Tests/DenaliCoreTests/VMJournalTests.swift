@@ -176,6 +176,35 @@ struct VMJournalTests {
     #expect(names == ["vms.journal"], "no temporary file is left: \(names)")
   }
 
+  @Test("a VM's address and its network counters round-trip through appends, a rewrite and a reopen")
+  func addressAndNetworkUsage() throws {
+    let directory = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    var networked = record(1)
+    networked.address = IPv4Address(10, 0, 5, 5)
+    let journal = try VMJournal(directory: directory)
+    try journal.recordCreated([networked, record(2)])
+    var counters = NetworkCounters()
+    counters.packetsIn = 3
+    counters.bytesOut = 1500
+    counters[.vmToVMDenied] = 4
+    var usage = VMUsage()
+    usage.network = counters
+    try journal.recordEnded(id: 1, end: .killed, at: 1_700_000_200, usage: usage)
+    journal.close()
+    let lines = String(decoding: try contents(directory), as: UTF8.self)
+    #expect(lines.contains(#""address":"10.0.5.5""#) && lines.contains(#""drops":{"vm-to-vm-denied":4}"#), "\(lines)")
+    let reopened = try VMJournal(directory: directory)
+    #expect(reopened.recovered.map(\.address) == [IPv4Address(10, 0, 5, 5), nil])
+    #expect(reopened.recovered[0].usage.network == counters)
+    try reopened.rewrite(reopened.recovered)
+    reopened.close()
+    let rewritten = try VMJournal(directory: directory)
+    defer { rewritten.close() }
+    #expect(rewritten.recovered[0].address == IPv4Address(10, 0, 5, 5) && rewritten.recovered[0].usage.network == counters)
+    #expect(rewritten.recovered[1].usage.network == nil)
+  }
+
   @Test("the console is base64 in the JSON and round-trips every byte value")
   func base64Console() throws {
     let directory = try makeDirectory()

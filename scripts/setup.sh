@@ -10,9 +10,11 @@ set -euo pipefail
 # (run as another user through setpriv, from util-linux) and scripts/schemathesis.sh, which also puts a
 # socat TCP proxy in front of the unix socket; python3: the Linux peer of the TCP tests and `denalid bench tcp`
 # (scripts/tcp-peer.py: echo checks, bulk transfers, a SYN flood over a raw socket, a lossy relay); ethtool: the
-# lossy-path tests turn off checksum offload on their veth (the relay forwards frames as they are).
+# lossy-path tests turn off checksum offload on their veth (the relay forwards frames as they are); apache2-utils
+# (ab) and wrk: the httpd load tests and `denalid bench http` (100 concurrent keep-alive connections, requests per
+# second).
 PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf iproute2 iputils-ping socat systemd curl util-linux python3
-  ethtool)
+  ethtool apache2-utils wrk)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -9,6 +9,7 @@ struct BenchCommand: ParsableCommand {
     subcommands: [
       BootBenchmark.self, HypercallBenchmark.self, IdleBenchmark.self, SwitchBenchmark.self, ScaleBenchmark.self,
       SwapBenchmark.self, OvercommitBenchmark.self, NetworkBenchmark.self, SpawnBenchmark.self, TCPBenchmark.self,
+      HTTPBenchmark.self,
     ]
   )
 }

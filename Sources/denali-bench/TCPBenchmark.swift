@@ -165,22 +165,14 @@ struct TCPBenchmark: Benchmark {
 
   /// Starts `denalid run IMAGE` behind TAP dtcp0 with `arguments`, optionally under perf stat writing to `perfOutput`.
   private func startGuest(_ image: String, _ arguments: [String], perfOutput: String? = nil) throws -> Process {
-    let process = Process()
-    var command = [BenchmarkDaemon.executable, "run", "\(guests)/\(image).elf", "--tap", "dtcp0", "--tap-address",
-                   "\(Self.hostAddress)/24", "--quiet", "--timeout", "600s", "--"] + arguments
-    if let perfOutput { command = ["perf", "stat", "-x", ",", "-e", "kvm:kvm_emulate_insn", "-o", perfOutput, "--"] + command }
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = command
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    return process
+    try BenchmarkGuestRun.start(
+      ["run", "\(guests)/\(image).elf", "--tap", "dtcp0", "--tap-address", "\(Self.hostAddress)/24", "--quiet", "--timeout",
+       "600s", "--"] + arguments, perfOutput: perfOutput)
   }
 
   /// Waits for a guest run to end; throws unless it exited 0.
   private func wait(_ process: Process, _ what: String) throws {
-    try waitForExit(process, limit: .seconds(600), what: what)
-    guard process.terminationStatus == 0 else { throw BenchmarkError("\(what) exited with \(process.terminationStatus)") }
+    try BenchmarkGuestRun.waitForSuccess(process, limit: .seconds(600), what: what)
   }
 
   /// tcp-bulk sends `bytes`; Linux reads until EOF. Nanoseconds from connect to EOF.
@@ -224,11 +216,7 @@ struct TCPBenchmark: Benchmark {
       elapsed += ContinuousClock.now - start
     }
     try wait(guest, "perf stat ... tcp-echo")
-    let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-    guard let line = text.split(separator: "\n").first(where: { $0.contains("kvm:kvm_emulate_insn") }),
-      let count = UInt64(line.split(separator: ",").first ?? "")
-    else { throw BenchmarkError("no kvm:kvm_emulate_insn count from perf: \(text)") }
-    return (count, nanoseconds(elapsed))
+    return (try BenchmarkGuestRun.emulatedInstructions(perfOutput: output), nanoseconds(elapsed))
   }
 
   // MARK: The Linux-to-Linux baseline

@@ -189,7 +189,8 @@ struct RunCommand: ParsableCommand {
       printError("denalid: ... and \(faultLines - Self.faultLinesShown) more faulted VMs")
     }
     if let fabric, total > 1 || network.netStats {
-      for line in network.report(ports: ports, fabric: fabric) { printError(line) }
+      let accounting = Dictionary(reports.map { ($0.id, $0.accounting) }, uniquingKeysWith: { first, _ in first })
+      for line in network.report(ports: ports, fabric: fabric, accounting: accounting) { printError(line) }
     }
     if total > 1 {
       let summary = RunSummary(

@@ -1,0 +1,119 @@
+/* seccomp_support.c: installs seccomp filters and reports a forbidden system call (see seccomp_support.h). */
+#define _GNU_SOURCE
+#include "seccomp_support.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+int seccomp_install_filter(const struct sock_filter *program, unsigned short count) {
+  struct sock_fprog description = {.len = count, .filter = (struct sock_filter *)program};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &description) != 0) return -errno;
+  return 0;
+}
+
+/** What each report starts with (for example "<2>denalid: " under journald). */
+static char report_prefix[64] = "denalid: ";
+/** The calling thread's role, for the report. */
+static __thread const char *thread_role = "unconfined";
+/** The calling thread's id, read when its role is set (the report makes no other system call than its write). */
+static __thread long thread_id = 0;
+
+void seccomp_set_thread_role(const char *role) {
+  thread_role = role;
+  thread_id = syscall(SYS_gettid);
+}
+
+int seccomp_set_thread_name(const char *name) {
+  char truncated[16];
+  strncpy(truncated, name, sizeof truncated - 1);
+  truncated[sizeof truncated - 1] = 0;
+  if (prctl(PR_SET_NAME, truncated, 0, 0, 0) != 0) return -errno;
+  return 0;
+}
+
+/** A line being built in a fixed buffer: async-signal-safe, no allocation, truncates at the end. */
+struct line {
+  char text[512];
+  size_t length;
+};
+
+static void append(struct line *line, const char *text) {
+  while (*text && line->length < sizeof line->text - 1) line->text[line->length++] = *text++;
+}
+
+static void append_decimal(struct line *line, unsigned long value) {
+  char digits[24];
+  int count = 0;
+  do {
+    digits[count++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value && count < (int)sizeof digits);
+  while (count > 0 && line->length < sizeof line->text - 1) line->text[line->length++] = digits[--count];
+}
+
+static void append_hex(struct line *line, unsigned long value) {
+  static const char hex[] = "0123456789abcdef";
+  char digits[16];
+  int count = 0;
+  do {
+    digits[count++] = hex[value & 15];
+    value >>= 4;
+  } while (value && count < (int)sizeof digits);
+  append(line, "0x");
+  while (count > 0 && line->length < sizeof line->text - 1) line->text[line->length++] = digits[--count];
+}
+
+/** Reports the forbidden call on standard error and ends the process. Only write(2, ...) and exit_group are made:
+ *  every filter allows both. */
+static void on_forbidden_call(int signal, siginfo_t *info, void *context) {
+  (void)signal;
+  struct line line = {.length = 0};
+  append(&line, report_prefix);
+  append(&line, "seccomp: the ");
+  append(&line, thread_role);
+  append(&line, " thread (tid ");
+  append_decimal(&line, (unsigned long)thread_id);
+  append(&line, ") made system call ");
+  const char *name = seccomp_system_call_name(info->si_syscall);
+  append(&line, name ? name : "unknown");
+  append(&line, " (");
+  append_decimal(&line, (unsigned long)info->si_syscall);
+  append(&line, ")");
+  const ucontext_t *machine = context;
+  if (machine) {
+    // The first three arguments (rdi, rsi, rdx): for an ioctl, its descriptor and request.
+    append(&line, " with arguments ");
+    append_hex(&line, (unsigned long)machine->uc_mcontext.gregs[REG_RDI]);
+    append(&line, ", ");
+    append_hex(&line, (unsigned long)machine->uc_mcontext.gregs[REG_RSI]);
+    append(&line, ", ");
+    append_hex(&line, (unsigned long)machine->uc_mcontext.gregs[REG_RDX]);
+  }
+  append(&line, ", which its filter forbids: stopping (exit status 159)\n");
+  size_t written = 0;
+  while (written < line.length) {
+    long result = syscall(SYS_write, 2, line.text + written, line.length - written);
+    if (result <= 0) break;
+    written += (size_t)result;
+  }
+  syscall(SYS_exit_group, SECCOMP_VIOLATION_STATUS);
+}
+
+int seccomp_install_reporter(const char *prefix) {
+  size_t length = strlen(prefix);
+  if (length >= sizeof report_prefix) length = sizeof report_prefix - 1;
+  memcpy(report_prefix, prefix, length);
+  report_prefix[length] = 0;
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = on_forbidden_call;
+  action.sa_flags = SA_SIGINFO;
+  sigfillset(&action.sa_mask);
+  if (sigaction(SIGSYS, &action, 0) != 0) return -errno;
+  return 0;
+}

@@ -48,7 +48,11 @@ let package = Package(
     .target(name: "DenaliABI", path: "Sources/DenaliABI"),
     // Layer 1: KVM. A C shim over linux/kvm.h and a typed Swift wrapper; knows nothing of Denali.
     .target(name: "CKVM", path: "Sources/CKVM"),
-    .target(name: "KVM", dependencies: ["CKVM", "SystemCalls"], path: "Sources/KVM"),
+    .target(name: "KVM", dependencies: ["CKVM", "SystemCalls", "ThreadConfinement"], path: "Sources/KVM"),
+    // Per-thread seccomp filters (classic BPF built in Swift; the SIGSYS reporter in C). Every layer that starts a
+    // thread names its role; denalid turns the filters on.
+    .target(name: "CSeccomp", path: "Sources/CSeccomp"),
+    .target(name: "ThreadConfinement", dependencies: ["CSeccomp"], path: "Sources/ThreadConfinement"),
     // Directories the daemon writes in, held by descriptor and checked for who may change them (Linux only).
     // A failed system call, the one host-failure error type of every layer above the KVM wrapper.
     .target(name: "SystemCalls", path: "Sources/SystemCalls"),
@@ -61,7 +65,7 @@ let package = Package(
     .target(
       name: "DenaliCore",
       dependencies: [
-        "KVM", "DenaliABI", "CSwapSupport", "CNetwork", "SystemCalls", "TrustedFiles",
+        "KVM", "DenaliABI", "CSwapSupport", "CNetwork", "SystemCalls", "TrustedFiles", "ThreadConfinement",
         .product(name: "DequeModule", package: "swift-collections"),
         .product(name: "HeapModule", package: "swift-collections"),
       ],
@@ -79,7 +83,7 @@ let package = Package(
     .target(
       name: "ControlAPI",
       dependencies: [
-        "TrustedFiles",
+        "TrustedFiles", "ThreadConfinement",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -95,7 +99,7 @@ let package = Package(
     .target(
       name: "DenaliEngine",
       dependencies: [
-        "DenaliCore", "ControlAPI", "KVM", "TrustedFiles",
+        "DenaliCore", "ControlAPI", "KVM", "TrustedFiles", "ThreadConfinement",
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/DenaliEngine"
@@ -124,7 +128,7 @@ let package = Package(
       name: "denalid",
       dependencies: [
         "DenaliCore", "DenaliEngine", "DenaliCommandLine", "ControlAPI", "CLibcap", "CHostStats", "CBuildInfo",
-        "SystemCalls", "TrustedFiles",
+        "SystemCalls", "TrustedFiles", "ThreadConfinement",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),

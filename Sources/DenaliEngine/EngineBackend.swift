@@ -69,8 +69,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   private let startedAt = Date()
   /// The virtual network, nil when the daemon has none.
   private let network: EngineNetwork?
-  /// Where ports of VMs that finished are removed from the switch (never on the scheduler's thread).
-  private let portReleases = DispatchQueue(label: "denali-engine-port-release")
+  /// Where ports of VMs that finished are removed from the switch (never on the scheduler's thread); set in init.
+  private var portReleases: PortReleaseThread? = nil
 
   private let lock = NSLock()
   // Guarded by `lock`.
@@ -117,6 +117,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     pendingSubmissions = recovery.guests
     previousStopWasClean = recovery.previousStopWasClean
     relay.target = self
+    portReleases = PortReleaseThread { [weak self] in self?.releaseFinishedPorts() }
   }
 
   // MARK: ControlBackend (each method as the protocol documents it)
@@ -125,6 +126,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// its uplink (frames that arrive for a resumed VM wake it from there on).
   func start() throws {
     lock.withLock { started = true }
+    if network != nil { portReleases?.start() }
     scheduler.start()
     let guests = lock.withLock {
       defer { pendingSubmissions = [] }
@@ -340,6 +342,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       )
     }
     network?.stop()
+    portReleases?.stop()
     // The scheduler still knows every live VM's accounting after it stopped, and each port its traffic: fold
     // them into the records.
     let statuses = Dictionary(uniqueKeysWithValues: scheduler.snapshot().map { ($0.id, $0) })
@@ -397,7 +400,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       return (entry, end, at, entry.record.usage)
     }
     guard let result else { return }
-    if network != nil { portReleases.async { [weak self] in self?.releaseFinishedPorts() } }
+    if network != nil { portReleases?.wake() }
     do {
       try journal.recordEnded(id: report.id, end: result.end, at: result.at, usage: result.usage)
     } catch {

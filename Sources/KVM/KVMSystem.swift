@@ -25,6 +25,10 @@ public final class KVMSystem: Sendable {
 
   /// Opens the KVM device at `path` and checks that it speaks API version 12. A vCPU that stays inside one
   /// `KVM_RUN` for a whole `runWatchdogPeriod` is kicked out of it (see `VMExit.longRun`).
+  /// Starts the run watchdog's thread now instead of with the first vCPU: the daemon calls it before its threads
+  /// confine themselves, since a vCPU may be created on a thread whose seccomp filter forbids creating threads.
+  public func startRunWatchdog() { runWatchdog.startEarly() }
+
   public init(path: String = "/dev/kvm", runWatchdogPeriod: Duration = defaultRunWatchdogPeriod) throws(KVMError) {
     let fd = open(path, O_RDWR | O_CLOEXEC)
     guard fd >= 0 else { throw KVMError.last("open \(path)") }

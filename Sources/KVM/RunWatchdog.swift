@@ -3,6 +3,7 @@
 // exit, for example a descriptor read from guest-physical memory no slot backs).
 import CKVM
 import Glibc
+import ThreadConfinement
 
 /// One thread per `KVMSystem`, started with its first vCPU: every `period` it kicks each vCPU that has been
 /// inside the same `KVM_RUN` since the previous sweep. The kicked `run()` returns `.longRun`. A vCPU that exits
@@ -61,6 +62,16 @@ final class RunWatchdog: @unchecked Sendable {
     if startThread { start() }
   }
 
+  /// Starts the thread now rather than with the first vCPU (so that it is not created by a thread whose seccomp
+  /// filter forbids creating threads).
+  func startEarly() {
+    let startThread = withLock { () -> Bool in
+      defer { started = true }
+      return !started && !stopping
+    }
+    if startThread { start() }
+  }
+
   /// Stops watching `kicker`'s vCPU.
   func unregister(_ kicker: VCPUKicker) {
     withLock { _ = entries.removeValue(forKey: ObjectIdentifier(kicker)) }
@@ -95,6 +106,7 @@ final class RunWatchdog: @unchecked Sendable {
   }
 
   private func loop() {
+    ThreadConfinement.enter(.watchdog)
     withLock {
       while !stopping {
         var deadline = timespec()

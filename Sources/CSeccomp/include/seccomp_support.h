@@ -5,6 +5,10 @@
 
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/kvm.h>
+#include <asm/unistd_64.h>
+#include <linux/prctl.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <stdint.h>
 
@@ -35,6 +39,46 @@ static const uint32_t SECCOMP_RESULT_ERRNO = SECCOMP_RET_ERRNO;
 /** The exit status of a process stopped for a forbidden system call: 128 + SIGSYS, as if killed by it. */
 static const int SECCOMP_VIOLATION_STATUS = 159;
 
+/** The KVM ioctl requests the daemon issues, for the filters' ioctl argument checks (the _IO macros do not reach
+ *  Swift). On /dev/kvm: */
+static const uint32_t SECCOMP_KVM_GET_API_VERSION = KVM_GET_API_VERSION;
+static const uint32_t SECCOMP_KVM_CREATE_VM = KVM_CREATE_VM;
+static const uint32_t SECCOMP_KVM_CHECK_EXTENSION = KVM_CHECK_EXTENSION;
+static const uint32_t SECCOMP_KVM_GET_VCPU_MMAP_SIZE = KVM_GET_VCPU_MMAP_SIZE;
+static const uint32_t SECCOMP_KVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
+static const uint32_t SECCOMP_KVM_GET_MSR_INDEX_LIST = KVM_GET_MSR_INDEX_LIST;
+static const uint32_t SECCOMP_KVM_GET_MSR_FEATURE_INDEX_LIST = KVM_GET_MSR_FEATURE_INDEX_LIST;
+/** On a VM: */
+static const uint32_t SECCOMP_KVM_CREATE_VCPU = KVM_CREATE_VCPU;
+static const uint32_t SECCOMP_KVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
+static const uint32_t SECCOMP_KVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
+static const uint32_t SECCOMP_KVM_ENABLE_CAP = KVM_ENABLE_CAP;
+static const uint32_t SECCOMP_KVM_GET_DIRTY_LOG = KVM_GET_DIRTY_LOG;
+static const uint32_t SECCOMP_KVM_GET_CLOCK = KVM_GET_CLOCK;
+static const uint32_t SECCOMP_KVM_SET_CLOCK = KVM_SET_CLOCK;
+/** On a vCPU: */
+static const uint32_t SECCOMP_KVM_RUN = KVM_RUN;
+static const uint32_t SECCOMP_KVM_GET_REGS = KVM_GET_REGS;
+static const uint32_t SECCOMP_KVM_SET_REGS = KVM_SET_REGS;
+static const uint32_t SECCOMP_KVM_GET_SREGS = KVM_GET_SREGS;
+static const uint32_t SECCOMP_KVM_SET_SREGS = KVM_SET_SREGS;
+static const uint32_t SECCOMP_KVM_GET_FPU = KVM_GET_FPU;
+static const uint32_t SECCOMP_KVM_SET_FPU = KVM_SET_FPU;
+static const uint32_t SECCOMP_KVM_GET_MSRS = KVM_GET_MSRS;
+static const uint32_t SECCOMP_KVM_SET_MSRS = KVM_SET_MSRS;
+static const uint32_t SECCOMP_KVM_SET_CPUID2 = KVM_SET_CPUID2;
+static const uint32_t SECCOMP_KVM_GET_VCPU_EVENTS = KVM_GET_VCPU_EVENTS;
+static const uint32_t SECCOMP_KVM_SET_VCPU_EVENTS = KVM_SET_VCPU_EVENTS;
+static const uint32_t SECCOMP_KVM_GET_DEBUGREGS = KVM_GET_DEBUGREGS;
+static const uint32_t SECCOMP_KVM_SET_DEBUGREGS = KVM_SET_DEBUGREGS;
+static const uint32_t SECCOMP_KVM_GET_XCRS = KVM_GET_XCRS;
+static const uint32_t SECCOMP_KVM_SET_XCRS = KVM_SET_XCRS;
+static const uint32_t SECCOMP_KVM_SET_GUEST_DEBUG = KVM_SET_GUEST_DEBUG;
+static const uint32_t SECCOMP_KVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
+/** FIONBIO and FIONREAD, which SwiftNIO issues on its sockets. */
+static const uint32_t SECCOMP_FIONBIO = 0x5421;
+static const uint32_t SECCOMP_FIONREAD = 0x541B;
+
 /** Installs the `count` instructions at `program` as a seccomp filter of the calling thread (threads it creates
  *  afterwards inherit it). Needs no_new_privs (or CAP_SYS_ADMIN). Returns 0, or -errno. */
 int seccomp_install_filter(const struct sock_filter *program, unsigned short count);
@@ -50,6 +94,17 @@ void seccomp_set_thread_role(const char *role);
 
 /** The name of x86-64 system call `number`, or NULL for a number the table does not know. */
 const char *seccomp_system_call_name(long number);
+
+/** Sets no_new_privs on the process (threads created afterwards inherit it; the caller's own flag is set). 0 or
+ *  -errno. */
+int seccomp_set_no_new_privs(void);
+
+/** A test hook: openat(AT_FDCWD, path, O_RDONLY) as a raw system call, for proving a filter stops it. Returns the
+ *  descriptor or -errno. */
+long seccomp_test_open(const char *path);
+
+/** A marker in `strace -f` output (DENALI_SECCOMP=trace): a failing openat(-1, text) naming the thread's role. */
+void seccomp_trace_marker(const char *text);
 
 /** Sets the calling thread's name (15 bytes at most are kept), as `ps -L` and the audit log show it. 0 or -errno. */
 int seccomp_set_thread_name(const char *name);

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ThreadConfinement
 import NIOConcurrencyHelpers
 
 /// Serves the control API on a `ControlSocket`: one event-loop thread for HTTP, a small pool of threads for
@@ -63,11 +64,34 @@ public final class ControlServer: Sendable {
     }
   }
 
+  /// Puts the event loop's thread and each of the pool's threads in their seccomp roles (no-ops while the filters
+  /// are off). Each pool task waits until all have started, so each runs on a thread of its own.
+  static func confine(group: MultiThreadedEventLoopGroup, pool: NIOThreadPool, poolThreads: Int) {
+    for loop in group.makeIterator() {
+      try? loop.submit { ThreadConfinement.enter(.apiLoop) }.wait()
+    }
+    let entered = ConditionLock(value: 0)
+    let loop = group.next()
+    // Task k counts itself in after the k before it, then waits for all: with as many tasks as threads, each
+    // task holds a thread of its own until every thread has entered its role.
+    let tasks = (0..<poolThreads).map { index in
+      pool.runIfActive(eventLoop: loop) {
+        ThreadConfinement.enter(.apiPool)
+        entered.lock(whenValue: index)
+        entered.unlock(withValue: index + 1)
+        entered.lock(whenValue: poolThreads)
+        entered.unlock()
+      }
+    }
+    for task in tasks { try? task.wait() }
+  }
+
   /// Starts serving on `socket` (the server owns its descriptor from now on).
   public func start(on socket: ControlSocket) throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let pool = NIOThreadPool(numberOfThreads: max(1, configuration.blockingThreads))
     pool.start()
+    Self.confine(group: group, pool: pool, poolThreads: max(1, configuration.blockingThreads))
     let router = ControlRouter(limits: configuration.limits)
     let dispatcher = self.dispatcher
     let logger = self.logger

@@ -2,6 +2,7 @@
 import CNetwork
 import Foundation
 import SystemCalls
+import ThreadConfinement
 
 /// A TAP interface (`IFF_TAP | IFF_NO_PI`) joining the virtual switch to the host's network stack. The
 /// host side gets `address` (for example 10.0.0.1/16) and is brought up; frames the host sends on it are
@@ -72,6 +73,7 @@ public final class TapUplink: NetworkUplink, @unchecked Sendable {
     }
     guard first else { return }
     let thread = Thread { [self] in
+      ThreadConfinement.enter(.network)
       readFrames(into: receive)
       readerDone.signal()
     }

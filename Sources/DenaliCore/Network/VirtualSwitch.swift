@@ -1,6 +1,7 @@
 // VirtualSwitch.swift: the daemon's layer-2 switch joining every VM's NIC, and optionally the host via an uplink.
 import DequeModule
 import Foundation
+import ThreadConfinement
 
 /// Forwards Ethernet frames between VM ports by MAC address, answers ARP for VM addresses itself (so
 /// nothing is ever broadcast to VMs), enforces every sender's source MAC and IPv4 address, and serves
@@ -214,7 +215,10 @@ public final class VirtualSwitch: Sendable {
       return !state.started
     }
     guard first else { return }
-    let thread = Thread { [self] in run() }
+    let thread = Thread { [self] in
+      ThreadConfinement.enter(.network)
+      run()
+    }
     thread.name = "denali-switch"
     thread.stackSize = 1 << 20
     thread.start()

@@ -1,5 +1,7 @@
 // Scheduler+SwapWorkers.swift: the swap threads: every boot, swap-in, swap-out and swap-file deletion, so
 // that workers never wait on the disk for another VM.
+import ThreadConfinement
+
 extension Scheduler {
   /// What a swap thread takes at once.
   private enum SwapBatch {
@@ -10,6 +12,7 @@ extension Scheduler {
 
   /// A swap thread: takes a batch of evictions (made durable by one sync) or one load or discard at a time.
   func swapLoop() {
+    ThreadConfinement.enter(.swap)
     while let batch = nextSwapBatch() {
       switch batch {
       case .load(let vm): load(vm)

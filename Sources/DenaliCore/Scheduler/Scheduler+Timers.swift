@@ -1,9 +1,12 @@
 // Scheduler+Timers.swift: the timer thread: fires due deadlines even while every worker is busy, retries
 // admission, and kicks a VM whose quantum ended while another waits.
+import ThreadConfinement
+
 extension Scheduler {
   /// The timer thread. A kicked slot is kicked again one quantum later if it has not ended by then, so no
   /// kick can be lost for good.
   func timerLoop() {
+    ThreadConfinement.enter(.preemptor)
     withState(waiting: { state in
       state.timerThreadWakesAt = 0
       guard !state.stopping else { return .done(()) }

@@ -1,9 +1,11 @@
 // Scheduler+Workers.swift: the worker threads: take the runnable VM that has had the least, run one slice of
 // it with the lock released, charge it, and put it where the slice's end says.
 import KVM
+import ThreadConfinement
 
 extension Scheduler {
   func workerLoop(_ index: Int) {
+    ThreadConfinement.enter(.worker)
     while let vm = nextSlice(worker: index) {
       if let report = runSlice(of: vm, worker: index) {
         // The GuestVM was released when runSlice returned: "finished" means its resources are gone.

@@ -149,6 +149,8 @@ public final class Scheduler: Sendable {
       return state.started
     }
     guard !alreadyStarted else { return }
+    // Swap threads create vCPUs; the watchdog's thread must not be started by one of them (see ThreadConfinement).
+    configuration.swapping?.system.startRunWatchdog()
     for index in 0..<configuration.workers {
       let thread = Thread { [self] in workerLoop(index) }
       thread.name = "denali-worker-\(index)"

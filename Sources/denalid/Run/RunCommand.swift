@@ -4,6 +4,7 @@ import DenaliCommandLine
 import DenaliCore
 import Foundation
 import KVM
+import ThreadConfinement
 
 /// `denalid run IMAGE... [--count N] [--memory SIZE] [--timeout DURATION] [-- GUEST ARGS...]`.
 struct RunCommand: ParsableCommand {
@@ -104,6 +105,11 @@ struct RunCommand: ParsableCommand {
   /// Creates every VM, runs them all on the scheduler, and returns the exit status.
   private func execute(_ parsed: [(path: String, image: GuestImage, count: Int)], base: VMConfiguration, total: Int) -> Int32 {
     raiseDescriptorLimit()
+    // Every thread started from here on (scheduler, switch, uplink) installs its own seccomp filter first.
+    if let failure = SeccompSetup.enable(logger: nil) {
+      printError("denalid: cannot turn the system-call filters on: \(failure)")
+      return ExitStatus.hostError
+    }
     let system: KVMSystem
     do {
       system = try KVMSystem()
@@ -167,6 +173,8 @@ struct RunCommand: ParsableCommand {
         }
       }
     }
+    // Every VM and thread exists: the main thread keeps only what waiting and reporting need.
+    ThreadConfinement.enter(.main)
     let creationSeconds = Double(nanoseconds(ContinuousClock.now - start)) / 1e9
     let reports = scheduler.waitForAll()
     scheduler.stop()

@@ -3,6 +3,7 @@
 import Foundation
 import Glibc
 import Logging
+import ThreadConfinement
 
 /// Stops the daemon, as SIGTERM would, once it has been reparented (its starter exited or was killed).
 enum ParentWatch {
@@ -13,6 +14,7 @@ enum ParentWatch {
   /// after the capability drop (threads keep the capabilities they were created with).
   static func start(parent: pid_t, logger: Logger) {
     let thread = Thread {
+      ThreadConfinement.enter(.parentWatch)
       while getppid() == parent { usleep(interval) }
       logger.notice("the process that started the daemon (pid \(parent)) is gone: stopping")
       kill(getpid(), SIGTERM)

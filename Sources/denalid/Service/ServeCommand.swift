@@ -7,6 +7,7 @@ import Glibc
 import Logging
 import Metrics
 import Prometheus
+import ThreadConfinement
 
 /// `denalid serve [--config FILE] [--socket PATH] ... [--check-config]`.
 struct ServeCommand: ParsableCommand {
@@ -152,6 +153,12 @@ struct ServeCommand: ParsableCommand {
       backend.shutdown()
       return ExitStatus.hostError
     }
+    // Every thread started from here on (engine, switch, uplink, API) installs its own seccomp filter first.
+    if let failure = SeccompSetup.enable(logger: logger) {
+      logger.critical("cannot turn the system-call filters on: \(failure)")
+      backend.shutdown()
+      return ExitStatus.hostError
+    }
     do {
       try AccessCheck.requireWritable(engineStateDirectories(root: configuration.stateDirectory))
       for warning in try AccessCheck.requireReadable(imageDirectories: configuration.imageDirectories) {
@@ -186,6 +193,8 @@ struct ServeCommand: ParsableCommand {
       return ExitStatus.hostError
     }
     if stopWithParent { ParentWatch.start(parent: parent, logger: logger) }
+    // Every thread exists: the main thread keeps only what waiting for the signal and stopping need.
+    ThreadConfinement.enter(.main)
     var received: Int32 = 0
     sigwait(&signals, &received)
     logger.notice("received signal \(received): stopping")

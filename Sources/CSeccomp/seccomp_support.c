@@ -25,7 +25,7 @@ void seccomp_trace_marker(const char *text) { (void)syscall(SYS_openat, -1, text
 
 int seccomp_install_filter(const struct sock_filter *program, unsigned short count) {
   struct sock_fprog description = {.len = count, .filter = (struct sock_filter *)program};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &description) != 0) return -errno;
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_LOG, &description) != 0) return -errno;
   return 0;
 }
 

@@ -100,7 +100,8 @@ public enum ThreadRole: String, Sendable, CaseIterable {
 
   /// What every thread needs: locks and condition variables, clocks and sleeps (thread CPU clocks are system
   /// calls), memory (never executable), signal masks and returns, log lines on standard error, random numbers
-  /// (Swift's hashing and temporary names), ending.
+  /// (Swift's hashing and temporary names), closing (whichever thread drops the last reference to a VM or a swap
+  /// file closes its descriptors: the preemptor ends a swapped-out VM at its timeout), ending.
   static let common: [SystemCallRule] = [
     SystemCallRule(__NR_futex),
     SystemCallRule(__NR_clock_gettime),
@@ -118,6 +119,7 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     SystemCallRule(__NR_getpid),
     SystemCallRule(__NR_gettid),
     SystemCallRule(__NR_getrandom),
+    SystemCallRule(__NR_close),
     SystemCallRule(__NR_exit),
     SystemCallRule(__NR_exit_group),
   ]

@@ -68,7 +68,9 @@ public struct ControlSocket: Sendable {
     guard let status = directory.status(of: name), status.st_mode & S_IFMT == S_IFSOCK else {
       throw .notASocket(path)
     }
-    if let groupID, fchownat(directory.descriptor, name, uid_t.max, groupID, AT_SYMLINK_NOFOLLOW) != 0 {
+    // Only when the socket is not already the group's (a daemon running as the group, as under the systemd unit,
+    // needs no chown, which the unit's system-call filter refuses).
+    if let groupID, status.st_gid != groupID, fchownat(directory.descriptor, name, uid_t.max, groupID, AT_SYMLINK_NOFOLLOW) != 0 {
       throw .systemCall("chown", path: path, errno: errno)
     }
     guard fchmodat(directory.descriptor, name, mode, 0) == 0 else { throw .systemCall("chmod", path: path, errno: errno) }

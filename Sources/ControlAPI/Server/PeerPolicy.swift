@@ -42,6 +42,12 @@ public struct PeerPolicy: Sendable {
     return "not root, not the daemon's user, and not a member of group \(groupID)"
   }
 
+  /// Looks one user up in the user and group databases, so that glibc loads its NSS modules (dlopen: files and
+  /// executable mappings) now, before the system-call filters forbid both; later lookups only read files.
+  public static func warmUpUserDatabase() {
+    _ = user(0, isMemberOf: 0)
+  }
+
   /// True when the user `uid`'s group list (from the user and group databases) includes `group`.
   static func user(_ uid: UInt32, isMemberOf group: UInt32) -> Bool {
     var entry = passwd()

@@ -1,6 +1,7 @@
 // JournalLogHandler.swift: swift-log lines on standard error, with syslog priority prefixes under journald.
 import DenaliCommandLine
 import Foundation
+import Glibc
 import Logging
 
 /// Writes one line per log event to standard error. Under systemd (JOURNAL_STREAM set) each line starts with
@@ -42,8 +43,17 @@ struct JournalLogHandler: LogHandler {
       if let value = fields[key] { text += " \(key)=\(value)" }
     }
     if journald { return "<\(Self.priority(level))>\(text)\n" }
-    let time = date.formatted(.iso8601)
-    return "\(time) \(level.rawValue): \(text)\n"
+    return "\(Self.utcTimestamp(date)) \(level.rawValue): \(text)\n"
+  }
+
+  /// `2026-11-30T20:19:15Z`: computed with gmtime_r, which reads no file (Foundation's formatters may look the
+  /// time zone up on first use in a thread, a readlink that the threads' system-call filters refuse).
+  static func utcTimestamp(_ date: Date) -> String {
+    var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+    var fields = tm()
+    guard gmtime_r(&seconds, &fields) != nil else { return "\(seconds)" }
+    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    return "\(fields.tm_year + 1900)-\(two(fields.tm_mon + 1))-\(two(fields.tm_mday))T\(two(fields.tm_hour)):\(two(fields.tm_min)):\(two(fields.tm_sec))Z"
   }
 
   /// The syslog priority of a level (sd-daemon(3)).

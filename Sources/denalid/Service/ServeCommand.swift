@@ -37,6 +37,9 @@ struct ServeCommand: ParsableCommand {
   @Flag(help: "Print the effective configuration and exit.")
   var checkConfig = false
 
+  @Flag(help: "Print the systemd unit's MemoryMax= and TasksMax= for the effective configuration and exit.")
+  var unitLimits = false
+
   @Flag(help: "Stop, as on SIGTERM, when the process that started the daemon exits (for tests and benchmarks).")
   var stopWithParent = false
 
@@ -47,6 +50,10 @@ struct ServeCommand: ParsableCommand {
     } catch {
       printError("denalid: \(error)")
       throw ExitCode(ExitStatus.usage)
+    }
+    if unitLimits {
+      StandardStream.write(UnitLimits(configuration, cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))).rendered, to: 1)
+      return
     }
     if checkConfig {
       StandardStream.write(configuration.rendered, to: 1)
@@ -154,6 +161,7 @@ struct ServeCommand: ParsableCommand {
       return ExitStatus.hostError
     }
     // Every thread started from here on (engine, switch, uplink, API) installs its own seccomp filter first.
+    PeerPolicy.warmUpUserDatabase()
     if let failure = SeccompSetup.enable(logger: logger) {
       logger.critical("cannot turn the system-call filters on: \(failure)")
       backend.shutdown()

@@ -109,7 +109,14 @@ install_all() {
   fi
   echo "install: installed denalid into ${DESTDIR:-/} (prefix $PREFIX)"
   if [[ -z $DESTDIR ]]; then
-    echo "install: next: systemd-sysusers (creates the denali group); systemctl daemon-reload; systemctl enable --now denalid"
+    # The daemon's user and group (the unit runs denalid as denali), as the Debian package's postinst does.
+    if command -v systemd-sysusers >/dev/null; then
+      systemd-sysusers "$SYSUSERSDIR/denali.conf"
+      echo "install: created the denali user and group (systemd-sysusers $SYSUSERSDIR/denali.conf)"
+    else
+      echo "install: no systemd-sysusers: create the denali user and group yourself (useradd --system --user-group --home-dir /var/lib/denali --shell /usr/sbin/nologin denali)"
+    fi
+    echo "install: next: systemctl daemon-reload; systemctl enable --now denalid"
   fi
 }
 

@@ -52,7 +52,7 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     switch self {
     case .worker:
       return [SystemCallRule(__NR_ioctl, argument: 1, .oneOf(Self.vcpuRequests))] + Self.common + [kick]
-        + Self.diskIO + [Self.unlinkInDirectory]
+        + Self.diskIO + [Self.unlinkInDirectory, SystemCallRule(__NR_ftruncate)]
     case .swap:
       return [SystemCallRule(__NR_ioctl, argument: 1, .oneOf(Self.vcpuRequests + Self.swapRequests + Self.setupRequests))]
         + Self.common + [kick] + Self.diskIO + Self.directoryFiles + [Self.openInDirectory]
@@ -66,12 +66,12 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     case .portRelease:
       return Self.common
     case .apiLoop:
-      return Self.common + Self.sockets + Self.userDatabase + [Self.openReadOnly]
+      return Self.common + Self.sockets + Self.userDatabase + [Self.openReadOnly] + Self.threadCreation
     case .apiPool:
       return Self.common + [kick] + Self.diskIO + Self.directoryFiles + Self.userDatabase + [
         SystemCallRule(__NR_openat, anyOf: [[Self.relativeToDirectory], [Self.readOnly]]),
-        SystemCallRule(__NR_readlink), SystemCallRule(__NR_read), SystemCallRule(__NR_sched_getaffinity),
-      ]
+        SystemCallRule(__NR_readlink), SystemCallRule(__NR_read),
+      ] + Self.threadCreation
     case .parentWatch:
       return Self.common + [
         SystemCallRule(__NR_getppid),
@@ -183,8 +183,9 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     SystemCallRule(__NR_connect, failingWith: EACCES),
   ]
 
-  /// Creating threads, not processes (the main thread at stop: SwiftNIO's shutdown completes on libdispatch
-  /// threads, created on demand and given the main thread's filter): clone only with CLONE_THREAD; clone3,
+  /// Creating threads, not processes (the main thread and the API's threads at stop: SwiftNIO's shutdown
+  /// completes on libdispatch threads, which libdispatch creates on demand from the thread that queues the
+  /// completion, and which get that thread's filter): clone only with CLONE_THREAD; clone3,
   /// whose flags a filter cannot read, fails with ENOSYS so that glibc falls back to clone. The new thread's
   /// set-up (robust futex list, rseq, its name and priority) and libdispatch's epoll and eventfd.
   static let threadCreation: [SystemCallRule] = [

@@ -172,7 +172,7 @@ struct DebianPackageTests {
     }
   }
 
-  @Test("The sysusers.d entry creates the denali group")
+  @Test("The sysusers.d entry creates the denali user and group (and kvm when missing)")
   func sysusers() throws {
     guard let sysusers = Self.tool("systemd-sysusers", package: "systemd"), let package = UnpackedPackage.shared() else {
       return
@@ -181,8 +181,14 @@ struct DebianPackageTests {
     try FileManager.default.createDirectory(atPath: system + "/etc", withIntermediateDirectories: true)
     let result = try ProcessRunner.run(sysusers, ["--root=" + system, package.root + "/usr/lib/sysusers.d/denali.conf"])
     #expect(result.status == 0, "\(result.stderr)")
-    let groups = try String(contentsOfFile: system + "/etc/group", encoding: .utf8)
-    #expect(groups.hasPrefix("denali:x:"), "\(groups)")
+    let groups = try String(contentsOfFile: system + "/etc/group", encoding: .utf8).split(separator: "\n")
+    #expect(groups.contains { $0.hasPrefix("denali:x:") }, "\(groups)")
+    #expect(groups.contains { $0.hasPrefix("kvm:x:") }, "\(groups)")
+    // The daemon's user: its own group, the state directory as home, no login shell.
+    let users = try String(contentsOfFile: system + "/etc/passwd", encoding: .utf8).split(separator: "\n")
+    let denali = users.first { $0.hasPrefix("denali:x:") }.map { $0.split(separator: ":", omittingEmptySubsequences: false) }
+    #expect(denali?.count == 7 && denali?[2] == denali?[3], "\(users)")
+    #expect(denali?[5] == "/var/lib/denali" && denali?[6] == "/usr/sbin/nologin", "\(users)")
   }
 
   @Test("The packaged denalid is self-contained, says its version, and runs the packaged hello.elf")

@@ -27,7 +27,8 @@ final class DaemonProcess {
 
   /// A daemon (not started) with `flags` added to `serve`'s, started with `umask` when given, inside network
   /// namespace `namespace` when given.
-  init(flags: [String] = [], umask: String? = nil, namespace: String? = nil) throws {
+  init(flags: [String] = [], umask: String? = nil, namespace: String? = nil, environment: [String: String] = [:]) throws {
+    self.environment = environment
     self.umask = umask
     self.namespace = namespace
     directory = "/tmp/denali-serve-test-\(getpid())-\(Int.random(in: 0..<1_000_000_000))"
@@ -43,11 +44,27 @@ final class DaemonProcess {
   /// A daemon (not started) with other `flags` on the directory (socket, state, images) of `other`, which must be
   /// stopped; `other` keeps the directory and removes it.
   init(flags: [String], sharing other: DaemonProcess) throws {
+    environment = other.environment
     umask = nil
     namespace = other.namespace
     directory = other.directory
     self.flags = flags
     owner = other
+  }
+
+  /// Variables added to the daemon's environment (the test hooks: DENALI_SECCOMP_TEST_VIOLATION).
+  let environment: [String: String]
+
+  /// The running daemon's pid, nil before start and after a stop.
+  var pid: Int32? { process.map(\.processIdentifier) }
+
+  /// Whether the daemon process is still running.
+  var isRunning: Bool { process?.isRunning ?? false }
+
+  /// The exit status (or the signal that ended it) once the daemon exited on its own; nil while it runs.
+  var exitStatus: Int32? {
+    guard let process, !process.isRunning else { return nil }
+    return process.terminationStatus
   }
 
   /// The daemon whose directory this one borrows (it removes the directory), nil when this one owns it.
@@ -100,6 +117,7 @@ final class DaemonProcess {
       process.executableURL = URL(fileURLWithPath: Denalid.executable)
       process.arguments = arguments
     }
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let errorPipe = Pipe()
     process.standardError = errorPipe
     process.standardOutput = FileHandle.nullDevice

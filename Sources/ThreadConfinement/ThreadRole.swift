@@ -79,7 +79,8 @@ public enum ThreadRole: String, Sendable, CaseIterable {
           __NR_kill, anyOf: [[.init(0, .oneOf([UInt32(bitPattern: getpid())])), .init(1, .oneOf([UInt32(SIGTERM)]))]]),
       ]
     case .main:
-      return Self.common + [kick] + Self.diskIO + Self.directoryFiles + [Self.openInDirectory]
+      return Self.common + [kick] + Self.diskIO + Self.directoryFiles
+        + [SystemCallRule(__NR_openat, anyOf: [[Self.relativeToDirectory], [Self.readOnly]])]
         + [SystemCallRule(__NR_rt_sigtimedwait), SystemCallRule(__NR_read), SystemCallRule(__NR_writev)]
         + Self.threadCreation
     }
@@ -187,7 +188,8 @@ public enum ThreadRole: String, Sendable, CaseIterable {
   /// completes on libdispatch threads, which libdispatch creates on demand from the thread that queues the
   /// completion, and which get that thread's filter): clone only with CLONE_THREAD; clone3,
   /// whose flags a filter cannot read, fails with ENOSYS so that glibc falls back to clone. The new thread's
-  /// set-up (robust futex list, rseq, its name and priority) and libdispatch's epoll and eventfd.
+  /// set-up (robust futex list, rseq, its name and priority) and libdispatch's manager (epoll, eventfd, timerfd,
+  /// reading /proc/TID/stat: openat read-only is in each of these roles); its syslog socket fails with EACCES.
   static let threadCreation: [SystemCallRule] = [
     SystemCallRule(__NR_clone, argument: 0, .anySet(UInt32(CLONE_THREAD))),
     SystemCallRule(__NR_clone3, failingWith: ENOSYS),
@@ -200,6 +202,12 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     SystemCallRule(__NR_epoll_ctl),
     SystemCallRule(__NR_epoll_wait),
     SystemCallRule(__NR_eventfd2),
+    SystemCallRule(__NR_timerfd_create),
+    SystemCallRule(__NR_timerfd_settime),
+    SystemCallRule(__NR_read),
+    // libdispatch logs to syslog when it cannot raise a new thread's priority (EACCES without CAP_SYS_NICE).
+    SystemCallRule(__NR_socket, failingWith: EACCES),
+    SystemCallRule(__NR_connect, failingWith: EACCES),
   ]
 
   /// The vCPU ioctls a worker issues: running a slice, reading and writing registers when KVM does not sync them

@@ -1,5 +1,4 @@
 // SeccompSetup.swift: turning the per-thread system-call filters on for `run` and `serve` (DENALI_SECCOMP).
-import Dispatch
 import Logging
 import ThreadConfinement
 
@@ -9,23 +8,14 @@ enum SeccompSetup {
   /// or why they could not be turned on.
   static func enable(logger: Logger?) -> String? {
     let mode = ThreadConfinement.requestedMode
-    warmUpDispatch()
     if let failure = ThreadConfinement.enable(mode, violation: ThreadConfinement.requestedViolation) {
       return failure
     }
     switch mode {
-    case .enforce: logger?.info("system-call filters on: one seccomp filter per thread role (Docs/ARCHITECTURE.md)")
+    case .enforce: logger?.notice("system-call filters on: one seccomp filter per thread role (Docs/ARCHITECTURE.md)")
     case .off: logger?.warning("system-call filters off (DENALI_SECCOMP=off)")
     case .trace: logger?.warning("system-call filters off; thread roles marked for strace (DENALI_SECCOMP=trace)")
     }
     return nil
-  }
-
-  /// Initializes libdispatch before any filter exists: SwiftNIO's shutdown completes on its threads, which the
-  /// main thread creates at stop (with its own filter), and its first use reads /proc and /sys.
-  private static func warmUpDispatch() {
-    let done = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async { done.signal() }
-    done.wait()
   }
 }

@@ -151,6 +151,9 @@ let package = Package(
     // Network benchmark baseline: a minimal C program answering ARP and echoing UDP over a TAP device.
     .executableTarget(name: "tap-echo", path: "Benchmarks/tap-echo"),
     .testTarget(name: "KVMTests", dependencies: ["KVM"], path: "Tests/KVMTests"),
+    // The BPF programs of the thread roles, installed on throw-away threads with an error number for refusals.
+    .testTarget(
+      name: "ThreadConfinementTests", dependencies: ["ThreadConfinement", "CSeccomp"], path: "Tests/ThreadConfinementTests"),
     .testTarget(
       name: "DenaliCoreTests", dependencies: ["DenaliCore", "ControlAPI", "TrustedFiles"], path: "Tests/DenaliCoreTests"),
     .testTarget(name: "EndToEndTests", dependencies: [], path: "Tests/EndToEndTests"),

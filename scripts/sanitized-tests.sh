@@ -26,6 +26,10 @@ chmod 0777 "$reports" # the end-to-end tests also start denalid as other users
 
 # The sanitizers' runtimes do not link with the static Swift runtime denalid otherwise gets (Package.swift).
 export DENALI_SWIFT_RUNTIME=dynamic
+# The daemons run without their seccomp filters: a sanitizer writes its report to a file named by log_path and may
+# start a symbolizer, which the filters refuse (the report would turn into a seccomp stop). The confinement tests
+# that need the filters are listed among the failures then; `make test` runs them.
+export DENALI_SECCOMP=off
 echo "sanitized-tests: building with -sanitize=$kind into $scratch"
 swift build --build-tests -j "$JOBS" --sanitize="$kind" --scratch-path "$scratch" || exit 1
 

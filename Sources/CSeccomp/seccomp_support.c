@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -18,6 +19,18 @@ int seccomp_set_no_new_privs(void) {
 
 long seccomp_test_open(const char *path) {
   long result = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  return result < 0 ? -errno : result;
+}
+
+int seccomp_fix_malloc_arena_limit(void) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores < 1) cores = 1;
+  if (cores > 128) cores = 128;
+  return mallopt(M_ARENA_MAX, (int)(8 * cores));
+}
+
+long seccomp_test_call(long number, long first, long second, long third, long fourth) {
+  long result = syscall(number, first, second, third, fourth);
   return result < 0 ? -errno : result;
 }
 

@@ -23,7 +23,9 @@ public struct SeccompProgram: Sendable {
   }
 
   /// The program for `rules`. A rule listed twice counts once; two different rules for one call are a bug.
-  public init(allowing listed: [SystemCallRule]) {
+  /// `otherwise` is the result for every call no rule allows: a trap (the daemon's), or for the tests an error
+  /// number (`SECCOMP_RESULT_ERRNO | errno`), so that a refused call can be seen without stopping the process.
+  public init(allowing listed: [SystemCallRule], otherwise: UInt32 = SECCOMP_RESULT_TRAP) {
     var rules: [SystemCallRule] = []
     for rule in listed {
       if let earlier = rules.first(where: { $0.number == rule.number }) {
@@ -43,18 +45,18 @@ public struct SeccompProgram: Sendable {
     for rule in rules {
       // Each block is entered with the system call number in the accumulator and ends in a return, so the next
       // block still finds the number there.
-      let body = Self.body(of: rule)
+      let body = Self.body(of: rule, otherwise: otherwise)
       precondition(body.count < 256, "a rule's block must fit an 8-bit jump")
       program.append(Self.jump(SECCOMP_BPF_JUMP_EQUAL, UInt32(bitPattern: rule.number), then: 0, else: UInt8(body.count)))
       program.append(contentsOf: body)
     }
-    program.append(Self.return(SECCOMP_RESULT_TRAP))
+    program.append(Self.return(otherwise))
     precondition(program.count <= 4096, "a seccomp program holds at most 4096 instructions")
     instructions = program
   }
 
   /// The instructions after a rule's number matched, ending in returns.
-  private static func body(of rule: SystemCallRule) -> [sock_filter] {
+  private static func body(of rule: SystemCallRule, otherwise: UInt32) -> [sock_filter] {
     if let failure = rule.failure { return [self.return(SECCOMP_RESULT_ERRNO | (UInt32(failure) & 0xffff))] }
     if rule.alternatives.isEmpty { return [self.return(SECCOMP_RESULT_ALLOW)] }
     // Alternatives one after the other; a failed condition jumps to the next alternative (the trap after the
@@ -110,7 +112,7 @@ public struct SeccompProgram: Sendable {
       }
       body.append(instruction)
     }
-    body.append(self.return(SECCOMP_RESULT_TRAP))
+    body.append(self.return(otherwise))
     body.append(self.return(SECCOMP_RESULT_ALLOW))
     return body
   }

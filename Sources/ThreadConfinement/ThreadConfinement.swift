@@ -42,9 +42,10 @@ public enum ThreadConfinement {
     getenv("DENALI_SECCOMP_TEST_VIOLATION").flatMap { ThreadRole(rawValue: String(cString: $0)) }
   }
 
-  /// Turns the filters on (or trace mode) for every thread that enters a role from now on: sets no_new_privs and
-  /// installs the SIGSYS reporter. Returns nil, or why the filters cannot be installed.
+  /// Turns the filters on (or trace mode) for every thread that enters a role from now on: fixes malloc's arena
+  /// limit (else glibc reads /sys lazily, from any thread), sets no_new_privs and installs the SIGSYS reporter. Returns nil, or why the filters cannot be installed.
   public static func enable(_ mode: Mode, violation: ThreadRole? = nil, reportPrefix: String = "denalid: ") -> String? {
+    if mode != .off { _ = seccomp_fix_malloc_arena_limit() }
     if mode == .enforce {
       let noNewPrivileges = seccomp_set_no_new_privs()
       if noNewPrivileges != 0 { return "prctl(PR_SET_NO_NEW_PRIVS) failed: \(String(cString: strerror(-noNewPrivileges)))" }

@@ -101,6 +101,9 @@ struct ConfinementTests {
   /// The shell steps that start `denalid serve` as uid/gid 65534 in a private mount namespace where /dev/kvm and
   /// /dev/net/tun are device nodes that user owns (the host's stay as they are), with `capabilities` (setpriv's
   /// +cap list: inheritable, ambient and bounding) and `serveArguments`; its pid is $daemon, its log $dir/log.
+  /// What the unit's sandbox does that a mount namespace can do is done too: the file system read-only but for
+  /// the state and runtime directories (ProtectSystem=strict, ReadWritePaths=), /proc/sys read-only
+  /// (ProtectKernelTunables=yes).
   static func unprivilegedDaemonScript(directory: String, capabilities: String, serveArguments: String) -> String {
     let capabilityFlags =
       capabilities.isEmpty
@@ -116,6 +119,8 @@ struct ConfinementTests {
         mknod -m 600 $dir/dev/kvm c 10 232; mknod -m 600 $dir/dev/tun c 10 200
         chown 65534:65534 $dir/dev/kvm $dir/dev/tun
         mount --bind $dir/dev/kvm /dev/kvm; mount --bind $dir/dev/tun /dev/net/tun
+        mount --bind $dir/state $dir/state; mount --bind $dir/run $dir/run
+        mount -o remount,bind,ro /; mount --bind /proc/sys /proc/sys; mount -o remount,bind,ro /proc/sys
         exec setpriv --reuid=65534 --regid=65534 --clear-groups \(capabilityFlags) \(Denalid.executable) serve \\
           --socket $dir/run/d.sock --socket-group '' --state-dir $dir/state --image-dir $dir/state/images \\
           --memory-budget 64MiB \(serveArguments)

@@ -103,6 +103,15 @@ int seccomp_set_no_new_privs(void);
  *  descriptor or -errno. */
 long seccomp_test_open(const char *path);
 
+/** Sets glibc malloc's arena limit to its own default (8 per online core), so that it never counts the cores
+ *  itself: it does so lazily, reading /sys/devices/system/cpu/online in whichever thread first needs an arena of
+ *  its own, which a filtered thread may not. Returns mallopt's result (1 on success). */
+int seccomp_fix_malloc_arena_limit(void);
+
+/** A raw system call with up to four arguments (syscall(2) is variadic, which Swift cannot call): the result,
+ *  or -errno. For the filters' tests. */
+long seccomp_test_call(long number, long first, long second, long third, long fourth);
+
 /** A marker in `strace -f` output (DENALI_SECCOMP=trace): a failing openat(-1, text) naming the thread's role. */
 void seccomp_trace_marker(const char *text);
 

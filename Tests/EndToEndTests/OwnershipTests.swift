@@ -81,6 +81,10 @@ struct OwnershipTests {
     // The admin (by its supplementary group) and root see every VM.
     #expect(Self.names(try call("GET", "/v1/vms", as: admin).body) == ["a1", "a2", "b1"])
     #expect(Self.names(try call("GET", "/v1/vms", as: nil).body) == ["a1", "a2", "b1"])
+    // `denalid list` shows an OWNER column once VMs of several users are listed (to the admin, not to Alice).
+    let table = try daemon.client(["list"])
+    #expect(table.stdout.hasPrefix("ID  NAME  STATE") && table.stdout.contains("OWNER"), "\(table.stdout)")
+    #expect(table.stdout.split(separator: "\n").contains { $0.hasPrefix("3 ") && $0.contains(" \(bob.uid) ") }, "\(table.stdout)")
 
     // Quotas: refused whole with 403 naming the quota; nothing changes (no VM, no id used).
     let overCount = try call("POST", "/v1/vms", Self.idler("a3"), as: alice)

@@ -155,7 +155,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
   private func logRequest(_ head: HTTPRequestHead, action: ControlAction, status: Int) {
     let level: Logger.Level = action.changesState ? .info : .debug
-    logger.log(level: level, "\(head.method.rawValue) \(head.uri) -> \(status)")
+    logger.log(level: level, "\(head.method.rawValue) \(head.uri) -> \(status) (\(caller))")
   }
 
   // MARK: Console streams

@@ -38,11 +38,12 @@ struct PeerCredentialTests {
     #expect(noGroup.refusal(for: PeerCredentials(pid: 1, uid: 2000, gid: 4242)) != nil)
   }
 
-  @Test("Root, and a peer whose group is the admin group, are administrators; others and every peer without an admin group are not")
+  @Test("Root, the daemon's user, and a peer whose group is the admin group are administrators; others are not")
   func administrators() {
     let policy = PeerPolicy(daemonUID: 1000, groupID: 4242, adminGroupID: 4343)
     #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 0, gid: 0)) == ControlCaller(uid: 0, isAdmin: true))
     #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 2000, gid: 4343)) == ControlCaller(uid: 2000, isAdmin: true))
+    #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 1000, gid: 1000)) == ControlCaller(uid: 1000, isAdmin: true))
     #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 65534, gid: 4242)) == ControlCaller(uid: 65534, isAdmin: false))
     let noAdmins = PeerPolicy(daemonUID: 1000, groupID: 4242)
     #expect(noAdmins.caller(for: PeerCredentials(pid: 1, uid: 2000, gid: 4343)).isAdmin == false)

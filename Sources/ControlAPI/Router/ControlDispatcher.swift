@@ -95,9 +95,16 @@ public final class ControlDispatcher: Sendable {
     return caller.isAdmin ? all : all.filter { caller.mayAccess(owner: $0.owner) }
   }
 
-  /// The VM `vm` names, when `caller` may see it; else the backend's own answer for a VM that does not exist.
+  /// The VM `vm` names, when `caller` may see it. For anyone but an administrator, a VM that does not exist and
+  /// another user's VM get the same answer, worded here (whatever the backend's wording).
   private func owned(_ vm: VMReference, by caller: ControlCaller) throws(ControlError) -> VMInfo {
-    let info = try backendCall { () throws(ControlBackendError) in try backend.inspectVM(vm) }
+    let info: VMInfo
+    do {
+      info = try backend.inspectVM(vm)
+    } catch {
+      if case .notFound = error, !caller.isAdmin { throw Self.notFound(vm) }
+      throw ControlError(error)
+    }
     guard caller.mayAccess(owner: info.owner) else { throw Self.notFound(vm) }
     return info
   }

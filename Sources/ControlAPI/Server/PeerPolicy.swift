@@ -22,7 +22,8 @@ public struct PeerCredentials: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// Allows root, the daemon's own user, and members of the socket's group; refuses everyone else. Of those it
-/// allows, root and members of the admin group are administrators (they see every VM); the rest see their own.
+/// allows, root, the daemon's own user (which owns every state file anyway) and members of the admin group are
+/// administrators (they see every VM); the rest see their own.
 /// Its lookups read the user and group databases (NSS, maybe over the network): the server calls it off its
 /// event loop.
 public struct PeerPolicy: Sendable {
@@ -47,10 +48,10 @@ public struct PeerPolicy: Sendable {
     return .success(caller(for: peer))
   }
 
-  /// `peer` as a caller: an administrator when it is root or a member of the admin group (its primary group or
-  /// a supplementary one in the group database).
+  /// `peer` as a caller: an administrator when it is root, the daemon's user, or a member of the admin group (its
+  /// primary group or a supplementary one in the group database).
   public func caller(for peer: PeerCredentials) -> ControlCaller {
-    if peer.uid == 0 { return ControlCaller(uid: 0, isAdmin: true) }
+    if peer.uid == 0 || peer.uid == daemonUID { return ControlCaller(uid: peer.uid, isAdmin: true) }
     guard let adminGroupID else { return ControlCaller(uid: peer.uid, isAdmin: false) }
     let isAdmin = peer.gid == adminGroupID || Self.user(peer.uid, isMemberOf: adminGroupID)
     return ControlCaller(uid: peer.uid, isAdmin: isAdmin)

@@ -34,7 +34,7 @@ struct ConfigurationKey: Sendable {
     count("max-vms", "Most VMs the daemon keeps at once (finished ones make room, oldest first).", \.maximumVMs),
     count("max-vms-per-request", "Most VMs one create request may ask for.", \.maximumVMsPerRequest),
     ConfigurationKey(
-      name: "admin-group", help: "Group whose members (and root) see and act on every VM, without quotas; none: root only.",
+      name: "admin-group", help: "Group whose members (with root and the daemon's user) see and act on every VM, without quotas; or none.",
       set: { configuration, value in configuration.adminGroup = value == "none" || value.isEmpty ? nil : value },
       values: { [$0.adminGroup ?? "none"] }),
     ConfigurationKey(

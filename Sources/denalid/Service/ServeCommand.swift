@@ -217,7 +217,7 @@ struct ServeCommand: ParsableCommand {
     }
     guard let found else {
       throw .invalid(
-        "\(key) '\(name)' does not exist: create it (groupadd --system \(name)) or set \(key) (\(key == "socket-group" ? "empty: the daemon's own group" : "none: root only"))")
+        "\(key) '\(name)' does not exist: create it (groupadd --system \(name)) or set \(key) (\(key == "socket-group" ? "empty: the daemon's own group" : "none: root and the daemon's user only"))")
     }
     return found
   }

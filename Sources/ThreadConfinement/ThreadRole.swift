@@ -155,6 +155,8 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     SystemCallRule(__NR_lseek),
     SystemCallRule(__NR_syncfs),
     SystemCallRule(__NR_getdents64),
+    // TrustedDirectory's path walk reads the links on the way (relative to the directory it holds).
+    SystemCallRule(__NR_readlinkat, anyOf: [[relativeToDirectory]]),
   ]
 
   /// The API's sockets: accepting, reading and writing, its epoll set, timers and wake-ups.

@@ -58,6 +58,11 @@ struct SpawnBenchmark: ParsableCommand {
   @Flag(help: "Keep the temporary directory (daemon log, state, spawn output) for inspection.")
   var keep = false
 
+  @Flag(
+    inversion: .prefixedNo,
+    help: "Start a counter VM (counter.elf beside the image) before the burst and report its longest gap between counts.")
+  var runningService = true
+
   /// How long the daemon may take to answer after it starts.
   static let readyLimit: Duration = .seconds(60)
   /// How long the daemon may take to exit after SIGTERM.
@@ -101,11 +106,20 @@ struct SpawnBenchmark: ParsableCommand {
     }
     try daemon.start(flags: serveFlags(imageDirectory: URL(fileURLWithPath: imagePath).deletingLastPathComponent().path))
     try daemon.waitUntilReady(limit: Self.readyLimit)
+    let counterImage = URL(fileURLWithPath: imagePath).deletingLastPathComponent().path + "/counter.elf"
+    let service =
+      runningService && FileManager.default.fileExists(atPath: counterImage)
+      ? try RunningServiceProbe.start(
+        image: counterImage, memory: ByteCount.format(memory.size.bytes), client: daemon.client, limit: Self.readyLimit)
+      : nil
     let startStatistics = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }
 
-    let spawn = try runSpawn(imagePath: imagePath, daemon: daemon)
+    let spawn = try runSpawn(imagePath: imagePath, daemon: daemon, createdBefore: startStatistics.vmsCreatedTotal)
     let progress = waitForAll(created: spawn.created, daemon: daemon, spawnStart: spawn.startedAt)
+    let serviceGap = service?.longestGapMicroseconds(client: daemon.client)
+    service?.stop(client: daemon.client)
     let burstVMs = try Self.call { () throws(ControlClientError) in try daemon.client.listVMs() }
+      .filter { $0.id != service?.id }
     let singleLatencies = try spawnSingles(imagePath: imagePath, daemon: daemon, after: burstVMs.map(\.id).max() ?? 0)
     let vms = burstVMs
     let endStatistics = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }
@@ -127,6 +141,15 @@ struct SpawnBenchmark: ParsableCommand {
         + "median \(Self.time(singles.median)), p90 \(Self.time(singles.percentile(90))), p99 \(Self.time(singles.p99)), "
         + "max \(Self.time(singles.percentile(100))); C baseline boot median (create to first hypercall) "
         + "\(Self.time(baseFirst.median)) (\(Self.ratio(Double(singles.median), Double(baseFirst.median))))")
+    if let service {
+      let gap = serviceGap.map { Self.time($0 * 1000) } ?? "n/a"
+      print(
+        "running service: a counter VM (period \(RunningServiceProbe.intervalMilliseconds) ms, vm \(service.id)) started "
+          + "before the burst went at most \(gap) without counting (longest gap between two counts on its own clock, "
+          + "waits for admission and swap-ins included; target \(Self.time(RunningServiceProbe.targetMicroseconds * 1000)))")
+    } else if runningService {
+      print("running service: not measured (no counter.elf beside the image)")
+    }
     let stopHealthy = reportStop(stopped, seconds: stopSeconds)
     if !healthy || !stopHealthy {
       print("denalid serve log (last 40 lines of \(daemon.logPath)):\n\(daemon.logTail(lines: 40))")
@@ -141,7 +164,7 @@ struct SpawnBenchmark: ParsableCommand {
     let wanted = UInt64(count) * memory.size.bytes / 4 * 5
     let budget = memoryBudget?.size.bytes ?? (wanted + step - 1) / step * step
     var flags = [
-      "--image-dir", imageDirectory, "--max-vms", "\(count + singles + 100)", "--keep-finished", "\(count + singles)",
+      "--image-dir", imageDirectory, "--max-vms", "\(count + singles + 100)", "--keep-finished", "\(count + singles + 1)",
       "--memory-budget", ByteCount.format(budget),
     ]
     if let workers { flags += ["--workers", "\(workers)"] }
@@ -163,7 +186,7 @@ struct SpawnBenchmark: ParsableCommand {
   }
 
   /// Runs `denalid spawn IMAGE --count N ...` against the daemon and times it.
-  private func runSpawn(imagePath: String, daemon: BenchmarkDaemon) throws -> SpawnRun {
+  private func runSpawn(imagePath: String, daemon: BenchmarkDaemon, createdBefore: UInt64) throws -> SpawnRun {
     let outputPath = daemon.directory + "/spawn.out"
     guard FileManager.default.createFile(atPath: outputPath, contents: nil),
       let output = FileHandle(forWritingAtPath: outputPath)
@@ -185,7 +208,8 @@ struct SpawnBenchmark: ParsableCommand {
     let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
     let created = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }.vmsCreatedTotal
     return SpawnRun(
-      seconds: seconds, status: process.terminationStatus, output: text, startedAt: startedAt, created: Int(created))
+      seconds: seconds, status: process.terminationStatus, output: text, startedAt: startedAt,
+      created: Int(created &- createdBefore))
   }
 
   /// The C baseline's boots: its samples, and the wall time of its whole loops.

@@ -186,7 +186,7 @@ public final class Scheduler: Sendable {
     withState { state in
       state.live += 1
       state.registry[vm.id] = vm
-      vm.virtualRuntime = state.virtualClock
+      vm.virtualRuntime = state.newVMFloor
       if let timeout = guest.configuration.timeout {
         vm.hasTimeoutTimer = true
         state.addTimer(at: monotonicNanoseconds() &+ nanoseconds(timeout), .timeout(vm))

@@ -44,12 +44,12 @@ public final class MachineShell {
   public private(set) var isEmptied = false
 
   /// Creates the VM, its memory and vCPU as `options` say (a shell of no pool: `ShellPool.take` makes pooled
-  /// ones).
-  public init(system: KVMSystem, options: ShellOptions) throws(KVMError) {
+  /// ones). With `file`, the memory starts as that file's pages (`MemoryRegion.init(size:mapping:id:)`).
+  public init(system: KVMSystem, options: ShellOptions, mapping file: (file: MemoryFile, id: UInt64)? = nil) throws(KVMError) {
     self.options = options
     machine = try system.createVirtualMachine()
     if !options.disabledQuirks.isEmpty { try machine.disableQuirks(options.disabledQuirks) }
-    region = try MemoryRegion(size: options.memorySize)
+    region = try MemoryRegion(size: options.memorySize, mapping: file?.file, id: file?.id ?? 0)
     try machine.mapMemory(GuestMemory(region: region), at: 0, logDirtyPages: options.logDirtyPages)
     vcpu = try machine.createVCPU()
     if options.registerSync { vcpu.enableRegisterSync() }

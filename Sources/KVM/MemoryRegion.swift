@@ -1,6 +1,7 @@
 // MemoryRegion.swift: a fixed range of host addresses that backs guest memory, whose pages can be replaced
 // without moving it: anonymous memory, or a file's pages mapped privately (copy-on-write) followed by
 // anonymous memory. A memory slot keeps pointing at the same addresses while the pages behind them change.
+import CKVM
 import Glibc
 
 /// A range of host memory at a fixed address, backing a guest's physical memory.
@@ -25,15 +26,47 @@ public final class MemoryRegion: @unchecked Sendable {
   public private(set) var backing: Backing = .anonymous
 
   /// Maps `size` bytes of anonymous, lazily allocated memory (no swap reservation); `size` must be a non-zero
-  /// multiple of 4 KiB.
-  public init(size: UInt64) throws(KVMError) {
+  /// multiple of 4 KiB. With `file` (sealed, at most `size` bytes), its pages are mapped privately at the start
+  /// of the region as `mapPrivately(_:id:)` would, but without replacing any mapping first (see `placeNew`).
+  public init(size: UInt64, mapping file: MemoryFile? = nil, id: UInt64 = 0) throws(KVMError) {
     guard size > 0, size % GuestMemory.pageSize == 0, size <= UInt64(Int.max) else {
       throw KVMError(operation: "MemoryRegion(size: \(size))", errno: EINVAL)
     }
+    self.size = size
+    if let file, file.isSealed, file.length <= size, let placed = Self.placeNew(size: size, file: file) {
+      baseAddress = placed
+      backing = .file(id: id, length: file.length)
+      return
+    }
     let pointer = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
     guard let pointer, pointer != MAP_FAILED else { throw KVMError.last("mmap guest memory") }
-    self.size = size
-    self.baseAddress = pointer
+    baseAddress = pointer
+    if let file { try mapPrivately(file, id: id) }
+  }
+
+  /// Maps `file` privately followed by anonymous memory, `size` bytes in all, where nothing is mapped yet: the
+  /// anonymous part first, wherever the kernel puts it, then the file just below it with
+  /// `MAP_FIXED_NOREPLACE` (the kernel hands out addresses from the top down, so the range below the newest
+  /// mapping is usually free). Replacing a mapping (`MAP_FIXED`) calls every memory notifier of the process,
+  /// one per KVM VM: with thousands of VMs, far more than the mapping itself costs. Nil when the range below
+  /// was taken (the caller falls back to `MAP_FIXED`).
+  private static func placeNew(size: UInt64, file: MemoryFile) -> UnsafeMutableRawPointer? {
+    let tail = Int(size - file.length)
+    var tailStart: UnsafeMutableRawPointer?
+    if tail > 0 {
+      let pointer = mmap(nil, tail, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+      guard let pointer, pointer != MAP_FAILED else { return nil }
+      tailStart = pointer
+    }
+    let wanted = tailStart.map { $0 - Int(file.length) }
+    let flags = MAP_PRIVATE | MAP_NORESERVE | (wanted == nil ? 0 : CKVM_MAP_FIXED_NOREPLACE)
+    let pointer = mmap(wanted, Int(file.length), PROT_READ | PROT_WRITE, flags, file.fd, 0)
+    guard let pointer, pointer != MAP_FAILED, wanted == nil || pointer == wanted else {
+      if let pointer, pointer != MAP_FAILED { munmap(pointer, Int(file.length)) }
+      if let tailStart { munmap(tailStart, tail) }
+      return nil
+    }
+    return pointer
   }
 
   deinit { munmap(baseAddress, Int(size)) }

@@ -125,12 +125,16 @@ final class RunWatchdog: @unchecked Sendable {
     }
   }
 
-  /// Kicks every vCPU still in the run it was in at the previous sweep.
+  /// Kicks every vCPU still in the run it was in at the previous sweep. Only vCPUs inside `KVM_RUN` now (a
+  /// few, one per thread that runs guests) are looked at further: a run count recorded while a vCPU was out of
+  /// `KVM_RUN` is older than any run it enters later, so keeping it changes no decision.
   private func sweep() {
-    for index in entries.indices {
-      let now = entries[index].kicker.snapshot()
-      if now.inRun && now.runs == entries[index].lastRuns { entries[index].kicker.requestLongRunCheck() }
-      entries[index].lastRuns = now.runs
+    entries.withUnsafeMutableBufferPointer { entries in
+      for index in entries.indices where entries[index].kicker.isInRun {
+        let now = entries[index].kicker.snapshot()
+        if now.inRun && now.runs == entries[index].lastRuns { entries[index].kicker.requestLongRunCheck() }
+        entries[index].lastRuns = now.runs
+      }
     }
   }
 }

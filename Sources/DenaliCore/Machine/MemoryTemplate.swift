@@ -21,6 +21,9 @@ final class MemoryTemplate: @unchecked Sendable {
     self.id = id
   }
 
+  /// The file and its id, as a memory region maps them.
+  var mapping: (file: MemoryFile, id: UInt64) { (file, id) }
+
   /// The template of `image` for `memorySize` bytes: built on first use, then kept in a cache of
   /// `cacheCapacity` templates (the least recently used goes first).
   static func template(for image: GuestImage, memorySize: UInt64) throws(MemoryTemplateError) -> MemoryTemplate {
@@ -52,6 +55,12 @@ final class MemoryTemplate: @unchecked Sendable {
   /// The first guest-physical address past the host-built layout (page tables, GDT, IDT, trap stubs): a
   /// template covers at least this much.
   static let layoutEnd: UInt64 = 0x8000
+  /// Up to this guest memory size a template covers all of it, so a VM's memory is one mapping (and, with its
+  /// `kvm_run`, two per VM; every mapping costs each later KVM VM's creation a little, as KVM's memory notifier
+  /// registration locks them all). Pages no VM has touched are holes, which the kernel fills with one zero page
+  /// each in the template the first time any VM reads or writes there: at most this much per template. Larger
+  /// guests get a template up to their image's end, and anonymous memory after it (a second mapping).
+  static let wholeMemoryLimit: UInt64 = 16 << 20
 
   /// What a template is for: the image's bytes (compared in full when the hashes agree) and the memory size.
   struct Key: Equatable {
@@ -83,7 +92,7 @@ final class MemoryTemplate: @unchecked Sendable {
   /// Writes the layout and the image into scratch memory, copies its non-zero pages into a new memory file and
   /// seals it.
   private static func build(image: GuestImage, memorySize: UInt64, id: UInt64) throws(MemoryTemplateError) -> MemoryTemplate {
-    let length = max(image.fileBytesEnd, layoutEnd)
+    let length = memorySize <= wholeMemoryLimit ? memorySize : max(image.fileBytesEnd, layoutEnd)
     guard length <= memorySize else { throw .doesNotFit(length: length, memorySize: memorySize) }
     let scratch: GuestMemory
     do { scratch = try GuestMemory(size: length) } catch { throw .kvm(error) }

@@ -147,33 +147,36 @@ public final class GuestVM {
   /// Denali machine state. With `swappable`, KVM logs dirty pages so a swap-out writes only changed pages.
   /// The KVM objects are the VM's own, destroyed when it leaves memory (`boot(from:)` takes them from a pool).
   public func boot(system: KVMSystem, swappable: Bool) throws(VMSetupError) {
+    let template = try? MemoryTemplate.template(for: image, memorySize: configuration.memorySize)
     let machine: ResidentMachine
     do {
-      machine = try ResidentMachine(system: system, memorySize: configuration.memorySize, tracksDirtyPages: swappable)
+      machine = try ResidentMachine(
+        system: system, memorySize: configuration.memorySize, tracksDirtyPages: swappable, template: template)
     } catch {
       throw .kvm(error)
     }
-    try boot(on: machine)
+    try boot(on: machine, template: template)
   }
 
   /// Loads the VM for the first time in a machine shell from `pool` (swappable: KVM logs dirty pages); the shell
   /// goes back to the pool when the VM leaves memory.
   public func boot(from pool: ShellPool) throws(VMSetupError) {
+    let template = try? MemoryTemplate.template(for: image, memorySize: configuration.memorySize)
     let machine: ResidentMachine
     do {
-      machine = try ResidentMachine(pool: pool, memorySize: configuration.memorySize)
+      machine = try ResidentMachine(pool: pool, memorySize: configuration.memorySize, template: template)
     } catch {
       throw .kvm(error)
     }
-    try boot(on: machine)
+    try boot(on: machine, template: template)
   }
 
   /// Sets `machine` up as a fresh Denali machine running the image: its memory starts as the image's shared
-  /// template (or, without one, is written here), then gets this VM's boot information and virtual registers.
-  private func boot(on machine: ResidentMachine) throws(VMSetupError) {
+  /// `template` (or, without one, is written here), then gets this VM's boot information and virtual registers.
+  private func boot(on machine: ResidentMachine, template: MemoryTemplate?) throws(VMSetupError) {
     let memory = machine.memory
     let vcpu = machine.vcpu
-    try installImage(in: memory)
+    try installImage(in: memory, template: template)
     do throws(GuestMemoryError) {
       let boot = BootInfo(memorySize: memory.size, imageEnd: image.end, arguments: configuration.arguments)
       try boot.write(to: memory)
@@ -195,9 +198,9 @@ public final class GuestVM {
   /// Puts the image and the host-built layout into `memory` (whose pages were discarded or never written): the
   /// image's memory template mapped copy-on-write, or, when no template can be made, written page by page into
   /// anonymous memory.
-  private func installImage(in memory: GuestMemory) throws(VMSetupError) {
+  private func installImage(in memory: GuestMemory, template: MemoryTemplate?) throws(VMSetupError) {
     do {
-      if let template = try? MemoryTemplate.template(for: image, memorySize: memory.size) {
+      if let template {
         try memory.region.mapPrivately(template.file, id: template.id)
         return
       }

@@ -45,15 +45,18 @@ final class ResidentMachine {
   /// A machine with `memorySize` bytes of zeroed memory and one vCPU in a shell of its own. With
   /// `tracksDirtyPages`, KVM logs guest writes and the VM descriptor stays open; otherwise it is closed once
   /// setup is done (one descriptor per VM).
-  convenience init(system: KVMSystem, memorySize: UInt64, tracksDirtyPages: Bool) throws(KVMError) {
+  /// With `template`, a new shell's memory starts as the template's pages.
+  convenience init(
+    system: KVMSystem, memorySize: UInt64, tracksDirtyPages: Bool, template: MemoryTemplate? = nil
+  ) throws(KVMError) {
     let options = Self.shellOptions(system: system, memorySize: memorySize, tracksDirtyPages: tracksDirtyPages)
-    self.init(shell: try MachineShell(system: system, options: options), pool: nil)
+    self.init(shell: try MachineShell(system: system, options: options, mapping: template?.mapping), pool: nil)
   }
 
   /// A machine in a shell taken from `pool` (dirty pages logged, the descriptor kept).
-  convenience init(pool: ShellPool, memorySize: UInt64) throws(KVMError) {
+  convenience init(pool: ShellPool, memorySize: UInt64, template: MemoryTemplate? = nil) throws(KVMError) {
     let options = Self.shellOptions(system: pool.system, memorySize: memorySize, tracksDirtyPages: true)
-    self.init(shell: try pool.take(options), pool: pool)
+    self.init(shell: try pool.take(options, mapping: template?.mapping), pool: pool)
   }
 
   private init(shell: MachineShell, pool: ShellPool?) {

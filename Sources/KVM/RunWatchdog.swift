@@ -89,23 +89,8 @@ final class RunWatchdog: @unchecked Sendable {
   }
 
   private func start() {
-    let context = Unmanaged.passRetained(self).toOpaque()
-    var thread = pthread_t()
-    let result = pthread_create(
-      &thread, nil,
-      { raw in
-        // SAFETY: `raw` is the retained watchdog passed below; the thread releases it when it ends.
-        guard let raw else { return nil }
-        let watchdog = Unmanaged<RunWatchdog>.fromOpaque(raw).takeRetainedValue()
-        watchdog.loop()
-        return nil
-      }, context)
-    if result == 0 {
-      pthread_detach(thread)
-    } else {
-      Unmanaged<RunWatchdog>.fromOpaque(context).release()
-      withLock { started = false }
-    }
+    // The thread keeps the watchdog alive until it stops.
+    if !DetachedThread.start({ self.loop() }) { withLock { started = false } }
   }
 
   private func loop() {

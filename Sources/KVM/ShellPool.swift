@@ -175,22 +175,8 @@ public final class ShellPool: @unchecked Sendable {
     }
 
     func startThread() {
-      let context = Unmanaged.passRetained(self).toOpaque()
-      var thread = pthread_t()
-      let result = pthread_create(
-        &thread, nil,
-        { raw in
-          // SAFETY: `raw` is the retained state passed below; the thread releases it when it ends.
-          guard let raw else { return nil }
-          Unmanaged<Shared>.fromOpaque(raw).takeRetainedValue().loop()
-          return nil
-        }, context)
-      if result == 0 {
-        pthread_detach(thread)
-      } else {
-        Unmanaged<Shared>.fromOpaque(context).release()
-        withLock { threadStarted = false }  // shells are then reset by `take`
-      }
+      // The thread keeps the state alive until the pool stops; shells are reset by `take` when it cannot start.
+      if !DetachedThread.start({ self.loop() }) { withLock { threadStarted = false } }
     }
 
     /// Resets dirty shells one at a time (the lock not held meanwhile) until the pool stops.

@@ -150,8 +150,9 @@ let package = Package(
     .testTarget(
       name: "DenaliCoreTests", dependencies: ["DenaliCore", "ControlAPI", "TrustedFiles"], path: "Tests/DenaliCoreTests"),
     .testTarget(name: "EndToEndTests", dependencies: [], path: "Tests/EndToEndTests"),
+    .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "TrustedFiles"], path: "Tests/ControlAPITests"),
+    // The engine in-process on real KVM with real guests: reservations, forgetting, the journal, recovery, errors.
     .testTarget(
       name: "DenaliEngineTests", dependencies: ["DenaliEngine", "DenaliCore", "ControlAPI"], path: "Tests/DenaliEngineTests"),
-    .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "TrustedFiles"], path: "Tests/ControlAPITests"),
   ]
 )

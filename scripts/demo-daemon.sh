@@ -15,46 +15,17 @@ done
 DEMO_DIR=$(mktemp -d /var/tmp/denali-demo-XXXXXX)
 SOCKET=$DEMO_DIR/denalid.sock
 LOG=$DEMO_DIR/daemon.log
-daemon_pid=
+source scripts/demo-common.sh
 cleanup() {
   [[ -n $daemon_pid ]] && kill -KILL "$daemon_pid" 2>/dev/null
   rm -rf "$DEMO_DIR"
 }
 trap cleanup EXIT
 
-failures=0
-# show COMMAND...: print the command, run it, report an unexpected failure.
-show() {
-  printf '$ %s\n' "$*"
-  "$@" || { printf '[failed: exit status %d]\n' "$?"; failures=$((failures + 1)); }
-}
-say() { printf '\n== %s\n' "$*"; }
-export DENALID_SOCKET=$SOCKET  # every client command below talks to this daemon
-client() { "$DENALID" "$@"; }
-# state_counts: how many VMs are in each state, on one line.
-state_counts() { client list --json | grep -o '"state":"[a-z_]*"' | cut -d'"' -f4 | sort | uniq -c | awk '{printf "%s %s  ", $2, $1}'; }
-
 start_daemon() {
   "$DENALID" serve --config /dev/null --socket "$SOCKET" --socket-group "" --state-dir "$DEMO_DIR/state" \
     --image-dir "$GUESTS" --memory-budget 400MiB --log-level notice 2>>"$LOG" &
-  daemon_pid=$!
-  for _ in $(seq 1 600); do
-    client stats >/dev/null 2>&1 && return 0
-    kill -0 "$daemon_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "demo: the daemon did not start:" >&2
-  cat "$LOG" >&2
-  exit 1
-}
-
-stop_daemon() {
-  kill -TERM "$daemon_pid"
-  wait "$daemon_pid"
-  local status=$?
-  daemon_pid=
-  printf '[daemon exit status %d]\n' "$status"
-  ((status == 0)) || failures=$((failures + 1))
+  await_daemon $!
 }
 
 say "denalid serve: the control API on $SOCKET, 400 MiB of guest memory resident at most (200 VMs of 2 MiB)"
@@ -105,10 +76,4 @@ show client stats
 
 say "Stop cleanly"
 stop_daemon
-
-if ((failures > 0)); then
-  printf '\ndemo: %d daemon step(s) failed; the daemon log follows\n' "$failures" >&2
-  cat "$LOG" >&2
-  exit 1
-fi
-printf '\ndemo: the daemon part ended as expected\n'
+finish daemon

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/demo.sh: the demo: first the daemon (scripts/demo-daemon.sh: thousands of VMs through the control
-# API, swapping, a restart without loss), then `denalid run`: single guests, the Denali machine (clock, idle,
-# disk, a hostile guest), many VMs multiplexed on a few workers, swapping, the network. Shows output and
-# exit statuses.
+# API, swapping, a restart without loss), then network services through the daemon (scripts/demo-network.sh:
+# VMs at their own addresses behind a TAP uplink, woken by packets, kept apart), then `denalid run`: single
+# guests, the Denali machine (clock, idle, disk, a hostile guest), many VMs multiplexed on a few workers,
+# swapping, the network. Shows output and exit statuses.
 # Run by `make demo` after the build; the non-zero statuses below are expected, so no `set -e`.
 set -u
 cd "$(dirname "$0")/.."
@@ -15,8 +16,10 @@ done
 
 # Part 1: the daemon and its control API (a few thousand VMs, swapping, a restart without loss).
 bash scripts/demo-daemon.sh || exit 1
+# Part 2: network services through the daemon (in a private network namespace; needs root).
+bash scripts/demo-network.sh || exit 1
 
-# Part 2: `denalid run`, which needs no daemon: single guests and the machine's features.
+# Part 3: `denalid run`, which needs no daemon: single guests and the machine's features.
 printf '\n\n######## denalid run: guests without a daemon\n'
 
 # step TITLE EXPECTED COMMAND...: print a header and the command, run it, show its exit status.

@@ -30,7 +30,7 @@ for page in "$pages"/denalid*.1; do
   name=${page##*/}
   name=${name%.1}
   # denalid.bench.boot -> denalid-bench-boot in the file name, the title (.Dt) and the cross-references (.Xr), and
-  # in the NAME section, which whatis and apropos read; the synopsis keeps the command as typed: denalid bench boot.
+  # in the NAME section, which whatis and apropos read; the synopsis keeps the command as typed: denali-bench boot.
   # An empty line (between a discussion's paragraphs) becomes mdoc's paragraph break, .Pp.
   sed -E -e '/^\.(Dt|Xr) /s/([[:alnum:]])\.([[:alpha:]])/\1-\2/g' -e 's/^$/.Pp/' "$page" |
     awk -v dashed="${name//./-}" -v spaced="${name//./ }" '

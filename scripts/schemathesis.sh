@@ -4,8 +4,9 @@
 # reached through a local TCP proxy (socat) since schemathesis speaks TCP. Fails on any server error, any
 # response that does not match the document, or any other schemathesis check.
 # TARGET=daemon fuzzes the real daemon instead (`denalid serve` with the engine: VMs run, hello.elf is a real
-# guest, state in a temporary directory).
-#   [TARGET=daemon] scripts/schemathesis.sh [extra schemathesis options, e.g. --max-examples 200]
+# guest, state in a temporary directory); DAEMON_FLAGS adds `serve` flags, such as "--network 10.200.0.0/16"
+# (a network without an uplink: VMs get addresses, no TAP device is made).
+#   [TARGET=daemon [DAEMON_FLAGS=...]] scripts/schemathesis.sh [extra schemathesis options, e.g. --max-examples 200]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then export PATH="/opt/swift/usr/bin:$PATH"; fi
@@ -39,7 +40,7 @@ if [[ $target == daemon ]]; then
   # A real guest that exits at once, so followed consoles end.
   cp Guests/build/hello.elf "$work/images/hello.elf"
   .build/debug/denalid serve --config /dev/null --socket "$work/api.sock" --socket-group "" --image-dir "$work/images" \
-    --state-dir "$work/state" --max-vms 2000 --memory-budget 512MiB --keep-finished 200 2>"$work/fixture.log" &
+    --state-dir "$work/state" --max-vms 2000 --memory-budget 512MiB --keep-finished 200 ${DAEMON_FLAGS:-} 2>"$work/fixture.log" &
 else
   printf 'fixture image\n' > "$work/images/hello.elf"
   # Short VM lifetimes end followed consoles, so follow=true requests finish.

@@ -10,11 +10,12 @@ set -euo pipefail
 # (run as another user through setpriv, from util-linux) and scripts/schemathesis.sh, which also puts a
 # socat TCP proxy in front of the unix socket; python3: the Linux peer of the TCP tests and `denali-bench tcp`
 # (scripts/tcp-peer.py: echo checks, bulk transfers, a SYN flood over a raw socket, a lossy relay); ethtool: the
-# lossy-path tests turn off checksum offload on their veth (the relay forwards frames as they are); dpkg-dev
-# (dpkg-shlibdeps), binutils (strip), lintian: `make deb` and its tests; man-db: the man page tests; git: the
-# commit a build names (scripts/git-commit.sh).
+# lossy-path tests turn off checksum offload on their veth (the relay forwards frames as they are); nftables: the
+# test that publishes a VM's port with DNAT, as Docs/NETWORK.md shows, with procps' sysctl; apache2-utils (ab) and
+# wrk: the httpd load tests and `denali-bench http`; dpkg-dev (dpkg-shlibdeps), binutils (strip), lintian: `make deb`
+# and its tests; man-db: the man page tests; git: the commit a build names (scripts/git-commit.sh).
 PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf iproute2 iputils-ping socat systemd curl util-linux python3
-  ethtool dpkg-dev binutils lintian man-db git)
+  ethtool nftables procps apache2-utils wrk dpkg-dev binutils lintian man-db git)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

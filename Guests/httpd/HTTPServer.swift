@@ -56,6 +56,22 @@ final class HTTPServer {
 
   /// Connections open now.
   var sessionCount: Int { sessions.count }
+  /// The least free heap seen after a connection was taken (its buffers and session allocated).
+  private(set) var lowestHeapFree = heapFreeBytes
+
+  /// An upper bound of the heap one connection takes at most: TCP's buffer set and control block, and the
+  /// session with its parser (each allocation's header included).
+  static func bytesPerConnection(configuration: TCPConfiguration, limits: HTTPParserLimits) -> Int {
+    let tcp = configuration.sendBufferSize + configuration.receiveBufferSize + 64 + 512
+    let session = limits.head + limits.requestLine + 4 * limits.lines + HTTPResponseHead.maximumLength + 512
+    return tcp + session
+  }
+
+  /// An upper bound of the heap taken once, however many connections: the shared body buffer, the half-open table
+  /// and the tables sized by the connection limit.
+  static func fixedBytes(configuration: TCPConfiguration) -> Int {
+    4096 + 64 * configuration.maximumHalfOpen + 64 * configuration.maximumConnections + 4096
+  }
 
   /// Takes a new connection.
   private func accept(_ connection: TCPConnection) {
@@ -63,6 +79,7 @@ final class HTTPServer {
     let session = HTTPSession(connection: connection, server: self)
     sessions.append(session)
     connection.handler = { _, event in session.handle(event) }
+    lowestHeapFree = min(lowestHeapFree, heapFreeBytes)
   }
 
   /// Counts a response by its status.

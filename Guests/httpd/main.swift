@@ -1,10 +1,12 @@
-// httpd [port=P] [count=N] [max-connections=C] [buffer=B] [idle-ms=T] [quiet]: an HTTP/1.1 server of the site image on
-// its disk (`denalid disk pack`, attached with --disk FILE --disk-readonly), or without a disk of a built-in page
-// at "/". GET and HEAD, keep-alive and pipelining, Content-Type from the image; everything else is refused with
-// the parser's status. Prints `httpd: serving N files on IP port P` (or `httpd: serving the built-in page ...`);
-// after N responses (forever without count) and once the last connection ends, `httpd: N connections, ...` and
-// exits 0. C connections at once (default 16), B bytes per TCP buffer (default 8192), connections idle for T ms
-// reset (default 30000). No NIC: exits 3; a disk that is not a site image: exits 4; bad options: 2.
+// httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [quiet]: an HTTP/1.1
+// server of the site image on its disk (`denalid disk pack`, attached with --disk FILE --disk-readonly), or without a disk of
+// a built-in page at "/". GET and HEAD, keep-alive and pipelining, Content-Type from the image; everything else is
+// refused with the parser's status. Prints `httpd: serving N files on IP port P` (or `httpd: serving the built-in
+// page ...`); after N responses (forever without count) and once the last connection ends, `httpd: N connections,
+// ...` and exits 0. C connections at once (default 16; more wait in the listen backlog), B bytes per TCP buffer
+// (default 8192), H half-open and waiting handshakes (default 2C, at least 32), request heads of at most L bytes
+// (default 4096, the parser's buffer per connection; 431 past it), connections idle for T ms reset (default 30000). No NIC: exits 3; a disk that is not a site image: exits 4; bad options, or C connections that
+// would not fit in the heap: 2.
 import Ilwaco
 
 @main
@@ -14,6 +16,9 @@ struct Httpd: Guest {
       let count = arguments.unsignedOption("count", default: 0),
       let maximum = arguments.unsignedOption("max-connections", default: 16), maximum >= 1, maximum <= 1024,
       let buffer = arguments.unsignedOption("buffer", default: 8192), buffer >= 1024, buffer <= 65536,
+      let halfOpen = arguments.unsignedOption("half-open", default: max(32, min(2 * maximum, 4096))), halfOpen >= 1,
+      halfOpen <= 4096,
+      let headLimit = arguments.unsignedOption("head", default: 4096), headLimit >= 256, headLimit <= 65536,
       let idle = arguments.unsignedOption("idle-ms", default: 30_000), idle >= 1, idle <= 3_600_000
     else { return usage() }
     let quiet = arguments.contains { $0 == "quiet" }
@@ -34,13 +39,30 @@ struct Httpd: Guest {
     }
     var configuration = TCPConfiguration()
     configuration.maximumConnections = Int(maximum)
-    configuration.maximumHalfOpen = Int(maximum)
+    configuration.maximumHalfOpen = Int(halfOpen)
     configuration.sendBufferSize = Int(buffer)
     configuration.receiveBufferSize = Int(buffer)
+    let limits = HTTPParserLimits(requestLine: min(1024, Int(headLimit)), head: Int(headLimit))
+    // Every connection's memory is taken on first use and kept: refuse a configuration whose worst case does not
+    // fit in the heap, instead of failing an allocation (and the guest) under load.
+    let needed = HTTPServer.bytesPerConnection(configuration: configuration, limits: limits) * Int(maximum)
+      + HTTPServer.fixedBytes(configuration: configuration)
+    guard needed <= heapFreeBytes else {
+      Console.print("httpd: ")
+      Console.print(maximum)
+      Console.print(" connections of buffer=")
+      Console.print(buffer)
+      Console.print(" need ")
+      Console.print(needed)
+      Console.print(" bytes, the heap has ")
+      Console.print(heapFreeBytes)
+      Console.print(" (fewer connections, smaller buffers or a larger --memory)\n")
+      return 2
+    }
     let loop = EventLoop()
     guard let tcp = TCPStack(network: network, loop: loop, configuration: configuration),
       let server = HTTPServer(
-        tcp: tcp, loop: loop, port: UInt16(port), content: SiteContent(image: image), limits: HTTPParserLimits(),
+        tcp: tcp, loop: loop, port: UInt16(port), content: SiteContent(image: image), limits: limits,
         responseLimit: count, idleMilliseconds: idle)
     else { return usage() }
     if !quiet {
@@ -73,12 +95,18 @@ struct Httpd: Guest {
     Console.print(statistics.expired)
     Console.print(" expired; disk reads ")
     Console.print(image?.cache.reads ?? 0)
+    Console.print("; heap free ")
+    Console.print(heapFreeBytes)
+    Console.print(", lowest ")
+    Console.print(server.lowestHeapFree)
+    Console.print("; TCP ")
+    Console.print(tcp.statistics)
     Console.print("\n")
     return 0
   }
 
   static func usage() -> Int32 {
-    Console.print("usage: httpd [port=P] [count=N] [max-connections=C] [buffer=B] [idle-ms=T] [quiet]\n")
+    Console.print("usage: httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [quiet]\n")
     return 2
   }
 }

@@ -33,4 +33,13 @@ public struct DurationArgument: ExpressibleByArgument, Sendable {
     guard let duration = DurationParser.parse(argument) else { return nil }
     self.duration = duration
   }
+
+  /// How the default appears in help: in the largest whole unit (`10ms`, `2s`).
+  public var defaultValueDescription: String {
+    let nanoseconds = DenaliCore.nanoseconds(duration)
+    for (unit, size) in [("s", UInt64(1_000_000_000)), ("ms", 1_000_000), ("us", 1_000)] where nanoseconds % size == 0 {
+      return "\(nanoseconds / size)\(unit)"
+    }
+    return "\(nanoseconds)ns"
+  }
 }

@@ -11,8 +11,9 @@ import TrustedFiles
 /// record is journaled before it first runs, so the daemon can restart it after a stop or a crash.
 ///
 /// Lock order: the scheduler may call `finished` with its own lock held, and console followers are called with
-/// a console's lock held; both take the engine's lock. So the engine never calls the scheduler or a console
-/// while holding its lock.
+/// a console's lock held; both take the engine's lock. A NIC's port raises its VM's interrupt (the scheduler's
+/// lock) with its own lock held. So the engine never calls the scheduler, a console or a port (nor the switch,
+/// which takes ports' locks) while holding its lock, and never touches a port or the switch from `finished`.
 final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// What the engine is set up with.
   struct Settings {
@@ -22,6 +23,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     var keptFinishedVMs: Int
     /// Console bytes kept per VM.
     var consoleBytes: Int
+    /// Journal appends after which a create request rewrites the journal (more when many VMs are kept).
+    var journalCompactionAppends = 1_000
   }
 
   /// The directories the engine keeps its state in, held open by descriptor (every file in them is reached
@@ -64,6 +67,10 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   private let settings: Settings
   private let logger: Logger
   private let startedAt = Date()
+  /// The virtual network, nil when the daemon has none.
+  private let network: EngineNetwork?
+  /// Where ports of VMs that finished are removed from the switch (never on the scheduler's thread).
+  private let portReleases = DispatchQueue(label: "denali-engine-port-release")
 
   private let lock = NSLock()
   // Guarded by `lock`.
@@ -84,12 +91,14 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   private var forgottenUsage = VMUsage()
   /// VMs restored at start, submitted by `start()`.
   private var pendingSubmissions: [GuestVM] = []
+  /// Ports of VMs that finished, to be removed from the switch (their addresses become free then).
+  private var pendingPortReleases: [NetworkPort] = []
 
   /// An engine over `scheduler` (whose `onFinish` must call `finished(_:)` through `relay`), with the VMs
   /// `recovery` rebuilt from the state directory.
   init(
     system: KVMSystem, scheduler: Scheduler, relay: FinishRelay, journal: VMJournal, images: ImageStore,
-    layout: StateLayout, settings: Settings, recovery: EngineRecovery, logger: Logger
+    layout: StateLayout, settings: Settings, network: EngineNetwork?, recovery: EngineRecovery, logger: Logger
   ) {
     builder = VMBuilder(system: system, layout: layout, consoleBytes: settings.consoleBytes)
     self.scheduler = scheduler
@@ -98,6 +107,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     self.layout = layout
     self.settings = settings
     self.logger = logger
+    self.network = network
     nextID = recovery.nextID
     for entry in recovery.entries {
       entries[entry.record.id] = entry
@@ -111,7 +121,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   // MARK: ControlBackend (each method as the protocol documents it)
 
-  /// Starts the scheduler's threads and submits the VMs recovered from the previous run.
+  /// Starts the scheduler's threads, submits the VMs recovered from the previous run, then starts the switch and
+  /// its uplink (frames that arrive for a resumed VM wake it from there on).
   func start() throws {
     lock.withLock { started = true }
     scheduler.start()
@@ -121,6 +132,13 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     }
     for guest in guests { scheduler.submit(guest, name: "vm \(guest.configuration.id)") }
     if !guests.isEmpty { logger.notice("resumed \(guests.count) VMs") }
+    if let network {
+      try network.start()
+      let settings = network.configuration
+      logger.notice(
+        "network \(settings.subnet): \(settings.uplink.map { "uplink tap \($0.tapName) at \($0.address)" } ?? "no uplink"), vm-to-vm \(settings.isolatesVMs ? "deny" : "allow")"
+      )
+    }
   }
 
   func createVMs(_ request: VMCreationRequest) throws(ControlBackendError) -> VMCreationResult {
@@ -129,12 +147,15 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       throw .invalid(
         "a VM of \(request.memoryBytes >> 20) MiB could never be admitted: the memory budget is \(budget >> 20) MiB (memory-budget)")
     }
+    if request.network != nil && network == nil { throw networkNotConfigured }
     let image: GuestImage
     do {
       image = try GuestImage(bytes: request.image.bytes, memorySize: request.memoryBytes)
     } catch {
       throw .invalid("\(request.image.path) is not a usable guest image: \(error)")
     }
+    // Addresses of VMs that finished are free again before new ones are handed out.
+    releaseFinishedPorts()
     // Reserve ids and names, and room under the VM limit.
     let (firstID, count, shortBy) = try reserve(request)
     let imageKey: String
@@ -149,12 +170,17 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     let now = Date().timeIntervalSince1970
     for index in 0..<count {
       let id = firstID + UInt64(index)
-      let record = VMRecord(
-        id: id, name: request.names?[index], imagePath: request.image.path, imageKey: imageKey,
-        memorySize: request.memoryBytes, diskSize: request.diskBytes, arguments: request.arguments, createdAt: now)
+      var port: NetworkPort?
       do throws(ControlBackendError) {
-        built.append(try builder.build(record, image: image, restoringFrom: nil, requestedAt: requestedAt, freshDisk: true))
+        if let wanted = request.network, let network { port = try network.allocate(id: id, requested: wanted.address) }
+        let record = VMRecord(
+          id: id, name: request.names?[index], imagePath: request.image.path, imageKey: imageKey,
+          memorySize: request.memoryBytes, diskSize: request.diskBytes, arguments: request.arguments, createdAt: now,
+          address: port?.address)
+        built.append(
+          try builder.build(record, image: image, restoringFrom: nil, requestedAt: requestedAt, freshDisk: true, port: port))
       } catch {
+        if let port { network?.release(port) }
         stoppedBy = error
         break
       }
@@ -168,7 +194,10 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     do {
       try journal.recordCreated(built.map(\.entry.record))
     } catch {
-      for item in built { if let disk = item.entry.diskName { layout.disks.remove(disk) } }
+      for item in built {
+        if let disk = item.entry.diskName { layout.disks.remove(disk) }
+        if let port = item.entry.port { network?.release(port) }
+      }
       release(firstID: firstID, count: built.count, names: request.names)
       throw .hostError("cannot record the VMs in the state directory (nothing was created): \(error)")
     }
@@ -191,33 +220,55 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   }
 
   func listVMs() -> [VMInfo] {
+    let readings = portReadings(of: nil)
     let statuses = Dictionary(uniqueKeysWithValues: scheduler.snapshot().map { ($0.id, $0) })
     let now = (monotonicNanoseconds(), Date())
     return lock.withLock {
-      entries.values.sorted { $0.record.id < $1.record.id }.map { $0.info(status: statuses[$0.record.id], now: now) }
+      entries.values.sorted { $0.record.id < $1.record.id }.map {
+        $0.info(status: statuses[$0.record.id], now: now, reading: readings[$0.record.id])
+      }
     }
   }
 
   func inspectVM(_ vm: VMReference) throws(ControlBackendError) -> VMInfo {
     let id = try resolve(vm)
+    let reading = portReadings(of: id)[id]
     let status = scheduler.status(id: id)
     let now = (monotonicNanoseconds(), Date())
     return try locked { () throws(ControlBackendError) -> VMInfo in
       guard let entry = entries[id] else { throw .notFound("no \(vm)") }
-      return entry.info(status: status, now: now)
+      return entry.info(status: status, now: now, reading: reading)
     }
+  }
+
+  /// The counters and receive-queue lengths of the live ports of VM `id` (every VM for nil), read outside the
+  /// engine's lock.
+  private func portReadings(of id: UInt64?) -> [UInt64: EngineEntry.PortReading] {
+    guard network != nil else { return [:] }
+    let ports: [(UInt64, NetworkPort)] = lock.withLock {
+      if let id { return entries[id]?.port.map { [(id, $0)] } ?? [] }
+      return entries.compactMap { id, entry in entry.port.map { (id, $0) } }
+    }
+    var readings: [UInt64: EngineEntry.PortReading] = [:]
+    readings.reserveCapacity(ports.count)
+    for (id, port) in ports { readings[id] = (port.counters, port.receiveQueueLength) }
+    return readings
   }
 
   func killVM(_ vm: VMReference) throws(ControlBackendError) -> VMInfo {
     let id = try resolve(vm)
-    try locked { () throws(ControlBackendError) in
+    // Taken before the expiry: a VM that is not in memory ends inside it, and `finished` hands its port over.
+    let port = try locked { () throws(ControlBackendError) -> NetworkPort? in
       guard let entry = entries[id] else { throw .notFound("no \(vm)") }
       guard !entry.hasEnded, !entry.killRequested else {
         throw .conflict("\(vm) has already finished")
       }
       entry.killRequested = true
+      return entry.port
     }
     scheduler.expire(id: id)
+    // Its address is free at once: the port leaves the switch now, even if the VM's last slice still runs.
+    if let port { network?.release(port) }
     return try inspectVM(.id(id))
   }
 
@@ -260,7 +311,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       memoryResidentBytes: UInt64(max(0, ProcFile.residentKiB)) * 1024,
       swapBytes: scheduler.configuration.swapping?.store.diskUsage() ?? 0, swapOutsTotal: swap.swapOuts, swapInsTotal: swap.swapIns,
       cpuTimeNanosecondsTotal: usage.cpuNanoseconds, exitsTotal: usage.exits, hypercallsTotal: usage.hypercalls,
-      workers: scheduler.configuration.workers)
+      workers: scheduler.configuration.workers, network: network?.statistics())
   }
 
   func health() -> BackendHealth {
@@ -288,16 +339,20 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
         "\(unsaved.count) VMs could not be swapped out; they will restart from their last complete swap image or their image: \(unsaved.prefix(20).map(String.init).joined(separator: ", "))"
       )
     }
-    // The scheduler still knows every live VM's accounting after it stopped: fold it into the records.
+    network?.stop()
+    // The scheduler still knows every live VM's accounting after it stopped, and each port its traffic: fold
+    // them into the records.
     let statuses = Dictionary(uniqueKeysWithValues: scheduler.snapshot().map { ($0.id, $0) })
-    let records = lock.withLock { entries.values.sorted { $0.record.id < $1.record.id } }.map { entry in
+    let readings = portReadings(of: nil)
+    let (sortedEntries, next) = lock.withLock { (entries.values.sorted { $0.record.id < $1.record.id }, nextID) }
+    let records = sortedEntries.map { entry in
       var record = entry.record
       record.console = entry.console.contents
-      record.usage = lock.withLock { entry.usage(status: statuses[record.id]) }
+      record.usage = lock.withLock { entry.usage(status: statuses[record.id], nic: readings[record.id]?.counters) }
       return record
     }
     do {
-      try journal.rewrite(records)
+      try journal.rewrite(records, nextID: next)
       if unsaved.isEmpty { writeCleanStopMarker() }
       logger.notice("saved \(records.count) VM records (\(records.filter { $0.end == nil }.count) live)")
     } catch {
@@ -331,12 +386,18 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       entry.record.endedAt = at
       entry.record.usage = entry.record.usage.adding(report.accounting)
       entry.finalAccounting = report.accounting
+      if let port = entry.port {
+        // Removed from the switch on another thread: this may run with the scheduler's lock held.
+        pendingPortReleases.append(port)
+        entry.port = nil
+      }
       finishedOrder.append(report.id)
       journalAppends += 1
       forgetFinished(beyond: settings.keptFinishedVMs)
       return (entry, end, at, entry.record.usage)
     }
     guard let result else { return }
+    if network != nil { portReleases.async { [weak self] in self?.releaseFinishedPorts() } }
     do {
       try journal.recordEnded(id: report.id, end: result.end, at: result.at, usage: result.usage)
     } catch {
@@ -344,6 +405,17 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     }
     if let disk = result.entry.diskName { layout.disks.remove(disk) }
     result.entry.console.close()
+  }
+
+  /// Removes the ports of VMs that finished from the switch: their addresses are free from then on (lock not
+  /// held; never called on the scheduler's behalf).
+  private func releaseFinishedPorts() {
+    guard let network else { return }
+    let ports = lock.withLock {
+      defer { pendingPortReleases = [] }
+      return pendingPortReleases
+    }
+    for port in ports { network.release(port) }
   }
 
   /// Forgets the oldest finished VMs while more than `limit` are kept (lock held).
@@ -445,14 +517,14 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   /// Rewrites the journal when appends have grown it well past the table it describes.
   private func compactJournalIfLarge() {
-    let records: [VMRecord]? = lock.withLock {
-      guard journalAppends > max(1_000, entries.count / 8) else { return nil }
+    let table: (records: [VMRecord], nextID: UInt64)? = lock.withLock {
+      guard journalAppends > max(settings.journalCompactionAppends, entries.count / 8) else { return nil }
       journalAppends = 0
-      return entries.values.sorted { $0.record.id < $1.record.id }.map(\.record)
+      return (entries.values.sorted { $0.record.id < $1.record.id }.map(\.record), nextID)
     }
-    guard let records else { return }
+    guard let table else { return }
     do {
-      try journal.rewrite(records)
+      try journal.rewrite(table.records, nextID: table.nextID)
     } catch {
       logger.warning("cannot compact the VM journal (it keeps growing, nothing is lost): \(error)")
     }

@@ -18,22 +18,30 @@ final class EngineEntry {
   var finalAccounting: VMAccounting?
   /// Its scratch disk's name in the state's `disks` directory, removed when the VM ends.
   let diskName: String?
+  /// Its NIC's port on the switch while it is live (nil without a NIC, once it ended, or when a restart could not
+  /// give it its recorded address back). Its counters are read only outside the engine's lock (a port's lock
+  /// comes before the scheduler's, which comes before the engine's).
+  var port: NetworkPort?
 
   /// An entry for `record`.
-  init(record: VMRecord, console: ConsoleLog, requestedAt: UInt64?, diskName: String?) {
+  init(record: VMRecord, console: ConsoleLog, requestedAt: UInt64?, diskName: String?, port: NetworkPort? = nil) {
     self.record = record
     self.console = console
     self.requestedAt = requestedAt
     self.diskName = diskName
+    self.port = port
   }
+
+  /// A live port's counters and receive-queue length, read at one moment (outside the engine's lock).
+  typealias PortReading = (counters: NetworkCounters, queued: Int)
 
   /// True once the VM has ended.
   var hasEnded: Bool { record.end != nil }
 
-  /// The VM as the API reports it, from the scheduler's `status` while it is live.
-  func info(status: VMStatus?, now: (monotonic: UInt64, wall: Date)) -> VMInfo {
+  /// The VM as the API reports it, from the scheduler's `status` and its port's `reading` while it is live.
+  func info(status: VMStatus?, now: (monotonic: UInt64, wall: Date), reading: PortReading? = nil) -> VMInfo {
     let accounting = status?.accounting ?? finalAccounting ?? VMAccounting()
-    let usage = usage(status: status)
+    let usage = usage(status: status, nic: reading?.counters)
     let state = state(status: status)
     let residentBytes: UInt64
     switch status?.phase {
@@ -52,7 +60,19 @@ final class EngineEntry {
       cpuTimeNanoseconds: usage.cpuNanoseconds, exits: Self.exits(usage), hypercalls: usage.hypercalls, createdAt: Date(timeIntervalSince1970: record.createdAt), startedAt: startedAt,
       endedAt: record.endedAt.map { Date(timeIntervalSince1970: $0) },
       restoredFrom: record.startedFrom == .swap ? .swap : .image, restarts: record.restarts,
-      startLatencyNanoseconds: latency)
+      startLatencyNanoseconds: latency, address: record.address?.description,
+      network: networkInfo(usage: usage, queued: reading?.queued ?? 0))
+  }
+
+  /// The NIC as the API reports it: identity and whole-life counters; nil without an address.
+  private func networkInfo(usage: VMUsage, queued: Int) -> VMNetworkInfo? {
+    guard let address = record.address else { return nil }
+    let counters = usage.network ?? NetworkCounters()
+    return VMNetworkInfo(
+      mac: MACAddress(forVMAt: address).description, attached: port != nil && !hasEnded && !killRequested,
+      packetsIn: counters.packetsIn, bytesIn: counters.bytesIn, packetsOut: counters.packetsOut,
+      bytesOut: counters.bytesOut, sendsDeferred: counters.sendsDeferred, drops: counters.dropsByName,
+      queuedFrames: hasEnded ? 0 : queued)
   }
 
   /// The VM's state: killed, its recorded end, else its phase in the scheduler's `status`.
@@ -64,9 +84,13 @@ final class EngineEntry {
     return .running
   }
 
-  /// What the VM has used over its whole life: earlier runs plus, while it is live, this one.
-  func usage(status: VMStatus?) -> VMUsage {
-    hasEnded ? record.usage : record.usage.adding(status?.accounting ?? VMAccounting())
+  /// What the VM has used over its whole life: earlier runs plus, while it is live, this one (with `nic`, its
+  /// port's counters read now, in place of those of its last slice).
+  func usage(status: VMStatus?, nic: NetworkCounters? = nil) -> VMUsage {
+    guard !hasEnded else { return record.usage }
+    var current = status?.accounting ?? VMAccounting()
+    if let nic { current.network = nic }
+    return record.usage.adding(current)
   }
 
   /// The API state of a live VM in `phase`.

@@ -21,11 +21,15 @@ public struct EngineConfiguration: Sendable {
   public var keptFinishedVMs: Int
   /// Console bytes kept per VM.
   public var consoleBytes: UInt64
+  /// Journal appends after which a create request rewrites the journal (at least; more with many VMs kept).
+  var journalCompactionAppends = 1_000
+  /// The virtual network VMs may have NICs on; nil for none.
+  public var network: EngineNetworkConfiguration?
 
   /// Settings with every field given.
   public init(
     stateDirectory: String, workers: Int, memoryBudget: UInt64, swapThreads: Int, maximumVMs: Int,
-    keptFinishedVMs: Int, consoleBytes: UInt64
+    keptFinishedVMs: Int, consoleBytes: UInt64, network: EngineNetworkConfiguration? = nil
   ) {
     self.stateDirectory = stateDirectory
     self.workers = workers
@@ -34,12 +38,14 @@ public struct EngineConfiguration: Sendable {
     self.maximumVMs = maximumVMs
     self.keptFinishedVMs = keptFinishedVMs
     self.consoleBytes = consoleBytes
+    self.network = network
   }
 }
 
-/// Builds the engine behind the control API: opens `/dev/kvm` and the state directory, replays the VM journal
-/// and rebuilds the VMs of the previous run. Runs after the socket is bound and before privileges are dropped;
-/// it starts no thread (the engine's threads start in `ControlBackend.start()`).
+/// Builds the engine behind the control API: opens `/dev/kvm` and the state directory, creates the network's
+/// TAP device, replays the VM journal and rebuilds the VMs of the previous run (with their addresses). Runs after
+/// the socket is bound and before privileges are dropped; it starts no thread (the engine's threads, the switch's
+/// and the uplink's start in `ControlBackend.start()`).
 public func makeControlBackend(configuration: EngineConfiguration) throws -> any ControlBackend {
   let logger = Logger(label: "denalid.engine")
   let layout: EngineBackend.StateLayout
@@ -49,6 +55,15 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
     throw EngineStartError("state directory \(configuration.stateDirectory): \(error)")
   }
   let system = try KVMSystem()
+  let network: EngineNetwork?
+  do {
+    network = try configuration.network.map { (settings) throws(NetworkError) -> EngineNetwork in
+      try EngineNetwork(configuration: settings)
+    }
+  } catch {
+    let tap = configuration.network?.uplink.map { "tap \($0.tapName)" } ?? "none"
+    throw EngineStartError("uplink \(tap): \(error) (creating a TAP device needs CAP_NET_ADMIN)")
+  }
   let store = SwapStore(directory: layout.swap)
   let journal = try VMJournal(directory: layout.root)
   let images = ImageStore(directory: layout.images)
@@ -61,10 +76,11 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
     configuration: .init(workers: workers, swapping: swapping, onFinish: { relay.deliver($0) }))
   let settings = EngineBackend.Settings(
     maximumVMs: configuration.maximumVMs, keptFinishedVMs: configuration.keptFinishedVMs,
-    consoleBytes: Int(configuration.consoleBytes))
+    consoleBytes: Int(configuration.consoleBytes), journalCompactionAppends: configuration.journalCompactionAppends)
   let builder = VMBuilder(system: system, layout: layout, consoleBytes: settings.consoleBytes)
   let recovery = EngineRecovery.recover(
-    journal: journal, images: images, swapStore: store, builder: builder, keptFinishedVMs: settings.keptFinishedVMs, logger: logger)
+    journal: journal, images: images, swapStore: store, builder: builder, network: network,
+    keptFinishedVMs: settings.keptFinishedVMs, logger: logger)
   if !recovery.guests.isEmpty || recovery.failed > 0 {
     logger.notice(
       "restarting \(recovery.guests.count) VMs after a \(recovery.previousStopWasClean ? "clean stop" : "crash"): \(recovery.fromSwap) from their swap image, \(recovery.fromImage) from their image; \(recovery.failed) could not be restarted"
@@ -72,7 +88,7 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
   }
   return EngineBackend(
     system: system, scheduler: scheduler, relay: relay, journal: journal, images: images, layout: layout,
-    settings: settings, recovery: recovery, logger: logger)
+    settings: settings, network: network, recovery: recovery, logger: logger)
 }
 
 /// Every directory the engine keeps its state in under `root` (the daemon must be able to write each).

@@ -25,17 +25,22 @@ struct EngineRecovery {
   var previousStopWasClean = true
 
   /// Rebuilds the VMs the journal holds. Live VMs resume from their swap file when it has a complete image, else
-  /// boot again from the stored copy of their image; a VM that cannot be rebuilt is recorded as faulted. Swap
-  /// files and disks of VMs no longer live are removed, and the journal is rewritten to the recovered table.
+  /// boot again from the stored copy of their image; a VM that cannot be rebuilt is recorded as faulted. A live VM
+  /// with an address gets its port back at that address on `network`; when it cannot (no network now, the address
+  /// outside it or the gateway's, or taken by a VM with a lower id: a hostile journal), it runs without a NIC
+  /// and keeps the address in its record for a later restart. Swap files and disks of VMs no longer live are
+  /// removed, and the journal is rewritten to the recovered table.
   static func recover(
-    journal: VMJournal, images: ImageStore, swapStore: SwapStore, builder: VMBuilder, keptFinishedVMs: Int,
-    logger: Logger
+    journal: VMJournal, images: ImageStore, swapStore: SwapStore, builder: VMBuilder, network: EngineNetwork?,
+    keptFinishedVMs: Int, logger: Logger
   ) -> EngineRecovery {
     var recovery = EngineRecovery()
     let layout = builder.layout
     recovery.previousStopWasClean = layout.root.contains(EngineBackend.StateLayout.cleanStopMarker)
     layout.root.remove(EngineBackend.StateLayout.cleanStopMarker)
     let records = journal.recovered
+    // Ids of VMs already forgotten (and compacted away) are never given out again.
+    recovery.nextID = max(recovery.nextID, journal.recoveredNextID)
     if journal.skippedEntries > 0 {
       // A skipped creation is a VM skipped: its record is torn, corrupt or out of bounds (the reason says which).
       logger.warning(
@@ -56,7 +61,8 @@ struct EngineRecovery {
       record.restarts = min(record.restarts, VMRecord.maximumRestarts - 1) + 1
       do throws(ControlBackendError) {
         let (built, fromSwap) = try rebuild(
-          &record, images: images, loadedImages: &loadedImages, swapStore: swapStore, builder: builder, logger: logger)
+          &record, images: images, loadedImages: &loadedImages, swapStore: swapStore, builder: builder,
+          network: network, logger: logger)
         recovery.entries.append(built.entry)
         recovery.guests.append(built.guest)
         liveIDs.insert(record.id)
@@ -76,7 +82,7 @@ struct EngineRecovery {
     removeStrays(in: layout.disks, keeping: liveIDs)
     images.removeAll(except: Set(recovery.entries.map(\.record.imageKey)))
     do {
-      try journal.rewrite(recovery.entries.map(\.record))
+      try journal.rewrite(recovery.entries.map(\.record), nextID: recovery.nextID)
     } catch {
       logger.error("cannot rewrite the VM journal after recovery (the old one stays valid): \(error)")
     }
@@ -96,7 +102,7 @@ struct EngineRecovery {
   /// `loadedImages` holds the images loaded so far, by image key and memory size.
   private static func rebuild(
     _ record: inout VMRecord, images: ImageStore, loadedImages: inout [String: GuestImage], swapStore: SwapStore,
-    builder: VMBuilder, logger: Logger
+    builder: VMBuilder, network: EngineNetwork?, logger: Logger
   ) throws(ControlBackendError) -> (built: (entry: EngineEntry, guest: GuestVM), fromSwap: Bool) {
     let cacheKey = "\(record.imageKey)/\(record.memorySize)"
     let image: GuestImage
@@ -128,9 +134,36 @@ struct EngineRecovery {
       if swap == nil { builder.layout.swap.remove(SwapStore.fileName(forVM: record.id)) }
     }
     record.startedFrom = swap == nil ? .image : .swap
+    let port = record.address.flatMap { restorePort(id: record.id, address: $0, network: network, logger: logger) }
     // A VM restarting from its image gets a fresh disk; one resuming keeps the disk its image goes with.
-    let built = try builder.build(record, image: image, restoringFrom: swap, requestedAt: nil, freshDisk: swap == nil)
-    return (built, swap != nil)
+    do throws(ControlBackendError) {
+      let built = try builder.build(
+        record, image: image, restoringFrom: swap, requestedAt: nil, freshDisk: swap == nil, port: port)
+      return (built, swap != nil)
+    } catch {
+      if let port { network?.release(port) }
+      throw error
+    }
+  }
+
+  /// VM `id`'s port at its recorded `address`, or nil (logged) when the network cannot give it that address.
+  private static func restorePort(id: UInt64, address: IPv4Address, network: EngineNetwork?, logger: Logger)
+    -> NetworkPort?
+  {
+    guard let network else {
+      logger.warning(
+        "vm \(id) restarts without its NIC: it had address \(address), and this daemon has no network (network); it keeps the address for a restart with one"
+      )
+      return nil
+    }
+    do {
+      return try network.restore(id: id, address: address)
+    } catch {
+      logger.warning(
+        "vm \(id) restarts without its NIC: its address cannot be given back: \(error) (network \(network.configuration.subnet)); it keeps the address for a later restart"
+      )
+      return nil
+    }
   }
 
   /// Removes the entries named `vm-<id>...` in `directory` whose id is not in `keeping`.

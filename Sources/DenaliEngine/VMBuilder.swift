@@ -13,11 +13,13 @@ struct VMBuilder {
   /// Console bytes kept per VM.
   let consoleBytes: Int
 
-  /// A VM for `record`, waiting for admission. With `restoringFrom` it resumes from that recovered swap image;
-  /// otherwise it boots from `image`. With `freshDisk` its scratch disk is created anew, else the one it had
-  /// is reopened (or created if it is gone).
+  /// A VM for `record`, waiting for admission, with `port` (its NIC on the switch) when given. With
+  /// `restoringFrom` it resumes from that recovered swap image; otherwise it boots from `image`. With `freshDisk`
+  /// its scratch disk is created anew, else the one it had is reopened (or created if it is gone). The caller
+  /// keeps the port: it removes it from the switch when this throws.
   func build(
-    _ record: VMRecord, image: GuestImage, restoringFrom swap: SwapFile?, requestedAt: UInt64?, freshDisk: Bool
+    _ record: VMRecord, image: GuestImage, restoringFrom swap: SwapFile?, requestedAt: UInt64?, freshDisk: Bool,
+    port: NetworkPort? = nil
   ) throws(ControlBackendError) -> (entry: EngineEntry, guest: GuestVM) {
     var disk: DiskFile?
     var diskName: String?
@@ -32,7 +34,8 @@ struct VMBuilder {
       diskName = name
     }
     let console = ConsoleLog(capacity: consoleBytes, initial: record.console)
-    let configuration = VMConfiguration(memorySize: record.memorySize, arguments: record.arguments, id: record.id, disk: disk)
+    let configuration = VMConfiguration(
+      memorySize: record.memorySize, arguments: record.arguments, id: record.id, disk: disk, network: port)
     let sink: ConsoleDevice.Sink = { bytes in console.append(bytes) }
     let guest: GuestVM
     do {
@@ -45,6 +48,6 @@ struct VMBuilder {
       if let diskName, freshDisk { layout.disks.remove(diskName) }
       throw .invalid("cannot create a VM from this image: \(error)")
     }
-    return (EngineEntry(record: record, console: console, requestedAt: requestedAt, diskName: diskName), guest)
+    return (EngineEntry(record: record, console: console, requestedAt: requestedAt, diskName: diskName, port: port), guest)
   }
 }

@@ -37,6 +37,9 @@ final class InMemoryBackend: ControlBackend {
   func createVMs(_ request: VMCreationRequest) throws(ControlBackendError) -> VMCreationResult {
     try state.withLock { state throws(ControlBackendError) in
       guard !state.stopped else { throw .unavailable("the fixture is stopping") }
+      if request.network != nil {
+        throw .invalid("this daemon has no virtual network (control-api-fixture has none): set `network = SUBNET` in its configuration file to give VMs NICs")
+      }
       guard state.records.count + request.count <= maximumVMs else {
         throw .limitReached("\(request.count) more VMs would exceed this daemon's limit of \(maximumVMs)")
       }

@@ -17,6 +17,15 @@ struct BaselineProgram {
     return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(name).path
   }
 
+  /// Runs one of its timed loops (`hypercalls`, `switch`), which prints one line `COUNT NANOSECONDS`; returns the
+  /// nanoseconds, throwing unless COUNT is `count` (of `what`, for the message).
+  func time(_ arguments: [String], count: Int, of what: String) throws -> UInt64 {
+    guard let line = try run(arguments, fieldsPerLine: 2).first, line[0] == UInt64(count) else {
+      throw ValidationError("the baseline did not report \(count) \(what)")
+    }
+    return line[1]
+  }
+
   /// Runs it with `arguments`; returns each stdout line with exactly `fieldsPerLine` integers.
   func run(_ arguments: [String], fieldsPerLine: Int) throws -> [[UInt64]] {
     let process = Process()

@@ -6,7 +6,7 @@ import Foundation
 import KVM
 
 /// `denali-bench boot`: time from creating the VM to the first hypercall and to termination.
-struct BootBenchmark: ParsableCommand {
+struct BootBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "boot",
     abstract: "Boot latency: create the VM, load the guest, run to its first hypercall and to its termination."
@@ -21,14 +21,28 @@ struct BootBenchmark: ParsableCommand {
   @Option(help: "Guest image to boot.")
   var image: String = "Guests/build/hello.elf"
 
-  @Option(help: "Guest memory size.")
-  var memory: ByteSizeArgument = ByteSizeArgument(ByteSize(bytes: VMConfiguration.defaultMemorySize))
+  @OptionGroup
+  var memory: GuestMemoryOptions
 
   @Option(help: "The C baseline program (default: kvm-baseline beside this executable).")
   var baseline: String?
 
-  @Flag(help: "Print the figures as JSON.")
-  var json = false
+  @OptionGroup
+  var output: ReportOptions
+
+  /// What `boot` reports: nanoseconds from creating the VM to its first hypercall and to its termination.
+  struct Figures: Encodable {
+    /// The guest image booted.
+    let image: String
+    /// Guest memory per boot.
+    let memoryBytes: UInt64
+    /// Boots per side, and the alternating rounds they were split into.
+    let iterations: Int, rounds: Int
+    /// To the first hypercall: median and 99th percentile of each side.
+    let firstHypercallMedianNs: Comparison<UInt64>, firstHypercallP99Ns: Comparison<UInt64>
+    /// To termination: median and 99th percentile of each side.
+    let terminationMedianNs: Comparison<UInt64>, terminationP99Ns: Comparison<UInt64>
+  }
 
   func validate() throws {
     guard iterations >= 10, rounds >= 1, iterations % rounds == 0 else {
@@ -37,24 +51,24 @@ struct BootBenchmark: ParsableCommand {
   }
 
   func run() throws {
-    let memorySize = memory.size.bytes
+    let memorySize = memory.bytes
     let guest = try GuestImage(contentsOf: image, memorySize: memorySize)
     let system = try KVMSystem()
     let baselinePath = baseline ?? BaselineProgram.defaultPath
-    var ours: (first: [UInt64], end: [UInt64]) = ([], [])
-    var theirs: (first: [UInt64], end: [UInt64]) = ([], [])
     let perRound = iterations / rounds
-    for _ in 0..<rounds {
-      for _ in 0..<perRound {
-        let sample = try Self.bootOnce(system: system, image: guest, memorySize: memorySize)
-        ours.first.append(sample.first)
-        ours.end.append(sample.end)
-      }
-      let samples = try Self.runBaseline(baselinePath, image: image, iterations: perRound, memorySize: memorySize)
-      theirs.first += samples.map(\.first)
-      theirs.end += samples.map(\.end)
-    }
-    report(ours: ours, theirs: theirs, memorySize: memorySize)
+    let samples = try alternatingRounds(
+      rounds,
+      denalid: { _ in try (0..<perRound).map { _ in try Self.bootOnce(system: system, image: guest, memorySize: memorySize) } },
+      baseline: { _ in try Self.runBaseline(baselinePath, image: image, iterations: perRound, memorySize: memorySize) })
+    let ours = samples.denalid.flatMap { $0 }, theirs = samples.baseline.flatMap { $0 }
+    let first = (ours.map(\.first), theirs.map(\.first)), end = (ours.map(\.end), theirs.map(\.end))
+    let figures = Figures(
+      image: image, memoryBytes: memorySize, iterations: iterations, rounds: rounds,
+      firstHypercallMedianNs: Comparison(percentile: 50, of: first.0, first.1),
+      firstHypercallP99Ns: Comparison(percentile: 99, of: first.0, first.1),
+      terminationMedianNs: Comparison(percentile: 50, of: end.0, end.1),
+      terminationP99Ns: Comparison(percentile: 99, of: end.0, end.1))
+    try report(figures) { printTable(figures) }
   }
 
   /// One boot through the whole denalid stack: returns nanoseconds to the first hypercall and to termination.
@@ -79,25 +93,17 @@ struct BootBenchmark: ParsableCommand {
     return lines.map { ($0[0], $0[1]) }
   }
 
-  private func report(ours: (first: [UInt64], end: [UInt64]), theirs: (first: [UInt64], end: [UInt64]), memorySize: UInt64) {
-    let rows: [(String, SampleSummary, SampleSummary)] = [
-      ("first hypercall", SampleSummary(ours.first), SampleSummary(theirs.first)),
-      ("termination", SampleSummary(ours.end), SampleSummary(theirs.end)),
-    ]
-    if json {
-      let entries = rows.map { name, a, b in
-        "\"\(name)\": {\"denalid_median_ns\": \(a.median), \"denalid_p99_ns\": \(a.p99), "
-          + "\"baseline_median_ns\": \(b.median), \"baseline_p99_ns\": \(b.p99)}"
-      }
-      print("{\"benchmark\": \"boot\", \"image\": \"\(image)\", \"iterations\": \(iterations), " + entries.joined(separator: ", ") + "}")
-      return
-    }
-    print("denali-bench boot: \(iterations) boots each of \(image) (\(ByteSize(bytes: memorySize))), \(rounds) alternating rounds")
+  private func printTable(_ figures: Figures) {
+    print("denali-bench boot: \(iterations) boots each of \(image) (\(ByteSize(bytes: figures.memoryBytes))), \(rounds) alternating rounds")
     print("time from creating the VM to ...   denalid      C baseline   ratio")
-    for (name, a, b) in rows {
-      for (label, x, y) in [("median", a.median, b.median), ("p99", a.p99, b.p99)] {
+    let rows = [
+      ("first hypercall", figures.firstHypercallMedianNs, figures.firstHypercallP99Ns),
+      ("termination", figures.terminationMedianNs, figures.terminationP99Ns),
+    ]
+    for (name, median, p99) in rows {
+      for (label, figure) in [("median", median), ("p99", p99)] {
         let title = "\(name) (\(label))".padding(toLength: 34, withPad: " ", startingAt: 0)
-        print("\(title) \(microseconds(x).padding(toLength: 12, withPad: " ", startingAt: 0)) \(microseconds(y).padding(toLength: 12, withPad: " ", startingAt: 0)) \(ratio(x, y))")
+        print("\(title) \(microseconds(figure.denalid).padding(toLength: 12, withPad: " ", startingAt: 0)) \(microseconds(figure.baseline).padding(toLength: 12, withPad: " ", startingAt: 0)) \(ratio(figure.denalid, figure.baseline))")
       }
     }
   }

@@ -5,7 +5,7 @@ import Foundation
 import KVM
 
 /// `denali-bench hypercall`: a guest makes N null hypercalls; both monitors time first exit to termination.
-struct HypercallBenchmark: ParsableCommand {
+struct HypercallBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "hypercall",
     abstract: "Null-hypercall round trips per second, beside a minimal C KVM program handling the same exits."
@@ -23,8 +23,18 @@ struct HypercallBenchmark: ParsableCommand {
   @Option(help: "The C baseline program (default: kvm-baseline beside this executable).")
   var baseline: String?
 
-  @Flag(help: "Print the figures as JSON.")
-  var json = false
+  @OptionGroup
+  var output: ReportOptions
+
+  /// What `hypercall` reports: the median run's time per null hypercall round trip, and its rate.
+  struct Figures: Encodable {
+    /// Null hypercalls per run, and runs per side.
+    let hypercalls: Int, rounds: Int
+    /// Nanoseconds per round trip.
+    let nsPerCall: Comparison<UInt64>
+    /// Round trips per second.
+    let callsPerSecond: Comparison<UInt64>
+  }
 
   func validate() throws {
     guard hypercalls >= 100, rounds >= 1 else { throw ValidationError("--hypercalls must be at least 100") }
@@ -35,32 +45,22 @@ struct HypercallBenchmark: ParsableCommand {
     let guest = try GuestImage(contentsOf: image, memorySize: memorySize)
     let system = try KVMSystem()
     let program = BaselineProgram(path: baseline ?? BaselineProgram.defaultPath)
-    var ours: [UInt64] = []
-    var theirs: [UInt64] = []
-    for _ in 0..<rounds {
-      ours.append(try Self.measureDenalid(system: system, image: guest, hypercalls: hypercalls))
-      let lines = try program.run(["hypercalls", image, "\(hypercalls)"], fieldsPerLine: 2)
-      guard let line = lines.first, line[0] == UInt64(hypercalls) else {
-        throw ValidationError("the baseline did not report \(hypercalls) hypercalls")
-      }
-      theirs.append(line[1])
-    }
+    let runs = try alternatingRounds(
+      rounds, denalid: { _ in try Self.measureDenalid(system: system, image: guest, hypercalls: hypercalls) },
+      baseline: { _ in try program.time(["hypercalls", image, "\(hypercalls)"], count: hypercalls, of: "hypercalls") })
     // Per-call cost of each run in nanoseconds; the median run is the figure.
-    let oursPerCall = SampleSummary(ours.map { $0 / UInt64(hypercalls) }).median
-    let theirsPerCall = SampleSummary(theirs.map { $0 / UInt64(hypercalls) }).median
-    let oursRate = oursPerCall > 0 ? 1_000_000_000 / oursPerCall : 0
-    let theirsRate = theirsPerCall > 0 ? 1_000_000_000 / theirsPerCall : 0
-    if json {
-      print(
-        "{\"benchmark\": \"hypercall\", \"hypercalls\": \(hypercalls), \"rounds\": \(rounds), "
-          + "\"denalid_ns_per_call\": \(oursPerCall), \"baseline_ns_per_call\": \(theirsPerCall), "
-          + "\"denalid_per_second\": \(oursRate), \"baseline_per_second\": \(theirsRate)}")
-      return
+    let perCall = Comparison(
+      percentile: 50, of: runs.denalid.map { $0 / UInt64(hypercalls) }, runs.baseline.map { $0 / UInt64(hypercalls) })
+    let rate = { (nanoseconds: UInt64) in nanoseconds > 0 ? 1_000_000_000 / nanoseconds : 0 }
+    let figures = Figures(
+      hypercalls: hypercalls, rounds: rounds, nsPerCall: perCall,
+      callsPerSecond: Comparison(rate(perCall.denalid), rate(perCall.baseline)))
+    try report(figures) {
+      print("denali-bench hypercall: \(hypercalls) null hypercalls per run, \(rounds) alternating runs, median run")
+      print("                       denalid        C baseline     ratio (time per call)")
+      print("round trips per second \(pad("\(figures.callsPerSecond.denalid)")) \(pad("\(figures.callsPerSecond.baseline)")) ")
+      print("time per round trip    \(pad(microseconds(perCall.denalid))) \(pad(microseconds(perCall.baseline))) \(ratio(perCall.denalid, perCall.baseline))")
     }
-    print("denali-bench hypercall: \(hypercalls) null hypercalls per run, \(rounds) alternating runs, median run")
-    print("                       denalid        C baseline     ratio (time per call)")
-    print("round trips per second \(pad("\(oursRate)")) \(pad("\(theirsRate)")) ")
-    print("time per round trip    \(pad(microseconds(oursPerCall))) \(pad(microseconds(theirsPerCall))) \(ratio(oursPerCall, theirsPerCall))")
   }
 
   /// Runs the guest once through denalid; returns nanoseconds from its first hypercall to its termination.

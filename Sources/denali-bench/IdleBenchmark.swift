@@ -6,7 +6,7 @@ import KVM
 
 /// `denali-bench idle`: the `sleeper` guest idles N times for M ms and reports lateness on its own virtual
 /// clock; the baseline is a host thread doing the same sleeps with clock_nanosleep in the same run.
-struct IdleBenchmark: ParsableCommand {
+struct IdleBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "idle",
     abstract: "Idle-with-timeout wake-up lateness, beside a host thread's clock_nanosleep lateness."
@@ -20,6 +20,17 @@ struct IdleBenchmark: ParsableCommand {
 
   @Option(help: "The sleeper guest.")
   var image: String = "Guests/build/sleeper.elf"
+
+  @OptionGroup
+  var output: ReportOptions
+
+  /// What `idle` reports: how late wake-ups came past their deadlines, the guest's beside a host thread's.
+  struct Figures: Encodable {
+    /// Sleeps per side, and milliseconds per sleep.
+    let count: Int, milliseconds: Int
+    /// Lateness, median and 99th percentile (the guest's on its own clock, whole microseconds).
+    let latenessMedianNs: Comparison<UInt64>, latenessP99Ns: Comparison<UInt64>
+  }
 
   func validate() throws {
     guard count >= 10, milliseconds >= 1 else { throw ValidationError("--count >= 10 and --milliseconds >= 1") }
@@ -38,10 +49,17 @@ struct IdleBenchmark: ParsableCommand {
       let guestP99 = Self.number(after: "p99", in: line)
     else { throw ValidationError("the sleeper guest failed (\(outcome)): \(line)") }
     let host = SampleSummary(Self.hostSleepLateness(count: count, milliseconds: milliseconds))
-    print("denali-bench idle: \(count) sleeps of \(milliseconds) ms; lateness past each deadline")
-    print("                 guest (own virtual clock)   host thread (clock_nanosleep)   ratio")
-    print("median           \(pad("\(guestMedian) µs")) \(pad(microseconds(host.median))) \(ratio(guestMedian * 1000, host.median))")
-    print("p99              \(pad("\(guestP99) µs")) \(pad(microseconds(host.p99))) \(ratio(guestP99 * 1000, host.p99))")
+    let figures = Figures(
+      count: count, milliseconds: milliseconds, latenessMedianNs: Comparison(guestMedian * 1000, host.median),
+      latenessP99Ns: Comparison(guestP99 * 1000, host.p99))
+    try report(figures) {
+      print("denali-bench idle: \(count) sleeps of \(milliseconds) ms; lateness past each deadline")
+      print("                 guest (own virtual clock)   host thread (clock_nanosleep)   ratio")
+      for (label, figure) in [("median", figures.latenessMedianNs), ("p99", figures.latenessP99Ns)] {
+        let guest = "\(figure.denalid / 1000) µs"
+        print("\(label.padding(toLength: 16, withPad: " ", startingAt: 0)) \(pad(guest)) \(pad(microseconds(figure.baseline))) \(ratio(figure.denalid, figure.baseline))")
+      }
+    }
   }
 
   /// Nanoseconds each of `count` relative sleeps of `milliseconds` overshot, on CLOCK_MONOTONIC.

@@ -8,7 +8,7 @@ import KVM
 import Synchronization
 
 /// `denali-bench net`.
-struct NetworkBenchmark: ParsableCommand {
+struct NetworkBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "net",
     abstract: "UDP echo rates VM-to-VM and host-to-VM, beside a C program echoing over a TAP device; flood fairness.",
@@ -42,6 +42,23 @@ struct NetworkBenchmark: ParsableCommand {
   @Option(help: "The C baseline (default: tap-echo beside this executable).")
   var baseline: String?
 
+  @OptionGroup
+  var output: ReportOptions
+
+  /// What `net` reports: nanoseconds per sequential round trip (the median round), and flood fairness.
+  struct Figures: Encodable {
+    /// Round trips per measurement, rounds, payload bytes.
+    let roundTrips: Int, rounds: Int, size: Int
+    /// VM-to-VM over the switch, and host-to-VM through the TAP uplink, each beside host-to-C over TAP.
+    let vmToVmNsPerRoundTrip: Comparison<UInt64>, hostToVmNsPerRoundTrip: Comparison<UInt64>
+    /// Every round's figure, nanoseconds per round trip.
+    let vmToVmRoundsNs: [UInt64], hostToVmRoundsNs: [UInt64], baselineRoundsNs: [UInt64]
+    /// The fairness client's round trips per second alone and beside the flooder.
+    let fairnessAloneRoundTripsPerSecond: UInt64, fairnessFloodedRoundTripsPerSecond: UInt64
+    /// Frames the flooder sent, and frames the server's full queue dropped.
+    let floodFrames: UInt64, serverDrops: UInt64
+  }
+
   func validate() throws {
     guard roundTrips >= 10, rounds >= 1, size >= 8, size <= 1472, fairnessEchoes >= 10 else {
       throw ValidationError("--round-trips >= 10, --rounds >= 1, --size 8-1472, --fairness-echoes >= 10")
@@ -65,16 +82,32 @@ struct NetworkBenchmark: ParsableCommand {
     let baselinePath = baseline ?? URL(fileURLWithPath: BaselineProgram.defaultPath).deletingLastPathComponent()
       .appendingPathComponent("tap-echo").path
 
-    var vmToVM: [UInt64] = [], hostToVM: [UInt64] = [], tapBaseline: [UInt64] = []
-    for round in 0..<rounds {
-      vmToVM.append(try Self.vmToVM(system: system, echo: echo, client: client, count: roundTrips, size: size))
-      hostToVM.append(try Self.hostToVM(system: system, echo: echo, count: roundTrips, size: size, round: round))
-      tapBaseline.append(try Self.tapEcho(program: baselinePath, count: roundTrips, size: size, round: round))
-    }
+    let runs = try alternatingRounds(
+      rounds,
+      denalid: { round in
+        (try Self.vmToVM(system: system, echo: echo, client: client, count: roundTrips, size: size),
+         try Self.hostToVM(system: system, echo: echo, count: roundTrips, size: size, round: round))
+      },
+      baseline: { round in try Self.tapEcho(program: baselinePath, count: roundTrips, size: size, round: round) })
     let fairness = try Self.fairness(system: system, echo: echo, client: client, flood: flood, count: fairnessEchoes)
 
     // Figures are nanoseconds per round trip; report the median of the rounds.
-    let vm = SampleSummary(vmToVM).median, host = SampleSummary(hostToVM).median, base = SampleSummary(tapBaseline).median
+    let vmToVM = runs.denalid.map(\.0), hostToVM = runs.denalid.map(\.1), tapBaseline = runs.baseline
+    let figures = Figures(
+      roundTrips: roundTrips, rounds: rounds, size: size,
+      vmToVmNsPerRoundTrip: Comparison(percentile: 50, of: vmToVM, tapBaseline),
+      hostToVmNsPerRoundTrip: Comparison(percentile: 50, of: hostToVM, tapBaseline), vmToVmRoundsNs: vmToVM,
+      hostToVmRoundsNs: hostToVM, baselineRoundsNs: tapBaseline, fairnessAloneRoundTripsPerSecond: fairness.alone,
+      fairnessFloodedRoundTripsPerSecond: fairness.flooded, floodFrames: fairness.floodFrames,
+      serverDrops: fairness.serverDrops)
+    try report(figures) { printTable(figures) }
+  }
+
+  /// The figures for people.
+  private func printTable(_ figures: Figures) {
+    let (vmToVM, hostToVM, tapBaseline) = (figures.vmToVmRoundsNs, figures.hostToVmRoundsNs, figures.baselineRoundsNs)
+    let (vm, host, base) = (figures.vmToVmNsPerRoundTrip.denalid, figures.hostToVmNsPerRoundTrip.denalid, figures.vmToVmNsPerRoundTrip.baseline)
+    let fairness = (alone: figures.fairnessAloneRoundTripsPerSecond, flooded: figures.fairnessFloodedRoundTripsPerSecond)
     print("denali-bench net: \(roundTrips) sequential UDP round trips of \(size) bytes per measurement, "
       + "\(rounds) alternating rounds, median round; packets per second = 2 x round trips per second")
     print("                                   per round trip   round trips/s   packets/s   vs baseline (time)")
@@ -85,7 +118,7 @@ struct NetworkBenchmark: ParsableCommand {
       + "\(hostToVM.map { microseconds($0) }), baseline \(tapBaseline.map { microseconds($0) })")
     print("fairness: echo rate alone \(fairness.alone) round trips/s, beside a flooder \(fairness.flooded) round trips/s "
       + "(\(String(format: "%.2f", Double(fairness.flooded) / Double(max(1, fairness.alone)))) of alone); "
-      + "the flooder sent \(fairness.floodFrames) frames, the server's queue dropped \(fairness.serverDrops)")
+      + "the flooder sent \(figures.floodFrames) frames, the server's queue dropped \(figures.serverDrops)")
   }
 
   private func row(_ label: String, _ perTrip: UInt64, _ baseline: UInt64) -> String {
@@ -163,23 +196,9 @@ struct NetworkBenchmark: ParsableCommand {
 
   /// The same host socket echoing through a TAP device with the C program `tap-echo`.
   static func tapEcho(program: String, count: Int, size: Int, round: Int) throws -> UInt64 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = ["dnbase\(round)", "10.94.0.1/24", "10.94.0.2"]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    defer {
-      process.terminate()
-      try? waitForExit(process, limit: .seconds(10), what: "tap-echo to stop")
-    }
-    let ready = try withDeadline(process, limit: .seconds(30), what: "tap-echo to say ready") {
-      output.fileHandleForReading.availableData
-    }
-    guard String(decoding: ready, as: UTF8.self).hasPrefix("ready") else {
-      throw BenchmarkError("\(program) did not start (is it built? swift build builds tap-echo)")
-    }
-    let result = try UDPEchoClient(address: "10.94.0.2", port: 7, size: size).run(count: count)
+    let result = try TapEchoProgram.whileRunning(
+      program, device: "dnbase\(round)", hostAddress: "10.94.0.1/24", echoAddress: "10.94.0.2"
+    ) { try UDPEchoClient(address: "10.94.0.2", port: 7, size: size).run(count: count) }
     guard result.completed == count else { throw BenchmarkError("baseline: \(result.completed) of \(count) echoes") }
     return result.nanoseconds / UInt64(count)
   }

@@ -10,7 +10,7 @@ import Glibc
 import KVM
 
 /// `denali-bench overcommit`: registers --count idler VMs with a memory budget for --resident of them.
-struct OvercommitBenchmark: ParsableCommand {
+struct OvercommitBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "overcommit",
     abstract: "Many more idler VMs than the memory budget holds: progress, memory and disk per swapped VM, swap rate.",
@@ -30,6 +30,7 @@ struct OvercommitBenchmark: ParsableCommand {
   @Option(help: "VMs the memory budget holds.")
   var resident: Int = 1000
 
+  // Not the shared --memory (4 MiB): a hundred thousand VMs take the smallest size, 2 MiB.
   @Option(help: "Guest memory size per VM.")
   var memory: ByteSizeArgument = ByteSizeArgument(ByteSize(bytes: 2 << 20))
 
@@ -39,17 +40,39 @@ struct OvercommitBenchmark: ParsableCommand {
   @Option(help: "Give up after this many seconds.")
   var maxSeconds: Int = 3600
 
-  @Option(help: "Worker threads running vCPUs (default: one per core).")
-  var workers: Int = Scheduler.Configuration().workers
+  @OptionGroup
+  var scheduling: SchedulerOptions
 
-  @Option(help: "Threads doing swap I/O.")
-  var swapThreads: Int = 2
-
-  @Option(help: "Directory for swap files (default: a temporary directory under /var/tmp, removed at exit).")
-  var stateDir: String?
+  @OptionGroup
+  var swapOptions: SwapOptions
 
   @Option(help: "The idler guest.")
   var image: String = "Guests/build/idler.elf"
+
+  @OptionGroup
+  var output: ReportOptions
+
+  /// What `overcommit` reports: progress, swap traffic, and what a swapped-out VM costs in memory and on disk.
+  struct Figures: Encodable {
+    /// VMs registered, VMs the budget holds, guest memory per VM, the idlers' period, workers, swap threads.
+    let count: Int, resident: Int, memoryBytes: UInt64, periodMs: Int, workers: Int, swapThreads: Int
+    /// VMs that counted a wake-up, those that did after a swap-in, and the seconds it took.
+    let progressed: Int, cycled: Int, seconds: Double
+    /// Boots, swap-outs and swap-ins, and their rates.
+    let boots: UInt64, swapOuts: UInt64, swapIns: UInt64, swapOutsPerSecond: Double, swapInsPerSecond: Double
+    /// Bytes and pages written, syncs, and failures.
+    let bytesWritten: UInt64, pagesWritten: UInt64, syncs: UInt64, swapOutFailures: UInt64, loadFailures: UInt64
+    /// The daemon's heap per registered VM: before anything ran, and at the end.
+    let heapBytesPerVmRegistered: Double, heapBytesPerVmEnd: Double
+    /// VMs swapped out and in memory at the end.
+    let swappedOut: Int, inMemory: Int
+    /// The process's RSS before and at the end, KiB.
+    let rssKibBefore: Int, rssKibEnd: Int
+    /// Bytes of swap files, and the VMs that have one.
+    let swapFileBytes: UInt64, vmsWithSwapFiles: Int
+    /// VMs ended after the stop, and how many of them faulted.
+    let ended: Int, faulted: Int
+  }
 
   func validate() throws {
     guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be between 1 and 1000000") }
@@ -59,16 +82,16 @@ struct OvercommitBenchmark: ParsableCommand {
 
   func run() throws {
     _ = raiseDescriptorLimit()
-    let state = try StateDirectory(path: stateDir)
+    let state = try StateDirectory(path: swapOptions.stateDir)
     defer { state.removeIfTemporary() }
     let store = SwapStore(directory: state.directory)
     let system = try KVMSystem()
     let memorySize = memory.size.bytes
     let guest = try GuestImage(contentsOf: image, memorySize: memorySize)
     let swapping = Scheduler.Swapping(
-      memoryBudget: UInt64(resident) * memorySize, store: store, system: system, threads: swapThreads,
+      memoryBudget: UInt64(resident) * memorySize, store: store, system: system, threads: swapOptions.swapThreads,
       log: { printError("denalid: \($0)") })
-    let scheduler = Scheduler(configuration: .init(workers: workers, swapping: swapping))
+    let scheduler = Scheduler(configuration: scheduling.configuration(swapping: swapping))
 
     let heapBefore = heapInUse()
     let rssBefore = residentKiB()
@@ -116,16 +139,31 @@ struct OvercommitBenchmark: ParsableCommand {
     scheduler.stop()
     let faulted = reports.filter { if case .faulted = $0.outcome { true } else { false } }.count
 
-    print("overcommit benchmark: \(count) idler VMs of \(memory.size), budget for \(resident), period \(periodMs) ms, \(workers) workers, \(swapThreads) swap threads")
-    print("  progress: \(progressed) of \(count) VMs counted at least one wake-up, \(cycled) of them after being swapped out and back in, in \(decimal(elapsed)) s")
-    print("  swaps: \(swap.boots) boots, \(swap.swapOuts) swap-outs, \(swap.swapIns) swap-ins: \(decimal(Double(swap.swapOuts) / elapsed)) out/s, \(decimal(Double(swap.swapIns) / elapsed)) in/s; \(decimal(Double(swap.bytesWritten) / 1_048_576)) MiB written, \(swap.pagesWritten) pages, \(swap.syncs) syncs; failures \(swap.swapOutFailures) out, \(swap.loadFailures) load")
-    print("  daemon heap per VM: \(decimal(recordBytes)) bytes registered (before running); \(decimal(Double(heapEnd - heapBefore) / Double(count))) bytes at the end (\(swappedOut) swapped out, \(inMemory) in memory)")
-    print("  daemon RSS: \(rssBefore / 1024) MiB before, \(rssEnd / 1024) MiB at the end (\(decimal(Double(rssEnd - rssBefore) * 1024 / Double(count))) bytes per VM, resident guests included)")
-    print("  disk: \(decimal(Double(disk) / 1_048_576)) MiB of swap files, \(decimal(Double(disk) / Double(max(1, withFiles)) / 1024)) KiB per VM with a swap file (\(withFiles))")
-    print("  outcomes: \(reports.count) ended, \(faulted) faulted")
+    let figures = Figures(
+      count: count, resident: resident, memoryBytes: memorySize, periodMs: periodMs, workers: scheduling.workers,
+      swapThreads: swapOptions.swapThreads, progressed: progressed, cycled: cycled, seconds: elapsed, boots: swap.boots,
+      swapOuts: swap.swapOuts, swapIns: swap.swapIns, swapOutsPerSecond: Double(swap.swapOuts) / elapsed,
+      swapInsPerSecond: Double(swap.swapIns) / elapsed, bytesWritten: swap.bytesWritten, pagesWritten: swap.pagesWritten,
+      syncs: swap.syncs, swapOutFailures: swap.swapOutFailures, loadFailures: swap.loadFailures,
+      heapBytesPerVmRegistered: recordBytes, heapBytesPerVmEnd: Double(heapEnd - heapBefore) / Double(count),
+      swappedOut: swappedOut, inMemory: inMemory, rssKibBefore: rssBefore, rssKibEnd: rssEnd, swapFileBytes: disk,
+      vmsWithSwapFiles: withFiles, ended: reports.count, faulted: faulted)
+    try report(figures) { printTable(figures) }
     guard progressed == count, faulted == 0 else {
       throw ValidationError("\(count - progressed) VMs made no progress, \(faulted) faulted")
     }
+  }
+
+  /// The figures for people.
+  private func printTable(_ figures: Figures) {
+    let f = figures
+    print("overcommit benchmark: \(count) idler VMs of \(memory.size), budget for \(resident), period \(periodMs) ms, \(f.workers) workers, \(f.swapThreads) swap threads")
+    print("  progress: \(f.progressed) of \(count) VMs counted at least one wake-up, \(f.cycled) of them after being swapped out and back in, in \(decimal(f.seconds)) s")
+    print("  swaps: \(f.boots) boots, \(f.swapOuts) swap-outs, \(f.swapIns) swap-ins: \(decimal(f.swapOutsPerSecond)) out/s, \(decimal(f.swapInsPerSecond)) in/s; \(decimal(Double(f.bytesWritten) / 1_048_576)) MiB written, \(f.pagesWritten) pages, \(f.syncs) syncs; failures \(f.swapOutFailures) out, \(f.loadFailures) load")
+    print("  daemon heap per VM: \(decimal(f.heapBytesPerVmRegistered)) bytes registered (before running); \(decimal(f.heapBytesPerVmEnd)) bytes at the end (\(f.swappedOut) swapped out, \(f.inMemory) in memory)")
+    print("  daemon RSS: \(f.rssKibBefore / 1024) MiB before, \(f.rssKibEnd / 1024) MiB at the end (\(decimal(Double(f.rssKibEnd - f.rssKibBefore) * 1024 / Double(count))) bytes per VM, resident guests included)")
+    print("  disk: \(decimal(Double(f.swapFileBytes) / 1_048_576)) MiB of swap files, \(decimal(Double(f.swapFileBytes) / Double(max(1, f.vmsWithSwapFiles)) / 1024)) KiB per VM with a swap file (\(f.vmsWithSwapFiles))")
+    print("  outcomes: \(f.ended) ended, \(f.faulted) faulted")
   }
 
   /// Bytes malloc has handed out and not taken back.

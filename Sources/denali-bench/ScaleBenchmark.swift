@@ -8,7 +8,7 @@ import KVM
 
 /// `denali-bench scale`: creates N `idler` VMs (each wakes once a second) through one scheduler and
 /// measures what each resident VM costs, then stops them all.
-struct ScaleBenchmark: ParsableCommand {
+struct ScaleBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "scale",
     abstract: "Many idle VMs: creation rate, memory, descriptors and mappings per VM, CPU use while all idle.",
@@ -25,20 +25,21 @@ struct ScaleBenchmark: ParsableCommand {
   @Option(help: "VMs to create.")
   var count: Int = 10000
 
+  // Not the shared --memory (4 MiB): thousands of VMs at once take the smallest size, 2 MiB.
   @Option(help: "Guest memory size per VM.")
   var memory: ByteSizeArgument = ByteSizeArgument(ByteSize(bytes: 2 << 20))
 
   @Option(help: "Seconds to measure CPU use while every VM idles.")
   var idleSeconds: Int = 10
 
-  @Option(help: "Worker threads running vCPUs (default: one per core).")
-  var workers: Int = Scheduler.Configuration().workers
+  @OptionGroup
+  var scheduling: SchedulerOptions
 
   @Option(help: "The idler guest.")
   var image: String = "Guests/build/idler.elf"
 
-  @Flag(help: "Print the figures as JSON.")
-  var json = false
+  @OptionGroup
+  var output: ReportOptions
 
   /// The idler's period in milliseconds, passed as its argument.
   static let periodMilliseconds = 1000
@@ -48,7 +49,6 @@ struct ScaleBenchmark: ParsableCommand {
   func validate() throws {
     guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be between 1 and 1000000") }
     guard idleSeconds >= 1 else { throw ValidationError("--idle-seconds must be at least 1") }
-    guard workers >= 1, workers <= 1024 else { throw ValidationError("--workers must be between 1 and 1024") }
   }
 
   func run() throws {
@@ -59,7 +59,7 @@ struct ScaleBenchmark: ParsableCommand {
     let memorySize = memory.size.bytes
     let guest = try GuestImage(contentsOf: image, memorySize: memorySize)
     let system = try KVMSystem()
-    let scheduler = Scheduler(configuration: .init(workers: workers))
+    let scheduler = Scheduler(configuration: scheduling.configuration())
     // The scheduler's threads are the tasks that appear across start() (their names do not reach the kernel).
     let tasksBeforeStart = Set(ThreadCPU.taskIDs())
     scheduler.start()
@@ -89,7 +89,7 @@ struct ScaleBenchmark: ParsableCommand {
       submitted.append(.now)
       if count >= 10, (index + 1) % (count / 10) == 0 {
         tenths.append(nanoseconds(ContinuousClock.now - creationStart))
-        if !json { printError("denali-bench scale: \(index + 1) VMs created in \((tenths.last ?? 0) / 1_000_000) ms") }
+        if !output.json { printError("denali-bench scale: \(index + 1) VMs created in \((tenths.last ?? 0) / 1_000_000) ms") }
       }
     }
     let creation = nanoseconds(ContinuousClock.now - creationStart)
@@ -121,13 +121,13 @@ struct ScaleBenchmark: ParsableCommand {
     let teardown = nanoseconds(ContinuousClock.now - teardownStart)
 
     let result = ScaleResult(
-      count: count, memorySize: memorySize, workers: workers, creation: creation, tenths: tenths, before: before,
+      count: count, memorySize: memorySize, workers: scheduling.workers, creation: creation, tenths: tenths, before: before,
       after: after,
       liveAfterCreation: liveAfterCreation, liveAfterWindow: liveAfterWindow, window: window,
       processCPU: cpuAfter &- cpuBefore, guestTime: slicesAfter.guest &- slicesBefore.guest,
       threadCPU: ThreadCPU.difference(threadsAfter, threadsBefore),
       stopping: stopping, teardown: teardown, lifetimes: lifetimes, reports: reports)
-    if json { print(result.json) } else { result.lines.forEach { print($0) } }
+    try report(result.figures) { result.lines.forEach { print($0) } }
     guard result.timedOut == count else {
       throw ValidationError("\(count - result.timedOut) of \(count) VMs did not end by the stop request (see above)")
     }
@@ -264,27 +264,20 @@ fileprivate struct ScaleResult {
     ]
   }
 
-  /// The figures as one JSON object.
-  var json: String {
-    let fields: [(String, String)] = [
-      ("benchmark", "\"scale\""), ("count", "\(count)"), ("memory_bytes", "\(memorySize)"), ("workers", "\(workers)"),
-      ("creation_ns", "\(creation)"), ("creation_ns_per_vm", "\(creation / UInt64(count))"),
-      ("creation_ns_per_vm_by_tenth", "[" + creationByTenth.map(String.init).joined(separator: ", ") + "]"),
-      ("teardown_ns", "\(teardown)"),
-      ("rss_kib_per_vm", f(perVM(\.rssKiB), 2)), ("pss_kib_per_vm", f(perVM(\.pssKiB), 2)),
-      ("pss_anon_kib_per_vm", f(perVM(\.pssAnonKiB), 2)), ("pss_file_kib_per_vm", f(perVM(\.pssFileKiB), 2)),
-      ("pss_shmem_kib_per_vm", f(perVM(\.pssShmemKiB), 2)), ("kernel_kib_per_vm_system_wide", f(perVM(\.kernelKiB), 2)),
-      ("memavailable_kib_per_vm_system_wide", f(-perVM(\.availableKiB), 2)),
-      ("descriptors_per_vm", f(perVM(\.descriptors), 3)), ("mappings_per_vm", f(perVM(\.mappings), 3)),
-      ("idle_window_ns", "\(window)"), ("process_cpu_ns", "\(processCPU)"), ("guest_time_ns", "\(guestTime)"),
-      ("process_cpu_percent_of_core", f(percent(processCPU), 2)),
-      ("worker_cpu_ns", "\(threadCPU.workers)"), ("preemptor_cpu_ns", "\(threadCPU.preemptor)"),
-      ("kvm_thread_cpu_ns", "\(threadCPU.kvmThreads)"), ("other_thread_cpu_ns", "\(threadCPU.other)"),
-      ("threads_per_vm", f(perVM(\.threads), 3)), ("expected_wakeups_per_second", f(expectedWakeupsPerSecond, 0)),
-      ("timed_out", "\(timedOut)"), ("faulted", "\(faulted)"), ("exited", "\(exited)"),
-      ("timer_wakeups", "\(wakeups)"), ("slice_cpu_ns", "\(sliceCPU)"),
-    ]
-    return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+  /// The figures `--json` prints.
+  var figures: ScaleBenchmark.Figures {
+    ScaleBenchmark.Figures(
+      count: count, memoryBytes: memorySize, workers: workers, creationNs: creation,
+      creationNsPerVm: creation / UInt64(count), creationNsPerVmByTenth: creationByTenth, teardownNs: teardown,
+      rssKibPerVm: perVM(\.rssKiB), kernelKibPerVmSystemWide: perVM(\.kernelKiB),
+      memavailableKibPerVmSystemWide: -perVM(\.availableKiB), pssKibPerVm: perVM(\.pssKiB),
+      pssAnonKibPerVm: perVM(\.pssAnonKiB), pssFileKibPerVm: perVM(\.pssFileKiB), pssShmemKibPerVm: perVM(\.pssShmemKiB),
+      descriptorsPerVm: perVM(\.descriptors), mappingsPerVm: perVM(\.mappings), threadsPerVm: perVM(\.threads),
+      idleWindowNs: window,
+      processCpuNs: processCPU, guestTimeNs: guestTime, processCpuPercentOfCore: percent(processCPU),
+      workerCpuNs: threadCPU.workers, preemptorCpuNs: threadCPU.preemptor, kvmThreadCpuNs: threadCPU.kvmThreads,
+      otherThreadCpuNs: threadCPU.other, expectedWakeupsPerSecond: expectedWakeupsPerSecond, timedOut: timedOut,
+      faulted: faulted, exited: exited, timerWakeups: wakeups, sliceCpuNs: sliceCPU)
   }
 
   /// `value` with `decimals` decimals.
@@ -293,6 +286,35 @@ fileprivate struct ScaleResult {
   private func kib(_ value: Double) -> String { "\(f(value, 1)) KiB" }
   /// `kib` KiB as MiB with one decimal.
   private func mib(_ kib: Int64) -> String { "\(f(Double(kib) / 1024, 1)) MiB" }
+}
+
+extension ScaleBenchmark {
+  /// What `scale` reports with `--json` (per-VM figures are the difference before the first VM and after the
+  /// last, divided by the VM count; kernel memory and MemAvailable are system-wide).
+  struct Figures: Encodable {
+    /// VMs, guest memory per VM, workers.
+    let count: Int, memoryBytes: UInt64, workers: Int
+    /// Creating and submitting every VM: in all, per VM, and per VM in each tenth of the creation.
+    let creationNs: UInt64, creationNsPerVm: UInt64, creationNsPerVmByTenth: [UInt64]
+    /// Releasing every VM after they ended.
+    let teardownNs: UInt64
+    /// Per VM: process RSS, kernel memory, MemAvailable taken (KiB).
+    let rssKibPerVm: Double, kernelKibPerVmSystemWide: Double, memavailableKibPerVmSystemWide: Double
+    /// Per VM: process PSS, and its anonymous, file and shared-memory (memory templates) parts (KiB).
+    let pssKibPerVm: Double, pssAnonKibPerVm: Double, pssFileKibPerVm: Double, pssShmemKibPerVm: Double
+    /// Per VM: descriptors, mappings, threads.
+    let descriptorsPerVm: Double, mappingsPerVm: Double, threadsPerVm: Double
+    /// The idle window, the process's CPU over it, the time inside KVM_RUN, and the CPU as percent of one core.
+    let idleWindowNs: UInt64, processCpuNs: UInt64, guestTimeNs: UInt64, processCpuPercentOfCore: Double
+    /// CPU over the window by thread kind.
+    let workerCpuNs: UInt64, preemptorCpuNs: UInt64, kvmThreadCpuNs: UInt64, otherThreadCpuNs: UInt64
+    /// Timer wake-ups per second expected with every VM idling.
+    let expectedWakeupsPerSecond: Double
+    /// How the VMs ended after the stop request (all timed out when it went as planned).
+    let timedOut: Int, faulted: Int, exited: Int
+    /// Timer wake-ups and slice CPU over every VM's whole life.
+    let timerWakeups: UInt64, sliceCpuNs: UInt64
+  }
 }
 
 /// Memory, descriptor and mapping figures of this process and of the system, read from /proc.

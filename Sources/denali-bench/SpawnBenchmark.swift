@@ -8,7 +8,7 @@ import Foundation
 
 /// `denali-bench spawn`: starts a private daemon, times the real `denalid spawn` client creating --count VMs,
 /// waits for every VM to exit, and reads each VM's start latency from the API.
-struct SpawnBenchmark: ParsableCommand {
+struct SpawnBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "spawn",
     abstract: "Spawn rate and start latency through the control API, beside the C baseline's sequential boots.",
@@ -31,12 +31,15 @@ struct SpawnBenchmark: ParsableCommand {
   @Option(help: "Guest image (every VM runs it; it should exit 0 on its own).")
   var image: String = "Guests/build/hello.elf"
 
+  // Not the shared --memory (4 MiB): thousands of VMs take the smallest size, 2 MiB.
   @Option(help: "Guest memory per VM (a multiple of 2MiB).")
   var memory: ByteSizeArgument = ByteSizeArgument(ByteSize(bytes: 2 << 20))
 
+  // Not run's --memory-budget (half of physical memory): by default room for every VM spawned.
   @Option(help: "The daemon's memory budget (default: room for every VM, count x memory x 1.25).")
   var memoryBudget: ByteSizeArgument?
 
+  // Not the shared --workers: unset, it is left to `serve` (which reads its own configuration).
   @Option(help: "Worker threads of the daemon (default: serve's default, one per core).")
   var workers: Int?
 
@@ -62,6 +65,9 @@ struct SpawnBenchmark: ParsableCommand {
     inversion: .prefixedNo,
     help: "Start a counter VM (counter.elf beside the image) before the burst and report its longest gap between counts.")
   var runningService = true
+
+  @OptionGroup
+  var output: ReportOptions
 
   /// How long the daemon may take to answer after it starts.
   static let readyLimit: Duration = .seconds(60)
@@ -131,28 +137,26 @@ struct SpawnBenchmark: ParsableCommand {
     let stopSeconds = (ContinuousClock.now - stopStart).inSeconds
     baseline.add(try BaselineRun(path: baselinePath, image: imagePath, iterations: half, memorySize: memorySize))
 
-    let healthy = report(
-      spawn: spawn, progress: progress, vms: vms, baseline: baseline,
-      statistics: (startStatistics, endStatistics), daemonCPU: daemonCPU, peakRSS: peakRSS)
-    let singles = SampleSummary(singleLatencies)
-    let baseFirst = SampleSummary(baseline.samples.map(\.first))
-    print(
-      "start latency of one VM at a time (\(singleLatencies.count) requests of 1 VM, 10 ms apart, the burst over): "
-        + "median \(Self.time(singles.median)), p90 \(Self.time(singles.percentile(90))), p99 \(Self.time(singles.p99)), "
-        + "max \(Self.time(singles.percentile(100))); C baseline boot median (create to first hypercall) "
-        + "\(Self.time(baseFirst.median)) (\(Self.ratio(Double(singles.median), Double(baseFirst.median))))")
-    if let service {
-      let gap = serviceGap.map { Self.time($0 * 1000) } ?? "n/a"
-      print(
-        "running service: a counter VM (period \(RunningServiceProbe.intervalMilliseconds) ms, vm \(service.id)) started "
-          + "before the burst went at most \(gap) without counting (longest gap between two counts on its own clock, "
-          + "waits for admission and swap-ins included; target \(Self.time(RunningServiceProbe.targetMicroseconds * 1000)))")
-    } else if runningService {
-      print("running service: not measured (no counter.elf beside the image)")
+    let figures = Figures(
+      benchmark: self, spawn: spawn, progress: progress, vms: vms, singles: singleLatencies, baseline: baseline,
+      statistics: (startStatistics, endStatistics), daemonCPU: daemonCPU, peakRSS: peakRSS,
+      stop: (stopped, stopSeconds), service: service.map { ($0.id, serviceGap) })
+    try report(figures) {
+      printTable(figures, spawnOutput: spawn.output, vms: vms)
+      if let service {
+        let gap = figures.runningServiceLongestGapNs.map(Self.time) ?? "n/a"
+        print(
+          "running service: a counter VM (period \(RunningServiceProbe.intervalMilliseconds) ms, vm \(service.id)) started "
+            + "before the burst went at most \(gap) without counting (longest gap between two counts on its own clock, "
+            + "waits for admission and swap-ins included; target \(Self.time(RunningServiceProbe.targetMicroseconds * 1000)))")
+      } else if runningService {
+        print("running service: not measured (no counter.elf beside the image)")
+      }
+      print(Self.stopLine(stopped, seconds: stopSeconds))
     }
-    let stopHealthy = reportStop(stopped, seconds: stopSeconds)
-    if !healthy || !stopHealthy {
-      print("denalid serve log (last 40 lines of \(daemon.logPath)):\n\(daemon.logTail(lines: 40))")
+    if !figures.healthy {
+      let log = "denalid serve log (last 40 lines of \(daemon.logPath)):\n\(daemon.logTail(lines: 40))"
+      if output.json { printError(log) } else { print(log) }
       throw ExitCode.failure
     }
   }
@@ -258,78 +262,70 @@ struct SpawnBenchmark: ParsableCommand {
     }
   }
 
-  /// Prints the figures; returns false when the spawn failed or any VM did not exit 0.
-  private func report(
-    spawn: SpawnRun, progress: Progress, vms: [VMInfo], baseline: BaselineRun,
-    statistics: (start: DaemonStatistics, end: DaemonStatistics), daemonCPU: Double?, peakRSS: UInt64?
-  ) -> Bool {
-    let base = (first: SampleSummary(baseline.samples.map(\.first)), end: SampleSummary(baseline.samples.map(\.end)))
-    let baselineLoopRate = Double(baseline.samples.count) / max(baseline.wallSeconds, 1e-9)
-    let baselineRate = base.end.median > 0 ? 1e9 / Double(base.end.median) : 0
-    let spawnRate = Double(spawn.created) / max(spawn.seconds, 1e-9)
-    let workers = statistics.end.workers
+  /// Prints the figures for people, with `denalid spawn`'s output and the VMs that did not exit 0.
+  private func printTable(_ f: Figures, spawnOutput: String, vms: [VMInfo]) {
     print(
-      "denali-bench spawn: \(count) VMs of \(image) (\(ByteCount.format(memory.size.bytes))) in batches of \(batch), "
-        + "daemon with \(workers) workers and a memory budget of \(ByteCount.human(statistics.end.memoryBudgetBytes)); "
-        + "C baseline: \(baseline.samples.count) sequential boots of the same image")
-    for line in spawn.output.split(separator: "\n") { print("  denalid spawn: \(line)") }
-    if spawn.status != 0 { print("  denalid spawn FAILED with exit status \(spawn.status)") }
+      "denali-bench spawn: \(count) VMs of \(image) (\(ByteCount.format(f.memoryBytes))) in batches of \(batch), "
+        + "daemon with \(f.workers) workers and a memory budget of \(ByteCount.human(f.memoryBudgetBytes)); "
+        + "C baseline: \(f.baselineBoots) sequential boots of the same image")
+    for line in spawnOutput.split(separator: "\n") { print("  denalid spawn: \(line)") }
+    if f.spawnExitStatus != 0 { print("  denalid spawn FAILED with exit status \(f.spawnExitStatus)") }
+    let (spawnRate, baselineRate) = (f.spawnVmsPerSecond.denalid, f.spawnVmsPerSecond.baseline)
     print(
-      "spawn: \(spawn.created) VMs in \(decimal(spawn.seconds, places: 2)) s through the API (`denalid spawn` wall clock, "
+      "spawn: \(f.created) VMs in \(decimal(f.spawnSeconds, places: 2)) s through the API (`denalid spawn` wall clock, "
         + "process start to exit): \(decimal(spawnRate, places: 0)) VMs/s; C baseline boots \(decimal(baselineRate, places: 0)) "
-        + "VMs/s sequentially (1 / median time to termination, \(Self.time(base.end.median))): "
+        + "VMs/s sequentially (1 / median time to termination, \(Self.time(f.baselineTerminationMedianNs))): "
         + "\(Self.ratio(spawnRate, baselineRate))")
     print(
-      "  (the baseline's whole loop, teardown and process start included: \(decimal(baselineLoopRate, places: 0)) VMs/s; "
-        + "the spawn's rate against it: \(Self.ratio(spawnRate, baselineLoopRate)))")
+      "  (the baseline's whole loop, teardown and process start included: \(decimal(f.baselineLoopVmsPerSecond, places: 0)) VMs/s; "
+        + "the spawn's rate against it: \(Self.ratio(spawnRate, f.baselineLoopVmsPerSecond)))")
 
-    if progress.finished >= spawn.created {
-      let rate = Double(spawn.created) / max(progress.seconds, 1e-9)
+    if f.finished >= f.created {
+      let rate = Double(f.created) / max(f.endToEndSeconds, 1e-9)
       print(
-        "end to end: all \(spawn.created) VMs had finished \(decimal(progress.seconds, places: 1)) s after the spawn started "
+        "end to end: all \(f.created) VMs had finished \(decimal(f.endToEndSeconds, places: 1)) s after the spawn started "
           + "(stats polled every 0.1 s): \(decimal(rate, places: 0)) VMs/s; against the baseline's sequential rate "
-          + "\(Self.ratio(rate, baselineRate)), against its whole loop \(Self.ratio(rate, baselineLoopRate))")
+          + "\(Self.ratio(rate, baselineRate)), against its whole loop \(Self.ratio(rate, f.baselineLoopVmsPerSecond))")
     } else {
       let states = Dictionary(grouping: vms, by: { $0.state.kind.rawValue }).mapValues(\.count)
       print(
-        "end to end: NOT all finished: \(progress.finished) of \(spawn.created) created VMs had finished after "
-          + "\(decimal(progress.seconds, places: 1)) s (--max-seconds \(maxSeconds)); states now: "
+        "end to end: NOT all finished: \(f.finished) of \(f.created) created VMs had finished after "
+          + "\(decimal(f.endToEndSeconds, places: 1)) s (--max-seconds \(maxSeconds)); states now: "
           + states.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
     }
 
-    let peaks = VMStateKind.allCases.filter { !$0.isFinished && (progress.peaks[$0] ?? 0) > 0 }
+    let peaks = VMStateKind.allCases.filter { !$0.isFinished && (f.peakVmsByState[$0.rawValue] ?? 0) > 0 }
     print(
       "  most VMs at once in each state (over the polls): "
         + (peaks.isEmpty
-          ? "none seen live" : peaks.map { "\($0.rawValue) \(progress.peaks[$0] ?? 0)" }.joined(separator: ", ")))
+          ? "none seen live" : peaks.map { "\($0.rawValue) \(f.peakVmsByState[$0.rawValue] ?? 0)" }.joined(separator: ", ")))
 
-    let latencies = SampleSummary(vms.compactMap(\.startLatencyNanoseconds))
-    let missing = vms.count - latencies.sorted.count
+    let latency = f.startLatency
     print(
-      "start latency (request -> first hypercall), \(latencies.sorted.count) VMs"
-        + (missing > 0 ? " (\(missing) without one)" : "") + ": median \(Self.time(latencies.median)), "
-        + "p90 \(Self.time(latencies.percentile(90))), p99 \(Self.time(latencies.p99)), "
-        + "max \(Self.time(latencies.percentile(100))); C baseline boot median (create to first hypercall) "
-        + "\(Self.time(base.first.median)) (\(Self.ratio(Double(latencies.median), Double(base.first.median))))")
+      "start latency (request -> first hypercall), \(latency.vms) VMs"
+        + (f.vmsWithoutLatency > 0 ? " (\(f.vmsWithoutLatency) without one)" : "") + ": \(latency.line); "
+        + "C baseline boot median (create to first hypercall) \(Self.time(f.baselineFirstHypercallMedianNs)) "
+        + "(\(Self.ratio(Double(latency.medianNs), Double(f.baselineFirstHypercallMedianNs))))")
 
     let failures = vms.filter { $0.state != .exited(status: 0) }
-    let absent = max(0, count - vms.count)
-    print("failures: \(failures.count) VMs did not exit 0" + (absent > 0 ? "; \(absent) VMs missing from the list" : ""))
+    print("failures: \(f.failures) VMs did not exit 0" + (f.missing > 0 ? "; \(f.missing) VMs missing from the list" : ""))
     for vm in failures.prefix(Self.failuresShown) { print("  vm \(vm.id): \(Self.describe(vm.state))") }
     if failures.count > Self.failuresShown { print("  ... and \(failures.count - Self.failuresShown) more") }
 
-    let stats = statistics.end
-    let vmCPU = stats.cpuTimeNanosecondsTotal &- statistics.start.cpuTimeNanosecondsTotal
-    let perVM = stats.vmsCreatedTotal > 0 ? vmCPU / stats.vmsCreatedTotal : 0
+    let perVM = f.daemonVmsCreated > 0 ? f.daemonVmCpuNs / f.daemonVmsCreated : 0
     print(
-      "daemon (GET /v1/stats at the end): \(stats.vmsCreatedTotal) VMs created, "
-        + "VM CPU time \(decimal(Double(vmCPU) / 1e9, places: 2)) s (\(Self.time(perVM)) per VM), "
-        + "RSS \(ByteCount.human(stats.memoryResidentBytes)), \(stats.exitsTotal) exits, "
-        + "\(stats.hypercallsTotal) hypercalls, uptime \(decimal(stats.uptimeSeconds, places: 1)) s")
+      "daemon (GET /v1/stats at the end): \(f.daemonVmsCreated) VMs created, "
+        + "VM CPU time \(decimal(Double(f.daemonVmCpuNs) / 1e9, places: 2)) s (\(Self.time(perVM)) per VM), "
+        + "RSS \(ByteCount.human(f.daemonRssBytes)), \(f.daemonExits) exits, "
+        + "\(f.daemonHypercalls) hypercalls, uptime \(decimal(f.daemonUptimeSeconds, places: 1)) s")
     print(
-      "daemon process (/proc): CPU user+system \(daemonCPU.map { decimal($0, places: 2) + " s" } ?? "n/a") in all, "
-        + "peak RSS \(peakRSS.map(ByteCount.human) ?? "n/a")")
-    return spawn.status == 0 && failures.isEmpty && absent == 0 && progress.finished >= spawn.created
+      "daemon process (/proc): CPU user+system \(f.daemonProcessCpuSeconds.map { decimal($0, places: 2) + " s" } ?? "n/a") in all, "
+        + "peak RSS \(f.daemonPeakRssBytes.map(ByteCount.human) ?? "n/a")")
+    let singles = f.singleStartLatency
+    print(
+      "start latency of one VM at a time (\(singles.vms) requests of 1 VM, 10 ms apart, the burst over): "
+        + "\(singles.line); C baseline boot median (create to first hypercall) "
+        + "\(Self.time(f.baselineFirstHypercallMedianNs)) (\(Self.ratio(Double(singles.medianNs), Double(f.baselineFirstHypercallMedianNs))))")
   }
 
   /// Creates `singles` VMs one per request, 10 ms apart, waits until they have finished, and returns their start
@@ -350,19 +346,12 @@ struct SpawnBenchmark: ParsableCommand {
     throw ValidationError("the \(singles) single VMs did not all finish within 60 s")
   }
 
-  /// Prints how the daemon ended after SIGTERM; returns true for exit status 0.
-  private func reportStop(_ stopped: (reason: Process.TerminationReason, status: Int32)?, seconds: Double) -> Bool {
-    guard let stopped else {
-      print("daemon: did NOT exit within \(Self.stopLimit) of SIGTERM (killed with SIGKILL)")
-      return false
-    }
-    if stopped.reason == .exit && stopped.status == 0 {
-      print("daemon: exited 0 \(decimal(seconds, places: 2)) s after SIGTERM")
-      return true
-    }
+  /// How the daemon ended after SIGTERM, for people.
+  private static func stopLine(_ stopped: (reason: Process.TerminationReason, status: Int32)?, seconds: Double) -> String {
+    guard let stopped else { return "daemon: did NOT exit within \(stopLimit) of SIGTERM (killed with SIGKILL)" }
+    if stopped.reason == .exit && stopped.status == 0 { return "daemon: exited 0 \(decimal(seconds, places: 2)) s after SIGTERM" }
     let how = stopped.reason == .exit ? "exit status \(stopped.status)" : "signal \(stopped.status)"
-    print("daemon: ended with \(how) after SIGTERM (\(decimal(seconds, places: 2)) s)")
-    return false
+    return "daemon: ended with \(how) after SIGTERM (\(decimal(seconds, places: 2)) s)"
   }
 
   /// Runs a client call, turning its typed error into a message.
@@ -386,7 +375,7 @@ struct SpawnBenchmark: ParsableCommand {
 
 
   /// Nanoseconds as milliseconds with two decimals, or from 1 s on as seconds with two decimals.
-  private static func time(_ nanoseconds: UInt64) -> String {
+  static func time(_ nanoseconds: UInt64) -> String {
     nanoseconds >= 1_000_000_000
       ? decimal(Double(nanoseconds) / 1e9, places: 2) + " s" : decimal(Double(nanoseconds) / 1e6, places: 2) + " ms"
   }

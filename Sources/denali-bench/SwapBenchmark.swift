@@ -8,7 +8,7 @@ import KVM
 
 /// `denali-bench swap`: fills N memcheck VMs, swaps them all out (batched syncs, as the gatekeeper does)
 /// and back in from a cold page cache, and compares with dd on the same directory.
-struct SwapBenchmark: ParsableCommand {
+struct SwapBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "swap",
     abstract: "Swap-out and swap-in throughput (MiB/s, VMs/s) beside dd's direct-I/O write and read bandwidth.",
@@ -25,8 +25,8 @@ struct SwapBenchmark: ParsableCommand {
   @Option(help: "VMs to swap.")
   var vms: Int = 32
 
-  @Option(help: "Guest memory size per VM.")
-  var memory: ByteSizeArgument = ByteSizeArgument(ByteSize(bytes: 4 << 20))
+  @OptionGroup
+  var memory: GuestMemoryOptions
 
   @Option(help: "KiB of memory each guest fills with data (the rest stays zero and is not stored).")
   var fillKib: Int = 2048
@@ -34,11 +34,29 @@ struct SwapBenchmark: ParsableCommand {
   @Option(help: "Swap-outs made durable by one sync.")
   var batch: Int = 32
 
+  // Not the shared --state-dir: this one is the parent of the benchmark's own directory, which holds dd's file too.
   @Option(help: "Directory for the swap files and dd's file (default: a temporary directory under /var/tmp).")
   var stateDir: String?
 
   @Option(help: "The memcheck guest.")
   var image: String = "Guests/build/memcheck.elf"
+
+  @OptionGroup
+  var output: ReportOptions
+
+  /// What `swap` reports: whole VMs swapped out and back in, beside dd's direct-I/O bandwidth in the same directory.
+  struct Figures: Encodable {
+    /// VMs, guest memory per VM, KiB of data each, swap-outs per sync.
+    let vms: Int, memoryBytes: UInt64, fillKib: Int, batch: Int
+    /// Swap-out: bytes written, seconds, VMs per second.
+    let swapOutBytes: UInt64, swapOutSeconds: Double, swapOutVmsPerSecond: Double
+    /// Swap-in: bytes read, seconds, VMs per second, and whether the page cache was dropped first (as root).
+    let swapInBytes: UInt64, swapInSeconds: Double, swapInVmsPerSecond: Double, swapInColdCache: Bool
+    /// MiB dd wrote and read.
+    let ddMib: Int
+    /// MiB per second: swap-out beside dd's write, swap-in beside dd's read.
+    let swapOutMibPerSecond: Comparison<Double>, swapInMibPerSecond: Comparison<Double>
+  }
 
   func validate() throws {
     guard vms >= 1, vms <= 10_000 else { throw ValidationError("--vms must be between 1 and 10000") }
@@ -58,7 +76,7 @@ struct SwapBenchmark: ParsableCommand {
     // As the daemon does: machine shells come from a pool and go back to it at swap-out, so the swap-ins reuse
     // them (reset) instead of creating KVM VMs.
     let shells = ShellPool(system: system, capacity: max(Scheduler.Swapping.defaultShellsKept, vms))
-    let memorySize = memory.size.bytes
+    let memorySize = memory.bytes
     let guest = try GuestImage(contentsOf: image, memorySize: memorySize)
 
     // Boot every VM and run it until it idles with its memory filled.
@@ -113,14 +131,23 @@ struct SwapBenchmark: ParsableCommand {
     let ddRead = try timeCommand("/bin/dd", ["if=\(ddFile)", "of=/dev/null", "bs=1M", "iflag=direct", "status=none"])
     unlink(ddFile)
 
-    let outMiB = Double(bytesOut) / 1_048_576 / outTime
-    let inMiB = Double(bytesIn) / 1_048_576 / inTime
-    let ddWriteMiB = Double(megabytes) / ddWrite
-    let ddReadMiB = Double(megabytes) / ddRead
-    print("swap benchmark: \(vms) VMs of \(memory.size), \(fillKib) KiB of data each, batches of \(batch) per sync")
-    print("  swap-out: \(decimal(Double(bytesOut) / 1_048_576)) MiB in \(decimal(outTime * 1000)) ms: \(decimal(outMiB)) MiB/s, \(decimal(Double(vms) / outTime)) VMs/s")
-    print("  swap-in\(coldCache ? "" : " (page cache warm: could not drop it)"): \(decimal(Double(bytesIn) / 1_048_576)) MiB in \(decimal(inTime * 1000)) ms: \(decimal(inMiB)) MiB/s, \(decimal(Double(vms) / inTime)) VMs/s")
-    print("  dd (O_DIRECT, \(megabytes) MiB): write \(decimal(ddWriteMiB)) MiB/s, read \(decimal(ddReadMiB)) MiB/s")
+    let figures = Figures(
+      vms: vms, memoryBytes: memorySize, fillKib: fillKib, batch: batch, swapOutBytes: bytesOut, swapOutSeconds: outTime,
+      swapOutVmsPerSecond: Double(vms) / outTime, swapInBytes: bytesIn, swapInSeconds: inTime,
+      swapInVmsPerSecond: Double(vms) / inTime, swapInColdCache: coldCache, ddMib: megabytes,
+      swapOutMibPerSecond: Comparison(Double(bytesOut) / 1_048_576 / outTime, Double(megabytes) / ddWrite),
+      swapInMibPerSecond: Comparison(Double(bytesIn) / 1_048_576 / inTime, Double(megabytes) / ddRead))
+    try report(figures) { printTable(figures) }
+  }
+
+  /// The figures for people.
+  private func printTable(_ figures: Figures) {
+    let (outMiB, ddWriteMiB) = (figures.swapOutMibPerSecond.denalid, figures.swapOutMibPerSecond.baseline)
+    let (inMiB, ddReadMiB) = (figures.swapInMibPerSecond.denalid, figures.swapInMibPerSecond.baseline)
+    print("swap benchmark: \(vms) VMs of \(memory.memory.size), \(fillKib) KiB of data each, batches of \(batch) per sync")
+    print("  swap-out: \(decimal(Double(figures.swapOutBytes) / 1_048_576)) MiB in \(decimal(figures.swapOutSeconds * 1000)) ms: \(decimal(outMiB)) MiB/s, \(decimal(figures.swapOutVmsPerSecond)) VMs/s")
+    print("  swap-in\(figures.swapInColdCache ? "" : " (page cache warm: could not drop it)"): \(decimal(Double(figures.swapInBytes) / 1_048_576)) MiB in \(decimal(figures.swapInSeconds * 1000)) ms: \(decimal(inMiB)) MiB/s, \(decimal(figures.swapInVmsPerSecond)) VMs/s")
+    print("  dd (O_DIRECT, \(figures.ddMib) MiB): write \(decimal(ddWriteMiB)) MiB/s, read \(decimal(ddReadMiB)) MiB/s")
     print("  ratio to dd: swap-out \(decimal(outMiB / ddWriteMiB))x of write bandwidth, swap-in \(decimal(inMiB / ddReadMiB))x of read bandwidth")
   }
 

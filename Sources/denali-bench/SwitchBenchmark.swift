@@ -7,7 +7,7 @@ import KVM
 /// `denali-bench switch`: two `yield-loop` VMs share one worker thread; every yield ends a slice and the
 /// scheduler hands the worker to the other VM. The baseline runs the same two guests in turns on one thread
 /// with raw ioctls (`kvm-baseline switch`).
-struct SwitchBenchmark: ParsableCommand {
+struct SwitchBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "switch",
     abstract: "VM-to-VM switch cost on one worker thread, beside a C program alternating two VMs on one thread.",
@@ -31,8 +31,18 @@ struct SwitchBenchmark: ParsableCommand {
   @Option(help: "The C baseline program (default: kvm-baseline beside this executable).")
   var baseline: String?
 
-  @Flag(help: "Print the figures as JSON.")
-  var json = false
+  @OptionGroup
+  var output: ReportOptions
+
+  /// What `switch` reports: the median run's time per switch, and denalid's CPU per switch.
+  struct Figures: Encodable {
+    /// Switches per run, and runs per side.
+    let switches: Int, rounds: Int
+    /// Wall-clock nanoseconds per switch.
+    let nsPerSwitch: Comparison<UInt64>
+    /// denalid's CPU per switch: in the two VMs' slices (scheduler accounting), and in the whole process.
+    let denalidSliceCpuNsPerSwitch: UInt64, denalidProcessCpuNsPerSwitch: UInt64
+  }
 
   func validate() throws {
     guard switches >= 100, switches % 2 == 0, rounds >= 1 else {
@@ -44,29 +54,23 @@ struct SwitchBenchmark: ParsableCommand {
     let guest = try GuestImage(contentsOf: image, memorySize: VMConfiguration.defaultMemorySize)
     let system = try KVMSystem()
     let program = BaselineProgram(path: baseline ?? BaselineProgram.defaultPath)
-    var ours: [SwitchRun] = []
-    var theirs: [UInt64] = []
-    for _ in 0..<rounds {
-      ours.append(try Self.measureDenalid(system: system, image: guest, switches: switches))
-      let lines = try program.run(["switch", image, "\(switches / 2)"], fieldsPerLine: 2)
-      guard let line = lines.first, line[0] == UInt64(switches) else {
-        throw ValidationError("the baseline did not report \(switches) switches")
-      }
-      theirs.append(line[1] / line[0])
-    }
+    let runs = try alternatingRounds(
+      rounds, denalid: { _ in try Self.measureDenalid(system: system, image: guest, switches: switches) },
+      baseline: { _ in
+        try program.time(["switch", image, "\(switches / 2)"], count: switches, of: "switches") / UInt64(switches)
+      })
     let n = UInt64(switches)
-    let oursPerSwitch = SampleSummary(ours.map { $0.elapsed / n }).median
-    let theirsPerSwitch = SampleSummary(theirs).median
-    let slicePerSwitch = SampleSummary(ours.map { $0.sliceCPU / n }).median
-    let processPerSwitch = SampleSummary(ours.map { $0.processCPU / n }).median
-    if json {
-      print(
-        "{\"benchmark\": \"switch\", \"switches\": \(switches), \"rounds\": \(rounds), "
-          + "\"denalid_ns_per_switch\": \(oursPerSwitch), \"baseline_ns_per_switch\": \(theirsPerSwitch), "
-          + "\"denalid_slice_cpu_ns_per_switch\": \(slicePerSwitch), "
-          + "\"denalid_process_cpu_ns_per_switch\": \(processPerSwitch)}")
-      return
-    }
+    let perSwitch = Comparison(percentile: 50, of: runs.denalid.map { $0.elapsed / n }, runs.baseline)
+    let figures = Figures(
+      switches: switches, rounds: rounds, nsPerSwitch: perSwitch,
+      denalidSliceCpuNsPerSwitch: SampleSummary(runs.denalid.map { $0.sliceCPU / n }).median,
+      denalidProcessCpuNsPerSwitch: SampleSummary(runs.denalid.map { $0.processCPU / n }).median)
+    try report(figures) { printTable(figures) }
+  }
+
+  private func printTable(_ figures: Figures) {
+    let (oursPerSwitch, theirsPerSwitch) = (figures.nsPerSwitch.denalid, figures.nsPerSwitch.baseline)
+    let (slicePerSwitch, processPerSwitch) = (figures.denalidSliceCpuNsPerSwitch, figures.denalidProcessCpuNsPerSwitch)
     print("denali-bench switch: \(switches) switches per run (2 VMs x \(switches / 2) yields, 1 worker), "
       + "\(rounds) alternating runs, median run")
     print("                       denalid        C baseline     ratio")

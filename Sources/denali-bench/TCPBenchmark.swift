@@ -6,7 +6,7 @@ import DenaliCore
 import Foundation
 
 /// `denali-bench tcp`.
-struct TCPBenchmark: ParsableCommand {
+struct TCPBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "tcp",
     abstract: "TCP throughput guest<->Linux beside Linux<->Linux over veth, and guest instructions per request.",
@@ -45,6 +45,22 @@ struct TCPBenchmark: ParsableCommand {
   @Option(help: "Folder of the guest images (tcp-bulk, tcp-echo).")
   var guests: String = "Guests/build"
 
+  @OptionGroup
+  var output: ReportOptions
+
+  /// What `tcp` reports: nanoseconds per transfer (the median round) beside Linux-to-Linux, and guest instructions.
+  struct Figures: Encodable {
+    /// Bytes per transfer, rounds, tcp-bulk's buffers.
+    let bytes: Int, rounds: Int, buffer: Int
+    /// The guest sending to Linux beside Linux receiving from Linux, and the guest receiving beside Linux sending.
+    let guestToLinuxNs: Comparison<UInt64>, linuxToGuestNs: Comparison<UInt64>
+    /// Every round's figures, nanoseconds.
+    let guestToLinuxRoundsNs: [UInt64], linuxToGuestRoundsNs: [UInt64]
+    let linuxToLinuxInRoundsNs: [UInt64], linuxToLinuxOutRoundsNs: [UInt64]
+    /// Guest instructions per echo round trip and per connection (absent without perf).
+    var instructionsPerRoundTrip: Double?, instructionsPerConnection: Double?
+  }
+
   func validate() throws {
     guard bytes >= 65536, rounds >= 1, buffer >= 1024, buffer <= 65536, buffer & (buffer - 1) == 0,
       roundTrips >= 10, connections >= 10, size >= 1, size <= 65536
@@ -62,13 +78,32 @@ struct TCPBenchmark: ParsableCommand {
     try setUpVeth(far: far)
     defer { _ = try? BenchmarkNamespace.command(["ip", "netns", "delete", far]) }
 
-    var toLinux: [UInt64] = [], toGuest: [UInt64] = [], linuxOut: [UInt64] = [], linuxIn: [UInt64] = []
-    for _ in 0..<rounds {
-      toLinux.append(try guestSends())
-      toGuest.append(try guestSinks())
-      linuxOut.append(try linuxSends(far: far))
-      linuxIn.append(try linuxSinks(far: far))
+    let runs = try alternatingRounds(
+      rounds, denalid: { _ in (toLinux: try guestSends(), toGuest: try guestSinks()) },
+      baseline: { _ in (out: try linuxSends(far: far), in: try linuxSinks(far: far)) })
+    let toLinux = runs.denalid.map(\.toLinux), toGuest = runs.denalid.map(\.toGuest)
+    let linuxOut = runs.baseline.map(\.out), linuxIn = runs.baseline.map(\.in)
+    var figures = Figures(
+      bytes: bytes, rounds: rounds, buffer: buffer, guestToLinuxNs: Comparison(percentile: 50, of: toLinux, linuxIn),
+      linuxToGuestNs: Comparison(percentile: 50, of: toGuest, linuxOut), guestToLinuxRoundsNs: toLinux,
+      linuxToGuestRoundsNs: toGuest, linuxToLinuxInRoundsNs: linuxIn, linuxToLinuxOutRoundsNs: linuxOut)
+    let instructions = BenchmarkNamespace.isInstalled("perf") ? try countInstructions() : nil
+    figures.instructionsPerRoundTrip = instructions?.perTrip
+    figures.instructionsPerConnection = instructions?.perConnection
+    try report(figures) {
+      printTransfers(figures)
+      guard let instructions else {
+        print("guest instructions: skipped (perf not found; Debian linux-perf)")
+        return
+      }
+      printInstructions(instructions)
     }
+  }
+
+  /// The transfers' figures for people.
+  private func printTransfers(_ figures: Figures) {
+    let (toLinux, toGuest) = (figures.guestToLinuxRoundsNs, figures.linuxToGuestRoundsNs)
+    let (linuxIn, linuxOut) = (figures.linuxToLinuxInRoundsNs, figures.linuxToLinuxOutRoundsNs)
     let median = { (samples: [UInt64]) in SampleSummary(samples).median }
     print("denali-bench tcp: \(bytes) bytes per transfer, \(rounds) rounds, median; tcp-bulk buffers \(buffer) bytes")
     print("                                   seconds      KiB/s        time vs Linux-to-Linux")
@@ -78,18 +113,34 @@ struct TCPBenchmark: ParsableCommand {
     print(row("Linux -> Linux (veth), out", median(linuxOut), median(linuxOut)))
     print("rounds (ms): guest->Linux \(toLinux.map { $0 / 1_000_000 }), Linux->guest \(toGuest.map { $0 / 1_000_000 }), "
       + "Linux->Linux in \(linuxIn.map { $0 / 1_000 }) µs, out \(linuxOut.map { $0 / 1_000 }) µs")
+  }
 
-    guard BenchmarkNamespace.isInstalled("perf") else {
-      print("guest instructions: skipped (perf not found; Debian linux-perf)")
-      return
-    }
+  /// Guest instructions counted under perf: per echo round trip and per connection, and the runs they come from.
+  struct InstructionCounts {
+    /// The runs with R and R/10 round trips on one connection, and with C and C/10 connections.
+    let long: (instructions: UInt64, nanoseconds: UInt64), brief: (instructions: UInt64, nanoseconds: UInt64)
+    let many: (instructions: UInt64, nanoseconds: UInt64), some: (instructions: UInt64, nanoseconds: UInt64)
+    /// Instructions per round trip and per connection (the difference of the runs over the difference of counts).
+    let perTrip: Double, perConnection: Double
+  }
+
+  /// Runs tcp-echo under perf four times and derives the instructions per round trip and per connection.
+  private func countInstructions() throws -> InstructionCounts {
     let short = roundTrips / 10, few = connections / 10
     let long = try echoInstructions(connections: 1, roundTripsEach: roundTrips)
     let brief = try echoInstructions(connections: 1, roundTripsEach: short)
     let many = try echoInstructions(connections: connections, roundTripsEach: 1)
     let some = try echoInstructions(connections: few, roundTripsEach: 1)
-    let perTrip = Double(Int64(long.instructions) - Int64(brief.instructions)) / Double(roundTrips - short)
-    let perConnection = Double(Int64(many.instructions) - Int64(some.instructions)) / Double(connections - few)
+    return InstructionCounts(
+      long: long, brief: brief, many: many, some: some,
+      perTrip: Double(Int64(long.instructions) - Int64(brief.instructions)) / Double(roundTrips - short),
+      perConnection: Double(Int64(many.instructions) - Int64(some.instructions)) / Double(connections - few))
+  }
+
+  /// The instruction counts for people.
+  private func printInstructions(_ counts: InstructionCounts) {
+    let (long, brief, many, some) = (counts.long, counts.brief, counts.many, counts.some)
+    let (short, few, perTrip, perConnection) = (roundTrips / 10, connections / 10, counts.perTrip, counts.perConnection)
     print("guest instructions (perf stat -e kvm:kvm_emulate_insn, tcp-echo, \(size)-byte echoes):")
     print("  per round trip on a kept-alive connection: \(decimal(perTrip, places: 0)) "
       + "(\(long.instructions) with \(roundTrips), \(brief.instructions) with \(short); "
@@ -114,22 +165,14 @@ struct TCPBenchmark: ParsableCommand {
 
   /// Starts `denalid run IMAGE` behind TAP dtcp0 with `arguments`, optionally under perf stat writing to `perfOutput`.
   private func startGuest(_ image: String, _ arguments: [String], perfOutput: String? = nil) throws -> Process {
-    let process = Process()
-    var command = [BenchmarkDaemon.executable, "run", "\(guests)/\(image).elf", "--tap", "dtcp0", "--tap-address",
-                   "\(Self.hostAddress)/24", "--quiet", "--timeout", "600s", "--"] + arguments
-    if let perfOutput { command = ["perf", "stat", "-x", ",", "-e", "kvm:kvm_emulate_insn", "-o", perfOutput, "--"] + command }
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = command
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    return process
+    try BenchmarkGuestRun.start(
+      ["run", "\(guests)/\(image).elf", "--tap", "dtcp0", "--tap-address", "\(Self.hostAddress)/24", "--quiet", "--timeout",
+       "600s", "--"] + arguments, perfOutput: perfOutput)
   }
 
   /// Waits for a guest run to end; throws unless it exited 0.
   private func wait(_ process: Process, _ what: String) throws {
-    try waitForExit(process, limit: .seconds(600), what: what)
-    guard process.terminationStatus == 0 else { throw BenchmarkError("\(what) exited with \(process.terminationStatus)") }
+    try BenchmarkGuestRun.waitForSuccess(process, limit: .seconds(600), what: what)
   }
 
   /// tcp-bulk sends `bytes`; Linux reads until EOF. Nanoseconds from connect to EOF.
@@ -173,11 +216,7 @@ struct TCPBenchmark: ParsableCommand {
       elapsed += ContinuousClock.now - start
     }
     try wait(guest, "perf stat ... tcp-echo")
-    let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-    guard let line = text.split(separator: "\n").first(where: { $0.contains("kvm:kvm_emulate_insn") }),
-      let count = UInt64(line.split(separator: ",").first ?? "")
-    else { throw BenchmarkError("no kvm:kvm_emulate_insn count from perf: \(text)") }
-    return (count, nanoseconds(elapsed))
+    return (try BenchmarkGuestRun.emulatedInstructions(perfOutput: output), nanoseconds(elapsed))
   }
 
   // MARK: The Linux-to-Linux baseline

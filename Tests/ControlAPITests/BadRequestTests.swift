@@ -27,6 +27,18 @@ struct BadRequestTests {
     try refuseCreate(server, #"{"image":"hello.elf","disk":{"size":"4KiB","path":"/etc/shadow"}}"#, status: 422, code: "unknown_field", message: "unknown field 'disk.path'")
   }
 
+  @Test("A network address must be a dotted quad, for one VM; unknown fields and nulls inside network are refused")
+  func networkBody() throws {
+    let server = try TestServer()
+    try refuseCreate(server, #"{"image":"hello.elf","count":2,"network":{"address":"10.0.5.5"}}"#, status: 422, code: "invalid_field", message: "field 'network.address' names one VM's address: it needs a count of 1, not 2")
+    for bad in ["10.0.5", "10.0.5.5.5", "10.0.x.5", "1000.0.0.1", "", "10..0.1"] {
+      try refuseCreate(server, #"{"image":"hello.elf","network":{"address":"\#(bad)"}}"#, status: 422, code: "invalid_field", message: "field 'network.address' must be an IPv4 address")
+    }
+    try refuseCreate(server, #"{"image":"hello.elf","network":{"mac":"02:00:00:00:00:01"}}"#, status: 422, code: "unknown_field", message: "unknown field 'network.mac'")
+    try refuseCreate(server, #"{"image":"hello.elf","network":{"address":null}}"#, status: 422, code: "invalid_field", message: "field 'network.address' must not be null")
+    try refuseCreate(server, #"{"image":"hello.elf","network":true}"#, status: 422, code: "invalid_field", message: "field 'network' must be")
+  }
+
   @Test("Wrong types and nulls name the field")
   func wrongType() throws {
     let server = try TestServer()

@@ -99,6 +99,16 @@ struct CommandLineTests {
     let overridden = try #require(try denalid(["serve", "--check-config", "--config", file, "--max-vms", "50", "--image-dir", "/a", "--image-dir", "/b", "--log-level", "debug"]))
     #expect(overridden.stdout.contains("image-dir = /a\nimage-dir = /b\n"))
     #expect(overridden.stdout.contains("max-vms = 50\n") && overridden.stdout.contains("log-level = debug\n"))
+    #expect(builtIn.stdout.hasSuffix("network = none\nuplink = none\nuplink-address = auto\nvm-to-vm = deny\n"), "\(builtIn.stdout)")
+    let networked = try #require(try denalid([
+      "serve", "--check-config", "--config", "/dev/null", "--network", "10.0.0.0/16", "--uplink", "tap dtap0", "--vm-to-vm", "allow",
+    ]))
+    #expect(networked.stdout.hasSuffix("network = 10.0.0.0/16\nuplink = tap dtap0\nuplink-address = 10.0.0.1/16\nvm-to-vm = allow\n"),
+            "the uplink's address defaults to the network's first: \(networked.stdout)")
+    let explicit = try #require(try denalid([
+      "serve", "--check-config", "--config", "/dev/null", "--network", "10.0.0.0/16", "--uplink", "tap dtap0", "--uplink-address", "10.0.9.9",
+    ]))
+    #expect(explicit.stdout.contains("uplink-address = 10.0.9.9/16\n"), "\(explicit.stdout)")
   }
 
   @Test("serve: every configuration key is a flag in --help, a line of --check-config and documented in Config/denalid.conf")
@@ -133,6 +143,15 @@ struct CommandLineTests {
       ("# ok\nmemory-budget = lots\n", ".conf:2: memory-budget = lots: expected a size such as 4MiB"),
       ("max-memory-per-vm = 2GiB\n", "max-memory-per-vm must be a multiple of 2MiB from 2MiB to 1GiB"),
       ("just words\n", ".conf:1: expected key = value"),
+      ("network = 10.0.0.1/16\n", "network = 10.0.0.1/16: expected a subnet such as 10.0.0.0/16 (host bits zero), or none"),
+      ("network = 10.0.0.0/31\n", "network: the prefix must be from /8 to /30, not /31"),
+      ("uplink = tap dtap0\n", "uplink needs a network: set network = SUBNET"),
+      ("network = 10.0.0.0/24\nuplink = bridge br0\n", ".conf:2: uplink = bridge br0: expected tap NAME"),
+      ("network = 10.0.0.0/24\nuplink-address = 10.0.0.1/24\n", "uplink-address needs uplink = tap NAME"),
+      ("network = 10.0.0.0/24\nuplink = tap d0\nuplink-address = 10.0.1.1\n", "uplink-address 10.0.1.1 is not a host address of network 10.0.0.0/24"),
+      ("network = 10.0.0.0/24\nuplink = tap d0\nuplink-address = 10.0.0.255\n", "is not a host address of network"),
+      ("network = 10.0.0.0/24\nuplink = tap d0\nuplink-address = 10.0.0.1/16\n", "uplink-address 10.0.0.1/16 must have the network's prefix /24"),
+      ("vm-to-vm = maybe\n", "vm-to-vm = maybe: expected allow or deny"),
     ]
     for (index, (text, message)) in cases.enumerated() {
       let path = directory + "/\(index).conf"

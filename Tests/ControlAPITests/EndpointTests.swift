@@ -61,6 +61,32 @@ struct EndpointTests {
     #expect(server.backend.calls.first?.hasSuffix("count=3 memory=8388608 disk=65536 names=web-5,web-6,web-7 arguments=a,b c") == true)
   }
 
+  @Test("POST /v1/vms with network: the engine gets the NIC request; VMs carry their address and NIC counters")
+  func createWithNetwork() throws {
+    let server = try TestServer()
+    var reply = try server.request("POST", "/v1/vms", json: #"{"image":"hello.elf","count":2,"network":{}}"#)
+    #expect(reply.status == 201, "\(reply.text)")
+    let vms = try reply.decode(CreateVMsResponse.self).vms
+    #expect(vms.map(\.address) == ["10.0.0.2", "10.0.0.3"])
+    #expect(vms[0].network?.mac == "02:00:0a:00:00:2" && vms[0].network?.drops == ["vm-to-vm-denied": 4])
+    #expect(reply.text.contains(#""network":{"attached":true,"bytes_in":300,"bytes_out":200,"drops":{"vm-to-vm-denied":4},"mac":"#))
+    reply = try server.request("POST", "/v1/vms", json: #"{"image":"hello.elf","network":{"address":"10.0.5.5"}}"#)
+    #expect(reply.status == 201)
+    #expect(try reply.decode(CreateVMsResponse.self).vms[0].address == "10.0.5.5")
+    #expect(server.backend.calls[0].hasSuffix("arguments= network=auto"))
+    #expect(server.backend.calls[1].hasSuffix("arguments= network=10.0.5.5"))
+    // A VM without a NIC says so with nulls.
+    reply = try server.request("POST", "/v1/vms", json: #"{"image":"hello.elf"}"#)
+    #expect(reply.text.contains(#""address":null"#) && reply.text.contains(#""network":null"#), "\(reply.text)")
+    // The metrics carry one series per VM with a NIC, labelled by VM.
+    let metrics = try server.request("GET", "/v1/metrics").text
+    #expect(metrics.contains(#"denali_vm_network_packets_total{vm="1",name="",address="10.0.0.2",direction="in"} 3"#), "\(metrics)")
+    #expect(metrics.contains(#"denali_vm_network_bytes_total{vm="3",name="",address="10.0.5.5",direction="out"} 200"#))
+    #expect(metrics.contains(#"denali_vm_network_drops_total{vm="2",name="",address="10.0.0.3",reason="vm-to-vm-denied"} 4"#))
+    #expect(metrics.contains(#"denali_vm_network_queued_frames{vm="1",name="",address="10.0.0.2"} 1"#))
+    #expect(!metrics.contains(#"vm="4""#), "the VM without a NIC has no network series")
+  }
+
   @Test("An absolute image path inside an image directory, and a symbolic link that stays inside, are accepted")
   func absoluteAndInnerLink() throws {
     let server = try TestServer()

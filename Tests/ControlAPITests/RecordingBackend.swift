@@ -31,7 +31,8 @@ final class RecordingBackend: ControlBackend {
   func createVMs(_ request: VMCreationRequest) throws(ControlBackendError) -> VMCreationResult {
     try state.withLock { state throws(ControlBackendError) in
       state.calls.append(
-        "create image=\(request.image.path) count=\(request.count) memory=\(request.memoryBytes) disk=\(request.diskBytes.map(String.init) ?? "none") names=\(request.names?.joined(separator: ",") ?? "none") arguments=\(request.arguments.joined(separator: ","))")
+        "create image=\(request.image.path) count=\(request.count) memory=\(request.memoryBytes) disk=\(request.diskBytes.map(String.init) ?? "none") names=\(request.names?.joined(separator: ",") ?? "none") arguments=\(request.arguments.joined(separator: ","))"
+          + (request.network.map { " network=\($0.address ?? "auto")" } ?? ""))
       if let failure = state.createFailure { throw failure }
       guard state.vms.count + request.count <= maximumVMs else { throw .limitReached("the daemon's limit of \(maximumVMs) VMs") }
       if let taken = request.names?.first(where: { name in state.vms.contains { $0.name == name } }) {
@@ -39,10 +40,18 @@ final class RecordingBackend: ControlBackend {
       }
       var created: [VMInfo] = []
       for index in 0..<request.count {
+        let id = UInt64(state.vms.count + 1)
+        // A NIC at the address asked for, else 10.0.0.(id + 1), with made-up counters.
+        let address = request.network.map { $0.address ?? "10.0.0.\(id + 1)" }
+        let network = address.map { _ in
+          VMNetworkInfo(
+            mac: "02:00:0a:00:00:\(id + 1)", attached: true, packetsIn: 3, bytesIn: 300, packetsOut: 2, bytesOut: 200,
+            drops: ["vm-to-vm-denied": 4], queuedFrames: 1)
+        }
         let info = VMInfo(
-          id: UInt64(state.vms.count + 1), name: request.names?[index], image: request.image.path, state: .runnable,
+          id: id, name: request.names?[index], image: request.image.path, state: .runnable,
           memoryBytes: request.memoryBytes, diskBytes: request.diskBytes ?? 0, arguments: request.arguments,
-          exits: ["io": 0], createdAt: Date(timeIntervalSince1970: 1_800_000_000))
+          exits: ["io": 0], createdAt: Date(timeIntervalSince1970: 1_800_000_000), address: address, network: network)
         state.vms.append(info)
         state.consoles[info.id] = Array("booted \(info.id)\n".utf8)
         created.append(info)

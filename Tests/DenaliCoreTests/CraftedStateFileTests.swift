@@ -159,6 +159,47 @@ struct CraftedStateFileTests {
     #expect(reasons.contains("line 7: vm 7: createdAt"), "\(reasons)")
   }
 
+  /// A checksummed journal line for `json` (a `created` entry written by hand).
+  func line(json: String) -> [UInt8] {
+    let bytes = Array(json.utf8)
+    return Array((VMJournalEntry.checksumText(of: bytes[...]) + " " + json + "\n").utf8)
+  }
+
+  @Test("journal addresses that are not IPv4, or that no VM could have, skip their record; hostile counters do not trap")
+  func journalAddresses() throws {
+    let directory = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    func created(_ id: Int, _ extra: String) -> [UInt8] {
+      line(json: #"{"created":{"arguments":[],"createdAt":1700000000,"id":\#(id),"imageKey":"0123456789abcdef-4096","imagePath":"/i/udp-echo.elf","memorySize":2097152\#(extra)}}"#)
+    }
+    let max = UInt64.max
+    let lines: [[UInt8]] = [
+      created(1, #","address":"10.0.0.5","usage":{"cpuNanoseconds":0,"exitsIO":0,"exitsInterrupted":0,"exitsMMIO":0,"exitsOther":0,"hypercalls":0,"network":{"packetsIn":\#(max),"drops":{"spoofed":\#(max),"no-such-reason":7}}}"#),
+      created(2, #","address":"300.1.1.1""#),
+      created(3, #","address":"10.0.0.5.1""#),
+      created(4, #","address":"224.0.0.1""#),
+      created(5, #","address":"127.0.0.1""#),
+      created(6, #","address":"0.0.0.0""#),
+      created(7, #","address":7"#),
+      created(8, #","address":"10.0.0.5                                                   ""#),
+    ]
+    try Data(lines.joined()).write(to: URL(fileURLWithPath: directory + "/vms.journal"))
+    let journal = try VMJournal(directory: directory)
+    defer { journal.close() }
+    #expect(journal.recovered.map(\.id) == [1])
+    #expect(journal.recovered.first?.address == IPv4Address(10, 0, 0, 5))
+    var counters = try #require(journal.recovered.first?.usage.network)
+    #expect(counters.packetsIn == max && counters[.spoofedSource] == max && counters.totalDrops == max)
+    counters.add(counters)  // wrapping arithmetic only
+    #expect(counters.packetsIn == max - 1)
+    #expect(journal.skippedEntries == 7)
+    let reasons = journal.skippedReasons.joined(separator: "\n")
+    for (line, address) in [(4, "224.0.0.1"), (5, "127.0.0.1"), (6, "0.0.0.0")] {
+      #expect(reasons.contains("line \(line): vm \(line): address \(address) is not a unicast host address"), "\(reasons)")
+    }
+    for line in [2, 3, 7, 8] { #expect(reasons.contains("line \(line): not a journal entry"), "\(reasons)") }
+  }
+
   @Test("a journal line longer than the limit is skipped without being held in memory; the lines after it count")
   func journalHugeLine() throws {
     var bytes = try line(record(1))

@@ -48,7 +48,9 @@ struct PlantedLinkTests {
     let base = try makeDirectory()
     defer { try? FileManager.default.removeItem(atPath: base) }
     let owned = base + "/owned-by-nobody"
+    // Modes set explicitly: other tests in this process may change the umask for a moment (a socket's bind).
     try FileManager.default.createDirectory(atPath: owned, withIntermediateDirectories: false)
+    #expect(chmod(owned, 0o755) == 0)
     #expect(chown(owned, Self.otherUser, Self.otherUser) == 0)
     let open = base + "/mode-0777"
     try FileManager.default.createDirectory(atPath: open, withIntermediateDirectories: false)
@@ -56,6 +58,7 @@ struct PlantedLinkTests {
     // A parent directory another user owns is as bad: they could swap `state` for a link.
     let parent = base + "/parent-owned-by-nobody"
     try FileManager.default.createDirectory(atPath: parent + "/state", withIntermediateDirectories: true)
+    #expect(chmod(parent, 0o755) == 0 && chmod(parent + "/state", 0o755) == 0)
     #expect(chown(parent, Self.otherUser, Self.otherUser) == 0)
     for (directory, culprit, owner, mode) in [
       (owned, owned, Self.otherUser, "0755"), (open, open, 0, "0777"), (parent + "/state", parent, Self.otherUser, "0755"),

@@ -33,7 +33,7 @@ struct VirtualSwitchTests {
     let (fabric, ports) = try makeSwitch(ports: 3, start: false)
     #expect(ports.map(\.address.description) == ["10.0.0.1", "10.0.0.2", "10.0.0.3"])
     #expect(ports[1].mac.description == "02:00:0a:00:00:02")
-    #expect(throws: NetworkError.addressInUse(IPv4Address(10, 0, 0, 2))) {
+    #expect(throws: NetworkError.addressInUse(IPv4Address(10, 0, 0, 2), byPort: 2)) {
       try fabric.addPort(id: 9, address: IPv4Address(10, 0, 0, 2))
     }
     #expect(throws: NetworkError.self) { try fabric.addPort(id: 10, address: IPv4Address(10, 0, 1, 2)) }

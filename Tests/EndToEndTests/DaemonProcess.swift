@@ -21,18 +21,37 @@ final class DaemonProcess {
 
   /// The umask the daemon is started with (nil: the test process's).
   let umask: String?
+  /// The network namespace the daemon runs in (`ip netns exec`), nil for the test's own; a daemon with a TAP
+  /// uplink must run in a namespace the test created.
+  let namespace: String?
 
-  /// A daemon (not started) with `flags` added to `serve`'s, started with `umask` when given.
-  init(flags: [String] = [], umask: String? = nil) throws {
+  /// A daemon (not started) with `flags` added to `serve`'s, started with `umask` when given, inside network
+  /// namespace `namespace` when given.
+  init(flags: [String] = [], umask: String? = nil, namespace: String? = nil) throws {
     self.umask = umask
+    self.namespace = namespace
     directory = "/tmp/denali-serve-test-\(getpid())-\(Int.random(in: 0..<1_000_000_000))"
     // Modes are set explicitly, not left to the test's umask: the daemon drops every capability, so it must be
     // able to reach its directory and read its images as their owner.
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
     self.flags = flags
+    owner = nil
     try Self.copyGuests(into: imageDirectory)
   }
+
+  /// A daemon (not started) with other `flags` on the directory (socket, state, images) of `other`, which must be
+  /// stopped; `other` keeps the directory and removes it.
+  init(flags: [String], sharing other: DaemonProcess) throws {
+    umask = nil
+    namespace = other.namespace
+    directory = other.directory
+    self.flags = flags
+    owner = other
+  }
+
+  /// The daemon whose directory this one borrows (it removes the directory), nil when this one owns it.
+  private let owner: DaemonProcess?
 
   /// The daemon's image directory: a copy of the built guests, readable whoever owns the build tree.
   var imageDirectory: String { directory + "/images" }
@@ -54,7 +73,7 @@ final class DaemonProcess {
       Glibc.kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
     }
-    try? FileManager.default.removeItem(atPath: directory)
+    if owner == nil { try? FileManager.default.removeItem(atPath: directory) }
   }
 
   /// The arguments of `denalid serve` for this daemon (its socket, state and image directories, `flags`).
@@ -73,6 +92,10 @@ final class DaemonProcess {
       // The shell sets the umask and execs the daemon (same process, so signals and the exit status are its).
       process.executableURL = URL(fileURLWithPath: "/bin/sh")
       process.arguments = ["-c", "umask \(umask) && exec \"$0\" \"$@\"", Denalid.executable] + arguments
+    } else if let namespace {
+      // `ip netns exec` joins the namespace and execs the daemon: the same process, a child of the test.
+      process.executableURL = URL(fileURLWithPath: NetworkNamespace.which("ip") ?? "/usr/sbin/ip")
+      process.arguments = ["netns", "exec", namespace, Denalid.executable] + arguments
     } else {
       process.executableURL = URL(fileURLWithPath: Denalid.executable)
       process.arguments = arguments

@@ -32,6 +32,11 @@ enum Denalid {
     return directory + "/\(name).elf"
   }
 
+  /// The benchmark program, beside denalid (SwiftPM builds both into one folder).
+  static var benchmarks: String {
+    URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("denali-bench").path
+  }
+
   /// True when tests that need KVM, denalid and the guests can run; records an issue in CI when they cannot.
   static func ready(guests: [String] = ["hello"]) -> Bool {
     let ci = ProcessInfo.processInfo.environment["CI"] == "true"
@@ -48,10 +53,10 @@ enum Denalid {
     return true
   }
 
-  /// Runs denalid with `arguments`; kills it and records an issue after `limit`.
-  static func run(_ arguments: [String], limit: Duration = .seconds(60)) throws -> DenalidResult {
+  /// Runs denalid (or `program`) with `arguments`; kills it and records an issue after `limit`.
+  static func run(_ arguments: [String], program: String = executable, limit: Duration = .seconds(60)) throws -> DenalidResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
+    process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
     let output = Pipe()
     let errors = Pipe()
@@ -74,7 +79,7 @@ enum Denalid {
     while reader.isExecuting || !reader.isFinished { Thread.sleep(forTimeInterval: 0.001) }
     let elapsed = ContinuousClock.now - start
     if process.terminationReason == .uncaughtSignal {
-      Issue.record("denalid \(arguments) was killed by signal \(process.terminationStatus) (time limit \(limit))")
+      Issue.record("\(program) \(arguments) was killed by signal \(process.terminationStatus) (time limit \(limit))")
     }
     return DenalidResult(
       status: process.terminationStatus,

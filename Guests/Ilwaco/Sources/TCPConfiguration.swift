@@ -4,10 +4,11 @@
 /// `maximumConnections * (sendBufferSize + receiveBufferSize + 400)` plus `maximumHalfOpen * 48` bytes.
 public struct TCPConfiguration {
   /// Connections at once, in any state from SYN-SENT or ESTABLISHED to TIME-WAIT (the oldest TIME-WAIT
-  /// one is reclaimed when a new connection needs room). Each holds its two buffers until it is done.
+  /// one is reclaimed when a new connection needs room). Each holds its two buffers until it is done. Passive
+  /// opens whose handshake completes while all are in use wait in the half-open table (the listen backlog).
   public var maximumConnections = 16
-  /// Half-open passive connections (SYN received, our SYN-ACK out, no ACK yet); when full, the oldest is
-  /// dropped for a new SYN, so a SYN flood costs no more memory than this.
+  /// Half-open passive connections (SYN received, our SYN-ACK out, no ACK yet) and handshakes waiting in the
+  /// backlog; when full, the oldest is dropped for a new SYN, so a SYN flood costs no more memory than this.
   public var maximumHalfOpen = 32
   /// Bytes of each connection's send buffer (a power of two, 1 KiB to 64 KiB).
   public var sendBufferSize = 8192

@@ -18,6 +18,11 @@ struct TCPHalfOpen {
   var deadline: UInt64
   /// When the first SYN-ACK was sent (a round-trip sample if it is never sent again).
   var created: UInt64
+  /// The peer acknowledged our SYN-ACK while the connection table was full: the entry waits for room (the
+  /// listen backlog), its ACK dropped; the peer's next segment at IRS + 1 completes it once there is room.
+  var waiting = false
+  /// When room last appeared for it and it was sent the SYN-ACK again to bring its ACK back (0: never).
+  var promptedAt: UInt64 = 0
 }
 
 /// At most `capacity` half-open connections, unordered.
@@ -65,14 +70,40 @@ struct TCPHalfOpenTable {
       if entries[index].created < entries[oldest].created { oldest = index }
       index += 1
     }
+    if entries[oldest].waiting { waitingCount -= 1 }
     entries[oldest] = entry
     return (oldest, true)
   }
 
   /// Removes the entry at `index` (the last one takes its place).
   mutating func remove(at index: Int) {
+    if entries[index].waiting { waitingCount -= 1 }
     count -= 1
     if index != count { entries[index] = entries[count] }
+  }
+
+  /// Entries that wait for room in the connection table (`TCPHalfOpen.waiting`).
+  private(set) var waitingCount = 0
+
+  /// Marks the entry at `index` as waiting for room (once).
+  mutating func markWaiting(at index: Int) {
+    guard !entries[index].waiting else { return }
+    entries[index].waiting = true
+    waitingCount += 1
+  }
+
+  /// The waiting entry created first among those not prompted since `since`, or nil.
+  func oldestWaiting(promptedBefore since: UInt64) -> Int? {
+    var oldest: Int?
+    var index = 0
+    while index < count {
+      let entry = entries[index]
+      if entry.waiting && entry.promptedAt < since && (oldest.map { entry.created < entries[$0].created } ?? true) {
+        oldest = index
+      }
+      index += 1
+    }
+    return oldest
   }
 
   /// The earliest deadline of any entry (`UInt64.max` when empty).

@@ -1,5 +1,6 @@
 // TCPSelfCheck.swift: checks of TCP's internal pieces that need no peer (sequence arithmetic across the wrap, the
-// out-of-order queue, the rings, segment parsing and checksums, the RTO estimator, SipHash), run by the tcp-check
+// out-of-order queue, the rings, segment parsing and checksums, the RTO estimator, SipHash, the half-open table's
+// backlog bookkeeping), run by the tcp-check
 // guest. Only a guest that calls it carries it (the linker drops unused sections).
 
 /// Runs the checks of TCP's internal pieces.
@@ -13,6 +14,42 @@ public enum TCPSelfCheck {
     if let failure = segments() { return failure }
     if let failure = retransmissionTimeouts() { return failure }
     if let failure = sipHash() { return failure }
+    if let failure = halfOpenBacklog() { return failure }
+    return nil
+  }
+
+  /// The half-open table's waiting entries (the listen backlog): counted once, uncounted when removed or replaced,
+  /// and the oldest not prompted since a time found first.
+  private static func halfOpenBacklog() -> StaticString? {
+    var table = TCPHalfOpenTable(capacity: 3)
+    for created in [30, 10, 20] as [UInt64] {
+      _ = table.add(
+        TCPHalfOpen(
+          remoteAddress: UInt32(created), remotePort: 1, localPort: 80, peerMSS: 0, peerWindow: 0, retransmissions: 0,
+          hopMAC: 0, iss: TCPSequence(0), irs: TCPSequence(0), deadline: created, created: created))
+    }
+    guard table.oldestWaiting(promptedBefore: .max) == nil else { return "backlog: nothing waits at first" }
+    table.markWaiting(at: 0)
+    table.markWaiting(at: 0)
+    table.markWaiting(at: 2)
+    guard table.waitingCount == 2, table.oldestWaiting(promptedBefore: .max) == 2 else {
+      return "backlog: waiting entries counted once, the oldest first"
+    }
+    var entry = table[2]
+    entry.promptedAt = 50
+    table[2] = entry
+    guard table.oldestWaiting(promptedBefore: 50) == 0, table.oldestWaiting(promptedBefore: 51) == 2 else {
+      return "backlog: a prompted entry waits its turn"
+    }
+    // A new SYN to the full table replaces the oldest entry (created 10, not waiting), then the next (20, waiting).
+    let newer = TCPHalfOpen(
+      remoteAddress: 99, remotePort: 1, localPort: 80, peerMSS: 0, peerWindow: 0, retransmissions: 0, hopMAC: 0,
+      iss: TCPSequence(0), irs: TCPSequence(0), deadline: 99, created: 99)
+    guard table.add(newer).index == 1, table.waitingCount == 2, table.add(newer).index == 2, table.waitingCount == 1 else {
+      return "backlog: replacing the oldest entry"
+    }
+    table.remove(at: 0)
+    guard table.waitingCount == 0, table.count == 2 else { return "backlog: removing a waiting entry" }
     return nil
   }
 

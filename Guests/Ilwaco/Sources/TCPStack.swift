@@ -120,10 +120,12 @@ public final class TCPStack {
   /// A batch of frames begins: sends wait until it ends.
   func beginBatch() { inBatch = true }
 
-  /// The batch ended: send what the connections owe (data, ACKs), one pass.
+  /// The batch ended: send what the connections owe (data, ACKs), one pass; then call back handshakes waiting
+  /// for room, if some appeared.
   func endBatch() {
     flush()
     inBatch = false
+    if halfOpen.waitingCount > 0 { promptWaiting(now: Clock.monotonicNanoseconds) }
   }
 
   /// Queues `connection` to send at the end of the batch (or at once outside one).
@@ -216,7 +218,12 @@ public final class TCPStack {
         return
       }
       let entry = halfOpen[index]
-      guard segment.sequence == entry.irs + 1 else { return }
+      // The ACK at IRS + 1; or, from a peer whose data we dropped while it waited in the backlog, the ACK it
+      // answers our SYN-ACK with: at its next sequence number, within the window we offered.
+      let ahead = segment.sequence - (entry.irs + 1)
+      guard ahead == 0 || (entry.waiting && segment.payloadLength == 0 && ahead > 0
+        && ahead < UInt32(min(configuration.receiveBufferSize, 65535)))
+      else { return }
       complete(entry, at: index, listener: listener, segment: segment, source: source, now: now)
       return
     }
@@ -241,24 +248,37 @@ public final class TCPStack {
     sendSynAck(entry)
   }
 
-  /// The handshake of a half-open connection completed: make it a connection (if there is room), hand it to
-  /// the listener, then process the rest of the segment (data, FIN).
+  /// The handshake of a half-open connection completed: make it a connection and hand it to the listener, then
+  /// process the rest of the segment (data, FIN). Without room in the connection table the entry waits (the
+  /// listen backlog, as Linux's accept queue): the segment is dropped, so the peer sends it again, and it
+  /// completes the handshake once a connection has ended; a waiting entry that runs out of SYN-ACK retries is
+  /// dropped, and the peer's next segment gets a reset.
   private func complete(
     _ entry: TCPHalfOpen, at index: Int, listener: TCPListener, segment: TCPSegment, source: IPv4Address, now: UInt64
   ) {
+    guard makeRoom() else {
+      if !entry.waiting { statistics.connectionsQueued &+= 1 }
+      halfOpen.markWaiting(at: index)
+      return
+    }
     halfOpen.remove(at: index)
     guard
       let connection = makeConnection(
         localPort: entry.localPort, remote: source, remotePort: entry.remotePort, hopMAC: entry.hopMAC, iss: entry.iss,
         state: .established)
     else {
-      statistics.connectionsRefused &+= 1
       sendReset(for: segment, to: source, hopMAC: entry.hopMAC)
       return
     }
     connection.establishPassive(entry, segment: segment, now: now)
     statistics.connectionsAccepted &+= 1
     listener.accept(connection)
+    // An ACK ahead of IRS + 1 (see `listen`) carries nothing to process: the peer sends its data again from IRS + 1,
+    // and those segments may update the window.
+    guard segment.sequence == entry.irs + 1 else {
+      connection.sndWl1 = entry.irs + 1
+      return
+    }
     connection.input(segment, now: now)
   }
 
@@ -333,15 +353,44 @@ public final class TCPStack {
     listeners.removeAll { $0 === listener }
   }
 
+  /// Whether a connection can be added now, after reclaiming the oldest TIME-WAIT connection if that is needed.
+  private func makeRoom() -> Bool {
+    if connections.count >= configuration.maximumConnections || buffersInUse >= configuration.maximumConnections {
+      reclaimTimeWait()
+    }
+    return connections.count < configuration.maximumConnections && buffersInUse < configuration.maximumConnections
+  }
+
+  /// Connections that could be added now (a TIME-WAIT connection counts: it would be reclaimed).
+  private var room: Int {
+    var free = configuration.maximumConnections - max(connections.count, buffersInUse)
+    if free <= 0 && buffersInUse < configuration.maximumConnections {
+      for connection in connections where connection.state == .timeWait { return 1 }
+    }
+    if free < 0 { free = 0 }
+    return free
+  }
+
+  /// Sends the SYN-ACK again to as many handshakes waiting in the backlog as there is room for, oldest first (each
+  /// at most once per minimum retransmission timeout), so that their peers' ACKs come back and complete them.
+  private func promptWaiting(now: UInt64) {
+    var free = room
+    let since = now &- min(now, configuration.minimumRetransmissionNanoseconds)
+    while free > 0, let index = halfOpen.oldestWaiting(promptedBefore: since) {
+      var entry = halfOpen[index]
+      entry.promptedAt = now
+      halfOpen[index] = entry
+      sendSynAck(entry)
+      free -= 1
+    }
+  }
+
   /// A new connection with buffers, in the table; nil when `maximumConnections` are in use (after
   /// reclaiming the oldest TIME-WAIT connection if that makes room).
   private func makeConnection(
     localPort: UInt16, remote: IPv4Address, remotePort: UInt16, hopMAC: UInt64, iss: TCPSequence, state: TCPState
   ) -> TCPConnection? {
-    if connections.count >= configuration.maximumConnections || buffersInUse >= configuration.maximumConnections {
-      reclaimTimeWait()
-    }
-    guard connections.count < configuration.maximumConnections, let slab = takeSlab() else {
+    guard makeRoom(), let slab = takeSlab() else {
       statistics.connectionsRefused &+= 1
       return nil
     }
@@ -450,6 +499,7 @@ public final class TCPStack {
     expireHalfOpen(now: now)
     flush()
     inBatch = false
+    if halfOpen.waitingCount > 0 { promptWaiting(now: now) }
     var next = halfOpen.earliestDeadline
     for connection in connections where connection.deadline < next { next = connection.deadline }
     if pendingCount > 0 { next = min(next, now &+ configuration.busyRetryNanoseconds) }
@@ -463,6 +513,8 @@ public final class TCPStack {
       var entry = halfOpen[index]
       if entry.deadline <= now {
         if Int(entry.retransmissions) >= configuration.maximumSynRetransmissions {
+          // A handshake that waited this long for room is refused (its peer's next segment gets a reset).
+          if entry.waiting { statistics.connectionsRefused &+= 1 }
           halfOpen.remove(at: index)
         } else {
           entry.retransmissions += 1

@@ -26,8 +26,11 @@ public struct TCPStatistics {
   public var connectionsAccepted: UInt64 = 0
   /// Active opens started.
   public var connectionsStarted: UInt64 = 0
-  /// Opens refused for want of room (`maximumConnections`).
+  /// Opens refused for want of room (`maximumConnections`): active opens at once, passive ones after waiting in
+  /// the backlog for all their SYN-ACK retries.
   public var connectionsRefused: UInt64 = 0
+  /// Passive opens whose handshake completed while the table was full, and waited for room (the backlog).
+  public var connectionsQueued: UInt64 = 0
   /// Half-open connections dropped to make room for a newer SYN (a flood, or a full table).
   public var halfOpenDropped: UInt64 = 0
   /// TIME-WAIT connections reclaimed early for a new one.
@@ -64,6 +67,8 @@ extension Console {
     print(statistics.connectionsRefused)
     print(", accepted " as StaticString)
     print(statistics.connectionsAccepted)
+    print(", queued " as StaticString)
+    print(statistics.connectionsQueued)
     print(", busy sends " as StaticString)
     print(statistics.sendsBusy)
     print(", window probes " as StaticString)

@@ -29,8 +29,8 @@ public final class ControlMetrics: Sendable {
     namespace: "denali", subsystem: "api", metricName: "refused_connections", unitName: "total",
     helpText: "Connections refused by the peer-credential check.") }
 
-  /// The full exposition for `statistics`.
-  public func render(_ statistics: DaemonStatistics) -> [UInt8] {
+  /// The full exposition for `statistics`, with per-VM network series for every VM in `vms` that has a NIC.
+  public func render(_ statistics: DaemonStatistics, vms: [VMInfo] = []) -> [UInt8] {
     var text = ""
     func series(_ name: String, _ type: String, _ help: String, _ values: [(labels: String, value: String)]) {
       text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -54,6 +54,8 @@ public final class ControlMetrics: Sendable {
     one("denali_exits_total", "counter", "VM exits to the host.", "\(statistics.exitsTotal)")
     one("denali_hypercalls_total", "counter", "Hypercalls made by guests.", "\(statistics.hypercallsTotal)")
     one("denali_workers", "gauge", "Worker threads running vCPUs.", "\(statistics.workers)")
+    if let network = statistics.network { text += NetworkMetrics.render(network) }
+    text += NetworkMetrics.render(vms.filter { $0.network != nil })
     var bytes = Array(text.utf8)
     registry.emit(into: &bytes)
     return bytes

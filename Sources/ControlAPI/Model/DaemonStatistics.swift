@@ -28,13 +28,15 @@ public struct DaemonStatistics: Equatable, Sendable {
   public var hypercallsTotal: UInt64
   /// Worker threads running vCPUs.
   public var workers: Int
+  /// The virtual network, nil when the daemon has none.
+  public var network: NetworkStatistics?
 
   /// Figures; the counters default to zero.
   public init(
     uptimeSeconds: Double, vmsByState: [VMStateKind: Int] = [:], vmsCreatedTotal: UInt64 = 0,
     memoryBudgetBytes: UInt64 = 0, memoryAdmittedBytes: UInt64 = 0, memoryResidentBytes: UInt64 = 0,
     swapBytes: UInt64 = 0, swapOutsTotal: UInt64 = 0, swapInsTotal: UInt64 = 0, cpuTimeNanosecondsTotal: UInt64 = 0,
-    exitsTotal: UInt64 = 0, hypercallsTotal: UInt64 = 0, workers: Int = 0
+    exitsTotal: UInt64 = 0, hypercallsTotal: UInt64 = 0, workers: Int = 0, network: NetworkStatistics? = nil
   ) {
     self.uptimeSeconds = uptimeSeconds
     self.vmsByState = vmsByState
@@ -49,6 +51,7 @@ public struct DaemonStatistics: Equatable, Sendable {
     self.exitsTotal = exitsTotal
     self.hypercallsTotal = hypercallsTotal
     self.workers = workers
+    self.network = network
   }
 
   /// VMs in every state.
@@ -69,7 +72,7 @@ extension DaemonStatistics: Codable {
     case cpuTimeNanosecondsTotal = "cpu_time_ns_total"
     case exitsTotal = "exits_total"
     case hypercallsTotal = "hypercalls_total"
-    case workers
+    case workers, network
   }
 
   /// `vms` is an object with `total` and one count per state (every state, zeros included).
@@ -90,6 +93,7 @@ extension DaemonStatistics: Codable {
     try container.encode(exitsTotal, forKey: .exitsTotal)
     try container.encode(hypercallsTotal, forKey: .hypercallsTotal)
     try container.encode(workers, forKey: .workers)
+    try container.encode(network, forKey: .network)
   }
 
   /// Decodes what `encode(to:)` writes (the client's side).
@@ -111,5 +115,6 @@ extension DaemonStatistics: Codable {
     exitsTotal = try container.decode(UInt64.self, forKey: .exitsTotal)
     hypercallsTotal = try container.decode(UInt64.self, forKey: .hypercallsTotal)
     workers = try container.decode(Int.self, forKey: .workers)
+    network = try container.decodeIfPresent(NetworkStatistics.self, forKey: .network)
   }
 }

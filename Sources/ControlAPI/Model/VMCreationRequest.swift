@@ -14,10 +14,13 @@ public struct VMCreationRequest: Equatable, Sendable {
   public var diskBytes: UInt64?
   /// Arguments for every guest (no NUL; at most 4048 bytes with their terminators).
   public var arguments: [String]
+  /// A NIC for every VM, or nil for none.
+  public var network: VMNetworkRequest?
 
   /// A request to create `count` VMs.
   public init(
-    image: ResolvedImage, count: Int, names: [String]?, memoryBytes: UInt64, diskBytes: UInt64?, arguments: [String]
+    image: ResolvedImage, count: Int, names: [String]?, memoryBytes: UInt64, diskBytes: UInt64?, arguments: [String],
+    network: VMNetworkRequest? = nil
   ) {
     self.image = image
     self.count = count
@@ -25,7 +28,19 @@ public struct VMCreationRequest: Equatable, Sendable {
     self.memoryBytes = memoryBytes
     self.diskBytes = diskBytes
     self.arguments = arguments
+    self.network = network
   }
+}
+
+/// The NIC a create request asks for.
+public struct VMNetworkRequest: Equatable, Sendable {
+  /// The address wanted, as the request gave it (the engine parses it and checks it against its network; the
+  /// API layer checked only that it has the shape of a dotted quad); nil: the engine allocates one. Only with
+  /// a count of 1.
+  public var address: String?
+
+  /// A NIC at `address`, or at an address the engine allocates.
+  public init(address: String? = nil) { self.address = address }
 }
 
 /// A guest image found inside an image directory: its canonical path and its bytes, read once through a

@@ -39,13 +39,18 @@ public struct VMInfo: Equatable, Sendable {
   public var restarts: Int
   /// Nanoseconds from the create request to the guest's first hypercall (nil before it, and after a restart).
   public var startLatencyNanoseconds: UInt64?
+  /// Its IPv4 address on the daemon's network, nil for a VM without a NIC (kept for the VM's whole life).
+  public var address: String?
+  /// Its NIC's MAC and counters, nil for a VM without a NIC.
+  public var network: VMNetworkInfo?
 
   /// A VM record; the counters default to zero.
   public init(
     id: UInt64, name: String?, image: String, state: VMState, memoryBytes: UInt64, residentBytes: UInt64 = 0,
     swapBytes: UInt64 = 0, diskBytes: UInt64 = 0, arguments: [String] = [], cpuTimeNanoseconds: UInt64 = 0,
     exits: [String: UInt64] = [:], hypercalls: UInt64 = 0, createdAt: Date, startedAt: Date? = nil,
-    endedAt: Date? = nil, restoredFrom: RestoreSource = .image, restarts: Int = 0, startLatencyNanoseconds: UInt64? = nil
+    endedAt: Date? = nil, restoredFrom: RestoreSource = .image, restarts: Int = 0, startLatencyNanoseconds: UInt64? = nil,
+    address: String? = nil, network: VMNetworkInfo? = nil
   ) {
     self.id = id
     self.name = name
@@ -65,6 +70,8 @@ public struct VMInfo: Equatable, Sendable {
     self.restoredFrom = restoredFrom
     self.restarts = restarts
     self.startLatencyNanoseconds = startLatencyNanoseconds
+    self.address = address
+    self.network = network
   }
 }
 
@@ -94,6 +101,7 @@ extension VMInfo: Codable {
     case restoredFrom = "restored_from"
     case restarts
     case startLatencyNanoseconds = "start_latency_ns"
+    case address, network
   }
 
   /// Encodes the state as `state` plus `exit_status` or `fault` when they apply; absent times are null.
@@ -122,6 +130,8 @@ extension VMInfo: Codable {
     try container.encode(restoredFrom, forKey: .restoredFrom)
     try container.encode(restarts, forKey: .restarts)
     try container.encode(startLatencyNanoseconds, forKey: .startLatencyNanoseconds)
+    try container.encode(address, forKey: .address)
+    try container.encode(network, forKey: .network)
   }
 
   /// Decodes what `encode(to:)` writes (the client's side).
@@ -156,5 +166,7 @@ extension VMInfo: Codable {
     restoredFrom = try container.decode(RestoreSource.self, forKey: .restoredFrom)
     restarts = try container.decodeIfPresent(Int.self, forKey: .restarts) ?? 0
     startLatencyNanoseconds = try container.decodeIfPresent(UInt64.self, forKey: .startLatencyNanoseconds)
+    address = try container.decodeIfPresent(String.self, forKey: .address)
+    network = try container.decodeIfPresent(VMNetworkInfo.self, forKey: .network)
   }
 }

@@ -63,7 +63,7 @@ public final class ControlDispatcher: Sendable {
       return .json(backend.statistics())
     case .metrics:
       return ControlResponse(
-        status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render(backend.statistics()))
+        status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render(backend.statistics(), vms: backend.listVMs()))
     case .health:
       let health = backend.health()
       let status = !isAccepting ? "stopping" : health.healthy ? "ok" : "unhealthy"

@@ -29,9 +29,29 @@ extension CreateVMsBody {
       throw .invalidField(
         "arguments", "need \(argumentBytes) bytes in the guest's boot page; at most \(ControlLimits.argumentBytes)")
     }
+    let network = try network.map { network throws(ControlError) -> VMNetworkRequest in
+      if let address = network.address {
+        guard count == 1 else {
+          throw .invalidField("network.address", "names one VM's address: it needs a count of 1, not \(count)")
+        }
+        guard Self.looksLikeIPv4(address) else {
+          throw .invalidField("network.address", "must be an IPv4 address such as \"10.0.5.5\", not '\(address.prefix(64))'")
+        }
+      }
+      return VMNetworkRequest(address: network.address)
+    }
     let image = try images.resolve(self.image)
     return VMCreationRequest(
-      image: image, count: count, names: names, memoryBytes: memoryBytes, diskBytes: diskBytes, arguments: arguments)
+      image: image, count: count, names: names, memoryBytes: memoryBytes, diskBytes: diskBytes, arguments: arguments,
+      network: network)
+  }
+
+  /// Whether `text` has the shape of a dotted quad: four groups of one to three digits (the engine parses it).
+  private static func looksLikeIPv4(_ text: String) -> Bool {
+    let groups = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+    return groups.count == 4 && groups.allSatisfy { group in
+      (1...3).contains(group.count) && group.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    }
   }
 
   /// `name` alone for one VM, `name-K` for K from `first_index` for several; nil for unnamed VMs.

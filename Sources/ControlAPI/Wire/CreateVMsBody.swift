@@ -16,11 +16,13 @@ public struct CreateVMsBody: Codable, Equatable, Sendable {
   public var disk: DiskBody?
   /// Arguments for every guest.
   public var arguments: [String]?
+  /// A NIC on the daemon's virtual network for each VM.
+  public var network: NetworkBody?
 
   /// A body asking for `count` VMs of `image`.
   public init(
     image: String, count: Int? = nil, name: String? = nil, firstIndex: Int? = nil, memory: String? = nil,
-    disk: DiskBody? = nil, arguments: [String]? = nil
+    disk: DiskBody? = nil, arguments: [String]? = nil, network: NetworkBody? = nil
   ) {
     self.image = image
     self.count = count
@@ -29,12 +31,13 @@ public struct CreateVMsBody: Codable, Equatable, Sendable {
     self.memory = memory
     self.disk = disk
     self.arguments = arguments
+    self.network = network
   }
 
   private enum CodingKeys: String, CodingKey, CaseIterable {
     case image, count, name
     case firstIndex = "first_index"
-    case memory, disk, arguments
+    case memory, disk, arguments, network
   }
 
   /// Refuses unknown fields and nulls; `image` is required.
@@ -51,6 +54,7 @@ public struct CreateVMsBody: Codable, Equatable, Sendable {
     memory = try container.decodeStrictly(String.self, forKey: .memory, field: "memory")
     disk = try container.decodeStrictly(DiskBody.self, forKey: .disk, field: "disk")
     arguments = try container.decodeStrictly([String].self, forKey: .arguments, field: "arguments")
+    network = try container.decodeStrictly(NetworkBody.self, forKey: .network, field: "network")
   }
 
   /// Writes only the fields that are set (the client's side).
@@ -63,6 +67,7 @@ public struct CreateVMsBody: Codable, Equatable, Sendable {
     try container.encodeIfPresent(memory, forKey: .memory)
     try container.encodeIfPresent(disk, forKey: .disk)
     try container.encodeIfPresent(arguments, forKey: .arguments)
+    try container.encodeIfPresent(network, forKey: .network)
   }
 }
 
@@ -84,5 +89,24 @@ public struct DiskBody: Codable, Equatable, Sendable {
       throw ControlError.missingField("disk.size")
     }
     self.size = size
+  }
+}
+
+/// The `network` object of a create request: a NIC for each VM, with an address the daemon allocates, or the
+/// one asked for (one VM only).
+public struct NetworkBody: Codable, Equatable, Sendable {
+  /// The IPv4 address wanted (dotted quad, inside the daemon's network); nil: the daemon allocates one.
+  public var address: String?
+
+  /// A NIC, at `address` when given.
+  public init(address: String? = nil) { self.address = address }
+
+  private enum CodingKeys: String, CodingKey, CaseIterable { case address }
+
+  /// Refuses unknown fields and nulls; every field is optional (`{}` asks for an allocated address).
+  public init(from decoder: any Decoder) throws {
+    try StrictDecoding.rejectUnknownKeys(in: decoder, known: ["address"], path: "network.")
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    address = try container.decodeStrictly(String.self, forKey: .address, field: "network.address")
   }
 }

@@ -53,13 +53,16 @@ public struct VMRecord: Codable, Equatable, Sendable {
   public var console: [UInt8]
   /// What its earlier runs used (before the last restart), or, once it ended, its whole life.
   public var usage: VMUsage
+  /// Its IPv4 address on the daemon's virtual network, nil for a VM without a NIC. Given at creation and kept
+  /// for the VM's whole life: across swaps, restarts and crashes (its MAC follows from it).
+  public var address: IPv4Address?
 
   /// A record; a new VM is live (no end), started from its image, never restarted, with no console kept.
   public init(
     id: UInt64, name: String?, imagePath: String, imageKey: String, memorySize: UInt64, diskSize: UInt64?,
     arguments: [String], createdAt: Double, endedAt: Double? = nil, end: VMEnd? = nil,
     startedFrom: VMStartSource = .image, restarts: Int = 0, console: [UInt8] = [],
-    usage: VMUsage = VMUsage()
+    usage: VMUsage = VMUsage(), address: IPv4Address? = nil
   ) {
     self.id = id
     self.name = name
@@ -75,14 +78,16 @@ public struct VMRecord: Codable, Equatable, Sendable {
     self.restarts = restarts
     self.console = console
     self.usage = usage
+    self.address = address
   }
 
   private enum CodingKeys: String, CodingKey {
     case id, name, imagePath, imageKey, memorySize, diskSize, arguments, createdAt, endedAt, end, startedFrom,
-      restarts, console, usage
+      restarts, console, usage, address
   }
 
-  /// Decodes a record; `startedFrom`, `restarts` and `console` default when absent, and `console` must be base64.
+  /// Decodes a record; `startedFrom`, `restarts` and `console` default when absent, `console` must be base64, and
+  /// `address`, when present, a dotted-quad IPv4 address.
   public init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
     id = try container.decode(UInt64.self, forKey: .id)
@@ -103,6 +108,14 @@ public struct VMRecord: Codable, Equatable, Sendable {
     }
     console = [UInt8](bytes)
     usage = try container.decodeIfPresent(VMUsage.self, forKey: .usage) ?? VMUsage()
+    if let text = try container.decodeIfPresent(String.self, forKey: .address) {
+      guard text.utf8.count <= 15, let parsed = IPv4Address(text) else {
+        throw DecodingError.dataCorruptedError(forKey: .address, in: container, debugDescription: "address is not IPv4")
+      }
+      address = parsed
+    } else {
+      address = nil
+    }
   }
 
   /// Encodes the record, with `console` as a base64 string and absent optionals left out.
@@ -122,5 +135,6 @@ public struct VMRecord: Codable, Equatable, Sendable {
     try container.encode(restarts, forKey: .restarts)
     try container.encode(Data(console).base64EncodedString(), forKey: .console)
     if usage != VMUsage() { try container.encode(usage, forKey: .usage) }
+    try container.encodeIfPresent(address?.description, forKey: .address)
   }
 }

@@ -12,7 +12,8 @@ extension VMRecord {
 
   /// Why this record cannot be used, or nil when every field is within its bounds: an id up to `maximumID`,
   /// a memory size and arguments a VM may have (the ABI's limits), a disk size a disk may have, a key the image
-  /// store could have made, restarts from 0 to `maximumRestarts`, and finite times.
+  /// store could have made, restarts from 0 to `maximumRestarts`, finite times, and an address a VM could have
+  /// been given (whether it fits the daemon's network now is the engine's check at restart).
   public var problem: String? {
     guard id <= Self.maximumID else { return "id \(id) is out of range (0 to \(Self.maximumID))" }
     do {
@@ -30,6 +31,16 @@ extension VMRecord {
     for (field, time) in [("createdAt", createdAt), ("endedAt", endedAt)] {
       if let time, !Self.timeRange.contains(time) { return "vm \(id): \(field) \(time) is out of range" }
     }
+    if let address, !Self.isUnicastHost(address) {
+      return "vm \(id): address \(address) is not a unicast host address"
+    }
     return nil
+  }
+
+  /// Whether `address` could be a VM's on any network: not in 0.0.0.0/8, 127.0.0.0/8, or 224.0.0.0 and above
+  /// (multicast, reserved, broadcast).
+  static func isUnicastHost(_ address: IPv4Address) -> Bool {
+    let first = address.value >> 24
+    return first != 0 && first != 127 && first < 224
   }
 }

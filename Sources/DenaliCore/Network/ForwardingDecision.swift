@@ -1,5 +1,6 @@
 // ForwardingDecision.swift: what the switch does with one frame: source checks, its own ARP answers, then
-// layer-2 forwarding by destination MAC. Pure: it reads the address tables and changes nothing.
+// layer-2 forwarding by destination MAC (VM to VM only when VMs are not kept apart). Pure: it reads the address
+// tables and changes nothing.
 
 /// Where a frame goes.
 enum ForwardingDecision {
@@ -20,6 +21,8 @@ enum ForwardingDecision {
     var byIP: [IPv4Address: NetworkPort]
     /// Whether there is an uplink.
     var hasUplink: Bool
+    /// Whether VMs are kept apart (a VM reaches only the uplink and itself).
+    var isolatesVMs: Bool = false
   }
 
   /// Decides for `frame`, sent by the VM on `port`, or by the host when `port` is nil.
@@ -35,6 +38,7 @@ enum ForwardingDecision {
         guard let arp = frame.arp else { return .drop(.malformed) }
         guard arp.senderMAC == port.mac, arp.senderIP == port.address else { return .drop(.spoofedSource) }
         if arp.operation == ARPMessage.request {
+          if tables.isolatesVMs, let target = tables.byIP[arp.targetIP], target !== port { return .drop(.vmToVMDenied) }
           if let reply = ARPResponder.reply(to: arp, lookup: { tables.byIP[$0]?.mac }) { return .answer(reply) }
           return tables.hasUplink ? .uplink : .drop(.unknownDestination)
         }
@@ -45,7 +49,9 @@ enum ForwardingDecision {
         return .drop(.unsupportedProtocol)
       }
       if destination.isGroup { return tables.hasUplink ? .uplink : .drop(.notFlooded) }
-      if let target = tables.byMAC[destination] { return .deliver(target) }
+      if let target = tables.byMAC[destination] {
+        return tables.isolatesVMs && target !== port ? .drop(.vmToVMDenied) : .deliver(target)
+      }
       return tables.hasUplink ? .uplink : .drop(.unknownDestination)
     }
     // From the host: it may not pose as a VM either.

@@ -18,6 +18,8 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
   case uplinkQueueFull
   /// Writing the frame to the TAP device failed.
   case uplinkError
+  /// A frame (or ARP request) from one VM to another while the switch keeps VMs apart (`vm-to-vm = deny`).
+  case vmToVMDenied
 
   /// A short name for reports (spoofed, malformed, ...).
   public var description: String {
@@ -30,6 +32,7 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case .receiveQueueFull: "receive-queue-full"
     case .uplinkQueueFull: "uplink-queue-full"
     case .uplinkError: "uplink-error"
+    case .vmToVMDenied: "vm-to-vm-denied"
     }
   }
 }

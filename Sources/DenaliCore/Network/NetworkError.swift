@@ -6,10 +6,14 @@ import SystemCalls
 public enum NetworkError: Error, Equatable, Sendable, CustomStringConvertible {
   /// Every host address of the subnet is taken.
   case addressesExhausted(IPv4Subnet)
-  /// The address is already a VM's, or the uplink's.
-  case addressInUse(IPv4Address)
+  /// The address is already the VM's whose port has this id.
+  case addressInUse(IPv4Address, byPort: UInt64)
+  /// The address is the uplink's (the host's side, the VMs' gateway).
+  case addressIsGateway(IPv4Address)
   /// The address is not in the switch's subnet.
   case addressOutsideSubnet(IPv4Address, IPv4Subnet)
+  /// The address is the subnet's network or broadcast address.
+  case addressNotHost(IPv4Address, IPv4Subnet)
   /// A port with this id exists already.
   case duplicatePort(UInt64)
   /// An interface name longer than 15 bytes, empty, or with a '/' or NUL.
@@ -21,8 +25,11 @@ public enum NetworkError: Error, Equatable, Sendable, CustomStringConvertible {
   public var description: String {
     switch self {
     case .addressesExhausted(let subnet): "no free address left in \(subnet)"
-    case .addressInUse(let address): "address \(address) is already in use"
+    case .addressInUse(let address, let id): "address \(address) is already in use by vm \(id)"
+    case .addressIsGateway(let address): "address \(address) is the uplink's, the VMs' gateway"
     case .addressOutsideSubnet(let address, let subnet): "address \(address) is outside \(subnet)"
+    case .addressNotHost(let address, let subnet):
+      "address \(address) is the \(address == subnet.network ? "network" : "broadcast") address of \(subnet)"
     case .duplicatePort(let id): "a port for VM \(id) exists already"
     case .invalidInterfaceName(let name): "invalid interface name \"\(name)\" (1-15 bytes, no '/')"
     case .system(let failure): failure.description

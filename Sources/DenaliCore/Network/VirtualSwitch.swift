@@ -22,18 +22,38 @@ public final class VirtualSwitch: Sendable {
     public var quantum: Int
     /// Frames from the host that may wait for the switch thread.
     public var uplinkQueueFrames: Int
+    /// Keep VMs apart: a VM reaches only the uplink (and itself), never another VM; frames and ARP requests
+    /// from one VM to another are dropped and counted (`vmToVMDenied`). The daemon's `vm-to-vm = deny`.
+    public var isolatesVMs: Bool
 
     /// A configuration for `subnet`.
     public init(
       subnet: IPv4Subnet, gateway: IPv4Address? = nil, limits: NetworkPort.Limits = .init(),
-      quantum: Int = EthernetFrame.maximumLength, uplinkQueueFrames: Int = 256
+      quantum: Int = EthernetFrame.maximumLength, uplinkQueueFrames: Int = 256, isolatesVMs: Bool = false
     ) {
       self.subnet = subnet
       self.gateway = gateway
       self.limits = limits
       self.quantum = max(quantum, EthernetFrame.maximumLength)
       self.uplinkQueueFrames = max(1, uplinkQueueFrames)
+      self.isolatesVMs = isolatesVMs
     }
+
+    /// The first and last address VMs may have: the subnet's host addresses (every address of a /31 or /32).
+    var hostRange: ClosedRange<UInt32> {
+      prefixLengthIsPointToPoint
+        ? subnet.network.value...subnet.broadcast.value : (subnet.network.value &+ 1)...(subnet.broadcast.value &- 1)
+    }
+
+    /// How many addresses VMs may have: the host addresses less the gateway's.
+    public var assignableAddressCount: Int {
+      let range = hostRange
+      let hosts = Int(range.upperBound - range.lowerBound) + 1
+      return hosts - (gateway.map { range.contains($0.value) } == true ? 1 : 0)
+    }
+
+    /// A /31 or /32, which has no network or broadcast address.
+    private var prefixLengthIsPointToPoint: Bool { subnet.prefixLength >= 31 }
   }
 
   /// Sender key of frames from the uplink in transmit rounds and receive queues.
@@ -81,18 +101,23 @@ public final class VirtualSwitch: Sendable {
 
   // MARK: Ports
 
-  /// Adds a port for VM `id` with the next free host address of the subnet (in order of creation).
+  /// Adds a port for VM `id` with the next free host address of the subnet after the last one given out
+  /// (in order of creation; after the subnet's last address it starts again at its first, so an address freed
+  /// by a removed port is given out again as late as possible).
   public func addPort(id: UInt64) throws(NetworkError) -> NetworkPort {
     try state.withLock { (state) throws(NetworkError) -> NetworkPort in
-      let subnet = configuration.subnet
-      let last = subnet.prefixLength >= 31 ? subnet.broadcast.value : subnet.broadcast.value &- 1
-      while state.nextCandidate <= last && state.nextCandidate >= subnet.network.value {
+      // Checked first, so the search below always finds a free address within (ports + 2) steps.
+      guard state.byIP.count < configuration.assignableAddressCount else {
+        throw .addressesExhausted(configuration.subnet)
+      }
+      let range = configuration.hostRange
+      while true {
+        if !range.contains(state.nextCandidate) { state.nextCandidate = range.lowerBound }
         let candidate = IPv4Address(value: state.nextCandidate)
         state.nextCandidate &+= 1
         if candidate == configuration.gateway || state.byIP[candidate] != nil { continue }
         return try insertPort(id: id, address: candidate, into: &state)
       }
-      throw .addressesExhausted(subnet)
     }
   }
 
@@ -105,7 +130,9 @@ public final class VirtualSwitch: Sendable {
 
   private func insertPort(id: UInt64, address: IPv4Address, into state: inout State) throws(NetworkError) -> NetworkPort {
     guard configuration.subnet.contains(address) else { throw .addressOutsideSubnet(address, configuration.subnet) }
-    guard address != configuration.gateway, state.byIP[address] == nil else { throw .addressInUse(address) }
+    guard configuration.hostRange.contains(address.value) else { throw .addressNotHost(address, configuration.subnet) }
+    guard address != configuration.gateway else { throw .addressIsGateway(address) }
+    if let holder = state.byIP[address] { throw .addressInUse(address, byPort: holder.id) }
     guard state.byID[id] == nil, id != Self.uplinkSource, id != Self.switchSource else { throw .duplicatePort(id) }
     let port = NetworkPort(
       id: id, mac: MACAddress(forVMAt: address),
@@ -230,7 +257,8 @@ public final class VirtualSwitch: Sendable {
 
   /// Takes up to `batchSize` frames in deficit-round-robin order and decides each.
   private func takeBatch(into batch: inout [Work], from state: inout State) {
-    let tables = ForwardingDecision.Tables(byMAC: state.byMAC, byIP: state.byIP, hasUplink: state.uplink != nil)
+    let tables = ForwardingDecision.Tables(
+      byMAC: state.byMAC, byIP: state.byIP, hasUplink: state.uplink != nil, isolatesVMs: configuration.isolatesVMs)
     while batch.count < Self.batchSize {
       let (byID, uplinkHead) = (state.byID, state.uplinkQueue.first?.count)
       let next = state.transmitRound.next { key in

@@ -44,6 +44,18 @@ struct InspectCommand: ParsableCommand {
         ["restored from", info.restoredFrom.rawValue],
         ["restarts", String(info.restarts)],
       ]
+      if let address = info.address { rows.append(["address", address]) }
+      if let network = info.network {
+        let drops = network.drops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        rows += [
+          ["mac", network.mac + (network.attached ? "" : " (not attached)")],
+          ["network in", "\(network.packetsIn) packets, \(network.bytesIn) bytes"],
+          ["network out", "\(network.packetsOut) packets, \(network.bytesOut) bytes"],
+          ["network drops", drops.isEmpty ? "0" : "\(network.totalDrops): " + drops.joined(separator: ", ")],
+          ["queued frames", String(network.queuedFrames)],
+        ]
+        if network.sendsDeferred > 0 { rows.append(["sends deferred", String(network.sendsDeferred)]) }
+      }
       var table = TextTable(header: ["FIELD", "VALUE"])
       table.rows = rows
       StandardStream.write(table.rendered.split(separator: "\n", maxSplits: 1).last.map { String($0) } ?? "", to: 1)

@@ -16,13 +16,16 @@ struct ListCommand: ParsableCommand {
         printJSON(VMListResponse(vms: vms))
         return
       }
-      var table = TextTable(header: ["ID", "NAME", "STATE", "MEMORY", "RESIDENT", "CPU", "EXITS", "IMAGE"])
+      // The ADDRESS column appears once any VM has a NIC.
+      let addresses = vms.contains { $0.address != nil }
+      var table = TextTable(
+        header: ["ID", "NAME", "STATE", "MEMORY", "RESIDENT", "CPU", "EXITS"] + (addresses ? ["ADDRESS"] : []) + ["IMAGE"])
       for vm in vms {
-        table.rows.append([
-          String(vm.id), vm.name ?? "-", VMDisplay.state(vm.state), ByteCount.human(vm.memoryBytes),
-          ByteCount.human(vm.residentBytes), VMDisplay.cpu(vm.cpuTimeNanoseconds),
-          String(vm.exits.values.reduce(0, +)), VMDisplay.fileName(vm.image),
-        ])
+        table.rows.append(
+          [
+            String(vm.id), vm.name ?? "-", VMDisplay.state(vm.state), ByteCount.human(vm.memoryBytes),
+            ByteCount.human(vm.residentBytes), VMDisplay.cpu(vm.cpuTimeNanoseconds), String(vm.exits.values.reduce(0, +)),
+          ] + (addresses ? [vm.address ?? "-"] : []) + [VMDisplay.fileName(vm.image)])
       }
       StandardStream.write(table.rendered, to: 1)
     }

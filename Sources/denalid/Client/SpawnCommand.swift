@@ -4,7 +4,8 @@ import ControlAPI
 import DenaliCommandLine
 import Foundation
 
-/// `denalid spawn IMAGE [--count N] [--memory SIZE] [--name NAME] [--disk-size SIZE] [-- ARGS...]`.
+/// `denalid spawn IMAGE [--count N] [--memory SIZE] [--name NAME] [--disk-size SIZE] [--network [--address A]]
+/// [-- ARGS...]`.
 struct SpawnCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "spawn",
@@ -12,8 +13,9 @@ struct SpawnCommand: ParsableCommand {
     discussion: """
       IMAGE is a file inside one of the daemon's image directories: a local path to it, or a path relative to an
       image directory. With --count N and --name NAME the VMs are named NAME-1 ... NAME-N. Large counts are sent
-      in batches (--batch), with a progress bar when standard error is a terminal. Everything after -- goes to
-      every guest.
+      in batches (--batch), with a progress bar when standard error is a terminal. --network gives each VM a NIC
+      on the daemon's network, with an address the daemon allocates (or --address A, for one VM); the address
+      stays the VM's across swaps and restarts until it ends. Everything after -- goes to every guest.
       """
   )
 
@@ -37,9 +39,16 @@ struct SpawnCommand: ParsableCommand {
   @Option(help: "VMs per request.")
   var batch: Int = 250
 
+  @Flag(help: "Give each VM a NIC on the daemon's network (its address is allocated by the daemon).")
+  var network = false
+
+  @Option(help: "The IPv4 address the VM gets on the daemon's network (implies --network; one VM only).")
+  var address: String?
+
   func validate() throws {
     guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be between 1 and 1000000") }
     guard batch >= 1, batch <= 10_000 else { throw ValidationError("--batch must be between 1 and 10000") }
+    if address != nil && count != 1 { throw ValidationError("--address names one VM's address: it needs --count 1") }
   }
 
   func run() throws {
@@ -56,7 +65,8 @@ struct SpawnCommand: ParsableCommand {
         let body = CreateVMsBody(
           image: imagePath, count: size, name: name, firstIndex: name != nil && count > 1 ? created.count + 1 : nil,
           memory: memory, disk: diskSize.map { DiskBody(size: $0) },
-          arguments: Denalid.guestArguments.isEmpty ? nil : Denalid.guestArguments)
+          arguments: Denalid.guestArguments.isEmpty ? nil : Denalid.guestArguments,
+          network: network || address != nil ? NetworkBody(address: address) : nil)
         do throws(ControlClientError) {
           let response = try client.createVMs(body)
           created += response.vms
@@ -73,9 +83,12 @@ struct SpawnCommand: ParsableCommand {
     if options.json {
       printJSON(CreateVMsResponse(vms: created, stopped: stopped))
     } else if created.count <= 20 {
-      var table = TextTable(header: ["ID", "NAME", "STATE", "MEMORY"])
+      let addresses = created.contains { $0.address != nil }
+      var table = TextTable(header: ["ID", "NAME", "STATE", "MEMORY"] + (addresses ? ["ADDRESS"] : []))
       for vm in created {
-        table.rows.append([String(vm.id), vm.name ?? "-", vm.state.kind.rawValue, ByteCount.human(vm.memoryBytes)])
+        table.rows.append(
+          [String(vm.id), vm.name ?? "-", vm.state.kind.rawValue, ByteCount.human(vm.memoryBytes)]
+            + (addresses ? [vm.address ?? "-"] : []))
       }
       StandardStream.write(table.rendered, to: 1)
     } else {

@@ -36,6 +36,15 @@ struct StatsCommand: ParsableCommand {
         ["hypercalls", String(stats.hypercallsTotal)],
         ["workers", String(stats.workers)],
       ]
+      if let network = stats.network {
+        let drops = network.uplinkDrops.values.reduce(0, &+)
+        table.rows += [
+          ["network", "\(network.subnet), uplink \(network.uplink ?? "none"), vm-to-vm \(network.vmToVM)"],
+          ["  addresses in use / free", "\(network.addressesInUse) / \(network.addressesFree)"],
+          ["  forwarded / ARP answered", "\(network.forwardedTotal) / \(network.arpAnsweredTotal)"],
+          ["  uplink in / out", "\(network.uplinkPacketsIn) / \(network.uplinkPacketsOut) packets, \(drops) dropped"],
+        ]
+      }
       StandardStream.write(table.rendered, to: 1)
     }
   }

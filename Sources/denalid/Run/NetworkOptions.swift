@@ -60,10 +60,12 @@ struct NetworkOptions: ParsableArguments {
     return fabric
   }
 
-  /// Report lines: every VM's counters with --net-stats, then the totals and the switch's own figures.
+  /// Report lines: every VM's counters with --net-stats (and its swap-outs and swap-ins when the run swapped, so a
+  /// VM woken from its swap file by a frame shows it), then the totals and the switch's own figures.
   /// Counters are read from the ports after the run (not the snapshot in each VM's report), so frames that
   /// arrived for a VM after it finished are counted too: queued, or dropped once its queue was full.
-  func report(ports: [UInt64: NetworkPort], fabric: VirtualSwitch) -> [String] {
+  func report(ports: [UInt64: NetworkPort], fabric: VirtualSwitch, accounting: [UInt64: VMAccounting] = [:]) -> [String] {
+    let swapped = accounting.values.contains { $0.swapOuts > 0 }
     var lines: [String] = []
     var totals = NetworkCounters()
     var queued = 0
@@ -73,8 +75,9 @@ struct NetworkOptions: ParsableArguments {
       totals.add(counters)
       queued += waiting
       if netStats {
+        let swaps = swapped ? accounting[id].map { "; swapped out \($0.swapOuts), in \($0.swapIns)" } ?? "" : ""
         lines.append("denalid: vm \(id) \(port.address) \(port.mac): \(counters.summary)"
-          + (waiting > 0 ? ", \(waiting) still queued" : ""))
+          + (waiting > 0 ? ", \(waiting) still queued" : "") + swaps)
       }
     }
     let figures = fabric.statistics

@@ -32,17 +32,14 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Instances of each image.")
   var count: Int = 1
 
-  @Option(help: "Guest memory size, a multiple of 2MiB (e.g. 4MiB, 64MiB).")
-  var memory: ByteSizeArgument = ByteSizeArgument(ByteSize(bytes: VMConfiguration.defaultMemorySize))
+  @OptionGroup
+  var memory: GuestMemoryOptions
 
   @Option(help: "Stop each guest after this long (e.g. 10s, 500ms); exit status 124.")
   var timeout: DurationArgument?
 
-  @Option(help: "Worker threads running vCPUs (default: one per core).")
-  var workers: Int = Scheduler.Configuration().workers
-
-  @Option(help: "Scheduling quantum (e.g. 10ms).")
-  var quantum: DurationArgument = DurationArgument(.milliseconds(10))
+  @OptionGroup
+  var scheduling: SchedulerOptions
 
   @Flag(help: "Drop the guests' console output.")
   var quiet = false
@@ -56,14 +53,13 @@ struct RunCommand: ParsableCommand {
   @Flag(help: "Attach --disk read-only (then every VM may share it).")
   var diskReadonly = false
 
+  // Not among the shared swap options: `denali-bench overcommit` sizes its budget from --resident and `spawn` from
+  // its VM count.
   @Option(help: "Guest memory that may be in RAM at once (default: half of physical memory); VMs beyond it are swapped out whole.")
   var memoryBudget: ByteSizeArgument?
 
-  @Option(help: "Directory for swap files (default: a temporary directory under /var/tmp, removed at exit).")
-  var stateDir: String?
-
-  @Option(help: "Threads doing swap I/O.")
-  var swapThreads: Int = 2
+  @OptionGroup
+  var swap: SwapOptions
 
   @OptionGroup(title: "Network")
   var network: NetworkOptions
@@ -74,11 +70,8 @@ struct RunCommand: ParsableCommand {
   func validate() throws {
     if diskReadonly && disk == nil { throw ValidationError("--disk-readonly needs --disk FILE") }
     guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be between 1 and 1000000") }
-    guard workers >= 1, workers <= 1024 else { throw ValidationError("--workers must be between 1 and 1024") }
-    guard quantum.duration >= .microseconds(100) else { throw ValidationError("--quantum must be at least 100us") }
-    guard swapThreads >= 1, swapThreads <= 64 else { throw ValidationError("--swap-threads must be between 1 and 64") }
-    if let memoryBudget, memoryBudget.size.bytes < memory.size.bytes {
-      throw ValidationError("--memory-budget (\(memoryBudget.size)) must hold at least one VM's --memory (\(memory.size))")
+    if let memoryBudget, memoryBudget.size.bytes < memory.bytes {
+      throw ValidationError("--memory-budget (\(memoryBudget.size)) must hold at least one VM's --memory (\(memory.memory.size))")
     }
   }
 
@@ -89,7 +82,7 @@ struct RunCommand: ParsableCommand {
       printError("denalid: a writable --disk can back one VM only; use --disk-readonly to share it")
       throw ExitCode(ExitStatus.usage)
     }
-    let base = VMConfiguration(memorySize: memory.size.bytes, arguments: guestArguments, timeout: timeout?.duration)
+    let base = VMConfiguration(memorySize: memory.bytes, arguments: guestArguments, timeout: timeout?.duration)
     do {
       try base.validate()
     } catch {
@@ -131,7 +124,7 @@ struct RunCommand: ParsableCommand {
     let state: StateDirectory
     let store: SwapStore
     do {
-      state = try StateDirectory(path: stateDir)
+      state = try StateDirectory(path: swap.stateDir)
       store = SwapStore(directory: state.directory)
     } catch {
       printError("denalid: state directory: \(error)")
@@ -140,8 +133,8 @@ struct RunCommand: ParsableCommand {
     defer { state.removeIfTemporary() }
     let swapping = Scheduler.Swapping(
       memoryBudget: memoryBudget?.size.bytes ?? Scheduler.Swapping.defaultMemoryBudget, store: store, system: system,
-      threads: swapThreads, log: { printError("denalid: \($0)") })
-    let scheduler = Scheduler(configuration: .init(workers: workers, quantum: quantum.duration, swapping: swapping))
+      threads: swap.swapThreads, log: { printError("denalid: \($0)") })
+    let scheduler = Scheduler(configuration: scheduling.configuration(swapping: swapping))
     scheduler.start()
     let start = ContinuousClock.now
     var created = 0
@@ -196,7 +189,8 @@ struct RunCommand: ParsableCommand {
       printError("denalid: ... and \(faultLines - Self.faultLinesShown) more faulted VMs")
     }
     if let fabric, total > 1 || network.netStats {
-      for line in network.report(ports: ports, fabric: fabric) { printError(line) }
+      let accounting = Dictionary(reports.map { ($0.id, $0.accounting) }, uniquingKeysWith: { first, _ in first })
+      for line in network.report(ports: ports, fabric: fabric, accounting: accounting) { printError(line) }
     }
     if total > 1 {
       let summary = RunSummary(

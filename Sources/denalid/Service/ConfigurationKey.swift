@@ -2,6 +2,7 @@
 // as a flag), its help, how its text is read and how its value is written back. The defaults are
 // DaemonConfiguration's initial values; Config/denalid.conf states each (a test holds them equal).
 import ControlAPI
+import DenaliCore
 
 /// One configuration key.
 struct ConfigurationKey: Sendable {
@@ -46,6 +47,62 @@ struct ConfigurationKey: Sendable {
     count("keep-finished", "Finished VMs kept for list and inspect.", \.keptFinishedVMs),
     size("console-buffer", "Console output kept per VM (e.g. 8KiB).", \.consoleBytes),
     text("log-level", "trace, debug, info, notice, warning, error or critical.", \.logLevel),
+    ConfigurationKey(
+      name: "network", help: "The VMs' subnet (e.g. 10.0.0.0/16), or none: VMs may then have NICs (spawn --network).",
+      set: { configuration, value throws(ConfigurationError) in
+        guard value != "none" else {
+          configuration.network = nil
+          return
+        }
+        guard let subnet = IPv4Subnet(value), subnet.address == subnet.network else {
+          throw .badValue("network", value, "a subnet such as 10.0.0.0/16 (host bits zero), or none")
+        }
+        configuration.network = subnet
+      },
+      values: { [$0.network?.description ?? "none"] }),
+    ConfigurationKey(
+      name: "uplink", help: "The daemon's uplink to the host: tap NAME (created at start), or none.",
+      set: { configuration, value throws(ConfigurationError) in
+        let words = value.split(separator: " ", omittingEmptySubsequences: true)
+        if words == ["none"] {
+          configuration.uplinkTap = nil
+        } else if words.count == 2, words[0] == "tap", words[1].utf8.count <= 15, !words[1].contains("/") {
+          configuration.uplinkTap = String(words[1])
+        } else {
+          throw .badValue("uplink", value, "tap NAME (an interface name of 1-15 bytes), or none")
+        }
+      },
+      values: { [$0.uplinkTap.map { "tap \($0)" } ?? "none"] }),
+    ConfigurationKey(
+      name: "uplink-address",
+      help: "The host side of the uplink, the VMs' gateway; auto: the subnet's first host address.",
+      set: { configuration, value throws(ConfigurationError) in
+        if value == "auto" {
+          (configuration.uplinkAddress, configuration.uplinkPrefix) = (nil, nil)
+        } else if let subnet = IPv4Subnet(value) {
+          (configuration.uplinkAddress, configuration.uplinkPrefix) = (subnet.address, subnet.prefixLength)
+        } else if let address = IPv4Address(value) {
+          (configuration.uplinkAddress, configuration.uplinkPrefix) = (address, nil)
+        } else {
+          throw .badValue("uplink-address", value, "auto, or an address such as 10.0.0.1/16 (the network's prefix may be left out)")
+        }
+      },
+      values: { configuration in
+        // With an uplink, the address in effect; else what was given.
+        if configuration.uplinkTap != nil, let address = configuration.effectiveUplinkAddress { return ["\(address)"] }
+        guard let address = configuration.uplinkAddress else { return ["auto"] }
+        return [configuration.uplinkPrefix.map { "\(address)/\($0)" } ?? "\(address)"]
+      }),
+    ConfigurationKey(
+      name: "vm-to-vm", help: "allow, or deny: VMs reach only the uplink, never each other (the hosting default).",
+      set: { configuration, value throws(ConfigurationError) in
+        switch value {
+        case "allow": configuration.isolatesVMs = false
+        case "deny": configuration.isolatesVMs = true
+        default: throw .badValue("vm-to-vm", value, "allow or deny")
+        }
+      },
+      values: { [$0.isolatesVMs ? "deny" : "allow"] }),
   ]
 
   /// A key holding text as given.

@@ -42,6 +42,16 @@ struct DaemonConfiguration: Equatable {
   var consoleBytes: UInt64 = 8 << 10
   /// Least severe level logged: trace, debug, info, notice, warning, error, critical.
   var logLevel = "info"
+  /// The VMs' subnet; nil: no network (VMs cannot have NICs).
+  var network: IPv4Subnet?
+  /// The TAP device joining the network to the host; nil: no uplink.
+  var uplinkTap: String?
+  /// The host's address on the uplink (the VMs' gateway); nil: the network's first host address.
+  var uplinkAddress: IPv4Address?
+  /// The prefix `uplink-address` was given with, if any (it must be the network's).
+  var uplinkPrefix: Int?
+  /// `vm-to-vm = deny`: VMs reach only the uplink, never each other (the hosting default).
+  var isolatesVMs = true
 
   /// Where `denalid serve` looks for its file when `--config` is not given.
   static let defaultPath = "/etc/denali/denalid.conf"
@@ -60,6 +70,14 @@ struct DaemonConfiguration: Equatable {
   mutating func set(_ key: String, _ value: String) throws(ConfigurationError) {
     guard let entry = ConfigurationKey.named(key) else { throw .unknownKey(key) }
     try entry.set(&self, value)
+  }
+
+  /// The host's address on the uplink with the network's prefix: `uplink-address`, else the network's first
+  /// host address; nil without a network.
+  var effectiveUplinkAddress: IPv4Subnet? {
+    guard let network else { return nil }
+    let address = uplinkAddress ?? IPv4Address(value: network.network.value &+ 1)
+    return IPv4Subnet(address: address, prefixLength: network.prefixLength)
   }
 
   /// Reads a file of `key = value` lines (`#` starts a comment; `image-dir` may repeat, and the file's
@@ -137,6 +155,27 @@ struct DaemonConfiguration: Equatable {
     guard LogLevelName.parse(logLevel) != nil else {
       throw .invalid("log-level must be one of \(LogLevelName.all.joined(separator: ", "))")
     }
+    try validateNetwork()
+  }
+
+  /// Checks `network`, `uplink` and `uplink-address` against each other.
+  private func validateNetwork() throws(ConfigurationError) {
+    guard let network else {
+      if uplinkTap != nil { throw .invalid("uplink needs a network: set network = SUBNET (such as 10.0.0.0/16)") }
+      if uplinkAddress != nil { throw .invalid("uplink-address needs network = SUBNET and uplink = tap NAME") }
+      return
+    }
+    guard network.prefixLength >= 8, network.prefixLength <= 30 else {
+      throw .invalid("network: the prefix must be from /8 to /30, not /\(network.prefixLength)")
+    }
+    guard let address = uplinkAddress else { return }
+    guard uplinkTap != nil else { throw .invalid("uplink-address needs uplink = tap NAME") }
+    guard network.contains(address), address != network.network, address != network.broadcast else {
+      throw .invalid("uplink-address \(address) is not a host address of network \(network)")
+    }
+    if let prefix = uplinkPrefix, prefix != network.prefixLength {
+      throw .invalid("uplink-address \(address)/\(prefix) must have the network's prefix /\(network.prefixLength)")
+    }
   }
 
   /// The configuration as the file would state it (for `denalid serve --check-config`).
@@ -181,6 +220,14 @@ extension DaemonConfiguration {
   var engine: EngineConfiguration {
     EngineConfiguration(
       stateDirectory: stateDirectory, workers: workers, memoryBudget: memoryBudget, swapThreads: swapThreads,
-      maximumVMs: maximumVMs, keptFinishedVMs: keptFinishedVMs, consoleBytes: consoleBytes)
+      maximumVMs: maximumVMs, keptFinishedVMs: keptFinishedVMs, consoleBytes: consoleBytes,
+      network: network.map { subnet in
+        EngineNetworkConfiguration(
+          subnet: subnet,
+          uplink: uplinkTap.flatMap { tap in
+            effectiveUplinkAddress.map { EngineNetworkConfiguration.Uplink(tapName: tap, address: $0) }
+          },
+          isolatesVMs: isolatesVMs)
+      })
   }
 }

@@ -16,8 +16,9 @@ struct ServeCommand: ParsableCommand {
     discussion: """
       Settings come from the configuration file (default \(DaemonConfiguration.defaultPath) when it exists, else the
       built-in defaults documented in Config/denalid.conf); every flag overrides the key of the same name. The
-      daemon binds the socket (mode 0660, owned by --socket-group), builds the engine, drops every capability,
-      sets no-new-privileges, and serves until SIGTERM or SIGINT. See Docs/API.md.
+      daemon binds the socket (mode 0660, owned by --socket-group), builds the engine (and creates the uplink's
+      TAP device), drops every capability, sets no-new-privileges, and serves until SIGTERM or SIGINT. See
+      Docs/API.md.
 
       Keys (in the file `key = value`, as a flag `--key VALUE` or `--key=VALUE`):
       \(ConfigurationKey.all.map { "  --\($0.name): \($0.help)" }.joined(separator: "\n"))

@@ -17,7 +17,8 @@ let resolver = ImageResolver(directories: [imageDirectory])
 /// Requests of every route, a create body with every field.
 func seeds() -> [[UInt8]] {
   [
-    "POST\n/v1/vms\napplication/json\n{\"image\":\"a.elf\",\"count\":3,\"name\":\"web\",\"first_index\":2,\"memory\":\"4MiB\",\"disk\":{\"size\":\"1MiB\"},\"arguments\":[\"x\"]}",
+    "POST\n/v1/vms\napplication/json\n{\"image\":\"a.elf\",\"count\":3,\"name\":\"web\",\"first_index\":2,\"memory\":\"4MiB\",\"disk\":{\"size\":\"1MiB\"},\"arguments\":[\"x\"],\"network\":{}}",
+    "POST\n/v1/vms\napplication/json\n{\"image\":\"a.elf\",\"network\":{\"address\":\"10.0.5.5\"}}",
     "GET\n/v1/vms/web-1/console?tail=10&follow=true\n\n",
     "POST\n/v1/vms/7/kill\n\n",
     "GET\n/v1/stats\n\n",

@@ -7,7 +7,7 @@ import FuzzSupport
 
 @testable import DenaliCore
 
-/// A few valid journals: creations, ends, a rewrite's full records with console and usage.
+/// A few valid journals: creations, ends, a rewrite's full records with console, usage, address and network counters.
 func seeds() -> [[UInt8]] {
   let record = VMRecord(
     id: 3, name: "web-1", imagePath: "/images/hello.elf", imageKey: "0123456789abcdef-4096", memorySize: 2 << 20,
@@ -17,6 +17,11 @@ func seeds() -> [[UInt8]] {
   full.startedFrom = .swap
   full.console = Array("hello\n".utf8)
   full.usage.cpuNanoseconds = 12345
+  full.address = IPv4Address(10, 0, 5, 5)
+  var counters = NetworkCounters()
+  counters.packetsIn = 3
+  counters[.vmToVMDenied] = 2
+  full.usage.network = counters
   var lines: [[UInt8]] = []
   do {
     lines.append(try VMJournalEntry.created(record).line())

@@ -1,10 +1,7 @@
-/* swap_support.c: CRC-32C (hardware or table), all-zero page detection, syncfs and page reads for swap files. */
+/* swap_support.c: CRC-32C (hardware or table), all-zero page detection and syncfs for swap files. */
 #define _GNU_SOURCE
 #include "swap_support.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <string.h>
@@ -70,15 +67,3 @@ int swap_page_is_zero(const void *data, size_t length) {
 }
 
 int swap_syncfs(int fd) { return syncfs(fd); }
-
-const int swap_open_direct = O_DIRECT;
-
-long swap_read_pages(int fd, int direct_fd, const struct iovec *vectors, int count, long offset) {
-  if (direct_fd >= 0) {
-    ssize_t cached = preadv2(fd, vectors, count, offset, RWF_NOWAIT);
-    if (cached > 0 || (cached < 0 && errno != EAGAIN && errno != EOPNOTSUPP)) return cached;
-    if (cached == 0) return 0; /* end of file */
-    return preadv(direct_fd, vectors, count, offset);
-  }
-  return preadv(fd, vectors, count, offset);
-}

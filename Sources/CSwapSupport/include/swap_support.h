@@ -15,15 +15,4 @@ int swap_page_is_zero(const void *data, size_t length);
 /** Flushes the file system holding `fd` to stable storage (syncfs(2)); returns 0, or -1 with errno. */
 int swap_syncfs(int fd);
 
-struct iovec;
-
-/** open(2)'s O_DIRECT (glibc shows it only with _GNU_SOURCE). */
-extern const int swap_open_direct;
-
-/** Reads into the `count` page-sized, page-aligned buffers of `vectors` from page-aligned `offset`: from the page
- *  cache when the data is there (preadv2 with RWF_NOWAIT on `fd`), otherwise straight from the disk into the
- *  buffers (preadv on `direct_fd`, opened with O_DIRECT; pass -1 to read through the page cache instead). Returns
- *  the bytes read (maybe fewer than asked), or -1 with errno. */
-long swap_read_pages(int fd, int direct_fd, const struct iovec *vectors, int count, long offset);
-
 #endif /* SWAP_SUPPORT_H */

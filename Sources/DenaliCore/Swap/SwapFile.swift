@@ -294,14 +294,10 @@ public final class SwapFile {
     let fd = try open(name, flags: O_RDONLY)
     guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
     defer { close(fd) }
-    // Pages not in the page cache are read straight into guest memory (O_DIRECT: large requests, no copy); where
-    // O_DIRECT is refused (tmpfs), through the cache.
-    let directFD = (try? open(name, flags: O_RDONLY | swap_open_direct)) ?? -1
-    defer { if directFD >= 0 { close(directFD) } }
     let (state, entries) = try readSegment(fd: fd, commit: commit)
     try memory.withRestoringBytes { (all) throws(SwapError) in
       guard let base = all.baseAddress, all.count >= pageCount * Int(Self.pageSize) else { throw .notResident(vmID: vmID) }
-      var reader = PageReader(fd: fd, directFD: directFD, path: path)
+      var reader = PageReader(fd: fd, path: path)
       for entry in entries {
         // SAFETY: entries were checked to name pages below pageCount, which lie inside the view (checked above).
         let destination = base + Int(entry.page) * Int(Self.pageSize)
@@ -520,15 +516,12 @@ private struct PageWriter {
 /// preadv.
 private struct PageReader {
   let fd: Int32
-  /// The same file opened with O_DIRECT (pages go straight from the disk into guest memory), or -1.
-  let directFD: Int32
   let path: String
   private var batch: [iovec] = []
   private var batchStart: UInt64 = 0
 
-  init(fd: Int32, directFD: Int32 = -1, path: String) {
+  init(fd: Int32, path: String) {
     self.fd = fd
-    self.directFD = directFD
     self.path = path
   }
 
@@ -554,9 +547,8 @@ private struct PageReader {
       slice[0].iov_base = slice[0].iov_base.map { $0 + skip }
       slice[0].iov_len -= skip
       let count = slice.withUnsafeBufferPointer { vectors in
-        // SAFETY: every iovec points at a page of guest memory inside the caller's view (page-aligned, as O_DIRECT
-        // needs, as are the file offsets of pages).
-        swap_read_pages(fd, directFD, vectors.baseAddress, Int32(vectors.count), Int(batchStart) + done)
+        // SAFETY: every iovec points at a page of guest memory inside the caller's view.
+        preadv(fd, vectors.baseAddress, Int32(vectors.count), off_t(batchStart) + off_t(done))
       }
       if count < 0 && errno == EINTR { continue }
       guard count > 0 else {

@@ -54,7 +54,7 @@ final class InMemoryBackend: ControlBackend {
         let info = VMInfo(
           id: id, name: name, image: request.image.path, state: .runnable, memoryBytes: request.memoryBytes,
           diskBytes: request.diskBytes ?? 0, arguments: request.arguments, exits: ["io": 0, "mmio": 0, "interrupted": 0, "other": 0],
-          createdAt: Date())
+          createdAt: Date(), owner: request.requester.uid)
         let line = "fixture: vm \(id) was recorded but does not run (control-api-fixture runs no guests)\n"
         state.records[id] = Record(info: info, console: Array(line.utf8))
         state.order.append(id)

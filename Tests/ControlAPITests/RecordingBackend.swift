@@ -51,7 +51,8 @@ final class RecordingBackend: ControlBackend {
         let info = VMInfo(
           id: id, name: request.names?[index], image: request.image.path, state: .runnable,
           memoryBytes: request.memoryBytes, diskBytes: request.diskBytes ?? 0, arguments: request.arguments,
-          exits: ["io": 0], createdAt: Date(timeIntervalSince1970: 1_800_000_000), address: address, network: network)
+          exits: ["io": 0], createdAt: Date(timeIntervalSince1970: 1_800_000_000), address: address, network: network,
+          owner: request.requester.uid)
         state.vms.append(info)
         state.consoles[info.id] = Array("booted \(info.id)\n".utf8)
         created.append(info)

@@ -16,11 +16,13 @@ public struct VMCreationRequest: Equatable, Sendable {
   public var arguments: [String]
   /// A NIC for every VM, or nil for none.
   public var network: VMNetworkRequest?
+  /// Who asked: the VMs' owner (its uid), and whether per-user quotas apply (they do not to administrators).
+  public var requester: ControlCaller
 
   /// A request to create `count` VMs.
   public init(
     image: ResolvedImage, count: Int, names: [String]?, memoryBytes: UInt64, diskBytes: UInt64?, arguments: [String],
-    network: VMNetworkRequest? = nil
+    network: VMNetworkRequest? = nil, requester: ControlCaller = .root
   ) {
     self.image = image
     self.count = count
@@ -29,6 +31,7 @@ public struct VMCreationRequest: Equatable, Sendable {
     self.diskBytes = diskBytes
     self.arguments = arguments
     self.network = network
+    self.requester = requester
   }
 }
 

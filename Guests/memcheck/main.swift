@@ -1,5 +1,7 @@
-// memcheck [CYCLES] [SLEEP_MS] [KIB]: fills its free memory with a pattern derived from its VM id, the cycle
-// and the page, sleeps SLEEP_MS (default 100), verifies every page, and repeats CYCLES times (default 0:
+// memcheck [CYCLES] [SLEEP_MS] [KIB]: first checks that it starts fresh: the memory it will fill is all zero and
+// its cycle count (in .bss) is 0, else prints `memcheck: NOT FRESH ...` and exits 3 (a guest must never see
+// what another guest left in memory). Then fills its free memory with a pattern derived from its VM id, the
+// cycle and the page, sleeps SLEEP_MS (default 100), verifies every page, and repeats CYCLES times (default 0:
 // forever). KIB bounds the bytes filled (default: all memory between the heap and the stack). A mismatch
 // prints `memcheck: MISMATCH ...` and exits 1; after CYCLES good cycles it prints `memcheck: ok N cycles`
 // and exits 0. The verified-cycle count is at the ELF symbol `memcheck_cycles` for the host to read.
@@ -28,6 +30,13 @@ struct MemCheck: Guest {
       return 2
     }
     let vmID = VirtualRegisters.vmID
+    if memcheckCycles != 0 { return notFresh("cycles", UInt64(memcheckCycles)) }
+    var page = start
+    while page < end {
+      let matched = ilwaco_memory_match64(UInt64(page), 0, UInt64(pageSize / 8))
+      if matched != UInt64(pageSize / 8) { return notFresh("page", UInt64(page)) }
+      page += pageSize
+    }
     var cycle: UInt64 = 0
     while cycles == 0 || cycle < cycles {
       cycle &+= 1
@@ -68,6 +77,16 @@ struct MemCheck: Guest {
     var value = vmID &* 0x9E37_79B9_7F4A_7C15 ^ cycle &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(page) &* 0x1656_67B1_9E37_79F9
     value ^= value >> 29
     return value | 1
+  }
+
+  /// Reports memory that did not start fresh and returns exit status 3.
+  static func notFresh(_ what: StaticString, _ value: UInt64) -> Int32 {
+    Console.print("memcheck: NOT FRESH ")
+    Console.print(what)
+    Console.print(" ")
+    Console.print(value)
+    Console.print("\n")
+    return 3
   }
 
   static func usage() -> Int32 {

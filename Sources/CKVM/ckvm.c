@@ -1,5 +1,10 @@
-/* ckvm.c: the non-variadic ioctl wrappers and the vCPU kick signal handler. */
+/* ckvm.c: the non-variadic ioctl wrappers, memory files for guest memory templates, and the vCPU kick signal
+ * handler. */
+#define _GNU_SOURCE
 #include "ckvm.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,6 +16,12 @@
 int ckvm_ioctl_value(int fd, unsigned long request, unsigned long arg) { return ioctl(fd, request, arg); }
 
 int ckvm_ioctl_pointer(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
+
+int ckvm_memory_file_create(const char *name) { return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING); }
+
+int ckvm_memory_file_seal(int fd) {
+  return fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+}
 
 static void ckvm_kick_handler(int signal_number) { (void)signal_number; }
 

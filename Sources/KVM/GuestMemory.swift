@@ -16,15 +16,20 @@ public struct GuestMemoryError: Error, Equatable, Sendable, CustomStringConverti
   }
 }
 
-/// Anonymous host memory backing a guest's physical address space `[0, size)`.
-/// Every access goes through a bounds check; nothing outside hands out raw pointers unchecked.
+/// One guest's view of the host memory backing its physical address space `[0, size)` (a `MemoryRegion`).
+/// Every access goes through a bounds check; nothing outside hands out raw pointers unchecked. When the region
+/// passes to another guest, this view is revoked first: every access through it fails from then on.
 public final class GuestMemory: @unchecked Sendable {
   /// Bytes per page.
   public static let pageSize: UInt64 = 4096
   /// Size in bytes (a multiple of the page size).
   public let size: UInt64
+  /// The host memory behind the view.
+  public let region: MemoryRegion
   /// Host address of guest-physical address 0.
   @usableFromInline let baseAddress: UnsafeMutableRawPointer
+  /// True once the view was revoked: the region may hold another guest's memory.
+  @usableFromInline private(set) var isRevoked = false
   /// Pages written through this accessor since tracking started (KVM's dirty log sees only guest writes).
   private var hostWrites: PageBitmap?
 
@@ -52,30 +57,36 @@ public final class GuestMemory: @unchecked Sendable {
     }
   }
 
-  /// Maps `size` bytes of zeroed, lazily allocated memory; `size` must be a non-zero multiple of 4 KiB.
-  public init(size: UInt64) throws(KVMError) {
+  /// Maps `size` bytes of zeroed, lazily allocated memory of its own; `size` must be a non-zero multiple of 4 KiB.
+  public convenience init(size: UInt64) throws(KVMError) {
     guard size > 0, size % 4096 == 0, size <= UInt64(Int.max) else {
       throw KVMError(operation: "GuestMemory(size: \(size))", errno: EINVAL)
     }
-    let pointer = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-    guard let pointer, pointer != MAP_FAILED else { throw KVMError.last("mmap guest memory") }
-    self.size = size
-    self.baseAddress = pointer
+    self.init(region: try MemoryRegion(size: size))
   }
 
-  deinit { munmap(baseAddress, Int(size)) }
+  /// A view of all of `region`.
+  public init(region: MemoryRegion) {
+    self.region = region
+    self.size = region.size
+    self.baseAddress = region.baseAddress
+  }
 
-  /// True when `[address, address + length)` lies inside guest memory without wrapping.
+  /// Ends the view: every later access through it fails (checked accessors throw; the whole-memory views see
+  /// no bytes). Called before the region is handed to another guest.
+  public func revoke() { isRevoked = true }
+
+  /// True when `[address, address + length)` lies inside guest memory without wrapping (and the view is live).
   @inlinable
   public func contains(address: UInt64, length: UInt64) -> Bool {
     let (end, overflow) = address.addingReportingOverflow(length)
-    return !overflow && end <= size
+    return !overflow && end <= size && !isRevoked
   }
 
   @usableFromInline
   func check(_ address: UInt64, _ length: UInt64) throws(GuestMemoryError) {
     guard contains(address: address, length: length) else {
-      throw GuestMemoryError(address: address, length: length, memorySize: size)
+      throw GuestMemoryError(address: address, length: length, memorySize: isRevoked ? 0 : size)
     }
   }
 
@@ -172,15 +183,16 @@ public final class GuestMemory: @unchecked Sendable {
   }
 
   /// Calls `body` with a writable view of all of guest memory without recording host writes (for restoring
-  /// a saved image, whose pages count as clean); the view must not escape.
+  /// a saved image, whose pages count as clean); the view must not escape. A revoked view is empty.
   public func withRestoringBytes<R, E: Error>(_ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
-    // SAFETY: the view covers exactly the mapping and lives only during `body`.
-    try body(UnsafeMutableRawBufferPointer(start: baseAddress, count: Int(size)))
+    // SAFETY: the view covers exactly the mapping (nothing once revoked) and lives only during `body`.
+    try body(UnsafeMutableRawBufferPointer(start: isRevoked ? nil : baseAddress, count: isRevoked ? 0 : Int(size)))
   }
 
-  /// Calls `body` with a read-only view of all of guest memory; the view must not escape.
+  /// Calls `body` with a read-only view of all of guest memory; the view must not escape. A revoked view is
+  /// empty.
   public func withAllBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-    // SAFETY: the view covers exactly the mapping and lives only during `body`.
-    try body(UnsafeRawBufferPointer(start: baseAddress, count: Int(size)))
+    // SAFETY: the view covers exactly the mapping (nothing once revoked) and lives only during `body`.
+    try body(UnsafeRawBufferPointer(start: isRevoked ? nil : baseAddress, count: isRevoked ? 0 : Int(size)))
   }
 }

@@ -1,5 +1,6 @@
 // KVMFeatures.swift: the optional KVM capabilities the wrapper uses, checked once when /dev/kvm is opened.
 import CKVM
+import Glibc
 
 /// What this KVM offers beyond API version 12 that the vCPU wrapper uses (each from `KVM_CHECK_EXTENSION`).
 public struct KVMFeatures: Sendable, Equatable {
@@ -14,6 +15,10 @@ public struct KVMFeatures: Sendable, Equatable {
   public var registerSync: Bool
   /// The quirks `KVM_CAP_DISABLE_QUIRKS2` can turn off.
   public var disablableQuirks: KVMQuirks
+  /// True unless KVM is known to map guest memory with two-dimensional paging (Intel EPT, AMD NPT): then KVM
+  /// shadows the guest's own page tables, and those shadows outlive a change the host makes to the pages behind
+  /// them (KVM sees only guest writes), so a VM reused for another guest must have them dropped.
+  public var shadowsGuestPageTables: Bool
 
   /// Asks the KVM device `fd`.
   init(kvmFD fd: Int32) {
@@ -25,5 +30,19 @@ public struct KVMFeatures: Sendable, Equatable {
     let wanted = CKVM_SYNC_X86_REGS | CKVM_SYNC_X86_SREGS
     registerSync = syncFields & wanted == wanted
     disablableQuirks = KVMQuirks(rawValue: UInt64(check(KVM_CAP_DISABLE_QUIRKS2)))
+    shadowsGuestPageTables = !Self.twoDimensionalPaging()
+  }
+
+  /// True when the loaded vendor module says it uses EPT or NPT (`/sys/module/kvm_intel/parameters/ept`,
+  /// `/sys/module/kvm_amd/parameters/npt`); false when neither says so (another backend, or unreadable).
+  static func twoDimensionalPaging() -> Bool {
+    for path in ["/sys/module/kvm_intel/parameters/ept", "/sys/module/kvm_amd/parameters/npt"] {
+      let fd = open(path, O_RDONLY | O_CLOEXEC)
+      guard fd >= 0 else { continue }
+      defer { close(fd) }
+      var byte: UInt8 = 0
+      if read(fd, &byte, 1) == 1, byte == UInt8(ascii: "Y") || byte == UInt8(ascii: "1") { return true }
+    }
+    return false
   }
 }

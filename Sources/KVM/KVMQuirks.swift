@@ -3,7 +3,7 @@ import CKVM
 import Glibc
 
 /// KVM quirks, as the bits of `KVM_CAP_DISABLE_QUIRKS2`.
-public struct KVMQuirks: OptionSet, Sendable, Equatable {
+public struct KVMQuirks: OptionSet, Sendable, Hashable {
   /// The bits.
   public let rawValue: UInt64
 

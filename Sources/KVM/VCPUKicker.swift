@@ -31,6 +31,9 @@ public final class VCPUKicker: Sendable {
     kick()
   }
 
+  /// For the run watchdog's quick look: whether the vCPU seems to be inside `KVM_RUN` (a relaxed load).
+  var isInRun: Bool { runningThread.load(ordering: .relaxed) != 0 }
+
   /// For the run watchdog: whether the vCPU is inside `KVM_RUN` now, and how many runs it has entered.
   func snapshot() -> (inRun: Bool, runs: UInt64) {
     let thread = runningThread.load(ordering: .sequentiallyConsistent)

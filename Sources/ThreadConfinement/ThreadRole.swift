@@ -9,6 +9,8 @@ public enum ThreadRole: String, Sendable, CaseIterable {
   case worker
   /// A swap thread: boots VMs from their image, swaps them in and out (files in the state directory, KVM set-up).
   case swap
+  /// The KVM layer's shell pool thread: resets emptied machine shells (KVM VM, vCPU, memory) for their next guest.
+  case shellReset = "shell-reset"
   /// The scheduler's timer thread: fires idle and timeout deadlines, kicks VMs at the end of their quantum.
   case preemptor
   /// The KVM layer's run watchdog: kicks vCPUs that stay inside one KVM_RUN for a whole period.
@@ -33,6 +35,7 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     case .swap: "swap"
     case .preemptor: "preemptor"
     case .watchdog: "watchdog"
+    case .shellReset: "shell-reset"
     case .network: "network"
     case .portRelease: "port-release"
     case .apiLoop: "api-loop"
@@ -56,6 +59,10 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     case .swap:
       return [SystemCallRule(__NR_ioctl, argument: 1, .oneOf(Self.vcpuRequests + Self.swapRequests + Self.setupRequests))]
         + Self.common + [kick] + Self.diskIO + Self.directoryFiles + [Self.openInDirectory]
+        + [SystemCallRule(__NR_memfd_create)]  // an image's memory template, made at its first boot
+    case .shellReset:
+      return [SystemCallRule(__NR_ioctl, argument: 1, .oneOf(Self.vcpuRequests + Self.swapRequests + Self.setupRequests))]
+        + Self.common
     case .preemptor, .watchdog:
       return Self.common + [kick]
     case .network:

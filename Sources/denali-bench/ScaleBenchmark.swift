@@ -228,7 +228,10 @@ fileprivate struct ScaleResult {
       "live          \(liveAfterCreation) after creation + \(f(ScaleBenchmark.settleSeconds, 0)) s, "
         + "\(liveAfterWindow) after the idle window",
       "per VM (difference before the first VM / after the last, divided by \(count)):",
-      "  process RSS     \(kib(perVM(\.rssKiB)))   (VmRSS \(mib(before.rssKiB)) -> \(mib(after.rssKiB)))",
+      "  process RSS     \(kib(perVM(\.rssKiB)))   (VmRSS \(mib(before.rssKiB)) -> \(mib(after.rssKiB)); counts a shared page once per mapping)",
+      "  process PSS     \(kib(perVM(\.pssKiB)))   (smaps_rollup: anonymous \(kib(perVM(\.pssAnonKiB))) + file "
+        + "\(kib(perVM(\.pssFileKiB))) + shared memory \(kib(perVM(\.pssShmemKiB))); \(mib(before.pssKiB)) -> "
+        + "\(mib(after.pssKiB)); system Shmem \(mib(before.shmemKiB)) -> \(mib(after.shmemKiB)))",
       "  kernel memory   \(kib(perVM(\.kernelKiB)))   (system-wide: Slab \(kib(perVM(\.slabKiB))) + KernelStack "
         + "\(kib(perVM(\.kernelStackKiB))) + PageTables \(kib(perVM(\.pageTablesKiB))) + SecPageTables "
         + "\(kib(perVM(\.secondaryPageTablesKiB))); \(mib(before.kernelKiB)) -> \(mib(after.kernelKiB)))",
@@ -267,8 +270,10 @@ fileprivate struct ScaleResult {
       count: count, memoryBytes: memorySize, workers: workers, creationNs: creation,
       creationNsPerVm: creation / UInt64(count), creationNsPerVmByTenth: creationByTenth, teardownNs: teardown,
       rssKibPerVm: perVM(\.rssKiB), kernelKibPerVmSystemWide: perVM(\.kernelKiB),
-      memavailableKibPerVmSystemWide: -perVM(\.availableKiB), descriptorsPerVm: perVM(\.descriptors),
-      mappingsPerVm: perVM(\.mappings), threadsPerVm: perVM(\.threads), idleWindowNs: window,
+      memavailableKibPerVmSystemWide: -perVM(\.availableKiB), pssKibPerVm: perVM(\.pssKiB),
+      pssAnonKibPerVm: perVM(\.pssAnonKiB), pssFileKibPerVm: perVM(\.pssFileKiB), pssShmemKibPerVm: perVM(\.pssShmemKiB),
+      descriptorsPerVm: perVM(\.descriptors), mappingsPerVm: perVM(\.mappings), threadsPerVm: perVM(\.threads),
+      idleWindowNs: window,
       processCpuNs: processCPU, guestTimeNs: guestTime, processCpuPercentOfCore: percent(processCPU),
       workerCpuNs: threadCPU.workers, preemptorCpuNs: threadCPU.preemptor, kvmThreadCpuNs: threadCPU.kvmThreads,
       otherThreadCpuNs: threadCPU.other, expectedWakeupsPerSecond: expectedWakeupsPerSecond, timedOut: timedOut,
@@ -295,6 +300,8 @@ extension ScaleBenchmark {
     let teardownNs: UInt64
     /// Per VM: process RSS, kernel memory, MemAvailable taken (KiB).
     let rssKibPerVm: Double, kernelKibPerVmSystemWide: Double, memavailableKibPerVmSystemWide: Double
+    /// Per VM: process PSS, and its anonymous, file and shared-memory (memory templates) parts (KiB).
+    let pssKibPerVm: Double, pssAnonKibPerVm: Double, pssFileKibPerVm: Double, pssShmemKibPerVm: Double
     /// Per VM: descriptors, mappings, threads.
     let descriptorsPerVm: Double, mappingsPerVm: Double, threadsPerVm: Double
     /// The idle window, the process's CPU over it, the time inside KVM_RUN, and the CPU as percent of one core.
@@ -314,6 +321,11 @@ extension ScaleBenchmark {
 struct ResidentFigures {
   /// VmRSS of this process, KiB.
   var rssKiB: Int64 = 0
+  /// Proportional set size of this process (/proc/self/smaps_rollup: each page divided by the processes and
+  /// mappings that share it), KiB, and its anonymous, file and shared-memory (memory templates) parts.
+  var pssKiB: Int64 = 0, pssAnonKiB: Int64 = 0, pssFileKiB: Int64 = 0, pssShmemKiB: Int64 = 0
+  /// Shmem in /proc/meminfo (system-wide), KiB: memory files such as the guests' memory templates.
+  var shmemKiB: Int64 = 0
   /// /proc/meminfo fields, KiB (system-wide).
   var slabKiB: Int64 = 0, kernelStackKiB: Int64 = 0, pageTablesKiB: Int64 = 0, secondaryPageTablesKiB: Int64 = 0
   /// MemAvailable, KiB (system-wide).
@@ -335,12 +347,18 @@ struct ResidentFigures {
     var figures = ResidentFigures()
     let status = ProcFile.fields(of: "/proc/self/status")
     figures.rssKiB = status["VmRSS"] ?? 0
+    let rollup = ProcFile.fields(of: "/proc/self/smaps_rollup")
+    figures.pssKiB = rollup["Pss"] ?? 0
+    figures.pssAnonKiB = rollup["Pss_Anon"] ?? 0
+    figures.pssFileKiB = rollup["Pss_File"] ?? 0
+    figures.pssShmemKiB = rollup["Pss_Shmem"] ?? 0
     let meminfo = ProcFile.fields(of: "/proc/meminfo")
     figures.slabKiB = meminfo["Slab"] ?? 0
     figures.kernelStackKiB = meminfo["KernelStack"] ?? 0
     figures.pageTablesKiB = meminfo["PageTables"] ?? 0
     figures.secondaryPageTablesKiB = meminfo["SecPageTables"] ?? 0
     figures.availableKiB = meminfo["MemAvailable"] ?? 0
+    figures.shmemKiB = meminfo["Shmem"] ?? 0
     // The listing opens one descriptor of its own, before and after alike.
     figures.descriptors = Int64((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.count ?? 0)
     let tasks = ThreadCPU.taskIDs()

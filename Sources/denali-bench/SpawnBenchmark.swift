@@ -61,6 +61,11 @@ struct SpawnBenchmark: Benchmark {
   @Flag(help: "Keep the temporary directory (daemon log, state, spawn output) for inspection.")
   var keep = false
 
+  @Flag(
+    inversion: .prefixedNo,
+    help: "Start a counter VM (counter.elf beside the image) before the burst and report its longest gap between counts.")
+  var runningService = true
+
   @OptionGroup
   var output: ReportOptions
 
@@ -107,11 +112,20 @@ struct SpawnBenchmark: Benchmark {
     }
     try daemon.start(flags: serveFlags(imageDirectory: URL(fileURLWithPath: imagePath).deletingLastPathComponent().path))
     try daemon.waitUntilReady(limit: Self.readyLimit)
+    let counterImage = URL(fileURLWithPath: imagePath).deletingLastPathComponent().path + "/counter.elf"
+    let service =
+      runningService && FileManager.default.fileExists(atPath: counterImage)
+      ? try RunningServiceProbe.start(
+        image: counterImage, memory: ByteCount.format(memory.size.bytes), client: daemon.client, limit: Self.readyLimit)
+      : nil
     let startStatistics = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }
 
-    let spawn = try runSpawn(imagePath: imagePath, daemon: daemon)
+    let spawn = try runSpawn(imagePath: imagePath, daemon: daemon, createdBefore: startStatistics.vmsCreatedTotal)
     let progress = waitForAll(created: spawn.created, daemon: daemon, spawnStart: spawn.startedAt)
+    let serviceGap = service?.longestGapMicroseconds(client: daemon.client)
+    service?.stop(client: daemon.client)
     let burstVMs = try Self.call { () throws(ControlClientError) in try daemon.client.listVMs() }
+      .filter { $0.id != service?.id }
     let singleLatencies = try spawnSingles(imagePath: imagePath, daemon: daemon, after: burstVMs.map(\.id).max() ?? 0)
     let vms = burstVMs
     let endStatistics = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }
@@ -126,9 +140,18 @@ struct SpawnBenchmark: Benchmark {
     let figures = Figures(
       benchmark: self, spawn: spawn, progress: progress, vms: vms, singles: singleLatencies, baseline: baseline,
       statistics: (startStatistics, endStatistics), daemonCPU: daemonCPU, peakRSS: peakRSS,
-      stop: (stopped, stopSeconds))
+      stop: (stopped, stopSeconds), service: service.map { ($0.id, serviceGap) })
     try report(figures) {
       printTable(figures, spawnOutput: spawn.output, vms: vms)
+      if let service {
+        let gap = figures.runningServiceLongestGapNs.map(Self.time) ?? "n/a"
+        print(
+          "running service: a counter VM (period \(RunningServiceProbe.intervalMilliseconds) ms, vm \(service.id)) started "
+            + "before the burst went at most \(gap) without counting (longest gap between two counts on its own clock, "
+            + "waits for admission and swap-ins included; target \(Self.time(RunningServiceProbe.targetMicroseconds * 1000)))")
+      } else if runningService {
+        print("running service: not measured (no counter.elf beside the image)")
+      }
       print(Self.stopLine(stopped, seconds: stopSeconds))
     }
     if !figures.healthy {
@@ -145,7 +168,7 @@ struct SpawnBenchmark: Benchmark {
     let wanted = UInt64(count) * memory.size.bytes / 4 * 5
     let budget = memoryBudget?.size.bytes ?? (wanted + step - 1) / step * step
     var flags = [
-      "--image-dir", imageDirectory, "--max-vms", "\(count + singles + 100)", "--keep-finished", "\(count + singles)",
+      "--image-dir", imageDirectory, "--max-vms", "\(count + singles + 100)", "--keep-finished", "\(count + singles + 1)",
       "--memory-budget", ByteCount.format(budget),
     ]
     if let workers { flags += ["--workers", "\(workers)"] }
@@ -167,7 +190,7 @@ struct SpawnBenchmark: Benchmark {
   }
 
   /// Runs `denalid spawn IMAGE --count N ...` against the daemon and times it.
-  private func runSpawn(imagePath: String, daemon: BenchmarkDaemon) throws -> SpawnRun {
+  private func runSpawn(imagePath: String, daemon: BenchmarkDaemon, createdBefore: UInt64) throws -> SpawnRun {
     let outputPath = daemon.directory + "/spawn.out"
     guard FileManager.default.createFile(atPath: outputPath, contents: nil),
       let output = FileHandle(forWritingAtPath: outputPath)
@@ -189,7 +212,8 @@ struct SpawnBenchmark: Benchmark {
     let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
     let created = try Self.call { () throws(ControlClientError) in try daemon.client.statistics() }.vmsCreatedTotal
     return SpawnRun(
-      seconds: seconds, status: process.terminationStatus, output: text, startedAt: startedAt, created: Int(created))
+      seconds: seconds, status: process.terminationStatus, output: text, startedAt: startedAt,
+      created: Int(created &- createdBefore))
   }
 
   /// The C baseline's boots: its samples, and the wall time of its whole loops.

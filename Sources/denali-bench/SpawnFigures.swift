@@ -58,6 +58,8 @@ extension SpawnBenchmark {
     let daemonProcessCpuSeconds: Double?, daemonPeakRssBytes: UInt64?
     /// Whether the daemon exited 0 after SIGTERM, and how long it took.
     let stoppedCleanly: Bool, stopSeconds: Double
+    /// The counter VM started before the burst (nil without one), and its longest gap between two counts.
+    let runningServiceVmId: UInt64?, runningServiceLongestGapNs: UInt64?
 
     /// True when the spawn succeeded, every VM exited 0 and the daemon stopped cleanly.
     var healthy: Bool { spawnExitStatus == 0 && failures == 0 && missing == 0 && finished >= created && stoppedCleanly }
@@ -66,7 +68,8 @@ extension SpawnBenchmark {
     init(
       benchmark: SpawnBenchmark, spawn: SpawnRun, progress: Progress, vms: [VMInfo], singles: [UInt64],
       baseline: BaselineRun, statistics: (start: DaemonStatistics, end: DaemonStatistics), daemonCPU: Double?,
-      peakRSS: UInt64?, stop: (result: (reason: Process.TerminationReason, status: Int32)?, seconds: Double)
+      peakRSS: UInt64?, stop: (result: (reason: Process.TerminationReason, status: Int32)?, seconds: Double),
+      service: (id: UInt64, gapMicroseconds: UInt64?)?
     ) {
       let terminations = SampleSummary(baseline.samples.map(\.end)).median
       let stats = statistics.end
@@ -104,6 +107,8 @@ extension SpawnBenchmark {
       daemonPeakRssBytes = peakRSS
       stoppedCleanly = stop.result.map { $0.reason == .exit && $0.status == 0 } ?? false
       stopSeconds = stop.seconds
+      runningServiceVmId = service?.id
+      runningServiceLongestGapNs = service?.gapMicroseconds.map { $0 * 1000 }
     }
   }
 }

@@ -16,7 +16,8 @@ struct SwapBenchmark: Benchmark {
       Boots --vms memcheck VMs of --memory each; every guest fills --fill-kib of its memory with its pattern
       and idles. All are then swapped out in batches of --batch (each batch made durable by one syncfs, as
       the gatekeeper does), the page cache is dropped (as root; otherwise the read figure is marked warm),
-      and all are swapped back in. The disk's own bandwidth comes from dd with O_DIRECT in the same
+      and all are swapped back in, into the machine shells (KVM VM, vCPU, memory) the swap-outs gave back to the
+      pool, as the daemon does. The disk's own bandwidth comes from dd with O_DIRECT in the same
       directory over the same number of bytes (write with conv=fsync, then read). Ratios are ours / dd's.
       """
   )
@@ -72,6 +73,9 @@ struct SwapBenchmark: Benchmark {
     }
     let store = try SwapStore(directory: state.path)
     let system = try KVMSystem()
+    // As the daemon does: machine shells come from a pool and go back to it at swap-out, so the swap-ins reuse
+    // them (reset) instead of creating KVM VMs.
+    let shells = ShellPool(system: system, capacity: max(Scheduler.Swapping.defaultShellsKept, vms))
     let memorySize = memory.bytes
     let guest = try GuestImage(contentsOf: image, memorySize: memorySize)
 
@@ -82,7 +86,7 @@ struct SwapBenchmark: Benchmark {
       let configuration = VMConfiguration(
         memorySize: memorySize, arguments: ["1", "3600000", "\(fillKib)"], id: UInt64(index + 1))
       let vm = try GuestVM(system: system, image: guest, configuration: configuration, resident: false) { _ in }
-      try vm.boot(system: system, swappable: true)
+      try vm.boot(from: shells)
       guests.append(vm)
     }
     for (index, vm) in guests.enumerated() {
@@ -114,7 +118,7 @@ struct SwapBenchmark: Benchmark {
     // Swap in.
     var pagesIn = 0
     let inStart = ContinuousClock.now
-    for vm in guests { pagesIn += try vm.swapIn(system: system) }
+    for vm in guests { pagesIn += try vm.swapIn(from: shells) }
     let inTime = (ContinuousClock.now - inStart).inSeconds
     let bytesIn = UInt64(pagesIn) * 4096
     guests.removeAll()

@@ -40,7 +40,7 @@ struct SchedulerTests {
     #expect((reports.last?.accounting.preemptions ?? 0) >= 1)
   }
 
-  @Test("the idle reward: a sleeper beside 3 spinners on one worker wakes within two quanta")
+  @Test("the idle reward: a sleeper beside 3 spinners on one worker mostly wakes within half a quantum")
   func idleReward() throws {
     guard let (system, scheduler) = try makeScheduler(workers: 1), let spin = BuiltGuests.image("spin"),
       let sleeper = BuiltGuests.image("sleeper")
@@ -52,12 +52,15 @@ struct SchedulerTests {
     let reports = scheduler.waitForAll()
     let sleeperReport = try #require(reports.first { $0.id == 4 })
     #expect(sleeperReport.outcome == .exited(status: 0), "\(console.text)")
-    // Without the reward the sleeper would queue behind three 10 ms quanta on every wake-up.
+    // Without the reward the sleeper would queue behind three 10 ms quanta on every wake-up, so most of its
+    // wake-ups would be a quantum or more late. The median says so whatever the host does to a few of the 60 (on
+    // a loaded 2-core host single wake-ups were seen 20-120 ms late, with or without the reward); the largest
+    // only has to show the sleeper was never stuck.
     let words = console.text.split(separator: " ")
-    let p99 = words.firstIndex(of: "p99").flatMap { UInt64(words[$0 + 1]) }
-    #expect(try #require(p99, "\(console.text)") < 20_000, "p99 wake-up lateness under two quanta: \(console.text)")
+    let median = words.firstIndex(of: "median").flatMap { UInt64(words[$0 + 1]) }
+    #expect(try #require(median, "\(console.text)") < 5_000, "median wake-up lateness under half a quantum: \(console.text)")
     #expect(sleeperReport.accounting.timerWakeups >= 60)
-    #expect(sleeperReport.accounting.wakeLatenessMax < 25_000_000)
+    #expect(sleeperReport.accounting.wakeLatenessMax < 1_000_000_000, "\(console.text)")
   }
 
   @Test("fairness: 4 spinners on 2 workers get equal CPU (Jain's index at least 0.95)")

@@ -127,6 +127,17 @@ static inline struct kvm_regs ckvm_run_synced_regs(const struct kvm_run *run) { 
 /** The special registers KVM copied into kvm_run at the last exit (with KVM_SYNC_X86_SREGS). */
 static inline struct kvm_sregs ckvm_run_synced_sregs(const struct kvm_run *run) { return run->s.regs.sregs; }
 
+/** mmap's MAP_FIXED_NOREPLACE (linux/mman.h; glibc's headers may lack it): map at exactly this address, or fail
+ *  with EEXIST rather than replace what is there. */
+static const int CKVM_MAP_FIXED_NOREPLACE = 0x100000;
+
+/** Creates an anonymous memory file that can be sealed (memfd_create with MFD_CLOEXEC | MFD_ALLOW_SEALING), for
+ *  guest memory templates; returns its descriptor, or -1 with errno. */
+int ckvm_memory_file_create(const char *name);
+/** Seals a memory file against writes, shrinking, growing and further seals (F_ADD_SEALS); returns 0, or -1
+ *  with errno (EBUSY while a writable shared mapping of it exists). */
+int ckvm_memory_file_seal(int fd);
+
 /** Installs a no-op handler (without SA_RESTART) for the signal used to kick vCPUs out of KVM_RUN. */
 int ckvm_install_kick_handler(int signal_number);
 

@@ -67,6 +67,9 @@ public struct GuestImage: Sendable {
   public let segments: [Segment]
   /// The highest segment end rounded up to 4 KiB: the first address the image does not use.
   public let end: UInt64
+  /// A 64-bit hash of `bytes`, to find images with the same content quickly (not collision-resistant: equal
+  /// hashes are confirmed by comparing the bytes).
+  public let contentHash: UInt64
 
   /// Largest file `init(contentsOf:memorySize:)` will read: 64 MiB.
   public static let maximumFileSize: Int = 64 << 20
@@ -78,6 +81,28 @@ public struct GuestImage: Sendable {
     self.entry = parsed.entry
     self.segments = parsed.segments
     self.end = parsed.end
+    self.contentHash = Self.hash(bytes)
+  }
+
+  /// The end of the highest segment's file bytes rounded up to 4 KiB: past it the image writes nothing.
+  public var fileBytesEnd: UInt64 {
+    let last = segments.map { $0.guestAddress + UInt64($0.fileRange.count) }.max() ?? 0
+    return (last + 4095) / 4096 * 4096
+  }
+
+  /// FNV-1a over 64-bit little-endian words (and the last bytes one by one), seeded with the length.
+  static func hash(_ bytes: [UInt8]) -> UInt64 {
+    let prime: UInt64 = 0x0000_0100_0000_01B3
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(bytes.count)
+    bytes.withUnsafeBytes { buffer in
+      let words = buffer.count / 8
+      for index in 0..<words {
+        // SAFETY: index * 8 + 8 <= buffer.count; unaligned loads are allowed.
+        hash = (hash ^ UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))) &* prime
+      }
+      for index in (words * 8)..<buffer.count { hash = (hash ^ UInt64(buffer[index])) &* prime }
+    }
+    return hash
   }
 
   /// Reads the file at `path` (a regular file of at most `maximumFileSize` bytes) and validates it.

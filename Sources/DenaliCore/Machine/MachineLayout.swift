@@ -20,21 +20,22 @@ public enum MachineLayout {
   /// Bytes per trap stub.
   static let trapStubSize: UInt64 = 16
 
-  /// Writes page tables, GDT, IDT and trap stubs into `memory` (whose size the ABI allows).
-  public static func install(in memory: GuestMemory) throws(GuestMemoryError) {
-    try installPageTables(in: memory)
+  /// Writes page tables, GDT, IDT and trap stubs into `memory` for a guest of `memorySize` bytes (default: the
+  /// memory's own size, which the ABI must allow); `memory` may be just the start of it (a memory template).
+  public static func install(in memory: GuestMemory, memorySize: UInt64? = nil) throws(GuestMemoryError) {
+    try installPageTables(in: memory, memorySize: memorySize ?? memory.size)
     try installGDT(in: memory)
     try installTrapStubsAndIDT(in: memory)
   }
 
-  /// Identity map of [0, memory.size): 2 MiB pages, except the first 2 MiB in 4 KiB pages with page 0 absent.
-  private static func installPageTables(in memory: GuestMemory) throws(GuestMemoryError) {
+  /// Identity map of [0, memorySize): 2 MiB pages, except the first 2 MiB in 4 KiB pages with page 0 absent.
+  private static func installPageTables(in memory: GuestMemory, memorySize: UInt64) throws(GuestMemoryError) {
     let table = present | writable | accessed
     let leaf = present | writable | accessed | dirty
     try memory.write(DENALI_GPA_PDPT | table, at: DENALI_GPA_PML4)
     try memory.write(DENALI_GPA_PD | table, at: DENALI_GPA_PDPT)
     try memory.write(DENALI_GPA_PT0 | table, at: DENALI_GPA_PD)
-    let largePages = memory.size / twoMiB
+    let largePages = memorySize / twoMiB
     if largePages > 1 {
       for index in 1..<largePages {
         try memory.write(index * twoMiB | leaf | largePage, at: DENALI_GPA_PD + index * 8)

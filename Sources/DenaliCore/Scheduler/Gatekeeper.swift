@@ -24,9 +24,12 @@ struct Gatekeeper {
   private var returningQueue = Deque<(vm: ScheduledVM, since: UInt64)>()
   /// Runnable VMs never loaded yet, first come first served.
   private var newQueue = Deque<(vm: ScheduledVM, since: UInt64)>()
-  /// How long a VM never loaded may wait while returning VMs go first: then it goes first, so a stream of
-  /// wake-ups cannot hold a new VM back for ever, nanoseconds.
+  /// How long a VM never loaded may wait while returning VMs go first, nanoseconds. Past it the two queues take
+  /// turns (one admission each), so a stream of wake-ups cannot hold new VMs back for ever and a burst of new
+  /// VMs cannot hold a running service back either.
   static let newVMPatience: UInt64 = 500_000_000
+  /// True when the latest admission taken while both queues waited came from the returning queue.
+  private var servedReturningLast = false
   /// Resident VMs in the order they went idle (entries go stale when a VM wakes; checked by generation).
   private var idleResidents = Deque<(vm: ScheduledVM, generation: UInt64)>()
 
@@ -47,21 +50,22 @@ struct Gatekeeper {
   }
 
   /// Queues a runnable VM that is not in memory for admission: a VM that has run before goes ahead of VMs
-  /// never loaded (a running service that woke in swap does not wait behind a burst of new VMs), unless the
-  /// oldest new VM has waited `newVMPatience`.
+  /// never loaded (a running service that woke in swap does not wait behind a burst of new VMs); once the
+  /// oldest new VM has waited `newVMPatience`, the two queues take turns.
   mutating func requestAdmission(_ vm: ScheduledVM, now: UInt64 = monotonicNanoseconds()) {
     guard !vm.awaitingAdmission else { return }
     vm.awaitingAdmission = true
     if vm.hasBeenLoaded { returningQueue.append((vm, now)) } else { newQueue.append((vm, now)) }
   }
 
-  /// The queue admission serves next: returning VMs first, unless the oldest new VM has waited too long.
+  /// The queue admission serves next: returning VMs first; once the oldest new VM has waited `newVMPatience`,
+  /// the queues take turns.
   private func nextQueueIsReturning(now: UInt64) -> Bool? {
     switch (returningQueue.first, newQueue.first) {
     case (nil, nil): nil
     case (_?, nil): true
     case (nil, _?): false
-    case (_?, let new?): now &- new.since < Self.newVMPatience
+    case (_?, let new?): now &- new.since < Self.newVMPatience || !servedReturningLast
     }
   }
 
@@ -87,6 +91,7 @@ struct Gatekeeper {
       }
       let free = budget > chargedBytes ? budget - chargedBytes : 0
       if vm.memorySize <= free {
+        if !returningQueue.isEmpty && !newQueue.isEmpty { servedReturningLast = returning }
         if returning { returningQueue.removeFirst() } else { newQueue.removeFirst() }
         vm.awaitingAdmission = false
         vm.residency = .loading

@@ -52,9 +52,9 @@ extension Scheduler {
     var pagesRead = 0
     let booted = guest.hasBooted
     if booted {
-      do throws(SwapError) { pagesRead = try guest.swapIn(system: swapping.system) } catch { failure = error.description }
+      do throws(SwapError) { pagesRead = try guest.swapIn(from: swapping.shells) } catch { failure = error.description }
     } else {
-      do throws(VMSetupError) { try guest.boot(system: swapping.system, swappable: true) } catch {
+      do throws(VMSetupError) { try guest.boot(from: swapping.shells) } catch {
         failure = error.description
       }
     }

@@ -11,9 +11,8 @@ extension Scheduler {
       state.timerThreadWakesAt = 0
       guard !state.stopping else { return .done(()) }
       let now = monotonicNanoseconds()
-      let queuedBefore = state.runQueue.count
+      // Each VM a timer queues signals one worker (`queueResident`): a lone wake-up wakes one worker, not all.
       state.fireTimers(now: now)
-      if state.runQueue.count > queuedBefore { state.broadcast(.workAvailable) }
       var earliest = state.timers.earliestDeadline.map {
         $0 &+ (state.timers.liveCount > Self.batchingThreshold ? Self.timerSlack : 0)
       }

@@ -52,6 +52,9 @@ public final class Scheduler: Sendable {
     public var store: SwapStore
     /// The KVM system VMs are loaded and restored with.
     public var system: KVMSystem
+    /// The machine shells VMs are loaded into (KVM VM, vCPU and memory region), given back when they leave
+    /// memory.
+    public var shells: ShellPool
     /// Threads doing swap I/O.
     public var threads: Int
     /// Most swap-outs made durable by one sync.
@@ -65,14 +68,20 @@ public final class Scheduler: Sendable {
       return pages > 0 && pageSize > 0 ? UInt64(pages) * UInt64(pageSize) / 2 : 1 << 30
     }
 
-    /// Settings for a budget of `memoryBudget` bytes with swap files in `store`.
+    /// Shells kept for reuse by default: enough for every VM a spawn burst has in flight under a small budget,
+    /// few enough that their KVM objects cost little (a kept shell holds no guest memory).
+    public static let defaultShellsKept = 64
+
+    /// Settings for a budget of `memoryBudget` bytes with swap files in `store`; up to `shellsKept` machine shells
+    /// are kept for reuse.
     public init(
       memoryBudget: UInt64, store: SwapStore, system: KVMSystem, threads: Int = 2, batchLimit: Int = 32,
-      log: @escaping @Sendable (String) -> Void = { _ in }
+      shellsKept: Int = defaultShellsKept, log: @escaping @Sendable (String) -> Void = { _ in }
     ) {
       self.memoryBudget = memoryBudget
       self.store = store
       self.system = system
+      self.shells = ShellPool(system: system, capacity: shellsKept)
       self.threads = max(1, threads)
       self.batchLimit = max(1, batchLimit)
       self.log = log
@@ -151,6 +160,7 @@ public final class Scheduler: Sendable {
     guard !alreadyStarted else { return }
     // Swap threads create vCPUs; the watchdog's thread must not be started by one of them (see ThreadConfinement).
     configuration.swapping?.system.startRunWatchdog()
+    configuration.swapping?.shells.startResetThread()
     for index in 0..<configuration.workers {
       let thread = Thread { [self] in workerLoop(index) }
       thread.name = "denali-worker-\(index)"
@@ -179,7 +189,7 @@ public final class Scheduler: Sendable {
     withState { state in
       state.live += 1
       state.registry[vm.id] = vm
-      vm.virtualRuntime = state.virtualClock
+      vm.virtualRuntime = state.newVMFloor
       if let timeout = guest.configuration.timeout {
         vm.hasTimeoutTimer = true
         state.addTimer(at: monotonicNanoseconds() &+ nanoseconds(timeout), .timeout(vm))

@@ -203,13 +203,22 @@ struct SchedulerState {
 
   /// Puts a runnable resident VM in the run queue, no lower than the virtual clock minus the sleeper
   /// credit: a VM that waited (idle, or out of memory) runs before those that used up their quantum, and one
-  /// that waited long does not bring back a debt of CPU time to collect from the others.
+  /// that waited long does not bring back a debt of CPU time to collect from the others. A VM that has never
+  /// run starts at the clock plus the credit instead (`newVMFloor`).
   mutating func queueResident(_ vm: ScheduledVM) {
-    let floor = virtualClock > settings.sleeperCredit ? virtualClock - settings.sleeperCredit : 0
+    let floor =
+      vm.accounting.timesScheduled == 0
+      ? newVMFloor : virtualClock > settings.sleeperCredit ? virtualClock - settings.sleeperCredit : 0
     vm.virtualRuntime = max(vm.virtualRuntime, floor)
     runQueue.insert(vm)
     signal(.workAvailable)
   }
+
+  /// Where a VM that has never run starts: the virtual clock plus the sleeper credit, behind the VMs already
+  /// running. Each new VM's first slice then moves the clock on by the credit; a new VM started at the clock
+  /// itself would leave it where it is, and a stream of new VMs (a burst of thousands) would hold every VM
+  /// that has run, whose virtual runtime is past the clock, behind all of them until the stream ends.
+  var newVMFloor: UInt64 { virtualClock &+ settings.sleeperCredit }
 
   // MARK: Admission and swap work
 

@@ -153,6 +153,8 @@ public final class SwapFile {
       var entries: [SwapPageEntry] = []
       entries.reserveCapacity(incremental?.entries.count ?? 64)
       try memory.withAllBytes { (all) throws(SwapError) in
+        // A revoked view (the memory passed to another guest) shows no bytes.
+        guard let base = all.baseAddress, all.count >= pageCount * Int(Self.pageSize) else { throw .notResident(vmID: vmID) }
         var kept = incremental?.entries[...] ?? []
         for page in 0..<pageCount {
           while let first = kept.first, Int(first.page) < page { kept = kept.dropFirst() }
@@ -162,7 +164,7 @@ public final class SwapFile {
             continue
           }
           // SAFETY: page < pageCount, so the page lies inside the view of all guest memory.
-          let bytes = UnsafeRawPointer(all.baseAddress.unsafelyUnwrapped) + page * Int(Self.pageSize)
+          let bytes = UnsafeRawPointer(base) + page * Int(Self.pageSize)
           if swap_page_is_zero(bytes, Int(Self.pageSize)) != 0 { continue }
           let crc = swap_crc32c(0, bytes, Int(Self.pageSize))
           entries.append(SwapPageEntry(page: UInt32(page), crc: crc, offset: try writer.append(bytes)))
@@ -294,16 +296,17 @@ public final class SwapFile {
     defer { close(fd) }
     let (state, entries) = try readSegment(fd: fd, commit: commit)
     try memory.withRestoringBytes { (all) throws(SwapError) in
+      guard let base = all.baseAddress, all.count >= pageCount * Int(Self.pageSize) else { throw .notResident(vmID: vmID) }
       var reader = PageReader(fd: fd, path: path)
       for entry in entries {
-        // SAFETY: entries were checked to name pages below pageCount, which lie inside the view.
-        let destination = all.baseAddress.unsafelyUnwrapped + Int(entry.page) * Int(Self.pageSize)
+        // SAFETY: entries were checked to name pages below pageCount, which lie inside the view (checked above).
+        let destination = base + Int(entry.page) * Int(Self.pageSize)
         try reader.read(into: destination, at: entry.offset)
       }
       try reader.flush()
       for entry in entries {
         // SAFETY: as above; the page was just read.
-        let bytes = UnsafeRawPointer(all.baseAddress.unsafelyUnwrapped) + Int(entry.page) * Int(Self.pageSize)
+        let bytes = UnsafeRawPointer(base) + Int(entry.page) * Int(Self.pageSize)
         guard checksumMatches(entry.crc, swap_crc32c(0, bytes, Int(Self.pageSize))) else {
           throw .corrupt(path: path, reason: "page \(entry.page) fails its checksum")
         }

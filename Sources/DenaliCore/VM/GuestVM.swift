@@ -129,32 +129,60 @@ public final class GuestVM {
     idleToRestore = state.idle
   }
 
+  deinit {
+    // A stale handle must not kick the shell's next guest.
+    control.attach(nil)
+  }
+
   /// True while the VM's KVM objects and memory exist.
   public var isResident: Bool { resident != nil }
+
+  /// The machine shell the VM runs in while resident (for tests of shell reuse).
+  var machineShell: MachineShell? { resident?.shell }
 
   /// True once the VM has run from its image (it has been booted, and maybe swapped out since).
   public var hasBooted: Bool { resident != nil || swapFile != nil }
 
   /// Loads the VM for the first time: creates its KVM objects and memory, loads the image and sets up the
   /// Denali machine state. With `swappable`, KVM logs dirty pages so a swap-out writes only changed pages.
+  /// The KVM objects are the VM's own, destroyed when it leaves memory (`boot(from:)` takes them from a pool).
   public func boot(system: KVMSystem, swappable: Bool) throws(VMSetupError) {
+    let template = try? MemoryTemplate.template(for: image, memorySize: configuration.memorySize)
     let machine: ResidentMachine
     do {
-      machine = try ResidentMachine(system: system, memorySize: configuration.memorySize, tracksDirtyPages: swappable)
+      machine = try ResidentMachine(
+        system: system, memorySize: configuration.memorySize, tracksDirtyPages: swappable, template: template)
     } catch {
       throw .kvm(error)
     }
+    try boot(on: machine, template: template)
+  }
+
+  /// Loads the VM for the first time in a machine shell from `pool` (swappable: KVM logs dirty pages); the shell
+  /// goes back to the pool when the VM leaves memory.
+  public func boot(from pool: ShellPool) throws(VMSetupError) {
+    let template = try? MemoryTemplate.template(for: image, memorySize: configuration.memorySize)
+    let machine: ResidentMachine
+    do {
+      machine = try ResidentMachine(pool: pool, memorySize: configuration.memorySize, template: template)
+    } catch {
+      throw .kvm(error)
+    }
+    try boot(on: machine, template: template)
+  }
+
+  /// Sets `machine` up as a fresh Denali machine running the image: its memory starts as the image's shared
+  /// `template` (or, without one, is written here), then gets this VM's boot information and virtual registers.
+  private func boot(on machine: ResidentMachine, template: MemoryTemplate?) throws(VMSetupError) {
     let memory = machine.memory
     let vcpu = machine.vcpu
+    try installImage(in: memory, template: template)
     do throws(GuestMemoryError) {
-      try MachineLayout.install(in: memory)
-      try image.load(intoFresh: memory)
       let boot = BootInfo(memorySize: memory.size, imageEnd: image.end, arguments: configuration.arguments)
       try boot.write(to: memory)
       machine.virtualRegisters = virtualRegisters(for: machine)
       try machine.virtualRegisters.write(to: memory, monotonic: 0, wallClock: 0, pending: 0)
     } catch {
-      // The image and layout were validated against this memory size; a failure here is a host bug.
       throw .layout(error)
     }
     do {
@@ -165,6 +193,28 @@ public final class GuestVM {
     }
     clockOrigin = monotonicNanoseconds()
     attach(machine)
+  }
+
+  /// Puts the image and the host-built layout into `memory` (whose pages were discarded or never written): the
+  /// image's memory template mapped copy-on-write, or, when no template can be made, written page by page into
+  /// anonymous memory.
+  private func installImage(in memory: GuestMemory, template: MemoryTemplate?) throws(VMSetupError) {
+    do {
+      if let template {
+        try memory.region.mapPrivately(template.file, id: template.id)
+        return
+      }
+      try memory.region.mapAnonymous()
+    } catch {
+      throw .kvm(error)
+    }
+    do throws(GuestMemoryError) {
+      try MachineLayout.install(in: memory)
+      try image.load(intoFresh: memory)
+    } catch {
+      // The image and layout were validated against this memory size; a failure here is a host bug.
+      throw .layout(error)
+    }
   }
 
   /// The virtual-registers page of this VM on `machine`'s vCPU (whose TSC rate it reports).
@@ -226,15 +276,38 @@ public final class GuestVM {
     resident = nil
   }
 
-  /// Restores the VM from its swap file into fresh KVM objects and memory; it continues exactly where it
-  /// was, its clock having jumped by the time it spent swapped out. Returns the pages read.
+  /// Restores the VM from its swap file into fresh KVM objects and memory of its own; it continues exactly where
+  /// it was, its clock having jumped by the time it spent swapped out. Returns the pages read.
   @discardableResult
   public func swapIn(system: KVMSystem) throws(SwapError) -> Int {
     guard resident == nil else { return 0 }
-    guard let file = swapFile else { throw .noImage(vmID: configuration.id) }
     let machine: ResidentMachine
     do {
       machine = try ResidentMachine(system: system, memorySize: configuration.memorySize, tracksDirtyPages: true)
+    } catch {
+      throw .kvm(error)
+    }
+    return try swapIn(on: machine)
+  }
+
+  /// `swapIn(system:)` into a machine shell from `pool`, which goes back to the pool when the VM leaves memory.
+  @discardableResult
+  public func swapIn(from pool: ShellPool) throws(SwapError) -> Int {
+    guard resident == nil else { return 0 }
+    let machine: ResidentMachine
+    do {
+      machine = try ResidentMachine(pool: pool, memorySize: configuration.memorySize)
+    } catch {
+      throw .kvm(error)
+    }
+    return try swapIn(on: machine)
+  }
+
+  /// Loads the swap image into `machine` (anonymous memory, all zero) and restores the vCPU and the clocks.
+  private func swapIn(on machine: ResidentMachine) throws(SwapError) -> Int {
+    guard let file = swapFile else { throw .noImage(vmID: configuration.id) }
+    do {
+      try machine.memory.region.mapAnonymous()
     } catch {
       throw .kvm(error)
     }

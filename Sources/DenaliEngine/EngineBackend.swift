@@ -97,10 +97,10 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// An engine over `scheduler` (whose `onFinish` must call `finished(_:)` through `relay`), with the VMs
   /// `recovery` rebuilt from the state directory.
   init(
-    system: KVMSystem, scheduler: Scheduler, relay: FinishRelay, journal: VMJournal, images: ImageStore,
+    builder: VMBuilder, scheduler: Scheduler, relay: FinishRelay, journal: VMJournal, images: ImageStore,
     layout: StateLayout, settings: Settings, network: EngineNetwork?, recovery: EngineRecovery, logger: Logger
   ) {
-    builder = VMBuilder(system: system, layout: layout, consoleBytes: settings.consoleBytes)
+    self.builder = builder
     self.scheduler = scheduler
     self.journal = journal
     self.images = images
@@ -159,8 +159,10 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     // Reserve ids and names, and room under the VM limit.
     let (firstID, count, shortBy) = try reserve(request)
     let imageKey: String
+    let diskImageKey: String?
     do {
       imageKey = try images.store(request.image.bytes)
+      diskImageKey = try request.diskImage.map { image throws(ImageStoreError) in try images.store(image.bytes) }
     } catch {
       release(firstID: firstID, count: count, names: request.names)
       throw .hostError("cannot keep a copy of the image in the state directory: \(error)")
@@ -175,8 +177,9 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
         if let wanted = request.network, let network { port = try network.allocate(id: id, requested: wanted.address) }
         let record = VMRecord(
           id: id, name: request.names?[index], imagePath: request.image.path, imageKey: imageKey,
-          memorySize: request.memoryBytes, diskSize: request.diskBytes, arguments: request.arguments, createdAt: now,
-          address: port?.address)
+          memorySize: request.memoryBytes, diskSize: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) },
+          arguments: request.arguments, createdAt: now, address: port?.address, diskImageKey: diskImageKey,
+          diskImagePath: request.diskImage?.path)
         built.append(
           try builder.build(record, image: image, restoringFrom: nil, requestedAt: requestedAt, freshDisk: true, port: port))
       } catch {

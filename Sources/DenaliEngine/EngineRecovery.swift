@@ -78,7 +78,7 @@ struct EngineRecovery {
     recovery.entries = (recovery.entries + keptFinished).sorted { $0.record.id < $1.record.id }
     removeStrays(in: layout.swap, keeping: liveIDs)
     removeStrays(in: layout.disks, keeping: liveIDs)
-    images.removeAll(except: Set(recovery.entries.map(\.record.imageKey)))
+    images.removeAll(except: Set(recovery.entries.flatMap { [$0.record.imageKey] + ($0.record.diskImageKey.map { [$0] } ?? []) }))
     do {
       try journal.rewrite(recovery.entries.map(\.record))
     } catch {

@@ -111,6 +111,31 @@ struct BadRequestTests {
     try refuseCreate(server, #"{"image":""}"#, status: 422, code: "invalid_field", message: "field 'image' must not be empty")
   }
 
+  @Test("A read-only disk image: inside an image directory like an image, a whole number of 4 KiB blocks, not with a size")
+  func diskImages() throws {
+    let server = try TestServer()
+    try Data(repeating: 7, count: 6000).write(to: URL(fileURLWithPath: server.images + "/odd.img"))
+    try Data().write(to: URL(fileURLWithPath: server.images + "/empty.img"))
+    try Data(repeating: 7, count: 8192).write(to: URL(fileURLWithPath: server.images + "/site.img"))
+    try refuseCreate(server, #"{"image":"hello.elf","disk":{"image":"../site.img"}}"#, status: 422, code: "image_refused", message: "disk.image '../site.img': '..' is not allowed")
+    try refuseCreate(server, #"{"image":"hello.elf","disk":{"image":"/etc/passwd"}}"#, status: 422, code: "image_refused", message: "outside the image directories")
+    try FileManager.default.createSymbolicLink(atPath: server.images + "/shadow.img", withDestinationPath: "/etc/shadow")
+    try refuseCreate(server, #"{"image":"hello.elf","disk":{"image":"shadow.img"}}"#, status: 422, code: "image_refused", message: "resolves to /etc/shadow, outside the image directories")
+    try refuseCreate(server, #"{"image":"hello.elf","disk":{"image":"missing.img"}}"#, status: 422, code: "image_refused", message: "disk.image 'missing.img' was not found")
+    try refuseCreate(server, #"{"image":"hello.elf","disk":{"image":"odd.img"}}"#, status: 422, code: "invalid_field", message: "field 'disk.image' 'odd.img' has 6000 bytes")
+    try refuseCreate(server, #"{"image":"hello.elf","disk":{"image":"empty.img"}}"#, status: 422, code: "invalid_field", message: "non-zero multiple of 4KiB")
+    try refuseCreate(server, #"{"image":"hello.elf","disk":{"image":""}}"#, status: 422, code: "invalid_field", message: "field 'disk.image' must not be empty")
+    try refuseCreate(server, #"{"image":"hello.elf","disk":{"image":"site.img","size":"4KiB"}}"#, status: 422, code: "invalid_field", message: "not both")
+    try refuseCreate(server, #"{"image":"hello.elf","disk":{}}"#, status: 422, code: "missing_field", message: "disk.size")
+    try refuseCreate(server, #"{"image":"hello.elf","disk":{"image":null}}"#, status: 422, code: "invalid_field", message: "disk.image")
+    // Accepted: the backend gets the canonical path and the bytes, read once.
+    let reply = try server.request("POST", "/v1/vms", json: #"{"image":"hello.elf","count":2,"disk":{"image":"site.img"}}"#)
+    #expect(reply.status == 201, "\(reply.text)")
+    #expect(server.backend.calls == ["create image=\(server.images)/hello.elf count=2 memory=4194304 disk=none names=none arguments= disk-image=\(server.images)/site.img (8192 bytes)"])
+    #expect(reply.text.contains(#""disk_image":"\#(server.images)/site.img""#), "\(reply.text)")
+    #expect(reply.text.contains(#""disk_bytes":8192"#), "\(reply.text)")
+  }
+
   @Test("Bodies over the limit get 413, by Content-Length or as they arrive (chunked)")
   func bodyTooLarge() throws {
     let server = try TestServer(limits: ControlLimits(maximumBodyBytes: 1024))

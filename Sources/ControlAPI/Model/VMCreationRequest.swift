@@ -10,17 +10,20 @@ public struct VMCreationRequest: Equatable, Sendable {
   public var names: [String]?
   /// Guest memory per VM in bytes: a multiple of 2 MiB, within the configured maximum.
   public var memoryBytes: UInt64
-  /// A scratch disk per VM of this many bytes (a multiple of 4 KiB), or nil for none.
+  /// A scratch disk per VM of this many bytes (a multiple of 4 KiB), or nil for none (or for a disk image).
   public var diskBytes: UInt64?
   /// Arguments for every guest (no NUL; at most 4048 bytes with their terminators).
   public var arguments: [String]
   /// A NIC for every VM, or nil for none.
   public var network: VMNetworkRequest?
+  /// A read-only disk image every VM shares (resolved inside an image directory and read once: a non-zero
+  /// multiple of 4 KiB), or nil; never together with `diskBytes`.
+  public var diskImage: ResolvedImage?
 
   /// A request to create `count` VMs.
   public init(
     image: ResolvedImage, count: Int, names: [String]?, memoryBytes: UInt64, diskBytes: UInt64?, arguments: [String],
-    network: VMNetworkRequest? = nil
+    network: VMNetworkRequest? = nil, diskImage: ResolvedImage? = nil
   ) {
     self.image = image
     self.count = count
@@ -29,6 +32,7 @@ public struct VMCreationRequest: Equatable, Sendable {
     self.diskBytes = diskBytes
     self.arguments = arguments
     self.network = network
+    self.diskImage = diskImage
   }
 }
 

@@ -35,8 +35,12 @@ public struct VMRecord: Codable, Equatable, Sendable {
   public var imageKey: String
   /// Guest memory size in bytes.
   public var memorySize: UInt64
-  /// Scratch disk size in bytes, nil for none.
+  /// Disk size in bytes (the scratch disk's, or the read-only disk image's), nil for none.
   public var diskSize: UInt64?
+  /// The ImageStore key of the read-only disk image the VM shares, nil for a scratch disk or none.
+  public var diskImageKey: String?
+  /// The disk image path the request named (resolved by the API layer), for display; set with `diskImageKey`.
+  public var diskImagePath: String?
   /// The guest's command-line arguments.
   public var arguments: [String]
   /// Seconds since 1970.
@@ -62,7 +66,7 @@ public struct VMRecord: Codable, Equatable, Sendable {
     id: UInt64, name: String?, imagePath: String, imageKey: String, memorySize: UInt64, diskSize: UInt64?,
     arguments: [String], createdAt: Double, endedAt: Double? = nil, end: VMEnd? = nil,
     startedFrom: VMStartSource = .image, restarts: Int = 0, console: [UInt8] = [],
-    usage: VMUsage = VMUsage(), address: IPv4Address? = nil
+    usage: VMUsage = VMUsage(), address: IPv4Address? = nil, diskImageKey: String? = nil, diskImagePath: String? = nil
   ) {
     self.id = id
     self.name = name
@@ -79,15 +83,17 @@ public struct VMRecord: Codable, Equatable, Sendable {
     self.console = console
     self.usage = usage
     self.address = address
+    self.diskImageKey = diskImageKey
+    self.diskImagePath = diskImagePath
   }
 
   private enum CodingKeys: String, CodingKey {
     case id, name, imagePath, imageKey, memorySize, diskSize, arguments, createdAt, endedAt, end, startedFrom,
-      restarts, console, usage, address
+      restarts, console, usage, address, diskImageKey, diskImagePath
   }
 
   /// Decodes a record; `startedFrom`, `restarts` and `console` default when absent, `console` must be base64, and
-  /// `address`, when present, a dotted-quad IPv4 address.
+  /// `address`, when present, a dotted-quad IPv4 address; `diskImageKey` and `diskImagePath` may be absent.
   public init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
     id = try container.decode(UInt64.self, forKey: .id)
@@ -116,6 +122,8 @@ public struct VMRecord: Codable, Equatable, Sendable {
     } else {
       address = nil
     }
+    diskImageKey = try container.decodeIfPresent(String.self, forKey: .diskImageKey)
+    diskImagePath = try container.decodeIfPresent(String.self, forKey: .diskImagePath)
   }
 
   /// Encodes the record, with `console` as a base64 string and absent optionals left out.
@@ -136,5 +144,7 @@ public struct VMRecord: Codable, Equatable, Sendable {
     try container.encode(Data(console).base64EncodedString(), forKey: .console)
     if usage != VMUsage() { try container.encode(usage, forKey: .usage) }
     try container.encodeIfPresent(address?.description, forKey: .address)
+    try container.encodeIfPresent(diskImageKey, forKey: .diskImageKey)
+    try container.encodeIfPresent(diskImagePath, forKey: .diskImagePath)
   }
 }

@@ -347,14 +347,15 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     // them into the records.
     let statuses = Dictionary(uniqueKeysWithValues: scheduler.snapshot().map { ($0.id, $0) })
     let readings = portReadings(of: nil)
-    let records = lock.withLock { entries.values.sorted { $0.record.id < $1.record.id } }.map { entry in
+    let (sortedEntries, next) = lock.withLock { (entries.values.sorted { $0.record.id < $1.record.id }, nextID) }
+    let records = sortedEntries.map { entry in
       var record = entry.record
       record.console = entry.console.contents
       record.usage = lock.withLock { entry.usage(status: statuses[record.id], nic: readings[record.id]?.counters) }
       return record
     }
     do {
-      try journal.rewrite(records)
+      try journal.rewrite(records, nextID: next)
       if unsaved.isEmpty { writeCleanStopMarker() }
       logger.notice("saved \(records.count) VM records (\(records.filter { $0.end == nil }.count) live)")
     } catch {
@@ -519,14 +520,14 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   /// Rewrites the journal when appends have grown it well past the table it describes.
   private func compactJournalIfLarge() {
-    let records: [VMRecord]? = lock.withLock {
+    let table: (records: [VMRecord], nextID: UInt64)? = lock.withLock {
       guard journalAppends > max(settings.journalCompactionAppends, entries.count / 8) else { return nil }
       journalAppends = 0
-      return entries.values.sorted { $0.record.id < $1.record.id }.map(\.record)
+      return (entries.values.sorted { $0.record.id < $1.record.id }.map(\.record), nextID)
     }
-    guard let records else { return }
+    guard let table else { return }
     do {
-      try journal.rewrite(records)
+      try journal.rewrite(table.records, nextID: table.nextID)
     } catch {
       logger.warning("cannot compact the VM journal (it keeps growing, nothing is lost): \(error)")
     }

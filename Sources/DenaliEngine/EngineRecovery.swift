@@ -39,6 +39,8 @@ struct EngineRecovery {
     recovery.previousStopWasClean = layout.root.contains(EngineBackend.StateLayout.cleanStopMarker)
     layout.root.remove(EngineBackend.StateLayout.cleanStopMarker)
     let records = journal.recovered
+    // Ids of VMs already forgotten (and compacted away) are never given out again.
+    recovery.nextID = max(recovery.nextID, journal.recoveredNextID)
     if journal.skippedEntries > 0 {
       // A skipped creation is a VM skipped: its record is torn, corrupt or out of bounds (the reason says which).
       logger.warning(
@@ -80,7 +82,7 @@ struct EngineRecovery {
     removeStrays(in: layout.disks, keeping: liveIDs)
     images.removeAll(except: Set(recovery.entries.flatMap { [$0.record.imageKey] + ($0.record.diskImageKey.map { [$0] } ?? []) }))
     do {
-      try journal.rewrite(recovery.entries.map(\.record))
+      try journal.rewrite(recovery.entries.map(\.record), nextID: recovery.nextID)
     } catch {
       logger.error("cannot rewrite the VM journal after recovery (the old one stays valid): \(error)")
     }

@@ -144,6 +144,32 @@ struct VMJournalTests {
     #expect(try VMJournal(directory: directory).skippedEntries == 2)
   }
 
+  @Test("a rewrite records the next id, so ids of VMs left out of the table are never given again; a hostile one is skipped")
+  func nextIDSurvivesCompaction() throws {
+    let directory = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    do {
+      let journal = try VMJournal(directory: directory)
+      try journal.recordCreated([record(1), record(2), record(3)])
+      #expect(journal.recoveredNextID == 1)
+      // VMs 1-3 were forgotten: the compacted table holds none of them, yet the next id stays 4, and 10 once asked.
+      try journal.rewrite([], nextID: 10)
+      journal.close()
+    }
+    let reopened = try VMJournal(directory: directory)
+    #expect(reopened.recovered.isEmpty)
+    #expect(reopened.recoveredNextID == 10)
+    try reopened.recordCreated([record(10)])
+    reopened.close()
+    #expect(try VMJournal(directory: directory).recoveredNextID == 11)
+    // A crafted next id past the largest id is skipped with a reason, not trusted.
+    let line = try VMJournalEntry.nextID(1 << 63).line()
+    try setContents(directory, try contents(directory) + line)
+    let crafted = try VMJournal(directory: directory)
+    #expect(crafted.recoveredNextID == 11)
+    #expect(crafted.skippedEntries == 1 && crafted.skippedReasons.first?.contains("next id") == true, "\(crafted.skippedReasons)")
+  }
+
   @Test("rewrite replaces the content with full records, and appends after it still replay")
   func rewrite() throws {
     let directory = try makeDirectory()
@@ -159,8 +185,10 @@ struct VMJournalTests {
     kept[0].restarts = 2
     try journal.rewrite(kept)
     let lines = String(decoding: try contents(directory), as: UTF8.self).split(separator: "\n")
-    #expect(lines.count == 2)
-    #expect(lines.allSatisfy { $0.contains(#" {"record":{"#) })
+    // The next id first (above every id recorded), then one full record per VM.
+    #expect(lines.count == 3)
+    #expect(lines.first?.hasSuffix(#" {"nextID":4}"#) == true, "\(lines.first ?? "")")
+    #expect(lines.dropFirst().allSatisfy { $0.contains(#" {"record":{"#) })
 
     try journal.recordCreated([record(6)])
     try journal.recordEnded(id: 3, end: .killed, at: 10)

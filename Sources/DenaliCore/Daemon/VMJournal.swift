@@ -15,6 +15,8 @@ public final class VMJournal: Sendable {
   public let directory: String
   /// The records replayed at open, in id order (the engine takes them once).
   public let recovered: [VMRecord]
+  /// The lowest VM id the journal never recorded as given out (ids of VMs already forgotten included).
+  public let recoveredNextID: UInt64
   /// Entries skipped at open because they were torn, failed their checksum, or held values out of bounds (count),
   /// for a log line.
   public let skippedEntries: Int
@@ -78,6 +80,7 @@ public final class VMJournal: Sendable {
     self.directory = directory.path
     handle = directory
     recovered = replay.table.values.sorted { $0.id < $1.id }
+    recoveredNextID = replay.nextID
     skippedEntries = replay.skipped
     skippedReasons = replay.reasons
   }
@@ -100,8 +103,10 @@ public final class VMJournal: Sendable {
   /// Replaces the whole journal by these records (write to a temporary file in the same directory, fsync, rename,
   /// fsync the directory). Used at startup after replay and at clean shutdown (then records carry console and
   /// startedFrom). Later appends go to the new file. On an error before the rename the old journal stays as it was.
-  public func rewrite(_ records: [VMRecord]) throws(VMJournalError) {
-    let bytes = try encode(records.map { VMJournalEntry.record($0) })
+  /// `nextID` (the lowest id never given out) is written first, so a restart never gives out the id of a VM that
+  /// was forgotten and left the table.
+  public func rewrite(_ records: [VMRecord], nextID: UInt64 = 1) throws(VMJournalError) {
+    let bytes = try encode([.nextID(max(nextID, (records.map(\.id).max() ?? 0) + 1))] + records.map { VMJournalEntry.record($0) })
     try state.withLock { (state) throws(VMJournalError) in
       guard state.fd >= 0 else { throw .closed(path: path) }
       var temporary: String

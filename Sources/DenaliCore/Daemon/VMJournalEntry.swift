@@ -2,7 +2,8 @@
 import CSwapSupport
 import Foundation
 
-/// One journal entry: a VM created, a VM ended, or a full record (written by a rewrite).
+/// One journal entry: a VM created, a VM ended, a full record (written by a rewrite), or the next id to give out
+/// (written first by a rewrite, so ids of VMs already forgotten are never given again).
 enum VMJournalEntry: Equatable, Sendable {
   /// A new VM.
   case created(VMRecord)
@@ -10,12 +11,15 @@ enum VMJournalEntry: Equatable, Sendable {
   case ended(id: UInt64, end: VMEnd, at: Double, usage: VMUsage?)
   /// The whole record of a VM, as of a rewrite.
   case record(VMRecord)
+  /// Every id below this one has been given out.
+  case nextID(UInt64)
 
   /// The JSON object of a line: exactly one member is present.
   private struct Object: Codable {
     var created: VMRecord?
     var ended: Ended?
     var record: VMRecord?
+    var nextID: UInt64?
   }
 
   /// The body of an `ended` entry.
@@ -38,6 +42,7 @@ enum VMJournalEntry: Equatable, Sendable {
       record.endedAt = at
       if let usage { record.usage = usage }
       table[id] = record
+    case .nextID: break
     }
   }
 
@@ -49,6 +54,7 @@ enum VMJournalEntry: Equatable, Sendable {
       case .created(let record): Object(created: record)
       case .ended(let id, let end, let at, let usage): Object(ended: Ended(id: id, end: end, at: at, usage: usage))
       case .record(let record): Object(record: record)
+      case .nextID(let id): Object(nextID: id)
       }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -72,6 +78,13 @@ enum VMJournalEntry: Equatable, Sendable {
       checksumMatches(stored, json.withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) })
     else { return .failure(.checksumMismatch) }
     guard let object = try? JSONDecoder().decode(Object.self, from: Data(json)) else { return .failure(.undecodable) }
+    if let id = object.nextID {
+      guard object.created == nil, object.ended == nil, object.record == nil else { return .failure(.undecodable) }
+      guard id >= 1, id <= VMRecord.maximumID + 1 else {
+        return .failure(.outOfBounds("next id \(id) is out of range (1 to \(VMRecord.maximumID + 1))"))
+      }
+      return .success(.nextID(id))
+    }
     switch (object.created, object.ended, object.record) {
     case (let record?, nil, nil), (nil, nil, let record?):
       if let problem = record.problem { return .failure(.outOfBounds(problem)) }

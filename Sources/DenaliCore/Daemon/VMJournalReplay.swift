@@ -12,6 +12,8 @@ struct VMJournalReplay: Equatable {
 
   /// The VM table, by id.
   var table: [UInt64: VMRecord] = [:]
+  /// The lowest id never given out: above every id recorded, and at least the last rewrite's `nextID` entry.
+  var nextID: UInt64 = 1
   /// Lines skipped: torn, failing their checksum, not decoding, too long or out of bounds.
   var skipped = 0
   /// Why the first `maximumReasons` skipped lines were skipped ("line N: reason").
@@ -68,7 +70,13 @@ struct VMJournalReplay: Equatable {
         skip(.tooLong)
       } else {
         switch VMJournalEntry.parse(pending[...]) {
-        case .success(let entry): entry.apply(to: &table)
+        case .success(let entry):
+          entry.apply(to: &table)
+          switch entry {
+          case .created(let record), .record(let record): nextID = max(nextID, record.id + 1)
+          case .nextID(let id): nextID = max(nextID, id)
+          case .ended: break
+          }
         case .failure(let error): skip(error)
         }
       }
@@ -115,6 +123,7 @@ struct VMJournalReplay: Equatable {
   }
 
   static func == (lhs: VMJournalReplay, rhs: VMJournalReplay) -> Bool {
-    lhs.table == rhs.table && lhs.skipped == rhs.skipped && lhs.completeLength == rhs.completeLength
+    lhs.table == rhs.table && lhs.nextID == rhs.nextID && lhs.skipped == rhs.skipped
+      && lhs.completeLength == rhs.completeLength
   }
 }

@@ -33,7 +33,7 @@ struct EngineDiskImageTests {
     #expect(created.count == 3)
     #expect(created.allSatisfy { $0.diskImage == site.path && $0.diskBytes == UInt64(site.bytes.count) })
     for vm in created {
-      #expect(try engine.waitForEnd(vm.id) == .exited(status: 0), "\(try engine.console(vm.id))")
+      #expect(try engine.waitForEnd(vm.id) == .exited(status: 0), "\((try? engine.console(vm.id)) ?? "")")
       let console = try engine.console(vm.id)
       #expect(console.contains("/a.html: size 3600") && console.contains("/b.bin: size 5000"), "\(console)")
       #expect(!console.contains("MISMATCH"), "\(console)")
@@ -51,7 +51,32 @@ struct EngineDiskImageTests {
     var second = try Guest.request("site-check", count: 1, arguments: ["lookup", "/b.bin"])
     second.diskImage = site
     let vm = try again.createVMs(second).created[0]
-    #expect(try again.waitForEnd(vm.id) == .exited(status: 0), "\(try again.console(vm.id))")
+    #expect(try again.waitForEnd(vm.id) == .exited(status: 0), "\((try? again.console(vm.id)) ?? "")")
     #expect(try again.console(vm.id).contains("/b.bin: size 5000"))
+  }
+
+  @Test("a VM cannot write the shared image: its write gets EROFS, and the image and the kept copy are unchanged")
+  func sharedImageIsReadOnly() throws {
+    guard let harness = EngineHarness() else { return }
+    defer { harness.remove() }
+    let files = NSTemporaryDirectory() + "denali-disk-image-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: files) }
+    let site = try Self.site(in: files)
+    var request = try Guest.request("disk-check", count: 2, arguments: ["write", "7"])
+    request.diskImage = site
+    let engine = try harness.start()
+    defer { engine.shutdown() }
+    let created = try engine.createVMs(request).created
+    for vm in created {
+      #expect(try engine.waitForEnd(vm.id) == .exited(status: 1), "\((try? engine.console(vm.id)) ?? "")")
+      let console = try engine.console(vm.id)
+      // -30: DENALI_EROFS, a write to a read-only disk.
+      #expect(console.contains("write at block 0 failed: ret -30"), "\(console)")
+    }
+    #expect(Array(try Data(contentsOf: URL(fileURLWithPath: site.path))) == site.bytes)
+    let store = harness.path("images-store")
+    let copies = try FileManager.default.contentsOfDirectory(atPath: store).filter { $0.hasSuffix("-\(site.bytes.count).elf") }
+    try #require(copies.count == 1, "\(copies)")
+    #expect(Array(try Data(contentsOf: URL(fileURLWithPath: store + "/" + copies[0]))) == site.bytes)
   }
 }

@@ -79,6 +79,9 @@ struct WebBenchmark: Benchmark {
   @Option(help: "The overlay's label in the plot.")
   var overlayLabel: String = "other run"
 
+  @Flag(help: "Only draw --plot from an existing --csv (and --overlay-csv), without running anything.")
+  var plotOnly = false
+
   @Flag(help: "Measure requests to swapped-out VMs against requests to a resident one instead of the curve.")
   var coldStart = false
 
@@ -112,6 +115,7 @@ struct WebBenchmark: Benchmark {
     if let requests, requests < 1 { throw ValidationError("--requests >= 1") }
     if coldStart && coldVms <= budgetVms { throw ValidationError("--cold-vms must exceed --budget-vms") }
     if plot != nil && csv == nil { throw ValidationError("--plot needs --csv") }
+    if plotOnly && plot == nil { throw ValidationError("--plot-only needs --csv and --plot") }
   }
 
   /// One N's figures.
@@ -129,7 +133,7 @@ struct WebBenchmark: Benchmark {
     /// Kept connections found closed and reopened (keep-alive only; not errors).
     let reconnects: Int
     /// Distinct VMs the window's requests reached.
-    let distinctVMs: Int
+    let distinctVms: Int
     /// Whole-VM swap-ins and swap-outs per second in the window.
     let swapInsPerSecond: Double, swapOutsPerSecond: Double
     /// Swap-ins per completed request (measured) against the model's chance that a request's VM is swapped out
@@ -174,6 +178,12 @@ struct WebBenchmark: Benchmark {
   static let tap = "dweb0", subnet = "10.96.0.0/14"
 
   func run() throws {
+    if plotOnly, let csv, let plot {
+      return try WebReport.plot(
+        csv: csv, png: plot, clients: clients, exponent: exponent, keepAlive: keepAlive, budgetVms: budgetVms,
+        memoryMib: memoryMib,
+        overlay: overlayCsv.map { ($0, overlayLabel) })
+    }
     guard BenchmarkNamespace.current != nil else {
       return try BenchmarkNamespace.rerunInside(prefix: "denali-bench-web", benchmark: "web")
     }
@@ -213,7 +223,8 @@ struct WebBenchmark: Benchmark {
     let peak = rows.map(\.requestsPerSecond).max()
     if let plot, let csv, !rows.isEmpty {
       try WebReport.plot(
-        csv: csv, png: plot, clients: clients, budgetVms: budgetVms, memoryMib: memoryMib,
+        csv: csv, png: plot, clients: clients, exponent: exponent, keepAlive: keepAlive, budgetVms: budgetVms,
+        memoryMib: memoryMib,
         overlay: overlayCsv.map { ($0, overlayLabel) })
     }
     let figures = Figures(
@@ -270,7 +281,7 @@ struct WebBenchmark: Benchmark {
       vms: count, requests: completed, seconds: seconds, requestsPerSecond: Double(completed) / seconds,
       medianNs: latencies.median, p90Ns: latencies.percentile(90), p99Ns: latencies.p99, maxNs: latencies.percentile(100),
       errors: outcome.failures.count, firstError: outcome.failures.first.map { "\($0.kind): \($0.message)" },
-      reconnects: outcome.reconnects, distinctVMs: Set(inWindow.map(\.vm)).count,
+      reconnects: outcome.reconnects, distinctVms: Set(inWindow.map(\.vm)).count,
       swapInsPerSecond: swapIns / seconds, swapOutsPerSecond: swapOuts / seconds,
       swapInsPerRequest: swapIns / Double(max(completed, 1)), modelColdProbability: coldProbability,
       diskReadBytes: after.diskRead &- before.diskRead, diskWrittenBytes: after.diskWritten &- before.diskWritten,
@@ -330,7 +341,7 @@ struct WebBenchmark: Benchmark {
     func ms(_ ns: UInt64) -> String { decimal(Double(ns) / 1e6, places: 1) }
     print("N=\(row.vms): \(decimal(row.requestsPerSecond, places: 1)) req/s (\(row.requests) in \(decimal(row.seconds, places: 1)) s), "
       + "latency median \(ms(row.medianNs)) ms p90 \(ms(row.p90Ns)) p99 \(ms(row.p99Ns)) max \(ms(row.maxNs)) ms, "
-      + "errors \(row.errors)\(row.firstError.map { " (\($0))" } ?? ""), VMs reached \(row.distinctVMs), "
+      + "errors \(row.errors)\(row.firstError.map { " (\($0))" } ?? ""), VMs reached \(row.distinctVms), "
       + "swap-ins \(decimal(row.swapInsPerSecond, places: 1))/s outs \(decimal(row.swapOutsPerSecond, places: 1))/s, "
       + "swap-ins per request \(decimal(row.swapInsPerRequest, places: 3)) (model \(decimal(row.modelColdProbability, places: 3))), "
       + "disk read \(row.diskReadBytes >> 10) KiB written \(row.diskWrittenBytes >> 10) KiB, daemon CPU "

@@ -18,7 +18,7 @@ enum WebReport {
     let lines = rows.map { row in
       [
         "\(row.vms)", "\(row.requests)", decimal(row.seconds, places: 3), decimal(row.requestsPerSecond, places: 3),
-        ms(row.medianNs), ms(row.p90Ns), ms(row.p99Ns), ms(row.maxNs), "\(row.errors)", "\(row.distinctVMs)",
+        ms(row.medianNs), ms(row.p90Ns), ms(row.p99Ns), ms(row.maxNs), "\(row.errors)", "\(row.distinctVms)",
         decimal(row.swapInsPerSecond, places: 3), decimal(row.swapOutsPerSecond, places: 3),
         decimal(row.swapInsPerRequest, places: 4), decimal(row.modelColdProbability, places: 4), "\(row.diskReadBytes)",
         "\(row.diskWrittenBytes)", decimal(row.daemonCPUPercent, places: 1),
@@ -38,7 +38,8 @@ enum WebReport {
   /// Draws `csv` (and `overlay`, another run's CSV with its label) into `png` with gnuplot: requests/s (left axis)
   /// and p99 latency (right axis) against VMs, log scales, with Denali's points.
   static func plot(
-    csv: String, png: String, clients: Int, budgetVms: Int, memoryMib: Int, overlay: (csv: String, label: String)? = nil
+    csv: String, png: String, clients: Int, exponent: Double, keepAlive: Bool, budgetVms: Int, memoryMib: Int,
+    overlay: (csv: String, label: String)? = nil
   ) throws {
     guard BenchmarkNamespace.isInstalled("gnuplot") else {
       throw BenchmarkError("gnuplot not found (Debian gnuplot-nox; scripts/setup.sh installs it)")
@@ -73,7 +74,7 @@ enum WebReport {
       set ylabel 'requests/s (log)'
       set y2label 'p99 latency, ms (log)'
       set grid
-      set title "Denali's web experiment on denalid: Zipf(1.0) load, \(clients) closed-loop clients, guests emulated (~0.8 µs per instruction): compare shapes, not heights"
+      set title "Denali's web experiment on denalid: Zipf(\(decimal(exponent, places: 2))) load, \(clients) closed-loop clients, \(keepAlive ? "kept-alive connections" : "a new connection per request")\\nguests emulated here (about 0.8 µs per guest instruction): compare shapes, not heights"
       plot \(series.joined(separator: ", \\\n  "))
       """
     let scriptPath = png + ".gnuplot"

@@ -1,4 +1,4 @@
-// httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [ballast=K] [quiet]:
+// httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [lazy-time-wait] [ballast=K] [quiet]:
 // an HTTP/1.1
 // server of the site image on its disk (`denalid disk pack`, attached with --disk FILE --disk-readonly), or without a disk of
 // a built-in page at "/". GET and HEAD, keep-alive and pipelining, Content-Type from the image; everything else is
@@ -6,7 +6,8 @@
 // page ...`); after N responses (forever without count) and once the last connection ends, `httpd: N connections,
 // ...` and exits 0. C connections at once (default 16; more wait in the listen backlog), B bytes per TCP buffer
 // (default 8192), H half-open and waiting handshakes (default 2C, at least 32), request heads of at most L bytes
-// (default 4096, the parser's buffer per connection; 431 past it), connections idle for T ms reset (default 30000);
+// (default 4096, the parser's buffer per connection; 431 past it), connections idle for T ms reset (default 30000),
+// a connection it closed stays in TIME-WAIT 1 s, or with lazy-time-wait without a timer until its slot is needed;
 // ballast=K takes K KiB of heap at start and writes a word into each of its pages, so the VM holds that much more
 // memory that is not zero (a memory-heavy server: every swap-in reads it). No NIC: exits 3; a disk that is not a
 // site image: exits 4; bad options, or C connections (and the ballast) that would not fit in the heap: 2.
@@ -46,6 +47,8 @@ struct Httpd: Guest {
     configuration.maximumHalfOpen = Int(halfOpen)
     configuration.sendBufferSize = Int(buffer)
     configuration.receiveBufferSize = Int(buffer)
+    // TIME-WAIT without a timer, ended only when its slot is needed: an idle server then sets no timer at all.
+    if arguments.contains(where: { $0 == "lazy-time-wait" }) { configuration.timeWaitNanoseconds = .max }
     let limits = HTTPParserLimits(requestLine: min(1024, Int(headLimit)), head: Int(headLimit))
     // Every connection's memory is taken on first use and kept: refuse a configuration whose worst case does not
     // fit in the heap, instead of failing an allocation (and the guest) under load.
@@ -125,7 +128,7 @@ struct Httpd: Guest {
 
   static func usage() -> Int32 {
     Console.print(
-      "usage: httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [ballast=K] [quiet]\n")
+      "usage: httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [lazy-time-wait] [ballast=K] [quiet]\n")
     return 2
   }
 }

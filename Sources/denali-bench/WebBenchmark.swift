@@ -43,6 +43,9 @@ struct WebBenchmark: Benchmark {
   @Option(help: "KiB of memory each httpd writes at start (httpd ballast=K: a memory-heavy server); 0 for none.")
   var ballastKib: Int = 0
 
+  @Flag(help: "Give httpd its 1 s TIME-WAIT timer (by default it gets lazy-time-wait: no timer, a TIME-WAIT connection ends when its slot is needed, so an idle server is never woken by a timer).")
+  var timedTimeWait = false
+
   @Option(help: "Concurrent clients (each one request outstanding).")
   var clients: Int = 16
 
@@ -154,7 +157,8 @@ struct WebBenchmark: Benchmark {
   /// What `web` reports.
   struct Figures: Encodable {
     /// The run's settings.
-    let clients: Int, exponent: Double, keepAlive: Bool, memoryBytes: UInt64, budgetVms: Int, ballastKib: Int
+    let clients: Int, exponent: Double, keepAlive: Bool, memoryBytes: UInt64, budgetVms: Int, ballastKib: Int,
+      lazyTimeWait: Bool
     /// The site's document sizes (bytes) and its image's size.
     let documentBytes: [Int], siteImageBytes: Int
     /// One row per N (the curve), empty with --cold-start.
@@ -229,7 +233,7 @@ struct WebBenchmark: Benchmark {
     }
     let figures = Figures(
       clients: clients, exponent: exponent, keepAlive: keepAlive, memoryBytes: UInt64(memoryMib) << 20,
-      budgetVms: budgetVms, ballastKib: ballastKib, documentBytes: site.documents.map(\.body.count),
+      budgetVms: budgetVms, ballastKib: ballastKib, lazyTimeWait: !timedTimeWait, documentBytes: site.documents.map(\.body.count),
       siteImageBytes: imageBytes, rows: rows, peakRequestsPerSecond: peak, coldStart: cold)
     try report(figures) {
       if let cold { printColdStart(cold) } else if let peak {
@@ -240,7 +244,8 @@ struct WebBenchmark: Benchmark {
 
   /// httpd's arguments: room for the clients' connections, quiet, and the ballast.
   private var guestArguments: [String] {
-    ["max-connections=\(min(max(clients, 16), 64))", "buffer=8192", "quiet"] + (ballastKib > 0 ? ["ballast=\(ballastKib)"] : [])
+    ["max-connections=\(min(max(clients, 16), 64))", "buffer=8192", "quiet"] + (timedTimeWait ? [] : ["lazy-time-wait"])
+      + (ballastKib > 0 ? ["ballast=\(ballastKib)"] : [])
   }
 
   /// Runs the load against the first `count` VMs and measures one row.

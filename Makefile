@@ -51,7 +51,7 @@ DEB_LEVEL =
 ARCHITECTURE := $(shell dpkg --print-architecture 2>/dev/null)
 DEB = $(DEB_DIR)/denali_$(DENALI_VERSION)_$(ARCHITECTURE).deb
 
-.PHONY: all setup build guests docs test test-tsan test-asan demo bench clean install uninstall deb
+.PHONY: all setup build guests docs test test-tsan test-asan demo bench clean install uninstall deb check format
 all: build
 
 setup:
@@ -91,6 +91,16 @@ test: setup guests
 	DENALI_DEB=$(CURDIR)/.build/debug-deb/denali_$(DENALI_VERSION)_$(ARCHITECTURE).deb \
 	SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(JOBS) \
 		$(SWIFT) test -j $(JOBS)
+
+# The Swift sources' layout, checked against the committed .swift-format (swift-format from the toolchain):
+# `make check` fails on any drift, `make format` rewrites the files in place.
+SWIFT_FORMAT ?= swift-format
+FORMATTED = Package.swift Sources Tests Guests
+check:
+	$(SWIFT_FORMAT) lint --strict --parallel --recursive --configuration .swift-format $(FORMATTED)
+
+format:
+	$(SWIFT_FORMAT) format --in-place --parallel --recursive --configuration .swift-format $(FORMATTED)
 
 # The suite under ThreadSanitizer / AddressSanitizer (builds in .build-tsan / .build-asan; any report fails).
 test-tsan: setup guests

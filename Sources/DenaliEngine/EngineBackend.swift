@@ -25,6 +25,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     var consoleBytes: Int
     /// Journal appends after which a create request rewrites the journal (more when many VMs are kept).
     var journalCompactionAppends = 1_000
+    /// Per-user quotas and the daemon-wide disk limits, checked at creation.
+    var limits = EngineLimits()
   }
 
   /// The directories the engine keeps its state in, held open by descriptor (every file in them is reached
@@ -164,7 +166,7 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       imageKey = try images.store(request.image.bytes)
       diskImageKey = try request.diskImage.map { image throws(ImageStoreError) in try images.store(image.bytes) }
     } catch {
-      release(firstID: firstID, count: count, names: request.names)
+      release(firstID: firstID, count: count, names: request.names, reservation: firstID)
       throw .hostError("cannot keep a copy of the image in the state directory: \(error)")
     }
     var built: [(entry: EngineEntry, guest: GuestVM)] = []
@@ -178,8 +180,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
         let record = VMRecord(
           id: id, name: request.names?[index], imagePath: request.image.path, imageKey: imageKey,
           memorySize: request.memoryBytes, diskSize: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) },
-          arguments: request.arguments, createdAt: now, address: port?.address, diskImageKey: diskImageKey,
-          diskImagePath: request.diskImage?.path)
+          arguments: request.arguments, createdAt: now, address: port?.address, owner: request.requester.uid,
+          diskImageKey: diskImageKey, diskImagePath: request.diskImage?.path)
         built.append(
           try builder.build(record, image: image, restoringFrom: nil, requestedAt: requestedAt, freshDisk: true, port: port))
       } catch {
@@ -189,7 +191,9 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       }
     }
     if built.count < count {
-      release(firstID: firstID + UInt64(built.count), count: count - built.count, names: request.names.map { Array($0[built.count...]) })
+      release(
+        firstID: firstID + UInt64(built.count), count: count - built.count,
+        names: request.names.map { Array($0[built.count...]) }, reservation: firstID)
     }
     guard !built.isEmpty else {
       throw stoppedBy ?? .hostError("no VM was created")
@@ -201,13 +205,14 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
         if let disk = item.entry.diskName { layout.disks.remove(disk) }
         if let port = item.entry.port { network?.release(port) }
       }
-      release(firstID: firstID, count: built.count, names: request.names)
+      release(firstID: firstID, count: built.count, names: request.names, reservation: firstID)
       throw .hostError("cannot record the VMs in the state directory (nothing was created): \(error)")
     }
     // Journaled VMs are kept even if a stop began meanwhile: the stop records them, and they start after it.
     lock.withLock {
       for item in built { entries[item.entry.record.id] = item.entry }
       reserved -= built.count
+      reservations[firstID] = nil
       createdTotal += UInt64(built.count)
       journalAppends += 1
     }
@@ -453,6 +458,13 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
           }
         }
       }
+      // Quotas and disk limits refuse the whole request before anything changes.
+      if !settings.limits.isEmpty {
+        let (all, own) = holdings(of: request.requester.uid)
+        try settings.limits.check(
+          count: request.count, memory: request.memoryBytes, disk: request.diskBytes ?? 0, requester: request.requester,
+          all: all, own: own)
+      }
       // Live VMs and reservations count against the limit; finished VMs make room, oldest first.
       let room = settings.maximumVMs - (entries.count - finishedOrder.count) - reserved
       guard room > 0 else {
@@ -471,6 +483,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
         ? .limitReached("created \(count) of \(request.count): the daemon keeps \(settings.maximumVMs) VMs at most (max-vms)")
         : nil
       reserved += count
+      reservations[first] = Reservation(
+        owner: request.requester.uid, count: count, memory: request.memoryBytes, disk: request.diskBytes ?? 0)
       return (first, count, shortBy)
     }
   }
@@ -478,9 +492,52 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// VMs reserved by create requests in progress (lock held): counted against the limit.
   private var reserved = 0
 
-  /// Returns the room and names of `count` reserved VMs from `firstID` on that were not created (lock not held).
-  private func release(firstID: UInt64, count: Int, names: [String]?) {
+  /// What one create request in progress has reserved: counted against its owner's quotas and the disk limits.
+  private struct Reservation {
+    /// The uid the VMs will belong to.
+    var owner: UInt32
+    /// VMs neither created nor released yet.
+    var count: Int
+    /// Guest memory per VM, in bytes.
+    var memory: UInt64
+    /// Scratch disk per VM, in bytes.
+    var disk: UInt64
+
+    /// What those VMs will hold.
+    var holdings: EngineHoldings { EngineHoldings(count: count, memory: memory, disk: disk) }
+  }
+
+  /// The reservations of create requests in progress, by their first id (lock held).
+  private var reservations: [UInt64: Reservation] = [:]
+
+  /// What live VMs and reservations hold: all of them, and those of `owner` (lock held). Finished VMs hold
+  /// nothing: their scratch disks and swap files are gone.
+  private func holdings(of owner: UInt32) -> (all: EngineHoldings, own: EngineHoldings) {
+    var all = EngineHoldings()
+    var own = EngineHoldings()
+    for entry in entries.values where !entry.hasEnded {
+      let record = entry.record
+      // A shared read-only disk image is no scratch disk: its one copy is in the image store, whatever the VMs.
+      let scratch = record.diskImageKey == nil ? record.diskSize ?? 0 : 0
+      let held = EngineHoldings(count: 1, memory: record.memorySize, disk: scratch)
+      all.add(held)
+      if record.owner == owner { own.add(held) }
+    }
+    for reservation in reservations.values {
+      all.add(reservation.holdings)
+      if reservation.owner == owner { own.add(reservation.holdings) }
+    }
+    return (all, own)
+  }
+
+  /// Returns the room and names of `count` reserved VMs from `firstID` on that were not created, and their share
+  /// of the reservation that began at `reservation` (lock not held).
+  private func release(firstID: UInt64, count: Int, names: [String]?, reservation: UInt64) {
     lock.withLock {
+      if var held = reservations[reservation] {
+        held.count = max(0, held.count - count)
+        reservations[reservation] = held.count > 0 ? held : nil
+      }
       reserved -= count
       for name in names ?? [] {
         if let id = self.names[name], id >= firstID, id < firstID + UInt64(count) { self.names[name] = nil }

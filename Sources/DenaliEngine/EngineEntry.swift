@@ -61,7 +61,8 @@ final class EngineEntry {
       endedAt: record.endedAt.map { Date(timeIntervalSince1970: $0) },
       restoredFrom: record.startedFrom == .swap ? .swap : .image, restarts: record.restarts,
       startLatencyNanoseconds: latency, address: record.address?.description,
-      network: networkInfo(usage: usage, queued: reading?.queued ?? 0), diskImage: record.diskImagePath)
+      network: networkInfo(usage: usage, queued: reading?.queued ?? 0), owner: record.owner,
+      diskImage: record.diskImagePath)
   }
 
   /// The NIC as the API reports it: identity and whole-life counters; nil without an address.

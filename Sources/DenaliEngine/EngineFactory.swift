@@ -25,11 +25,14 @@ public struct EngineConfiguration: Sendable {
   var journalCompactionAppends = 1_000
   /// The virtual network VMs may have NICs on; nil for none.
   public var network: EngineNetworkConfiguration?
+  /// Per-user quotas and the daemon-wide disk limits (none by default).
+  public var limits = EngineLimits()
 
   /// Settings with every field given.
   public init(
     stateDirectory: String, workers: Int, memoryBudget: UInt64, swapThreads: Int, maximumVMs: Int,
-    keptFinishedVMs: Int, consoleBytes: UInt64, network: EngineNetworkConfiguration? = nil
+    keptFinishedVMs: Int, consoleBytes: UInt64, limits: EngineLimits = EngineLimits(),
+    network: EngineNetworkConfiguration? = nil
   ) {
     self.stateDirectory = stateDirectory
     self.workers = workers
@@ -39,6 +42,7 @@ public struct EngineConfiguration: Sendable {
     self.keptFinishedVMs = keptFinishedVMs
     self.consoleBytes = consoleBytes
     self.network = network
+    self.limits = limits
   }
 }
 
@@ -76,7 +80,8 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
     configuration: .init(workers: workers, swapping: swapping, onFinish: { relay.deliver($0) }))
   let settings = EngineBackend.Settings(
     maximumVMs: configuration.maximumVMs, keptFinishedVMs: configuration.keptFinishedVMs,
-    consoleBytes: Int(configuration.consoleBytes), journalCompactionAppends: configuration.journalCompactionAppends)
+    consoleBytes: Int(configuration.consoleBytes), journalCompactionAppends: configuration.journalCompactionAppends,
+    limits: configuration.limits)
   let builder = VMBuilder(
     system: system, layout: layout, consoleBytes: settings.consoleBytes, diskImages: SharedDiskImages(store: images))
   let recovery = EngineRecovery.recover(

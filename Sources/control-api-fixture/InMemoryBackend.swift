@@ -54,7 +54,8 @@ final class InMemoryBackend: ControlBackend {
         let info = VMInfo(
           id: id, name: name, image: request.image.path, state: .runnable, memoryBytes: request.memoryBytes,
           diskBytes: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) } ?? 0, arguments: request.arguments,
-          exits: ["io": 0, "mmio": 0, "interrupted": 0, "other": 0], createdAt: Date(), diskImage: request.diskImage?.path)
+          exits: ["io": 0, "mmio": 0, "interrupted": 0, "other": 0], createdAt: Date(), owner: request.requester.uid,
+          diskImage: request.diskImage?.path)
         let line = "fixture: vm \(id) was recorded but does not run (control-api-fixture runs no guests)\n"
         state.records[id] = Record(info: info, console: Array(line.utf8))
         state.order.append(id)

@@ -38,6 +38,26 @@ struct PeerCredentialTests {
     #expect(noGroup.refusal(for: PeerCredentials(pid: 1, uid: 2000, gid: 4242)) != nil)
   }
 
+  @Test("Root, the daemon's user, and a peer whose group is the admin group are administrators; others are not")
+  func administrators() {
+    let policy = PeerPolicy(daemonUID: 1000, groupID: 4242, adminGroupID: 4343)
+    #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 0, gid: 0)) == ControlCaller(uid: 0, isAdmin: true))
+    #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 2000, gid: 4343)) == ControlCaller(uid: 2000, isAdmin: true))
+    #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 1000, gid: 1000)) == ControlCaller(uid: 1000, isAdmin: true))
+    #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 65534, gid: 4242)) == ControlCaller(uid: 65534, isAdmin: false))
+    let noAdmins = PeerPolicy(daemonUID: 1000, groupID: 4242)
+    #expect(noAdmins.caller(for: PeerCredentials(pid: 1, uid: 2000, gid: 4343)).isAdmin == false)
+    #expect(noAdmins.caller(for: PeerCredentials(pid: 1, uid: 0, gid: 0)).isAdmin)
+    guard case .failure(let refusal) = policy.admit(PeerCredentials(pid: 1, uid: 65534, gid: 65534)) else {
+      Issue.record("a peer outside the socket's group was admitted")
+      return
+    }
+    #expect(refusal.description.contains("not a member of group 4242"))
+    #expect(ControlCaller(uid: 5, isAdmin: false).mayAccess(owner: 5))
+    #expect(!ControlCaller(uid: 5, isAdmin: false).mayAccess(owner: 6))
+    #expect(ControlCaller(uid: 5, isAdmin: true).mayAccess(owner: 6))
+  }
+
   @Test("A connection from another user is closed without an answer, even when the socket's mode would let it in")
   func refusedPeer() throws {
     guard Self.canSwitchUsers() else { return }

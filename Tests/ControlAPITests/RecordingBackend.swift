@@ -53,7 +53,7 @@ final class RecordingBackend: ControlBackend {
           id: id, name: request.names?[index], image: request.image.path, state: .runnable,
           memoryBytes: request.memoryBytes, diskBytes: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) } ?? 0,
           arguments: request.arguments, exits: ["io": 0], createdAt: Date(timeIntervalSince1970: 1_800_000_000),
-          address: address, network: network, diskImage: request.diskImage?.path)
+          address: address, network: network, owner: request.requester.uid, diskImage: request.diskImage?.path)
         state.vms.append(info)
         state.consoles[info.id] = Array("booted \(info.id)\n".utf8)
         created.append(info)

@@ -63,10 +63,10 @@ extension SchedulerTests {
     return sum * sum / (Double(values.count) * values.reduce(0) { $0 + $1 * $1 })
   }
 
-  @Test("two VMs spinning 2 ms and idling 1 ns beside four hellos on two workers: every hello exits 0 within 1 s")
+  @Test("two VMs spinning 2 ms and idling 1 ns beside four hellos on two workers: every hello exits 0 long before them")
   func nanosecondNappers() throws {
-    let gamer = (image: "cpu-pattern", arguments: ["spin-us=2000", "idle-ns=1"], timeout: Duration.seconds(4))
-    let hello = (image: "hello", arguments: [String](), timeout: Duration.seconds(4))
+    let gamer = (image: "cpu-pattern", arguments: ["spin-us=2000", "idle-ns=1"], timeout: Duration.seconds(6))
+    let hello = (image: "hello", arguments: [String](), timeout: Duration.seconds(6))
     // The hellos come 0.5 s after the nappers, when each worker is busy with a napper's spin-and-nap cycle.
     guard let finished = try runTimed(
       workers: 2, admitted: false, late: 2, delay: .milliseconds(500), [gamer, gamer, hello, hello, hello, hello])
@@ -76,7 +76,11 @@ extension SchedulerTests {
     for entry in hellos {
       #expect(entry.report.outcome == .exited(status: 0), "vm \(entry.report.id): \(entry.report.outcome)")
       let wait = entry.after - .milliseconds(500)
-      #expect(wait < .seconds(1), "vm \(entry.report.id) finished \(wait) after it was started")
+      // Unloaded each hello finishes within 1 s (the figure). Before the fix none ran until the
+      // nappers' timeout ended them (5.5 s after the hellos started); 2.5 s leaves room for a host loaded by other
+      // suites without letting that back.
+      print("napper beside hellos: vm \(entry.report.id) finished \(wait) after it was started")
+      #expect(wait < .milliseconds(2500), "vm \(entry.report.id) finished \(wait) after it was started")
     }
     let gamers = finished.filter { $0.report.name == "cpu-pattern" }
     #expect(gamers.allSatisfy { $0.report.outcome == .timedOut })
@@ -84,8 +88,8 @@ extension SchedulerTests {
 
   @Test("50 hellos started among 50 running nanosecond nappers on two workers all exit 0, long before the nappers end")
   func manyNappers() throws {
-    let gamer = (image: "cpu-pattern", arguments: ["spin-us=2000", "idle-ns=1"], timeout: Duration.seconds(5))
-    let hello = (image: "hello", arguments: [String](), timeout: Duration.seconds(5))
+    let gamer = (image: "cpu-pattern", arguments: ["spin-us=2000", "idle-ns=1"], timeout: Duration.seconds(8))
+    let hello = (image: "hello", arguments: [String](), timeout: Duration.seconds(8))
     // The hellos come 1 s after the nappers, when those are all in their spin-and-nap cycle (past their costly
     // first entries). Before the fix a woken napper always went first: no hello ran until the nappers ended.
     guard let finished = try runTimed(
@@ -97,7 +101,8 @@ extension SchedulerTests {
     #expect(hellos.allSatisfy { $0.report.outcome == .exited(status: 0) }, "\(hellos.map(\.report.outcome))")
     let last = hellos.map(\.after).max() ?? .zero
     print("50 nappers: hellos finished after \(hellos.map { Int($0.after / .milliseconds(1)) }.sorted()) ms")
-    #expect(last < .seconds(4), "the last hello finished \(last) after the nappers started, which end at 5 s")
+    // Unloaded the last hello was done 1.36 s after the nappers started; before the fix, only when they ended (8 s).
+    #expect(last < .seconds(5), "the last hello finished \(last) after the nappers started, which end at 8 s")
   }
 
   @Test("eight VMs mixing spins, tiny idles, yields and hypercalls in different ways get equal CPU (Jain ≥ 0.95)")

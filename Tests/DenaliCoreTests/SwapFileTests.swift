@@ -97,6 +97,35 @@ struct SwapFileTests {
     #expect(try contents(of: restored, pages: [10, 20, 30, 109, 200]) == [10: 10, 20: 0xAAAA, 30: 0, 109: 109, 200: 0xBBBB])
   }
 
+  @Test("a VM that changes every page between swap-outs never makes its swap file (with a fresh copy beside it) pass the worst case swap-limit charges")
+  func worstCaseBound() throws {
+    let directory = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let path = "\(directory)/vm-3.swap"
+    let memory = try GuestMemory(size: Self.memorySize)
+    let file = SwapFile(path: path, vmID: 3, memorySize: Self.memorySize)
+    // The largest state a segment may hold, and every page changed and non-zero each time.
+    let state = [UInt8](repeating: 0x5A, count: SwapFile.maximumStateBytes)
+    var previous: [SwapPageEntry]?
+    var peak: UInt64 = 0
+    for round in 1...6 {
+      var changed = PageBitmap(pageCount: Self.pages)
+      for page in 0..<Self.pages {
+        try memory.write(UInt64(round << 32 | page), at: UInt64(page * 4096))
+        changed.insert(page)
+      }
+      let pending = try file.write(memory: memory, state: state, previous: previous, changed: previous == nil ? nil : changed)
+      // Before the rename, the old file and a fresh one may both be there.
+      peak = max(peak, fileSize(path) + fileSize(path + ".new"))
+      try file.complete(pending)
+      previous = pending.entries
+    }
+    let bound = SwapFile.worstCaseDiskBytes(memorySize: Self.memorySize)
+    #expect(peak <= bound, "peak \(peak) bytes, bound \(bound)")
+    // The peak reaches nearly four images: the bound is what the format needs, not a guess far above it.
+    #expect(peak * 10 >= bound * 9, "peak \(peak) bytes, bound \(bound)")
+  }
+
   @Test("a crash in the middle of a swap-out leaves the previous complete image, incremental or fresh")
   func crashMidSwapOut() throws {
     let directory = try makeDirectory()

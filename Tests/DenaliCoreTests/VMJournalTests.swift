@@ -170,6 +170,43 @@ struct VMJournalTests {
     #expect(crafted.skippedEntries == 1 && crafted.skippedReasons.first?.contains("next id") == true, "\(crafted.skippedReasons)")
   }
 
+  @Test("a VM's owner round-trips through an append, a rewrite and a reopen; a record older than owners reads as root's; -1 or a number past 32 bits is skipped")
+  func owner() throws {
+    let directory = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    var owned = record(1)
+    owned.owner = 4_294_967_294
+    var other = record(2)
+    other.owner = 1001
+    do {
+      let journal = try VMJournal(directory: directory)
+      try journal.recordCreated([owned, other])
+      journal.close()
+    }
+    #expect(try VMJournal(directory: directory).recovered.map(\.owner) == [4_294_967_294, 1001])
+    do {
+      let journal = try VMJournal(directory: directory)
+      try journal.rewrite(journal.recovered, nextID: 3)
+      journal.close()
+    }
+    #expect(try VMJournal(directory: directory).recovered.map(\.owner) == [4_294_967_294, 1001])
+    // A line as a daemon before owners wrote it: no `owner` member at all.
+    func line(_ json: String) -> [UInt8] {
+      Array((VMJournalEntry.checksumText(of: Array(json.utf8)[...]) + " " + json + "\n").utf8)
+    }
+    let old = #"{"created":{"arguments":[],"console":"","createdAt":1700000000,"id":3,"imageKey":"00000000000000aa-4096","imagePath":"/images/a.elf","memorySize":2097152,"restarts":0,"startedFrom":"image"}}"#
+    #expect(!old.contains("owner"))
+    let minusOne = old.replacingOccurrences(of: #""id":3"#, with: #""id":4,"owner":4294967295"#)
+    let tooLarge = old.replacingOccurrences(of: #""id":3"#, with: #""id":5,"owner":4294967296"#)
+    let negative = old.replacingOccurrences(of: #""id":3"#, with: #""id":6,"owner":-5"#)
+    try setContents(directory, try contents(directory) + line(old) + line(minusOne) + line(tooLarge) + line(negative))
+    let reopened = try VMJournal(directory: directory)
+    #expect(reopened.recovered.map(\.id) == [1, 2, 3], "\(reopened.skippedReasons)")
+    #expect(reopened.recovered.last?.owner == 0)
+    #expect(reopened.skippedEntries == 3, "\(reopened.skippedReasons)")
+    #expect(reopened.skippedReasons.contains { $0.contains("owner 4294967295") }, "\(reopened.skippedReasons)")
+  }
+
   @Test("rewrite replaces the content with full records, and appends after it still replay")
   func rewrite() throws {
     let directory = try makeDirectory()

@@ -94,6 +94,49 @@ struct EngineTableTests {
     }
   }
 
+  @Test("concurrent creates of two users racing under their quotas and the daemon's disk limits never pass them; refused requests change nothing; a restart keeps owners and counts them")
+  func quotaRace() throws {
+    guard let harness = EngineHarness() else { return }
+    defer { harness.remove() }
+    // quota-vms 4 per user; scratch-disk-limit 8 disks of 64 KiB (admins are bound by it too).
+    harness.configuration.limits = EngineLimits(vmsPerUser: 4, scratchDiskBytes: 8 * (64 << 10))
+    let engine = try harness.make()
+    let alice = ControlCaller(uid: 1001, isAdmin: false), bob = ControlCaller(uid: 1002, isAdmin: false)
+    for user in [alice, bob] {
+      var request = try Guest.request("null")
+      request.requester = user
+      let results = Self.concurrently(8) { [request] () throws(ControlBackendError) in try engine.createVMs(request) }
+      let created = results.compactMap { try? $0.get() }.flatMap(\.created)
+      #expect(created.count == 4 && created.allSatisfy { $0.owner == user.uid }, "\(user): \(results)")
+      for case .failure(let error) in results {
+        #expect(httpStatus(error) == 403 && error.description.hasPrefix("quota-vms: uid \(user.uid)"), "\(error)")
+      }
+    }
+    // Administrators have no quota, but the disk limit binds everyone: 12 racing for 8 disks.
+    var disked = try Guest.request("null", diskBytes: 64 << 10)
+    disked.requester = ControlCaller(uid: 1003, isAdmin: true)
+    let results = Self.concurrently(12) { [disked] () throws(ControlBackendError) in try engine.createVMs(disked) }
+    #expect(results.compactMap { try? $0.get() }.count == 8, "\(results)")
+    for case .failure(let error) in results {
+      #expect(httpStatus(error) == 409 && error.description.hasPrefix("scratch-disk-limit:"), "\(error)")
+    }
+    // Nothing refused was kept, and ids are dense: no refused request used one.
+    let ids = engine.listVMs().map(\.id)
+    #expect(ids == Array(1...16).map(UInt64.init), "\(ids)")
+    // After a restart the owners come back from the journal and still count against the quotas.
+    engine.shutdown()
+    let restarted = try harness.make()
+    defer { restarted.shutdown() }
+    let owners = Dictionary(grouping: restarted.listVMs(), by: \.owner).mapValues(\.count)
+    #expect(owners == [1001: 4, 1002: 4, 1003: 8], "\(owners)")
+    var more = try Guest.request("null")
+    more.requester = alice
+    let refused = refusal { [more] () throws(ControlBackendError) in try restarted.createVMs(more) }
+    #expect(httpStatus(refused) == 403, "\(String(describing: refused))")
+    more.requester = ControlCaller(uid: 1004, isAdmin: false)
+    #expect(try restarted.createVMs(more).created.first?.owner == 1004)
+  }
+
   @Test("finished VMs beyond keep-finished are forgotten oldest first, freeing their names; they make room under max-vms")
   func forgetting() throws {
     try EngineHarness.withEngine(maximumVMs: 4, keptFinishedVMs: 2) { _, engine in

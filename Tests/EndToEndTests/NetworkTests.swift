@@ -104,7 +104,9 @@ struct NetworkTests {
     // One worker for both runs: the comparison is then the scheduler's share between the VMs, not how many
     // cores the other suites leave free at that moment.
     let options = ["--network", "10.0.0.0/24", "--net-stats", "--workers", "1"]
-    let guestArguments = ["--", "peer=10.0.0.1", "count=200", "timeout-ms=5000", "linger-ms=100"]
+    // The flooder floods until the run's timeout ends it, so the flooded run lasts its whole timeout: 10 s, room for
+    // the client's 200 echoes on a host loaded by other suites (5 s was not, there).
+    let guestArguments = ["--", "peer=10.0.0.1", "count=200", "timeout-ms=10000", "linger-ms=100"]
     // Alternate three rounds of each and compare the best of each: other suites load the machine at the
     // same time, and the best round of each is the one least disturbed by them.
     var ratesAlone: [Int] = [], ratesFlooded: [Int] = []
@@ -113,7 +115,7 @@ struct NetworkTests {
         ["run", Denalid.guest("udp-echo"), Denalid.guest("udp-client")] + options + ["--timeout", "60s"] + guestArguments)
       let flooded = try Denalid.run(
         ["run", Denalid.guest("udp-echo"), Denalid.guest("udp-client"), Denalid.guest("udp-flood")] + options
-          + ["--timeout", "5s"] + guestArguments)
+          + ["--timeout", "10s"] + guestArguments)
       ratesAlone.append(try #require(Self.echoRate(alone.stdout), "\(alone.stdout) \(alone.stderr)"))
       ratesFlooded.append(try #require(Self.echoRate(flooded.stdout), "\(flooded.stdout) \(flooded.stderr)"))
       #expect(alone.status == 0)

@@ -8,6 +8,8 @@ public enum ControlBackendError: Error, Equatable, Sendable, CustomStringConvert
   case conflict(String)
   /// A configured limit would be exceeded, such as the number of VMs (HTTP 409).
   case limitReached(String)
+  /// A per-user quota of the requester would be exceeded; the message names the quota (HTTP 403).
+  case quotaExceeded(String)
   /// The request is well formed but cannot be carried out, such as an image that is not a guest (HTTP 422).
   case invalid(String)
   /// The engine is not accepting work now, for example while shutting down (HTTP 503).
@@ -18,7 +20,8 @@ public enum ControlBackendError: Error, Equatable, Sendable, CustomStringConvert
   /// The operator-facing message.
   public var description: String {
     switch self {
-    case .notFound(let message), .conflict(let message), .limitReached(let message), .invalid(let message),
+    case .notFound(let message), .conflict(let message), .limitReached(let message), .quotaExceeded(let message),
+      .invalid(let message),
       .unavailable(let message), .hostError(let message):
       message
     }

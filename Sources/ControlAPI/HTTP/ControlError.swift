@@ -34,6 +34,8 @@ public enum ControlError: Error, Equatable, Sendable, CustomStringConvertible {
   case conflict(String)
   /// A configured limit would be exceeded (409).
   case limitReached(String)
+  /// A per-user quota would be exceeded (403; the message names the quota key).
+  case quotaExceeded(String)
   /// The engine cannot carry out a well-formed request (422).
   case unprocessable(String)
   /// The daemon is not accepting requests now (503).
@@ -51,6 +53,7 @@ public enum ControlError: Error, Equatable, Sendable, CustomStringConvertible {
     case .routeNotFound, .vmNotFound: 404
     case .methodNotAllowed: 405
     case .conflict, .limitReached: 409
+    case .quotaExceeded: 403
     case .notAccepting: 503
     case .hostError: 500
     }
@@ -75,6 +78,7 @@ public enum ControlError: Error, Equatable, Sendable, CustomStringConvertible {
     case .methodNotAllowed: "method_not_allowed"
     case .conflict: "conflict"
     case .limitReached: "limit_reached"
+    case .quotaExceeded: "quota_exceeded"
     case .unprocessable: "unprocessable"
     case .notAccepting: "not_accepting"
     case .hostError: "host_error"
@@ -100,7 +104,7 @@ public enum ControlError: Error, Equatable, Sendable, CustomStringConvertible {
     case .vmNotFound(let detail): detail
     case .methodNotAllowed(let method, let path, let allowed):
       "\(method) is not allowed on \(path) (allowed: \(allowed.joined(separator: ", ")))"
-    case .conflict(let detail), .limitReached(let detail), .unprocessable(let detail), .notAccepting(let detail),
+    case .conflict(let detail), .limitReached(let detail), .quotaExceeded(let detail), .unprocessable(let detail), .notAccepting(let detail),
       .hostError(let detail):
       detail
     }
@@ -115,6 +119,7 @@ public enum ControlError: Error, Equatable, Sendable, CustomStringConvertible {
     case .notFound(let message): self = .vmNotFound(message)
     case .conflict(let message): self = .conflict(message)
     case .limitReached(let message): self = .limitReached(message)
+    case .quotaExceeded(let message): self = .quotaExceeded(message)
     case .invalid(let message): self = .unprocessable(message)
     case .unavailable(let message): self = .notAccepting(message)
     case .hostError(let message): self = .hostError(message)

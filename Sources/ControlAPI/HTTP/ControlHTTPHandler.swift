@@ -20,6 +20,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
   private let router: ControlRouter
   private let pool: NIOThreadPool
   private let logger: Logger
+  /// The user on the other end of this connection.
+  private let caller: ControlCaller
 
   private var head: HTTPRequestHead?
   private var body: ByteBuffer?
@@ -29,7 +31,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
   /// A request is being carried out on the blocking pool.
   private var busy = false
 
-  init(dispatcher: ControlDispatcher, router: ControlRouter, pool: NIOThreadPool, logger: Logger) {
+  init(dispatcher: ControlDispatcher, router: ControlRouter, pool: NIOThreadPool, logger: Logger, caller: ControlCaller) {
+    self.caller = caller
     self.dispatcher = dispatcher
     self.router = router
     self.pool = pool
@@ -114,8 +117,9 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     let keepAlive = head.isKeepAlive
     let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
     let dispatcher = self.dispatcher
+    let caller = self.caller
     busy = true
-    pool.runIfActive(eventLoop: context.eventLoop) { dispatcher.perform(action) }.whenComplete { result in
+    pool.runIfActive(eventLoop: context.eventLoop) { dispatcher.perform(action, caller: caller) }.whenComplete { result in
       let (handler, context) = bound.value
       handler.busy = false
       let response: ControlResponse
@@ -151,7 +155,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
   private func logRequest(_ head: HTTPRequestHead, action: ControlAction, status: Int) {
     let level: Logger.Level = action.changesState ? .info : .debug
-    logger.log(level: level, "\(head.method.rawValue) \(head.uri) -> \(status)")
+    logger.log(level: level, "\(head.method.rawValue) \(head.uri) -> \(status) (\(caller))")
   }
 
   // MARK: Console streams
@@ -165,6 +169,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     let eventLoop = context.eventLoop
     let dispatcher = self.dispatcher
     let generation = stream.generation
+    let caller = self.caller
     let handler: @Sendable (ConsoleEvent) -> Void = { event in
       eventLoop.execute {
         let (handler, context) = bound.value
@@ -172,7 +177,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
       }
     }
     pool.runIfActive(eventLoop: eventLoop) {
-      SubscriptionBox(subscription: try dispatcher.follow(vm, tail: tail, handler: handler))
+      SubscriptionBox(subscription: try dispatcher.follow(vm, tail: tail, caller: caller, handler: handler))
     }.whenComplete { result in
       let (handler, context) = bound.value
       handler.subscribed(result, head: head, generation: generation, context: context)

@@ -19,11 +19,13 @@ public struct VMCreationRequest: Equatable, Sendable {
   /// A read-only disk image every VM shares (resolved inside an image directory and read once: a non-zero
   /// multiple of 4 KiB), or nil; never together with `diskBytes`.
   public var diskImage: ResolvedImage?
+  /// Who asked: the VMs' owner (its uid), and whether per-user quotas apply (they do not to administrators).
+  public var requester: ControlCaller
 
   /// A request to create `count` VMs.
   public init(
     image: ResolvedImage, count: Int, names: [String]?, memoryBytes: UInt64, diskBytes: UInt64?, arguments: [String],
-    network: VMNetworkRequest? = nil, diskImage: ResolvedImage? = nil
+    network: VMNetworkRequest? = nil, requester: ControlCaller = .root, diskImage: ResolvedImage? = nil
   ) {
     self.image = image
     self.count = count
@@ -32,6 +34,7 @@ public struct VMCreationRequest: Equatable, Sendable {
     self.diskBytes = diskBytes
     self.arguments = arguments
     self.network = network
+    self.requester = requester
     self.diskImage = diskImage
   }
 }

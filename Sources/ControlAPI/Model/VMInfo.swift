@@ -45,6 +45,8 @@ public struct VMInfo: Equatable, Sendable {
   public var address: String?
   /// Its NIC's MAC and counters, nil for a VM without a NIC.
   public var network: VMNetworkInfo?
+  /// The uid of the user whose request created it (SO_PEERCRED); only that user and administrators see it.
+  public var owner: UInt32
 
   /// A VM record; the counters default to zero.
   public init(
@@ -52,7 +54,7 @@ public struct VMInfo: Equatable, Sendable {
     swapBytes: UInt64 = 0, diskBytes: UInt64 = 0, arguments: [String] = [], cpuTimeNanoseconds: UInt64 = 0,
     exits: [String: UInt64] = [:], hypercalls: UInt64 = 0, createdAt: Date, startedAt: Date? = nil,
     endedAt: Date? = nil, restoredFrom: RestoreSource = .image, restarts: Int = 0, startLatencyNanoseconds: UInt64? = nil,
-    address: String? = nil, network: VMNetworkInfo? = nil, diskImage: String? = nil
+    address: String? = nil, network: VMNetworkInfo? = nil, owner: UInt32 = 0, diskImage: String? = nil
   ) {
     self.id = id
     self.name = name
@@ -75,6 +77,7 @@ public struct VMInfo: Equatable, Sendable {
     self.startLatencyNanoseconds = startLatencyNanoseconds
     self.address = address
     self.network = network
+    self.owner = owner
   }
 }
 
@@ -105,7 +108,7 @@ extension VMInfo: Codable {
     case restoredFrom = "restored_from"
     case restarts
     case startLatencyNanoseconds = "start_latency_ns"
-    case address, network
+    case address, network, owner
   }
 
   /// Encodes the state as `state` plus `exit_status` or `fault` when they apply; absent times are null.
@@ -137,6 +140,7 @@ extension VMInfo: Codable {
     try container.encode(startLatencyNanoseconds, forKey: .startLatencyNanoseconds)
     try container.encode(address, forKey: .address)
     try container.encode(network, forKey: .network)
+    try container.encode(owner, forKey: .owner)
   }
 
   /// Decodes what `encode(to:)` writes (the client's side).
@@ -174,5 +178,6 @@ extension VMInfo: Codable {
     startLatencyNanoseconds = try container.decodeIfPresent(UInt64.self, forKey: .startLatencyNanoseconds)
     address = try container.decodeIfPresent(String.self, forKey: .address)
     network = try container.decodeIfPresent(VMNetworkInfo.self, forKey: .network)
+    owner = try container.decodeIfPresent(UInt32.self, forKey: .owner) ?? 0
   }
 }

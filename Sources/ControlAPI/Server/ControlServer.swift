@@ -77,17 +77,23 @@ public final class ControlServer: Sendable {
       .childChannelOption(.maxMessagesPerRead, value: 4)
       .childChannelInitializer { [connections] channel in
         Self.peerCredentials(of: channel).flatMap { credentials -> EventLoopFuture<Void> in
-          if let reason = policy.refusal(for: credentials) {
-            logger.warning("refused control connection from \(credentials): \(reason)")
-            dispatcher.metrics.countRefusedPeer()
-            return channel.close()
-          }
-          connections.track(channel)
-          return channel.eventLoop.makeCompletedFuture {
-            let sync = channel.pipeline.syncOperations
-            try sync.addHandler(IdleStateHandler(readTimeout: ControlHTTPHandler.idleTimeout))
-            try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
-            try sync.addHandler(ControlHTTPHandler(dispatcher: dispatcher, router: router, pool: pool, logger: logger))
+          // The policy reads the user and group databases (NSS may block): on the pool, not the event loop.
+          pool.runIfActive(eventLoop: channel.eventLoop) { policy.admit(credentials) }.flatMap { admission in
+            switch admission {
+            case .failure(let reason):
+              logger.warning("refused control connection from \(credentials): \(reason)")
+              dispatcher.metrics.countRefusedPeer()
+              return channel.close()
+            case .success(let caller):
+              connections.track(channel)
+              return channel.eventLoop.makeCompletedFuture {
+                let sync = channel.pipeline.syncOperations
+                try sync.addHandler(IdleStateHandler(readTimeout: ControlHTTPHandler.idleTimeout))
+                try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+                try sync.addHandler(
+                  ControlHTTPHandler(dispatcher: dispatcher, router: router, pool: pool, logger: logger, caller: caller))
+              }
+            }
           }
         }.flatMapError { error in
           logger.warning("refused control connection: cannot read its credentials: \(error)")

@@ -21,17 +21,40 @@ public struct PeerCredentials: Equatable, Sendable, CustomStringConvertible {
   public var description: String { "pid \(pid) uid \(uid) gid \(gid)" }
 }
 
-/// Allows root, the daemon's own user, and members of the socket's group; refuses everyone else.
+/// Allows root, the daemon's own user, and members of the socket's group; refuses everyone else. Of those it
+/// allows, root, the daemon's own user (which owns every state file anyway) and members of the admin group are
+/// administrators (they see every VM); the rest see their own.
+/// Its lookups read the user and group databases (NSS, maybe over the network): the server calls it off its
+/// event loop.
 public struct PeerPolicy: Sendable {
   /// The daemon's effective user id.
   public let daemonUID: UInt32
   /// The socket's group, nil when none is configured (then only root and the daemon's user are allowed).
   public let groupID: UInt32?
+  /// The admin group, nil when none is configured (then only root is an administrator).
+  public let adminGroupID: UInt32?
 
-  /// A policy for a daemon running as `daemonUID` with the socket owned by `groupID`.
-  public init(daemonUID: UInt32 = geteuid(), groupID: UInt32?) {
+  /// A policy for a daemon running as `daemonUID` with the socket owned by `groupID` and administrators in
+  /// `adminGroupID`.
+  public init(daemonUID: UInt32 = geteuid(), groupID: UInt32?, adminGroupID: UInt32? = nil) {
     self.daemonUID = daemonUID
     self.groupID = groupID
+    self.adminGroupID = adminGroupID
+  }
+
+  /// The caller `peer` is, or why it is refused.
+  public func admit(_ peer: PeerCredentials) -> Result<ControlCaller, PeerRefusal> {
+    if let reason = refusal(for: peer) { return .failure(PeerRefusal(description: reason)) }
+    return .success(caller(for: peer))
+  }
+
+  /// `peer` as a caller: an administrator when it is root, the daemon's user, or a member of the admin group (its
+  /// primary group or a supplementary one in the group database).
+  public func caller(for peer: PeerCredentials) -> ControlCaller {
+    if peer.uid == 0 || peer.uid == daemonUID { return ControlCaller(uid: peer.uid, isAdmin: true) }
+    guard let adminGroupID else { return ControlCaller(uid: peer.uid, isAdmin: false) }
+    let isAdmin = peer.gid == adminGroupID || Self.user(peer.uid, isMemberOf: adminGroupID)
+    return ControlCaller(uid: peer.uid, isAdmin: isAdmin)
   }
 
   /// nil when `peer` is allowed, else the reason it is refused.
@@ -64,4 +87,10 @@ public struct PeerPolicy: Sendable {
     }
     return membership ?? false
   }
+}
+
+/// Why a peer was refused.
+public struct PeerRefusal: Error, CustomStringConvertible {
+  /// The reason, for the log.
+  public let description: String
 }

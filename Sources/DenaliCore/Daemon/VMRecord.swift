@@ -60,13 +60,17 @@ public struct VMRecord: Codable, Equatable, Sendable {
   /// Its IPv4 address on the daemon's virtual network, nil for a VM without a NIC. Given at creation and kept
   /// for the VM's whole life: across swaps, restarts and crashes (its MAC follows from it).
   public var address: IPv4Address?
+  /// The uid of the user whose request created it (SO_PEERCRED on the control socket). Records written before
+  /// VMs had owners have none: they read back as root's (0), so only administrators see them.
+  public var owner: UInt32
 
   /// A record; a new VM is live (no end), started from its image, never restarted, with no console kept.
   public init(
     id: UInt64, name: String?, imagePath: String, imageKey: String, memorySize: UInt64, diskSize: UInt64?,
     arguments: [String], createdAt: Double, endedAt: Double? = nil, end: VMEnd? = nil,
     startedFrom: VMStartSource = .image, restarts: Int = 0, console: [UInt8] = [],
-    usage: VMUsage = VMUsage(), address: IPv4Address? = nil, diskImageKey: String? = nil, diskImagePath: String? = nil
+    usage: VMUsage = VMUsage(), address: IPv4Address? = nil, owner: UInt32 = 0, diskImageKey: String? = nil,
+    diskImagePath: String? = nil
   ) {
     self.id = id
     self.name = name
@@ -83,17 +87,20 @@ public struct VMRecord: Codable, Equatable, Sendable {
     self.console = console
     self.usage = usage
     self.address = address
+    self.owner = owner
     self.diskImageKey = diskImageKey
     self.diskImagePath = diskImagePath
   }
 
   private enum CodingKeys: String, CodingKey {
     case id, name, imagePath, imageKey, memorySize, diskSize, arguments, createdAt, endedAt, end, startedFrom,
-      restarts, console, usage, address, diskImageKey, diskImagePath
+      restarts, console, usage, address, owner, diskImageKey, diskImagePath
   }
 
-  /// Decodes a record; `startedFrom`, `restarts` and `console` default when absent, `console` must be base64, and
-  /// `address`, when present, a dotted-quad IPv4 address; `diskImageKey` and `diskImagePath` may be absent.
+  /// Decodes a record; `startedFrom`, `restarts`, `console` and `owner` (root, for a record older than owners)
+  /// default when absent, `console` must be base64, `address`, when present, a dotted-quad IPv4 address, and
+  /// `owner` a uid from 0 to 2^32-2 (JSON decoding refuses anything else; `problem` refuses -1 as a uid);
+  /// `diskImageKey` and `diskImagePath` may be absent.
   public init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
     id = try container.decode(UInt64.self, forKey: .id)
@@ -122,6 +129,7 @@ public struct VMRecord: Codable, Equatable, Sendable {
     } else {
       address = nil
     }
+    owner = try container.decodeIfPresent(UInt32.self, forKey: .owner) ?? 0
     diskImageKey = try container.decodeIfPresent(String.self, forKey: .diskImageKey)
     diskImagePath = try container.decodeIfPresent(String.self, forKey: .diskImagePath)
   }
@@ -144,6 +152,7 @@ public struct VMRecord: Codable, Equatable, Sendable {
     try container.encode(Data(console).base64EncodedString(), forKey: .console)
     if usage != VMUsage() { try container.encode(usage, forKey: .usage) }
     try container.encodeIfPresent(address?.description, forKey: .address)
+    try container.encode(owner, forKey: .owner)
     try container.encodeIfPresent(diskImageKey, forKey: .diskImageKey)
     try container.encodeIfPresent(diskImagePath, forKey: .diskImagePath)
   }

@@ -15,8 +15,8 @@ extension VMRecord {
   /// Why this record cannot be used, or nil when every field is within its bounds: an id up to `maximumID`,
   /// a memory size and arguments a VM may have (the ABI's limits), a disk size a disk may have, a key the image
   /// store could have made (for the image, and for a disk image with its size and a bounded path), restarts from
-  /// 0 to `maximumRestarts`, finite times, and an address a VM could have been given (whether it fits the daemon's
-  /// network now is the engine's check at restart).
+  /// 0 to `maximumRestarts`, finite times, an address a VM could have been given (whether it fits the daemon's
+  /// network now is the engine's check at restart), and an owner that is a uid.
   public var problem: String? {
     guard id <= Self.maximumID else { return "id \(id) is out of range (0 to \(Self.maximumID))" }
     do {
@@ -44,6 +44,7 @@ extension VMRecord {
     for (field, time) in [("createdAt", createdAt), ("endedAt", endedAt)] {
       if let time, !Self.timeRange.contains(time) { return "vm \(id): \(field) \(time) is out of range" }
     }
+    guard owner != UInt32.max else { return "vm \(id): owner \(owner) is not a uid ((uid_t)-1 means none)" }
     if let address, !Self.isUnicastHost(address) {
       return "vm \(id): address \(address) is not a unicast host address"
     }

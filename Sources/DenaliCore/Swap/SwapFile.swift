@@ -64,12 +64,12 @@ public final class SwapFile {
   private static let segmentMagic: UInt64 = 0x3130_4745_534c_4e44  // "DNLSEG01"
   private static let formatVersion: UInt32 = 1
   private static let superblockSize = 128
-  private static let dataStart: UInt64 = 2 * pageSize
-  private static let segmentHeaderSize = 40
-  private static let entrySize = 16
+  static let dataStart: UInt64 = 2 * pageSize
+  static let segmentHeaderSize = 40
+  static let entrySize = 16
   /// Garbage allowed beyond the image's own size before a swap-out rewrites the file compactly: the file
   /// stays under twice its image plus this.
-  private static let compactionSlack: UInt64 = 64 << 10
+  static let compactionSlack: UInt64 = 64 << 10
   /// Largest machine state a segment may hold (the encoded vCPU state is a few KiB).
   static let maximumStateBytes = 1 << 20
 

@@ -16,16 +16,19 @@ struct ListCommand: ParsableCommand {
         printJSON(VMListResponse(vms: vms))
         return
       }
-      // The ADDRESS column appears once any VM has a NIC.
+      // The ADDRESS column appears once any VM has a NIC; OWNER (a uid) once VMs of several users are listed
+      // (which only an administrator sees).
       let addresses = vms.contains { $0.address != nil }
+      let owners = Set(vms.map(\.owner)).count > 1
       var table = TextTable(
-        header: ["ID", "NAME", "STATE", "MEMORY", "RESIDENT", "CPU", "EXITS"] + (addresses ? ["ADDRESS"] : []) + ["IMAGE"])
+        header: ["ID", "NAME", "STATE", "MEMORY", "RESIDENT", "CPU", "EXITS"] + (addresses ? ["ADDRESS"] : [])
+          + (owners ? ["OWNER"] : []) + ["IMAGE"])
       for vm in vms {
         table.rows.append(
           [
             String(vm.id), vm.name ?? "-", VMDisplay.state(vm.state), ByteCount.human(vm.memoryBytes),
             ByteCount.human(vm.residentBytes), VMDisplay.cpu(vm.cpuTimeNanoseconds), String(vm.exits.values.reduce(0, +)),
-          ] + (addresses ? [vm.address ?? "-"] : []) + [VMDisplay.fileName(vm.image)])
+          ] + (addresses ? [vm.address ?? "-"] : []) + (owners ? [String(vm.owner)] : []) + [VMDisplay.fileName(vm.image)])
       }
       StandardStream.write(table.rendered, to: 1)
     }

@@ -34,6 +34,25 @@ struct ConfigurationKey: Sendable {
     count("max-vms", "Most VMs the daemon keeps at once (finished ones make room, oldest first).", \.maximumVMs),
     count("max-vms-per-request", "Most VMs one create request may ask for.", \.maximumVMsPerRequest),
     ConfigurationKey(
+      name: "admin-group", help: "Group whose members (with root and the daemon's user) see and act on every VM, without quotas; or none.",
+      set: { configuration, value in configuration.adminGroup = value == "none" || value.isEmpty ? nil : value },
+      values: { [$0.adminGroup ?? "none"] }),
+    ConfigurationKey(
+      name: "quota-vms", help: "Most live VMs per user who is not an admin, or none.",
+      set: { configuration, value throws(ConfigurationError) in
+        guard value != "none" else {
+          configuration.quotaVMs = nil
+          return
+        }
+        guard let number = Int(value), number >= 0 else { throw .badValue("quota-vms", value, "a whole number, or none") }
+        configuration.quotaVMs = number
+      },
+      values: { [$0.quotaVMs.map(String.init) ?? "none"] }),
+    optionalSize("quota-memory", "Most guest memory of one non-admin user's live VMs (e.g. 4GiB), or none.", \.quotaMemory),
+    optionalSize("quota-disk", "Most scratch disk of one non-admin user's live VMs, or none.", \.quotaDisk),
+    optionalSize("scratch-disk-limit", "Most scratch disk of all live VMs together (e.g. 500GiB), or none.", \.scratchDiskLimit),
+    optionalSize("swap-limit", "Most disk all live VMs' swap files can take (each counted at its worst case), or none.", \.swapLimit),
+    ConfigurationKey(
       name: "max-body-size", help: "Largest request body (e.g. 64KiB).",
       set: { configuration, value throws(ConfigurationError) in
         let bytes = try parseSize("max-body-size", value)
@@ -122,6 +141,18 @@ struct ConfigurationKey: Sendable {
       name: name, help: help,
       set: { configuration, value throws(ConfigurationError) in configuration[keyPath: field] = try parseSize(name, value) },
       values: { [ByteCount.format($0[keyPath: field])] })
+  }
+
+  /// A key holding a byte size, or `none` (nil).
+  private static func optionalSize(
+    _ name: String, _ help: String, _ field: WritableKeyPath<DaemonConfiguration, UInt64?> & Sendable
+  ) -> ConfigurationKey {
+    ConfigurationKey(
+      name: name, help: help,
+      set: { configuration, value throws(ConfigurationError) in
+        configuration[keyPath: field] = value == "none" ? nil : try parseSize(name, value)
+      },
+      values: { [$0[keyPath: field].map { ByteCount.format($0) } ?? "none"] })
   }
 
   /// A key holding a whole number of at least 0.

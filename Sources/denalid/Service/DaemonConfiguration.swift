@@ -12,6 +12,8 @@ struct DaemonConfiguration: Equatable {
   var socketPath = "/run/denali/denalid.sock"
   /// The group owning the socket (mode 0660); empty: the daemon's own group.
   var socketGroup = "denali"
+  /// The group whose members (with root) see and act on every VM and have no per-user quota; nil: root only.
+  var adminGroup: String?
   /// Directories images may be loaded from, searched in order.
   var imageDirectories = ["/var/lib/denali/images"]
   /// Where swap files and the VM table live.
@@ -28,6 +30,16 @@ struct DaemonConfiguration: Equatable {
   var maximumVMs = 20_000
   /// Most VMs one create request may ask for (capped at `maximumVMs`).
   var maximumVMsPerRequest = 10_000
+  /// Most live VMs per user who is not an administrator; nil: no quota.
+  var quotaVMs: Int?
+  /// Most guest memory of one such user's live VMs, in bytes; nil: no quota.
+  var quotaMemory: UInt64?
+  /// Most scratch disk of one such user's live VMs, in bytes; nil: no quota.
+  var quotaDisk: UInt64?
+  /// Most scratch disk of all live VMs together, in bytes; nil: no limit.
+  var scratchDiskLimit: UInt64?
+  /// Most disk the swap files of all live VMs can take together (each at its worst case), in bytes; nil: no limit.
+  var swapLimit: UInt64?
   /// Largest request body, in bytes.
   var maximumBodySize = 64 << 10
   /// Worker threads running vCPUs; 0: one per core.
@@ -145,6 +157,7 @@ struct DaemonConfiguration: Equatable {
     guard maximumBodySize >= 1024, maximumBodySize <= 16 << 20 else {
       throw .invalid("max-body-size must be from 1KiB to 16MiB")
     }
+    if let quotaVMs, quotaVMs < 1 || quotaVMs > 1_000_000 { throw .invalid("quota-vms must be from 1 to 1000000, or none") }
     guard workers <= 1024 else { throw .invalid("workers must be from 0 (one per core) to 1024") }
     guard apiThreads >= 1, apiThreads <= 64 else { throw .invalid("api-threads must be from 1 to 64") }
     guard swapThreads >= 1, swapThreads <= 64 else { throw .invalid("swap-threads must be from 1 to 64") }
@@ -221,6 +234,9 @@ extension DaemonConfiguration {
     EngineConfiguration(
       stateDirectory: stateDirectory, workers: workers, memoryBudget: memoryBudget, swapThreads: swapThreads,
       maximumVMs: maximumVMs, keptFinishedVMs: keptFinishedVMs, consoleBytes: consoleBytes,
+      limits: EngineLimits(
+        vmsPerUser: quotaVMs, memoryPerUser: quotaMemory, diskPerUser: quotaDisk, scratchDiskBytes: scratchDiskLimit,
+        swapBytes: swapLimit),
       network: network.map { subnet in
         EngineNetworkConfiguration(
           subnet: subnet,

@@ -116,8 +116,12 @@ struct ServeCommand: ParsableCommand {
     raiseDescriptorLimit()
 
     let groupID: gid_t?
+    let adminGroupID: gid_t?
     do {
       groupID = try Self.groupID(configuration.socketGroup)
+      adminGroupID = try configuration.adminGroup.flatMap { (name) throws(ConfigurationError) in
+        try Self.groupID(name, key: "admin-group")
+      }
     } catch {
       logger.critical("\(error)")
       return ExitStatus.usage
@@ -173,7 +177,8 @@ struct ServeCommand: ParsableCommand {
       backend: backend,
       configuration: .init(
         limits: configuration.limits, imageDirectories: configuration.imageDirectories,
-        peerPolicy: PeerPolicy(groupID: groupID ?? getegid()), blockingThreads: configuration.apiThreads,
+        peerPolicy: PeerPolicy(groupID: groupID ?? getegid(), adminGroupID: adminGroupID),
+        blockingThreads: configuration.apiThreads,
         version: BuildVersion.daemonVersion),
       logger: logger, metrics: ControlMetrics(registry: registry))
     do {
@@ -195,8 +200,9 @@ struct ServeCommand: ParsableCommand {
     return 0
   }
 
-  /// The group id for `name` (nil for an empty name: the daemon's own group).
-  static func groupID(_ name: String) throws(ConfigurationError) -> gid_t? {
+  /// The group id for `name` of configuration key `key` (nil for an empty name: for socket-group the daemon's own
+  /// group, for admin-group none).
+  static func groupID(_ name: String, key: String = "socket-group") throws(ConfigurationError) -> gid_t? {
     guard !name.isEmpty else { return nil }
     if let number = gid_t(name) { return number }
     var entry = group()
@@ -211,7 +217,7 @@ struct ServeCommand: ParsableCommand {
     }
     guard let found else {
       throw .invalid(
-        "socket group '\(name)' does not exist: create it (groupadd --system \(name)) or set socket-group (empty: the daemon's own group)")
+        "\(key) '\(name)' does not exist: create it (groupadd --system \(name)) or set \(key) (\(key == "socket-group" ? "empty: the daemon's own group" : "none: root and the daemon's user only"))")
     }
     return found
   }

@@ -79,4 +79,27 @@ struct EngineDiskImageTests {
     try #require(copies.count == 1, "\(copies)")
     #expect(Array(try Data(contentsOf: URL(fileURLWithPath: store + "/" + copies[0]))) == site.bytes)
   }
+
+  @Test("VMs sharing a read-only disk image hold no scratch disk: a scratch-disk-limit of one 64 KiB disk still admits one")
+  func sharedImageIsNoScratchDisk() throws {
+    guard let harness = EngineHarness() else { return }
+    defer { harness.remove() }
+    harness.configuration.limits = EngineLimits(scratchDiskBytes: 64 << 10)
+    let files = NSTemporaryDirectory() + "denali-disk-image-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: files) }
+    let site = try Self.site(in: files)
+    var shared = try Guest.request("idler", count: 3)
+    shared.diskImage = site
+    let engine = try harness.start()
+    defer { engine.shutdown() }
+    let live = try engine.createVMs(shared).created
+    #expect(live.count == 3 && live.allSatisfy { $0.diskBytes == UInt64(site.bytes.count) })
+    // The three live VMs' image (counted per VM it would be 3 x its size) leaves the whole limit to scratch disks.
+    let disked = try engine.createVMs(try Guest.request("idler", diskBytes: 64 << 10)).created
+    #expect(disked.count == 1)
+    // And the limit still binds scratch disks.
+    let small = try Guest.request("null", diskBytes: 4096)
+    let refused = refusal { () throws(ControlBackendError) in try engine.createVMs(small) }
+    #expect(httpStatus(refused) == 409, "\(String(describing: refused))")
+  }
 }

@@ -31,7 +31,8 @@ struct Httpd: Guest {
     do {
       image = try SiteImage()
     } catch {
-      if case .noDisk = error {} else {
+      if case .noDisk = error {
+      } else {
         Console.print("httpd: bad image: ")
         error.print()
         Console.print("\n")
@@ -53,7 +54,8 @@ struct Httpd: Guest {
     // Every connection's memory is taken on first use and kept: refuse a configuration whose worst case does not
     // fit in the heap, instead of failing an allocation (and the guest) under load.
     let ballastBytes = Int(ballast) * 1024
-    let needed = HTTPServer.bytesPerConnection(configuration: configuration, limits: limits) * Int(maximum)
+    let needed =
+      HTTPServer.bytesPerConnection(configuration: configuration, limits: limits) * Int(maximum)
       + HTTPServer.fixedBytes(configuration: configuration) + ballastBytes
     guard needed <= heapFreeBytes else {
       Console.print("httpd: ")
@@ -128,7 +130,8 @@ struct Httpd: Guest {
 
   static func usage() -> Int32 {
     Console.print(
-      "usage: httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [lazy-time-wait] [ballast=K] [quiet]\n")
+      "usage: httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [lazy-time-wait] [ballast=K] [quiet]\n"
+    )
     return 2
   }
 }

@@ -147,7 +147,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     let requestedAt = monotonicNanoseconds()
     if let budget = scheduler.configuration.swapping?.memoryBudget, request.memoryBytes > budget {
       throw .invalid(
-        "a VM of \(request.memoryBytes >> 20) MiB could never be admitted: the memory budget is \(budget >> 20) MiB (memory-budget)")
+        "a VM of \(request.memoryBytes >> 20) MiB could never be admitted: the memory budget is \(budget >> 20) MiB (memory-budget)"
+      )
     }
     if request.network != nil && network == nil { throw networkNotConfigured }
     let image: GuestImage
@@ -179,11 +180,13 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
         if let wanted = request.network, let network { port = try network.allocate(id: id, requested: wanted.address) }
         let record = VMRecord(
           id: id, name: request.names?[index], imagePath: request.image.path, imageKey: imageKey,
-          memorySize: request.memoryBytes, diskSize: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) },
+          memorySize: request.memoryBytes,
+          diskSize: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) },
           arguments: request.arguments, createdAt: now, address: port?.address, owner: request.requester.uid,
           diskImageKey: diskImageKey, diskImagePath: request.diskImage?.path)
         built.append(
-          try builder.build(record, image: image, restoringFrom: nil, requestedAt: requestedAt, freshDisk: true, port: port))
+          try builder.build(
+            record, image: image, restoringFrom: nil, requestedAt: requestedAt, freshDisk: true, port: port))
       } catch {
         if let port { network?.release(port) }
         stoppedBy = error
@@ -317,7 +320,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       memoryBudgetBytes: scheduler.configuration.swapping?.memoryBudget ?? 0,
       memoryAdmittedBytes: occupancy?.chargedBytes ?? 0,
       memoryResidentBytes: UInt64(max(0, ProcFile.residentKiB)) * 1024,
-      swapBytes: scheduler.configuration.swapping?.store.diskUsage() ?? 0, swapOutsTotal: swap.swapOuts, swapInsTotal: swap.swapIns,
+      swapBytes: scheduler.configuration.swapping?.store.diskUsage() ?? 0, swapOutsTotal: swap.swapOuts,
+      swapInsTotal: swap.swapIns,
       cpuTimeNanosecondsTotal: usage.cpuNanoseconds, exitsTotal: usage.exits, hypercallsTotal: usage.hypercalls,
       workers: scheduler.configuration.workers, network: network?.statistics())
   }
@@ -447,7 +451,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   /// Reserves ids, names and room for up to `request.count` VMs; returns the first id, how many fit, and why
   /// fewer than asked did.
-  private func reserve(_ request: VMCreationRequest) throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?) {
+  private func reserve(_ request: VMCreationRequest) throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?)
+  {
     try locked { () throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?) in
       guard !stopping else { throw .unavailable("the daemon is stopping") }
       if let names = request.names {
@@ -480,7 +485,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       }
       let shortBy: ControlBackendError? =
         count < request.count
-        ? .limitReached("created \(count) of \(request.count): the daemon keeps \(settings.maximumVMs) VMs at most (max-vms)")
+        ? .limitReached(
+          "created \(count) of \(request.count): the daemon keeps \(settings.maximumVMs) VMs at most (max-vms)")
         : nil
       reserved += count
       reservations[first] = Reservation(

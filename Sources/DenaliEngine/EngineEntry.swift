@@ -57,7 +57,8 @@ final class EngineEntry {
     return VMInfo(
       id: record.id, name: record.name, image: record.imagePath, state: state, memoryBytes: record.memorySize,
       residentBytes: residentBytes, swapBytes: 0, diskBytes: record.diskSize ?? 0, arguments: record.arguments,
-      cpuTimeNanoseconds: usage.cpuNanoseconds, exits: Self.exits(usage), hypercalls: usage.hypercalls, createdAt: Date(timeIntervalSince1970: record.createdAt), startedAt: startedAt,
+      cpuTimeNanoseconds: usage.cpuNanoseconds, exits: Self.exits(usage), hypercalls: usage.hypercalls,
+      createdAt: Date(timeIntervalSince1970: record.createdAt), startedAt: startedAt,
       endedAt: record.endedAt.map { Date(timeIntervalSince1970: $0) },
       restoredFrom: record.startedFrom == .swap ? .swap : .image, restarts: record.restarts,
       startLatencyNanoseconds: latency, address: record.address?.description,

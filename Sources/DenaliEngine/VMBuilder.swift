@@ -45,7 +45,8 @@ struct VMBuilder {
     let guest: GuestVM
     do {
       if let swap {
-        guest = try GuestVM(system: system, image: image, configuration: configuration, restoringFrom: swap, console: sink)
+        guest = try GuestVM(
+          system: system, image: image, configuration: configuration, restoringFrom: swap, console: sink)
       } else {
         guest = try GuestVM(system: system, image: image, configuration: configuration, resident: false, console: sink)
       }
@@ -53,6 +54,8 @@ struct VMBuilder {
       if let diskName, freshDisk { layout.disks.remove(diskName) }
       throw .invalid("cannot create a VM from this image: \(error)")
     }
-    return (EngineEntry(record: record, console: console, requestedAt: requestedAt, diskName: diskName, port: port), guest)
+    return (
+      EngineEntry(record: record, console: console, requestedAt: requestedAt, diskName: diskName, port: port), guest
+    )
   }
 }

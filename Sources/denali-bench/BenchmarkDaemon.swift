@@ -42,7 +42,8 @@ final class BenchmarkDaemon {
   /// Starts `denalid serve --config /dev/null` on this directory's socket and state with `flags` added, its
   /// output going to `logPath`.
   func start(flags: [String]) throws {
-    guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath)
+    guard FileManager.default.createFile(atPath: logPath, contents: nil),
+      let log = FileHandle(forWritingAtPath: logPath)
     else {
       throw ValidationError("cannot create \(logPath)")
     }
@@ -68,7 +69,8 @@ final class BenchmarkDaemon {
     while ContinuousClock.now < deadline {
       guard let process, process.isRunning else {
         let status = process?.terminationStatus ?? -1
-        throw ValidationError("denalid serve exited with status \(status) before answering; its log:\n\(logTail(lines: 30))")
+        throw ValidationError(
+          "denalid serve exited with status \(status) before answering; its log:\n\(logTail(lines: 30))")
       }
       if (try? client.statistics()) != nil { return }
       Thread.sleep(forTimeInterval: 0.05)
@@ -131,7 +133,8 @@ final class BenchmarkDaemon {
   /// so reads the page cache served are not counted); nil when unreadable.
   func storageBytes() -> (read: UInt64, written: UInt64)? {
     guard let pid = processIdentifier, let text = Self.read("/proc/\(pid)/io") else { return nil }
-    var read: UInt64?, written: UInt64?
+    var read: UInt64?
+    var written: UInt64?
     for line in text.split(separator: "\n") {
       let parts = line.split(separator: ":")
       guard parts.count == 2, let value = UInt64(parts[1].trimmingCharacters(in: .whitespaces)) else { continue }

@@ -43,7 +43,10 @@ struct WebBenchmark: Benchmark {
   @Option(help: "KiB of memory each httpd writes at start (httpd ballast=K: a memory-heavy server); 0 for none.")
   var ballastKib: Int = 0
 
-  @Flag(help: "Give httpd its 1 s TIME-WAIT timer (by default it gets lazy-time-wait: no timer, a TIME-WAIT connection ends when its slot is needed, so an idle server is never woken by a timer).")
+  @Flag(
+    help:
+      "Give httpd its 1 s TIME-WAIT timer (by default it gets lazy-time-wait: no timer, a TIME-WAIT connection ends when its slot is needed, so an idle server is never woken by a timer)."
+  )
   var timedTimeWait = false
 
   @Option(help: "Concurrent clients (each one request outstanding).")
@@ -107,13 +110,15 @@ struct WebBenchmark: Benchmark {
 
   func validate() throws {
     let list = populations
-    guard !list.isEmpty, list.allSatisfy({ $0 >= 1 && $0 <= 200_000 }), list == list.sorted(), Set(list).count == list.count
+    guard !list.isEmpty, list.allSatisfy({ $0 >= 1 && $0 <= 200_000 }), list == list.sorted(),
+      Set(list).count == list.count
     else { throw ValidationError("--counts: ascending distinct numbers from 1 to 200000") }
     guard budgetVms >= 1, memoryMib >= 2, memoryMib % 2 == 0, memoryMib <= 64, clients >= 1, clients <= 256,
       exponent >= 0, exponent <= 4, warmup >= 0, window >= 1, timeout >= 1, samples >= 5, ballastKib >= 0
     else {
       throw ValidationError(
-        "--budget-vms >= 1, --memory-mib an even 2-64, --clients 1-256, --exponent 0-4, --window >= 1, --timeout >= 1, --samples >= 5")
+        "--budget-vms >= 1, --memory-mib an even 2-64, --clients 1-256, --exponent 0-4, --window >= 1, --timeout >= 1, --samples >= 5"
+      )
     }
     if let requests, requests < 1 { throw ValidationError("--requests >= 1") }
     if coldStart && coldVms <= budgetVms { throw ValidationError("--cold-vms must exceed --budget-vms") }
@@ -233,11 +238,16 @@ struct WebBenchmark: Benchmark {
     }
     let figures = Figures(
       clients: clients, exponent: exponent, keepAlive: keepAlive, memoryBytes: UInt64(memoryMib) << 20,
-      budgetVms: budgetVms, ballastKib: ballastKib, lazyTimeWait: !timedTimeWait, documentBytes: site.documents.map(\.body.count),
+      budgetVms: budgetVms, ballastKib: ballastKib, lazyTimeWait: !timedTimeWait,
+      documentBytes: site.documents.map(\.body.count),
       siteImageBytes: imageBytes, rows: rows, peakRequestsPerSecond: peak, coldStart: cold)
     try report(figures) {
-      if let cold { printColdStart(cold) } else if let peak {
-        print("peak \(decimal(peak, places: 1)) requests/s; at the largest N \(decimal((rows.last?.requestsPerSecond ?? 0) / max(peak, 1e-9) * 100, places: 1))% of it")
+      if let cold {
+        printColdStart(cold)
+      } else if let peak {
+        print(
+          "peak \(decimal(peak, places: 1)) requests/s; at the largest N \(decimal((rows.last?.requestsPerSecond ?? 0) / max(peak, 1e-9) * 100, places: 1))% of it"
+        )
       }
     }
   }
@@ -258,7 +268,8 @@ struct WebBenchmark: Benchmark {
     let coldProbability = generator.coldProbability(resident: budgetVms)
     let window = WebWindow()
     let outcome: WebLoadGenerator.Outcome
-    let before: WebDaemonReading, after: WebDaemonReading
+    let before: WebDaemonReading
+    let after: WebDaemonReading
     if let requests {
       before = try WebDaemonReading(daemon)
       window.open()
@@ -281,10 +292,12 @@ struct WebBenchmark: Benchmark {
     let seconds = window.seconds
     let latencies = SampleSummary(inWindow.map(\.nanoseconds))
     let completed = inWindow.count
-    let swapIns = Double(after.swapIns - before.swapIns), swapOuts = Double(after.swapOuts - before.swapOuts)
+    let swapIns = Double(after.swapIns - before.swapIns)
+    let swapOuts = Double(after.swapOuts - before.swapOuts)
     return Row(
       vms: count, requests: completed, seconds: seconds, requestsPerSecond: Double(completed) / seconds,
-      medianNs: latencies.median, p90Ns: latencies.percentile(90), p99Ns: latencies.p99, maxNs: latencies.percentile(100),
+      medianNs: latencies.median, p90Ns: latencies.percentile(90), p99Ns: latencies.p99,
+      maxNs: latencies.percentile(100),
       errors: outcome.failures.count, firstError: outcome.failures.first.map { "\($0.kind): \($0.message)" },
       reconnects: outcome.reconnects, distinctVms: Set(inWindow.map(\.vm)).count,
       swapInsPerSecond: swapIns / seconds, swapOutsPerSecond: swapOuts / seconds,
@@ -308,15 +321,19 @@ struct WebBenchmark: Benchmark {
           timeout: .seconds(timeout), seed: seed))
       let outcome = generator.run { begun in begun >= 1 }
       guard let sample = outcome.samples.first else {
-        throw BenchmarkError("request to vm \(population.ids[vm]) failed: \(outcome.failures.first.map { "\($0.kind): \($0.message)" } ?? "?")")
+        throw BenchmarkError(
+          "request to vm \(population.ids[vm]) failed: \(outcome.failures.first.map { "\($0.kind): \($0.message)" } ?? "?")"
+        )
       }
       return sample.nanoseconds
     }
     // One round over every VM first, so that each VM's next turn comes after the budget filled with others.
     for vm in 0..<population.addresses.count { _ = try one(vm) }
     let swapInsBefore = try client.statistics().swapInsTotal
-    var coldSamples: [UInt64] = [], warmSamples: [UInt64] = []
-    var skipped = 0, turn = 0
+    var coldSamples: [UInt64] = []
+    var warmSamples: [UInt64] = []
+    var skipped = 0
+    var turn = 0
     while coldSamples.count < samples && turn < samples * 4 {
       let vm = 1 + turn % (population.addresses.count - 1)
       turn += 1
@@ -333,7 +350,8 @@ struct WebBenchmark: Benchmark {
       throw BenchmarkError("only \(coldSamples.count) of \(turn) targets were swapped out: is the budget too large?")
     }
     let swapIns = try client.statistics().swapInsTotal - swapInsBefore
-    let coldSummary = SampleSummary(coldSamples), warmSummary = SampleSummary(warmSamples)
+    let coldSummary = SampleSummary(coldSamples)
+    let warmSummary = SampleSummary(warmSamples)
     return ColdStart(
       vms: population.addresses.count, coldSamples: coldSamples.count, skipped: skipped, swapIns: swapIns,
       coldMedianNs: coldSummary.median, coldP99Ns: coldSummary.p99, warmMedianNs: warmSummary.median,
@@ -344,21 +362,27 @@ struct WebBenchmark: Benchmark {
   /// One row for people.
   private func printRow(_ row: Row) {
     func ms(_ ns: UInt64) -> String { decimal(Double(ns) / 1e6, places: 1) }
-    print("N=\(row.vms): \(decimal(row.requestsPerSecond, places: 1)) req/s (\(row.requests) in \(decimal(row.seconds, places: 1)) s), "
-      + "latency median \(ms(row.medianNs)) ms p90 \(ms(row.p90Ns)) p99 \(ms(row.p99Ns)) max \(ms(row.maxNs)) ms, "
-      + "errors \(row.errors)\(row.firstError.map { " (\($0))" } ?? ""), VMs reached \(row.distinctVms), "
-      + "swap-ins \(decimal(row.swapInsPerSecond, places: 1))/s outs \(decimal(row.swapOutsPerSecond, places: 1))/s, "
-      + "swap-ins per request \(decimal(row.swapInsPerRequest, places: 3)) (model \(decimal(row.modelColdProbability, places: 3))), "
-      + "disk read \(row.diskReadBytes >> 10) KiB written \(row.diskWrittenBytes >> 10) KiB, daemon CPU "
-      + "\(decimal(row.daemonCPUPercent, places: 0))% (\(decimal(row.daemonCPUMicrosecondsPerRequest, places: 0)) µs/request) "
-      + "RSS \(row.daemonRSSBytes >> 20) MiB, generator CPU \(decimal(row.generatorCPUPercent, places: 0))%, setup \(decimal(row.setupSeconds, places: 1)) s")
+    print(
+      "N=\(row.vms): \(decimal(row.requestsPerSecond, places: 1)) req/s (\(row.requests) in \(decimal(row.seconds, places: 1)) s), "
+        + "latency median \(ms(row.medianNs)) ms p90 \(ms(row.p90Ns)) p99 \(ms(row.p99Ns)) max \(ms(row.maxNs)) ms, "
+        + "errors \(row.errors)\(row.firstError.map { " (\($0))" } ?? ""), VMs reached \(row.distinctVms), "
+        + "swap-ins \(decimal(row.swapInsPerSecond, places: 1))/s outs \(decimal(row.swapOutsPerSecond, places: 1))/s, "
+        + "swap-ins per request \(decimal(row.swapInsPerRequest, places: 3)) (model \(decimal(row.modelColdProbability, places: 3))), "
+        + "disk read \(row.diskReadBytes >> 10) KiB written \(row.diskWrittenBytes >> 10) KiB, daemon CPU "
+        + "\(decimal(row.daemonCPUPercent, places: 0))% (\(decimal(row.daemonCPUMicrosecondsPerRequest, places: 0)) µs/request) "
+        + "RSS \(row.daemonRSSBytes >> 20) MiB, generator CPU \(decimal(row.generatorCPUPercent, places: 0))%, setup \(decimal(row.setupSeconds, places: 1)) s"
+    )
   }
 
   /// The cold-start figures for people.
   private func printColdStart(_ cold: ColdStart) {
     func ms(_ ns: UInt64) -> String { decimal(Double(ns) / 1e6, places: 2) + " ms" }
-    print("denali-bench web --cold-start: \(cold.vms) httpd VMs, a budget for \(budgetVms), one request at a time (1 KiB, new connection)")
-    print("  to a swapped-out VM: median \(ms(cold.coldMedianNs)), p99 \(ms(cold.coldP99Ns)) (\(cold.coldSamples) samples, \(cold.skipped) skipped: not swapped out; \(cold.swapIns) swap-ins)")
+    print(
+      "denali-bench web --cold-start: \(cold.vms) httpd VMs, a budget for \(budgetVms), one request at a time (1 KiB, new connection)"
+    )
+    print(
+      "  to a swapped-out VM: median \(ms(cold.coldMedianNs)), p99 \(ms(cold.coldP99Ns)) (\(cold.coldSamples) samples, \(cold.skipped) skipped: not swapped out; \(cold.swapIns) swap-ins)"
+    )
     print("  to a resident VM:    median \(ms(cold.warmMedianNs)), p99 \(ms(cold.warmP99Ns))")
     print("  cold / warm: median \(decimal(cold.medianRatio))x, p99 \(decimal(cold.p99Ratio))x")
   }

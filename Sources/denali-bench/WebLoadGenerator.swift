@@ -132,7 +132,10 @@ final class WebLoadGenerator: Sendable {
 
     /// Puts a connection back (closing the least recently used one past the limit, or this one with no pool).
     mutating func put(_ vm: Int, _ fd: Int32) {
-      guard limit > 0 else { return _ = close(fd) }
+      guard limit > 0 else {
+        _ = close(fd)
+        return
+      }
       open.append((vm, fd))
       if open.count > limit { close(open.removeFirst().fd) }
     }
@@ -182,7 +185,9 @@ final class WebLoadGenerator: Sendable {
           continue
         }
         outcome.failures.append(
-          Failure(at: monotonicNanoseconds(), kind: error.kind, message: "\(settings.addresses[vm])\(document.path): \(error.message)"))
+          Failure(
+            at: monotonicNanoseconds(), kind: error.kind,
+            message: "\(settings.addresses[vm])\(document.path): \(error.message)"))
         return
       }
     }
@@ -198,7 +203,9 @@ final class WebLoadGenerator: Sendable {
     var address = addresses[vm]
     let connected = withUnsafePointer(to: &address) {
       // SAFETY: sockaddr_in is layout-compatible with the sockaddr prefix connect reads, for its stated size.
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
     }
     guard connected == 0 else {
       let error = errno
@@ -222,9 +229,12 @@ final class WebLoadGenerator: Sendable {
 
   /// Sends a GET for `document` on `fd` and reads and checks its response: a 200 whose body is the document's
   /// bytes. Returns whether the connection may be kept (keep-alive asked for and the server did not close).
-  private func exchange(_ fd: Int32, document: WebSite.Document, deadline: UInt64, reused: Bool) throws(AttemptError) -> Bool {
-    let request = Array(("GET \(document.path) HTTP/1.1\r\nHost: web\r\nUser-Agent: denali-bench\r\n"
-      + (settings.keepAlive ? "" : "Connection: close\r\n") + "\r\n").utf8)
+  private func exchange(_ fd: Int32, document: WebSite.Document, deadline: UInt64, reused: Bool) throws(AttemptError)
+    -> Bool
+  {
+    let request = Array(
+      ("GET \(document.path) HTTP/1.1\r\nHost: web\r\nUser-Agent: denali-bench\r\n"
+        + (settings.keepAlive ? "" : "Connection: close\r\n") + "\r\n").utf8)
     if reused { setTimeout(fd, until: deadline) }
     var offset = 0
     while offset < request.count {
@@ -279,8 +289,11 @@ final class WebLoadGenerator: Sendable {
 
   /// A failed send or receive: a timeout, or a reset (before the response when nothing of it had arrived).
   private func failure(_ call: String, errno code: Int32, received: Int) -> AttemptError {
-    if code == EAGAIN || code == EWOULDBLOCK { return AttemptError(kind: "timeout", message: "\(call) timed out after \(received) bytes") }
-    return AttemptError(kind: "reset", message: "\(call): errno \(code) after \(received) bytes", beforeResponse: received == 0)
+    if code == EAGAIN || code == EWOULDBLOCK {
+      return AttemptError(kind: "timeout", message: "\(call) timed out after \(received) bytes")
+    }
+    return AttemptError(
+      kind: "reset", message: "\(call): errno \(code) after \(received) bytes", beforeResponse: received == 0)
   }
 
   /// The offset of the blank line ending the head in `bytes`, or nil.

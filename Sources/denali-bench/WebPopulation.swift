@@ -47,7 +47,9 @@ struct WebPopulation {
       }
       if let stopped = response.stopped { throw BenchmarkError("the daemon stopped the batch: \(stopped.message)") }
       let made = response.vms.compactMap { vm in vm.address.map { (vm.id, $0) } }
-      guard made.count == size else { throw BenchmarkError("the daemon created \(made.count) of \(size) VMs with addresses") }
+      guard made.count == size else {
+        throw BenchmarkError("the daemon created \(made.count) of \(size) VMs with addresses")
+      }
       try addNeighbours(made.map(\.1))
       ids += made.map(\.0)
       addresses += made.map(\.1)
@@ -84,8 +86,12 @@ struct WebPopulation {
       let statistics = try daemon.client.statistics()
       let states = statistics.vmsByState
       let ended = (states[.exited] ?? 0) + (states[.faulted] ?? 0) + (states[.killed] ?? 0)
-      guard ended == 0 else { throw BenchmarkError("\(ended) web servers ended; the daemon's log:\n\(daemon.logTail(lines: 20))") }
-      let busy = [VMStateKind.waitingForAdmission, .swappingIn, .runnable, .running].reduce(0) { $0 + (states[$1] ?? 0) }
+      guard ended == 0 else {
+        throw BenchmarkError("\(ended) web servers ended; the daemon's log:\n\(daemon.logTail(lines: 20))")
+      }
+      let busy = [VMStateKind.waitingForAdmission, .swappingIn, .runnable, .running].reduce(0) {
+        $0 + (states[$1] ?? 0)
+      }
       if statistics.vmsTotal == count && busy == 0 { return }
       last = states.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")
       Thread.sleep(forTimeInterval: 0.5)

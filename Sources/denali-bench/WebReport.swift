@@ -59,7 +59,8 @@ enum WebReport {
       ]
     }
     series.append(
-      "'\(denali)' using 1:2 with linespoints lw 2 dt 3 pt 9 lc rgb '#7f7f7f' title 'Denali (OSDI 2002 paper, another machine): requests/s'")
+      "'\(denali)' using 1:2 with linespoints lw 2 dt 3 pt 9 lc rgb '#7f7f7f' title 'Denali (OSDI 2002 paper, another machine): requests/s'"
+    )
     let script = """
       set terminal png size 1100,720 font ',10'
       set output '\(png)'

@@ -80,7 +80,8 @@ struct WebDaemonReading {
     daemonRSS = daemon.residentBytes() ?? 0
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
-    ownCPU = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+    ownCPU =
+      Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
       + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
   }
 }

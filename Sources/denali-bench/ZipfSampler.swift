@@ -34,7 +34,8 @@ struct ZipfSampler: Sendable {
     guard slots < count else { return 0 }
     let probabilities = (0..<count).map(probability(of:))
     func resident(_ time: Double) -> Double { probabilities.reduce(0) { $0 + (1 - exp(-$1 * time)) } }
-    var low = 0.0, high = 1.0
+    var low = 0.0
+    var high = 1.0
     while resident(high) < Double(slots) { high *= 2 }
     for _ in 0..<100 {
       let middle = (low + high) / 2
@@ -45,7 +46,8 @@ struct ZipfSampler: Sendable {
 
   /// One rank for the uniform draw `unit` in [0, 1): the first whose cumulative probability exceeds it.
   func rank(for unit: Double) -> Int {
-    var low = 0, high = cumulative.count - 1
+    var low = 0
+    var high = cumulative.count - 1
     while low < high {
       let middle = (low + high) / 2
       if cumulative[middle] > unit { high = middle } else { low = middle + 1 }

@@ -35,7 +35,9 @@ final class RecordingBackend: ControlBackend {
           + (request.network.map { " network=\($0.address ?? "auto")" } ?? "")
           + (request.diskImage.map { " disk-image=\($0.path) (\($0.bytes.count) bytes)" } ?? ""))
       if let failure = state.createFailure { throw failure }
-      guard state.vms.count + request.count <= maximumVMs else { throw .limitReached("the daemon's limit of \(maximumVMs) VMs") }
+      guard state.vms.count + request.count <= maximumVMs else {
+        throw .limitReached("the daemon's limit of \(maximumVMs) VMs")
+      }
       if let taken = request.names?.first(where: { name in state.vms.contains { $0.name == name } }) {
         throw .conflict("the name '\(taken)' is already in use")
       }
@@ -51,7 +53,8 @@ final class RecordingBackend: ControlBackend {
         }
         let info = VMInfo(
           id: id, name: request.names?[index], image: request.image.path, state: .runnable,
-          memoryBytes: request.memoryBytes, diskBytes: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) } ?? 0,
+          memoryBytes: request.memoryBytes,
+          diskBytes: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) } ?? 0,
           arguments: request.arguments, exits: ["io": 0], createdAt: Date(timeIntervalSince1970: 1_800_000_000),
           address: address, network: network, owner: request.requester.uid, diskImage: request.diskImage?.path)
         state.vms.append(info)

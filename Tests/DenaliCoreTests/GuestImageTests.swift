@@ -191,8 +191,7 @@ private func parseError(_ bytes: [UInt8], memorySize: UInt64 = guestMemory) -> G
 }
 
 /// The error parsing the builder's file throws, or nil if it parses.
-private func parseError(_ builder: ELFBuilder, memorySize: UInt64 = guestMemory) -> GuestImageError?
-{
+private func parseError(_ builder: ELFBuilder, memorySize: UInt64 = guestMemory) -> GuestImageError? {
   parseError(builder.build(), memorySize: memorySize)
 }
 
@@ -636,7 +635,6 @@ struct GuestImageErrorDescriptionTests {
 }
 
 // MARK: - Fuzzing
-
 
 @Suite("GuestImage: random inputs never crash the parser")
 struct GuestImageFuzzTests {

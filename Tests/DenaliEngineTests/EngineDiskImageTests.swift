@@ -13,10 +13,12 @@ struct EngineDiskImageTests {
   /// A packed site of two files, read as the API layer hands it to the engine.
   static func site(in directory: String) throws -> ResolvedImage {
     try FileManager.default.createDirectory(atPath: directory + "/site", withIntermediateDirectories: true)
-    try Data(String(repeating: "shared page\n", count: 300).utf8).write(to: URL(fileURLWithPath: directory + "/site/a.html"))
+    try Data(String(repeating: "shared page\n", count: 300).utf8).write(
+      to: URL(fileURLWithPath: directory + "/site/a.html"))
     try Data(repeating: 0x5A, count: 5000).write(to: URL(fileURLWithPath: directory + "/site/b.bin"))
     _ = try SiteImagePacker.pack(directory: directory + "/site", output: directory + "/site.img")
-    return ResolvedImage(path: directory + "/site.img", bytes: Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/site.img"))))
+    return ResolvedImage(
+      path: directory + "/site.img", bytes: Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/site.img"))))
   }
 
   @Test("three VMs read one site image through the copy the engine keeps; each sees every file intact")
@@ -75,12 +77,15 @@ struct EngineDiskImageTests {
     }
     #expect(Array(try Data(contentsOf: URL(fileURLWithPath: site.path))) == site.bytes)
     let store = harness.path("images-store")
-    let copies = try FileManager.default.contentsOfDirectory(atPath: store).filter { $0.hasSuffix("-\(site.bytes.count).elf") }
+    let copies = try FileManager.default.contentsOfDirectory(atPath: store).filter {
+      $0.hasSuffix("-\(site.bytes.count).elf")
+    }
     try #require(copies.count == 1, "\(copies)")
     #expect(Array(try Data(contentsOf: URL(fileURLWithPath: store + "/" + copies[0]))) == site.bytes)
   }
 
-  @Test("VMs sharing a read-only disk image hold no scratch disk: a scratch-disk-limit of one 64 KiB disk still admits one")
+  @Test(
+    "VMs sharing a read-only disk image hold no scratch disk: a scratch-disk-limit of one 64 KiB disk still admits one")
   func sharedImageIsNoScratchDisk() throws {
     guard let harness = EngineHarness() else { return }
     defer { harness.remove() }

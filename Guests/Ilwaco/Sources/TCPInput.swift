@@ -158,7 +158,9 @@ extension TCPConnection {
       if state.receivesData { acceptData(segment, now: now) }
     }
     // 8. FIN.
-    if segment.has(TCPFlags.fin) { acceptFin(at: segment.sequence + UInt32(truncatingIfNeeded: segment.payloadLength), now: now) }
+    if segment.has(TCPFlags.fin) {
+      acceptFin(at: segment.sequence + UInt32(truncatingIfNeeded: segment.payloadLength), now: now)
+    }
   }
 
   /// How far beyond RCV.NXT the peer may send: the free space of the receive buffer (0 once it is released).

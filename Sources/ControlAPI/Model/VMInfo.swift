@@ -53,7 +53,8 @@ public struct VMInfo: Equatable, Sendable {
     id: UInt64, name: String?, image: String, state: VMState, memoryBytes: UInt64, residentBytes: UInt64 = 0,
     swapBytes: UInt64 = 0, diskBytes: UInt64 = 0, arguments: [String] = [], cpuTimeNanoseconds: UInt64 = 0,
     exits: [String: UInt64] = [:], hypercalls: UInt64 = 0, createdAt: Date, startedAt: Date? = nil,
-    endedAt: Date? = nil, restoredFrom: RestoreSource = .image, restarts: Int = 0, startLatencyNanoseconds: UInt64? = nil,
+    endedAt: Date? = nil, restoredFrom: RestoreSource = .image, restarts: Int = 0,
+    startLatencyNanoseconds: UInt64? = nil,
     address: String? = nil, network: VMNetworkInfo? = nil, owner: UInt32 = 0, diskImage: String? = nil
   ) {
     self.id = id

@@ -9,9 +9,10 @@ extension CreateVMsBody {
       throw .invalidField("count", "must be between 1 and \(limits.maximumVMsPerRequest), not \(count)")
     }
     let names = try expandedNames(count: count)
-    let memoryBytes = try Self.size(
-      memory, field: "memory", granularity: ControlLimits.memoryGranularity, granularityText: "2MiB",
-      maximum: limits.maximumMemoryPerVM) ?? limits.defaultMemoryPerVM
+    let memoryBytes =
+      try Self.size(
+        memory, field: "memory", granularity: ControlLimits.memoryGranularity, granularityText: "2MiB",
+        maximum: limits.maximumMemoryPerVM) ?? limits.defaultMemoryPerVM
     let diskBytes = try disk.flatMap { disk throws(ControlError) in
       try Self.size(
         disk.size, field: "disk.size", granularity: ControlLimits.diskGranularity, granularityText: "4KiB",
@@ -35,7 +36,8 @@ extension CreateVMsBody {
           throw .invalidField("network.address", "names one VM's address: it needs a count of 1, not \(count)")
         }
         guard Self.looksLikeIPv4(address) else {
-          throw .invalidField("network.address", "must be an IPv4 address such as \"10.0.5.5\", not '\(address.prefix(64))'")
+          throw .invalidField(
+            "network.address", "must be an IPv4 address such as \"10.0.5.5\", not '\(address.prefix(64))'")
         }
       }
       return VMNetworkRequest(address: network.address)
@@ -54,7 +56,8 @@ extension CreateVMsBody {
     let granularity = Int(ControlLimits.diskGranularity)
     guard !resolved.bytes.isEmpty, resolved.bytes.count % granularity == 0 else {
       throw .invalidField(
-        "disk.image", "'\(path.prefix(120))' has \(resolved.bytes.count) bytes: a disk image is a non-zero multiple of 4KiB")
+        "disk.image",
+        "'\(path.prefix(120))' has \(resolved.bytes.count) bytes: a disk image is a non-zero multiple of 4KiB")
     }
     return resolved
   }
@@ -62,9 +65,10 @@ extension CreateVMsBody {
   /// Whether `text` has the shape of a dotted quad: four groups of one to three digits (the engine parses it).
   private static func looksLikeIPv4(_ text: String) -> Bool {
     let groups = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-    return groups.count == 4 && groups.allSatisfy { group in
-      (1...3).contains(group.count) && group.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
-    }
+    return groups.count == 4
+      && groups.allSatisfy { group in
+        (1...3).contains(group.count) && group.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+      }
   }
 
   /// `name` alone for one VM, `name-K` for K from `first_index` for several; nil for unnamed VMs.

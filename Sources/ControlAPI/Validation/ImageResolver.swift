@@ -32,7 +32,8 @@ public struct ImageResolver: Sendable {
       guard let canonical = Self.canonicalPath(candidate) else { continue }
       guard isInside(canonical) else {
         throw .imageRefused(
-          "\(field) '\(requested)' resolves to \(canonical), outside the image directories (a symbolic link escapes them)")
+          "\(field) '\(requested)' resolves to \(canonical), outside the image directories (a symbolic link escapes them)"
+        )
       }
       return try read(canonical, requested: "\(field) '\(requested)'")
     }

@@ -103,7 +103,8 @@ public struct DiskBody: Codable, Equatable, Sendable {
     switch (size, image) {
     case (nil, nil): throw ControlError.missingField("disk.size")
     case (.some, .some):
-      throw ControlError.invalidField("disk", "takes 'size' (a scratch disk) or 'image' (a read-only disk image), not both")
+      throw ControlError.invalidField(
+        "disk", "takes 'size' (a scratch disk) or 'image' (a read-only disk image), not both")
     default: break
     }
   }

@@ -25,7 +25,8 @@ extension VMRecord {
       return "vm \(id): \(error)"
     }
     if let diskSize, diskSize == 0 || diskSize % DiskFile.blockSize != 0 || diskSize > DiskFile.maximumSize {
-      return "vm \(id): disk size \(diskSize) is not a multiple of \(DiskFile.blockSize) from \(DiskFile.blockSize) to \(DiskFile.maximumSize)"
+      return
+        "vm \(id): disk size \(diskSize) is not a multiple of \(DiskFile.blockSize) from \(DiskFile.blockSize) to \(DiskFile.maximumSize)"
     }
     guard ImageStore.isValid(imageKey) else { return "vm \(id): \"\(imageKey.prefix(120))\" is not an image key" }
     if let diskImageKey {

@@ -81,13 +81,17 @@ public final class DiskFile: @unchecked Sendable {
           guard createSize > 0, createSize % Self.blockSize == 0, createSize <= Self.maximumSize else {
             throw .badSize(path: path, size: createSize)
           }
-          guard ftruncate(fd, off_t(createSize)) == 0 else { throw .system(path: path, operation: "ftruncate", errno: errno) }
+          guard ftruncate(fd, off_t(createSize)) == 0 else {
+            throw .system(path: path, operation: "ftruncate", errno: errno)
+          }
           size = createSize
         } else if size != createSize {
           throw .sizeMismatch(path: path, existing: size, requested: createSize)
         }
       }
-      guard size > 0, size % Self.blockSize == 0, size <= Self.maximumSize else { throw .badSize(path: path, size: size) }
+      guard size > 0, size % Self.blockSize == 0, size <= Self.maximumSize else {
+        throw .badSize(path: path, size: size)
+      }
       self.path = path
       self.blocks = size / Self.blockSize
       self.isReadOnly = readOnly

@@ -87,7 +87,8 @@ struct SpawnCommand: ParsableCommand {
         progress.update(created.count)
       }
     }
-    let seconds = Double((ContinuousClock.now - start).components.seconds)
+    let seconds =
+      Double((ContinuousClock.now - start).components.seconds)
       + Double((ContinuousClock.now - start).components.attoseconds) / 1e18
     if options.json {
       printJSON(CreateVMsResponse(vms: created, stopped: stopped))

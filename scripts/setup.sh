@@ -13,9 +13,10 @@ set -euo pipefail
 # lossy-path tests turn off checksum offload on their veth (the relay forwards frames as they are); nftables: the
 # test that publishes a VM's port with DNAT, as Docs/NETWORK.md shows, with procps' sysctl; apache2-utils (ab) and
 # wrk: the httpd load tests and `denali-bench http`; dpkg-dev (dpkg-shlibdeps), binutils (strip), lintian: `make deb`
-# and its tests; man-db: the man page tests; git: the commit a build names (scripts/git-commit.sh).
+# and its tests; man-db: the man page tests; git: the commit a build names (scripts/git-commit.sh); gnuplot-nox: the
+# plot of `denali-bench web` (throughput and latency against the number of VMs).
 PACKAGES=(linux-libc-dev libc6-dev make gcc libcap-dev linux-perf iproute2 iputils-ping socat systemd curl util-linux python3
-  ethtool nftables procps apache2-utils wrk dpkg-dev binutils lintian man-db git)
+  ethtool nftables procps apache2-utils wrk dpkg-dev binutils lintian man-db git gnuplot-nox)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -29,6 +29,11 @@ final class HTTPServer {
   private let responseLimit: UInt64
   private var responses: UInt64 = 0
   private let idleNanoseconds: UInt64
+  /// How often idle connections are looked for: a quarter of the timeout.
+  private let sweepMilliseconds: UInt64
+  /// The sweep's timer, set only while a connection is open: a server with none sets no timer, so it idles until a
+  /// packet comes (a swapped-out VM is not woken for nothing).
+  private var sweepTimer: EventLoop.Timer?
 
   /// A server of `content` on `port`; nil if the port cannot be listened on.
   init?(
@@ -40,15 +45,13 @@ final class HTTPServer {
     self.loop = loop
     self.responseLimit = responseLimit
     idleNanoseconds = idleMilliseconds &* 1_000_000
+    sweepMilliseconds = max(idleMilliseconds / 4, 1)
     scratch = .allocate(byteCount: scratchSize, alignment: 8)
     sessions.reserveCapacity(tcp.configuration.maximumConnections)
     listener = tcp.listen(port: port) { [unowned(unsafe) self] connection in self.accept(connection) }
     guard listener != nil else {
       scratch.deallocate()
       return nil
-    }
-    loop.schedule(afterMilliseconds: max(idleMilliseconds / 4, 1), repeating: true) { [unowned(unsafe) self] in
-      self.expireIdle()
     }
   }
 
@@ -80,6 +83,11 @@ final class HTTPServer {
     sessions.append(session)
     connection.handler = { _, event in session.handle(event) }
     lowestHeapFree = min(lowestHeapFree, heapFreeBytes)
+    if sweepTimer == nil {
+      sweepTimer = loop.schedule(afterMilliseconds: sweepMilliseconds, repeating: true) { [unowned(unsafe) self] in
+        self.expireIdle()
+      }
+    }
   }
 
   /// Counts a response by its status.
@@ -106,6 +114,10 @@ final class HTTPServer {
   func finished(_ session: HTTPSession) {
     session.connection.handler = nil
     if let index = sessions.firstIndex(where: { $0 === session }) { sessions.remove(at: index) }
+    if sessions.isEmpty, let timer = sweepTimer {
+      loop.cancel(timer)
+      sweepTimer = nil
+    }
     if listener == nil && sessions.isEmpty {
       loop.schedule(afterMilliseconds: 200) { [unowned(unsafe) self] in self.loop.stop() }
     }

@@ -1,12 +1,16 @@
-// httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [quiet]: an HTTP/1.1
+// httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [lazy-time-wait] [ballast=K] [quiet]:
+// an HTTP/1.1
 // server of the site image on its disk (`denalid disk pack`, attached with --disk FILE --disk-readonly), or without a disk of
 // a built-in page at "/". GET and HEAD, keep-alive and pipelining, Content-Type from the image; everything else is
 // refused with the parser's status. Prints `httpd: serving N files on IP port P` (or `httpd: serving the built-in
 // page ...`); after N responses (forever without count) and once the last connection ends, `httpd: N connections,
 // ...` and exits 0. C connections at once (default 16; more wait in the listen backlog), B bytes per TCP buffer
 // (default 8192), H half-open and waiting handshakes (default 2C, at least 32), request heads of at most L bytes
-// (default 4096, the parser's buffer per connection; 431 past it), connections idle for T ms reset (default 30000). No NIC: exits 3; a disk that is not a site image: exits 4; bad options, or C connections that
-// would not fit in the heap: 2.
+// (default 4096, the parser's buffer per connection; 431 past it), connections idle for T ms reset (default 30000),
+// a connection it closed stays in TIME-WAIT 1 s, or with lazy-time-wait without a timer until its slot is needed;
+// ballast=K takes K KiB of heap at start and writes a word into each of its pages, so the VM holds that much more
+// memory that is not zero (a memory-heavy server: every swap-in reads it). No NIC: exits 3; a disk that is not a
+// site image: exits 4; bad options, or C connections (and the ballast) that would not fit in the heap: 2.
 import Ilwaco
 
 @main
@@ -19,14 +23,16 @@ struct Httpd: Guest {
       let halfOpen = arguments.unsignedOption("half-open", default: max(32, min(2 * maximum, 4096))), halfOpen >= 1,
       halfOpen <= 4096,
       let headLimit = arguments.unsignedOption("head", default: 4096), headLimit >= 256, headLimit <= 65536,
-      let idle = arguments.unsignedOption("idle-ms", default: 30_000), idle >= 1, idle <= 3_600_000
+      let idle = arguments.unsignedOption("idle-ms", default: 30_000), idle >= 1, idle <= 3_600_000,
+      let ballast = arguments.unsignedOption("ballast", default: 0), ballast <= 1 << 20
     else { return usage() }
     let quiet = arguments.contains { $0 == "quiet" }
     var image: SiteImage? = nil
     do {
       image = try SiteImage()
     } catch {
-      if case .noDisk = error {} else {
+      if case .noDisk = error {
+      } else {
         Console.print("httpd: bad image: ")
         error.print()
         Console.print("\n")
@@ -42,11 +48,15 @@ struct Httpd: Guest {
     configuration.maximumHalfOpen = Int(halfOpen)
     configuration.sendBufferSize = Int(buffer)
     configuration.receiveBufferSize = Int(buffer)
+    // TIME-WAIT without a timer, ended only when its slot is needed: an idle server then sets no timer at all.
+    if arguments.contains(where: { $0 == "lazy-time-wait" }) { configuration.timeWaitNanoseconds = .max }
     let limits = HTTPParserLimits(requestLine: min(1024, Int(headLimit)), head: Int(headLimit))
     // Every connection's memory is taken on first use and kept: refuse a configuration whose worst case does not
     // fit in the heap, instead of failing an allocation (and the guest) under load.
-    let needed = HTTPServer.bytesPerConnection(configuration: configuration, limits: limits) * Int(maximum)
-      + HTTPServer.fixedBytes(configuration: configuration)
+    let ballastBytes = Int(ballast) * 1024
+    let needed =
+      HTTPServer.bytesPerConnection(configuration: configuration, limits: limits) * Int(maximum)
+      + HTTPServer.fixedBytes(configuration: configuration) + ballastBytes
     guard needed <= heapFreeBytes else {
       Console.print("httpd: ")
       Console.print(maximum)
@@ -56,9 +66,10 @@ struct Httpd: Guest {
       Console.print(needed)
       Console.print(" bytes, the heap has ")
       Console.print(heapFreeBytes)
-      Console.print(" (fewer connections, smaller buffers or a larger --memory)\n")
+      Console.print(" (fewer connections, smaller buffers, less ballast or a larger --memory)\n")
       return 2
     }
+    if ballastBytes > 0 { touchBallast(bytes: ballastBytes) }
     let loop = EventLoop()
     guard let tcp = TCPStack(network: network, loop: loop, configuration: configuration),
       let server = HTTPServer(
@@ -105,8 +116,22 @@ struct Httpd: Guest {
     return 0
   }
 
+  /// Takes `bytes` of heap for good and writes one word into each of its 4 KiB pages (one store per page: the
+  /// page is then not zero, so the host keeps and swaps it).
+  static func touchBallast(bytes: Int) {
+    let ballast = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+    var offset = 0
+    while offset < bytes {
+      // SAFETY: offset + 8 <= bytes (bytes is a multiple of 1024, offset of 4096), inside the allocation.
+      ballast.storeBytes(of: UInt64(offset) | 1, toByteOffset: offset, as: UInt64.self)
+      offset += 4096
+    }
+  }
+
   static func usage() -> Int32 {
-    Console.print("usage: httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [quiet]\n")
+    Console.print(
+      "usage: httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [lazy-time-wait] [ballast=K] [quiet]\n"
+    )
     return 2
   }
 }

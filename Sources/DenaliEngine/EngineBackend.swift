@@ -99,10 +99,10 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// An engine over `scheduler` (whose `onFinish` must call `finished(_:)` through `relay`), with the VMs
   /// `recovery` rebuilt from the state directory.
   init(
-    system: KVMSystem, scheduler: Scheduler, relay: FinishRelay, journal: VMJournal, images: ImageStore,
+    builder: VMBuilder, scheduler: Scheduler, relay: FinishRelay, journal: VMJournal, images: ImageStore,
     layout: StateLayout, settings: Settings, network: EngineNetwork?, recovery: EngineRecovery, logger: Logger
   ) {
-    builder = VMBuilder(system: system, layout: layout, consoleBytes: settings.consoleBytes)
+    self.builder = builder
     self.scheduler = scheduler
     self.journal = journal
     self.images = images
@@ -149,7 +149,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     let requestedAt = monotonicNanoseconds()
     if let budget = scheduler.configuration.swapping?.memoryBudget, request.memoryBytes > budget {
       throw .invalid(
-        "a VM of \(request.memoryBytes >> 20) MiB could never be admitted: the memory budget is \(budget >> 20) MiB (memory-budget)")
+        "a VM of \(request.memoryBytes >> 20) MiB could never be admitted: the memory budget is \(budget >> 20) MiB (memory-budget)"
+      )
     }
     if request.network != nil && network == nil { throw networkNotConfigured }
     let image: GuestImage
@@ -163,8 +164,10 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     // Reserve ids and names, and room under the VM limit.
     let (firstID, count, shortBy) = try reserve(request)
     let imageKey: String
+    let diskImageKey: String?
     do {
       imageKey = try images.store(request.image.bytes)
+      diskImageKey = try request.diskImage.map { image throws(ImageStoreError) in try images.store(image.bytes) }
     } catch {
       release(firstID: firstID, count: count, names: request.names, reservation: firstID)
       throw .hostError("cannot keep a copy of the image in the state directory: \(error)")
@@ -179,10 +182,13 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
         if let wanted = request.network, let network { port = try network.allocate(id: id, requested: wanted.address) }
         let record = VMRecord(
           id: id, name: request.names?[index], imagePath: request.image.path, imageKey: imageKey,
-          memorySize: request.memoryBytes, diskSize: request.diskBytes, arguments: request.arguments, createdAt: now,
-          address: port?.address, owner: request.requester.uid)
+          memorySize: request.memoryBytes,
+          diskSize: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) },
+          arguments: request.arguments, createdAt: now, address: port?.address, owner: request.requester.uid,
+          diskImageKey: diskImageKey, diskImagePath: request.diskImage?.path)
         built.append(
-          try builder.build(record, image: image, restoringFrom: nil, requestedAt: requestedAt, freshDisk: true, port: port))
+          try builder.build(
+            record, image: image, restoringFrom: nil, requestedAt: requestedAt, freshDisk: true, port: port))
       } catch {
         if let port { network?.release(port) }
         stoppedBy = error
@@ -316,7 +322,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       memoryBudgetBytes: scheduler.configuration.swapping?.memoryBudget ?? 0,
       memoryAdmittedBytes: occupancy?.chargedBytes ?? 0,
       memoryResidentBytes: UInt64(max(0, ProcFile.residentKiB)) * 1024,
-      swapBytes: scheduler.configuration.swapping?.store.diskUsage() ?? 0, swapOutsTotal: swap.swapOuts, swapInsTotal: swap.swapIns,
+      swapBytes: scheduler.configuration.swapping?.store.diskUsage() ?? 0, swapOutsTotal: swap.swapOuts,
+      swapInsTotal: swap.swapIns,
       cpuTimeNanosecondsTotal: usage.cpuNanoseconds, exitsTotal: usage.exits, hypercallsTotal: usage.hypercalls,
       workers: scheduler.configuration.workers, network: network?.statistics())
   }
@@ -447,7 +454,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 
   /// Reserves ids, names and room for up to `request.count` VMs; returns the first id, how many fit, and why
   /// fewer than asked did.
-  private func reserve(_ request: VMCreationRequest) throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?) {
+  private func reserve(_ request: VMCreationRequest) throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?)
+  {
     try locked { () throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?) in
       guard !stopping else { throw .unavailable("the daemon is stopping") }
       if let names = request.names {
@@ -480,7 +488,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       }
       let shortBy: ControlBackendError? =
         count < request.count
-        ? .limitReached("created \(count) of \(request.count): the daemon keeps \(settings.maximumVMs) VMs at most (max-vms)")
+        ? .limitReached(
+          "created \(count) of \(request.count): the daemon keeps \(settings.maximumVMs) VMs at most (max-vms)")
         : nil
       reserved += count
       reservations[first] = Reservation(
@@ -517,7 +526,9 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     var own = EngineHoldings()
     for entry in entries.values where !entry.hasEnded {
       let record = entry.record
-      let held = EngineHoldings(count: 1, memory: record.memorySize, disk: record.diskSize ?? 0)
+      // A shared read-only disk image is no scratch disk: its one copy is in the image store, whatever the VMs.
+      let scratch = record.diskImageKey == nil ? record.diskSize ?? 0 : 0
+      let held = EngineHoldings(count: 1, memory: record.memorySize, disk: scratch)
       all.add(held)
       if record.owner == owner { own.add(held) }
     }

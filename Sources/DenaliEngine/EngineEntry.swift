@@ -57,11 +57,13 @@ final class EngineEntry {
     return VMInfo(
       id: record.id, name: record.name, image: record.imagePath, state: state, memoryBytes: record.memorySize,
       residentBytes: residentBytes, swapBytes: 0, diskBytes: record.diskSize ?? 0, arguments: record.arguments,
-      cpuTimeNanoseconds: usage.cpuNanoseconds, exits: Self.exits(usage), hypercalls: usage.hypercalls, createdAt: Date(timeIntervalSince1970: record.createdAt), startedAt: startedAt,
+      cpuTimeNanoseconds: usage.cpuNanoseconds, exits: Self.exits(usage), hypercalls: usage.hypercalls,
+      createdAt: Date(timeIntervalSince1970: record.createdAt), startedAt: startedAt,
       endedAt: record.endedAt.map { Date(timeIntervalSince1970: $0) },
       restoredFrom: record.startedFrom == .swap ? .swap : .image, restarts: record.restarts,
       startLatencyNanoseconds: latency, address: record.address?.description,
-      network: networkInfo(usage: usage, queued: reading?.queued ?? 0), owner: record.owner)
+      network: networkInfo(usage: usage, queued: reading?.queued ?? 0), owner: record.owner,
+      diskImage: record.diskImagePath)
   }
 
   /// The NIC as the API reports it: identity and whole-life counters; nil without an address.

@@ -82,7 +82,8 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
     maximumVMs: configuration.maximumVMs, keptFinishedVMs: configuration.keptFinishedVMs,
     consoleBytes: Int(configuration.consoleBytes), journalCompactionAppends: configuration.journalCompactionAppends,
     limits: configuration.limits)
-  let builder = VMBuilder(system: system, layout: layout, consoleBytes: settings.consoleBytes)
+  let builder = VMBuilder(
+    system: system, layout: layout, consoleBytes: settings.consoleBytes, diskImages: SharedDiskImages(store: images))
   let recovery = EngineRecovery.recover(
     journal: journal, images: images, swapStore: store, builder: builder, network: network,
     keptFinishedVMs: settings.keptFinishedVMs, logger: logger)
@@ -92,7 +93,7 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
     )
   }
   return EngineBackend(
-    system: system, scheduler: scheduler, relay: relay, journal: journal, images: images, layout: layout,
+    builder: builder, scheduler: scheduler, relay: relay, journal: journal, images: images, layout: layout,
     settings: settings, network: network, recovery: recovery, logger: logger)
 }
 

@@ -75,12 +75,15 @@ struct EngineRecovery {
         finished.append(finishedEntry(record, consoleBytes: builder.consoleBytes))
       }
     }
-    let keptFinished = finished.sorted { ($0.record.endedAt ?? 0, $0.record.id) < ($1.record.endedAt ?? 0, $1.record.id) }
-      .suffix(keptFinishedVMs)
+    let keptFinished = finished.sorted {
+      ($0.record.endedAt ?? 0, $0.record.id) < ($1.record.endedAt ?? 0, $1.record.id)
+    }
+    .suffix(keptFinishedVMs)
     recovery.entries = (recovery.entries + keptFinished).sorted { $0.record.id < $1.record.id }
     removeStrays(in: layout.swap, keeping: liveIDs)
     removeStrays(in: layout.disks, keeping: liveIDs)
-    images.removeAll(except: Set(recovery.entries.map(\.record.imageKey)))
+    images.removeAll(
+      except: Set(recovery.entries.flatMap { [$0.record.imageKey] + ($0.record.diskImageKey.map { [$0] } ?? []) }))
     do {
       try journal.rewrite(recovery.entries.map(\.record), nextID: recovery.nextID)
     } catch {

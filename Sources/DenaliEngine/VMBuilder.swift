@@ -1,4 +1,5 @@
-// VMBuilder.swift: turns a VM record into a GuestVM (not yet in memory) with its console and scratch disk.
+// VMBuilder.swift: turns a VM record into a GuestVM (not yet in memory) with its console and its disk (a scratch
+// disk of its own, or a shared read-only disk image).
 import ControlAPI
 import DenaliCore
 import Glibc
@@ -12,6 +13,8 @@ struct VMBuilder {
   let layout: EngineBackend.StateLayout
   /// Console bytes kept per VM.
   let consoleBytes: Int
+  /// The read-only disk images VMs share.
+  let diskImages: SharedDiskImages
 
   /// A VM for `record`, waiting for admission, with `port` (its NIC on the switch) when given. With
   /// `restoringFrom` it resumes from that recovered swap image; otherwise it boots from `image`. With `freshDisk`
@@ -23,7 +26,9 @@ struct VMBuilder {
   ) throws(ControlBackendError) -> (entry: EngineEntry, guest: GuestVM) {
     var disk: DiskFile?
     var diskName: String?
-    if let size = record.diskSize {
+    if let key = record.diskImageKey {
+      disk = try diskImages.disk(forKey: key)
+    } else if let size = record.diskSize {
       let name = EngineBackend.StateLayout.diskName(forVM: record.id)
       if freshDisk { layout.disks.remove(name) }
       do {
@@ -40,7 +45,8 @@ struct VMBuilder {
     let guest: GuestVM
     do {
       if let swap {
-        guest = try GuestVM(system: system, image: image, configuration: configuration, restoringFrom: swap, console: sink)
+        guest = try GuestVM(
+          system: system, image: image, configuration: configuration, restoringFrom: swap, console: sink)
       } else {
         guest = try GuestVM(system: system, image: image, configuration: configuration, resident: false, console: sink)
       }
@@ -48,6 +54,8 @@ struct VMBuilder {
       if let diskName, freshDisk { layout.disks.remove(diskName) }
       throw .invalid("cannot create a VM from this image: \(error)")
     }
-    return (EngineEntry(record: record, console: console, requestedAt: requestedAt, diskName: diskName, port: port), guest)
+    return (
+      EngineEntry(record: record, console: console, requestedAt: requestedAt, diskName: diskName, port: port), guest
+    )
   }
 }

@@ -38,7 +38,9 @@ final class InMemoryBackend: ControlBackend {
     try state.withLock { state throws(ControlBackendError) in
       guard !state.stopped else { throw .unavailable("the fixture is stopping") }
       if request.network != nil {
-        throw .invalid("this daemon has no virtual network (control-api-fixture has none): set `network = SUBNET` in its configuration file to give VMs NICs")
+        throw .invalid(
+          "this daemon has no virtual network (control-api-fixture has none): set `network = SUBNET` in its configuration file to give VMs NICs"
+        )
       }
       guard state.records.count + request.count <= maximumVMs else {
         throw .limitReached("\(request.count) more VMs would exceed this daemon's limit of \(maximumVMs)")
@@ -53,8 +55,10 @@ final class InMemoryBackend: ControlBackend {
         let name = request.names?[index]
         let info = VMInfo(
           id: id, name: name, image: request.image.path, state: .runnable, memoryBytes: request.memoryBytes,
-          diskBytes: request.diskBytes ?? 0, arguments: request.arguments, exits: ["io": 0, "mmio": 0, "interrupted": 0, "other": 0],
-          createdAt: Date(), owner: request.requester.uid)
+          diskBytes: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) } ?? 0,
+          arguments: request.arguments,
+          exits: ["io": 0, "mmio": 0, "interrupted": 0, "other": 0], createdAt: Date(), owner: request.requester.uid,
+          diskImage: request.diskImage?.path)
         let line = "fixture: vm \(id) was recorded but does not run (control-api-fixture runs no guests)\n"
         state.records[id] = Record(info: info, console: Array(line.utf8))
         state.order.append(id)
@@ -100,7 +104,9 @@ final class InMemoryBackend: ControlBackend {
     let (info, followers) = try state.withLock { state throws(ControlBackendError) in
       let id = try Self.id(of: vm, in: state)
       guard var record = state.records[id] else { try Self.missing(vm) }
-      guard !record.info.state.isFinished else { throw .conflict("\(vm) has already finished (\(record.info.state.kind.rawValue))") }
+      guard !record.info.state.isFinished else {
+        throw .conflict("\(vm) has already finished (\(record.info.state.kind.rawValue))")
+      }
       record.info.state = .killed
       record.info.endedAt = Date()
       let followers = Array(record.followers.values)

@@ -42,7 +42,8 @@ final class BenchmarkDaemon {
   /// Starts `denalid serve --config /dev/null` on this directory's socket and state with `flags` added, its
   /// output going to `logPath`.
   func start(flags: [String]) throws {
-    guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath)
+    guard FileManager.default.createFile(atPath: logPath, contents: nil),
+      let log = FileHandle(forWritingAtPath: logPath)
     else {
       throw ValidationError("cannot create \(logPath)")
     }
@@ -68,7 +69,8 @@ final class BenchmarkDaemon {
     while ContinuousClock.now < deadline {
       guard let process, process.isRunning else {
         let status = process?.terminationStatus ?? -1
-        throw ValidationError("denalid serve exited with status \(status) before answering; its log:\n\(logTail(lines: 30))")
+        throw ValidationError(
+          "denalid serve exited with status \(status) before answering; its log:\n\(logTail(lines: 30))")
       }
       if (try? client.statistics()) != nil { return }
       Thread.sleep(forTimeInterval: 0.05)
@@ -112,13 +114,35 @@ final class BenchmarkDaemon {
   }
 
   /// The daemon's peak resident set (VmHWM) in bytes, from /proc/PID/status; nil when unreadable.
-  func peakResidentBytes() -> UInt64? {
+  func peakResidentBytes() -> UInt64? { statusField("VmHWM").map { $0 * 1024 } }
+
+  /// The daemon's resident set now (VmRSS) in bytes, from /proc/PID/status; nil when unreadable.
+  func residentBytes() -> UInt64? { statusField("VmRSS").map { $0 * 1024 } }
+
+  /// A numeric field of /proc/PID/status (its first word), nil when unreadable.
+  private func statusField(_ name: String) -> UInt64? {
     guard let pid = processIdentifier, let text = Self.read("/proc/\(pid)/status") else { return nil }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-      let words = line.dropFirst("VmHWM:".count).split { $0 == " " || $0 == "\t" }
-      if let first = words.first, let kib = UInt64(first) { return kib * 1024 }
+    for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
+      let words = line.dropFirst(name.count + 1).split { $0 == " " || $0 == "\t" }
+      if let first = words.first, let value = UInt64(first) { return value }
     }
     return nil
+  }
+
+  /// The daemon's storage I/O so far (read_bytes and write_bytes of /proc/PID/io: what reached the block layer,
+  /// so reads the page cache served are not counted); nil when unreadable.
+  func storageBytes() -> (read: UInt64, written: UInt64)? {
+    guard let pid = processIdentifier, let text = Self.read("/proc/\(pid)/io") else { return nil }
+    var read: UInt64?
+    var written: UInt64?
+    for line in text.split(separator: "\n") {
+      let parts = line.split(separator: ":")
+      guard parts.count == 2, let value = UInt64(parts[1].trimmingCharacters(in: .whitespaces)) else { continue }
+      if parts[0] == "read_bytes" { read = value }
+      if parts[0] == "write_bytes" { written = value }
+    }
+    guard let read, let written else { return nil }
+    return (read, written)
   }
 
   /// The last `lines` lines of the daemon's log.

@@ -32,9 +32,12 @@ final class RecordingBackend: ControlBackend {
     try state.withLock { state throws(ControlBackendError) in
       state.calls.append(
         "create image=\(request.image.path) count=\(request.count) memory=\(request.memoryBytes) disk=\(request.diskBytes.map(String.init) ?? "none") names=\(request.names?.joined(separator: ",") ?? "none") arguments=\(request.arguments.joined(separator: ","))"
-          + (request.network.map { " network=\($0.address ?? "auto")" } ?? ""))
+          + (request.network.map { " network=\($0.address ?? "auto")" } ?? "")
+          + (request.diskImage.map { " disk-image=\($0.path) (\($0.bytes.count) bytes)" } ?? ""))
       if let failure = state.createFailure { throw failure }
-      guard state.vms.count + request.count <= maximumVMs else { throw .limitReached("the daemon's limit of \(maximumVMs) VMs") }
+      guard state.vms.count + request.count <= maximumVMs else {
+        throw .limitReached("the daemon's limit of \(maximumVMs) VMs")
+      }
       if let taken = request.names?.first(where: { name in state.vms.contains { $0.name == name } }) {
         throw .conflict("the name '\(taken)' is already in use")
       }
@@ -50,9 +53,10 @@ final class RecordingBackend: ControlBackend {
         }
         let info = VMInfo(
           id: id, name: request.names?[index], image: request.image.path, state: .runnable,
-          memoryBytes: request.memoryBytes, diskBytes: request.diskBytes ?? 0, arguments: request.arguments,
-          exits: ["io": 0], createdAt: Date(timeIntervalSince1970: 1_800_000_000), address: address, network: network,
-          owner: request.requester.uid)
+          memoryBytes: request.memoryBytes,
+          diskBytes: request.diskBytes ?? request.diskImage.map { UInt64($0.bytes.count) } ?? 0,
+          arguments: request.arguments, exits: ["io": 0], createdAt: Date(timeIntervalSince1970: 1_800_000_000),
+          address: address, network: network, owner: request.requester.uid, diskImage: request.diskImage?.path)
         state.vms.append(info)
         state.consoles[info.id] = Array("booted \(info.id)\n".utf8)
         created.append(info)

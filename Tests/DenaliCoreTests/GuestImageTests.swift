@@ -191,8 +191,7 @@ private func parseError(_ bytes: [UInt8], memorySize: UInt64 = guestMemory) -> G
 }
 
 /// The error parsing the builder's file throws, or nil if it parses.
-private func parseError(_ builder: ELFBuilder, memorySize: UInt64 = guestMemory) -> GuestImageError?
-{
+private func parseError(_ builder: ELFBuilder, memorySize: UInt64 = guestMemory) -> GuestImageError? {
   parseError(builder.build(), memorySize: memorySize)
 }
 
@@ -637,18 +636,6 @@ struct GuestImageErrorDescriptionTests {
 
 // MARK: - Fuzzing
 
-/// SplitMix64: a small deterministic generator so that failures reproduce.
-private struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 @Suite("GuestImage: random inputs never crash the parser")
 struct GuestImageFuzzTests {
   /// Values likely to hit edge cases when written into a header field.
@@ -659,7 +646,7 @@ struct GuestImageFuzzTests {
 
   @Test("2,000 random mutations of a valid image either parse with all invariants or throw")
   func mutations() {
-    var random = SplitMix64(state: 0xDE7A_11)
+    var random = SplitMix64(seed: 0xDE7A_11)
     let original = ELFBuilder.valid.with {
       // More than one executable segment and a bss-only one, for more interesting mutations.
       $0.headers.append(
@@ -721,7 +708,7 @@ struct GuestImageFuzzTests {
 
   @Test("random garbage, with and without an ELF prefix, is refused")
   func garbage() {
-    var random = SplitMix64(state: 42)
+    var random = SplitMix64(seed: 42)
     let prefix: [UInt8] = [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0]
     for round in 0..<1000 {
       var bytes = (0..<Int.random(in: 0...600, using: &random)).map { _ in

@@ -14,7 +14,9 @@ public struct TCPConfiguration {
   public var sendBufferSize = 8192
   /// Bytes of each connection's receive buffer (a power of two, 1 KiB to 64 KiB); the window we offer.
   public var receiveBufferSize = 8192
-  /// How long a connection stays in TIME-WAIT (RFC 9293's 2 MSL is minutes; guests want it short).
+  /// How long a connection stays in TIME-WAIT (RFC 9293's 2 MSL is minutes; guests want it short). `.max`: no
+  /// timer at all; the connection stays in TIME-WAIT until its slot is needed (the oldest is reclaimed first), so
+  /// a server whose connections have all ended sets no timer (a swapped-out VM is then woken only by a packet).
   public var timeWaitNanoseconds: UInt64 = 1_000_000_000
   /// How long a connection the application closed may wait in FIN-WAIT-2 for the peer's FIN.
   public var finWait2Nanoseconds: UInt64 = 30_000_000_000

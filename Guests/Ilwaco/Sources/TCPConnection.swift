@@ -295,11 +295,17 @@ public final class TCPConnection {
     handler = nil
   }
 
+  /// When a TIME-WAIT that starts (or starts again) at `now` ends: `.max`, no timer, with a `.max` configuration.
+  func timeWaitDeadline(now: UInt64) -> UInt64 {
+    let length = stack.configuration.timeWaitNanoseconds
+    return length == .max ? .max : now &+ length
+  }
+
   /// Enters TIME-WAIT: the application is told the connection finished; only the TCB stays, for the timeout.
   func enterTimeWait(now: UInt64) {
     state = .timeWait
     persisting = false
-    setDeadline(now &+ stack.configuration.timeWaitNanoseconds)
+    setDeadline(timeWaitDeadline(now: now))
     releaseBuffersIfDone()
     reportClosed(.finished)
   }

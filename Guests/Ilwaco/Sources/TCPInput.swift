@@ -89,7 +89,7 @@ extension TCPConnection {
     // was lost): acknowledge it and wait the whole time again. Anything else gets an ACK too.
     if segment.has(TCPFlags.rst) { return }
     if segment.has(TCPFlags.fin) && segment.end == rcvNxt {
-      setDeadline(now &+ stack.configuration.timeWaitNanoseconds)
+      setDeadline(timeWaitDeadline(now: now))
     } else if segment.sequence == rcvNxt && segment.sequenceLength == 0 {
       return  // an acceptable bare ACK needs no answer
     }
@@ -158,7 +158,9 @@ extension TCPConnection {
       if state.receivesData { acceptData(segment, now: now) }
     }
     // 8. FIN.
-    if segment.has(TCPFlags.fin) { acceptFin(at: segment.sequence + UInt32(truncatingIfNeeded: segment.payloadLength), now: now) }
+    if segment.has(TCPFlags.fin) {
+      acceptFin(at: segment.sequence + UInt32(truncatingIfNeeded: segment.payloadLength), now: now)
+    }
   }
 
   /// How far beyond RCV.NXT the peer may send: the free space of the receive buffer (0 once it is released).

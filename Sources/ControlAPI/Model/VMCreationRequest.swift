@@ -10,19 +10,22 @@ public struct VMCreationRequest: Equatable, Sendable {
   public var names: [String]?
   /// Guest memory per VM in bytes: a multiple of 2 MiB, within the configured maximum.
   public var memoryBytes: UInt64
-  /// A scratch disk per VM of this many bytes (a multiple of 4 KiB), or nil for none.
+  /// A scratch disk per VM of this many bytes (a multiple of 4 KiB), or nil for none (or for a disk image).
   public var diskBytes: UInt64?
   /// Arguments for every guest (no NUL; at most 4048 bytes with their terminators).
   public var arguments: [String]
   /// A NIC for every VM, or nil for none.
   public var network: VMNetworkRequest?
+  /// A read-only disk image every VM shares (resolved inside an image directory and read once: a non-zero
+  /// multiple of 4 KiB), or nil; never together with `diskBytes`.
+  public var diskImage: ResolvedImage?
   /// Who asked: the VMs' owner (its uid), and whether per-user quotas apply (they do not to administrators).
   public var requester: ControlCaller
 
   /// A request to create `count` VMs.
   public init(
     image: ResolvedImage, count: Int, names: [String]?, memoryBytes: UInt64, diskBytes: UInt64?, arguments: [String],
-    network: VMNetworkRequest? = nil, requester: ControlCaller = .root
+    network: VMNetworkRequest? = nil, requester: ControlCaller = .root, diskImage: ResolvedImage? = nil
   ) {
     self.image = image
     self.count = count
@@ -32,6 +35,7 @@ public struct VMCreationRequest: Equatable, Sendable {
     self.arguments = arguments
     self.network = network
     self.requester = requester
+    self.diskImage = diskImage
   }
 }
 

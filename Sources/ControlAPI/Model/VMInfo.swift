@@ -19,6 +19,8 @@ public struct VMInfo: Equatable, Sendable {
   public var swapBytes: UInt64
   /// Size of the VM's virtual disk in bytes (0 when it has none).
   public var diskBytes: UInt64
+  /// The canonical path of the read-only disk image the VM shares, nil for a scratch disk or none.
+  public var diskImage: String?
   /// Arguments passed to the guest.
   public var arguments: [String]
   /// CPU time the VM's slices used, in nanoseconds.
@@ -51,8 +53,9 @@ public struct VMInfo: Equatable, Sendable {
     id: UInt64, name: String?, image: String, state: VMState, memoryBytes: UInt64, residentBytes: UInt64 = 0,
     swapBytes: UInt64 = 0, diskBytes: UInt64 = 0, arguments: [String] = [], cpuTimeNanoseconds: UInt64 = 0,
     exits: [String: UInt64] = [:], hypercalls: UInt64 = 0, createdAt: Date, startedAt: Date? = nil,
-    endedAt: Date? = nil, restoredFrom: RestoreSource = .image, restarts: Int = 0, startLatencyNanoseconds: UInt64? = nil,
-    address: String? = nil, network: VMNetworkInfo? = nil, owner: UInt32 = 0
+    endedAt: Date? = nil, restoredFrom: RestoreSource = .image, restarts: Int = 0,
+    startLatencyNanoseconds: UInt64? = nil,
+    address: String? = nil, network: VMNetworkInfo? = nil, owner: UInt32 = 0, diskImage: String? = nil
   ) {
     self.id = id
     self.name = name
@@ -62,6 +65,7 @@ public struct VMInfo: Equatable, Sendable {
     self.residentBytes = residentBytes
     self.swapBytes = swapBytes
     self.diskBytes = diskBytes
+    self.diskImage = diskImage
     self.arguments = arguments
     self.cpuTimeNanoseconds = cpuTimeNanoseconds
     self.exits = exits
@@ -95,6 +99,7 @@ extension VMInfo: Codable {
     case residentBytes = "resident_bytes"
     case swapBytes = "swap_bytes"
     case diskBytes = "disk_bytes"
+    case diskImage = "disk_image"
     case arguments
     case cpuTimeNanoseconds = "cpu_time_ns"
     case exits, hypercalls
@@ -123,6 +128,7 @@ extension VMInfo: Codable {
     try container.encode(residentBytes, forKey: .residentBytes)
     try container.encode(swapBytes, forKey: .swapBytes)
     try container.encode(diskBytes, forKey: .diskBytes)
+    try container.encode(diskImage, forKey: .diskImage)
     try container.encode(arguments, forKey: .arguments)
     try container.encode(cpuTimeNanoseconds, forKey: .cpuTimeNanoseconds)
     try container.encode(exits, forKey: .exits)
@@ -160,6 +166,7 @@ extension VMInfo: Codable {
     residentBytes = try container.decode(UInt64.self, forKey: .residentBytes)
     swapBytes = try container.decode(UInt64.self, forKey: .swapBytes)
     diskBytes = try container.decode(UInt64.self, forKey: .diskBytes)
+    diskImage = try container.decodeIfPresent(String.self, forKey: .diskImage)
     arguments = try container.decode([String].self, forKey: .arguments)
     cpuTimeNanoseconds = try container.decode(UInt64.self, forKey: .cpuTimeNanoseconds)
     exits = try container.decode([String: UInt64].self, forKey: .exits)

@@ -9,13 +9,14 @@ extension CreateVMsBody {
       throw .invalidField("count", "must be between 1 and \(limits.maximumVMsPerRequest), not \(count)")
     }
     let names = try expandedNames(count: count)
-    let memoryBytes = try Self.size(
-      memory, field: "memory", granularity: ControlLimits.memoryGranularity, granularityText: "2MiB",
-      maximum: limits.maximumMemoryPerVM) ?? limits.defaultMemoryPerVM
-    let diskBytes = try disk.map { disk throws(ControlError) in
+    let memoryBytes =
+      try Self.size(
+        memory, field: "memory", granularity: ControlLimits.memoryGranularity, granularityText: "2MiB",
+        maximum: limits.maximumMemoryPerVM) ?? limits.defaultMemoryPerVM
+    let diskBytes = try disk.flatMap { disk throws(ControlError) in
       try Self.size(
         disk.size, field: "disk.size", granularity: ControlLimits.diskGranularity, granularityText: "4KiB",
-        maximum: limits.maximumDiskPerVM) ?? 0
+        maximum: limits.maximumDiskPerVM)
     }
     let arguments = self.arguments ?? []
     guard arguments.count <= ControlLimits.maximumArguments else {
@@ -35,23 +36,39 @@ extension CreateVMsBody {
           throw .invalidField("network.address", "names one VM's address: it needs a count of 1, not \(count)")
         }
         guard Self.looksLikeIPv4(address) else {
-          throw .invalidField("network.address", "must be an IPv4 address such as \"10.0.5.5\", not '\(address.prefix(64))'")
+          throw .invalidField(
+            "network.address", "must be an IPv4 address such as \"10.0.5.5\", not '\(address.prefix(64))'")
         }
       }
       return VMNetworkRequest(address: network.address)
     }
     let image = try images.resolve(self.image)
+    let diskImage = try disk?.image.map { path throws(ControlError) in try Self.diskImage(path, images: images) }
     return VMCreationRequest(
       image: image, count: count, names: names, memoryBytes: memoryBytes, diskBytes: diskBytes, arguments: arguments,
-      network: network)
+      network: network, diskImage: diskImage)
+  }
+
+  /// The read-only disk image at `path`: resolved and read as an image is (inside an image directory, no `..`, no
+  /// link out, a regular file of at most 64 MiB), and a whole number of 4 KiB blocks, at least one.
+  private static func diskImage(_ path: String, images: ImageResolver) throws(ControlError) -> ResolvedImage {
+    let resolved = try images.resolve(path, field: "disk.image")
+    let granularity = Int(ControlLimits.diskGranularity)
+    guard !resolved.bytes.isEmpty, resolved.bytes.count % granularity == 0 else {
+      throw .invalidField(
+        "disk.image",
+        "'\(path.prefix(120))' has \(resolved.bytes.count) bytes: a disk image is a non-zero multiple of 4KiB")
+    }
+    return resolved
   }
 
   /// Whether `text` has the shape of a dotted quad: four groups of one to three digits (the engine parses it).
   private static func looksLikeIPv4(_ text: String) -> Bool {
     let groups = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-    return groups.count == 4 && groups.allSatisfy { group in
-      (1...3).contains(group.count) && group.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
-    }
+    return groups.count == 4
+      && groups.allSatisfy { group in
+        (1...3).contains(group.count) && group.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+      }
   }
 
   /// `name` alone for one VM, `name-K` for K from `first_index` for several; nil for unnamed VMs.

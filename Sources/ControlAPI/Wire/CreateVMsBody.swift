@@ -12,7 +12,7 @@ public struct CreateVMsBody: Codable, Equatable, Sendable {
   public var firstIndex: Int?
   /// Guest memory per VM, such as `"4MiB"` (default: the configured default).
   public var memory: String?
-  /// A scratch disk for each VM.
+  /// A scratch disk for each VM, or a read-only disk image they share.
   public var disk: DiskBody?
   /// Arguments for every guest.
   public var arguments: [String]?
@@ -71,24 +71,49 @@ public struct CreateVMsBody: Codable, Equatable, Sendable {
   }
 }
 
-/// The `disk` object of a create request: a scratch disk per VM.
+/// The `disk` object of a create request: a scratch disk per VM (`size`), or one read-only disk image shared by
+/// every VM (`image`); exactly one of the two.
 public struct DiskBody: Codable, Equatable, Sendable {
-  /// Disk size, such as `"16MiB"`: a multiple of 4 KiB.
-  public var size: String
+  /// Scratch disk size, such as `"16MiB"`: a multiple of 4 KiB; nil with `image`.
+  public var size: String?
+  /// A read-only disk image (for example a site image from `denalid disk pack`): a path relative to an image
+  /// directory, or absolute inside one, as `image` is; nil with `size`.
+  public var image: String?
 
   /// A scratch disk of `size`.
-  public init(size: String) { self.size = size }
-
-  private enum CodingKeys: String, CodingKey, CaseIterable { case size }
-
-  /// Refuses unknown fields and nulls; `size` is required.
-  public init(from decoder: any Decoder) throws {
-    try StrictDecoding.rejectUnknownKeys(in: decoder, known: ["size"], path: "disk.")
-    let container = try decoder.container(keyedBy: CodingKeys.self)
-    guard let size = try container.decodeStrictly(String.self, forKey: .size, field: "disk.size") else {
-      throw ControlError.missingField("disk.size")
-    }
+  public init(size: String) {
     self.size = size
+    image = nil
+  }
+
+  /// The read-only disk image at `image`, shared by every VM of the request.
+  public init(image: String) {
+    size = nil
+    self.image = image
+  }
+
+  private enum CodingKeys: String, CodingKey, CaseIterable { case size, image }
+
+  /// Refuses unknown fields and nulls; exactly one of `size` and `image` is required.
+  public init(from decoder: any Decoder) throws {
+    try StrictDecoding.rejectUnknownKeys(in: decoder, known: ["size", "image"], path: "disk.")
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    size = try container.decodeStrictly(String.self, forKey: .size, field: "disk.size")
+    image = try container.decodeStrictly(String.self, forKey: .image, field: "disk.image")
+    switch (size, image) {
+    case (nil, nil): throw ControlError.missingField("disk.size")
+    case (.some, .some):
+      throw ControlError.invalidField(
+        "disk", "takes 'size' (a scratch disk) or 'image' (a read-only disk image), not both")
+    default: break
+    }
+  }
+
+  /// Writes only the field that is set.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encodeIfPresent(size, forKey: .size)
+    try container.encodeIfPresent(image, forKey: .image)
   }
 }
 

@@ -4,6 +4,8 @@ import Glibc
 import TrustedFiles
 
 /// Guest images kept in the state directory by content, so the daemon can restart VMs whose image file has since changed or gone.
+/// Read-only disk images VMs share are kept here too, the same way (their files also end in `.elf`: the name says
+/// where it is kept, not what it holds).
 ///
 /// Each image is `directory/<key>.elf`, where the key is the lowercase hex of a 64-bit FNV-1a over the bytes,
 /// "-", and the byte count in decimal; a hash collision (same key, other bytes) gets "-2", "-3", ... appended.
@@ -74,6 +76,20 @@ public final class ImageStore: Sendable {
       throw .system(path: path, operation: "read", errno: errno)
     }
     return bytes
+  }
+
+  /// The file stored under `key`, opened read-only (relative to the store's descriptor, never through a link),
+  /// with its path for messages: a read-only disk image shares the store with the guest images (same keys).
+  /// Throws for a bad key or a missing or unopenable file.
+  public func openReadOnly(_ key: String) throws(ImageStoreError) -> (descriptor: Int32, path: String) {
+    guard Self.isValid(key) else { throw .badKey(key) }
+    let name = fileName(of: key)
+    let fd = handle.openFile(name, flags: O_RDONLY)
+    guard fd >= 0 else {
+      if errno == ENOENT { throw .missing(key: key, path: handle.path(of: name)) }
+      throw .system(path: handle.path(of: name), operation: "open", errno: errno)
+    }
+    return (fd, handle.path(of: name))
   }
 
   /// Deletes stored images whose key is not in `keys` (the engine calls it at startup with the keys its records use).

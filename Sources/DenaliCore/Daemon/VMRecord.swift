@@ -35,8 +35,12 @@ public struct VMRecord: Codable, Equatable, Sendable {
   public var imageKey: String
   /// Guest memory size in bytes.
   public var memorySize: UInt64
-  /// Scratch disk size in bytes, nil for none.
+  /// Disk size in bytes (the scratch disk's, or the read-only disk image's), nil for none.
   public var diskSize: UInt64?
+  /// The ImageStore key of the read-only disk image the VM shares, nil for a scratch disk or none.
+  public var diskImageKey: String?
+  /// The disk image path the request named (resolved by the API layer), for display; set with `diskImageKey`.
+  public var diskImagePath: String?
   /// The guest's command-line arguments.
   public var arguments: [String]
   /// Seconds since 1970.
@@ -65,7 +69,8 @@ public struct VMRecord: Codable, Equatable, Sendable {
     id: UInt64, name: String?, imagePath: String, imageKey: String, memorySize: UInt64, diskSize: UInt64?,
     arguments: [String], createdAt: Double, endedAt: Double? = nil, end: VMEnd? = nil,
     startedFrom: VMStartSource = .image, restarts: Int = 0, console: [UInt8] = [],
-    usage: VMUsage = VMUsage(), address: IPv4Address? = nil, owner: UInt32 = 0
+    usage: VMUsage = VMUsage(), address: IPv4Address? = nil, owner: UInt32 = 0, diskImageKey: String? = nil,
+    diskImagePath: String? = nil
   ) {
     self.id = id
     self.name = name
@@ -83,16 +88,19 @@ public struct VMRecord: Codable, Equatable, Sendable {
     self.usage = usage
     self.address = address
     self.owner = owner
+    self.diskImageKey = diskImageKey
+    self.diskImagePath = diskImagePath
   }
 
   private enum CodingKeys: String, CodingKey {
     case id, name, imagePath, imageKey, memorySize, diskSize, arguments, createdAt, endedAt, end, startedFrom,
-      restarts, console, usage, address, owner
+      restarts, console, usage, address, owner, diskImageKey, diskImagePath
   }
 
   /// Decodes a record; `startedFrom`, `restarts`, `console` and `owner` (root, for a record older than owners)
   /// default when absent, `console` must be base64, `address`, when present, a dotted-quad IPv4 address, and
-  /// `owner` a uid from 0 to 2^32-2 (JSON decoding refuses anything else; `problem` refuses -1 as a uid).
+  /// `owner` a uid from 0 to 2^32-2 (JSON decoding refuses anything else; `problem` refuses -1 as a uid);
+  /// `diskImageKey` and `diskImagePath` may be absent.
   public init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
     id = try container.decode(UInt64.self, forKey: .id)
@@ -122,6 +130,8 @@ public struct VMRecord: Codable, Equatable, Sendable {
       address = nil
     }
     owner = try container.decodeIfPresent(UInt32.self, forKey: .owner) ?? 0
+    diskImageKey = try container.decodeIfPresent(String.self, forKey: .diskImageKey)
+    diskImagePath = try container.decodeIfPresent(String.self, forKey: .diskImagePath)
   }
 
   /// Encodes the record, with `console` as a base64 string and absent optionals left out.
@@ -143,5 +153,7 @@ public struct VMRecord: Codable, Equatable, Sendable {
     if usage != VMUsage() { try container.encode(usage, forKey: .usage) }
     try container.encodeIfPresent(address?.description, forKey: .address)
     try container.encode(owner, forKey: .owner)
+    try container.encodeIfPresent(diskImageKey, forKey: .diskImageKey)
+    try container.encodeIfPresent(diskImagePath, forKey: .diskImagePath)
   }
 }

@@ -7,14 +7,16 @@ extension VMRecord {
   public static let maximumID: UInt64 = 1 << 62
   /// Most restarts a record may count (the engine adds one per restart).
   public static let maximumRestarts = Int(Int32.max)
+  /// Longest disk image path a record may carry (the API's limit on paths, with room for resolved links).
+  public static let maximumDiskImagePathBytes = 4096
   /// Times (seconds since 1970) a record may carry: finite and within about 3,000 years of 1970.
   static let timeRange: ClosedRange<Double> = -1e11...1e11
 
   /// Why this record cannot be used, or nil when every field is within its bounds: an id up to `maximumID`,
   /// a memory size and arguments a VM may have (the ABI's limits), a disk size a disk may have, a key the image
-  /// store could have made, restarts from 0 to `maximumRestarts`, finite times, and an address a VM could have
-  /// been given (whether it fits the daemon's network now is the engine's check at restart), and an owner that is
-  /// a uid.
+  /// store could have made (for the image, and for a disk image with its size and a bounded path), restarts from
+  /// 0 to `maximumRestarts`, finite times, an address a VM could have been given (whether it fits the daemon's
+  /// network now is the engine's check at restart), and an owner that is a uid.
   public var problem: String? {
     guard id <= Self.maximumID else { return "id \(id) is out of range (0 to \(Self.maximumID))" }
     do {
@@ -23,9 +25,20 @@ extension VMRecord {
       return "vm \(id): \(error)"
     }
     if let diskSize, diskSize == 0 || diskSize % DiskFile.blockSize != 0 || diskSize > DiskFile.maximumSize {
-      return "vm \(id): disk size \(diskSize) is not a multiple of \(DiskFile.blockSize) from \(DiskFile.blockSize) to \(DiskFile.maximumSize)"
+      return
+        "vm \(id): disk size \(diskSize) is not a multiple of \(DiskFile.blockSize) from \(DiskFile.blockSize) to \(DiskFile.maximumSize)"
     }
     guard ImageStore.isValid(imageKey) else { return "vm \(id): \"\(imageKey.prefix(120))\" is not an image key" }
+    if let diskImageKey {
+      guard ImageStore.isValid(diskImageKey) else {
+        return "vm \(id): \"\(diskImageKey.prefix(120))\" is not a disk image key"
+      }
+      guard diskSize != nil, diskImagePath.map({ $0.utf8.count <= Self.maximumDiskImagePathBytes }) == true else {
+        return "vm \(id): a disk image needs its size and a path of at most \(Self.maximumDiskImagePathBytes) bytes"
+      }
+    } else if diskImagePath != nil {
+      return "vm \(id): a disk image path without its key"
+    }
     guard restarts >= 0, restarts <= Self.maximumRestarts else {
       return "vm \(id): restarts \(restarts) is out of range (0 to \(Self.maximumRestarts))"
     }

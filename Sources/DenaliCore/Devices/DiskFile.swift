@@ -63,6 +63,12 @@ public final class DiskFile: @unchecked Sendable {
     try self.init(descriptor: fd, path: directory.path(of: name), readOnly: false, createSize: size)
   }
 
+  /// A read-only disk over `fd`, a descriptor opened O_RDONLY that this disk takes (closed on failure, and when
+  /// the disk goes): several VMs may share it (reads are positioned, so they never race).
+  public convenience init(readOnlyDescriptor fd: Int32, path: String) throws(DiskFileError) {
+    try self.init(descriptor: fd, path: path, readOnly: true, createSize: nil)
+  }
+
   /// Takes `fd` (closed on failure) and checks it as the disk at `path` (see `init(path:readOnly:createSize:)`).
   private init(descriptor fd: Int32, path: String, readOnly: Bool, createSize: UInt64?) throws(DiskFileError) {
     do throws(DiskFileError) {
@@ -75,13 +81,17 @@ public final class DiskFile: @unchecked Sendable {
           guard createSize > 0, createSize % Self.blockSize == 0, createSize <= Self.maximumSize else {
             throw .badSize(path: path, size: createSize)
           }
-          guard ftruncate(fd, off_t(createSize)) == 0 else { throw .system(path: path, operation: "ftruncate", errno: errno) }
+          guard ftruncate(fd, off_t(createSize)) == 0 else {
+            throw .system(path: path, operation: "ftruncate", errno: errno)
+          }
           size = createSize
         } else if size != createSize {
           throw .sizeMismatch(path: path, existing: size, requested: createSize)
         }
       }
-      guard size > 0, size % Self.blockSize == 0, size <= Self.maximumSize else { throw .badSize(path: path, size: size) }
+      guard size > 0, size % Self.blockSize == 0, size <= Self.maximumSize else {
+        throw .badSize(path: path, size: size)
+      }
       self.path = path
       self.blocks = size / Self.blockSize
       self.isReadOnly = readOnly

@@ -4,8 +4,8 @@ import ControlAPI
 import DenaliCommandLine
 import Foundation
 
-/// `denalid spawn IMAGE [--count N] [--memory SIZE] [--name NAME] [--disk-size SIZE] [--network [--address A]]
-/// [-- ARGS...]`.
+/// `denalid spawn IMAGE [--count N] [--memory SIZE] [--name NAME] [--disk-size SIZE | --disk-image FILE]
+/// [--network [--address A]] [-- ARGS...]`.
 struct SpawnCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "spawn",
@@ -15,7 +15,9 @@ struct SpawnCommand: ParsableCommand {
       image directory. With --count N and --name NAME the VMs are named NAME-1 ... NAME-N. Large counts are sent
       in batches (--batch), with a progress bar when standard error is a terminal. --network gives each VM a NIC
       on the daemon's network, with an address the daemon allocates (or --address A, for one VM); the address
-      stays the VM's across swaps and restarts until it ends. Everything after -- goes to every guest.
+      stays the VM's across swaps and restarts until it ends. --disk-image FILE gives every VM the same read-only
+      disk (a file inside an image directory, such as a site image from `denalid disk pack`; the daemon keeps a
+      copy of it). Everything after -- goes to every guest.
       """
   )
 
@@ -36,6 +38,9 @@ struct SpawnCommand: ParsableCommand {
   @Option(help: "A scratch disk of this size for each VM (a multiple of 4KiB).")
   var diskSize: String?
 
+  @Option(help: "A read-only disk image all the VMs share (inside an image directory, as IMAGE; a multiple of 4KiB).")
+  var diskImage: String?
+
   @Option(help: "VMs per request.")
   var batch: Int = 250
 
@@ -49,10 +54,14 @@ struct SpawnCommand: ParsableCommand {
     guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be between 1 and 1000000") }
     guard batch >= 1, batch <= 10_000 else { throw ValidationError("--batch must be between 1 and 10000") }
     if address != nil && count != 1 { throw ValidationError("--address names one VM's address: it needs --count 1") }
+    if diskSize != nil && diskImage != nil {
+      throw ValidationError("--disk-size (a scratch disk) and --disk-image (a read-only disk image) exclude each other")
+    }
   }
 
   func run() throws {
     let imagePath = imageArgument(image)
+    let disk = diskSize.map { DiskBody(size: $0) } ?? diskImage.map { DiskBody(image: imageArgument($0)) }
     let client = options.client
     var created: [VMInfo] = []
     var stopped: ErrorBody?
@@ -64,7 +73,7 @@ struct SpawnCommand: ParsableCommand {
         let size = min(batch, count - created.count)
         let body = CreateVMsBody(
           image: imagePath, count: size, name: name, firstIndex: name != nil && count > 1 ? created.count + 1 : nil,
-          memory: memory, disk: diskSize.map { DiskBody(size: $0) },
+          memory: memory, disk: disk,
           arguments: Denalid.guestArguments.isEmpty ? nil : Denalid.guestArguments,
           network: network || address != nil ? NetworkBody(address: address) : nil)
         do throws(ControlClientError) {
@@ -78,7 +87,8 @@ struct SpawnCommand: ParsableCommand {
         progress.update(created.count)
       }
     }
-    let seconds = Double((ContinuousClock.now - start).components.seconds)
+    let seconds =
+      Double((ContinuousClock.now - start).components.seconds)
       + Double((ContinuousClock.now - start).components.attoseconds) / 1e18
     if options.json {
       printJSON(CreateVMsResponse(vms: created, stopped: stopped))

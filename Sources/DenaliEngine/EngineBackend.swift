@@ -14,7 +14,7 @@ import TrustedFiles
 /// a console's lock held; both take the engine's lock. A NIC's port raises its VM's interrupt (the scheduler's
 /// lock) with its own lock held. So the engine never calls the scheduler, a console or a port (nor the switch,
 /// which takes ports' locks) while holding its lock, and never touches a port or the switch from `finished`.
-final class EngineBackend: ControlBackend, @unchecked Sendable {
+final class EngineBackend: ControlBackend, Sendable {
   /// What the engine is set up with.
   struct Settings {
     /// Most VMs kept at once, finished ones included (the oldest finished ones make room first).
@@ -71,30 +71,13 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   private let startedAt = Date()
   /// The virtual network, nil when the daemon has none.
   private let network: EngineNetwork?
-  /// Where ports of VMs that finished are removed from the switch (never on the scheduler's thread); set in init.
-  private var portReleases: PortReleaseThread? = nil
+  /// Where ports of VMs that finished are removed from the switch (never on the scheduler's thread) (started with the engine when it has a network).
+  private let portReleases = PortReleaseThread()
 
-  private let lock = NSLock()
-  // Guarded by `lock`.
-  private var entries: [UInt64: EngineEntry] = [:]
-  private var names: [String: UInt64] = [:]
-  /// Finished VMs, oldest first (the first to be forgotten).
-  private var finishedOrder: [UInt64] = []
-  private var nextID: UInt64
-  private var createdTotal: UInt64 = 0
-  private var stopping = false
-  /// Whether `start()` ran (the scheduler's threads and the restored VMs were started).
-  private var started = false
+  /// The VM table: reachable only with the engine's lock held.
+  private let table: Locked<EngineTable>
   /// Whether the clean-stop marker was there at start (recovery removed it).
   private let previousStopWasClean: Bool
-  /// Entries appended to the journal since it was last rewritten.
-  private var journalAppends = 0
-  /// What finished VMs no longer kept used.
-  private var forgottenUsage = VMUsage()
-  /// VMs restored at start, submitted by `start()`.
-  private var pendingSubmissions: [GuestVM] = []
-  /// Ports of VMs that finished, to be removed from the switch (their addresses become free then).
-  private var pendingPortReleases: [NetworkPort] = []
 
   /// An engine over `scheduler` (whose `onFinish` must call `finished(_:)` through `relay`), with the VMs
   /// `recovery` rebuilt from the state directory.
@@ -110,16 +93,9 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     self.settings = settings
     self.logger = logger
     self.network = network
-    nextID = recovery.nextID
-    for entry in recovery.entries {
-      entries[entry.record.id] = entry
-      if let name = entry.record.name { names[name] = entry.record.id }
-      if entry.hasEnded { finishedOrder.append(entry.record.id) }
-    }
-    pendingSubmissions = recovery.guests
+    table = Locked(EngineTable(recovery: recovery))
     previousStopWasClean = recovery.previousStopWasClean
     relay.target = self
-    portReleases = PortReleaseThread { [weak self] in self?.releaseFinishedPorts() }
   }
 
   // MARK: ControlBackend (each method as the protocol documents it)
@@ -127,12 +103,12 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// Starts the scheduler's threads, submits the VMs recovered from the previous run, then starts the switch and
   /// its uplink (frames that arrive for a resumed VM wake it from there on).
   func start() throws {
-    lock.withLock { started = true }
-    if network != nil { portReleases?.start() }
+    table.withLock { $0.started = true }
+    if network != nil { portReleases.start { [weak self] in self?.releaseFinishedPorts() } }
     scheduler.start()
-    let guests = lock.withLock {
-      defer { pendingSubmissions = [] }
-      return pendingSubmissions
+    let guests = table.withLock { table in
+      defer { table.pendingSubmissions = [] }
+      return table.pendingSubmissions
     }
     for guest in guests { scheduler.submit(guest, name: "vm \(guest.configuration.id)") }
     if !guests.isEmpty { logger.notice("resumed \(guests.count) VMs") }
@@ -162,7 +138,9 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     // Addresses of VMs that finished are free again before new ones are handed out.
     releaseFinishedPorts()
     // Reserve ids and names, and room under the VM limit.
-    let (firstID, count, shortBy) = try reserve(request)
+    let (firstID, count, shortBy) = try table.withLock { (table) throws(ControlBackendError) in
+      try table.reserve(request, settings: settings)
+    }
     let imageKey: String
     let diskImageKey: String?
     do {
@@ -214,12 +192,12 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       throw .hostError("cannot record the VMs in the state directory (nothing was created): \(error)")
     }
     // Journaled VMs are kept even if a stop began meanwhile: the stop records them, and they start after it.
-    lock.withLock {
-      for item in built { entries[item.entry.record.id] = item.entry }
-      reserved -= built.count
-      reservations[firstID] = nil
-      createdTotal += UInt64(built.count)
-      journalAppends += 1
+    table.withLock { table in
+      for item in built { table.entries[item.entry.record.id] = item.entry }
+      table.reserved -= built.count
+      table.reservations[firstID] = nil
+      table.createdTotal += UInt64(built.count)
+      table.journalAppends += 1
     }
     for item in built { scheduler.submit(item.guest, name: "vm \(item.entry.record.id)") }
     compactJournalIfLarge()
@@ -236,8 +214,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     let readings = portReadings(of: nil)
     let statuses = Dictionary(uniqueKeysWithValues: scheduler.snapshot().map { ($0.id, $0) })
     let now = (monotonicNanoseconds(), Date())
-    return lock.withLock {
-      entries.values.sorted { $0.record.id < $1.record.id }.map {
+    return table.withLock { table in
+      table.entries.values.sorted { $0.record.id < $1.record.id }.map {
         $0.info(status: statuses[$0.record.id], now: now, reading: readings[$0.record.id])
       }
     }
@@ -248,8 +226,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     let reading = portReadings(of: id)[id]
     let status = scheduler.status(id: id)
     let now = (monotonicNanoseconds(), Date())
-    return try locked { () throws(ControlBackendError) -> VMInfo in
-      guard let entry = entries[id] else { throw .notFound("no \(vm)") }
+    return try table.withLock { (table) throws(ControlBackendError) -> VMInfo in
+      guard let entry = table.entries[id] else { throw .notFound("no \(vm)") }
       return entry.info(status: status, now: now, reading: reading)
     }
   }
@@ -258,9 +236,9 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// engine's lock.
   private func portReadings(of id: UInt64?) -> [UInt64: EngineEntry.PortReading] {
     guard network != nil else { return [:] }
-    let ports: [(UInt64, NetworkPort)] = lock.withLock {
-      if let id { return entries[id]?.port.map { [(id, $0)] } ?? [] }
-      return entries.compactMap { id, entry in entry.port.map { (id, $0) } }
+    let ports: [(UInt64, NetworkPort)] = table.withLock { table in
+      if let id { return table.entries[id]?.port.map { [(id, $0)] } ?? [] }
+      return table.entries.compactMap { id, entry in entry.port.map { (id, $0) } }
     }
     var readings: [UInt64: EngineEntry.PortReading] = [:]
     readings.reserveCapacity(ports.count)
@@ -271,8 +249,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   func killVM(_ vm: VMReference) throws(ControlBackendError) -> VMInfo {
     let id = try resolve(vm)
     // Taken before the expiry: a VM that is not in memory ends inside it, and `finished` hands its port over.
-    let port = try locked { () throws(ControlBackendError) -> NetworkPort? in
-      guard let entry = entries[id] else { throw .notFound("no \(vm)") }
+    let port = try table.withLock { (table) throws(ControlBackendError) -> NetworkPort? in
+      guard let entry = table.entries[id] else { throw .notFound("no \(vm)") }
       guard !entry.hasEnded, !entry.killRequested else {
         throw .conflict("\(vm) has already finished")
       }
@@ -308,14 +286,14 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
     let swap = scheduler.swapStatistics
     let occupancy = scheduler.memoryOccupancy
     var byState: [VMStateKind: Int] = [:]
-    let (created, usage): (UInt64, VMUsage) = lock.withLock {
-      var total = forgottenUsage
-      for entry in entries.values {
+    let (created, usage): (UInt64, VMUsage) = table.withLock { table in
+      var total = table.forgottenUsage
+      for entry in table.entries.values {
         let status = statuses[entry.record.id]
         byState[entry.state(status: status).kind, default: 0] += 1
         total = total.adding(entry.usage(status: status))
       }
-      return (createdTotal, total)
+      return (table.createdTotal, total)
     }
     return DaemonStatistics(
       uptimeSeconds: Date().timeIntervalSince(startedAt), vmsByState: byState, vmsCreatedTotal: created,
@@ -329,15 +307,15 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   }
 
   func health() -> BackendHealth {
-    let (isStopping, kept) = lock.withLock { (stopping, entries.count) }
+    let (isStopping, kept) = table.withLock { ($0.stopping, $0.entries.count) }
     if isStopping { return BackendHealth(healthy: false, detail: "stopping") }
     return BackendHealth(healthy: true, detail: "ok: \(scheduler.liveCount) VMs live, \(kept) kept")
   }
 
   func shutdown() {
-    let wasStarted = lock.withLock {
-      stopping = true
-      return started
+    let wasStarted = table.withLock { table in
+      table.stopping = true
+      return table.started
     }
     guard wasStarted else {
       // The daemon gave up before the engine ran (its checks after the privilege drop failed): nothing ran,
@@ -354,16 +332,18 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       )
     }
     network?.stop()
-    portReleases?.stop()
+    portReleases.stop()
     // The scheduler still knows every live VM's accounting after it stopped, and each port its traffic: fold
     // them into the records.
     let statuses = Dictionary(uniqueKeysWithValues: scheduler.snapshot().map { ($0.id, $0) })
     let readings = portReadings(of: nil)
-    let (sortedEntries, next) = lock.withLock { (entries.values.sorted { $0.record.id < $1.record.id }, nextID) }
+    let (sortedEntries, next) = table.withLock { table in
+      (table.entries.values.sorted { $0.record.id < $1.record.id }, table.nextID)
+    }
     let records = sortedEntries.map { entry in
       var record = entry.record
       record.console = entry.console.contents
-      record.usage = lock.withLock { entry.usage(status: statuses[record.id], nic: readings[record.id]?.counters) }
+      record.usage = table.withLock { _ in entry.usage(status: statuses[record.id], nic: readings[record.id]?.counters) }
       return record
     }
     do {
@@ -393,8 +373,8 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// A VM finished (called by the scheduler, maybe with its lock held): records how, closes its console,
   /// removes its scratch disk, and forgets the oldest finished VMs beyond the limit.
   func finished(_ report: VMReport) {
-    let result: (entry: EngineEntry, end: VMEnd, at: Double, usage: VMUsage)? = lock.withLock {
-      guard let entry = entries[report.id], !entry.hasEnded else { return nil }
+    let result: (entry: EngineEntry, end: VMEnd, at: Double, usage: VMUsage)? = table.withLock { table in
+      guard let entry = table.entries[report.id], !entry.hasEnded else { return nil }
       let end = EngineEntry.end(for: report.outcome, killed: entry.killRequested)
       let at = Date().timeIntervalSince1970
       entry.record.end = end
@@ -403,16 +383,16 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
       entry.finalAccounting = report.accounting
       if let port = entry.port {
         // Removed from the switch on another thread: this may run with the scheduler's lock held.
-        pendingPortReleases.append(port)
+        table.pendingPortReleases.append(port)
         entry.port = nil
       }
-      finishedOrder.append(report.id)
-      journalAppends += 1
-      forgetFinished(beyond: settings.keptFinishedVMs)
+      table.finishedOrder.append(report.id)
+      table.journalAppends += 1
+      table.forgetFinished(beyond: settings.keptFinishedVMs)
       return (entry, end, at, entry.record.usage)
     }
     guard let result else { return }
-    if network != nil { portReleases?.wake() }
+    if network != nil { portReleases.wake() }
     do {
       try journal.recordEnded(id: report.id, end: result.end, at: result.at, usage: result.usage)
     } catch {
@@ -426,174 +406,52 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
   /// held; never called on the scheduler's behalf).
   private func releaseFinishedPorts() {
     guard let network else { return }
-    let ports = lock.withLock {
-      defer { pendingPortReleases = [] }
-      return pendingPortReleases
+    let ports = table.withLock { table in
+      defer { table.pendingPortReleases = [] }
+      return table.pendingPortReleases
     }
     for port in ports { network.release(port) }
   }
 
-  /// Forgets the oldest finished VMs while more than `limit` are kept (lock held).
-  private func forgetFinished(beyond limit: Int) {
-    while finishedOrder.count > limit {
-      let id = finishedOrder.removeFirst()
-      guard let entry = entries.removeValue(forKey: id) else { continue }
-      if let name = entry.record.name, names[name] == id { names[name] = nil }
-      forgottenUsage = forgottenUsage.adding(entry.record.usage)
-    }
-  }
-
   // MARK: Helpers
-
-  /// Runs `body` with the engine's lock held (typed throws, which `NSLock.withLock` does not keep).
-  private func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-    lock.lock()
-    defer { lock.unlock() }
-    return try body()
-  }
-
-  /// Reserves ids, names and room for up to `request.count` VMs; returns the first id, how many fit, and why
-  /// fewer than asked did.
-  private func reserve(_ request: VMCreationRequest) throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?)
-  {
-    try locked { () throws(ControlBackendError) -> (UInt64, Int, ControlBackendError?) in
-      guard !stopping else { throw .unavailable("the daemon is stopping") }
-      if let names = request.names {
-        var seen = Set<String>()
-        for name in names {
-          guard self.names[name] == nil, seen.insert(name).inserted else {
-            throw .conflict("the name '\(name)' is already in use")
-          }
-        }
-      }
-      // Quotas and disk limits refuse the whole request before anything changes.
-      if !settings.limits.isEmpty {
-        let (all, own) = holdings(of: request.requester.uid)
-        try settings.limits.check(
-          count: request.count, memory: request.memoryBytes, disk: request.diskBytes ?? 0, requester: request.requester,
-          all: all, own: own)
-      }
-      // Live VMs and reservations count against the limit; finished VMs make room, oldest first.
-      let room = settings.maximumVMs - (entries.count - finishedOrder.count) - reserved
-      guard room > 0 else {
-        throw .limitReached("the daemon keeps \(settings.maximumVMs) VMs at most (max-vms), all live")
-      }
-      let count = min(request.count, room)
-      let excess = entries.count + reserved + count - settings.maximumVMs
-      if excess > 0 { forgetFinished(beyond: finishedOrder.count - excess) }
-      let first = nextID
-      nextID += UInt64(count)
-      for index in 0..<count {
-        if let name = request.names?[index] { names[name] = first + UInt64(index) }
-      }
-      let shortBy: ControlBackendError? =
-        count < request.count
-        ? .limitReached(
-          "created \(count) of \(request.count): the daemon keeps \(settings.maximumVMs) VMs at most (max-vms)")
-        : nil
-      reserved += count
-      reservations[first] = Reservation(
-        owner: request.requester.uid, count: count, memory: request.memoryBytes, disk: request.diskBytes ?? 0)
-      return (first, count, shortBy)
-    }
-  }
-
-  /// VMs reserved by create requests in progress (lock held): counted against the limit.
-  private var reserved = 0
-
-  /// What one create request in progress has reserved: counted against its owner's quotas and the disk limits.
-  private struct Reservation {
-    /// The uid the VMs will belong to.
-    var owner: UInt32
-    /// VMs neither created nor released yet.
-    var count: Int
-    /// Guest memory per VM, in bytes.
-    var memory: UInt64
-    /// Scratch disk per VM, in bytes.
-    var disk: UInt64
-
-    /// What those VMs will hold.
-    var holdings: EngineHoldings { EngineHoldings(count: count, memory: memory, disk: disk) }
-  }
-
-  /// The reservations of create requests in progress, by their first id (lock held).
-  private var reservations: [UInt64: Reservation] = [:]
-
-  /// What live VMs and reservations hold: all of them, and those of `owner` (lock held). Finished VMs hold
-  /// nothing: their scratch disks and swap files are gone.
-  private func holdings(of owner: UInt32) -> (all: EngineHoldings, own: EngineHoldings) {
-    var all = EngineHoldings()
-    var own = EngineHoldings()
-    for entry in entries.values where !entry.hasEnded {
-      let record = entry.record
-      // A shared read-only disk image is no scratch disk: its one copy is in the image store, whatever the VMs.
-      let scratch = record.diskImageKey == nil ? record.diskSize ?? 0 : 0
-      let held = EngineHoldings(count: 1, memory: record.memorySize, disk: scratch)
-      all.add(held)
-      if record.owner == owner { own.add(held) }
-    }
-    for reservation in reservations.values {
-      all.add(reservation.holdings)
-      if reservation.owner == owner { own.add(reservation.holdings) }
-    }
-    return (all, own)
-  }
 
   /// Returns the room and names of `count` reserved VMs from `firstID` on that were not created, and their share
   /// of the reservation that began at `reservation` (lock not held).
   private func release(firstID: UInt64, count: Int, names: [String]?, reservation: UInt64) {
-    lock.withLock {
-      if var held = reservations[reservation] {
-        held.count = max(0, held.count - count)
-        reservations[reservation] = held.count > 0 ? held : nil
-      }
-      reserved -= count
-      for name in names ?? [] {
-        if let id = self.names[name], id >= firstID, id < firstID + UInt64(count) { self.names[name] = nil }
-      }
-    }
+    table.withLock { $0.release(firstID: firstID, count: count, names: names, reservation: reservation) }
   }
 
   /// The id `vm` names; `.notFound` when none.
   private func resolve(_ vm: VMReference) throws(ControlBackendError) -> UInt64 {
-    try locked { () throws(ControlBackendError) -> UInt64 in
-      switch vm {
-      case .id(let id):
-        guard entries[id] != nil else { throw .notFound("no \(vm)") }
-        return id
-      case .name(let name):
-        guard let id = names[name], entries[id] != nil else { throw .notFound("no \(vm)") }
-        return id
-      }
-    }
+    try table.withLock { (table) throws(ControlBackendError) -> UInt64 in try table.resolve(vm) }
   }
 
   private func console(of vm: VMReference) throws(ControlBackendError) -> ConsoleLog {
     let id = try resolve(vm)
-    return try locked { () throws(ControlBackendError) -> ConsoleLog in
-      guard let entry = entries[id] else { throw .notFound("no \(vm)") }
+    return try table.withLock { (table) throws(ControlBackendError) -> ConsoleLog in
+      guard let entry = table.entries[id] else { throw .notFound("no \(vm)") }
       return entry.console
     }
   }
 
   /// The state of a VM whose console just ended.
   private func finalState(_ id: UInt64) -> VMState? {
-    lock.withLock {
-      guard let entry = entries[id] else { return nil }
+    table.withLock { table in
+      guard let entry = table.entries[id] else { return nil }
       return entry.state(status: nil)
     }
   }
 
   /// Rewrites the journal when appends have grown it well past the table it describes.
   private func compactJournalIfLarge() {
-    let table: (records: [VMRecord], nextID: UInt64)? = lock.withLock {
-      guard journalAppends > max(settings.journalCompactionAppends, entries.count / 8) else { return nil }
-      journalAppends = 0
-      return (entries.values.sorted { $0.record.id < $1.record.id }.map(\.record), nextID)
+    let snapshot: (records: [VMRecord], nextID: UInt64)? = table.withLock { table in
+      guard table.journalAppends > max(settings.journalCompactionAppends, table.entries.count / 8) else { return nil }
+      table.journalAppends = 0
+      return (table.entries.values.sorted { $0.record.id < $1.record.id }.map(\.record), table.nextID)
     }
-    guard let table else { return }
+    guard let snapshot else { return }
     do {
-      try journal.rewrite(table.records, nextID: table.nextID)
+      try journal.rewrite(snapshot.records, nextID: snapshot.nextID)
     } catch {
       logger.warning("cannot compact the VM journal (it keeps growing, nothing is lost): \(error)")
     }
@@ -601,14 +459,15 @@ final class EngineBackend: ControlBackend, @unchecked Sendable {
 }
 
 /// Hands the scheduler's finish reports to the engine, which is created after the scheduler.
-final class FinishRelay: @unchecked Sendable {
-  private let lock = NSLock()
-  private weak var storedTarget: EngineBackend?
+final class FinishRelay: Sendable {
+  /// A weak reference to the engine, set once it exists.
+  private struct Target { weak var engine: EngineBackend? }
+  private let stored = Locked(Target())
 
   /// The engine reports go to.
   var target: EngineBackend? {
-    get { lock.withLock { storedTarget } }
-    set { lock.withLock { storedTarget = newValue } }
+    get { stored.withLock { $0.engine } }
+    set { stored.withLock { $0.engine = newValue } }
   }
 
   /// Delivers one report.

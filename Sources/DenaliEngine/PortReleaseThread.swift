@@ -5,27 +5,21 @@
 import Foundation
 import ThreadConfinement
 
-/// One thread that runs `work` each time `wake()` was called since its previous run, until `stop()`.
+/// One thread that runs its work each time `wake()` was called since its previous run, until `stop()`.
 final class PortReleaseThread: @unchecked Sendable {
   private let condition = NSCondition()
   // Guarded by `condition`.
   private var pending = false
   private var stopping = false
   private var running = false
-  private let work: @Sendable () -> Void
 
-  /// A thread (not started) that runs `work` when woken.
-  init(work: @escaping @Sendable () -> Void) {
-    self.work = work
-  }
-
-  /// Starts the thread.
-  func start() {
+  /// Starts the thread, which runs `work` when woken (a second call does nothing).
+  func start(work: @escaping @Sendable () -> Void) {
     condition.lock()
     defer { condition.unlock() }
     guard !running, !stopping else { return }
     running = true
-    let thread = Thread { [self] in loop() }
+    let thread = Thread { [self] in loop(work) }
     thread.name = "denali-port-release"
     thread.start()
   }
@@ -46,7 +40,7 @@ final class PortReleaseThread: @unchecked Sendable {
     condition.unlock()
   }
 
-  private func loop() {
+  private func loop(_ work: @Sendable () -> Void) {
     ThreadConfinement.enter(.portRelease)
     while true {
       condition.lock()

@@ -83,7 +83,7 @@ deb: $(BUILD_FIRST)
 # Swift Testing runs tests in parallel by default; cap it at $(JOBS) so KVM-heavy tests do not pile up.
 # First the debug build's man pages, completions and Debian package (.build/debug-deb), which the packaging tests
 # (Tests/ControlAPITests: DebianPackageTests, DpkgInstallTests, MakeInstallTests) check.
-test: setup guests
+test: setup guests check
 	$(SWIFT) build -j $(JOBS)
 	$(MAKE) --no-print-directory docs CONFIGURATION=debug
 	$(MAKE) --no-print-directory deb CONFIGURATION=debug NO_BUILD=1 DEB_COMPRESSION=gzip DEB_LEVEL=1

@@ -153,13 +153,16 @@ let package = Package(
     .testTarget(name: "KVMTests", dependencies: ["KVM"], path: "Tests/KVMTests"),
     // The BPF programs of the thread roles, installed on throw-away threads with an error number for refusals.
     .testTarget(
-      name: "ThreadConfinementTests", dependencies: ["ThreadConfinement", "CSeccomp"], path: "Tests/ThreadConfinementTests"),
+      name: "ThreadConfinementTests", dependencies: ["ThreadConfinement", "CSeccomp"],
+      path: "Tests/ThreadConfinementTests"),
     .testTarget(
-      name: "DenaliCoreTests", dependencies: ["DenaliCore", "ControlAPI", "TrustedFiles"], path: "Tests/DenaliCoreTests"),
+      name: "DenaliCoreTests", dependencies: ["DenaliCore", "ControlAPI", "TrustedFiles"], path: "Tests/DenaliCoreTests"
+    ),
     .testTarget(name: "EndToEndTests", dependencies: [], path: "Tests/EndToEndTests"),
     .testTarget(name: "ControlAPITests", dependencies: ["ControlAPI", "TrustedFiles"], path: "Tests/ControlAPITests"),
     // The engine in-process on real KVM with real guests: reservations, forgetting, the journal, recovery, errors.
     .testTarget(
-      name: "DenaliEngineTests", dependencies: ["DenaliEngine", "DenaliCore", "ControlAPI"], path: "Tests/DenaliEngineTests"),
+      name: "DenaliEngineTests", dependencies: ["DenaliEngine", "DenaliCore", "ControlAPI"],
+      path: "Tests/DenaliEngineTests"),
   ]
 )

@@ -88,7 +88,8 @@ struct Counter: Guest {
 
   /// Prints the usage and returns exit status 2.
   static func usage() -> Int32 {
-    Console.print("usage: counter [interval-ms=MS] [limit=N] [quiet] [gaps] (MS 1-1000000000, default 100; N default 0: forever)\n")
+    Console.print(
+      "usage: counter [interval-ms=MS] [limit=N] [quiet] [gaps] (MS 1-1000000000, default 100; N default 0: forever)\n")
     return 2
   }
 }

@@ -24,11 +24,13 @@ extension Evil {
         for _ in 0..<10 {
           if kind == 2 {
             // An ARP reply claiming the victim's address is at this VM's MAC.
-            buildARP(frame, operation: 2, to: victimMAC, from: NetworkInterface.mac, sender: victim,
-                     targetMAC: victimMAC, target: victim)
+            buildARP(
+              frame, operation: 2, to: victimMAC, from: NetworkInterface.mac, sender: victim,
+              targetMAC: victimMAC, target: victim)
           } else {
-            buildUDP(frame, to: victimMAC, from: kind == 0 ? victimMAC : NetworkInterface.mac,
-                     source: kind == 0 ? own : victim, destination: victim)
+            buildUDP(
+              frame, to: victimMAC, from: kind == 0 ? victimMAC : NetworkInterface.mac,
+              source: kind == 0 ? own : victim, destination: victim)
           }
           last = NetworkInterface.send(frame, length: 60)
         }
@@ -40,7 +42,8 @@ extension Evil {
       for index in 0..<20 {
         storeMAC(macFor(NetworkInterface.address.advanced(by: 1)), frame, at: 0)
         storeMAC(NetworkInterface.mac, frame, at: 6)
-        frame.storeBytes(of: index < 10 ? UInt16(0x86DD).bigEndian : UInt16(0x0800).bigEndian, toByteOffset: 12, as: UInt16.self)
+        frame.storeBytes(
+          of: index < 10 ? UInt16(0x86DD).bigEndian : UInt16(0x0800).bigEndian, toByteOffset: 12, as: UInt16.self)
         last = NetworkInterface.send(frame, length: index < 10 ? 60 : 20)
       }
       return report(name, last)
@@ -58,7 +61,8 @@ extension Evil {
       // and wakes this VM from an idle. ret = replies received (COUNT when none was dropped).
       guard let count = arguments.unsignedInteger(at: 1, default: 100_000) else { return usage() }
       let own = NetworkInterface.address
-      buildARP(frame, operation: 1, to: 0xFFFF_FFFF_FFFF, from: NetworkInterface.mac, sender: own, targetMAC: 0, target: own)
+      buildARP(
+        frame, operation: 1, to: 0xFFFF_FFFF_FFFF, from: NetworkInterface.mac, sender: own, targetMAC: 0, target: own)
       let reply = scratch(1600)
       var replies: Int64 = 0
       for _ in 0..<count {

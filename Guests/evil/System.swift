@@ -80,7 +80,8 @@ extension Evil {
     for index in 0..<count {
       let request = scratch(16)
       request.storeBytes(of: 0, as: Int64.self)
-      words.storeBytes(of: UInt32(truncatingIfNeeded: UInt(bitPattern: request)), toByteOffset: 4 * index, as: UInt32.self)
+      words.storeBytes(
+        of: UInt32(truncatingIfNeeded: UInt(bitPattern: request)), toByteOffset: 4 * index, as: UInt32.self)
     }
     return words
   }

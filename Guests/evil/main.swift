@@ -6,13 +6,14 @@ import Ilwaco
 
 @main
 struct Evil: Guest {
-  static let cases: [StaticString] = [
-    "hc-struct-outside", "hc-struct-misaligned", "hc-data-outside", "hc-length-overflow", "hc-pointer-wrap",
-    "hc-unknown", "io-out-byte", "io-out-word", "io-in-hypercall", "io-other-port", "mmio-read", "mmio-write",
-    "pagetable-escape", "rdmsr", "wrmsr", "hlt", "triple", "sse", "idle-zero", "idle-forever", "idle-huge",
-    "disk-past-end", "disk-block-overflow", "disk-count-zero", "disk-count-huge", "disk-buffer-outside",
-    "disk-write-readonly", "disk-none", "trap-port", "console-no-newline",
-  ] + networkCases + systemCases
+  static let cases: [StaticString] =
+    [
+      "hc-struct-outside", "hc-struct-misaligned", "hc-data-outside", "hc-length-overflow", "hc-pointer-wrap",
+      "hc-unknown", "io-out-byte", "io-out-word", "io-in-hypercall", "io-other-port", "mmio-read", "mmio-write",
+      "pagetable-escape", "rdmsr", "wrmsr", "hlt", "triple", "sse", "idle-zero", "idle-forever", "idle-huge",
+      "disk-past-end", "disk-block-overflow", "disk-count-zero", "disk-count-huge", "disk-buffer-outside",
+      "disk-write-readonly", "disk-none", "trap-port", "console-no-newline",
+    ] + networkCases + systemCases
 
   static func run(_ arguments: Arguments) -> Int32 {
     guard let name = arguments.first else { return usage() }

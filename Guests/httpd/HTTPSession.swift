@@ -88,7 +88,9 @@ final class HTTPSession {
       resource = try server.content.resolve(request.path)
     } catch {
       server.count(.internalServerError)
-      prepare(status: .internalServerError, resource: nil, keepAlive: false, minorVersion: request.minorVersion, sendBody: false)
+      prepare(
+        status: .internalServerError, resource: nil, keepAlive: false, minorVersion: request.minorVersion,
+        sendBody: false)
       return
     }
     let status: HTTPStatus = resource == nil ? .notFound : .ok

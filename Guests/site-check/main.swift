@@ -88,7 +88,9 @@ struct SiteCheck: Guest {
 
   /// Prints the usage and returns 2.
   static func usage() -> Int32 {
-    Console.print("usage: site-check info | list | lookup PATH... | range PATH OFFSET LENGTH | http PIECE FILE... | bench FILE N [parse|lookup|all]\n")
+    Console.print(
+      "usage: site-check info | list | lookup PATH... | range PATH OFFSET LENGTH | http PIECE FILE... | bench FILE N [parse|lookup|all]\n"
+    )
     return 2
   }
 
@@ -265,7 +267,8 @@ struct SiteCheck: Guest {
 
   /// Parses the requests in a file `rounds` times with a fresh parser state each time, doing `stage`'s work for
   /// each; prints only the number of requests.
-  static func bench(_ image: SiteImage, _ path: String, rounds: Int, stage: BenchStage) throws(SiteImageError) -> Int32 {
+  static func bench(_ image: SiteImage, _ path: String, rounds: Int, stage: BenchStage) throws(SiteImageError) -> Int32
+  {
     guard let file = try find(image, path) else { return 0 }
     let size = Int(min(file.size, 65536))
     let buffers = ServerBuffers(input: max(size, 1))

@@ -156,13 +156,17 @@ struct TCPBulk: Guest {
       }
     }
     if role == "server" {
-      guard tcp.listen(port: UInt16(port), { connection in
-        guard active == nil else { return connection.abort() }  // one transfer per run
-        active = connection
-        start = Clock.monotonicNanoseconds
-        connection.handler = handler
-        pump(connection)
-      }) != nil else { return usage() }
+      guard
+        tcp.listen(
+          port: UInt16(port),
+          { connection in
+            guard active == nil else { return connection.abort() }  // one transfer per run
+            active = connection
+            start = Clock.monotonicNanoseconds
+            connection.handler = handler
+            pump(connection)
+          }) != nil
+      else { return usage() }
       if !quiet {
         Console.print("tcp-bulk: listening on ")
         Console.print(network.address)
@@ -192,7 +196,8 @@ struct TCPBulk: Guest {
     let complete = !sending && expectCount ? transferred == bytes : (!sending || transferred == bytes)
     if outcome != .finished || !complete {
       Console.print(", INCOMPLETE (")
-      Console.print(outcome == .reset ? "reset" : outcome == .timedOut ? "timed out" : outcome == .refused ? "refused" : "ended")
+      Console.print(
+        outcome == .reset ? "reset" : outcome == .timedOut ? "timed out" : outcome == .refused ? "refused" : "ended")
       Console.print(")")
     }
     Console.print("\n")
@@ -203,7 +208,9 @@ struct TCPBulk: Guest {
   }
 
   static func usage() -> Int32 {
-    Console.print("usage: tcp-bulk [role=server|client] [mode=sink|send] [peer=IP|+N|-N] [port=P] [bytes=N] [buffer=B] [verify] [quiet]\n")
+    Console.print(
+      "usage: tcp-bulk [role=server|client] [mode=sink|send] [peer=IP|+N|-N] [port=P] [bytes=N] [buffer=B] [verify] [quiet]\n"
+    )
     return 2
   }
 }

@@ -116,7 +116,9 @@ struct TCPEcho: Guest {
   }
 
   static func usage() -> Int32 {
-    Console.print("usage: tcp-echo [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [time-wait-ms=T] [stats-ms=S] [quiet]\n")
+    Console.print(
+      "usage: tcp-echo [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [time-wait-ms=T] [stats-ms=S] [quiet]\n"
+    )
     return 2
   }
 }

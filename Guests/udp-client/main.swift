@@ -15,7 +15,8 @@ struct UDPClient: Guest {
       Console.print("udp-client: no network\n")
       return 3
     }
-    guard let peerText = arguments.option("peer"), let peer = IPv4Address(parsingPeer: peerText, relativeTo: stack.address),
+    guard let peerText = arguments.option("peer"),
+      let peer = IPv4Address(parsingPeer: peerText, relativeTo: stack.address),
       let port = arguments.unsignedOption("port", default: 7), port > 0, port < 65536,
       let count = arguments.unsignedOption("count", default: 10),
       let size = arguments.unsignedOption("size", default: 32), size >= 8, size <= 1472,

@@ -13,7 +13,8 @@ struct UDPFlood: Guest {
       Console.print("udp-flood: no network\n")
       return 3
     }
-    guard let peerText = arguments.option("peer"), let peer = IPv4Address(parsingPeer: peerText, relativeTo: stack.address),
+    guard let peerText = arguments.option("peer"),
+      let peer = IPv4Address(parsingPeer: peerText, relativeTo: stack.address),
       let port = arguments.unsignedOption("flood-port", default: 9), port > 0, port < 65536,
       let size = arguments.unsignedOption("flood-size", default: 1024), size <= 1472,
       let count = arguments.unsignedOption("flood-count", default: 0)

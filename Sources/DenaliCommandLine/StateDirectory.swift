@@ -24,7 +24,9 @@ public struct StateDirectory {
     var template = Array("/var/tmp/denali-run-XXXXXX".utf8CString)
     let created = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }
     guard created != nil else {
-      throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "mkdtemp under /var/tmp: \(SystemCallError.text(for: errno))"])
+      throw CocoaError(
+        .fileWriteUnknown,
+        userInfo: [NSLocalizedDescriptionKey: "mkdtemp under /var/tmp: \(SystemCallError.text(for: errno))"])
     }
     let made = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let name = String(made.dropFirst("/var/tmp/".count))

@@ -343,7 +343,8 @@ final class EngineBackend: ControlBackend, Sendable {
     let records = sortedEntries.map { entry in
       var record = entry.record
       record.console = entry.console.contents
-      record.usage = table.withLock { _ in entry.usage(status: statuses[record.id], nic: readings[record.id]?.counters) }
+      record.usage = table.withLock { _ in entry.usage(status: statuses[record.id], nic: readings[record.id]?.counters)
+      }
       return record
     }
     do {

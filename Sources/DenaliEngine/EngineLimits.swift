@@ -47,7 +47,8 @@ public struct EngineLimits: Equatable, Sendable {
         throw .quotaExceeded(
           "quota-vms: \(who) may have \(limit) live VMs; it has \(own.vms) and asked for \(count) more")
       }
-      try Self.checkBytes("quota-memory", "guest memory", limit: memoryPerUser, held: own.memory, more: more.memory, who: who)
+      try Self.checkBytes(
+        "quota-memory", "guest memory", limit: memoryPerUser, held: own.memory, more: more.memory, who: who)
       try Self.checkBytes("quota-disk", "scratch disk", limit: diskPerUser, held: own.disk, more: more.disk, who: who)
     }
     if let limit = scratchDiskBytes, all.disk + more.disk > limit {

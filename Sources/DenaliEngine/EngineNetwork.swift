@@ -126,4 +126,5 @@ final class EngineNetwork: Sendable {
 
 /// What the API says to a request for a NIC on a daemon without a network.
 let networkNotConfigured = ControlBackendError.invalid(
-  "this daemon has no virtual network: set `network = SUBNET` (and `uplink = tap NAME` to reach the host) in its configuration file, Config/denalid.conf, to give VMs NICs")
+  "this daemon has no virtual network: set `network = SUBNET` (and `uplink = tap NAME` to reach the host) in its configuration file, Config/denalid.conf, to give VMs NICs"
+)

@@ -45,7 +45,9 @@ public final class MachineShell {
 
   /// Creates the VM, its memory and vCPU as `options` say (a shell of no pool: `ShellPool.take` makes pooled
   /// ones). With `file`, the memory starts as that file's pages (`MemoryRegion.init(size:mapping:id:)`).
-  public init(system: KVMSystem, options: ShellOptions, mapping file: (file: MemoryFile, id: UInt64)? = nil) throws(KVMError) {
+  public init(system: KVMSystem, options: ShellOptions, mapping file: (file: MemoryFile, id: UInt64)? = nil)
+    throws(KVMError)
+  {
     self.options = options
     machine = try system.createVirtualMachine()
     if !options.disabledQuirks.isEmpty { try machine.disableQuirks(options.disabledQuirks) }

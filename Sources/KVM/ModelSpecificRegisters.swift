@@ -25,7 +25,9 @@ extension VCPU {
     let (values, read) = Self.readMSRs(vcpuFD: fd, indices)
     guard read == indices.count else {
       let failed = read >= 0 && read < indices.count ? " at 0x\(String(indices[read], radix: 16))" : ""
-      throw KVMError(operation: "KVM_GET_MSRS (\(max(read, 0)) of \(indices.count) read\(failed))", errno: read < 0 ? Glibc.errno : EINVAL)
+      throw KVMError(
+        operation: "KVM_GET_MSRS (\(max(read, 0)) of \(indices.count) read\(failed))",
+        errno: read < 0 ? Glibc.errno : EINVAL)
     }
     return zip(indices, values).map { MSREntry(index: $0, value: $1) }
   }

@@ -22,7 +22,8 @@ public struct SavedMSRList: Sendable, Equatable {
     var seen = Set<UInt32>()
     let hasTSC = indices.contains(Self.timeStampCounter)
     var ordered = Array(
-      indices.filter { $0 != Self.timeStampCounter && seen.insert($0).inserted }.prefix(Self.maximumCount - (hasTSC ? 1 : 0)))
+      indices.filter { $0 != Self.timeStampCounter && seen.insert($0).inserted }.prefix(
+        Self.maximumCount - (hasTSC ? 1 : 0)))
     if hasTSC { ordered.append(Self.timeStampCounter) }
     self.indices = ordered
     members = Set(ordered)
@@ -60,7 +61,9 @@ public struct SavedMSRList: Sendable, Equatable {
   /// its own reset value, such as one that needs an in-kernel local APIC, holds nothing a guest could change).
   /// Falls back to KVM's index list alone if no vCPU can be made.
   static func probe(kvmFD: Int32) -> SavedMSRList {
-    let listed = (try? KVMSystem.msrIndexList(kvmFD: kvmFD, request: CKVM_GET_MSR_INDEX_LIST, name: "KVM_GET_MSR_INDEX_LIST")) ?? []
+    let listed =
+      (try? KVMSystem.msrIndexList(kvmFD: kvmFD, request: CKVM_GET_MSR_INDEX_LIST, name: "KVM_GET_MSR_INDEX_LIST"))
+      ?? []
     let features =
       (try? KVMSystem.msrIndexList(
         kvmFD: kvmFD, request: CKVM_GET_MSR_FEATURE_INDEX_LIST, name: "KVM_GET_MSR_FEATURE_INDEX_LIST")) ?? []

@@ -49,7 +49,9 @@ public final class ShellPool: @unchecked Sendable {
   /// A shell made with `options` for a new guest: a kept one, reset, or a new one (whose memory starts as
   /// `file`'s pages, when given). A kept one's memory is what its region last mapped with the pages discarded:
   /// all zero, or a file's pages (see `MemoryRegion.mapPrivately`).
-  public func take(_ options: ShellOptions, mapping file: (file: MemoryFile, id: UInt64)? = nil) throws(KVMError) -> MachineShell {
+  public func take(_ options: ShellOptions, mapping file: (file: MemoryFile, id: UInt64)? = nil) throws(KVMError)
+    -> MachineShell
+  {
     while let (shell, ready, fresh) = shared.withLock({ () -> (MachineShell, Bool, VCPUState?)? in
       while true {
         if let shell = shared.ready[options]?.popLast() {
@@ -68,7 +70,9 @@ public final class ShellPool: @unchecked Sendable {
     }) {
       do {
         if !ready {
-          guard let fresh else { throw KVMError(operation: "resetting a machine shell (no fresh vCPU state)", errno: EINVAL) }
+          guard let fresh else {
+            throw KVMError(operation: "resetting a machine shell (no fresh vCPU state)", errno: EINVAL)
+          }
           try shell.reset(to: fresh, shadowsGuestPageTables: shared.shadowsGuestPageTables)
         }
         shell.claim()

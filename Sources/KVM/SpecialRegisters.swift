@@ -18,16 +18,34 @@ public struct SegmentRegister: Equatable, Sendable {
   public init() {}
 
   init(_ k: kvm_segment) {
-    base = k.base; limit = k.limit; selector = k.selector; type = k.type
-    present = k.present != 0; dpl = k.dpl; db = k.db != 0; s = k.s != 0
-    l = k.l != 0; g = k.g != 0; avl = k.avl != 0; unusable = k.unusable != 0
+    base = k.base
+    limit = k.limit
+    selector = k.selector
+    type = k.type
+    present = k.present != 0
+    dpl = k.dpl
+    db = k.db != 0
+    s = k.s != 0
+    l = k.l != 0
+    g = k.g != 0
+    avl = k.avl != 0
+    unusable = k.unusable != 0
   }
 
   var kvm: kvm_segment {
     var k = kvm_segment()
-    k.base = base; k.limit = limit; k.selector = selector; k.type = type
-    k.present = present ? 1 : 0; k.dpl = dpl; k.db = db ? 1 : 0; k.s = s ? 1 : 0
-    k.l = l ? 1 : 0; k.g = g ? 1 : 0; k.avl = avl ? 1 : 0; k.unusable = unusable ? 1 : 0
+    k.base = base
+    k.limit = limit
+    k.selector = selector
+    k.type = type
+    k.present = present ? 1 : 0
+    k.dpl = dpl
+    k.db = db ? 1 : 0
+    k.s = s ? 1 : 0
+    k.l = l ? 1 : 0
+    k.g = g ? 1 : 0
+    k.avl = avl ? 1 : 0
+    k.unusable = unusable ? 1 : 0
     return k
   }
 }
@@ -53,39 +71,84 @@ public struct SpecialRegisters: Sendable {
   init(_ raw: kvm_sregs) { self.raw = raw }
 
   /// Code segment.
-  public var cs: SegmentRegister { get { .init(raw.cs) } set { raw.cs = newValue.kvm } }
+  public var cs: SegmentRegister {
+    get { .init(raw.cs) }
+    set { raw.cs = newValue.kvm }
+  }
   /// Data segments.
-  public var ds: SegmentRegister { get { .init(raw.ds) } set { raw.ds = newValue.kvm } }
+  public var ds: SegmentRegister {
+    get { .init(raw.ds) }
+    set { raw.ds = newValue.kvm }
+  }
   /// Data segments.
-  public var es: SegmentRegister { get { .init(raw.es) } set { raw.es = newValue.kvm } }
+  public var es: SegmentRegister {
+    get { .init(raw.es) }
+    set { raw.es = newValue.kvm }
+  }
   /// Data segments.
-  public var fs: SegmentRegister { get { .init(raw.fs) } set { raw.fs = newValue.kvm } }
+  public var fs: SegmentRegister {
+    get { .init(raw.fs) }
+    set { raw.fs = newValue.kvm }
+  }
   /// Data segments.
-  public var gs: SegmentRegister { get { .init(raw.gs) } set { raw.gs = newValue.kvm } }
+  public var gs: SegmentRegister {
+    get { .init(raw.gs) }
+    set { raw.gs = newValue.kvm }
+  }
   /// Stack segment.
-  public var ss: SegmentRegister { get { .init(raw.ss) } set { raw.ss = newValue.kvm } }
+  public var ss: SegmentRegister {
+    get { .init(raw.ss) }
+    set { raw.ss = newValue.kvm }
+  }
   /// Task register.
-  public var tr: SegmentRegister { get { .init(raw.tr) } set { raw.tr = newValue.kvm } }
+  public var tr: SegmentRegister {
+    get { .init(raw.tr) }
+    set { raw.tr = newValue.kvm }
+  }
   /// Local descriptor table register.
-  public var ldt: SegmentRegister { get { .init(raw.ldt) } set { raw.ldt = newValue.kvm } }
+  public var ldt: SegmentRegister {
+    get { .init(raw.ldt) }
+    set { raw.ldt = newValue.kvm }
+  }
   /// Global descriptor table register.
   public var gdt: DescriptorTableRegister {
     get { .init(base: raw.gdt.base, limit: raw.gdt.limit) }
-    set { raw.gdt.base = newValue.base; raw.gdt.limit = newValue.limit }
+    set {
+      raw.gdt.base = newValue.base
+      raw.gdt.limit = newValue.limit
+    }
   }
   /// Interrupt descriptor table register.
   public var idt: DescriptorTableRegister {
     get { .init(base: raw.idt.base, limit: raw.idt.limit) }
-    set { raw.idt.base = newValue.base; raw.idt.limit = newValue.limit }
+    set {
+      raw.idt.base = newValue.base
+      raw.idt.limit = newValue.limit
+    }
   }
   /// Control registers.
-  public var cr0: UInt64 { get { raw.cr0 } set { raw.cr0 = newValue } }
+  public var cr0: UInt64 {
+    get { raw.cr0 }
+    set { raw.cr0 = newValue }
+  }
   /// Page-fault linear address.
-  public var cr2: UInt64 { get { raw.cr2 } set { raw.cr2 = newValue } }
+  public var cr2: UInt64 {
+    get { raw.cr2 }
+    set { raw.cr2 = newValue }
+  }
   /// Page-table root.
-  public var cr3: UInt64 { get { raw.cr3 } set { raw.cr3 = newValue } }
+  public var cr3: UInt64 {
+    get { raw.cr3 }
+    set { raw.cr3 = newValue }
+  }
   /// Control register 4.
-  public var cr4: UInt64 { get { raw.cr4 } set { raw.cr4 = newValue } }
+  public var cr4: UInt64 {
+    get { raw.cr4 }
+    set { raw.cr4 = newValue }
+  }
   /// Extended feature enable register.
-  public var efer: UInt64 { get { raw.efer } set { raw.efer = newValue } }
+  public var efer: UInt64 {
+    get { raw.efer }
+    set { raw.efer = newValue }
+  }
 }

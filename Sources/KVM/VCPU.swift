@@ -73,13 +73,17 @@ public final class VCPU {
   /// Reads model-specific register `index`.
   public func msr(_ index: UInt32) throws(KVMError) -> UInt64 {
     var value: UInt64 = 0
-    guard ckvm_get_msr(fd, index, &value) == 1 else { throw KVMError.last("KVM_GET_MSRS(0x\(String(index, radix: 16)))") }
+    guard ckvm_get_msr(fd, index, &value) == 1 else {
+      throw KVMError.last("KVM_GET_MSRS(0x\(String(index, radix: 16)))")
+    }
     return value
   }
 
   /// Writes model-specific register `index`.
   public func setMSR(_ index: UInt32, _ value: UInt64) throws(KVMError) {
-    guard ckvm_set_msr(fd, index, value) == 1 else { throw KVMError.last("KVM_SET_MSRS(0x\(String(index, radix: 16)))") }
+    guard ckvm_set_msr(fd, index, value) == 1 else {
+      throw KVMError.last("KVM_SET_MSRS(0x\(String(index, radix: 16)))")
+    }
   }
 
   /// Completes the instruction of the last exit (an I/O exit is finished only by the next KVM_RUN) without
@@ -90,7 +94,8 @@ public final class VCPU {
     let result = ckvm_ioctl_value(fd, CKVM_RUN, 0)
     let savedErrno = Glibc.errno
     guard result < 0, savedErrno == EINTR else {
-      throw KVMError(operation: "KVM_RUN with immediate_exit (returned \(result))", errno: result < 0 ? savedErrno : EIO)
+      throw KVMError(
+        operation: "KVM_RUN with immediate_exit (returned \(result))", errno: result < 0 ? savedErrno : EIO)
     }
   }
 

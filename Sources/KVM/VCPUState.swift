@@ -59,11 +59,14 @@ public struct VCPUState: Sendable {
     try vcpu.setSpecialRegisters(SpecialRegisters(specialRegisters))
     try vcpu.setRegisters(Registers(registers))
     try vcpu.setFPU(fpu)
-    if let extendedControlRegisters, system.features.extendedControlRegisters, !extendedControlRegisters.registers.isEmpty {
+    if let extendedControlRegisters, system.features.extendedControlRegisters,
+      !extendedControlRegisters.registers.isEmpty
+    {
       try vcpu.setExtendedControlRegisters(extendedControlRegisters)
     }
     let allowed = msrs.filter { system.savedMSRs.contains($0.index) }
-    let ordered = allowed.filter { $0.index != SavedMSRList.timeStampCounter }
+    let ordered =
+      allowed.filter { $0.index != SavedMSRList.timeStampCounter }
       + allowed.filter { $0.index == SavedMSRList.timeStampCounter }
     var skipped = msrs.filter { !system.savedMSRs.contains($0.index) }
     skipped += try vcpu.writeMSRs(ordered)
@@ -100,7 +103,9 @@ public struct VCPUState: Sendable {
     withUnsafeBytes(of: registers) { bytes.append(contentsOf: $0) }
     withUnsafeBytes(of: specialRegisters) { bytes.append(contentsOf: $0) }
     withUnsafeBytes(of: fpu) { bytes.append(contentsOf: $0) }
-    func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    func append<T: FixedWidthInteger>(_ value: T) {
+      withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
     append(UInt32(msrs.count))
     for entry in msrs {
       append(entry.index)
@@ -130,7 +135,9 @@ public struct VCPUState: Sendable {
   /// Decodes `serialized()` output of `encoding`; nil when it is malformed: a wrong length, more than
   /// `maximumMSRCount` MSRs (capped at `SavedMSRList.maximumCount`) or XCRs than KVM has, a non-zero reserved
   /// word, an unknown flag. Every count is checked before anything is allocated for it.
-  public init?(serialized bytes: some Collection<UInt8>, encoding: Encoding, maximumMSRCount: Int = SavedMSRList.maximumCount) {
+  public init?(
+    serialized bytes: some Collection<UInt8>, encoding: Encoding, maximumMSRCount: Int = SavedMSRList.maximumCount
+  ) {
     var reader = StateReader(Array(bytes))
     guard let registers = reader.take(kvm_regs.self), let specialRegisters = reader.take(kvm_sregs.self),
       let fpu = reader.take(kvm_fpu.self)
@@ -207,5 +214,7 @@ private struct StateReader {
   }
 
   /// Reads a little-endian integer.
-  mutating func integer<T: FixedWidthInteger & BitwiseCopyable>(_: T.Type) -> T? { take(T.self).map { T(littleEndian: $0) } }
+  mutating func integer<T: FixedWidthInteger & BitwiseCopyable>(_: T.Type) -> T? {
+    take(T.self).map { T(littleEndian: $0) }
+  }
 }

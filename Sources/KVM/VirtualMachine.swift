@@ -39,7 +39,9 @@ public final class VirtualMachine {
   /// Deletes memory slot `slot` and maps its region again as it was: KVM drops everything it built for the slot
   /// (its page-table shadows, its dirty log), as for a new VM. Waits for KVM's readers of the slots (SRCU).
   public func remapMemory(slot: UInt32 = 0) throws(KVMError) {
-    guard let mapped = regions[slot] else { throw KVMError(operation: "remapping memory slot \(slot) (not mapped)", errno: EINVAL) }
+    guard let mapped = regions[slot] else {
+      throw KVMError(operation: "remapping memory slot \(slot) (not mapped)", errno: EINVAL)
+    }
     try setSlot(slot, mapped.region, at: mapped.address, size: 0, logDirtyPages: false)
     regions[slot] = nil
     try setSlot(slot, mapped.region, at: mapped.address, size: mapped.region.size, logDirtyPages: mapped.logDirtyPages)
@@ -65,7 +67,9 @@ public final class VirtualMachine {
   /// Returns the bitmap of pages (bit i of word i/64 = page i) the guest wrote in `slot` since it was mapped
   /// or since the last call, and clears it. The slot must have been mapped with `logDirtyPages`.
   public func takeDirtyPages(slot: UInt32 = 0) throws(KVMError) -> PageBitmap {
-    guard let memory = regions[slot]?.region else { throw KVMError(operation: "KVM_GET_DIRTY_LOG (no slot \(slot))", errno: EINVAL) }
+    guard let memory = regions[slot]?.region else {
+      throw KVMError(operation: "KVM_GET_DIRTY_LOG (no slot \(slot))", errno: EINVAL)
+    }
     var bitmap = PageBitmap(pageCount: Int(memory.size / GuestMemory.pageSize))
     let result = bitmap.words.withUnsafeMutableBufferPointer { words in
       // SAFETY: the buffer holds one bit per page of the slot, rounded up to 64-bit words, as KVM writes.

@@ -47,7 +47,8 @@ public struct SeccompProgram: Sendable {
       // block still finds the number there.
       let body = Self.body(of: rule, otherwise: otherwise)
       precondition(body.count < 256, "a rule's block must fit an 8-bit jump")
-      program.append(Self.jump(SECCOMP_BPF_JUMP_EQUAL, UInt32(bitPattern: rule.number), then: 0, else: UInt8(body.count)))
+      program.append(
+        Self.jump(SECCOMP_BPF_JUMP_EQUAL, UInt32(bitPattern: rule.number), then: 0, else: UInt8(body.count)))
       program.append(contentsOf: body)
     }
     program.append(Self.return(otherwise))
@@ -80,14 +81,18 @@ public struct SeccompProgram: Sendable {
           }
           if values.isEmpty {
             pending.append(
-              Pending(instruction: jump(SECCOMP_BPF_JUMP_EQUAL, 0), whenTrue: .nextAlternative, whenFalse: .nextAlternative))
+              Pending(
+                instruction: jump(SECCOMP_BPF_JUMP_EQUAL, 0), whenTrue: .nextAlternative, whenFalse: .nextAlternative))
           }
         case .not(let value):
-          pending.append(Pending(instruction: jump(SECCOMP_BPF_JUMP_EQUAL, value), whenTrue: .nextAlternative, whenFalse: pass))
+          pending.append(
+            Pending(instruction: jump(SECCOMP_BPF_JUMP_EQUAL, value), whenTrue: .nextAlternative, whenFalse: pass))
         case .clear(let bits):
-          pending.append(Pending(instruction: jump(SECCOMP_BPF_JUMP_ANY_BIT, bits), whenTrue: .nextAlternative, whenFalse: pass))
+          pending.append(
+            Pending(instruction: jump(SECCOMP_BPF_JUMP_ANY_BIT, bits), whenTrue: .nextAlternative, whenFalse: pass))
         case .anySet(let bits):
-          pending.append(Pending(instruction: jump(SECCOMP_BPF_JUMP_ANY_BIT, bits), whenTrue: pass, whenFalse: .nextAlternative))
+          pending.append(
+            Pending(instruction: jump(SECCOMP_BPF_JUMP_ANY_BIT, bits), whenTrue: pass, whenFalse: .nextAlternative))
         }
       }
     }

@@ -48,7 +48,9 @@ public enum ThreadConfinement {
     if mode != .off { _ = seccomp_fix_malloc_arena_limit() }
     if mode == .enforce {
       let noNewPrivileges = seccomp_set_no_new_privs()
-      if noNewPrivileges != 0 { return "prctl(PR_SET_NO_NEW_PRIVS) failed: \(String(cString: strerror(-noNewPrivileges)))" }
+      if noNewPrivileges != 0 {
+        return "prctl(PR_SET_NO_NEW_PRIVS) failed: \(String(cString: strerror(-noNewPrivileges)))"
+      }
       let reporter = seccomp_install_reporter(reportPrefix)
       if reporter != 0 { return "sigaction(SIGSYS) failed: \(String(cString: strerror(-reporter)))" }
     }
@@ -72,7 +74,8 @@ public enum ThreadConfinement {
       }
       let result = role.program.install()
       if result != 0 {
-        let line = "denalid: cannot install the seccomp filter of the \(role.rawValue) thread: \(String(cString: strerror(-result)))\n"
+        let line =
+          "denalid: cannot install the seccomp filter of the \(role.rawValue) thread: \(String(cString: strerror(-result)))\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
         _exit(125)
       }

@@ -57,11 +57,15 @@ public enum ThreadRole: String, Sendable, CaseIterable {
       return [SystemCallRule(__NR_ioctl, argument: 1, .oneOf(Self.vcpuRequests))] + Self.common + [kick]
         + Self.diskIO + [Self.unlinkInDirectory, SystemCallRule(__NR_ftruncate)]
     case .swap:
-      return [SystemCallRule(__NR_ioctl, argument: 1, .oneOf(Self.vcpuRequests + Self.swapRequests + Self.setupRequests))]
+      return [
+        SystemCallRule(__NR_ioctl, argument: 1, .oneOf(Self.vcpuRequests + Self.swapRequests + Self.setupRequests))
+      ]
         + Self.common + [kick] + Self.diskIO + Self.directoryFiles + [Self.openInDirectory]
         + [SystemCallRule(__NR_memfd_create)]  // an image's memory template, made at its first boot
     case .shellReset:
-      return [SystemCallRule(__NR_ioctl, argument: 1, .oneOf(Self.vcpuRequests + Self.swapRequests + Self.setupRequests))]
+      return [
+        SystemCallRule(__NR_ioctl, argument: 1, .oneOf(Self.vcpuRequests + Self.swapRequests + Self.setupRequests))
+      ]
         + Self.common
     case .preemptor, .watchdog:
       return Self.common + [kick]

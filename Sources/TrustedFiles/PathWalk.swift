@@ -65,7 +65,9 @@ struct PathWalk {
   /// Walks every component and returns the directory reached, checked as the target.
   mutating func run() throws(TrustedDirectoryError) -> TrustedDirectory {
     guard let start = stack.last else { throw .unresolvable(path: "/", reason: "nothing to walk") }
-    if start.path == "/" { try Self.check(start.descriptor, path: "/", isTarget: pending.isEmpty, stickyTarget: stickyTarget) }
+    if start.path == "/" {
+      try Self.check(start.descriptor, path: "/", isTarget: pending.isEmpty, stickyTarget: stickyTarget)
+    }
     while let name = pending.popLast() {
       guard let current = stack.last else { break }
       if name == "." || name.isEmpty { continue }
@@ -137,7 +139,8 @@ struct PathWalk {
   }
 
   /// Throws unless the directory open at `fd` may be trusted at its place in the walk.
-  private static func check(_ fd: Int32, path: String, isTarget: Bool, stickyTarget: Bool) throws(TrustedDirectoryError) {
+  private static func check(_ fd: Int32, path: String, isTarget: Bool, stickyTarget: Bool) throws(TrustedDirectoryError)
+  {
     var status = stat()
     guard fstat(fd, &status) == 0 else { throw .system(path: path, operation: "stat", errno: errno) }
     let strict = isTarget && !stickyTarget

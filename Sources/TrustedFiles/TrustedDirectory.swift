@@ -103,7 +103,8 @@ public final class TrustedDirectory: @unchecked Sendable {
   /// The subdirectory `name`, created (mode 0700) when missing with `create`, checked like the directory itself.
   public func subdirectory(_ name: String, create: Bool = true) throws(TrustedDirectoryError) -> TrustedDirectory {
     guard Self.isPlainName(name) else { throw .unresolvable(path: path(of: name), reason: "not a plain name") }
-    var walk = PathWalk(start: self, components: [name], creation: create ? .missingTarget(0o700) : .none, stickyTarget: false)
+    var walk = PathWalk(
+      start: self, components: [name], creation: create ? .missingTarget(0o700) : .none, stickyTarget: false)
     return try walk.run()
   }
 

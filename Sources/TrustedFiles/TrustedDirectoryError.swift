@@ -34,7 +34,8 @@ public enum TrustedDirectoryError: Error, Equatable, Sendable, CustomStringConve
         isTarget
         ? "a directory the daemon writes must belong to uid \(geteuid()) (the daemon's user) and not be writable by group or others"
         : "every directory and symbolic link on its path must belong to root or uid \(geteuid()) (the daemon's user), and a directory on the path may be writable by group or others only with the sticky bit"
-      return "refusing \(path): it belongs to uid \(owner) and has mode \(modeText); \(rule) (another user could otherwise plant files or links the daemon would write through)"
+      return
+        "refusing \(path): it belongs to uid \(owner) and has mode \(modeText); \(rule) (another user could otherwise plant files or links the daemon would write through)"
     case .notADirectory(let path): return "\(path) is not a directory"
     case .unresolvable(let path, let reason): return "cannot resolve \(path): \(reason)"
     case .system(let failure): return failure.description

@@ -16,7 +16,8 @@ func printError(_ text: String) {
 /// Prints a usage error and exits with status 2.
 func usage(_ message: String) -> Never {
   printError("control-api-fixture: \(message)")
-  printError("usage: control-api-fixture --socket PATH --image-dir DIR [--max-vms N] [--max-memory SIZE] [--lifetime SECONDS]")
+  printError(
+    "usage: control-api-fixture --socket PATH --image-dir DIR [--max-vms N] [--max-memory SIZE] [--lifetime SECONDS]")
   exit(2)
 }
 

@@ -13,7 +13,8 @@ struct BaselineProgram {
   /// The program `name` in this program's folder (/proc/self/exe resolved, else argv[0]): `swift build` and
   /// `make install` put denalid, denali-bench, kvm-baseline and tap-echo side by side.
   static func besideThisProgram(_ name: String) -> String {
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let executable =
+      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(name).path
   }
 
@@ -40,7 +41,8 @@ struct BaselineProgram {
       return data
     }
     guard process.terminationStatus == 0 else {
-      throw ValidationError("the baseline \(path) \(arguments.first ?? "") failed with status \(process.terminationStatus)")
+      throw ValidationError(
+        "the baseline \(path) \(arguments.first ?? "") failed with status \(process.terminationStatus)")
     }
     return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
       let fields = line.split(separator: " ").compactMap { UInt64($0) }

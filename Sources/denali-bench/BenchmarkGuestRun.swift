@@ -9,7 +9,9 @@ enum BenchmarkGuestRun {
   static func start(_ runArguments: [String], perfOutput: String? = nil) throws -> Process {
     let process = Process()
     var command = [BenchmarkDaemon.executable] + runArguments
-    if let perfOutput { command = ["perf", "stat", "-x", ",", "-e", "kvm:kvm_emulate_insn", "-o", perfOutput, "--"] + command }
+    if let perfOutput {
+      command = ["perf", "stat", "-x", ",", "-e", "kvm:kvm_emulate_insn", "-o", perfOutput, "--"] + command
+    }
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = command
     process.standardInput = FileHandle.nullDevice
@@ -21,7 +23,9 @@ enum BenchmarkGuestRun {
   /// Waits (at most `limit`) for a run to end; throws unless it exited 0.
   static func waitForSuccess(_ process: Process, limit: Duration, what: String) throws {
     try waitForExit(process, limit: limit, what: what)
-    guard process.terminationStatus == 0 else { throw BenchmarkError("\(what) exited with \(process.terminationStatus)") }
+    guard process.terminationStatus == 0 else {
+      throw BenchmarkError("\(what) exited with \(process.terminationStatus)")
+    }
   }
 
   /// The kvm:kvm_emulate_insn count perf wrote to `perfOutput` (one event per emulated guest instruction).

@@ -22,8 +22,9 @@ enum BenchmarkNamespace {
     _ = try command(["ip", "-n", name, "link", "set", "lo", "up"])
     var environment = ProcessInfo.processInfo.environment
     environment[variable] = name
-    let status = try command(["ip", "netns", "exec", name, executable] + Array(CommandLine.arguments.dropFirst()),
-                             environment: environment)
+    let status = try command(
+      ["ip", "netns", "exec", name, executable] + Array(CommandLine.arguments.dropFirst()),
+      environment: environment)
     if status != 0 { throw ExitCode(status) }
   }
 

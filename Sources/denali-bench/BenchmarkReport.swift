@@ -87,7 +87,8 @@ extension Comparison where Value == Double {
 func alternatingRounds<Ours, Theirs>(
   _ rounds: Int, denalid: (Int) throws -> Ours, baseline: (Int) throws -> Theirs
 ) rethrows -> (denalid: [Ours], baseline: [Theirs]) {
-  var ours: [Ours] = [], theirs: [Theirs] = []
+  var ours: [Ours] = []
+  var theirs: [Theirs] = []
   for round in 0..<rounds {
     ours.append(try denalid(round))
     theirs.append(try baseline(round))

@@ -58,10 +58,14 @@ struct BootBenchmark: Benchmark {
     let perRound = iterations / rounds
     let samples = try alternatingRounds(
       rounds,
-      denalid: { _ in try (0..<perRound).map { _ in try Self.bootOnce(system: system, image: guest, memorySize: memorySize) } },
+      denalid: { _ in
+        try (0..<perRound).map { _ in try Self.bootOnce(system: system, image: guest, memorySize: memorySize) }
+      },
       baseline: { _ in try Self.runBaseline(baselinePath, image: image, iterations: perRound, memorySize: memorySize) })
-    let ours = samples.denalid.flatMap { $0 }, theirs = samples.baseline.flatMap { $0 }
-    let first = (ours.map(\.first), theirs.map(\.first)), end = (ours.map(\.end), theirs.map(\.end))
+    let ours = samples.denalid.flatMap { $0 }
+    let theirs = samples.baseline.flatMap { $0 }
+    let first = (ours.map(\.first), theirs.map(\.first))
+    let end = (ours.map(\.end), theirs.map(\.end))
     let figures = Figures(
       image: image, memoryBytes: memorySize, iterations: iterations, rounds: rounds,
       firstHypercallMedianNs: Comparison(percentile: 50, of: first.0, first.1),
@@ -72,7 +76,8 @@ struct BootBenchmark: Benchmark {
   }
 
   /// One boot through the whole denalid stack: returns nanoseconds to the first hypercall and to termination.
-  static func bootOnce(system: KVMSystem, image: GuestImage, memorySize: UInt64) throws -> (first: UInt64, end: UInt64) {
+  static func bootOnce(system: KVMSystem, image: GuestImage, memorySize: UInt64) throws -> (first: UInt64, end: UInt64)
+  {
     let start = ContinuousClock.now
     let vm = try GuestVM(system: system, image: image, configuration: VMConfiguration(memorySize: memorySize)) { _ in }
     let outcome = try vm.run()
@@ -84,7 +89,9 @@ struct BootBenchmark: Benchmark {
   }
 
   /// Runs the C baseline's `boot` command: nanoseconds to the first hypercall and to termination, per boot.
-  static func runBaseline(_ path: String, image: String, iterations: Int, memorySize: UInt64) throws -> [(first: UInt64, end: UInt64)] {
+  static func runBaseline(_ path: String, image: String, iterations: Int, memorySize: UInt64) throws -> [(
+    first: UInt64, end: UInt64
+  )] {
     let lines = try BaselineProgram(path: path).run(
       ["boot", image, "--iterations", "\(iterations)", "--memory", "\(memorySize)"], fieldsPerLine: 2)
     guard lines.count == iterations else {
@@ -94,7 +101,9 @@ struct BootBenchmark: Benchmark {
   }
 
   private func printTable(_ figures: Figures) {
-    print("denali-bench boot: \(iterations) boots each of \(image) (\(ByteSize(bytes: figures.memoryBytes))), \(rounds) alternating rounds")
+    print(
+      "denali-bench boot: \(iterations) boots each of \(image) (\(ByteSize(bytes: figures.memoryBytes))), \(rounds) alternating rounds"
+    )
     print("time from creating the VM to ...   denalid      C baseline   ratio")
     let rows = [
       ("first hypercall", figures.firstHypercallMedianNs, figures.firstHypercallP99Ns),
@@ -103,7 +112,9 @@ struct BootBenchmark: Benchmark {
     for (name, median, p99) in rows {
       for (label, figure) in [("median", median), ("p99", p99)] {
         let title = "\(name) (\(label))".padding(toLength: 34, withPad: " ", startingAt: 0)
-        print("\(title) \(microseconds(figure.denalid).padding(toLength: 12, withPad: " ", startingAt: 0)) \(microseconds(figure.baseline).padding(toLength: 12, withPad: " ", startingAt: 0)) \(ratio(figure.denalid, figure.baseline))")
+        print(
+          "\(title) \(microseconds(figure.denalid).padding(toLength: 12, withPad: " ", startingAt: 0)) \(microseconds(figure.baseline).padding(toLength: 12, withPad: " ", startingAt: 0)) \(ratio(figure.denalid, figure.baseline))"
+        )
       }
     }
   }

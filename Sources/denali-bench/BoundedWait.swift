@@ -12,7 +12,8 @@ func withDeadline<T>(_ process: Process, limit: Duration, what: String, _ body: 
     fired.store(true, ordering: .relaxed)
     kill(process.processIdentifier, SIGKILL)
   }
-  DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(min(nanoseconds(limit), UInt64(Int.max)))), execute: watchdog)
+  DispatchQueue.global().asyncAfter(
+    deadline: .now() + .nanoseconds(Int(min(nanoseconds(limit), UInt64(Int.max)))), execute: watchdog)
   defer { watchdog.cancel() }
   let result = try body()
   if fired.load(ordering: .relaxed) {

@@ -79,7 +79,9 @@ struct DaemonNetworkBenchmark: Benchmark {
       return try BenchmarkNamespace.rerunInside(prefix: "denali-bench-dnet", benchmark: "daemon-net")
     }
     let memory = Self.networkBytesPerPort(count: ports)
-    let baselinePath = baseline ?? URL(fileURLWithPath: BaselineProgram.defaultPath).deletingLastPathComponent()
+    let baselinePath =
+      baseline
+      ?? URL(fileURLWithPath: BaselineProgram.defaultPath).deletingLastPathComponent()
       .appendingPathComponent("tap-echo").path
     let base = try Self.baselineSamples(program: baselinePath, count: samples, size: size)
     let daemon = try BenchmarkDaemon(prefix: "denali-bench-dnet")
@@ -104,26 +106,33 @@ struct DaemonNetworkBenchmark: Benchmark {
   }
 
   /// The figures for people.
-  private func printTable(measured: Measured, base: [UInt64], memory: (portBytes: Int, recordBytes: Int, journalBytes: Int)) {
-    print("denali-bench daemon-net: host-to-VM UDP round trips of \(size) bytes through `denalid serve` (TAP uplink, switch), "
-      + "\(samples) per kind, one outstanding")
+  private func printTable(
+    measured: Measured, base: [UInt64], memory: (portBytes: Int, recordBytes: Int, journalBytes: Int)
+  ) {
+    print(
+      "denali-bench daemon-net: host-to-VM UDP round trips of \(size) bytes through `denalid serve` (TAP uplink, switch), "
+        + "\(samples) per kind, one outstanding")
     print("                                          median       p99          median vs baseline")
     for (label, values) in [
       ("resident VM (back to back)", measured.resident), ("idle VM (after \(idleMs) ms idle)", measured.idle),
       ("swapped-out VM (wake, swap-in)", measured.swappedOut), ("baseline: host-to-C over TAP", base),
     ] {
       let summary = SampleSummary(values)
-      print(label.padding(toLength: 42, withPad: " ", startingAt: 0)
-        + microseconds(summary.median).padding(toLength: 13, withPad: " ", startingAt: 0)
-        + microseconds(summary.p99).padding(toLength: 13, withPad: " ", startingAt: 0)
-        + ratio(summary.median, SampleSummary(base).median))
+      print(
+        label.padding(toLength: 42, withPad: " ", startingAt: 0)
+          + microseconds(summary.median).padding(toLength: 13, withPad: " ", startingAt: 0)
+          + microseconds(summary.p99).padding(toLength: 13, withPad: " ", startingAt: 0)
+          + ratio(summary.median, SampleSummary(base).median))
     }
-    print("swapped-out samples: \(measured.swappedOut.count) of \(measured.swappedOut.count + measured.notSwapped), each to a VM "
-      + "the API showed swapped_out just before; \(measured.swapIns) swap-ins during that phase; resends \(measured.resends)")
-    print("host memory the network adds per VM: \(memory.portBytes) bytes for its port on the switch (empty queues, counters, "
-      + "address tables; malloc bytes in use over \(ports) ports), \(memory.recordBytes) bytes in its VM record (address and "
-      + "saved counters), \(memory.journalBytes) bytes on its journal line; "
-      + "queued frames at most 32 + 64 of 1514 bytes (\(96 * 1514 / 1024) KiB)")
+    print(
+      "swapped-out samples: \(measured.swappedOut.count) of \(measured.swappedOut.count + measured.notSwapped), each to a VM "
+        + "the API showed swapped_out just before; \(measured.swapIns) swap-ins during that phase; resends \(measured.resends)"
+    )
+    print(
+      "host memory the network adds per VM: \(memory.portBytes) bytes for its port on the switch (empty queues, counters, "
+        + "address tables; malloc bytes in use over \(ports) ports), \(memory.recordBytes) bytes in its VM record (address and "
+        + "saved counters), \(memory.journalBytes) bytes on its journal line; "
+        + "queued frames at most 32 + 64 of 1514 bytes (\(96 * 1514 / 1024) KiB)")
   }
 
   /// Round trips of each kind through the daemon, nanoseconds.
@@ -150,12 +159,15 @@ struct DaemonNetworkBenchmark: Benchmark {
     let created: CreateVMsResponse
     do {
       created = try client.createVMs(
-        CreateVMsBody(image: "udp-echo.elf", count: pool + 2, memory: "2MiB", arguments: ["quiet"], network: NetworkBody()))
+        CreateVMsBody(
+          image: "udp-echo.elf", count: pool + 2, memory: "2MiB", arguments: ["quiet"], network: NetworkBody()))
     } catch {
       throw BenchmarkError("spawning the echo servers: \(error)")
     }
     let vms = created.vms.compactMap { vm in vm.address.map { (id: vm.id, address: $0) } }
-    guard vms.count == pool + 2 else { throw BenchmarkError("the daemon created \(vms.count) of \(pool + 2) VMs with addresses") }
+    guard vms.count == pool + 2 else {
+      throw BenchmarkError("the daemon created \(vms.count) of \(pool + 2) VMs with addresses")
+    }
     try waitUntilListening(client, count: vms.count)
     var measured = Measured()
     // Resident: the first VM, back to back (after one round trip that brings it into memory).
@@ -186,7 +198,8 @@ struct DaemonNetworkBenchmark: Benchmark {
     }
     measured.swapIns = ((try? client.statistics().swapInsTotal) ?? swapInsBefore) - swapInsBefore
     guard measured.swappedOut.count == samples else {
-      throw BenchmarkError("only \(measured.swappedOut.count) of \(index) targets were swapped out: is the budget too large?")
+      throw BenchmarkError(
+        "only \(measured.swappedOut.count) of \(index) targets were swapped out: is the budget too large?")
     }
     return measured
   }
@@ -211,7 +224,8 @@ struct DaemonNetworkBenchmark: Benchmark {
 
   /// `count` round trips, one at a time, to the C program tap-echo over a TAP device of its own.
   static func baselineSamples(program: String, count: Int, size: Int) throws -> [UInt64] {
-    try TapEchoProgram.whileRunning(program, device: "dnbdbase", hostAddress: "10.98.0.1/24", echoAddress: "10.98.0.2") {
+    try TapEchoProgram.whileRunning(program, device: "dnbdbase", hostAddress: "10.98.0.1/24", echoAddress: "10.98.0.2")
+    {
       let client = UDPEchoClient(address: "10.98.0.2", port: 7, size: size)
       _ = try client.run(count: 1)
       return try (0..<count).map { _ in
@@ -226,7 +240,8 @@ struct DaemonNetworkBenchmark: Benchmark {
   /// the switch's three address-table entries); per VM record, the bytes its address and saved counters add (as the
   /// engine keeps `count` records); and the bytes an address adds to a VM's journal line.
   static func networkBytesPerPort(count: Int) -> (portBytes: Int, recordBytes: Int, journalBytes: Int) {
-    let fabric = VirtualSwitch(configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 0, 0, 0), prefixLength: 8)))
+    let fabric = VirtualSwitch(
+      configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 0, 0, 0), prefixLength: 8)))
     // One port first, so that the switch's own first allocations are not counted against the others.
     var made: [NetworkPort] = [(try? fabric.addPort(id: 1))].compactMap { $0 }
     made.reserveCapacity(count + 1)

@@ -84,8 +84,9 @@ struct HTTPBenchmark: Benchmark {
     guard size >= 0, size <= 1 << 20, requests >= 10, duration >= 1, rounds >= 1, roundTrips >= 10, !counts.isEmpty,
       counts.allSatisfy({ Int($0).map { $0 >= 1 && $0 <= 1024 } ?? false })
     else {
-      throw ValidationError("--size 0-1048576, --requests >= 10, --duration >= 1, --rounds >= 1, --round-trips >= 10, "
-        + "--wrk-connections a list of 1-1024")
+      throw ValidationError(
+        "--size 0-1048576, --requests >= 10, --duration >= 1, --rounds >= 1, --round-trips >= 10, "
+          + "--wrk-connections a list of 1-1024")
     }
   }
 
@@ -93,7 +94,9 @@ struct HTTPBenchmark: Benchmark {
     guard BenchmarkNamespace.current != nil else {
       return try BenchmarkNamespace.rerunInside(prefix: "denali-http", benchmark: "http")
     }
-    guard BenchmarkNamespace.isInstalled("wrk") else { throw BenchmarkError("wrk not found (Debian wrk; scripts/setup.sh)") }
+    guard BenchmarkNamespace.isInstalled("wrk") else {
+      throw BenchmarkError("wrk not found (Debian wrk; scripts/setup.sh)")
+    }
     let site = FileManager.default.temporaryDirectory.appendingPathComponent("denali-http-bench-\(getpid())").path
     defer { try? FileManager.default.removeItem(atPath: site) }
     try FileManager.default.createDirectory(atPath: site + "/site", withIntermediateDirectories: true)
@@ -105,19 +108,27 @@ struct HTTPBenchmark: Benchmark {
 
     let system = try KVMSystem()
     let echo = try GuestImage(contentsOf: "\(guests)/udp-echo.elf", memorySize: VMConfiguration.defaultMemorySize)
-    let baselinePath = baseline ?? URL(fileURLWithPath: BaselineProgram.defaultPath).deletingLastPathComponent()
+    let baselinePath =
+      baseline
+      ?? URL(fileURLWithPath: BaselineProgram.defaultPath).deletingLastPathComponent()
       .appendingPathComponent("tap-echo").path
     var runs: [Int: [WrkRun]] = [:]
-    var taps: [UInt64] = [], vms: [UInt64] = []
+    var taps: [UInt64] = []
+    var vms: [UInt64] = []
     for round in 0..<rounds {
-      for connections in connectionCounts { runs[connections, default: []].append(try wrkRate(image: image, connections: connections)) }
+      for connections in connectionCounts {
+        runs[connections, default: []].append(try wrkRate(image: image, connections: connections))
+      }
       taps.append(try NetworkBenchmark.tapEcho(program: baselinePath, count: roundTrips, size: 64, round: round))
       vms.append(try NetworkBenchmark.hostToVM(system: system, echo: echo, count: roundTrips, size: 64, round: round))
     }
-    let tap = SampleSummary(taps).median, vm = SampleSummary(vms).median
-    let tapRate = 1e9 / Double(max(tap, 1)), vmRate = 1e9 / Double(max(vm, 1))
+    let tap = SampleSummary(taps).median
+    let vm = SampleSummary(vms).median
+    let tapRate = 1e9 / Double(max(tap, 1))
+    let vmRate = 1e9 / Double(max(vm, 1))
 
-    var kept: Double?, fresh: Double?
+    var kept: Double?
+    var fresh: Double?
     var perfLines: [String] = ["guest instructions: skipped (perf not found; Debian linux-perf)"]
     if BenchmarkNamespace.isInstalled("perf") {
       let few = requests / 10
@@ -148,24 +159,29 @@ struct HTTPBenchmark: Benchmark {
       size: size, wrk: wrkFigures, udpEchoVMRoundTripsPerSecond: Comparison(vmRate, tapRate),
       instructionsKeptAlive: kept, instructionsNewConnection: fresh)
     try report(figures) {
-      print("denali-bench http: one httpd VM, a \(size)-byte file, wrk -t 1 -d \(duration)s over kept-alive connections, "
-        + "\(rounds) alternating rounds, median round; the baselines are sequential 64-byte UDP round trips")
-      print("                                        requests/s     vs tap-echo   latency (wrk mean)   Linux retransmits")
+      print(
+        "denali-bench http: one httpd VM, a \(size)-byte file, wrk -t 1 -d \(duration)s over kept-alive connections, "
+          + "\(rounds) alternating rounds, median round; the baselines are sequential 64-byte UDP round trips")
+      print(
+        "                                        requests/s     vs tap-echo   latency (wrk mean)   Linux retransmits")
       for connections in connectionCounts {
         let samples = (runs[connections] ?? []).sorted { $0.requests < $1.requests }
         guard !samples.isEmpty else { continue }
         let median = samples[samples.count / 2]
-        print(row("httpd, wrk -c \(connections)", median.requests, tapRate)
-          + median.latency.padding(toLength: 21, withPad: " ", startingAt: 0) + "\(median.retransmissions)")
+        print(
+          row("httpd, wrk -c \(connections)", median.requests, tapRate)
+            + median.latency.padding(toLength: 21, withPad: " ", startingAt: 0) + "\(median.retransmissions)")
       }
       print(row("udp-echo VM (host socket, TAP, switch)", vmRate, tapRate) + microseconds(vm))
       print(row("baseline: tap-echo (C, on the TAP)", tapRate, tapRate) + microseconds(tap))
       for connections in connectionCounts {
-        print("rounds, wrk -c \(connections) (requests/s): "
-          + (runs[connections] ?? []).map { decimal($0.requests, places: 0) }.joined(separator: " / "))
+        print(
+          "rounds, wrk -c \(connections) (requests/s): "
+            + (runs[connections] ?? []).map { decimal($0.requests, places: 0) }.joined(separator: " / "))
       }
-      print("rounds, tap-echo: \(taps.map { microseconds($0) }.joined(separator: " / ")); udp-echo VM: "
-        + vms.map { microseconds($0) }.joined(separator: " / "))
+      print(
+        "rounds, tap-echo: \(taps.map { microseconds($0) }.joined(separator: " / ")); udp-echo VM: "
+          + vms.map { microseconds($0) }.joined(separator: " / "))
       for line in perfLines { print(line) }
     }
   }
@@ -184,8 +200,10 @@ struct HTTPBenchmark: Benchmark {
   /// Starts httpd over `image` behind TAP dhttp0 with `arguments`, optionally under perf stat writing to `perfOutput`.
   private func startServer(image: String, _ arguments: [String], perfOutput: String? = nil) throws -> Process {
     try BenchmarkGuestRun.start(
-      ["run", "\(guests)/httpd.elf", "--tap", "dhttp0", "--tap-address", "\(Self.hostAddress)/24", "--disk", image,
-       "--disk-readonly", "--quiet", "--timeout", "900s", "--"] + arguments + ["quiet"], perfOutput: perfOutput)
+      [
+        "run", "\(guests)/httpd.elf", "--tap", "dhttp0", "--tap-address", "\(Self.hostAddress)/24", "--disk", image,
+        "--disk-readonly", "--quiet", "--timeout", "900s", "--",
+      ] + arguments + ["quiet"], perfOutput: perfOutput)
   }
 
   /// One wrk run: requests per second, wrk's mean latency, and the segments Linux retransmitted meanwhile.
@@ -240,7 +258,8 @@ struct HTTPBenchmark: Benchmark {
     guard !text.contains("Non-2xx"), !text.contains("Socket errors") else {
       throw BenchmarkError("wrk -c \(connections) saw errors: \(text)")
     }
-    let latency = text.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Latency") }
+    let latency =
+      text.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Latency") }
       .map { String($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "?") } ?? "?"
     return WrkRun(requests: rate, latency: latency, retransmissions: Self.retransmittedSegments() - retransmittedBefore)
   }

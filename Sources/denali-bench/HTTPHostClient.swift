@@ -7,8 +7,9 @@ import Foundation
 enum HTTPHostClient {
   /// A request head like curl's (Host, User-Agent, Accept), with `Connection: close` when `close`.
   static func head(host: String, path: String, close: Bool) -> [UInt8] {
-    Array(("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n"
-      + (close ? "Connection: close\r\n" : "") + "\r\n").utf8)
+    Array(
+      ("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n"
+        + (close ? "Connection: close\r\n" : "") + "\r\n").utf8)
   }
 
   /// Sends `bytes` whole on `fd`.
@@ -38,7 +39,8 @@ enum HTTPHostClient {
         let text = String(decoding: held[0..<end], as: UTF8.self)
         guard text.hasPrefix("HTTP/1.1 200 "),
           let field = text.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
-          let length = Int(field.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)), length == size
+          let length = Int(field.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
+          length == size
         else { throw BenchmarkError("unexpected response head: \(text)") }
         expected = end + 4 + length
       }

@@ -58,14 +58,20 @@ struct HypercallBenchmark: Benchmark {
     try report(figures) {
       print("denali-bench hypercall: \(hypercalls) null hypercalls per run, \(rounds) alternating runs, median run")
       print("                       denalid        C baseline     ratio (time per call)")
-      print("round trips per second \(pad("\(figures.callsPerSecond.denalid)")) \(pad("\(figures.callsPerSecond.baseline)")) ")
-      print("time per round trip    \(pad(microseconds(perCall.denalid))) \(pad(microseconds(perCall.baseline))) \(ratio(perCall.denalid, perCall.baseline))")
+      print(
+        "round trips per second \(pad("\(figures.callsPerSecond.denalid)")) \(pad("\(figures.callsPerSecond.baseline)")) "
+      )
+      print(
+        "time per round trip    \(pad(microseconds(perCall.denalid))) \(pad(microseconds(perCall.baseline))) \(ratio(perCall.denalid, perCall.baseline))"
+      )
     }
   }
 
   /// Runs the guest once through denalid; returns nanoseconds from its first hypercall to its termination.
   static func measureDenalid(system: KVMSystem, image: GuestImage, hypercalls: Int) throws -> UInt64 {
-    let vm = try GuestVM(system: system, image: image, configuration: VMConfiguration(arguments: ["\(hypercalls)"])) { _ in }
+    let vm = try GuestVM(system: system, image: image, configuration: VMConfiguration(arguments: ["\(hypercalls)"])) {
+      _ in
+    }
     let outcome = try vm.run()
     let end = ContinuousClock.now
     guard outcome == .exited(status: 0), let first = vm.statistics.firstHypercall,

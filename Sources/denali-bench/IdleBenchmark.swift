@@ -57,7 +57,9 @@ struct IdleBenchmark: Benchmark {
       print("                 guest (own virtual clock)   host thread (clock_nanosleep)   ratio")
       for (label, figure) in [("median", figures.latenessMedianNs), ("p99", figures.latenessP99Ns)] {
         let guest = "\(figure.denalid / 1000) µs"
-        print("\(label.padding(toLength: 16, withPad: " ", startingAt: 0)) \(pad(guest)) \(pad(microseconds(figure.baseline))) \(ratio(figure.denalid, figure.baseline))")
+        print(
+          "\(label.padding(toLength: 16, withPad: " ", startingAt: 0)) \(pad(guest)) \(pad(microseconds(figure.baseline))) \(ratio(figure.denalid, figure.baseline))"
+        )
       }
     }
   }

@@ -79,20 +79,26 @@ struct NetworkBenchmark: Benchmark {
     let echo = try GuestImage(contentsOf: "\(guests)/udp-echo.elf", memorySize: VMConfiguration.defaultMemorySize)
     let client = try GuestImage(contentsOf: "\(guests)/udp-client.elf", memorySize: VMConfiguration.defaultMemorySize)
     let flood = try GuestImage(contentsOf: "\(guests)/udp-flood.elf", memorySize: VMConfiguration.defaultMemorySize)
-    let baselinePath = baseline ?? URL(fileURLWithPath: BaselineProgram.defaultPath).deletingLastPathComponent()
+    let baselinePath =
+      baseline
+      ?? URL(fileURLWithPath: BaselineProgram.defaultPath).deletingLastPathComponent()
       .appendingPathComponent("tap-echo").path
 
     let runs = try alternatingRounds(
       rounds,
       denalid: { round in
-        (try Self.vmToVM(system: system, echo: echo, client: client, count: roundTrips, size: size),
-         try Self.hostToVM(system: system, echo: echo, count: roundTrips, size: size, round: round))
+        (
+          try Self.vmToVM(system: system, echo: echo, client: client, count: roundTrips, size: size),
+          try Self.hostToVM(system: system, echo: echo, count: roundTrips, size: size, round: round)
+        )
       },
       baseline: { round in try Self.tapEcho(program: baselinePath, count: roundTrips, size: size, round: round) })
     let fairness = try Self.fairness(system: system, echo: echo, client: client, flood: flood, count: fairnessEchoes)
 
     // Figures are nanoseconds per round trip; report the median of the rounds.
-    let vmToVM = runs.denalid.map(\.0), hostToVM = runs.denalid.map(\.1), tapBaseline = runs.baseline
+    let vmToVM = runs.denalid.map(\.0)
+    let hostToVM = runs.denalid.map(\.1)
+    let tapBaseline = runs.baseline
     let figures = Figures(
       roundTrips: roundTrips, rounds: rounds, size: size,
       vmToVmNsPerRoundTrip: Comparison(percentile: 50, of: vmToVM, tapBaseline),
@@ -106,19 +112,27 @@ struct NetworkBenchmark: Benchmark {
   /// The figures for people.
   private func printTable(_ figures: Figures) {
     let (vmToVM, hostToVM, tapBaseline) = (figures.vmToVmRoundsNs, figures.hostToVmRoundsNs, figures.baselineRoundsNs)
-    let (vm, host, base) = (figures.vmToVmNsPerRoundTrip.denalid, figures.hostToVmNsPerRoundTrip.denalid, figures.vmToVmNsPerRoundTrip.baseline)
-    let fairness = (alone: figures.fairnessAloneRoundTripsPerSecond, flooded: figures.fairnessFloodedRoundTripsPerSecond)
-    print("denali-bench net: \(roundTrips) sequential UDP round trips of \(size) bytes per measurement, "
-      + "\(rounds) alternating rounds, median round; packets per second = 2 x round trips per second")
+    let (vm, host, base) = (
+      figures.vmToVmNsPerRoundTrip.denalid, figures.hostToVmNsPerRoundTrip.denalid,
+      figures.vmToVmNsPerRoundTrip.baseline
+    )
+    let fairness = (
+      alone: figures.fairnessAloneRoundTripsPerSecond, flooded: figures.fairnessFloodedRoundTripsPerSecond
+    )
+    print(
+      "denali-bench net: \(roundTrips) sequential UDP round trips of \(size) bytes per measurement, "
+        + "\(rounds) alternating rounds, median round; packets per second = 2 x round trips per second")
     print("                                   per round trip   round trips/s   packets/s   vs baseline (time)")
     print(row("VM-to-VM (switch, 2 VMs)", vm, base))
     print(row("host-to-VM (TAP, switch, VM)", host, base))
     print(row("baseline: host-to-C over TAP", base, base))
-    print("rounds (µs per round trip): VM-to-VM \(vmToVM.map { microseconds($0) }), host-to-VM "
-      + "\(hostToVM.map { microseconds($0) }), baseline \(tapBaseline.map { microseconds($0) })")
-    print("fairness: echo rate alone \(fairness.alone) round trips/s, beside a flooder \(fairness.flooded) round trips/s "
-      + "(\(String(format: "%.2f", Double(fairness.flooded) / Double(max(1, fairness.alone)))) of alone); "
-      + "the flooder sent \(figures.floodFrames) frames, the server's queue dropped \(figures.serverDrops)")
+    print(
+      "rounds (µs per round trip): VM-to-VM \(vmToVM.map { microseconds($0) }), host-to-VM "
+        + "\(hostToVM.map { microseconds($0) }), baseline \(tapBaseline.map { microseconds($0) })")
+    print(
+      "fairness: echo rate alone \(fairness.alone) round trips/s, beside a flooder \(fairness.flooded) round trips/s "
+        + "(\(String(format: "%.2f", Double(fairness.flooded) / Double(max(1, fairness.alone)))) of alone); "
+        + "the flooder sent \(figures.floodFrames) frames, the server's queue dropped \(figures.serverDrops)")
   }
 
   private func row(_ label: String, _ perTrip: UInt64, _ baseline: UInt64) -> String {
@@ -163,15 +177,17 @@ struct NetworkBenchmark: Benchmark {
 
   /// A udp-echo and a udp-client VM on one switch.
   static func vmToVM(system: KVMSystem, echo: GuestImage, client: GuestImage, count: Int, size: Int) throws -> UInt64 {
-    let fabric = VirtualSwitch(configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 92, 0, 0), prefixLength: 24)))
+    let fabric = VirtualSwitch(
+      configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 92, 0, 0), prefixLength: 24)))
     fabric.start()
     defer { fabric.stop() }
     let scheduler = Scheduler()
     scheduler.start()
     defer { scheduler.stop() }
     let capture = Capture()
-    _ = try launch([echo, client], arguments: ["peer=-1", "count=\(count)", "size=\(size)", "timeout-ms=5000", "linger-ms=200"],
-                   system: system, fabric: fabric, scheduler: scheduler, capture: capture)
+    _ = try launch(
+      [echo, client], arguments: ["peer=-1", "count=\(count)", "size=\(size)", "timeout-ms=5000", "linger-ms=200"],
+      system: system, fabric: fabric, scheduler: scheduler, capture: capture)
     _ = try scheduler.finishAll(within: .seconds(300))
     return try clientRoundTrip(capture.text, count: count)
   }
@@ -179,14 +195,16 @@ struct NetworkBenchmark: Benchmark {
   /// A host socket echoing through the TAP uplink with a udp-echo VM.
   static func hostToVM(system: KVMSystem, echo: GuestImage, count: Int, size: Int, round: Int) throws -> UInt64 {
     let host = IPv4Subnet(address: IPv4Address(10, 93, 0, 1), prefixLength: 24)
-    let fabric = VirtualSwitch(configuration: .init(subnet: IPv4Subnet(address: host.network, prefixLength: 24), gateway: host.address))
+    let fabric = VirtualSwitch(
+      configuration: .init(subnet: IPv4Subnet(address: host.network, prefixLength: 24), gateway: host.address))
     try fabric.attach(uplink: try TapUplink(name: "dnbench\(round)", address: host))
     fabric.start()
     defer { fabric.stop() }
     let scheduler = Scheduler()
     scheduler.start()
     defer { scheduler.stop() }
-    let vms = try launch([echo], arguments: ["quiet"], system: system, fabric: fabric, scheduler: scheduler, capture: Capture())
+    let vms = try launch(
+      [echo], arguments: ["quiet"], system: system, fabric: fabric, scheduler: scheduler, capture: Capture())
     let result = try UDPEchoClient(address: "10.93.0.2", port: 7, size: size).run(count: count)
     for vm in vms { scheduler.expire(id: vm.configuration.id) }
     _ = try scheduler.finishAll(within: .seconds(60))
@@ -208,9 +226,11 @@ struct NetworkBenchmark: Benchmark {
     -> (alone: UInt64, flooded: UInt64, floodFrames: UInt64, serverDrops: UInt64)
   {
     var rates: [UInt64] = []
-    var floodFrames: UInt64 = 0, serverDrops: UInt64 = 0
+    var floodFrames: UInt64 = 0
+    var serverDrops: UInt64 = 0
     for withFlood in [false, true] {
-      let fabric = VirtualSwitch(configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 95, 0, 0), prefixLength: 24)))
+      let fabric = VirtualSwitch(
+        configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 95, 0, 0), prefixLength: 24)))
       fabric.start()
       defer { fabric.stop() }
       let scheduler = Scheduler()
@@ -218,8 +238,9 @@ struct NetworkBenchmark: Benchmark {
       defer { scheduler.stop() }
       let capture = Capture()
       let arguments = ["peer=10.95.0.1", "count=\(count)", "timeout-ms=5000", "linger-ms=100"]
-      let vms = try launch(withFlood ? [echo, client, flood] : [echo, client], arguments: arguments, system: system,
-                           fabric: fabric, scheduler: scheduler, capture: capture)
+      let vms = try launch(
+        withFlood ? [echo, client, flood] : [echo, client], arguments: arguments, system: system,
+        fabric: fabric, scheduler: scheduler, capture: capture)
       if withFlood {
         // The flooder never stops by itself: end it once the server and the client are done.
         let deadline = ContinuousClock.now + .seconds(300)

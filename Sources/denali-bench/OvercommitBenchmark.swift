@@ -105,7 +105,8 @@ struct OvercommitBenchmark: Benchmark {
     guests.removeAll()  // the scheduler holds every VM now
     let heapRegistered = heapInUse()
     let recordBytes = Double(heapRegistered - heapBefore) / Double(count)
-    printError("denali-bench overcommit: \(count) VMs registered, \(String(format: "%.0f", recordBytes)) bytes of heap each")
+    printError(
+      "denali-bench overcommit: \(count) VMs registered, \(String(format: "%.0f", recordBytes)) bytes of heap each")
 
     let start = ContinuousClock.now
     scheduler.start()
@@ -143,7 +144,8 @@ struct OvercommitBenchmark: Benchmark {
       count: count, resident: resident, memoryBytes: memorySize, periodMs: periodMs, workers: scheduling.workers,
       swapThreads: swapOptions.swapThreads, progressed: progressed, cycled: cycled, seconds: elapsed, boots: swap.boots,
       swapOuts: swap.swapOuts, swapIns: swap.swapIns, swapOutsPerSecond: Double(swap.swapOuts) / elapsed,
-      swapInsPerSecond: Double(swap.swapIns) / elapsed, bytesWritten: swap.bytesWritten, pagesWritten: swap.pagesWritten,
+      swapInsPerSecond: Double(swap.swapIns) / elapsed, bytesWritten: swap.bytesWritten,
+      pagesWritten: swap.pagesWritten,
       syncs: swap.syncs, swapOutFailures: swap.swapOutFailures, loadFailures: swap.loadFailures,
       heapBytesPerVmRegistered: recordBytes, heapBytesPerVmEnd: Double(heapEnd - heapBefore) / Double(count),
       swappedOut: swappedOut, inMemory: inMemory, rssKibBefore: rssBefore, rssKibEnd: rssEnd, swapFileBytes: disk,
@@ -157,12 +159,24 @@ struct OvercommitBenchmark: Benchmark {
   /// The figures for people.
   private func printTable(_ figures: Figures) {
     let f = figures
-    print("overcommit benchmark: \(count) idler VMs of \(memory.size), budget for \(resident), period \(periodMs) ms, \(f.workers) workers, \(f.swapThreads) swap threads")
-    print("  progress: \(f.progressed) of \(count) VMs counted at least one wake-up, \(f.cycled) of them after being swapped out and back in, in \(decimal(f.seconds)) s")
-    print("  swaps: \(f.boots) boots, \(f.swapOuts) swap-outs, \(f.swapIns) swap-ins: \(decimal(f.swapOutsPerSecond)) out/s, \(decimal(f.swapInsPerSecond)) in/s; \(decimal(Double(f.bytesWritten) / 1_048_576)) MiB written, \(f.pagesWritten) pages, \(f.syncs) syncs; failures \(f.swapOutFailures) out, \(f.loadFailures) load")
-    print("  daemon heap per VM: \(decimal(f.heapBytesPerVmRegistered)) bytes registered (before running); \(decimal(f.heapBytesPerVmEnd)) bytes at the end (\(f.swappedOut) swapped out, \(f.inMemory) in memory)")
-    print("  daemon RSS: \(f.rssKibBefore / 1024) MiB before, \(f.rssKibEnd / 1024) MiB at the end (\(decimal(Double(f.rssKibEnd - f.rssKibBefore) * 1024 / Double(count))) bytes per VM, resident guests included)")
-    print("  disk: \(decimal(Double(f.swapFileBytes) / 1_048_576)) MiB of swap files, \(decimal(Double(f.swapFileBytes) / Double(max(1, f.vmsWithSwapFiles)) / 1024)) KiB per VM with a swap file (\(f.vmsWithSwapFiles))")
+    print(
+      "overcommit benchmark: \(count) idler VMs of \(memory.size), budget for \(resident), period \(periodMs) ms, \(f.workers) workers, \(f.swapThreads) swap threads"
+    )
+    print(
+      "  progress: \(f.progressed) of \(count) VMs counted at least one wake-up, \(f.cycled) of them after being swapped out and back in, in \(decimal(f.seconds)) s"
+    )
+    print(
+      "  swaps: \(f.boots) boots, \(f.swapOuts) swap-outs, \(f.swapIns) swap-ins: \(decimal(f.swapOutsPerSecond)) out/s, \(decimal(f.swapInsPerSecond)) in/s; \(decimal(Double(f.bytesWritten) / 1_048_576)) MiB written, \(f.pagesWritten) pages, \(f.syncs) syncs; failures \(f.swapOutFailures) out, \(f.loadFailures) load"
+    )
+    print(
+      "  daemon heap per VM: \(decimal(f.heapBytesPerVmRegistered)) bytes registered (before running); \(decimal(f.heapBytesPerVmEnd)) bytes at the end (\(f.swappedOut) swapped out, \(f.inMemory) in memory)"
+    )
+    print(
+      "  daemon RSS: \(f.rssKibBefore / 1024) MiB before, \(f.rssKibEnd / 1024) MiB at the end (\(decimal(Double(f.rssKibEnd - f.rssKibBefore) * 1024 / Double(count))) bytes per VM, resident guests included)"
+    )
+    print(
+      "  disk: \(decimal(Double(f.swapFileBytes) / 1_048_576)) MiB of swap files, \(decimal(Double(f.swapFileBytes) / Double(max(1, f.vmsWithSwapFiles)) / 1024)) KiB per VM with a swap file (\(f.vmsWithSwapFiles))"
+    )
     print("  outcomes: \(f.ended) ended, \(f.faulted) faulted")
   }
 

@@ -15,17 +15,22 @@ struct RunningServiceProbe {
   let id: UInt64
 
   /// Creates the counter (`counter interval-ms=20 quiet gaps`) and waits until it has counted once.
-  static func start(image: String, memory: String, client: ControlClient, limit: Duration) throws -> RunningServiceProbe {
+  static func start(image: String, memory: String, client: ControlClient, limit: Duration) throws -> RunningServiceProbe
+  {
     let body = CreateVMsBody(
       image: image, count: 1, name: "running-service", memory: memory,
       arguments: ["interval-ms=\(intervalMilliseconds)", "quiet", "gaps"])
     let created: CreateVMsResponse
-    do { created = try client.createVMs(body) } catch { throw ValidationError("creating the counter VM failed: \(error)") }
+    do { created = try client.createVMs(body) } catch {
+      throw ValidationError("creating the counter VM failed: \(error)")
+    }
     guard let vm = created.vms.first else { throw ValidationError("the daemon created no counter VM") }
     let probe = RunningServiceProbe(id: vm.id)
     let deadline = ContinuousClock.now + limit
     while probe.longestGapMicroseconds(client: client) == nil {
-      guard ContinuousClock.now < deadline else { throw ValidationError("the counter VM did not count within \(limit)") }
+      guard ContinuousClock.now < deadline else {
+        throw ValidationError("the counter VM did not count within \(limit)")
+      }
       Thread.sleep(forTimeInterval: 0.02)
     }
     return probe

@@ -89,7 +89,9 @@ struct ScaleBenchmark: Benchmark {
       submitted.append(.now)
       if count >= 10, (index + 1) % (count / 10) == 0 {
         tenths.append(nanoseconds(ContinuousClock.now - creationStart))
-        if !output.json { printError("denali-bench scale: \(index + 1) VMs created in \((tenths.last ?? 0) / 1_000_000) ms") }
+        if !output.json {
+          printError("denali-bench scale: \(index + 1) VMs created in \((tenths.last ?? 0) / 1_000_000) ms")
+        }
       }
     }
     let creation = nanoseconds(ContinuousClock.now - creationStart)
@@ -121,13 +123,14 @@ struct ScaleBenchmark: Benchmark {
     let teardown = nanoseconds(ContinuousClock.now - teardownStart)
 
     let result = ScaleResult(
-      count: count, memorySize: memorySize, workers: scheduling.workers, creation: creation, tenths: tenths, before: before,
+      count: count, memorySize: memorySize, workers: scheduling.workers, creation: creation, tenths: tenths,
+      before: before,
       after: after,
       liveAfterCreation: liveAfterCreation, liveAfterWindow: liveAfterWindow, window: window,
       processCPU: cpuAfter &- cpuBefore, guestTime: slicesAfter.guest &- slicesBefore.guest,
       threadCPU: ThreadCPU.difference(threadsAfter, threadsBefore),
       stopping: stopping, teardown: teardown, lifetimes: lifetimes, reports: reports)
-    try report(result.figures) { result.lines.forEach { print($0) } }
+    try report(result.figures) { for line in result.lines { print(line) } }
     guard result.timedOut == count else {
       throw ValidationError("\(count - result.timedOut) of \(count) VMs did not end by the stop request (see above)")
     }
@@ -144,7 +147,7 @@ struct ScaleBenchmark: Benchmark {
 }
 
 /// What one run of `bench scale` measured, and how it is printed.
-fileprivate struct ScaleResult {
+private struct ScaleResult {
   /// VMs created.
   let count: Int
   /// Guest memory per VM in bytes.
@@ -271,7 +274,8 @@ fileprivate struct ScaleResult {
       creationNsPerVm: creation / UInt64(count), creationNsPerVmByTenth: creationByTenth, teardownNs: teardown,
       rssKibPerVm: perVM(\.rssKiB), kernelKibPerVmSystemWide: perVM(\.kernelKiB),
       memavailableKibPerVmSystemWide: -perVM(\.availableKiB), pssKibPerVm: perVM(\.pssKiB),
-      pssAnonKibPerVm: perVM(\.pssAnonKiB), pssFileKibPerVm: perVM(\.pssFileKiB), pssShmemKibPerVm: perVM(\.pssShmemKiB),
+      pssAnonKibPerVm: perVM(\.pssAnonKiB), pssFileKibPerVm: perVM(\.pssFileKiB),
+      pssShmemKibPerVm: perVM(\.pssShmemKiB),
       descriptorsPerVm: perVM(\.descriptors), mappingsPerVm: perVM(\.mappings), threadsPerVm: perVM(\.threads),
       idleWindowNs: window,
       processCpuNs: processCPU, guestTimeNs: guestTime, processCpuPercentOfCore: percent(processCPU),
@@ -364,13 +368,14 @@ struct ResidentFigures {
     let tasks = ThreadCPU.taskIDs()
     figures.threads = Int64(tasks.count)
     figures.kvmThreads = Int64(tasks.filter { ThreadCPU.isKVMThread($0) }.count)
-    figures.mappings = Int64(ProcFile.read("/proc/self/maps")?.reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 } ?? 0)
+    figures.mappings = Int64(
+      ProcFile.read("/proc/self/maps")?.reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 } ?? 0)
     return figures
   }
 }
 
 /// CPU time of this process's threads by kind, from /proc/self/task/*/schedstat (nanoseconds on a CPU).
-fileprivate struct ThreadCPU {
+private struct ThreadCPU {
   /// The scheduler's worker threads.
   var workers: UInt64 = 0
   /// The scheduler's timer and preemption thread.

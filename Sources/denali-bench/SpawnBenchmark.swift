@@ -63,7 +63,8 @@ struct SpawnBenchmark: Benchmark {
 
   @Flag(
     inversion: .prefixedNo,
-    help: "Start a counter VM (counter.elf beside the image) before the burst and report its longest gap between counts.")
+    help:
+      "Start a counter VM (counter.elf beside the image) before the burst and report its longest gap between counts.")
   var runningService = true
 
   @OptionGroup
@@ -110,7 +111,8 @@ struct SpawnBenchmark: Benchmark {
         daemon.removeDirectory()
       }
     }
-    try daemon.start(flags: serveFlags(imageDirectory: URL(fileURLWithPath: imagePath).deletingLastPathComponent().path))
+    try daemon.start(
+      flags: serveFlags(imageDirectory: URL(fileURLWithPath: imagePath).deletingLastPathComponent().path))
     try daemon.waitUntilReady(limit: Self.readyLimit)
     let counterImage = URL(fileURLWithPath: imagePath).deletingLastPathComponent().path + "/counter.elf"
     let service =
@@ -148,7 +150,8 @@ struct SpawnBenchmark: Benchmark {
         print(
           "running service: a counter VM (period \(RunningServiceProbe.intervalMilliseconds) ms, vm \(service.id)) started "
             + "before the burst went at most \(gap) without counting (longest gap between two counts on its own clock, "
-            + "waits for admission and swap-ins included; target \(Self.time(RunningServiceProbe.targetMicroseconds * 1000)))")
+            + "waits for admission and swap-ins included; target \(Self.time(RunningServiceProbe.targetMicroseconds * 1000)))"
+        )
       } else if runningService {
         print("running service: not measured (no counter.elf beside the image)")
       }
@@ -168,7 +171,8 @@ struct SpawnBenchmark: Benchmark {
     let wanted = UInt64(count) * memory.size.bytes / 4 * 5
     let budget = memoryBudget?.size.bytes ?? (wanted + step - 1) / step * step
     var flags = [
-      "--image-dir", imageDirectory, "--max-vms", "\(count + singles + 100)", "--keep-finished", "\(count + singles + 1)",
+      "--image-dir", imageDirectory, "--max-vms", "\(count + singles + 100)", "--keep-finished",
+      "\(count + singles + 1)",
       "--memory-budget", ByteCount.format(budget),
     ]
     if let workers { flags += ["--workers", "\(workers)"] }
@@ -298,7 +302,8 @@ struct SpawnBenchmark: Benchmark {
     print(
       "  most VMs at once in each state (over the polls): "
         + (peaks.isEmpty
-          ? "none seen live" : peaks.map { "\($0.rawValue) \(f.peakVmsByState[$0.rawValue] ?? 0)" }.joined(separator: ", ")))
+          ? "none seen live"
+          : peaks.map { "\($0.rawValue) \(f.peakVmsByState[$0.rawValue] ?? 0)" }.joined(separator: ", ")))
 
     let latency = f.startLatency
     print(
@@ -308,7 +313,8 @@ struct SpawnBenchmark: Benchmark {
         + "(\(Self.ratio(Double(latency.medianNs), Double(f.baselineFirstHypercallMedianNs))))")
 
     let failures = vms.filter { $0.state != .exited(status: 0) }
-    print("failures: \(f.failures) VMs did not exit 0" + (f.missing > 0 ? "; \(f.missing) VMs missing from the list" : ""))
+    print(
+      "failures: \(f.failures) VMs did not exit 0" + (f.missing > 0 ? "; \(f.missing) VMs missing from the list" : ""))
     for vm in failures.prefix(Self.failuresShown) { print("  vm \(vm.id): \(Self.describe(vm.state))") }
     if failures.count > Self.failuresShown { print("  ... and \(failures.count - Self.failuresShown) more") }
 
@@ -325,7 +331,8 @@ struct SpawnBenchmark: Benchmark {
     print(
       "start latency of one VM at a time (\(singles.vms) requests of 1 VM, 10 ms apart, the burst over): "
         + "\(singles.line); C baseline boot median (create to first hypercall) "
-        + "\(Self.time(f.baselineFirstHypercallMedianNs)) (\(Self.ratio(Double(singles.medianNs), Double(f.baselineFirstHypercallMedianNs))))")
+        + "\(Self.time(f.baselineFirstHypercallMedianNs)) (\(Self.ratio(Double(singles.medianNs), Double(f.baselineFirstHypercallMedianNs))))"
+    )
   }
 
   /// Creates `singles` VMs one per request, 10 ms apart, waits until they have finished, and returns their start
@@ -347,9 +354,13 @@ struct SpawnBenchmark: Benchmark {
   }
 
   /// How the daemon ended after SIGTERM, for people.
-  private static func stopLine(_ stopped: (reason: Process.TerminationReason, status: Int32)?, seconds: Double) -> String {
+  private static func stopLine(_ stopped: (reason: Process.TerminationReason, status: Int32)?, seconds: Double)
+    -> String
+  {
     guard let stopped else { return "daemon: did NOT exit within \(stopLimit) of SIGTERM (killed with SIGKILL)" }
-    if stopped.reason == .exit && stopped.status == 0 { return "daemon: exited 0 \(decimal(seconds, places: 2)) s after SIGTERM" }
+    if stopped.reason == .exit && stopped.status == 0 {
+      return "daemon: exited 0 \(decimal(seconds, places: 2)) s after SIGTERM"
+    }
     let how = stopped.reason == .exit ? "exit status \(stopped.status)" : "signal \(stopped.status)"
     return "daemon: ended with \(how) after SIGTERM (\(decimal(seconds, places: 2)) s)"
   }
@@ -371,8 +382,6 @@ struct SpawnBenchmark: Benchmark {
     default: state.kind.rawValue
     }
   }
-
-
 
   /// Nanoseconds as milliseconds with two decimals, or from 1 s on as seconds with two decimals.
   static func time(_ nanoseconds: UInt64) -> String {

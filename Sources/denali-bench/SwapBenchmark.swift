@@ -67,7 +67,9 @@ struct SwapBenchmark: Benchmark {
   func run() throws {
     _ = raiseDescriptorLimit()
     let state = try StateDirectory(path: stateDir.map { $0 + "/bench-swap-\(getpid())" })
-    if stateDir != nil { try FileManager.default.createDirectory(atPath: state.path, withIntermediateDirectories: true) }
+    if stateDir != nil {
+      try FileManager.default.createDirectory(atPath: state.path, withIntermediateDirectories: true)
+    }
     defer {
       if stateDir != nil { try? FileManager.default.removeItem(atPath: state.path) } else { state.removeIfTemporary() }
     }
@@ -126,13 +128,16 @@ struct SwapBenchmark: Benchmark {
     // The disk's own bandwidth over the same number of bytes.
     let megabytes = max(16, Int((bytesOut + (1 << 20) - 1) >> 20))
     let ddFile = "\(state.path)/dd.bench"
-    let ddWrite = try timeCommand("/bin/dd", ["if=/dev/zero", "of=\(ddFile)", "bs=1M", "count=\(megabytes)", "oflag=direct", "conv=fsync", "status=none"])
+    let ddWrite = try timeCommand(
+      "/bin/dd",
+      ["if=/dev/zero", "of=\(ddFile)", "bs=1M", "count=\(megabytes)", "oflag=direct", "conv=fsync", "status=none"])
     _ = dropPageCache()
     let ddRead = try timeCommand("/bin/dd", ["if=\(ddFile)", "of=/dev/null", "bs=1M", "iflag=direct", "status=none"])
     unlink(ddFile)
 
     let figures = Figures(
-      vms: vms, memoryBytes: memorySize, fillKib: fillKib, batch: batch, swapOutBytes: bytesOut, swapOutSeconds: outTime,
+      vms: vms, memoryBytes: memorySize, fillKib: fillKib, batch: batch, swapOutBytes: bytesOut,
+      swapOutSeconds: outTime,
       swapOutVmsPerSecond: Double(vms) / outTime, swapInBytes: bytesIn, swapInSeconds: inTime,
       swapInVmsPerSecond: Double(vms) / inTime, swapInColdCache: coldCache, ddMib: megabytes,
       swapOutMibPerSecond: Comparison(Double(bytesOut) / 1_048_576 / outTime, Double(megabytes) / ddWrite),
@@ -144,11 +149,18 @@ struct SwapBenchmark: Benchmark {
   private func printTable(_ figures: Figures) {
     let (outMiB, ddWriteMiB) = (figures.swapOutMibPerSecond.denalid, figures.swapOutMibPerSecond.baseline)
     let (inMiB, ddReadMiB) = (figures.swapInMibPerSecond.denalid, figures.swapInMibPerSecond.baseline)
-    print("swap benchmark: \(vms) VMs of \(memory.memory.size), \(fillKib) KiB of data each, batches of \(batch) per sync")
-    print("  swap-out: \(decimal(Double(figures.swapOutBytes) / 1_048_576)) MiB in \(decimal(figures.swapOutSeconds * 1000)) ms: \(decimal(outMiB)) MiB/s, \(decimal(figures.swapOutVmsPerSecond)) VMs/s")
-    print("  swap-in\(figures.swapInColdCache ? "" : " (page cache warm: could not drop it)"): \(decimal(Double(figures.swapInBytes) / 1_048_576)) MiB in \(decimal(figures.swapInSeconds * 1000)) ms: \(decimal(inMiB)) MiB/s, \(decimal(figures.swapInVmsPerSecond)) VMs/s")
+    print(
+      "swap benchmark: \(vms) VMs of \(memory.memory.size), \(fillKib) KiB of data each, batches of \(batch) per sync")
+    print(
+      "  swap-out: \(decimal(Double(figures.swapOutBytes) / 1_048_576)) MiB in \(decimal(figures.swapOutSeconds * 1000)) ms: \(decimal(outMiB)) MiB/s, \(decimal(figures.swapOutVmsPerSecond)) VMs/s"
+    )
+    print(
+      "  swap-in\(figures.swapInColdCache ? "" : " (page cache warm: could not drop it)"): \(decimal(Double(figures.swapInBytes) / 1_048_576)) MiB in \(decimal(figures.swapInSeconds * 1000)) ms: \(decimal(inMiB)) MiB/s, \(decimal(figures.swapInVmsPerSecond)) VMs/s"
+    )
     print("  dd (O_DIRECT, \(figures.ddMib) MiB): write \(decimal(ddWriteMiB)) MiB/s, read \(decimal(ddReadMiB)) MiB/s")
-    print("  ratio to dd: swap-out \(decimal(outMiB / ddWriteMiB))x of write bandwidth, swap-in \(decimal(inMiB / ddReadMiB))x of read bandwidth")
+    print(
+      "  ratio to dd: swap-out \(decimal(outMiB / ddWriteMiB))x of write bandwidth, swap-in \(decimal(inMiB / ddReadMiB))x of read bandwidth"
+    )
   }
 
   /// Asks the kernel to drop clean page-cache pages (root only); true when it did.
@@ -168,7 +180,8 @@ struct SwapBenchmark: Benchmark {
     try process.run()
     try waitForExit(process, limit: .seconds(1800), what: "\(path) \(arguments.joined(separator: " "))")
     guard process.terminationStatus == 0 else {
-      throw ValidationError("\(path) \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus)")
+      throw ValidationError(
+        "\(path) \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus)")
     }
     return (ContinuousClock.now - start).inSeconds
   }

@@ -71,14 +71,17 @@ struct SwitchBenchmark: Benchmark {
   private func printTable(_ figures: Figures) {
     let (oursPerSwitch, theirsPerSwitch) = (figures.nsPerSwitch.denalid, figures.nsPerSwitch.baseline)
     let (slicePerSwitch, processPerSwitch) = (figures.denalidSliceCpuNsPerSwitch, figures.denalidProcessCpuNsPerSwitch)
-    print("denali-bench switch: \(switches) switches per run (2 VMs x \(switches / 2) yields, 1 worker), "
-      + "\(rounds) alternating runs, median run")
+    print(
+      "denali-bench switch: \(switches) switches per run (2 VMs x \(switches / 2) yields, 1 worker), "
+        + "\(rounds) alternating runs, median run")
     print("                       denalid        C baseline     ratio")
-    print("time per switch        \(pad(microseconds(oursPerSwitch))) \(pad(microseconds(theirsPerSwitch))) "
-      + ratio(oursPerSwitch, theirsPerSwitch))
+    print(
+      "time per switch        \(pad(microseconds(oursPerSwitch))) \(pad(microseconds(theirsPerSwitch))) "
+        + ratio(oursPerSwitch, theirsPerSwitch))
     print("switches per second    \(pad(perSecond(oursPerSwitch))) \(pad(perSecond(theirsPerSwitch)))")
-    print("denalid CPU per switch: \(microseconds(slicePerSwitch)) in the two VMs' slices (scheduler accounting), "
-      + "\(microseconds(processPerSwitch)) for the whole process (every thread)")
+    print(
+      "denalid CPU per switch: \(microseconds(slicePerSwitch)) in the two VMs' slices (scheduler accounting), "
+        + "\(microseconds(processPerSwitch)) for the whole process (every thread)")
   }
 
   /// One denalid run: wall time, the VMs' slice CPU and the process's CPU, all in nanoseconds.
@@ -114,8 +117,9 @@ struct SwitchBenchmark: Benchmark {
     guard reports.count == 2, reports.allSatisfy({ $0.outcome == .exited(status: 0) }),
       reports.allSatisfy({ $0.accounting.hypercalls == expectedHypercalls }), let start = starts.min()
     else {
-      throw ValidationError("the yield guests did not make \(switches / 2) yields each and exit 0: "
-        + reports.map { "\($0.name): \($0.outcome), \($0.accounting.hypercalls) hypercalls" }.joined(separator: "; "))
+      throw ValidationError(
+        "the yield guests did not make \(switches / 2) yields each and exit 0: "
+          + reports.map { "\($0.name): \($0.outcome), \($0.accounting.hypercalls) hypercalls" }.joined(separator: "; "))
     }
     return SwitchRun(
       elapsed: nanoseconds(end - start), sliceCPU: reports.reduce(0) { $0 + $1.accounting.cpuNanoseconds },
@@ -133,7 +137,8 @@ struct SwitchBenchmark: Benchmark {
 func processCPUNanoseconds() -> UInt64 {
   var usage = rusage()
   guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
-  let micros = (Int64(usage.ru_utime.tv_sec) + Int64(usage.ru_stime.tv_sec)) * 1_000_000
+  let micros =
+    (Int64(usage.ru_utime.tv_sec) + Int64(usage.ru_stime.tv_sec)) * 1_000_000
     + Int64(usage.ru_utime.tv_usec) + Int64(usage.ru_stime.tv_usec)
   return UInt64(max(0, micros)) * 1000
 }

@@ -65,8 +65,9 @@ struct TCPBenchmark: Benchmark {
     guard bytes >= 65536, rounds >= 1, buffer >= 1024, buffer <= 65536, buffer & (buffer - 1) == 0,
       roundTrips >= 10, connections >= 10, size >= 1, size <= 65536
     else {
-      throw ValidationError("--bytes >= 65536, --rounds >= 1, --buffer a power of two 1024-65536, --round-trips >= 10, "
-        + "--connections >= 10, --size 1-65536")
+      throw ValidationError(
+        "--bytes >= 65536, --rounds >= 1, --buffer a power of two 1024-65536, --round-trips >= 10, "
+          + "--connections >= 10, --size 1-65536")
     }
   }
 
@@ -81,8 +82,10 @@ struct TCPBenchmark: Benchmark {
     let runs = try alternatingRounds(
       rounds, denalid: { _ in (toLinux: try guestSends(), toGuest: try guestSinks()) },
       baseline: { _ in (out: try linuxSends(far: far), in: try linuxSinks(far: far)) })
-    let toLinux = runs.denalid.map(\.toLinux), toGuest = runs.denalid.map(\.toGuest)
-    let linuxOut = runs.baseline.map(\.out), linuxIn = runs.baseline.map(\.in)
+    let toLinux = runs.denalid.map(\.toLinux)
+    let toGuest = runs.denalid.map(\.toGuest)
+    let linuxOut = runs.baseline.map(\.out)
+    let linuxIn = runs.baseline.map(\.in)
     var figures = Figures(
       bytes: bytes, rounds: rounds, buffer: buffer, guestToLinuxNs: Comparison(percentile: 50, of: toLinux, linuxIn),
       linuxToGuestNs: Comparison(percentile: 50, of: toGuest, linuxOut), guestToLinuxRoundsNs: toLinux,
@@ -111,8 +114,9 @@ struct TCPBenchmark: Benchmark {
     print(row("Linux -> guest (TAP)", median(toGuest), median(linuxOut)))
     print(row("Linux -> Linux (veth), in", median(linuxIn), median(linuxIn)))
     print(row("Linux -> Linux (veth), out", median(linuxOut), median(linuxOut)))
-    print("rounds (ms): guest->Linux \(toLinux.map { $0 / 1_000_000 }), Linux->guest \(toGuest.map { $0 / 1_000_000 }), "
-      + "Linux->Linux in \(linuxIn.map { $0 / 1_000 }) µs, out \(linuxOut.map { $0 / 1_000 }) µs")
+    print(
+      "rounds (ms): guest->Linux \(toLinux.map { $0 / 1_000_000 }), Linux->guest \(toGuest.map { $0 / 1_000_000 }), "
+        + "Linux->Linux in \(linuxIn.map { $0 / 1_000 }) µs, out \(linuxOut.map { $0 / 1_000 }) µs")
   }
 
   /// Guest instructions counted under perf: per echo round trip and per connection, and the runs they come from.
@@ -126,7 +130,8 @@ struct TCPBenchmark: Benchmark {
 
   /// Runs tcp-echo under perf four times and derives the instructions per round trip and per connection.
   private func countInstructions() throws -> InstructionCounts {
-    let short = roundTrips / 10, few = connections / 10
+    let short = roundTrips / 10
+    let few = connections / 10
     let long = try echoInstructions(connections: 1, roundTripsEach: roundTrips)
     let brief = try echoInstructions(connections: 1, roundTripsEach: short)
     let many = try echoInstructions(connections: connections, roundTripsEach: 1)
@@ -142,12 +147,14 @@ struct TCPBenchmark: Benchmark {
     let (long, brief, many, some) = (counts.long, counts.brief, counts.many, counts.some)
     let (short, few, perTrip, perConnection) = (roundTrips / 10, connections / 10, counts.perTrip, counts.perConnection)
     print("guest instructions (perf stat -e kvm:kvm_emulate_insn, tcp-echo, \(size)-byte echoes):")
-    print("  per round trip on a kept-alive connection: \(decimal(perTrip, places: 0)) "
-      + "(\(long.instructions) with \(roundTrips), \(brief.instructions) with \(short); "
-      + "\(microseconds(long.nanoseconds / UInt64(roundTrips))) per round trip on the Linux side)")
-    print("  per connection (connect, one round trip, close): \(decimal(perConnection, places: 0)) "
-      + "(\(many.instructions) with \(connections), \(some.instructions) with \(few); "
-      + "\(microseconds(many.nanoseconds / UInt64(connections))) per connection on the Linux side)")
+    print(
+      "  per round trip on a kept-alive connection: \(decimal(perTrip, places: 0)) "
+        + "(\(long.instructions) with \(roundTrips), \(brief.instructions) with \(short); "
+        + "\(microseconds(long.nanoseconds / UInt64(roundTrips))) per round trip on the Linux side)")
+    print(
+      "  per connection (connect, one round trip, close): \(decimal(perConnection, places: 0)) "
+        + "(\(many.instructions) with \(connections), \(some.instructions) with \(few); "
+        + "\(microseconds(many.nanoseconds / UInt64(connections))) per connection on the Linux side)")
   }
 
   private func row(_ label: String, _ nanoseconds: UInt64, _ baseline: UInt64) -> String {
@@ -166,8 +173,11 @@ struct TCPBenchmark: Benchmark {
   /// Starts `denalid run IMAGE` behind TAP dtcp0 with `arguments`, optionally under perf stat writing to `perfOutput`.
   private func startGuest(_ image: String, _ arguments: [String], perfOutput: String? = nil) throws -> Process {
     try BenchmarkGuestRun.start(
-      ["run", "\(guests)/\(image).elf", "--tap", "dtcp0", "--tap-address", "\(Self.hostAddress)/24", "--quiet", "--timeout",
-       "600s", "--"] + arguments, perfOutput: perfOutput)
+      [
+        "run", "\(guests)/\(image).elf", "--tap", "dtcp0", "--tap-address", "\(Self.hostAddress)/24", "--quiet",
+        "--timeout",
+        "600s", "--",
+      ] + arguments, perfOutput: perfOutput)
   }
 
   /// Waits for a guest run to end; throws unless it exited 0.
@@ -202,11 +212,14 @@ struct TCPBenchmark: Benchmark {
 
   /// Instructions of a tcp-echo run serving `connections` connections of `roundTripsEach` echoes each, and the
   /// Linux side's time for them.
-  private func echoInstructions(connections: Int, roundTripsEach: Int) throws -> (instructions: UInt64, nanoseconds: UInt64) {
+  private func echoInstructions(connections: Int, roundTripsEach: Int) throws -> (
+    instructions: UInt64, nanoseconds: UInt64
+  ) {
     let output = FileManager.default.temporaryDirectory.appendingPathComponent("denali-tcp-perf-\(getpid())").path
     defer { try? FileManager.default.removeItem(atPath: output) }
     let guest = try startGuest(
-      "tcp-echo", ["count=\(connections)", "time-wait-ms=100", "buffer=\(max(2048, buffer))", "quiet"], perfOutput: output)
+      "tcp-echo", ["count=\(connections)", "time-wait-ms=100", "buffer=\(max(2048, buffer))", "quiet"],
+      perfOutput: output)
     var elapsed = Duration.zero
     for _ in 0..<connections {
       let fd = try TCPHostPeer.connect(to: Self.guestAddress, port: 7)

@@ -22,7 +22,9 @@ enum TCPHostPeer {
       _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
       let connected = withUnsafePointer(to: &server) {
         // SAFETY: sockaddr_in is layout-compatible with the sockaddr prefix connect reads, for its stated size.
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
       }
       if connected == 0 { return fd }
       let error = errno

@@ -34,7 +34,9 @@ struct UDPEchoClient {
     guard inet_pton(AF_INET, address, &server.sin_addr) == 1 else { throw BenchmarkError("bad address \(address)") }
     let connected = withUnsafePointer(to: &server) {
       // SAFETY: sockaddr_in is layout-compatible with the sockaddr prefix connect reads, for its stated size.
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
     }
     guard connected == 0 else { throw BenchmarkError("connect: errno \(errno)") }
     var payload = [UInt8](repeating: 0x5A, count: max(8, size))

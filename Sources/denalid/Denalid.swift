@@ -75,4 +75,3 @@ enum ExitStatus {
   /// The host failed (for example /dev/kvm missing).
   static let hostError: Int32 = 125
 }
-

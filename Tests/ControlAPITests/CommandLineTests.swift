@@ -7,16 +7,22 @@ import Testing
 struct CommandLineTests {
   func denalid(_ arguments: [String], server: TestServer? = nil) throws -> ProcessResult? {
     guard let executable = ProcessRunner.denalid() else { return nil }
-    return try ProcessRunner.run(executable, arguments, environment: server.map { ["DENALID_SOCKET": $0.socketPath] } ?? [:])
+    return try ProcessRunner.run(
+      executable, arguments, environment: server.map { ["DENALID_SOCKET": $0.socketPath] } ?? [:])
   }
 
   @Test("spawn, list, inspect, logs, kill, stats: tables by default, JSON with --json")
   func lifecycle() throws {
     let server = try TestServer()
-    guard let spawn = try denalid(["spawn", server.images + "/hello.elf", "--count", "2", "--name", "web", "--memory", "8MiB", "--", "x", "y"], server: server) else { return }
+    guard
+      let spawn = try denalid(
+        ["spawn", server.images + "/hello.elf", "--count", "2", "--name", "web", "--memory", "8MiB", "--", "x", "y"],
+        server: server)
+    else { return }
     #expect(spawn.status == 0, "\(spawn.stderr)")
     #expect(spawn.stdout.hasPrefix("ID  NAME   STATE     MEMORY\n1   web-1  runnable  8.0MiB\n"))
-    #expect(server.backend.calls.first?.hasSuffix("count=2 memory=8388608 disk=none names=web-1,web-2 arguments=x,y") == true)
+    #expect(
+      server.backend.calls.first?.hasSuffix("count=2 memory=8388608 disk=none names=web-1,web-2 arguments=x,y") == true)
     let list = try #require(try denalid(["list"], server: server))
     #expect(list.stdout.split(separator: "\n").count == 3)
     #expect(list.stdout.contains("web-2  runnable  8.0MiB"))
@@ -46,7 +52,9 @@ struct CommandLineTests {
     _ = try server.client.createVMs(CreateVMsBody(image: "hello.elf"))
     guard let executable = ProcessRunner.denalid() else { return }
     let socket = server.socketPath
-    let follower = BackgroundThread { try ProcessRunner.run(executable, ["logs", "1", "--follow", "--socket", socket]) }
+    let follower = BackgroundThread {
+      try ProcessRunner.run(executable, ["logs", "1", "--follow", "--socket", socket])
+    }
     waitUntil { server.backend.followerCount(1) == 1 }
     server.backend.emit(1, "more\n")
     _ = try server.client.killVM("1")
@@ -58,7 +66,10 @@ struct CommandLineTests {
   @Test("Bulk spawn goes in batches and reports the rate")
   func bulk() throws {
     let server = try TestServer()
-    guard let result = try denalid(["spawn", "hello.elf", "--count", "120", "--batch", "50", "--name", "n"], server: server) else { return }
+    guard
+      let result = try denalid(
+        ["spawn", "hello.elf", "--count", "120", "--batch", "50", "--name", "n"], server: server)
+    else { return }
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout.hasPrefix("spawned 120 VMs (ids 1-120) in "))
     #expect(server.backend.calls.count == 3)
@@ -73,7 +84,10 @@ struct CommandLineTests {
     #expect(bad.stderr.contains("'..' is not allowed in image paths (path traversal) (HTTP 422, image_refused)"))
     let absent = try #require(try denalid(["list", "--socket", "/tmp/denali-nowhere/denalid.sock"]))
     #expect(absent.status == 69)
-    #expect(absent.stderr == "denalid: cannot reach denalid at /tmp/denali-nowhere/denalid.sock: no such file or directory — is `denalid serve` running?\n")
+    #expect(
+      absent.stderr
+        == "denalid: cannot reach denalid at /tmp/denali-nowhere/denalid.sock: no such file or directory — is `denalid serve` running?\n"
+    )
   }
 
   @Test("--version: the package version and the git commit the binary was built from")
@@ -95,23 +109,39 @@ struct CommandLineTests {
     let builtIn = try #require(try denalid(["serve", "--check-config", "--config", "/dev/null"]))
     #expect(fromFile.status == 0, "\(fromFile.stderr)")
     #expect(fromFile.stdout == builtIn.stdout)
-    #expect(fromFile.stdout.contains("socket = /run/denali/denalid.sock\nsocket-group = denali\nimage-dir = /var/lib/denali/images\n"))
-    let overridden = try #require(try denalid(["serve", "--check-config", "--config", file, "--max-vms", "50", "--image-dir", "/a", "--image-dir", "/b", "--log-level", "debug"]))
+    #expect(
+      fromFile.stdout.contains(
+        "socket = /run/denali/denalid.sock\nsocket-group = denali\nimage-dir = /var/lib/denali/images\n"))
+    let overridden = try #require(
+      try denalid([
+        "serve", "--check-config", "--config", file, "--max-vms", "50", "--image-dir", "/a", "--image-dir", "/b",
+        "--log-level", "debug",
+      ]))
     #expect(overridden.stdout.contains("image-dir = /a\nimage-dir = /b\n"))
     #expect(overridden.stdout.contains("max-vms = 50\n") && overridden.stdout.contains("log-level = debug\n"))
-    #expect(builtIn.stdout.hasSuffix("network = none\nuplink = none\nuplink-address = auto\nvm-to-vm = deny\n"), "\(builtIn.stdout)")
-    let networked = try #require(try denalid([
-      "serve", "--check-config", "--config", "/dev/null", "--network", "10.0.0.0/16", "--uplink", "tap dtap0", "--vm-to-vm", "allow",
-    ]))
-    #expect(networked.stdout.hasSuffix("network = 10.0.0.0/16\nuplink = tap dtap0\nuplink-address = 10.0.0.1/16\nvm-to-vm = allow\n"),
-            "the uplink's address defaults to the network's first: \(networked.stdout)")
-    let explicit = try #require(try denalid([
-      "serve", "--check-config", "--config", "/dev/null", "--network", "10.0.0.0/16", "--uplink", "tap dtap0", "--uplink-address", "10.0.9.9",
-    ]))
+    #expect(
+      builtIn.stdout.hasSuffix("network = none\nuplink = none\nuplink-address = auto\nvm-to-vm = deny\n"),
+      "\(builtIn.stdout)")
+    let networked = try #require(
+      try denalid([
+        "serve", "--check-config", "--config", "/dev/null", "--network", "10.0.0.0/16", "--uplink", "tap dtap0",
+        "--vm-to-vm", "allow",
+      ]))
+    #expect(
+      networked.stdout.hasSuffix(
+        "network = 10.0.0.0/16\nuplink = tap dtap0\nuplink-address = 10.0.0.1/16\nvm-to-vm = allow\n"),
+      "the uplink's address defaults to the network's first: \(networked.stdout)")
+    let explicit = try #require(
+      try denalid([
+        "serve", "--check-config", "--config", "/dev/null", "--network", "10.0.0.0/16", "--uplink", "tap dtap0",
+        "--uplink-address", "10.0.9.9",
+      ]))
     #expect(explicit.stdout.contains("uplink-address = 10.0.9.9/16\n"), "\(explicit.stdout)")
   }
 
-  @Test("serve: every configuration key is a flag in --help, a line of --check-config and documented in Config/denalid.conf")
+  @Test(
+    "serve: every configuration key is a flag in --help, a line of --check-config and documented in Config/denalid.conf"
+  )
   func everyKeyDocumented() throws {
     guard let help = try denalid(["serve", "--help"]),
       let rendered = try denalid(["serve", "--check-config", "--config", "/dev/null"])
@@ -121,15 +151,21 @@ struct CommandLineTests {
       let key = line[line.index(line.startIndex, offsetBy: 4)..<colon]
       return key.contains(" ") ? nil : String(key)
     }
-    let renderedKeys = rendered.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+    let renderedKeys = rendered.stdout.split(separator: "\n").compactMap {
+      $0.split(separator: " ").first.map(String.init)
+    }
     #expect(helpKeys.count >= 17, "\(help.stdout)")
     #expect(helpKeys == renderedKeys, "help lists \(helpKeys); --check-config states \(renderedKeys)")
-    let file = try String(contentsOfFile: ProcessRunner.root.appendingPathComponent("Config/denalid.conf").path, encoding: .utf8)
+    let file = try String(
+      contentsOfFile: ProcessRunner.root.appendingPathComponent("Config/denalid.conf").path, encoding: .utf8)
     let lines = file.split(separator: "\n", omittingEmptySubsequences: false)
     for key in helpKeys {
       let line = lines.firstIndex { $0.hasPrefix("\(key) = ") }
       #expect(line != nil, "Config/denalid.conf does not state \(key)")
-      if let line { #expect(line > 0 && lines[line - 1].hasPrefix("#"), "Config/denalid.conf states \(key) without a comment above it") }
+      if let line {
+        #expect(
+          line > 0 && lines[line - 1].hasPrefix("#"), "Config/denalid.conf states \(key) without a comment above it")
+      }
     }
   }
 
@@ -143,14 +179,23 @@ struct CommandLineTests {
       ("# ok\nmemory-budget = lots\n", ".conf:2: memory-budget = lots: expected a size such as 4MiB"),
       ("max-memory-per-vm = 2GiB\n", "max-memory-per-vm must be a multiple of 2MiB from 2MiB to 1GiB"),
       ("just words\n", ".conf:1: expected key = value"),
-      ("network = 10.0.0.1/16\n", "network = 10.0.0.1/16: expected a subnet such as 10.0.0.0/16 (host bits zero), or none"),
+      (
+        "network = 10.0.0.1/16\n",
+        "network = 10.0.0.1/16: expected a subnet such as 10.0.0.0/16 (host bits zero), or none"
+      ),
       ("network = 10.0.0.0/31\n", "network: the prefix must be from /8 to /30, not /31"),
       ("uplink = tap dtap0\n", "uplink needs a network: set network = SUBNET"),
       ("network = 10.0.0.0/24\nuplink = bridge br0\n", ".conf:2: uplink = bridge br0: expected tap NAME"),
       ("network = 10.0.0.0/24\nuplink-address = 10.0.0.1/24\n", "uplink-address needs uplink = tap NAME"),
-      ("network = 10.0.0.0/24\nuplink = tap d0\nuplink-address = 10.0.1.1\n", "uplink-address 10.0.1.1 is not a host address of network 10.0.0.0/24"),
+      (
+        "network = 10.0.0.0/24\nuplink = tap d0\nuplink-address = 10.0.1.1\n",
+        "uplink-address 10.0.1.1 is not a host address of network 10.0.0.0/24"
+      ),
       ("network = 10.0.0.0/24\nuplink = tap d0\nuplink-address = 10.0.0.255\n", "is not a host address of network"),
-      ("network = 10.0.0.0/24\nuplink = tap d0\nuplink-address = 10.0.0.1/16\n", "uplink-address 10.0.0.1/16 must have the network's prefix /24"),
+      (
+        "network = 10.0.0.0/24\nuplink = tap d0\nuplink-address = 10.0.0.1/16\n",
+        "uplink-address 10.0.0.1/16 must have the network's prefix /24"
+      ),
       ("vm-to-vm = maybe\n", "vm-to-vm = maybe: expected allow or deny"),
     ]
     for (index, (text, message)) in cases.enumerated() {
@@ -162,12 +207,15 @@ struct CommandLineTests {
     }
   }
 
-  @Test("serve whose engine cannot start (state directory unusable) stops with a clear message, status 125, and leaves no socket behind")
+  @Test(
+    "serve whose engine cannot start (state directory unusable) stops with a clear message, status 125, and leaves no socket behind"
+  )
   func engineCannotStart() throws {
     let directory = "/tmp/denali-serve-\(getpid())-\(Int.random(in: 0..<1_000_000))"
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let arguments = [
-      "serve", "--config", "/dev/null", "--socket", directory + "/d.sock", "--socket-group", "", "--image-dir", directory,
+      "serve", "--config", "/dev/null", "--socket", directory + "/d.sock", "--socket-group", "", "--image-dir",
+      directory,
       "--state-dir", "/dev/null/state",
     ]
     guard let result = try denalid(arguments) else { return }

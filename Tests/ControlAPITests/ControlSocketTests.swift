@@ -53,7 +53,10 @@ struct ControlSocketTests {
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let open = directory + "/open"
     #expect(mkdir(open, 0o700) == 0 && chmod(open, 0o777) == 0)
-    #expect(throws: ControlSocketError.directory(.untrusted(path: open, owner: geteuid(), mode: S_IFDIR | 0o777, isTarget: false))) {
+    #expect(
+      throws: ControlSocketError.directory(
+        .untrusted(path: open, owner: geteuid(), mode: S_IFDIR | 0o777, isTarget: false))
+    ) {
       try ControlSocket.create(path: open + "/api.sock", groupID: nil)
     }
     #expect(!FileManager.default.fileExists(atPath: open + "/api.sock"))
@@ -65,13 +68,17 @@ struct ControlSocketTests {
     guard geteuid() == 0 else { return }
     let theirs = directory + "/theirs"
     #expect(mkdir(theirs, 0o755) == 0 && chown(theirs, 65534, 65534) == 0)
-    #expect(throws: ControlSocketError.directory(.untrusted(path: theirs, owner: 65534, mode: S_IFDIR | 0o755, isTarget: false))) {
+    #expect(
+      throws: ControlSocketError.directory(
+        .untrusted(path: theirs, owner: 65534, mode: S_IFDIR | 0o755, isTarget: false))
+    ) {
       try ControlSocket.create(path: theirs + "/run/api.sock", groupID: nil)
     }
     #expect(!FileManager.default.fileExists(atPath: theirs + "/run"), "nothing is created under an untrusted directory")
   }
 
-  @Test("The socket file is removed from the directory that was checked, even after that directory is swapped for a link")
+  @Test(
+    "The socket file is removed from the directory that was checked, even after that directory is swapped for a link")
   func removedByDescriptor() throws {
     let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -92,7 +99,8 @@ struct ControlSocketTests {
     #expect {
       _ = try client.listVMs()
     } throws: { error in
-      "\(error)" == "cannot reach denalid at /tmp/denali-no-such-dir/denalid.sock: no such file or directory — is `denalid serve` running?"
+      "\(error)"
+        == "cannot reach denalid at /tmp/denali-no-such-dir/denalid.sock: no such file or directory — is `denalid serve` running?"
     }
   }
 }

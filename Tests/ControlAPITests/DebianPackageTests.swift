@@ -75,7 +75,8 @@ struct DebianPackageTests {
     #expect(control.hasPrefix("Package: denali\nVersion: \(Self.packageVersion)\n"))
     #expect(control.contains("\nDepends: libc6 (>= "))
     #expect(control.contains(", systemd | systemd-standalone-sysusers | systemd-sysusers\n"))
-    #expect(control.range(of: "@[A-Z_]+@", options: .regularExpression) == nil, "an unsubstituted @FIELD@ in:\n\(control)")
+    #expect(
+      control.range(of: "@[A-Z_]+@", options: .regularExpression) == nil, "an unsubstituted @FIELD@ in:\n\(control)")
     let conffiles = try String(contentsOfFile: package.control + "/conffiles", encoding: .utf8)
     #expect(conffiles == "/etc/denali/denalid.conf\n")
     for script in ["postinst", "prerm", "postrm"] {
@@ -86,17 +87,22 @@ struct DebianPackageTests {
       #expect(syntax.status == 0, "\(script): \(syntax.stderr)")
     }
     let postinst = try String(contentsOfFile: package.control + "/postinst", encoding: .utf8)
-    for step in ["systemd-sysusers ${DPKG_ROOT:+--root=\"$DPKG_ROOT\"} denali.conf",
-                 "deb-systemd-helper enable 'denalid.service'", "systemctl --system daemon-reload",
-                 "deb-systemd-invoke $_dh_action 'denalid.service'"] {
+    for step in [
+      "systemd-sysusers ${DPKG_ROOT:+--root=\"$DPKG_ROOT\"} denali.conf",
+      "deb-systemd-helper enable 'denalid.service'", "systemctl --system daemon-reload",
+      "deb-systemd-invoke $_dh_action 'denalid.service'",
+    ] {
       #expect(postinst.contains(step), "postinst lacks: \(step)")
     }
-    #expect(try String(contentsOfFile: package.control + "/postrm", encoding: .utf8)
-      .contains("deb-systemd-helper purge 'denalid.service'"))
-    #expect(try String(contentsOfFile: package.control + "/prerm", encoding: .utf8)
-      .contains("deb-systemd-invoke stop 'denalid.service'"))
+    #expect(
+      try String(contentsOfFile: package.control + "/postrm", encoding: .utf8)
+        .contains("deb-systemd-helper purge 'denalid.service'"))
+    #expect(
+      try String(contentsOfFile: package.control + "/prerm", encoding: .utf8)
+        .contains("deb-systemd-invoke stop 'denalid.service'"))
     // md5sums covers every file but the conffile, and every sum is right.
-    let sums = try ProcessRunner.run("/bin/sh", ["-c", "cd '\(package.root)' && md5sum --check --quiet '\(package.control)/md5sums'"])
+    let sums = try ProcessRunner.run(
+      "/bin/sh", ["-c", "cd '\(package.root)' && md5sum --check --quiet '\(package.control)/md5sums'"])
     #expect(sums.status == 0, "\(sums.stdout)\(sums.stderr)")
     let listed = try String(contentsOfFile: package.control + "/md5sums", encoding: .utf8).split(separator: "\n")
     #expect(listed.contains { $0.hasSuffix("  usr/bin/denalid") })
@@ -127,7 +133,8 @@ struct DebianPackageTests {
   func manPage(page: String) throws {
     guard let man = Self.tool("man", package: "man-db"), let package = UnpackedPackage.shared() else { return }
     let file = "\(package.root)/usr/share/man/man1/\(page).1.gz"
-    let result = try ProcessRunner.run(man, ["--warnings", "-l", file], environment: ["MANWIDTH": "100", "LC_ALL": "C.UTF-8"])
+    let result = try ProcessRunner.run(
+      man, ["--warnings", "-l", file], environment: ["MANWIDTH": "100", "LC_ALL": "C.UTF-8"])
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stderr.isEmpty, "\(result.stderr)")
     #expect(result.stdout.contains("NAME"))
@@ -174,19 +181,23 @@ struct DebianPackageTests {
 
   @Test("The sysusers.d entry creates the denali user and group (and kvm when missing)")
   func sysusers() throws {
-    guard let sysusers = Self.tool("systemd-sysusers", package: "systemd"), let package = UnpackedPackage.shared() else {
+    guard let sysusers = Self.tool("systemd-sysusers", package: "systemd"), let package = UnpackedPackage.shared()
+    else {
       return
     }
     let system = package.scratch + "/sysusers-root"
     try FileManager.default.createDirectory(atPath: system + "/etc", withIntermediateDirectories: true)
-    let result = try ProcessRunner.run(sysusers, ["--root=" + system, package.root + "/usr/lib/sysusers.d/denali.conf"])
+    let result = try ProcessRunner.run(
+      sysusers, ["--root=" + system, package.root + "/usr/lib/sysusers.d/denali.conf"])
     #expect(result.status == 0, "\(result.stderr)")
     let groups = try String(contentsOfFile: system + "/etc/group", encoding: .utf8).split(separator: "\n")
     #expect(groups.contains { $0.hasPrefix("denali:x:") }, "\(groups)")
     #expect(groups.contains { $0.hasPrefix("kvm:x:") }, "\(groups)")
     // The daemon's user: its own group, the state directory as home, no login shell.
     let users = try String(contentsOfFile: system + "/etc/passwd", encoding: .utf8).split(separator: "\n")
-    let denali = users.first { $0.hasPrefix("denali:x:") }.map { $0.split(separator: ":", omittingEmptySubsequences: false) }
+    let denali = users.first { $0.hasPrefix("denali:x:") }.map {
+      $0.split(separator: ":", omittingEmptySubsequences: false)
+    }
     #expect(denali?.count == 7 && denali?[2] == denali?[3], "\(users)")
     #expect(denali?[5] == "/var/lib/denali" && denali?[6] == "/usr/sbin/nologin", "\(users)")
   }

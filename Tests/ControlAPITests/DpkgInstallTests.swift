@@ -7,7 +7,9 @@ import Testing
 
 @Suite("dpkg installs the package")
 struct DpkgInstallTests {
-  @Test("install creates the group and enables the unit; the unit verifies; the first VM runs; a changed conffile survives; purge cleans up")
+  @Test(
+    "install creates the group and enables the unit; the unit verifies; the first VM runs; a changed conffile survives; purge cleans up"
+  )
   func lifecycle() throws {
     guard let package = UnpackedPackage.shared() else { return }
     guard geteuid() == 0, let unshare = ProcessRunner.which("unshare") else {
@@ -77,7 +79,8 @@ struct DpkgInstallTests {
     }
     #expect(lines.contains { $0.hasPrefix("version: denalid \(DebianPackageTests.packageVersion) (commit ") })
     let health = lines.first { $0.hasPrefix("health: ") } ?? ""
-    #expect(health.contains(#""status":"ok""#) && health.contains(#""version":"\#(DebianPackageTests.packageVersion)""#),
-            "\(health)")
+    #expect(
+      health.contains(#""status":"ok""#) && health.contains(#""version":"\#(DebianPackageTests.packageVersion)""#),
+      "\(health)")
   }
 }

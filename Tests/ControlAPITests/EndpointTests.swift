@@ -19,7 +19,9 @@ struct EndpointTests {
     #expect(try reply.decode(HealthResponse.self).status == "unhealthy")
     server.server.dispatcher.stopAccepting()
     reply = try server.request("GET", "/v1/health")
-    #expect(try reply.decode(HealthResponse.self) == HealthResponse(status: "stopping", accepting: false, detail: "engine wedged"))
+    #expect(
+      try reply.decode(HealthResponse.self)
+        == HealthResponse(status: "stopping", accepting: false, detail: "engine wedged"))
   }
 
   @Test("GET /v1/health names the daemon's version and commit (null when the build had none)")
@@ -46,19 +48,25 @@ struct EndpointTests {
     #expect(created.vms[0].memoryBytes == 4 << 20)
     #expect(created.vms[0].name == nil)
     #expect(created.stopped == nil)
-    #expect(server.backend.calls == ["create image=\(server.images)/hello.elf count=1 memory=4194304 disk=none names=none arguments="])
+    #expect(
+      server.backend.calls == [
+        "create image=\(server.images)/hello.elf count=1 memory=4194304 disk=none names=none arguments="
+      ])
   }
 
   @Test("POST /v1/vms with count, name, first_index, memory, disk and arguments")
   func createBatch() throws {
     let server = try TestServer()
-    let body = #"{"image":"hello.elf","count":3,"name":"web","first_index":5,"memory":"8MiB","disk":{"size":"64KiB"},"arguments":["a","b c"]}"#
+    let body =
+      #"{"image":"hello.elf","count":3,"name":"web","first_index":5,"memory":"8MiB","disk":{"size":"64KiB"},"arguments":["a","b c"]}"#
     let reply = try server.request("POST", "/v1/vms", json: body)
     #expect(reply.status == 201)
     let vms = try reply.decode(CreateVMsResponse.self).vms
     #expect(vms.map(\.name) == ["web-5", "web-6", "web-7"])
     #expect(vms.allSatisfy { $0.memoryBytes == 8 << 20 && $0.diskBytes == 65536 && $0.arguments == ["a", "b c"] })
-    #expect(server.backend.calls.first?.hasSuffix("count=3 memory=8388608 disk=65536 names=web-5,web-6,web-7 arguments=a,b c") == true)
+    #expect(
+      server.backend.calls.first?.hasSuffix("count=3 memory=8388608 disk=65536 names=web-5,web-6,web-7 arguments=a,b c")
+        == true)
   }
 
   @Test("POST /v1/vms with network: the engine gets the NIC request; VMs carry their address and NIC counters")
@@ -69,7 +77,9 @@ struct EndpointTests {
     let vms = try reply.decode(CreateVMsResponse.self).vms
     #expect(vms.map(\.address) == ["10.0.0.2", "10.0.0.3"])
     #expect(vms[0].network?.mac == "02:00:0a:00:00:2" && vms[0].network?.drops == ["vm-to-vm-denied": 4])
-    #expect(reply.text.contains(#""network":{"attached":true,"bytes_in":300,"bytes_out":200,"drops":{"vm-to-vm-denied":4},"mac":"#))
+    #expect(
+      reply.text.contains(
+        #""network":{"attached":true,"bytes_in":300,"bytes_out":200,"drops":{"vm-to-vm-denied":4},"mac":"#))
     reply = try server.request("POST", "/v1/vms", json: #"{"image":"hello.elf","network":{"address":"10.0.5.5"}}"#)
     #expect(reply.status == 201)
     #expect(try reply.decode(CreateVMsResponse.self).vms[0].address == "10.0.5.5")
@@ -80,9 +90,12 @@ struct EndpointTests {
     #expect(reply.text.contains(#""address":null"#) && reply.text.contains(#""network":null"#), "\(reply.text)")
     // The metrics carry one series per VM with a NIC, labelled by VM.
     let metrics = try server.request("GET", "/v1/metrics").text
-    #expect(metrics.contains(#"denali_vm_network_packets_total{vm="1",name="",address="10.0.0.2",direction="in"} 3"#), "\(metrics)")
+    #expect(
+      metrics.contains(#"denali_vm_network_packets_total{vm="1",name="",address="10.0.0.2",direction="in"} 3"#),
+      "\(metrics)")
     #expect(metrics.contains(#"denali_vm_network_bytes_total{vm="3",name="",address="10.0.5.5",direction="out"} 200"#))
-    #expect(metrics.contains(#"denali_vm_network_drops_total{vm="2",name="",address="10.0.0.3",reason="vm-to-vm-denied"} 4"#))
+    #expect(
+      metrics.contains(#"denali_vm_network_drops_total{vm="2",name="",address="10.0.0.3",reason="vm-to-vm-denied"} 4"#))
     #expect(metrics.contains(#"denali_vm_network_queued_frames{vm="1",name="",address="10.0.0.2"} 1"#))
     #expect(!metrics.contains(#"vm="4""#), "the VM without a NIC has no network series")
   }
@@ -91,7 +104,8 @@ struct EndpointTests {
   func absoluteAndInnerLink() throws {
     let server = try TestServer()
     try FileManager.default.createDirectory(atPath: server.images + "/sub", withIntermediateDirectories: true)
-    try FileManager.default.createSymbolicLink(atPath: server.images + "/sub/link.elf", withDestinationPath: "../hello.elf")
+    try FileManager.default.createSymbolicLink(
+      atPath: server.images + "/sub/link.elf", withDestinationPath: "../hello.elf")
     #expect(try server.request("POST", "/v1/vms", json: #"{"image":"\#(server.images)/hello.elf"}"#).status == 201)
     let reply = try server.request("POST", "/v1/vms", json: #"{"image":"sub/link.elf"}"#)
     #expect(reply.status == 201)
@@ -118,7 +132,9 @@ struct EndpointTests {
       id: 9, name: "x", image: "/i", state: .exited(status: 3), memoryBytes: 2 << 20, cpuTimeNanoseconds: 5,
       exits: ["io": 2], hypercalls: 1, createdAt: Date(timeIntervalSince1970: 0), restoredFrom: .swap)
     let json = String(decoding: ControlJSON.bytes(info), as: UTF8.self)
-    #expect(json.contains(#""state":"exited""#) && json.contains(#""exit_status":3"#) && json.contains(#""restored_from":"swap""#))
+    #expect(
+      json.contains(#""state":"exited""#) && json.contains(#""exit_status":3"#)
+        && json.contains(#""restored_from":"swap""#))
     #expect(json.contains(#""created_at":"1970-01-01T00:00:00Z""#) && json.contains(#""started_at":null"#))
     #expect(try ControlJSON.decoder().decode(VMInfo.self, from: Data(json.utf8)) == info)
     var faulted = info
@@ -221,7 +237,8 @@ struct EndpointTests {
   func keepAlive() throws {
     let server = try TestServer()
     let request = "GET /v1/health HTTP/1.1\r\nHost: t\r\n\r\n"
-    let bytes = try server.rawBytes(Array((request + request + "GET /v1/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").utf8))
+    let bytes = try server.rawBytes(
+      Array((request + request + "GET /v1/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").utf8))
     let text = String(decoding: bytes, as: UTF8.self)
     #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 4)
   }
@@ -252,7 +269,9 @@ struct EndpointTests {
     #expect(reply.status == 422)
     #expect(reply.error?.code == "unprocessable")
     let cut = CreateVMsResponse(vms: [], stopped: ControlError(.limitReached("full")).body)
-    #expect(String(decoding: ControlJSON.bytes(cut), as: UTF8.self) == #"{"stopped":{"code":"limit_reached","message":"full"},"vms":[]}"# + "\n")
+    #expect(
+      String(decoding: ControlJSON.bytes(cut), as: UTF8.self)
+        == #"{"stopped":{"code":"limit_reached","message":"full"},"vms":[]}"# + "\n")
   }
 
   @Test("A duplicate name is a 409")

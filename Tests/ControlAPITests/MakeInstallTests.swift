@@ -20,7 +20,9 @@ struct MakeInstallTests {
   /// Runs `make TARGET VARIABLES...` in the package root on what make test built (debug, NO_BUILD: these tests run
   /// inside `swift test`, which holds the build directory).
   func make(_ target: String, _ variables: [String]) throws -> ProcessResult {
-    let arguments = ["-s", "--no-print-directory", "-C", ProcessRunner.root.path, target, "CONFIGURATION=debug", "NO_BUILD=1"]
+    let arguments = [
+      "-s", "--no-print-directory", "-C", ProcessRunner.root.path, target, "CONFIGURATION=debug", "NO_BUILD=1",
+    ]
     // The outer make's jobserver and flags do not reach this one.
     return try ProcessRunner.run(
       "/usr/bin/make", arguments + variables, environment: ["MAKEFLAGS": "", "MFLAGS": "", "MAKELEVEL": ""],
@@ -46,7 +48,8 @@ struct MakeInstallTests {
     let usr = destination + "/usr/local"
     #expect(mode(usr + "/bin/denalid") == 0o755)
     for file in [
-      "/etc/denali/denalid.conf", "/usr/local/lib/systemd/system/denalid.service", "/usr/local/lib/sysusers.d/denali.conf",
+      "/etc/denali/denalid.conf", "/usr/local/lib/systemd/system/denalid.service",
+      "/usr/local/lib/sysusers.d/denali.conf",
       "/usr/local/share/denali/guests/hello.elf", "/usr/local/share/doc/denali/API.md",
       "/usr/local/share/man/man1/denalid.1", "/usr/local/share/man/man1/denalid-spawn.1",
       "/usr/local/share/bash-completion/completions/denalid", "/usr/local/share/zsh/site-functions/_denalid",
@@ -61,8 +64,9 @@ struct MakeInstallTests {
     }
     let unit = try String(contentsOfFile: usr + "/lib/systemd/system/denalid.service", encoding: .utf8)
     #expect(unit.contains("\nExecStart=/usr/local/bin/denalid serve --config /etc/denali/denalid.conf\n"))
-    #expect(try Data(contentsOf: URL(fileURLWithPath: destination + "/etc/denali/denalid.conf"))
-      == Data(contentsOf: ProcessRunner.root.appendingPathComponent("Config/denalid.conf")))
+    #expect(
+      try Data(contentsOf: URL(fileURLWithPath: destination + "/etc/denali/denalid.conf"))
+        == Data(contentsOf: ProcessRunner.root.appendingPathComponent("Config/denalid.conf")))
     // The installed daemon is the one built.
     let version = try ProcessRunner.run(usr + "/bin/denalid", ["--version"])
     #expect(version.stdout.hasPrefix("denalid \(DebianPackageTests.packageVersion) (commit "), "\(version.stdout)")
@@ -91,7 +95,8 @@ struct MakeInstallTests {
     #expect(try String(contentsOfFile: destination + "/etc/denali/denalid.conf", encoding: .utf8) == "max-vms = 7\n")
     #expect(mode(destination + "/opt/denali/bin/denalid") == 0o755)
     #expect(FileManager.default.fileExists(atPath: manual + "/denalid-spawn.1"))
-    let unit = try String(contentsOfFile: destination + "/opt/denali/lib/systemd/system/denalid.service", encoding: .utf8)
+    let unit = try String(
+      contentsOfFile: destination + "/opt/denali/lib/systemd/system/denalid.service", encoding: .utf8)
     #expect(unit.contains("\nExecStart=/opt/denali/bin/denalid serve --config /etc/denali/denalid.conf\n"))
     #expect(unit.contains(" file:///opt/denali/share/doc/denali/API.md\n"))
     #expect(FileManager.default.fileExists(atPath: destination + "/opt/denali/share/doc/denali/API.md"))

@@ -18,7 +18,9 @@ struct OwnershipDispatchTests {
   /// The body of a response as text.
   static func text(_ response: ControlResponse) -> String { String(decoding: response.body, as: UTF8.self) }
 
-  @Test("list, inspect, console, kill and per-VM metrics: a user's own VMs only, another's 404 worded as a missing one; an admin all")
+  @Test(
+    "list, inspect, console, kill and per-VM metrics: a user's own VMs only, another's 404 worded as a missing one; an admin all"
+  )
   func dispatch() throws {
     let server = try TestServer()
     let dispatcher = server.server.dispatcher
@@ -33,7 +35,9 @@ struct OwnershipDispatchTests {
     #expect(adminList.contains(#""name":"a1""#) && adminList.contains(#""name":"b1""#))
 
     // Bob's VM 2 and a VM that does not exist answer alike, by id and by name, for every action.
-    for (theirs, missing, theirText, missingText) in [(VMReference.id(2), VMReference.id(99), "2", "99"), (.name("b1"), .name("zz"), "b1", "zz")] {
+    for (theirs, missing, theirText, missingText) in [
+      (VMReference.id(2), VMReference.id(99), "2", "99"), (.name("b1"), .name("zz"), "b1", "zz"),
+    ] {
       for make in [
         { (vm: VMReference) in ControlAction.inspectVM(vm) }, { .killVM($0) },
         { .readConsole($0, tail: 0, follow: false) },
@@ -41,7 +45,9 @@ struct OwnershipDispatchTests {
         let other = dispatcher.perform(make(theirs), caller: Self.alice)
         let none = dispatcher.perform(make(missing), caller: Self.alice)
         #expect(other.status == 404 && none.status == 404)
-        #expect(Self.text(other) == Self.text(none).replacingOccurrences(of: missingText, with: theirText), "\(Self.text(other))")
+        #expect(
+          Self.text(other) == Self.text(none).replacingOccurrences(of: missingText, with: theirText),
+          "\(Self.text(other))")
       }
       #expect(throws: ControlError.self) { try dispatcher.follow(theirs, tail: 0, caller: Self.alice) { _ in } }
     }

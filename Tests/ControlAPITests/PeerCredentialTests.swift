@@ -23,8 +23,10 @@ struct PeerCredentialTests {
   static func curl(as uid: UInt32, gid: UInt32, server: TestServer, path: String = "/v1/vms") throws -> ProcessResult {
     try ProcessRunner.run(
       ProcessRunner.which("setpriv") ?? "setpriv",
-      ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", ProcessRunner.which("curl") ?? "curl", "-sS",
-       "--max-time", "10", "--unix-socket", server.socketPath, "http://localhost\(path)"])
+      [
+        "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", ProcessRunner.which("curl") ?? "curl", "-sS",
+        "--max-time", "10", "--unix-socket", server.socketPath, "http://localhost\(path)",
+      ])
   }
 
   @Test("The policy allows root, the daemon's user and the socket's group, and refuses the rest")
@@ -33,7 +35,9 @@ struct PeerCredentialTests {
     #expect(policy.refusal(for: PeerCredentials(pid: 1, uid: 0, gid: 0)) == nil)
     #expect(policy.refusal(for: PeerCredentials(pid: 1, uid: 1000, gid: 1000)) == nil)
     #expect(policy.refusal(for: PeerCredentials(pid: 1, uid: 2000, gid: 4242)) == nil)
-    #expect(policy.refusal(for: PeerCredentials(pid: 1, uid: 65534, gid: 65534))?.contains("not a member of group 4242") == true)
+    #expect(
+      policy.refusal(for: PeerCredentials(pid: 1, uid: 65534, gid: 65534))?.contains("not a member of group 4242")
+        == true)
     let noGroup = PeerPolicy(daemonUID: 1000, groupID: nil)
     #expect(noGroup.refusal(for: PeerCredentials(pid: 1, uid: 2000, gid: 4242)) != nil)
   }
@@ -42,9 +46,12 @@ struct PeerCredentialTests {
   func administrators() {
     let policy = PeerPolicy(daemonUID: 1000, groupID: 4242, adminGroupID: 4343)
     #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 0, gid: 0)) == ControlCaller(uid: 0, isAdmin: true))
-    #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 2000, gid: 4343)) == ControlCaller(uid: 2000, isAdmin: true))
-    #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 1000, gid: 1000)) == ControlCaller(uid: 1000, isAdmin: true))
-    #expect(policy.caller(for: PeerCredentials(pid: 1, uid: 65534, gid: 4242)) == ControlCaller(uid: 65534, isAdmin: false))
+    #expect(
+      policy.caller(for: PeerCredentials(pid: 1, uid: 2000, gid: 4343)) == ControlCaller(uid: 2000, isAdmin: true))
+    #expect(
+      policy.caller(for: PeerCredentials(pid: 1, uid: 1000, gid: 1000)) == ControlCaller(uid: 1000, isAdmin: true))
+    #expect(
+      policy.caller(for: PeerCredentials(pid: 1, uid: 65534, gid: 4242)) == ControlCaller(uid: 65534, isAdmin: false))
     let noAdmins = PeerPolicy(daemonUID: 1000, groupID: 4242)
     #expect(noAdmins.caller(for: PeerCredentials(pid: 1, uid: 2000, gid: 4343)).isAdmin == false)
     #expect(noAdmins.caller(for: PeerCredentials(pid: 1, uid: 0, gid: 0)).isAdmin)
@@ -80,7 +87,8 @@ struct PeerCredentialTests {
     #expect(chmod(server.directory, 0o755) == 0)
     let result = try Self.curl(as: 65534, gid: 65534, server: server)
     #expect(result.status != 0)
-    #expect(result.stderr.contains("ermission denied") || result.stderr.contains("Couldn't connect"), "\(result.stderr)")
+    #expect(
+      result.stderr.contains("ermission denied") || result.stderr.contains("Couldn't connect"), "\(result.stderr)")
   }
 
   @Test("A member of the socket's group is served")

@@ -18,7 +18,8 @@ enum ProcessRunner {
 
   /// The denalid executable: $DENALID, else .build/debug/denalid; nil (with an issue recorded) when missing.
   static func denalid(sourceLocation: SourceLocation = #_sourceLocation) -> String? {
-    let path = ProcessInfo.processInfo.environment["DENALID"] ?? root.appendingPathComponent(".build/debug/denalid").path
+    let path =
+      ProcessInfo.processInfo.environment["DENALID"] ?? root.appendingPathComponent(".build/debug/denalid").path
     guard FileManager.default.isExecutableFile(atPath: path) else {
       Issue.record("\(path) is missing: build it first (`swift build`; make test does)", sourceLocation: sourceLocation)
       return nil

@@ -40,10 +40,13 @@ struct RouteTableTests {
     for route in ControlRoute.all {
       let path = route.path.replacingOccurrences(of: "{vm}", with: "web-1")
       let action = try router.parse(
-        method: route.method, uri: path, contentType: "application/json", body: route.method == "POST" && route.pattern == ["vms"] ? body : nil)
+        method: route.method, uri: path, contentType: "application/json",
+        body: route.method == "POST" && route.pattern == ["vms"] ? body : nil)
       switch (route.pattern.last, action) {
-      case ("vms", .listVMs), ("vms", .createVMs), ("{vm}", .inspectVM(.name("web-1"))), ("kill", .killVM(.name("web-1"))),
-        ("console", .readConsole(.name("web-1"), tail: 0, follow: false)), ("stats", .statistics), ("metrics", .metrics),
+      case ("vms", .listVMs), ("vms", .createVMs), ("{vm}", .inspectVM(.name("web-1"))),
+        ("kill", .killVM(.name("web-1"))),
+        ("console", .readConsole(.name("web-1"), tail: 0, follow: false)), ("stats", .statistics),
+        ("metrics", .metrics),
         ("health", .health):
         break
       default: Issue.record("\(route.method) \(path) parsed to \(action)")

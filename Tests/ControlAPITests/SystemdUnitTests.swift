@@ -76,7 +76,9 @@ struct SystemdUnitTests {
     let defaults = try ProcessRunner.run(denalid, ["serve", "--config", config, "--socket-group", "", "--unit-limits"])
     #expect(defaults.status == 0, "\(defaults.stderr)")
     func value(_ key: String, in text: String) -> Int? {
-      text.split(separator: "\n").first { $0.hasPrefix(key + "=") }.flatMap { Int($0.dropFirst(key.count + 1).filter(\.isNumber)) }
+      text.split(separator: "\n").first { $0.hasPrefix(key + "=") }.flatMap {
+        Int($0.dropFirst(key.count + 1).filter(\.isNumber))
+      }
     }
     let text = try String(contentsOfFile: Self.unit, encoding: .utf8)
     // The unit's values: the defaults' (its TasksMax allows up to 128 cores; here fewer).

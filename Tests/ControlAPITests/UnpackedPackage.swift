@@ -30,7 +30,9 @@ final class UnpackedPackage: Sendable {
     let result = Result { () throws(PackageError) in try UnpackedPackage(path: debPath) }
     // The scratch root goes when the test process exits (the static is set by then).
     atexit {
-      if case .success(let package) = UnpackedPackage.unpacked { try? FileManager.default.removeItem(atPath: package.scratch) }
+      if case .success(let package) = UnpackedPackage.unpacked {
+        try? FileManager.default.removeItem(atPath: package.scratch)
+      }
     }
     return result
   }()
@@ -94,7 +96,8 @@ final class UnpackedPackage: Sendable {
       "/usr/share/doc/denali/changelog.gz": "-rw-r--r--",
       "/usr/share/lintian/overrides/denali": "-rw-r--r--",
     ]
-    for document in try FileManager.default.contentsOfDirectory(atPath: sources + "/Docs") where document.hasSuffix(".md") {
+    for document in try FileManager.default.contentsOfDirectory(atPath: sources + "/Docs")
+    where document.hasSuffix(".md") {
       files["/usr/share/doc/denali/" + document] = "-rw-r--r--"
     }
     for guest in try FileManager.default.contentsOfDirectory(atPath: sources + "/Guests")

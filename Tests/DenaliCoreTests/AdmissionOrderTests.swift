@@ -40,7 +40,9 @@ struct AdmissionOrderTests {
       return nil
     }
     var gatekeeper = Gatekeeper(budget: Self.memorySize)
-    for id in 1...10 { gatekeeper.requestAdmission(try record(system, image, id: UInt64(id), returning: false), now: start) }
+    for id in 1...10 {
+      gatekeeper.requestAdmission(try record(system, image, id: UInt64(id), returning: false), now: start)
+    }
     return (gatekeeper, system, image)
   }
 
@@ -62,7 +64,9 @@ struct AdmissionOrderTests {
     var gatekeeper = burst.gatekeeper
     // Long after the burst was queued (its head is past its patience), three VMs that ran before wake up.
     let later = start + 2 * Gatekeeper.newVMPatience
-    for id in 101...103 { gatekeeper.requestAdmission(try record(burst.system, burst.image, id: UInt64(id), returning: true), now: later) }
+    for id in 101...103 {
+      gatekeeper.requestAdmission(try record(burst.system, burst.image, id: UInt64(id), returning: true), now: later)
+    }
     let order = admissionOrder(&gatekeeper, now: later + 1000, count: 13)
     // Turns: a returning VM waits for at most one new VM per returning VM ahead of it (first-come-first-served
     // would have put all three behind the ten new VMs).

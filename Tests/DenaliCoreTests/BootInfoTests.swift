@@ -1,8 +1,9 @@
 // BootInfoTests.swift: the boot information page a guest reads at start: header, argv and strings.
 import DenaliABI
-@testable import DenaliCore
 import KVM
 import Testing
+
+@testable import DenaliCore
 
 private let headerSize: UInt64 = 48
 private let argsMax = Int(DENALI_BOOT_ARGS_MAX)
@@ -34,7 +35,8 @@ private func written(_ info: BootInfo) throws -> GuestMemory {
   }
 
   @Test func headerFields() throws {
-    let memory = try written(BootInfo(memorySize: 4 << 20, imageEnd: 0x10_3000, arguments: ["a", "bc"], randomSeed: 0x1234_5678_9ABC_DEF0))
+    let memory = try written(
+      BootInfo(memorySize: 4 << 20, imageEnd: 0x10_3000, arguments: ["a", "bc"], randomSeed: 0x1234_5678_9ABC_DEF0))
     let base = DENALI_GPA_BOOT_INFO
     #expect(try memory.read(UInt32.self, at: base) == 0x494C_4E44)
     #expect(try memory.bytes(at: base, count: 4) == Array("DNLI".utf8))
@@ -73,7 +75,8 @@ private func written(_ info: BootInfo) throws -> GuestMemory {
     #expect(try memory.read(UInt64.self, at: info.argv + UInt64(arguments.count) * 8) == 0)
     // Nothing is written past the last string.
     #expect(try memory.bytes(at: expectedPointer, count: pageEnd - expectedPointer).allSatisfy { $0 == 0 })
-    #expect(Int(expectedPointer - info.argv) == BootInfo(memorySize: 0, imageEnd: 0, arguments: arguments).argumentBytes)
+    #expect(
+      Int(expectedPointer - info.argv) == BootInfo(memorySize: 0, imageEnd: 0, arguments: arguments).argumentBytes)
   }
 
   @Test func noArgumentsGivesArgcZeroAndNullArgv0() throws {

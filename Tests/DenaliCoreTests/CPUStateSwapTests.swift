@@ -43,7 +43,8 @@ struct CPUStateSwapTests {
       try GuestVM(system: system, image: image, configuration: configuration, resident: false, console: console.sink),
       name: "cpu-state")
     let other = VMConfiguration(memorySize: Self.memorySize, arguments: ["5"], timeout: .seconds(2), id: 2)
-    scheduler.submit(try GuestVM(system: system, image: idler, configuration: other, resident: false) { _ in }, name: "idler")
+    scheduler.submit(
+      try GuestVM(system: system, image: idler, configuration: other, resident: false) { _ in }, name: "idler")
     let reports = scheduler.waitForAll()
     let report = try #require(reports.first { $0.id == 1 })
     #expect(report.accounting.swapOuts >= 1 && report.accounting.swapIns >= 1, "it was swapped out and in")
@@ -52,7 +53,9 @@ struct CPUStateSwapTests {
     // The core list of the issue: the guest could write each of them (none was refused).
     let refusedLine = console.text.split(separator: "\n").first { $0.hasPrefix("cpu-state: refused") } ?? ""
     let refused = Set(refusedLine.split(separator: " ").dropFirst(2).map(String.init))
-    for msr in ["0x174", "0x175", "0x176", "0xc0000081", "0xc0000082", "0xc0000083", "0xc0000084", "0xc0000102", "0x277"] {
+    for msr in [
+      "0x174", "0x175", "0x176", "0xc0000081", "0xc0000082", "0xc0000083", "0xc0000084", "0xc0000102", "0x277",
+    ] {
       #expect(!refused.contains(msr), "\(msr) refused: \(console.text)")
     }
   }

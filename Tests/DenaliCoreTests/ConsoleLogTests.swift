@@ -54,7 +54,10 @@ struct ConsoleLogTests {
     append(log, Array("more\r\n".utf8))
     log.close()
     append(log, Array("after\n".utf8))
-    #expect(seen.withLock { $0 } == [.output(Array("last\n".utf8)), .output(Array("new\n".utf8)), .output(Array("more\n".utf8)), .ended])
+    #expect(
+      seen.withLock { $0 } == [
+        .output(Array("last\n".utf8)), .output(Array("new\n".utf8)), .output(Array("more\n".utf8)), .ended,
+      ])
     #expect(cancelledSeen.withLock { $0 } == [.output(Array("old\nlast\n".utf8)), .output(Array("new\n".utf8))])
     subscription.cancel()
     // Following a closed log: the tail, then .ended at once.

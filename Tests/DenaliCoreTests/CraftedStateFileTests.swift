@@ -16,7 +16,8 @@ struct CraftedStateFileTests {
   /// A fresh directory (mode 0700) for one test, removed afterwards by the caller.
   func makeDirectory() throws -> String {
     let path = "/tmp/denali-crafted-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+    try FileManager.default.createDirectory(
+      atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
     return path
   }
 
@@ -38,7 +39,9 @@ struct CraftedStateFileTests {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
   }
 
-  func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 { bytes.withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) } }
+  func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+    bytes.withUnsafeBytes { swap_crc32c(0, $0.baseAddress, $0.count) }
+  }
 
   func store<T: FixedWidthInteger>(_ value: T, in bytes: inout [UInt8], at offset: Int) {
     withUnsafeBytes(of: value.littleEndian) { bytes.replaceSubrange(offset..<(offset + $0.count), with: $0) }
@@ -165,16 +168,23 @@ struct CraftedStateFileTests {
     return Array((VMJournalEntry.checksumText(of: bytes[...]) + " " + json + "\n").utf8)
   }
 
-  @Test("journal addresses that are not IPv4, or that no VM could have, skip their record; hostile counters do not trap")
+  @Test(
+    "journal addresses that are not IPv4, or that no VM could have, skip their record; hostile counters do not trap")
   func journalAddresses() throws {
     let directory = try makeDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
     func created(_ id: Int, _ extra: String) -> [UInt8] {
-      line(json: #"{"created":{"arguments":[],"createdAt":1700000000,"id":\#(id),"imageKey":"0123456789abcdef-4096","imagePath":"/i/udp-echo.elf","memorySize":2097152\#(extra)}}"#)
+      line(
+        json:
+          #"{"created":{"arguments":[],"createdAt":1700000000,"id":\#(id),"imageKey":"0123456789abcdef-4096","imagePath":"/i/udp-echo.elf","memorySize":2097152\#(extra)}}"#
+      )
     }
     let max = UInt64.max
     let lines: [[UInt8]] = [
-      created(1, #","address":"10.0.0.5","usage":{"cpuNanoseconds":0,"exitsIO":0,"exitsInterrupted":0,"exitsMMIO":0,"exitsOther":0,"hypercalls":0,"network":{"packetsIn":\#(max),"drops":{"spoofed":\#(max),"no-such-reason":7}}}"#),
+      created(
+        1,
+        #","address":"10.0.0.5","usage":{"cpuNanoseconds":0,"exitsIO":0,"exitsInterrupted":0,"exitsMMIO":0,"exitsOther":0,"hypercalls":0,"network":{"packetsIn":\#(max),"drops":{"spoofed":\#(max),"no-such-reason":7}}}"#
+      ),
       created(2, #","address":"300.1.1.1""#),
       created(3, #","address":"10.0.0.5.1""#),
       created(4, #","address":"224.0.0.1""#),
@@ -195,7 +205,8 @@ struct CraftedStateFileTests {
     #expect(journal.skippedEntries == 7)
     let reasons = journal.skippedReasons.joined(separator: "\n")
     for (line, address) in [(4, "224.0.0.1"), (5, "127.0.0.1"), (6, "0.0.0.0")] {
-      #expect(reasons.contains("line \(line): vm \(line): address \(address) is not a unicast host address"), "\(reasons)")
+      #expect(
+        reasons.contains("line \(line): vm \(line): address \(address) is not a unicast host address"), "\(reasons)")
     }
     for line in [2, 3, 7, 8] { #expect(reasons.contains("line \(line): not a journal entry"), "\(reasons)") }
   }
@@ -229,7 +240,9 @@ struct CraftedStateFileTests {
     #expect(ftruncate(fd, 1 << 30) == 0)
     close(fd)
     let before = peakResidentBytes()
-    #expect(throws: ImageStoreError.system(path: directory + "/images-store/\(key).elf", operation: "read", errno: EFBIG)) {
+    #expect(
+      throws: ImageStoreError.system(path: directory + "/images-store/\(key).elf", operation: "read", errno: EFBIG)
+    ) {
       try store.load(key)
     }
     #expect(peakResidentBytes() - before < 256 << 20)

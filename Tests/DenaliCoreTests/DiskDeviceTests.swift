@@ -18,7 +18,10 @@ struct DiskDeviceTests {
     return (table, try GuestMemory(size: 4 << 20))
   }
 
-  func io(_ table: HypercallTable, _ memory: GuestMemory, _ number: UInt32, block: UInt64, count: UInt64, buffer: UInt64 = buffer) throws -> Int64 {
+  func io(
+    _ table: HypercallTable, _ memory: GuestMemory, _ number: UInt32, block: UInt64, count: UInt64,
+    buffer: UInt64 = buffer
+  ) throws -> Int64 {
     var call = denali_hc_disk_io()
     call.block = block
     call.count = count
@@ -49,7 +52,8 @@ struct DiskDeviceTests {
     #expect(try io(table, memory, DENALI_HC_DISK_READ, block: 16, count: 1) == Int64(DENALI_ERANGE))
     #expect(try io(table, memory, DENALI_HC_DISK_READ, block: 15, count: 2) == Int64(DENALI_ERANGE))
     #expect(try io(table, memory, DENALI_HC_DISK_READ, block: .max, count: 2) == Int64(DENALI_ERANGE))
-    #expect(try io(table, memory, DENALI_HC_DISK_READ, block: 0, count: 1, buffer: (4 << 20) - 4095) == Int64(DENALI_EFAULT))
+    #expect(
+      try io(table, memory, DENALI_HC_DISK_READ, block: 0, count: 1, buffer: (4 << 20) - 4095) == Int64(DENALI_EFAULT))
     #expect(try io(table, memory, DENALI_HC_DISK_READ, block: 0, count: 2, buffer: .max - 100) == Int64(DENALI_EFAULT))
     #expect(try io(table, memory, DENALI_HC_DISK_READ, block: 15, count: 1) == 1)
   }

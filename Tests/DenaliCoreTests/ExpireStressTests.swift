@@ -17,7 +17,9 @@ extension GatekeeperTests {
   @Test("VMs stopped at random moments of their idle/run/swap cycles all end, whether stopped by id or by handle")
   func expireAtRandomMoments() throws {
     guard let system = try openKVMSystem() else { return }
-    let images = ["idler", "evil", "cpu-pattern", "hello"].compactMap { BuiltGuests.image($0, memorySize: Self.memorySize) }
+    let images = ["idler", "evil", "cpu-pattern", "hello"].compactMap {
+      BuiltGuests.image($0, memorySize: Self.memorySize)
+    }
     guard images.count == 4 else { return }
     // Wake every 2 ms; idle until an interrupt; spin 0.5 ms and nap 1 ms; exit at once.
     let arguments = [["2"], ["idle-forever"], ["spin-us=500", "idle-ns=1000000"], []]
@@ -50,8 +52,11 @@ extension GatekeeperTests {
       scheduler.submit(vm, name: "vm\(index + 1)")
       let byHandle = Bool.random(using: &generator)
       if byHandle { stoppedByHandle += 1 }
-      pending.append((ContinuousClock.now + .microseconds(Int.random(in: 0...300_000, using: &generator)),
-                      vm.configuration.id, byHandle ? vm.control : nil))
+      pending.append(
+        (
+          ContinuousClock.now + .microseconds(Int.random(in: 0...300_000, using: &generator)),
+          vm.configuration.id, byHandle ? vm.control : nil
+        ))
       expireDue()
     }
     while !pending.isEmpty, ContinuousClock.now < deadline {
@@ -86,7 +91,9 @@ extension GatekeeperTests {
     // The idler (period 1 s) is swapped out to make room for hello; then its swap file is destroyed.
     scheduler.submit(try guest(system, idler, id: 1, arguments: ["1000"]), name: "idler")
     let deadline = ContinuousClock.now + .seconds(30)
-    while scheduler.status(id: 1)?.phase != .idle, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+    while scheduler.status(id: 1)?.phase != .idle, ContinuousClock.now < deadline {
+      Thread.sleep(forTimeInterval: 0.01)
+    }
     scheduler.submit(try guest(system, hello, id: 2, arguments: []), name: "hello")
     while scheduler.status(id: 1)?.phase != .swappedOut, ContinuousClock.now < deadline {
       Thread.sleep(forTimeInterval: 0.005)

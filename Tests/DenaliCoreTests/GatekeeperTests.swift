@@ -61,7 +61,9 @@ struct GatekeeperTests {
     defer { scheduler.stop() }
     let console = SharedConsole()
     for id in 1...12 {
-      scheduler.submit(try guest(system, memcheck, id: UInt64(id), arguments: ["3", "30", "128"], console: console.sink), name: "memcheck")
+      scheduler.submit(
+        try guest(system, memcheck, id: UInt64(id), arguments: ["3", "30", "128"], console: console.sink),
+        name: "memcheck")
     }
     let peak = peakCharge(scheduler) { scheduler.liveCount == 0 }
     let reports = scheduler.waitForAll()
@@ -117,13 +119,16 @@ struct GatekeeperTests {
     let scheduler = try makeScheduler(system, budgetVMs: 1, directory: directory)
     defer { scheduler.stop() }
     let console = SharedConsole()
-    let sleeper = try guest(system, evil, id: 1, arguments: ["idle-forever"], timeout: .seconds(10), console: console.sink)
+    let sleeper = try guest(
+      system, evil, id: 1, arguments: ["idle-forever"], timeout: .seconds(10), console: console.sink)
     let interrupts = sleeper.interrupts
     scheduler.submit(sleeper, name: "idle-forever")
     // A second VM needs the only slot: the idle-forever VM is swapped out to make room.
     scheduler.submit(try guest(system, idler, id: 2, arguments: ["10"], timeout: .seconds(1)), name: "idler")
     let deadline = ContinuousClock.now + .seconds(5)
-    while scheduler.swapStatistics.swapOuts == 0 && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+    while scheduler.swapStatistics.swapOuts == 0 && ContinuousClock.now < deadline {
+      Thread.sleep(forTimeInterval: 0.01)
+    }
     #expect(scheduler.swapStatistics.swapOuts >= 1)
     interrupts.raise(DENALI_IRQ_NET_RX)
     let reports = scheduler.waitForAll()
@@ -144,7 +149,9 @@ struct GatekeeperTests {
     defer { scheduler.stop() }
     let console = SharedConsole()
     for id in 1...6 {
-      scheduler.submit(try guest(system, memcheck, id: UInt64(id), arguments: ["3", "20", "256"], console: console.sink), name: "memcheck")
+      scheduler.submit(
+        try guest(system, memcheck, id: UInt64(id), arguments: ["3", "20", "256"], console: console.sink),
+        name: "memcheck")
     }
     let reports = scheduler.waitForAll()
     #expect(reports.count == 6)
@@ -154,7 +161,9 @@ struct GatekeeperTests {
     #expect(swap.swapOutFailures >= 1, "a 400 KiB disk cannot hold several 300 KiB images: \(swap)")
     #expect(swap.loadFailures == 0)
     let lines = log.lines
-    #expect(lines.contains { $0.contains("swap-out failed, the VM stays in memory") && $0.contains("No space left") }, "\(lines)")
+    #expect(
+      lines.contains { $0.contains("swap-out failed, the VM stays in memory") && $0.contains("No space left") },
+      "\(lines)")
   }
 }
 

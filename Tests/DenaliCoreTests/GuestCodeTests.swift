@@ -2,9 +2,10 @@
 // few instruction facts the host needs, and the check that a hypercall exit came from a single `out dx, eax`.
 import CKVM
 import DenaliABI
+import Testing
+
 @testable import DenaliCore
 @testable import KVM
-import Testing
 
 /// Memory of `size` bytes with the machine layout installed, and the long-mode special registers of the ABI.
 private func layoutMachine(size: UInt64 = 4 << 20) throws -> GuestLinearMemory {
@@ -70,7 +71,9 @@ private func layoutMachine(size: UInt64 = 4 << 20) throws -> GuestLinearMemory {
 }
 
 @Suite struct GuestInstructionTests {
-  @Test("string port I/O is found after any prefixes", arguments: [[0x6F], [0xF3, 0x6F], [0x66, 0xF3, 0x6E], [0xF3, 0x48, 0x6D]])
+  @Test(
+    "string port I/O is found after any prefixes",
+    arguments: [[0x6F], [0xF3, 0x6F], [0x66, 0xF3, 0x6E], [0xF3, 0x48, 0x6D]])
   func stringPortIO(bytes: [UInt8]) throws {
     #expect(try #require(GuestInstruction(bytes)).isStringPortIO)
   }
@@ -85,16 +88,20 @@ private func layoutMachine(size: UInt64 = 4 << 20) throws -> GuestLinearMemory {
 
   @Test(
     "jumps, branches, calls, returns and system calls may transfer control to themselves",
-    arguments: [[0xEB, 0xFE], [0xE9, 0xFB, 0xFF, 0xFF, 0xFF], [0x74, 0xFE], [0x0F, 0x84, 0, 0, 0, 0], [0xE3, 0xFE],
-                [0xFF, 0xE0], [0xFF, 0x2D, 0, 0, 0, 0], [0x0F, 0x05], [0x0F, 0x34], [0x48, 0xCF], [0xC3]])
+    arguments: [
+      [0xEB, 0xFE], [0xE9, 0xFB, 0xFF, 0xFF, 0xFF], [0x74, 0xFE], [0x0F, 0x84, 0, 0, 0, 0], [0xE3, 0xFE],
+      [0xFF, 0xE0], [0xFF, 0x2D, 0, 0, 0, 0], [0x0F, 0x05], [0x0F, 0x34], [0x48, 0xCF], [0xC3],
+    ])
   func controlTransfers(bytes: [UInt8]) throws {
     #expect(try #require(GuestInstruction(bytes)).mayTransferControlToItself)
   }
 
   @Test(
     "descriptor loads and ordinary instructions always move RIP when they complete",
-    arguments: [[0x8E, 0xD8], [0x0F, 0x00, 0xD8], [0x0F, 0x00, 0xD0], [0x0F, 0x01, 0x10], [0x0F, 0x01, 0xC1],
-                [0xFF, 0xC0], [0x90], [0x0F, 0xA1]])
+    arguments: [
+      [0x8E, 0xD8], [0x0F, 0x00, 0xD8], [0x0F, 0x00, 0xD0], [0x0F, 0x01, 0x10], [0x0F, 0x01, 0xC1],
+      [0xFF, 0xC0], [0x90], [0x0F, 0xA1],
+    ])
   func notControlTransfers(bytes: [UInt8]) throws {
     #expect(try !#require(GuestInstruction(bytes)).mayTransferControlToItself)
   }

@@ -1,6 +1,7 @@
+import Testing
+
 // GuestFaultTests.swift: exit statuses and one-line descriptions of guest faults.
 @testable import DenaliCore
-import Testing
 
 @Suite struct GuestFaultTests {
   @Test(arguments: [UInt8(0), 1, 6, 13, 14, 31])
@@ -37,18 +38,30 @@ import Testing
   static let descriptions: [(GuestFault, [String])] = [
     (.exception(vector: 6, rip: 0x10_0abc, errorCode: nil, faultAddress: nil), ["invalid opcode", "#UD", "0x100abc"]),
     (.exception(vector: 0, rip: 0x10_0010, errorCode: nil, faultAddress: nil), ["divide error", "0x100010"]),
-    (.exception(vector: 13, rip: 0x10_0020, errorCode: 0x18, faultAddress: nil),
-     ["general protection", "#GP", "0x100020", "error code 0x18"]),
-    (.exception(vector: 14, rip: 0x10_0030, errorCode: 2, faultAddress: 0xdead_0000),
-     ["page fault", "#PF", "0x100030", "address 0xdead0000", "error code 0x2"]),
+    (
+      .exception(vector: 13, rip: 0x10_0020, errorCode: 0x18, faultAddress: nil),
+      ["general protection", "#GP", "0x100020", "error code 0x18"]
+    ),
+    (
+      .exception(vector: 14, rip: 0x10_0030, errorCode: 2, faultAddress: 0xdead_0000),
+      ["page fault", "#PF", "0x100030", "address 0xdead0000", "error code 0x2"]
+    ),
     (.exception(vector: 9, rip: 0x42, errorCode: nil, faultAddress: nil), ["reserved exception 9", "0x42"]),
     (.tripleFault(rip: 0xfff0), ["triple fault", "0xfff0"]),
     (.halted(rip: 0x10_0007), ["halted", "0x100007"]),
     (.emulationFailure(suberror: 3, rip: 0x10_0008), ["emulate", "3", "0x100008"]),
-    (.memoryOutOfBounds(address: 0x4000_0000, isWrite: true, rip: 0x10_0009),
-     ["write outside guest memory", "0x40000000", "0x100009"]),
-    (.memoryOutOfBounds(address: 0x5000_0000, isWrite: false, rip: 0x10_000a), ["read outside", "0x50000000", "0x10000a"]),
-    (.invalidPortIO(port: 0x60, isInput: true, size: 1, count: 1, rip: 0x10_000b), ["port I/O", "in port 0x60", "0x10000b"]),
+    (
+      .memoryOutOfBounds(address: 0x4000_0000, isWrite: true, rip: 0x10_0009),
+      ["write outside guest memory", "0x40000000", "0x100009"]
+    ),
+    (
+      .memoryOutOfBounds(address: 0x5000_0000, isWrite: false, rip: 0x10_000a),
+      ["read outside", "0x50000000", "0x10000a"]
+    ),
+    (
+      .invalidPortIO(port: 0x60, isInput: true, size: 1, count: 1, rip: 0x10_000b),
+      ["port I/O", "in port 0x60", "0x10000b"]
+    ),
     (.invalidHypercall(number: 1, structAddress: 0x3, rip: 0x10_000c), ["hypercall 1", "(0x3)", "0x10000c"]),
     (.entryFailure(hardwareReason: 0x21), ["could not enter", "0x21"]),
     (.unexpectedExit("exit reason 99", rip: 0x10_000d), ["exit reason 99", "0x10000d"]),

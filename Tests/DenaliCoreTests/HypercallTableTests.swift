@@ -1,8 +1,9 @@
 // HypercallTableTests.swift: hypercall dispatch and the console device against plain guest memory (no KVM).
 import DenaliABI
-@testable import DenaliCore
 import KVM
 import Testing
+
+@testable import DenaliCore
 
 /// Collects every console write, in order.
 private final class ConsoleCapture {
@@ -45,7 +46,8 @@ private func storeConsoleWrite(_ memory: GuestMemory, data: UInt64, length: UInt
     var call = denali_hc_terminate()
     call.status = status
     try memory.store(call, at: structAddress)
-    #expect(table.dispatch(number: terminate, structAddress: structAddress, memory: memory) == .terminate(status: expected))
+    #expect(
+      table.dispatch(number: terminate, structAddress: structAddress, memory: memory) == .terminate(status: expected))
   }
 
   @Test func consoleWriteReachesSinkAndReturnsLength() throws {

@@ -31,7 +31,9 @@ struct ImageStoreTests {
     _ = try ImageStore(directory: state + "/images-store")  // an existing directory is fine
 
     #expect(FileManager.default.createFile(atPath: state + "/plain", contents: Data([1])))
-    #expect(throws: ImageStoreError.notADirectory(path: state + "/plain")) { try ImageStore(directory: state + "/plain") }
+    #expect(throws: ImageStoreError.notADirectory(path: state + "/plain")) {
+      try ImageStore(directory: state + "/plain")
+    }
   }
 
   @Test("the same bytes give the same key and one file; the key is FNV-1a 64 in hex, a dash and the size")
@@ -74,7 +76,8 @@ struct ImageStoreTests {
     }
   }
 
-  @Test("keys that could name another file are refused", arguments: ["../x", "a/b", "", "..", "ABC-1", "abc.elf", "abc-1 "])
+  @Test(
+    "keys that could name another file are refused", arguments: ["../x", "a/b", "", "..", "ABC-1", "abc.elf", "abc-1 "])
   func badKey(key: String) throws {
     let state = try makeDirectory()
     defer { try? FileManager.default.removeItem(atPath: state) }

@@ -11,7 +11,8 @@ struct MachineHypercallTests {
   func nop() throws {
     let memory = try GuestMemory(size: 2 << 20)
     try memory.write(Int64(-99), at: 0x10_0000)
-    #expect(HypercallTable().dispatch(number: UInt16(DENALI_HC_NOP), structAddress: 0x10_0000, memory: memory) == .resume)
+    #expect(
+      HypercallTable().dispatch(number: UInt16(DENALI_HC_NOP), structAddress: 0x10_0000, memory: memory) == .resume)
     #expect(try memory.read(Int64.self, at: 0x10_0000) == 0)
   }
 
@@ -21,7 +22,8 @@ struct MachineHypercallTests {
     var call = denali_hc_idle()
     call.timeout_ns = timeout
     try memory.store(call, at: 0x10_0000)
-    let disposition = HypercallTable().dispatch(number: UInt16(DENALI_HC_IDLE), structAddress: 0x10_0000, memory: memory)
+    let disposition = HypercallTable().dispatch(
+      number: UInt16(DENALI_HC_IDLE), structAddress: 0x10_0000, memory: memory)
     #expect(disposition == .idle(timeoutNanoseconds: timeout))
   }
 }

@@ -1,9 +1,10 @@
 // MachineLayoutTests.swift: the host-built page tables, GDT, IDT and trap stubs, and the initial vCPU state.
 import CKVM
 import DenaliABI
+import Testing
+
 @testable import DenaliCore
 @testable import KVM
-import Testing
 
 /// Leaf entries: present, writable, and accessed and dirty set in advance (the CPU never writes the tables).
 private let presentWritable: UInt64 = 0x63

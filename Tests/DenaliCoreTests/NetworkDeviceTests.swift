@@ -33,7 +33,8 @@ struct NetworkDeviceTests {
 
   @Test("send checks length then buffer; receive checks buffer, then EAGAIN, then EMSGSIZE keeping the frame")
   func checks() throws {
-    let fabric = VirtualSwitch(configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 0, 0, 0), prefixLength: 24)))
+    let fabric = VirtualSwitch(
+      configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 0, 0, 0), prefixLength: 24)))
     let a = try fabric.addPort(id: 1)
     let b = try fabric.addPort(id: 2)
     fabric.start()

@@ -29,8 +29,10 @@ enum TestFrames {
 
   /// An ARP request from `mac`/`ip` asking for `target`, broadcast.
   static func arpRequest(from mac: MACAddress, _ ip: IPv4Address, asking target: IPv4Address) -> [UInt8] {
-    ARPMessage(operation: ARPMessage.request, senderMAC: mac, senderIP: ip, targetMAC: MACAddress(value: 0), targetIP: target)
-      .frame(to: .broadcast).bytes
+    ARPMessage(
+      operation: ARPMessage.request, senderMAC: mac, senderIP: ip, targetMAC: MACAddress(value: 0), targetIP: target
+    )
+    .frame(to: .broadcast).bytes
   }
 }
 

@@ -17,7 +17,8 @@ struct PlantedLinkTests {
   /// A fresh directory (mode 0700) under /tmp for one test, removed afterwards by the caller.
   func makeDirectory() throws -> String {
     let path = "/tmp/denali-planted-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+    try FileManager.default.createDirectory(
+      atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
     return path
   }
 
@@ -61,7 +62,8 @@ struct PlantedLinkTests {
     #expect(chmod(parent, 0o755) == 0 && chmod(parent + "/state", 0o755) == 0)
     #expect(chown(parent, Self.otherUser, Self.otherUser) == 0)
     for (directory, culprit, owner, mode) in [
-      (owned, owned, Self.otherUser, "0755"), (open, open, 0, "0777"), (parent + "/state", parent, Self.otherUser, "0755"),
+      (owned, owned, Self.otherUser, "0755"), (open, open, 0, "0777"),
+      (parent + "/state", parent, Self.otherUser, "0755"),
     ] {
       let expected = TrustedDirectoryError.untrusted(
         path: culprit, owner: owner, mode: S_IFDIR | (mode == "0777" ? 0o777 : 0o755), isTarget: culprit == directory)
@@ -70,7 +72,8 @@ struct PlantedLinkTests {
       #expect(throws: ImageStoreError.directory(expected)) { try ImageStore(directory: directory) }
       let message = SwapError.directory(expected).description
       #expect(message.contains("refusing \(culprit): it belongs to uid \(owner) and has mode \(mode)"), "\(message)")
-      #expect(!FileManager.default.fileExists(atPath: directory + "/vms.journal"), "nothing was created in \(directory)")
+      #expect(
+        !FileManager.default.fileExists(atPath: directory + "/vms.journal"), "nothing was created in \(directory)")
     }
   }
 
@@ -80,7 +83,8 @@ struct PlantedLinkTests {
     defer { try? FileManager.default.removeItem(atPath: base) }
     let victim = try makeVictim(in: base)
     let state = base + "/state"
-    try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+    try FileManager.default.createDirectory(
+      atPath: state, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
     #expect(symlink(victim, state + "/vms.journal") == 0)
     #expect(throws: VMJournalError.system(path: state + "/vms.journal", operation: "open", errno: ELOOP)) {
       try VMJournal(directory: state)
@@ -92,9 +96,11 @@ struct PlantedLinkTests {
     defer { journal.close() }
     #expect(unlink(state + "/vms.journal") == 0)
     #expect(symlink(victim, state + "/vms.journal") == 0)
-    try journal.rewrite([VMRecord(
-      id: 1, name: nil, imagePath: "/i/hello.elf", imageKey: "0123456789abcdef-1", memorySize: 2 << 20, diskSize: nil,
-      arguments: [], createdAt: 1)])
+    try journal.rewrite([
+      VMRecord(
+        id: 1, name: nil, imagePath: "/i/hello.elf", imageKey: "0123456789abcdef-1", memorySize: 2 << 20, diskSize: nil,
+        arguments: [], createdAt: 1)
+    ])
     #expect(contents(victim) == Self.victimText)
     var status = stat()
     #expect(lstat(state + "/vms.journal", &status) == 0 && status.st_mode & S_IFMT == S_IFREG)
@@ -174,9 +180,11 @@ struct PlantedLinkTests {
     #expect(rename(state, base + "/moved") == 0)
     #expect(symlink(elsewhere, state) == 0)
 
-    try journal.recordCreated([VMRecord(
-      id: 1, name: nil, imagePath: "/i/hello.elf", imageKey: "0123456789abcdef-1", memorySize: 2 << 20, diskSize: nil,
-      arguments: [], createdAt: 1)])
+    try journal.recordCreated([
+      VMRecord(
+        id: 1, name: nil, imagePath: "/i/hello.elf", imageKey: "0123456789abcdef-1", memorySize: 2 << 20, diskSize: nil,
+        arguments: [], createdAt: 1)
+    ])
     try journal.rewrite(journal.recovered)
     let file = SwapFile(store: store, vmID: 3, memorySize: 2 << 20)
     try file.complete(try file.write(memory: try memory(), state: [1], previous: nil, changed: nil))

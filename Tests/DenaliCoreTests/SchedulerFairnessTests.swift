@@ -44,7 +44,8 @@ extension SchedulerTests {
     let swapping = Scheduler.Swapping(
       memoryBudget: UInt64(guests.count) * memorySize, store: try SwapStore(directory: directory), system: system)
     let times = FinishTimes()
-    let scheduler = Scheduler(configuration: .init(workers: workers, swapping: swapping, onFinish: { times.record($0) }))
+    let scheduler = Scheduler(
+      configuration: .init(workers: workers, swapping: swapping, onFinish: { times.record($0) }))
     let early = late ?? vms.count
     for (index, vm) in vms.enumerated() where index < early { scheduler.submit(vm, name: guests[index].image) }
     scheduler.start()
@@ -68,8 +69,9 @@ extension SchedulerTests {
     let gamer = (image: "cpu-pattern", arguments: ["spin-us=2000", "idle-ns=1"], timeout: Duration.seconds(6))
     let hello = (image: "hello", arguments: [String](), timeout: Duration.seconds(6))
     // The hellos come 0.5 s after the nappers, when each worker is busy with a napper's spin-and-nap cycle.
-    guard let finished = try runTimed(
-      workers: 2, admitted: false, late: 2, delay: .milliseconds(500), [gamer, gamer, hello, hello, hello, hello])
+    guard
+      let finished = try runTimed(
+        workers: 2, admitted: false, late: 2, delay: .milliseconds(500), [gamer, gamer, hello, hello, hello, hello])
     else { return }
     let hellos = finished.filter { $0.report.name == "hello" }
     #expect(hellos.count == 4)
@@ -92,9 +94,10 @@ extension SchedulerTests {
     let hello = (image: "hello", arguments: [String](), timeout: Duration.seconds(8))
     // The hellos come 1 s after the nappers, when those are all in their spin-and-nap cycle (past their costly
     // first entries). Before the fix a woken napper always went first: no hello ran until the nappers ended.
-    guard let finished = try runTimed(
-      workers: 2, admitted: false, late: 50, delay: .seconds(1),
-      Array(repeating: gamer, count: 50) + Array(repeating: hello, count: 50))
+    guard
+      let finished = try runTimed(
+        workers: 2, admitted: false, late: 50, delay: .seconds(1),
+        Array(repeating: gamer, count: 50) + Array(repeating: hello, count: 50))
     else { return }
     let hellos = finished.filter { $0.report.name == "hello" }
     #expect(hellos.count == 50)
@@ -133,10 +136,12 @@ extension SchedulerTests {
     guard let sleeper = BuiltGuests.image("sleeper") else { return nil }
     let console = SharedConsole()
     let done = DispatchSemaphore(value: 0)
-    let guest = try vm(system, sleeper, id: id, arguments: ["200", "1"], console: { bytes in
-      console.sink(bytes)
-      if bytes.contains(UInt8(ascii: "\n")) { done.signal() }
-    })
+    let guest = try vm(
+      system, sleeper, id: id, arguments: ["200", "1"],
+      console: { bytes in
+        console.sink(bytes)
+        if bytes.contains(UInt8(ascii: "\n")) { done.signal() }
+      })
     scheduler.submit(guest, name: "sleeper")
     guard done.wait(timeout: .now() + 60) == .success else { return nil }
     let words = console.text.split(separator: " ")
@@ -145,7 +150,9 @@ extension SchedulerTests {
 
   @Test("100,000 idles cut short by interrupts leave no timer entries behind, and 1 ms sleeps stay as punctual")
   func earlyWakeups() throws {
-    guard let (system, scheduler) = try makeScheduler(workers: 2), let idler = BuiltGuests.image("idler") else { return }
+    guard let (system, scheduler) = try makeScheduler(workers: 2), let idler = BuiltGuests.image("idler") else {
+      return
+    }
     defer { scheduler.stop() }
     let before = try #require(try sleeperMedianLateness(system, scheduler, id: 1))
     // An idler with a 10-minute period: every interrupt ends its idle early, and it idles again at once.
@@ -165,7 +172,9 @@ extension SchedulerTests {
     let stored = scheduler.timerEntriesStored
     #expect(stored < 200, "timer entries stored after \(idles) early wake-ups: \(stored)")
     let after = try #require(try sleeperMedianLateness(system, scheduler, id: 3))
-    print("early wake-ups: \(idles); timer entries stored \(stored); 1 ms sleep lateness median \(before) µs before, \(after) µs after")
+    print(
+      "early wake-ups: \(idles); timer entries stored \(stored); 1 ms sleep lateness median \(before) µs before, \(after) µs after"
+    )
     // Batched timers (with more than 100 entries pending) would add up to 1 ms to every wake-up.
     #expect(after < before + 500, "1 ms sleeps late by \(before) µs before, \(after) µs after")
     #expect(scheduler.expire(id: 2))

@@ -22,7 +22,9 @@ struct SchedulerTests {
     _ system: KVMSystem, _ image: GuestImage, id: UInt64, arguments: [String] = [], timeout: Duration? = nil,
     console: @escaping ConsoleDevice.Sink = { _ in }
   ) throws -> GuestVM {
-    try GuestVM(system: system, image: image, configuration: VMConfiguration(arguments: arguments, timeout: timeout, id: id), console: console)
+    try GuestVM(
+      system: system, image: image, configuration: VMConfiguration(arguments: arguments, timeout: timeout, id: id),
+      console: console)
   }
 
   @Test("a guest that never yields is preempted: on one worker, hello finishes while spin runs")
@@ -58,7 +60,8 @@ struct SchedulerTests {
     // only has to show the sleeper was never stuck.
     let words = console.text.split(separator: " ")
     let median = words.firstIndex(of: "median").flatMap { UInt64(words[$0 + 1]) }
-    #expect(try #require(median, "\(console.text)") < 5_000, "median wake-up lateness under half a quantum: \(console.text)")
+    #expect(
+      try #require(median, "\(console.text)") < 5_000, "median wake-up lateness under half a quantum: \(console.text)")
     #expect(sleeperReport.accounting.timerWakeups >= 60)
     #expect(sleeperReport.accounting.wakeLatenessMax < 1_000_000_000, "\(console.text)")
   }
@@ -77,11 +80,14 @@ struct SchedulerTests {
 
   @Test("one timer heap for many idlers: 100 VMs sleeping 100 ms each wake about ten times a second")
   func manyIdlers() throws {
-    guard let (system, scheduler) = try makeScheduler(workers: 2), let idler = BuiltGuests.image("idler") else { return }
+    guard let (system, scheduler) = try makeScheduler(workers: 2), let idler = BuiltGuests.image("idler") else {
+      return
+    }
     defer { scheduler.stop() }
     // Three seconds, so that booting 100 VMs on a host loaded by other suites takes a small part of the window.
     for id in 1...100 {
-      scheduler.submit(try vm(system, idler, id: UInt64(id), arguments: ["100"], timeout: .milliseconds(3050)), name: "idler")
+      scheduler.submit(
+        try vm(system, idler, id: UInt64(id), arguments: ["100"], timeout: .milliseconds(3050)), name: "idler")
     }
     let reports = scheduler.waitForAll()
     #expect(reports.count == 100)
@@ -116,7 +122,9 @@ struct SchedulerTests {
 
   @Test("finished VMs are freed at once (descriptor, memory, kvm_run), even with a long timeout still pending")
   func resourcesReleased() throws {
-    guard let (system, scheduler) = try makeScheduler(workers: 2), let hello = BuiltGuests.image("hello") else { return }
+    guard let (system, scheduler) = try makeScheduler(workers: 2), let hello = BuiltGuests.image("hello") else {
+      return
+    }
     defer { scheduler.stop() }
     var freed: [() -> Bool] = []
     for id in 1...40 {

@@ -28,10 +28,13 @@ struct ShellReuseTests {
     if left.debugRegisters != right.debugRegisters { lines.append("debug registers") }
     if left.extendedControlRegisters != right.extendedControlRegisters { lines.append("xcrs") }
     if left.events.map({ bytes($0.raw) }) != right.events.map({ bytes($0.raw) }) { lines.append("events") }
-    let leftMSRs = msrs(left), rightMSRs = msrs(right)
+    let leftMSRs = msrs(left)
+    let rightMSRs = msrs(right)
     for index in Set(leftMSRs.keys).union(rightMSRs.keys).sorted() where !volatile.contains(index) {
       if leftMSRs[index] != rightMSRs[index] {
-        lines.append("msr 0x\(String(index, radix: 16)): \(leftMSRs[index].map { String($0, radix: 16) } ?? "-") vs \(rightMSRs[index].map { String($0, radix: 16) } ?? "-")")
+        lines.append(
+          "msr 0x\(String(index, radix: 16)): \(leftMSRs[index].map { String($0, radix: 16) } ?? "-") vs \(rightMSRs[index].map { String($0, radix: 16) } ?? "-")"
+        )
       }
     }
     return lines
@@ -77,9 +80,13 @@ struct ShellReuseTests {
     let template = try MemoryTemplate.template(for: image, memorySize: Self.memorySize)
     #expect(next.region.backing == .file(id: template.id, length: template.file.length))
     var expected = [UInt8](repeating: 0, count: Int(Self.memorySize))
-    #expect(expected.withUnsafeMutableBytes { pread(template.file.fd, $0.baseAddress, Int(template.file.length), 0) } == Int(template.file.length))
+    #expect(
+      expected.withUnsafeMutableBytes { pread(template.file.fd, $0.baseAddress, Int(template.file.length), 0) }
+        == Int(template.file.length))
     let changed = GuestMemory(region: next.region).withAllBytes { all in
-      stride(from: 0, to: all.count, by: 4096).filter { page in !all[page..<page + 4096].elementsEqual(expected[page..<page + 4096]) }
+      stride(from: 0, to: all.count, by: 4096).filter { page in
+        !all[page..<page + 4096].elementsEqual(expected[page..<page + 4096])
+      }
     }
     #expect(changed.isEmpty, "pages the old guest wrote are still there: \(changed.map { String($0, radix: 16) })")
   }
@@ -118,10 +125,12 @@ struct ShellReuseTests {
     var byte: UInt8 = 0x55
     #expect(pwrite(template.file.fd, &byte, 1, 0x1000) == -1 && errno == EPERM, "a sealed template refuses writes")
     // Two private mappings: a write through one is not seen through the other, nor in the file.
-    let first = try MemoryRegion(size: Self.memorySize), second = try MemoryRegion(size: Self.memorySize)
+    let first = try MemoryRegion(size: Self.memorySize)
+    let second = try MemoryRegion(size: Self.memorySize)
     try first.mapPrivately(template.file, id: template.id)
     try second.mapPrivately(template.file, id: template.id)
-    let one = GuestMemory(region: first), two = GuestMemory(region: second)
+    let one = GuestMemory(region: first)
+    let two = GuestMemory(region: second)
     let pml4 = try one.read(UInt64.self, at: 0x1000)
     #expect(pml4 != 0, "the template holds the page tables")
     try one.write(UInt64(0xdead_beef), at: 0x1000)

@@ -84,7 +84,8 @@ struct DecodedSiteImage {
       let length = Int(bytes[entry + 32]) | Int(bytes[entry + 33]) << 8
       return Entry(
         hash: u64(entry), firstBlock: u64(entry + 8), size: u64(entry + 16), checksum: u64(entry + 24),
-        contentType: bytes[entry + 34], path: String(decoding: bytes[(entry + 40)..<(entry + 40 + length)], as: UTF8.self))
+        contentType: bytes[entry + 34],
+        path: String(decoding: bytes[(entry + 40)..<(entry + 40 + length)], as: UTF8.self))
     }
   }
 
@@ -125,7 +126,9 @@ enum Reference {
 @Suite("SiteImagePacker")
 struct SiteImagePackerTests {
   /// Bytes that differ per file and per position.
-  static func content(_ size: Int, seed: UInt8) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) ^ seed } }
+  static func content(_ size: Int, seed: UInt8) -> [UInt8] {
+    (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) ^ seed }
+  }
 
   @Test("packs every file with its path, size, type, checksum and block-aligned, zero-padded data")
   func roundTrip() throws {
@@ -282,7 +285,10 @@ struct SiteImagePackerTests {
     let cycle = try SiteFixture()
     try cycle.write("d/x.txt", "x")
     try cycle.link("d/loop", to: "..")
-    guard case .directoryCycle = refusal(cycle) else { Issue.record("cycle not refused"); return }
+    guard case .directoryCycle = refusal(cycle) else {
+      Issue.record("cycle not refused")
+      return
+    }
 
     let fifo = try SiteFixture()
     #expect(mkfifo(fifo.site + "/pipe", 0o600) == 0)
@@ -325,11 +331,16 @@ struct SiteImagePackerTests {
   func pathLength() throws {
     let huge = try SiteFixture()
     try huge.write(String(repeating: "n", count: 255), "x")
-    #expect(refusal(huge) == .pathTooLong(path: huge.site + "/" + String(repeating: "n", count: 255), length: 256, limit: 216))
+    #expect(
+      refusal(huge) == .pathTooLong(path: huge.site + "/" + String(repeating: "n", count: 255), length: 256, limit: 216)
+    )
 
     let deep = try SiteFixture()
     try deep.write(Array(repeating: "abcdefghi", count: 30).joined(separator: "/"), "x")
-    guard case .pathTooLong = refusal(deep) else { Issue.record("deep path not refused"); return }
+    guard case .pathTooLong = refusal(deep) else {
+      Issue.record("deep path not refused")
+      return
+    }
 
     let longest = try SiteFixture()
     let name = String(repeating: "m", count: 215)  // "/" + 215 bytes = 216
@@ -342,7 +353,9 @@ struct SiteImagePackerTests {
   func limits() throws {
     let many = try SiteFixture()
     for index in 0..<4 { try many.write("\(index)", "x") }
-    #expect(refusal(many, SiteImageLimits(pathLength: 216, files: 3, fileSize: 1 << 30, imageSize: 1 << 32)) == .tooManyFiles(limit: 3))
+    #expect(
+      refusal(many, SiteImageLimits(pathLength: 216, files: 3, fileSize: 1 << 30, imageSize: 1 << 32))
+        == .tooManyFiles(limit: 3))
     try many.pack(SiteImageLimits(pathLength: 216, files: 4, fileSize: 1 << 30, imageSize: 1 << 32))
 
     let large = try SiteFixture()

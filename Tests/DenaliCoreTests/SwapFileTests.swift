@@ -33,7 +33,10 @@ struct SwapFileTests {
     return result
   }
 
-  func commit(_ file: SwapFile, _ memory: GuestMemory, previous: [SwapPageEntry]?, changed: PageBitmap?, state: [UInt8] = [1, 2, 3])
+  func commit(
+    _ file: SwapFile, _ memory: GuestMemory, previous: [SwapPageEntry]?, changed: PageBitmap?,
+    state: [UInt8] = [1, 2, 3]
+  )
     throws -> PendingSwapWrite
   {
     let pending = try file.write(memory: memory, state: state, previous: previous, changed: changed)
@@ -94,10 +97,13 @@ struct SwapFileTests {
     #expect(reopened.committed?.generation == 2)
     let restored = try GuestMemory(size: Self.memorySize)
     _ = try reopened.load(into: restored)
-    #expect(try contents(of: restored, pages: [10, 20, 30, 109, 200]) == [10: 10, 20: 0xAAAA, 30: 0, 109: 109, 200: 0xBBBB])
+    #expect(
+      try contents(of: restored, pages: [10, 20, 30, 109, 200]) == [10: 10, 20: 0xAAAA, 30: 0, 109: 109, 200: 0xBBBB])
   }
 
-  @Test("a VM that changes every page between swap-outs never makes its swap file (with a fresh copy beside it) pass the worst case swap-limit charges")
+  @Test(
+    "a VM that changes every page between swap-outs never makes its swap file (with a fresh copy beside it) pass the worst case swap-limit charges"
+  )
   func worstCaseBound() throws {
     let directory = try makeDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -114,7 +120,8 @@ struct SwapFileTests {
         try memory.write(UInt64(round << 32 | page), at: UInt64(page * 4096))
         changed.insert(page)
       }
-      let pending = try file.write(memory: memory, state: state, previous: previous, changed: previous == nil ? nil : changed)
+      let pending = try file.write(
+        memory: memory, state: state, previous: previous, changed: previous == nil ? nil : changed)
       // Before the rename, the old file and a fresh one may both be there.
       peak = max(peak, fileSize(path) + fileSize(path + ".new"))
       try file.complete(pending)

@@ -53,13 +53,15 @@ struct SwitchAddressAllocationTests {
     }
     #expect(fabric.portCount == 1, "nothing refused was added")
     // Automatic allocation steps around the address taken by hand.
-    #expect(try (2...5).map { try fabric.addPort(id: UInt64($0)).address.description }
-      == ["10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.6"])
+    #expect(
+      try (2...5).map { try fabric.addPort(id: UInt64($0)).address.description }
+        == ["10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.6"])
   }
 
   @Test("assignable addresses: a /30 holds two VMs, a /8 2^24 - 2")
   func assignableCounts() throws {
-    let fabric = VirtualSwitch(configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 2, 0, 0), prefixLength: 30)))
+    let fabric = VirtualSwitch(
+      configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 2, 0, 0), prefixLength: 30)))
     _ = try fabric.addPort(id: 1)
     _ = try fabric.addPort(id: 2)
     #expect(throws: NetworkError.self) { try fabric.addPort(id: 3) }

@@ -40,7 +40,8 @@ struct SwitchIsolationTests {
     let (fabric, ports) = try makeIsolatedSwitch(ports: 2, uplink: uplink)
     defer { fabric.stop() }
     let (a, b) = (ports[0], ports[1])
-    let gateway = IPv4Address(10, 0, 0, 1), hostMAC = MACAddress(0x0A, 0, 0, 0, 0, 1)
+    let gateway = IPv4Address(10, 0, 0, 1)
+    let hostMAC = MACAddress(0x0A, 0, 0, 0, 0, 1)
     #expect(a.send(TestFrames.arpRequest(from: a.mac, a.address, asking: gateway)))
     #expect(a.send(TestFrames.udp(from: a.mac, a.address, to: hostMAC, gateway)))
     #expect(eventually { uplink.transmitted.count == 2 })
@@ -54,7 +55,8 @@ struct SwitchIsolationTests {
 
   @Test("without isolation (denalid run's switch) the same frames are delivered")
   func allowedByDefault() throws {
-    let fabric = VirtualSwitch(configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 0, 0, 0), prefixLength: 24)))
+    let fabric = VirtualSwitch(
+      configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 0, 0, 0), prefixLength: 24)))
     let (a, b) = (try fabric.addPort(id: 1), try fabric.addPort(id: 2))
     fabric.start()
     defer { fabric.stop() }

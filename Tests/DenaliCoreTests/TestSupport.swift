@@ -21,7 +21,8 @@ func openKVMSystem() throws -> KVMSystem? {
 
 /// Loads built guest images for in-process tests ($DENALI_GUESTS_DIR or Guests/build).
 enum BuiltGuests {
-  static let directory = ProcessInfo.processInfo.environment["DENALI_GUESTS_DIR"]
+  static let directory =
+    ProcessInfo.processInfo.environment["DENALI_GUESTS_DIR"]
     ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Guests/build").path
 
@@ -44,4 +45,3 @@ final class SharedConsole: Sendable {
   /// Everything captured so far.
   var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
 }
-

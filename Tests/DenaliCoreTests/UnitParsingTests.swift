@@ -26,7 +26,8 @@ import Testing
 
   static let descriptions: [(UInt64, String)] = [
     (0, "0B"), (1, "1B"), (1023, "1023B"), (1024, "1KiB"), (1536, "1536B"), (4096, "4KiB"), (512 << 10, "512KiB"),
-    (2 << 20, "2MiB"), (3 << 19, "1536KiB"), (1 << 30, "1GiB"), (3 << 30, "3GiB"), (UInt64.max, "18446744073709551615B"),
+    (2 << 20, "2MiB"), (3 << 19, "1536KiB"), (1 << 30, "1GiB"), (3 << 30, "3GiB"),
+    (UInt64.max, "18446744073709551615B"),
   ]
 
   @Test(arguments: descriptions)
@@ -92,7 +93,9 @@ import Testing
     #expect(ByteCount.parse(text) == bytes, "ByteCount.parse(\(text))")
   }
 
-  @Test("ByteSize and ByteCount write sizes the same way", arguments: [0, 1, 512, 4096, 1536 << 10, 2 << 20, 3 << 30, UInt64.max])
+  @Test(
+    "ByteSize and ByteCount write sizes the same way",
+    arguments: [0, 1, 512, 4096, 1536 << 10, 2 << 20, 3 << 30, UInt64.max])
   func formatsAgree(bytes: UInt64) {
     #expect(ByteSize(bytes: bytes).description == ByteCount.format(bytes))
     #expect(ByteCount.parse(ByteCount.format(bytes)) == bytes)

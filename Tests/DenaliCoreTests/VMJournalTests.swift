@@ -139,12 +139,16 @@ struct VMJournalTests {
 
     // A line whose checksum matches but whose JSON is not an entry is skipped too.
     let bogus = Array(#"{"created":{"id":"nine"}}"#.utf8)
-    try setContents(directory, try contents(directory) + Array(VMJournalEntry.checksumText(of: bogus[...]).utf8) + [0x20] + bogus + [0x0A])
+    try setContents(
+      directory,
+      try contents(directory) + Array(VMJournalEntry.checksumText(of: bogus[...]).utf8) + [0x20] + bogus + [0x0A])
     reopened.close()
     #expect(try VMJournal(directory: directory).skippedEntries == 2)
   }
 
-  @Test("a rewrite records the next id, so ids of VMs left out of the table are never given again; a hostile one is skipped")
+  @Test(
+    "a rewrite records the next id, so ids of VMs left out of the table are never given again; a hostile one is skipped"
+  )
   func nextIDSurvivesCompaction() throws {
     let directory = try makeDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -167,10 +171,14 @@ struct VMJournalTests {
     try setContents(directory, try contents(directory) + line)
     let crafted = try VMJournal(directory: directory)
     #expect(crafted.recoveredNextID == 11)
-    #expect(crafted.skippedEntries == 1 && crafted.skippedReasons.first?.contains("next id") == true, "\(crafted.skippedReasons)")
+    #expect(
+      crafted.skippedEntries == 1 && crafted.skippedReasons.first?.contains("next id") == true,
+      "\(crafted.skippedReasons)")
   }
 
-  @Test("a VM's owner round-trips through an append, a rewrite and a reopen; a record older than owners reads as root's; -1 or a number past 32 bits is skipped")
+  @Test(
+    "a VM's owner round-trips through an append, a rewrite and a reopen; a record older than owners reads as root's; -1 or a number past 32 bits is skipped"
+  )
   func owner() throws {
     let directory = try makeDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -194,7 +202,8 @@ struct VMJournalTests {
     func line(_ json: String) -> [UInt8] {
       Array((VMJournalEntry.checksumText(of: Array(json.utf8)[...]) + " " + json + "\n").utf8)
     }
-    let old = #"{"created":{"arguments":[],"console":"","createdAt":1700000000,"id":3,"imageKey":"00000000000000aa-4096","imagePath":"/images/a.elf","memorySize":2097152,"restarts":0,"startedFrom":"image"}}"#
+    let old =
+      #"{"created":{"arguments":[],"console":"","createdAt":1700000000,"id":3,"imageKey":"00000000000000aa-4096","imagePath":"/images/a.elf","memorySize":2097152,"restarts":0,"startedFrom":"image"}}"#
     #expect(!old.contains("owner"))
     let minusOne = old.replacingOccurrences(of: #""id":3"#, with: #""id":4,"owner":4294967295"#)
     let tooLarge = old.replacingOccurrences(of: #""id":3"#, with: #""id":5,"owner":4294967296"#)
@@ -266,7 +275,8 @@ struct VMJournalTests {
     reopened.close()
     let rewritten = try VMJournal(directory: directory)
     defer { rewritten.close() }
-    #expect(rewritten.recovered[0].address == IPv4Address(10, 0, 5, 5) && rewritten.recovered[0].usage.network == counters)
+    #expect(
+      rewritten.recovered[0].address == IPv4Address(10, 0, 5, 5) && rewritten.recovered[0].usage.network == counters)
     #expect(rewritten.recovered[1].usage.network == nil)
   }
 
@@ -340,7 +350,11 @@ struct VMJournalTests {
     defer { try? FileManager.default.removeItem(atPath: directory) }
     guard mount("tmpfs", directory, "tmpfs", 0, "size=64k,mode=0700") == 0 else {
       let message = "skipping: cannot mount a tmpfs on \(directory): \(String(cString: strerror(errno))) (needs root)"
-      if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record(Comment(rawValue: message)) } else { print(message) }
+      if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record(Comment(rawValue: message))
+      } else {
+        print(message)
+      }
       return
     }
     defer { umount2(directory, Int32(MNT_DETACH)) }

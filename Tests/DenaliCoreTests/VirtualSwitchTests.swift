@@ -37,7 +37,8 @@ struct VirtualSwitchTests {
       try fabric.addPort(id: 9, address: IPv4Address(10, 0, 0, 2))
     }
     #expect(throws: NetworkError.self) { try fabric.addPort(id: 10, address: IPv4Address(10, 0, 1, 2)) }
-    let small = VirtualSwitch(configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 9, 0, 0), prefixLength: 30)))
+    let small = VirtualSwitch(
+      configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 9, 0, 0), prefixLength: 30)))
     _ = try small.addPort(id: 1)
     _ = try small.addPort(id: 2)
     #expect(throws: NetworkError.self) { try small.addPort(id: 3) }
@@ -84,8 +85,10 @@ struct VirtualSwitchTests {
     let (a, b, c) = (ports[0], ports[1], ports[2])
     let forgedMAC = TestFrames.udp(from: b.mac, a.address, to: c.mac, c.address)
     let forgedIP = TestFrames.udp(from: a.mac, b.address, to: c.mac, c.address)
-    let forgedARP = ARPMessage(operation: ARPMessage.reply, senderMAC: a.mac, senderIP: b.address, targetMAC: c.mac,
-                               targetIP: c.address).frame(to: c.mac).bytes
+    let forgedARP = ARPMessage(
+      operation: ARPMessage.reply, senderMAC: a.mac, senderIP: b.address, targetMAC: c.mac,
+      targetIP: c.address
+    ).frame(to: c.mac).bytes
     var forgedARPHardware = forgedARP
     b.mac.store(into: &forgedARPHardware, at: 22)  // the header's source is a's, the ARP body claims b's MAC
     for frame in [forgedMAC, forgedIP, forgedARP, forgedARPHardware] { #expect(a.send(frame)) }
@@ -108,7 +111,9 @@ struct VirtualSwitchTests {
     let (fabric, ports) = try makeSwitch(ports: 2, limits: .init(receiveFrames: 4, transmitFrames: 64))
     defer { fabric.stop() }
     let (a, b) = (ports[0], ports[1])
-    for index in 0..<10 { #expect(a.send(TestFrames.udp(from: a.mac, a.address, to: b.mac, b.address, marker: UInt8(index)))) }
+    for index in 0..<10 {
+      #expect(a.send(TestFrames.udp(from: a.mac, a.address, to: b.mac, b.address, marker: UInt8(index))))
+    }
     #expect(eventually { b.counters[.receiveQueueFull] == 6 })
     let received = drain(b)
     #expect(received.map { $0[59] } == [0, 1, 2, 3], "the first four wait in order; the rest are dropped")
@@ -132,10 +137,17 @@ struct VirtualSwitchTests {
     let (fabric, ports) = try makeSwitch(ports: 3, limits: .init(receiveFrames: 8, transmitFrames: 64), start: false)
     let (flooder, victim, server) = (ports[0], ports[1], ports[2])
     for index in 0..<40 {
-      #expect(flooder.send(TestFrames.udp(from: flooder.mac, flooder.address, to: server.mac, server.address, length: 1000, marker: UInt8(index))))
+      #expect(
+        flooder.send(
+          TestFrames.udp(
+            from: flooder.mac, flooder.address, to: server.mac, server.address, length: 1000, marker: UInt8(index))))
     }
     for index in 0..<3 {
-      #expect(victim.send(TestFrames.udp(from: victim.mac, victim.address, to: server.mac, server.address, length: 1000, marker: 200 + UInt8(index))))
+      #expect(
+        victim.send(
+          TestFrames.udp(
+            from: victim.mac, victim.address, to: server.mac, server.address, length: 1000, marker: 200 + UInt8(index)))
+      )
     }
     fabric.start()
     defer { fabric.stop() }
@@ -218,10 +230,11 @@ struct VirtualSwitchTests {
     uplink.inject(TestFrames.udp(from: hostMAC, a.address, to: b.mac, b.address))  // ... or as a's address
     uplink.inject([1, 2, 3])  // garbage
     uplink.inject(TestFrames.udp(from: hostMAC, host, to: .broadcast, IPv4Address(10, 0, 0, 255)))
-    #expect(eventually {
-      let figures = fabric.statistics.uplink
-      return figures[.spoofedSource] == 2 && figures[.malformed] == 1 && figures[.notFlooded] == 1
-    })
+    #expect(
+      eventually {
+        let figures = fabric.statistics.uplink
+        return figures[.spoofedSource] == 2 && figures[.malformed] == 1 && figures[.notFlooded] == 1
+      })
     #expect(b.receiveQueueLength == 1)
   }
 }

@@ -38,11 +38,13 @@ struct EngineErrorTests {
     }
   }
 
-  @Test("a path the engine cannot write (a directory where a scratch disk goes) is a host error, 5xx; the name stays free")
+  @Test(
+    "a path the engine cannot write (a directory where a scratch disk goes) is a host error, 5xx; the name stays free")
   func unwritableScratchDisk() throws {
     try EngineHarness.withEngine(started: false) { harness, engine in
       // The next VM is vm 1: its scratch disk's name is taken by a directory (unlink cannot remove it).
-      try FileManager.default.createDirectory(atPath: harness.path("disks/vm-1.img"), withIntermediateDirectories: false)
+      try FileManager.default.createDirectory(
+        atPath: harness.path("disks/vm-1.img"), withIntermediateDirectories: false)
       let request = try Guest.request("null", names: ["scratch"], diskBytes: 1 << 20)
       expectHostError(
         refusal { () throws(ControlBackendError) in try engine.createVMs(request) },
@@ -61,7 +63,11 @@ struct EngineErrorTests {
     try FileManager.default.createDirectory(atPath: harness.stateDirectory, withIntermediateDirectories: false)
     guard mount("tmpfs", harness.stateDirectory, "tmpfs", 0, "size=512k,mode=0700") == 0 else {
       let message = "skipping: cannot mount a tmpfs: \(String(cString: strerror(errno))) (needs root)"
-      if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record(Comment(rawValue: message)) } else { print(message) }
+      if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record(Comment(rawValue: message))
+      } else {
+        print(message)
+      }
       return
     }
     defer { umount2(harness.stateDirectory, Int32(MNT_DETACH)) }

@@ -68,7 +68,8 @@ final class EngineHarness {
 /// The built guest images ($DENALI_GUESTS_DIR or Guests/build), as the API layer hands them to the engine.
 enum Guest {
   /// The folder of the built guests.
-  static let directory = ProcessInfo.processInfo.environment["DENALI_GUESTS_DIR"]
+  static let directory =
+    ProcessInfo.processInfo.environment["DENALI_GUESTS_DIR"]
     ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Guests/build").path
 

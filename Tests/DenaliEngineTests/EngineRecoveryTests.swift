@@ -122,7 +122,8 @@ struct EngineRecoveryTests {
     defer { third.shutdown() }
     #expect(try third.inspectVM(.id(id)).restoredFrom == .swap)
     let after = try Self.countsAfterStart(third, [id])[0]
-    #expect(after.first == olderCount + 1 && isContiguous(after), "it goes on from the older image's \(olderCount): \(after)")
+    #expect(
+      after.first == olderCount + 1 && isContiguous(after), "it goes on from the older image's \(olderCount): \(after)")
   }
 
   @Test("a swap file that holds no readable image is removed and its VM restarts from its image")
@@ -131,7 +132,8 @@ struct EngineRecoveryTests {
     defer { harness.remove() }
     let (_, ids) = try Self.stoppedCounters(harness, count: 2)
     // One swap file overwritten with noise, the other cut to nothing.
-    let noisy = harness.path("swap/vm-\(ids[0]).swap"), empty = harness.path("swap/vm-\(ids[1]).swap")
+    let noisy = harness.path("swap/vm-\(ids[0]).swap")
+    let empty = harness.path("swap/vm-\(ids[1]).swap")
     #expect(FileManager.default.createFile(atPath: noisy, contents: Data(repeating: 0x5A, count: 3 * 4096)))
     #expect(truncate(empty, 0) == 0)
 
@@ -161,7 +163,9 @@ struct EngineRecoveryTests {
     let counterKey = ImageStore.key(for: try Guest.image("counter").bytes)
     let idlerKey = ImageStore.key(for: try Guest.image("idler").bytes)
     #expect(unlink(harness.path("images-store/\(counterKey).elf")) == 0)
-    #expect(FileManager.default.createFile(atPath: harness.path("images-store/\(idlerKey).elf"), contents: Data("not an ELF".utf8)))
+    #expect(
+      FileManager.default.createFile(
+        atPath: harness.path("images-store/\(idlerKey).elf"), contents: Data("not an ELF".utf8)))
 
     let second = try harness.make()
     defer { second.shutdown() }
@@ -197,7 +201,8 @@ extension EngineRecoveryTests {
     try Self.waitForCount(first, killed, atLeast: 1)
     _ = try first.killVM(.name("killed"))
     #expect(try first.waitForEnd(killed) == .killed)
-    let failed = try #require(try first.createVMs(Guest.request("exit-status", names: ["failed"], arguments: ["7"])).created.first?.id)
+    let failed = try #require(
+      try first.createVMs(Guest.request("exit-status", names: ["failed"], arguments: ["7"])).created.first?.id)
     #expect(try first.waitForEnd(failed) == .exited(status: 7))
     let live = try #require(
       try first.createVMs(Guest.request("counter", names: ["live"], arguments: Self.counter)).created.first?.id)
@@ -213,7 +218,8 @@ extension EngineRecoveryTests {
     defer { second.shutdown() }
     #expect(second.listVMs().map(\.id) == [killed, failed, live])
     #expect(httpStatus(refusal { () throws(ControlBackendError) in try second.inspectVM(.name("exited")) }) == 404)
-    let killedInfo = try second.inspectVM(.id(killed)), failedInfo = try second.inspectVM(.id(failed))
+    let killedInfo = try second.inspectVM(.id(killed))
+    let failedInfo = try second.inspectVM(.id(failed))
     #expect(killedInfo.state == .killed && killedInfo.restarts == 0, "\(killedInfo)")
     #expect(failedInfo.state == .exited(status: 7) && failedInfo.restarts == 0, "\(failedInfo)")
     #expect(try second.inspectVM(.id(live)).restarts == 1)
@@ -221,7 +227,8 @@ extension EngineRecoveryTests {
       #expect(!FileManager.default.fileExists(atPath: harness.path(stray)), "\(stray) is still there")
     }
     let consoleOfKilled = try second.console(killed)
-    #expect(consoleOfKilled.contains("count 1"), "a finished VM keeps its console across the restart: \(consoleOfKilled)")
+    #expect(
+      consoleOfKilled.contains("count 1"), "a finished VM keeps its console across the restart: \(consoleOfKilled)")
     try second.start()
     try Self.waitForCount(second, live, atLeast: (try second.counts(live).last ?? 0) + 2)
     #expect(try second.console(killed) == consoleOfKilled, "a killed VM ran again")

@@ -15,7 +15,9 @@ struct EngineTableTests {
     _ threads: Int, _ body: @Sendable @escaping () throws(ControlBackendError) -> VMCreationResult
   ) -> [Result<VMCreationResult, ControlBackendError>] {
     let results = Mutex<[Result<VMCreationResult, ControlBackendError>]>([])
-    let ready = DispatchGroup(), go = DispatchSemaphore(value: 0), done = DispatchGroup()
+    let ready = DispatchGroup()
+    let go = DispatchSemaphore(value: 0)
+    let done = DispatchGroup()
     for _ in 0..<threads {
       ready.enter()
       done.enter()
@@ -41,7 +43,9 @@ struct EngineTableTests {
       for names in [["cache", "web"], ["twin", "twin"]] {
         let request = try Guest.request("null", count: 2, names: names)
         let refused = refusal { () throws(ControlBackendError) in try engine.createVMs(request) }
-        #expect(httpStatus(refused) == 409 && refused?.description.contains("'\(names[1])'") == true, "\(names): \(String(describing: refused))")
+        #expect(
+          httpStatus(refused) == 409 && refused?.description.contains("'\(names[1])'") == true,
+          "\(names): \(String(describing: refused))")
       }
       // The refused requests reserved nothing: their other names are free and no VM was added.
       #expect(engine.listVMs().count == 2)
@@ -66,7 +70,8 @@ struct EngineTableTests {
     }
   }
 
-  @Test("concurrent creates racing for the last places under max-vms never pass it; a batch is cut short with the reason")
+  @Test(
+    "concurrent creates racing for the last places under max-vms never pass it; a batch is cut short with the reason")
   func limitRace() throws {
     try EngineHarness.withEngine(maximumVMs: 10, started: false) { _, engine in
       let request = try Guest.request("null", count: 3)
@@ -94,14 +99,17 @@ struct EngineTableTests {
     }
   }
 
-  @Test("concurrent creates of two users racing under their quotas and the daemon's disk limits never pass them; refused requests change nothing; a restart keeps owners and counts them")
+  @Test(
+    "concurrent creates of two users racing under their quotas and the daemon's disk limits never pass them; refused requests change nothing; a restart keeps owners and counts them"
+  )
   func quotaRace() throws {
     guard let harness = EngineHarness() else { return }
     defer { harness.remove() }
     // quota-vms 4 per user; scratch-disk-limit 8 disks of 64 KiB (admins are bound by it too).
     harness.configuration.limits = EngineLimits(vmsPerUser: 4, scratchDiskBytes: 8 * (64 << 10))
     let engine = try harness.make()
-    let alice = ControlCaller(uid: 1001, isAdmin: false), bob = ControlCaller(uid: 1002, isAdmin: false)
+    let alice = ControlCaller(uid: 1001, isAdmin: false)
+    let bob = ControlCaller(uid: 1002, isAdmin: false)
     for user in [alice, bob] {
       var request = try Guest.request("null")
       request.requester = user
@@ -137,7 +145,8 @@ struct EngineTableTests {
     #expect(try restarted.createVMs(more).created.first?.owner == 1004)
   }
 
-  @Test("finished VMs beyond keep-finished are forgotten oldest first, freeing their names; they make room under max-vms")
+  @Test(
+    "finished VMs beyond keep-finished are forgotten oldest first, freeing their names; they make room under max-vms")
   func forgetting() throws {
     try EngineHarness.withEngine(maximumVMs: 4, keptFinishedVMs: 2) { _, engine in
       var ids: [UInt64] = []
@@ -148,7 +157,8 @@ struct EngineTableTests {
       }
       #expect(engine.listVMs().map(\.id) == Array(ids.suffix(2)))
       #expect(httpStatus(refusal { () throws(ControlBackendError) in try engine.inspectVM(.name("n1")) }) == 404)
-      #expect(httpStatus(refusal { () throws(ControlBackendError) in try engine.consoleTail(.id(ids[1]), lines: 0) }) == 404)
+      #expect(
+        httpStatus(refusal { () throws(ControlBackendError) in try engine.consoleTail(.id(ids[1]), lines: 0) }) == 404)
       // Four live VMs fit under max-vms 4: the two finished ones kept make room.
       let idlers = try engine.createVMs(
         Guest.request("idler", count: 4, names: ["n1", "n2", "i3", "i4"], arguments: ["60000"]))

@@ -38,7 +38,9 @@ struct AdmissionUnderBurstTests {
     try #require(before != nil, "the counter never counted")
 
     let burstStart = ContinuousClock.now
-    let spawn = try daemon.client(["spawn", "hello.elf", "--count", "\(Self.burst)", "--memory", "2MiB", "--name", "burst"])
+    let spawn = try daemon.client([
+      "spawn", "hello.elf", "--count", "\(Self.burst)", "--memory", "2MiB", "--name", "burst",
+    ])
     #expect(spawn.status == 0, "\(spawn.stderr)")
     try daemon.waitForVMs("the burst to finish", limit: .seconds(600)) { vms in
       vms.filter { ($0["name"] as? String ?? "").hasPrefix("burst") && $0["state"] as? String == "exited" }.count
@@ -58,7 +60,8 @@ struct AdmissionUnderBurstTests {
     // a quarter of the drain when a loaded machine stretches everything: well under the drain either way, which
     // the test checks so that it can tell the two apart.
     #expect(drain > .seconds(2), "the burst drained too fast to tell the orders apart: \(drain)")
-    let drainMicroseconds = Int(drain.components.seconds) * 1_000_000 + Int(drain.components.attoseconds / 1_000_000_000_000)
+    let drainMicroseconds =
+      Int(drain.components.seconds) * 1_000_000 + Int(drain.components.attoseconds / 1_000_000_000_000)
     #expect(
       gap < max(1_000_000, drainMicroseconds / 4),
       "the counter went \(gap) µs without counting (burst drained in \(drain))")

@@ -59,7 +59,8 @@ struct BenchmarkDocsTests {
         Issue.record("Docs/BENCHMARKS.md has no section headed (`denali-bench \(name)`)")
         continue
       }
-      #expect((Self.documentedFields(in: section) ?? []).count >= 2, "\(name): no JSON (`--json`): paragraph with its fields")
+      #expect(
+        (Self.documentedFields(in: section) ?? []).count >= 2, "\(name): no JSON (`--json`): paragraph with its fields")
     }
   }
 
@@ -82,11 +83,14 @@ struct BenchmarkDocsTests {
     let object = try #require(
       try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
     #expect(object["benchmark"] as? String == name)
-    #expect(Set(object.keys) == documented.union(["benchmark"]), "printed \(object.keys.sorted()), documented \(documented.sorted())")
+    #expect(
+      Set(object.keys) == documented.union(["benchmark"]),
+      "printed \(object.keys.sorted()), documented \(documented.sorted())")
     // Comparisons carry both sides and their ratio.
-    for case let (key, comparison as [String: Any]) in object {
+    for case (let key, let comparison as [String: Any]) in object {
       #expect(comparison["denalid"] is NSNumber && comparison["baseline"] is NSNumber, "\(key): \(comparison)")
-      if let denalid = comparison["denalid"] as? Double, let baseline = comparison["baseline"] as? Double, baseline > 0 {
+      if let denalid = comparison["denalid"] as? Double, let baseline = comparison["baseline"] as? Double, baseline > 0
+      {
         #expect(abs((comparison["ratio"] as? Double ?? -1) - denalid / baseline) < 1e-6, "\(key): \(comparison)")
       }
     }

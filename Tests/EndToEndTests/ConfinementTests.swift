@@ -88,7 +88,9 @@ struct ConfinementTests {
     #expect(tasks.count >= 6, "\(tasks)")
     var unfiltered: [String] = []
     for task in tasks {
-      guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else { continue }
+      guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else {
+        continue
+      }
       let name = status.split(separator: "\n").first { $0.hasPrefix("Name:") } ?? ""
       // Seccomp: 2 is filter mode; KVM's own kernel workers (kvm-nx-lpage-*) are not the daemon's threads.
       if !status.contains("\nSeccomp:\t2\n") && !name.contains("kvm") { unfiltered.append("\(task) \(name)") }
@@ -145,15 +147,15 @@ struct ConfinementTests {
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let script =
       Self.unprivilegedDaemonScript(directory: directory, capabilities: "", serveArguments: "")
-      + """
+        + """
 
-      \(Denalid.executable) spawn --socket $dir/run/d.sock hello.elf >/dev/null
-      for i in $(seq 100); do \(Denalid.executable) logs --socket $dir/run/d.sock 1 | grep -q hello && break; sleep 0.1; done
-      echo "console: $(\(Denalid.executable) logs --socket $dir/run/d.sock 1)"
-      grep -E '^(Uid|CapEff|CapPrm|CapAmb|NoNewPrivs|Seccomp):' /proc/$daemon/status
-      kill -TERM $daemon; wait $daemon; echo "exit: $?"
-      cat $dir/log
-      """
+        \(Denalid.executable) spawn --socket $dir/run/d.sock hello.elf >/dev/null
+        for i in $(seq 100); do \(Denalid.executable) logs --socket $dir/run/d.sock 1 | grep -q hello && break; sleep 0.1; done
+        echo "console: $(\(Denalid.executable) logs --socket $dir/run/d.sock 1)"
+        grep -E '^(Uid|CapEff|CapPrm|CapAmb|NoNewPrivs|Seccomp):' /proc/$daemon/status
+        kill -TERM $daemon; wait $daemon; echo "exit: $?"
+        cat $dir/log
+        """
     let result = try Self.run("/bin/sh", ["-c", script], limit: .seconds(120))
     #expect(result.stdout.contains("console: hello from denali"), "\(result.stdout)\(result.stderr)")
     #expect(result.stdout.contains("Uid:\t65534\t65534\t65534\t65534"), "\(result.stdout)")
@@ -172,17 +174,18 @@ struct ConfinementTests {
     let script =
       Self.unprivilegedDaemonScript(
         directory: directory, capabilities: "+net_admin", serveArguments: "--network 10.78.0.0/24 --uplink 'tap utap0'")
-      + """
+        + """
 
-      ip -br address show utap0
-      grep -E "^(Uid|CapEff|CapPrm|CapAmb):" /proc/$daemon/status
-      kill -TERM $daemon; wait $daemon; echo "exit: $?"
-      cat $dir/log
-      """
+        ip -br address show utap0
+        grep -E "^(Uid|CapEff|CapPrm|CapAmb):" /proc/$daemon/status
+        kill -TERM $daemon; wait $daemon; echo "exit: $?"
+        cat $dir/log
+        """
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try script.write(toFile: directory + "/test.sh", atomically: true, encoding: .utf8)
     let ip = NetworkNamespace.which("ip") ?? "/usr/sbin/ip"
-    let result = try Self.run(ip, ["netns", "exec", namespace.name, "/bin/sh", directory + "/test.sh"], limit: .seconds(120))
+    let result = try Self.run(
+      ip, ["netns", "exec", namespace.name, "/bin/sh", directory + "/test.sh"], limit: .seconds(120))
     #expect(result.stdout.contains("10.78.0.1/24"), "the TAP device has its address: \(result.stdout)\(result.stderr)")
     #expect(result.stdout.contains("Uid:\t65534"), "\(result.stdout)")
     // Started with CAP_NET_ADMIN (ambient), running with none.

@@ -32,7 +32,8 @@ struct CounterGuestTests {
     #expect(lines == (0..<lines.count).map { "count \($0 + 1)" })
   }
 
-  @Test("an unknown key or a bad value prints the usage and exits 2",
+  @Test(
+    "an unknown key or a bad value prints the usage and exits 2",
     arguments: [["bogus=1"], ["interval-ms=0"], ["interval-ms=ten"], ["limit="], ["quiet=1"], ["limit=5", "extra"]])
   func usage(arguments: [String]) throws {
     guard Denalid.ready(guests: ["counter"]) else { return }

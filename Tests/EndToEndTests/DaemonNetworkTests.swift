@@ -18,7 +18,8 @@ struct DaemonNetworkTests {
 
   /// A payload naming the VM and the round (32 bytes, as udp-client sends).
   static func payload(_ id: Int, round: Int) -> [UInt8] {
-    Array("vm \(id) round \(round)".utf8.prefix(32)) + [UInt8](repeating: 0x2E, count: max(0, 32 - "vm \(id) round \(round)".utf8.count))
+    Array("vm \(id) round \(round)".utf8.prefix(32))
+      + [UInt8](repeating: 0x2E, count: max(0, 32 - "vm \(id) round \(round)".utf8.count))
   }
 
   /// Echoes once off every address (in id order) from `client`; records an issue for each that never answers.
@@ -64,12 +65,16 @@ struct DaemonNetworkTests {
     return (namespace, daemon)
   }
 
-  @Test("100 udp-echo VMs spawned with --network echo a host client at their addresses, before and after SIGTERM and SIGKILL restarts")
+  @Test(
+    "100 udp-echo VMs spawned with --network echo a host client at their addresses, before and after SIGTERM and SIGKILL restarts"
+  )
   func hundredServersAcrossRestarts() throws {
     guard Denalid.ready(guests: ["udp-echo"]), NetworkNamespace.available(),
       let (namespace, daemon) = try Self.networkedDaemon("10.61.0.0/16")
     else { return }
-    let spawn = try daemon.client(["spawn", "udp-echo.elf", "--network", "--count", "100", "--memory", "2MiB", "--", "quiet"])
+    let spawn = try daemon.client([
+      "spawn", "udp-echo.elf", "--network", "--count", "100", "--memory", "2MiB", "--", "quiet",
+    ])
     #expect(spawn.status == 0, "\(spawn.stderr)")
     let addresses = try Self.addresses(daemon)
     #expect(addresses.count == 100 && Set(addresses.values).count == 100, "\(addresses)")
@@ -96,7 +101,8 @@ struct DaemonNetworkTests {
     print(
       "100 echo servers: median round trip \(Self.milliseconds(Self.median(first.roundTrips.values))) (first), "
         + "\(Self.milliseconds(Self.median(second.roundTrips.values))) after SIGTERM + restart (swapped in on the packet), "
-        + "\(Self.milliseconds(Self.median(third.roundTrips.values))) after SIGKILL + restart; resends \(first.resends), \(second.resends), \(third.resends)")
+        + "\(Self.milliseconds(Self.median(third.roundTrips.values))) after SIGKILL + restart; resends \(first.resends), \(second.resends), \(third.resends)"
+    )
 
     // The NIC's counters: the rounds of the first and last runs at least (the crashed run's are lost with it).
     let info = try daemon.inspect("50")
@@ -114,7 +120,9 @@ struct DaemonNetworkTests {
     guard Denalid.ready(guests: ["udp-echo"]), NetworkNamespace.available(),
       let (namespace, daemon) = try Self.networkedDaemon("10.62.0.0/16", flags: ["--memory-budget", "20MiB"])
     else { return }
-    let spawn = try daemon.client(["spawn", "udp-echo.elf", "--network", "--count", "100", "--memory", "2MiB", "--", "quiet"])
+    let spawn = try daemon.client([
+      "spawn", "udp-echo.elf", "--network", "--count", "100", "--memory", "2MiB", "--", "quiet",
+    ])
     #expect(spawn.status == 0, "\(spawn.stderr)")
     let addresses = try Self.addresses(daemon)
     let vms = try daemon.waitForVMs("every echo server to boot and wait, most of them swapped out") { vms in
@@ -134,7 +142,9 @@ struct DaemonNetworkTests {
     let last = try #require(addresses.keys.max())
     var resident: [UInt64] = []
     for index in 0..<20 {
-      if let echo = client.echo(Self.payload(last, round: 100 + index), to: addresses[last] ?? "") { resident.append(echo.nanoseconds) }
+      if let echo = client.echo(Self.payload(last, round: 100 + index), to: addresses[last] ?? "") {
+        resident.append(echo.nanoseconds)
+      }
     }
     #expect(resident.count == 20)
     let swappedTrips = round.roundTrips.filter { swappedOut.contains($0.key) }.map(\.value)
@@ -160,7 +170,9 @@ struct DaemonNetworkTests {
     let dropped = (network["drops"] as? [String: Int])?["receive-queue-full"] ?? 0
     #expect(received + dropped <= burst + 2 && received < burst, "\(network)")
     #expect(client.echo(Self.payload(target, round: 9999), to: targetAddress) != nil, "the flooded VM still echoes")
-    print("a burst of \(burst) datagrams at a swapped-out VM: \(received) received, \(dropped) dropped (receive queue full)")
+    print(
+      "a burst of \(burst) datagrams at a swapped-out VM: \(received) received, \(dropped) dropped (receive queue full)"
+    )
     #expect(daemon.terminate() == 0)
   }
 
@@ -183,25 +195,43 @@ struct DaemonNetworkTests {
     try daemon.inspect(String(id))["network"] as? [String: Any] ?? [:]
   }
 
-  @Test("kill frees an address at once; a full subnet, a taken address, the gateway's and one outside are refused, changing nothing")
+  @Test(
+    "kill frees an address at once; a full subnet, a taken address, the gateway's and one outside are refused, changing nothing"
+  )
   func addressRefusals() throws {
     guard Denalid.ready(guests: ["udp-echo"]), NetworkNamespace.available(),
       let (_, daemon) = try Self.networkedDaemon("10.63.0.0/29", flags: ["--memory-budget", "4MiB"])
     else { return }
     // 10.63.0.0/29: hosts .1 to .6, .1 the gateway: room for five VMs (and memory for two).
-    let five = try daemon.client(["spawn", "udp-echo.elf", "--network", "--count", "5", "--memory", "2MiB", "--name", "s", "--", "quiet"])
+    let five = try daemon.client([
+      "spawn", "udp-echo.elf", "--network", "--count", "5", "--memory", "2MiB", "--name", "s", "--", "quiet",
+    ])
     #expect(five.status == 0, "\(five.stderr)")
     #expect(try Self.addresses(daemon).values.sorted() == (2...6).map { "10.63.0.\($0)" })
-    let booted = try daemon.waitForVMs("the five to boot, at least three of them swapped out and one idle in memory") { vms in
-      vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 2 } && vms.filter { $0["state"] as? String == "swapped_out" }.count >= 3
+    let booted = try daemon.waitForVMs("the five to boot, at least three of them swapped out and one idle in memory") {
+      vms in
+      vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 2 }
+        && vms.filter { $0["state"] as? String == "swapped_out" }.count >= 3
         && vms.contains { $0["state"] as? String == "idle" }
     }
     let refusals: [([String], String)] = [
-      (["--network"], "no free address left in 10.63.0.0/29 (network): every address is held by a live VM (HTTP 409, limit_reached)"),
+      (
+        ["--network"],
+        "no free address left in 10.63.0.0/29 (network): every address is held by a live VM (HTTP 409, limit_reached)"
+      ),
       (["--address", "10.63.0.4"], "address 10.63.0.4 is already in use by vm 3 (HTTP 409, conflict)"),
-      (["--address", "10.63.0.1"], "address 10.63.0.1 is the uplink's (uplink-address): the VMs' gateway, never a VM's (HTTP 422, unprocessable)"),
-      (["--address", "10.63.0.9"], "address 10.63.0.9 is outside this daemon's network 10.63.0.0/29 (network) (HTTP 422, unprocessable)"),
-      (["--address", "10.63.0.7"], "address 10.63.0.7 is the broadcast address of 10.63.0.0/29 (network): not a host address (HTTP 422, unprocessable)"),
+      (
+        ["--address", "10.63.0.1"],
+        "address 10.63.0.1 is the uplink's (uplink-address): the VMs' gateway, never a VM's (HTTP 422, unprocessable)"
+      ),
+      (
+        ["--address", "10.63.0.9"],
+        "address 10.63.0.9 is outside this daemon's network 10.63.0.0/29 (network) (HTTP 422, unprocessable)"
+      ),
+      (
+        ["--address", "10.63.0.7"],
+        "address 10.63.0.7 is the broadcast address of 10.63.0.0/29 (network): not a host address (HTTP 422, unprocessable)"
+      ),
       (["--address", "10.63.0.256"], "network.address '10.63.0.256' is not an IPv4 address (HTTP 422, unprocessable)"),
     ]
     for (flags, message) in refusals {
@@ -215,10 +245,15 @@ struct DaemonNetworkTests {
     let residentVM = try #require(booted.first { $0["state"] as? String == "idle" })
     let swappedVM = try #require(booted.first { $0["state"] as? String == "swapped_out" })
     for (index, victim) in [residentVM, swappedVM].enumerated() {
-      let name = try #require(victim["name"] as? String), address = try #require(victim["address"] as? String)
+      let name = try #require(victim["name"] as? String)
+      let address = try #require(victim["address"] as? String)
       #expect(try daemon.client(["kill", name]).status == 0)
-      #expect(try Self.networkStatistics(daemon)["addresses_in_use"] as? Int == 4, "\(victim["state"] ?? ""): freed when kill answered")
-      let again = try daemon.client(["spawn", "udp-echo.elf", "--address", address, "--memory", "2MiB", "--name", "again-\(index)", "--json"])
+      #expect(
+        try Self.networkStatistics(daemon)["addresses_in_use"] as? Int == 4,
+        "\(victim["state"] ?? ""): freed when kill answered")
+      let again = try daemon.client([
+        "spawn", "udp-echo.elf", "--address", address, "--memory", "2MiB", "--name", "again-\(index)", "--json",
+      ])
       #expect(again.status == 0, "\(victim["state"] ?? ""): \(again.stderr)")
       #expect(again.stdout.contains(#""address":"\#(address)""#), "\(again.stdout)")
       let killed = try daemon.inspect(name)
@@ -237,19 +272,25 @@ struct DaemonNetworkTests {
     #expect(plain.terminate() == 0)
   }
 
-  @Test("a restart with another network runs VMs without their NIC, keeping their addresses for the old network's return")
+  @Test(
+    "a restart with another network runs VMs without their NIC, keeping their addresses for the old network's return")
   func restartWithChangedNetwork() throws {
     guard Denalid.ready(guests: ["udp-echo"]) else { return }
     // No uplink: no TAP device, so no namespace is needed.
     let first = try DaemonProcess(flags: ["--network", "10.66.0.0/24"])
     try first.start()
-    #expect(try first.client(["spawn", "udp-echo.elf", "--network", "--count", "2", "--memory", "2MiB", "--", "quiet"]).status == 0)
+    #expect(
+      try first.client(["spawn", "udp-echo.elf", "--network", "--count", "2", "--memory", "2MiB", "--", "quiet"]).status
+        == 0)
     #expect(try Self.addresses(first) == [1: "10.66.0.1", 2: "10.66.0.2"])
     #expect(first.terminate() == 0)
 
     let moved = try DaemonProcess(flags: ["--network", "10.67.0.0/24"], sharing: first)
     try moved.start()
-    #expect(moved.log.contains("vm 1 restarts without its NIC: its address cannot be given back: address 10.66.0.1 is outside 10.67.0.0/24"), "\(moved.log)")
+    #expect(
+      moved.log.contains(
+        "vm 1 restarts without its NIC: its address cannot be given back: address 10.66.0.1 is outside 10.67.0.0/24"),
+      "\(moved.log)")
     let detached = try moved.inspect("1")
     #expect(detached["address"] as? String == "10.66.0.1" && detached["state"] as? String != "faulted", "\(detached)")
     #expect((detached["network"] as? [String: Any])?["attached"] as? Bool == false)
@@ -261,7 +302,8 @@ struct DaemonNetworkTests {
     try back.start()
     #expect(try Self.addresses(back) == [1: "10.66.0.1", 2: "10.66.0.2", 3: "10.67.0.1"])
     for id in ["1", "2"] {
-      #expect((try back.inspect(id)["network"] as? [String: Any])?["attached"] as? Bool == true, "vm \(id) has its NIC again")
+      #expect(
+        (try back.inspect(id)["network"] as? [String: Any])?["attached"] as? Bool == true, "vm \(id) has its NIC again")
     }
     #expect(back.log.contains("vm 3 restarts without its NIC"), "\(back.log)")
     #expect(back.terminate() == 0)
@@ -285,10 +327,19 @@ struct DaemonNetworkTests {
       stop.set(true)
       serverDone.wait()
     }
-    #expect(try daemon.client(["spawn", "udp-echo.elf", "--address", "10.64.0.5", "--name", "victim", "--memory", "2MiB", "--", "quiet"]).status == 0)
+    #expect(
+      try daemon.client([
+        "spawn", "udp-echo.elf", "--address", "10.64.0.5", "--name", "victim", "--memory", "2MiB", "--", "quiet",
+      ]).status == 0)
     let toVM = ["peer=10.64.0.5", "count=3", "timeout-ms=300", "tries=3"]
-    #expect(try daemon.client(["spawn", "udp-client.elf", "--network", "--name", "to-vm", "--memory", "2MiB", "--"] + toVM).status == 0)
-    #expect(try daemon.client(["spawn", "udp-client.elf", "--network", "--name", "to-host", "--memory", "2MiB", "--", "peer=10.64.0.1", "count=3"]).status == 0)
+    #expect(
+      try daemon.client(["spawn", "udp-client.elf", "--network", "--name", "to-vm", "--memory", "2MiB", "--"] + toVM)
+        .status == 0)
+    #expect(
+      try daemon.client([
+        "spawn", "udp-client.elf", "--network", "--name", "to-host", "--memory", "2MiB", "--", "peer=10.64.0.1",
+        "count=3",
+      ]).status == 0)
     try daemon.waitForVMs("both clients to finish") { vms in
       vms.filter { ($0["name"] as? String ?? "").hasPrefix("to-") }.allSatisfy { $0["state"] as? String == "exited" }
     }
@@ -327,14 +378,17 @@ struct DaemonNetworkTests {
       let result = try NetworkNamespace.command(command)
       #expect(result.status == 0, "\(command): \(result.output)")
     }
-    #expect(try daemon.client(["spawn", "udp-echo.elf", "--address", "10.65.0.5", "--memory", "2MiB", "--", "quiet"]).status == 0)
+    #expect(
+      try daemon.client(["spawn", "udp-echo.elf", "--address", "10.65.0.5", "--memory", "2MiB", "--", "quiet"]).status
+        == 0)
     // The commands of Docs/NETWORK.md, "Publishing a VM's port", run in the host's namespace.
     for command in Self.publishingCommands {
       let result = try host.run(command)
       #expect(result.status == 0, "\(command): \(result.output)")
     }
     let reply = try NetworkNamespace.command(
-      ["ip", "netns", "exec", outside.name, "socat", "-T", "5", "-t", "3", "-", "UDP:192.168.65.1:8007"], input: "published\n")
+      ["ip", "netns", "exec", outside.name, "socat", "-T", "5", "-t", "3", "-", "UDP:192.168.65.1:8007"],
+      input: "published\n")
     #expect(reply.status == 0 && reply.output == "published\n", "the outside got \(reply.output.debugDescription)")
     let info = try daemon.inspect("1")
     #expect(((info["network"] as? [String: Any])?["packets_in"] as? Int ?? 0) >= 1, "\(info)")
@@ -347,7 +401,10 @@ struct DaemonNetworkTests {
     ["sysctl", "-w", "net.ipv4.ip_forward=1"],
     ["nft", "add", "table", "ip", "denali"],
     ["nft", "add chain ip denali prerouting { type nat hook prerouting priority dstnat; }"],
-    ["nft", "add", "rule", "ip", "denali", "prerouting", "iifname", "eth0", "udp", "dport", "8007", "dnat", "to", "10.65.0.5:7"],
+    [
+      "nft", "add", "rule", "ip", "denali", "prerouting", "iifname", "eth0", "udp", "dport", "8007", "dnat", "to",
+      "10.65.0.5:7",
+    ],
     ["nft", "add chain ip denali forward { type filter hook forward priority filter; }"],
     ["nft", "add", "rule", "ip", "denali", "forward", "iifname", "dtap0", "oifname", "dtap0", "drop"],
   ]

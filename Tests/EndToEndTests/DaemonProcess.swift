@@ -27,7 +27,8 @@ final class DaemonProcess {
 
   /// A daemon (not started) with `flags` added to `serve`'s, started with `umask` when given, inside network
   /// namespace `namespace` when given.
-  init(flags: [String] = [], umask: String? = nil, namespace: String? = nil, environment: [String: String] = [:]) throws {
+  init(flags: [String] = [], umask: String? = nil, namespace: String? = nil, environment: [String: String] = [:]) throws
+  {
     self.environment = environment
     self.umask = umask
     self.namespace = namespace
@@ -132,7 +133,8 @@ final class DaemonProcess {
     let deadline = ContinuousClock.now + .seconds(60)
     while ContinuousClock.now < deadline {
       if !process.isRunning {
-        Issue.record("denalid serve exited with \(process.terminationStatus): \(log.text)", sourceLocation: sourceLocation)
+        Issue.record(
+          "denalid serve exited with \(process.terminationStatus): \(log.text)", sourceLocation: sourceLocation)
         return
       }
       if let health = try? client(["stats", "--json"]), health.status == 0 { return }
@@ -178,7 +180,8 @@ final class DaemonProcess {
   func client(_ arguments: [String], limit: Duration = .seconds(120)) throws -> DenalidResult {
     guard let command = arguments.first else { return try Denalid.run(arguments, limit: limit) }
     let separator = arguments.firstIndex(of: "--") ?? arguments.endIndex
-    let own = Array(arguments[1..<separator]), guest = Array(arguments[separator...])
+    let own = Array(arguments[1..<separator])
+    let guest = Array(arguments[separator...])
     return try Denalid.run([command, "--socket", socket] + own + guest, limit: limit)
   }
 
@@ -193,8 +196,10 @@ final class DaemonProcess {
     try curl.run()
     let body = output.fileHandleForReading.readDataToEndOfFile()
     curl.waitUntilExit()
-    guard curl.terminationStatus == 0, let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
-      Issue.record("GET /v1/health failed: curl status \(curl.terminationStatus), \(String(decoding: body, as: UTF8.self))")
+    guard curl.terminationStatus == 0, let object = try JSONSerialization.jsonObject(with: body) as? [String: Any]
+    else {
+      Issue.record(
+        "GET /v1/health failed: curl status \(curl.terminationStatus), \(String(decoding: body, as: UTF8.self))")
       return [:]
     }
     return object
@@ -216,7 +221,8 @@ final class DaemonProcess {
   /// `inspect --json ID`, decoded loosely.
   func inspect(_ vm: String) throws -> [String: Any] {
     let result = try client(["inspect", vm, "--json"])
-    guard result.status == 0, let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+    guard result.status == 0,
+      let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
     else {
       Issue.record("denalid inspect \(vm) failed: \(result.status) \(result.stderr)")
       return [:]
@@ -237,7 +243,9 @@ final class DaemonProcess {
       if condition(vms) { return vms }
       Thread.sleep(forTimeInterval: 0.1)
     }
-    Issue.record("timed out waiting for \(what); states: \(Dictionary(grouping: vms, by: { $0["state"] as? String ?? "?" }).mapValues(\.count))", sourceLocation: sourceLocation)
+    Issue.record(
+      "timed out waiting for \(what); states: \(Dictionary(grouping: vms, by: { $0["state"] as? String ?? "?" }).mapValues(\.count))",
+      sourceLocation: sourceLocation)
     return vms
   }
 }

@@ -22,7 +22,9 @@ struct DaemonTests {
     guard Denalid.ready(guests: ["hello"]) else { return }
     let daemon = try DaemonProcess()
     try daemon.start()
-    let spawn = try daemon.client(["spawn", "hello.elf", "--name", "greeter", "--memory", "2MiB", "--", "from", "the", "api"])
+    let spawn = try daemon.client([
+      "spawn", "hello.elf", "--name", "greeter", "--memory", "2MiB", "--", "from", "the", "api",
+    ])
     #expect(spawn.status == 0, "\(spawn.stderr)")
     try daemon.waitForVMs("greeter to exit") { $0.first?["state"] as? String == "exited" }
     let info = try daemon.inspect("greeter")
@@ -54,7 +56,9 @@ struct DaemonTests {
     let daemon = try DaemonProcess(flags: ["--memory-budget", "4MiB"])
     try daemon.start()
     // Two idlers in room for one: one of them is always swapped out or waiting.
-    #expect(try daemon.client(["spawn", "idler.elf", "--count", "2", "--name", "sleepy", "--memory", "2MiB", "--", "20"]).status == 0)
+    #expect(
+      try daemon.client(["spawn", "idler.elf", "--count", "2", "--name", "sleepy", "--memory", "2MiB", "--", "20"])
+        .status == 0)
     try daemon.waitForVMs("both idlers to have run") { vms in
       vms.count == 2 && vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) > 0 }
     }
@@ -77,7 +81,10 @@ struct DaemonTests {
     guard Denalid.ready(guests: ["counter"]) else { return }
     let daemon = try DaemonProcess()
     try daemon.start()
-    #expect(try daemon.client(["spawn", "counter.elf", "--name", "ticker", "--memory", "2MiB", "--", "interval-ms=30", "limit=12"]).status == 0)
+    #expect(
+      try daemon.client([
+        "spawn", "counter.elf", "--name", "ticker", "--memory", "2MiB", "--", "interval-ms=30", "limit=12",
+      ]).status == 0)
     let follow = try daemon.client(["logs", "ticker", "--follow"], limit: .seconds(60))
     #expect(follow.status == 0, "\(follow.stderr)")
     #expect(Self.counts(in: follow.stdout) == Array(1...12), "\(follow.stdout)")
@@ -90,14 +97,20 @@ struct DaemonTests {
     guard Denalid.ready(guests: ["counter", "evil"]) else { return }
     let daemon = try DaemonProcess()
     try daemon.start()
-    #expect(try daemon.client(["spawn", "counter.elf", "--name", "steady", "--memory", "2MiB", "--", "interval-ms=20"]).status == 0)
+    #expect(
+      try daemon.client(["spawn", "counter.elf", "--name", "steady", "--memory", "2MiB", "--", "interval-ms=20"]).status
+        == 0)
     for attack in ["mmio-read", "triple", "sse", "io-other-port", "hc-unknown", "pagetable-escape"] {
       _ = try daemon.client(["spawn", "evil.elf", "--name", "evil-\(attack)", "--memory", "2MiB", "--", attack])
     }
     let vms = try daemon.waitForVMs("the evil guests to end") { vms in
-      vms.filter { ($0["name"] as? String ?? "").hasPrefix("evil-") }.allSatisfy { $0["state"] as? String == "faulted" || $0["state"] as? String == "exited" }
+      vms.filter { ($0["name"] as? String ?? "").hasPrefix("evil-") }.allSatisfy {
+        $0["state"] as? String == "faulted" || $0["state"] as? String == "exited"
+      }
     }
-    #expect(vms.filter { $0["state"] as? String == "faulted" }.count >= 3, "\(vms.map { ($0["name"] ?? "", $0["state"] ?? "", $0["fault"] ?? "") })")
+    #expect(
+      vms.filter { $0["state"] as? String == "faulted" }.count >= 3,
+      "\(vms.map { ($0["name"] ?? "", $0["state"] ?? "", $0["fault"] ?? "") })")
     let before = Self.counts(in: try daemon.client(["logs", "steady"]).stdout).last ?? 0
     Thread.sleep(forTimeInterval: 0.5)
     let after = Self.counts(in: try daemon.client(["logs", "steady"]).stdout)
@@ -153,10 +166,11 @@ struct DaemonTests {
     // A shell starts the daemon, waits for its socket, prints its pid and exits: the daemon is orphaned.
     let shell = Process()
     shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-    shell.arguments = [
-      "-c", "socket=$1 log=$2; shift 2; \"$@\" 2>\"$log\" & until [ -S \"$socket\" ]; do sleep 0.05; done; echo $!",
-      "sh", daemon.socket, daemon.directory + "/log", Denalid.executable,
-    ] + daemon.serveArguments
+    shell.arguments =
+      [
+        "-c", "socket=$1 log=$2; shift 2; \"$@\" 2>\"$log\" & until [ -S \"$socket\" ]; do sleep 0.05; done; echo $!",
+        "sh", daemon.socket, daemon.directory + "/log", Denalid.executable,
+      ] + daemon.serveArguments
     let output = Pipe()
     shell.standardOutput = output
     try shell.run()
@@ -197,7 +211,9 @@ struct DaemonTests {
     guard Denalid.ready(guests: ["counter"]) else { return }
     let daemon = try DaemonProcess()
     try daemon.start()
-    let spawn = try daemon.client(["spawn", "counter.elf", "--count", "200", "--memory", "2MiB", "--", "interval-ms=400"])
+    let spawn = try daemon.client([
+      "spawn", "counter.elf", "--count", "200", "--memory", "2MiB", "--", "interval-ms=400",
+    ])
     #expect(spawn.status == 0, "\(spawn.stderr)")
     // Each tick is an idle and a console write: wait for a few ticks everywhere.
     try daemon.waitForVMs("every counter to tick 3 times") { vms in
@@ -206,7 +222,9 @@ struct DaemonTests {
     #expect(daemon.terminate() == 0)
     #expect(daemon.log.contains("saved 200 VM records (200 live)"), "\(daemon.log)")
     try daemon.start()
-    #expect(daemon.log.contains("restarting 200 VMs after a clean stop: 200 from their swap image, 0 from their image"), "\(daemon.log)")
+    #expect(
+      daemon.log.contains("restarting 200 VMs after a clean stop: 200 from their swap image, 0 from their image"),
+      "\(daemon.log)")
     let restored = try daemon.vms()
     #expect(restored.count == 200)
     #expect(restored.allSatisfy { $0["restored_from"] as? String == "swap" && $0["restarts"] as? Int == 1 })
@@ -239,18 +257,26 @@ struct DaemonTests {
     let freshKilobytes = try #require(daemon.residentKilobytes)
     // Idlers that wake every 10 minutes: after the restart none may be woken early, so none is swapped in.
     let idlers = 300
-    #expect(try daemon.client(["spawn", "idler.elf", "--count", String(idlers), "--name", "idler", "--memory", "2MiB", "--", "600000"]).status == 0)
-    #expect(try daemon.client(["spawn", "counter.elf", "--name", "ticker", "--memory", "2MiB", "--", "interval-ms=100"]).status == 0)
+    #expect(
+      try daemon.client([
+        "spawn", "idler.elf", "--count", String(idlers), "--name", "idler", "--memory", "2MiB", "--", "600000",
+      ]).status == 0)
+    #expect(
+      try daemon.client(["spawn", "counter.elf", "--name", "ticker", "--memory", "2MiB", "--", "interval-ms=100"])
+        .status == 0)
     // An idler whose 8 s idle must end after the restart when its remaining time has passed, not at once.
     let alarmSpawned = ContinuousClock.now
     #expect(try daemon.client(["spawn", "idler.elf", "--name", "alarm", "--memory", "2MiB", "--", "8000"]).status == 0)
     let before = try daemon.waitForVMs("every idler to idle and the counter to tick") { vms in
       vms.count == idlers + 2
-        && vms.allSatisfy { ($0["name"] as? String == "ticker") ? ($0["hypercalls"] as? Int ?? 0) >= 4 : $0["state"] as? String == "idle" }
+        && vms.allSatisfy {
+          ($0["name"] as? String == "ticker") ? ($0["hypercalls"] as? Int ?? 0) >= 4 : $0["state"] as? String == "idle"
+        }
     }
-    let hypercallsBefore = Dictionary(uniqueKeysWithValues: before.compactMap { vm in
-      (vm["id"] as? Int).map { ($0, vm["hypercalls"] as? Int ?? 0) }
-    })
+    let hypercallsBefore = Dictionary(
+      uniqueKeysWithValues: before.compactMap { vm in
+        (vm["id"] as? Int).map { ($0, vm["hypercalls"] as? Int ?? 0) }
+      })
     let stopped = ContinuousClock.now
     #expect(daemon.terminate() == 0)
     let restarting = ContinuousClock.now
@@ -288,24 +314,34 @@ struct DaemonTests {
     // The guest clock may also have run during the stop, until the alarm was written out (a loaded host can take
     // a second for that): at least 8 s - (restarting - alarmSpawned) remained.
     let leastRemaining = Duration.seconds(8) - (restarting - alarmSpawned)
-    #expect(wokeAt >= restarting + leastRemaining - .milliseconds(300), "woke \(wokeAt - restarting) after the restart began; \(leastRemaining) to \(remaining) remained")
-    #expect(wokeAt <= restarted + remaining + .seconds(4), "woke \(wokeAt - restarted) after the restart; \(remaining) remained")
+    #expect(
+      wokeAt >= restarting + leastRemaining - .milliseconds(300),
+      "woke \(wokeAt - restarting) after the restart began; \(leastRemaining) to \(remaining) remained")
+    #expect(
+      wokeAt <= restarted + remaining + .seconds(4),
+      "woke \(wokeAt - restarted) after the restart; \(remaining) remained")
     #expect(daemon.terminate() == 0)
   }
 
-  @Test("after SIGKILL every VM restarts from its last complete swap image, else from its image, and inspect says which")
+  @Test(
+    "after SIGKILL every VM restarts from its last complete swap image, else from its image, and inspect says which")
   func restartAfterCrash() throws {
     guard Denalid.ready(guests: ["counter"]) else { return }
     // 30 counters in room for 8: the gatekeeper keeps swapping them.
     let daemon = try DaemonProcess(flags: ["--memory-budget", "16MiB"])
     try daemon.start()
-    #expect(try daemon.client(["spawn", "counter.elf", "--count", "30", "--memory", "2MiB", "--", "interval-ms=20"]).status == 0)
+    #expect(
+      try daemon.client(["spawn", "counter.elf", "--count", "30", "--memory", "2MiB", "--", "interval-ms=20"]).status
+        == 0)
     let deadline = ContinuousClock.now + .seconds(60)
     while ContinuousClock.now < deadline {
       let stats = try daemon.client(["stats", "--json"]).stdout
-      if let data = stats.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+      if let data = stats.data(using: .utf8),
+        let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
         (object["swap_outs_total"] as? Int ?? 0) >= 60
-      { break }
+      {
+        break
+      }
       Thread.sleep(forTimeInterval: 0.1)
     }
     daemon.kill()
@@ -345,7 +381,9 @@ struct DaemonFullDiskTests {
     try mount.run()
     mount.waitUntilExit()
     guard mount.terminationStatus == 0 else {
-      if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("cannot mount a tmpfs (root needed)") } else {
+      if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record("cannot mount a tmpfs (root needed)")
+      } else {
         print("skipping: cannot mount a tmpfs here (needs root)")
       }
       return
@@ -359,7 +397,10 @@ struct DaemonFullDiskTests {
     }
     try daemon.start()
     // Eight counters stay in memory (room for 32); VMs that exit at once fill the megabyte with journal lines.
-    #expect(try daemon.client(["spawn", "counter.elf", "--count", "8", "--name", "first", "--memory", "2MiB", "--", "interval-ms=20"]).status == 0)
+    #expect(
+      try daemon.client([
+        "spawn", "counter.elf", "--count", "8", "--name", "first", "--memory", "2MiB", "--", "interval-ms=20",
+      ]).status == 0)
     var refusal: DenalidResult?
     for batch in 0..<200 {
       let result = try daemon.client([
@@ -389,7 +430,8 @@ struct DaemonFullDiskTests {
     try daemon.start()
     let restored = try daemon.vms()
     #expect(restored.count == created)
-    #expect(restored.filter { ($0["name"] as? String ?? "").hasPrefix("first-") }.allSatisfy { $0["restarts"] as? Int == 1 })
+    #expect(
+      restored.filter { ($0["name"] as? String ?? "").hasPrefix("first-") }.allSatisfy { $0["restarts"] as? Int == 1 })
     #expect(daemon.terminate() == 0)
   }
 }

@@ -1,5 +1,6 @@
 // DenalidProcess.swift: runs the built denalid binary on the built guest images, as a user would.
 import Foundation
+import Synchronization
 import Testing
 
 /// The result of one `denalid` invocation.
@@ -27,7 +28,8 @@ enum Denalid {
 
   /// A guest image path: $DENALI_GUESTS_DIR/<name>.elf, else Guests/build/<name>.elf.
   static func guest(_ name: String) -> String {
-    let directory = ProcessInfo.processInfo.environment["DENALI_GUESTS_DIR"]
+    let directory =
+      ProcessInfo.processInfo.environment["DENALI_GUESTS_DIR"]
       ?? root.appendingPathComponent("Guests/build").path
     return directory + "/\(name).elf"
   }
@@ -41,7 +43,9 @@ enum Denalid {
   static func ready(guests: [String] = ["hello"]) -> Bool {
     let ci = ProcessInfo.processInfo.environment["CI"] == "true"
     if !FileManager.default.fileExists(atPath: "/dev/kvm") {
-      if ci { Issue.record("/dev/kvm is missing, and CI requires it") } else {
+      if ci {
+        Issue.record("/dev/kvm is missing, and CI requires it")
+      } else {
         print("skipping: /dev/kvm is not available on this machine")
       }
       return false
@@ -54,7 +58,9 @@ enum Denalid {
   }
 
   /// Runs denalid (or `program`) with `arguments`; kills it and records an issue after `limit`.
-  static func run(_ arguments: [String], program: String = executable, limit: Duration = .seconds(60)) throws -> DenalidResult {
+  static func run(_ arguments: [String], program: String = executable, limit: Duration = .seconds(60)) throws
+    -> DenalidResult
+  {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
@@ -68,7 +74,8 @@ enum Denalid {
     let killer = DispatchWorkItem { [process] in
       if process.isRunning { process.terminate() }
     }
-    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(limit.components.seconds * 1000)), execute: killer)
+    DispatchQueue.global().asyncAfter(
+      deadline: .now() + .milliseconds(Int(limit.components.seconds * 1000)), execute: killer)
     // Read both pipes concurrently so a chatty guest cannot fill one and deadlock.
     let errorData = Mutex(Data())
     let reader = Thread { errorData.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() } }
@@ -88,5 +95,3 @@ enum Denalid {
       elapsed: elapsed)
   }
 }
-
-import Synchronization

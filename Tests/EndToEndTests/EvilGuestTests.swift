@@ -39,30 +39,47 @@ struct EvilGuestTests {
     EvilCase(name: "idle-forever", status: 124, expected: "timeout", flags: ["--timeout", "1s"]),
     EvilCase(name: "idle-huge", status: 124, expected: "timeout", flags: ["--timeout", "1s"]),
     EvilCase(name: "disk-none", status: 0, expected: "evil: disk-none: ret -19"),
-    EvilCase(name: "disk-past-end", status: 0, expected: "evil: disk-past-end: ret -34", flags: ["--disk-size", "64KiB"]),
+    EvilCase(
+      name: "disk-past-end", status: 0, expected: "evil: disk-past-end: ret -34", flags: ["--disk-size", "64KiB"]),
     EvilCase(name: "disk-block-overflow", status: 0, expected: "ret -34", flags: ["--disk-size", "64KiB"]),
-    EvilCase(name: "disk-count-zero", status: 0, expected: "evil: disk-count-zero: ret -22", flags: ["--disk-size", "64KiB"]),
-    EvilCase(name: "disk-count-huge", status: 0, expected: "evil: disk-count-huge: ret -22", flags: ["--disk-size", "1MiB"]),
-    EvilCase(name: "disk-buffer-outside", status: 0, expected: "evil: disk-buffer-outside: ret -14", flags: ["--disk-size", "64KiB"]),
+    EvilCase(
+      name: "disk-count-zero", status: 0, expected: "evil: disk-count-zero: ret -22", flags: ["--disk-size", "64KiB"]),
+    EvilCase(
+      name: "disk-count-huge", status: 0, expected: "evil: disk-count-huge: ret -22", flags: ["--disk-size", "1MiB"]),
+    EvilCase(
+      name: "disk-buffer-outside", status: 0, expected: "evil: disk-buffer-outside: ret -14",
+      flags: ["--disk-size", "64KiB"]),
     EvilCase(name: "net-none", status: 0, expected: "evil: net-none: ret -19"),
-    EvilCase(name: "net-oversize", status: 0, expected: "evil: net-oversize: ret -90", flags: ["--network", "10.0.0.0/24"]),
-    EvilCase(name: "net-undersize", status: 0, expected: "evil: net-undersize: ret -90", flags: ["--network", "10.0.0.0/24"]),
-    EvilCase(name: "net-buffer-outside", status: 0, expected: "evil: net-buffer-outside: ret -14", flags: ["--network", "10.0.0.0/24"]),
-    EvilCase(name: "net-recv-outside", status: 0, expected: "evil: net-recv-outside: ret -14", flags: ["--network", "10.0.0.0/24"]),
-    EvilCase(name: "net-recv-empty", status: 0, expected: "evil: net-recv-empty: ret -11", flags: ["--network", "10.0.0.0/24"]),
-    EvilCase(name: "net-garbage", status: 0, expected: "dropped 20 (malformed 10, unsupported-protocol 10)",
-             flags: ["--network", "10.0.0.0/24", "--net-stats"]),
+    EvilCase(
+      name: "net-oversize", status: 0, expected: "evil: net-oversize: ret -90", flags: ["--network", "10.0.0.0/24"]),
+    EvilCase(
+      name: "net-undersize", status: 0, expected: "evil: net-undersize: ret -90", flags: ["--network", "10.0.0.0/24"]),
+    EvilCase(
+      name: "net-buffer-outside", status: 0, expected: "evil: net-buffer-outside: ret -14",
+      flags: ["--network", "10.0.0.0/24"]),
+    EvilCase(
+      name: "net-recv-outside", status: 0, expected: "evil: net-recv-outside: ret -14",
+      flags: ["--network", "10.0.0.0/24"]),
+    EvilCase(
+      name: "net-recv-empty", status: 0, expected: "evil: net-recv-empty: ret -11", flags: ["--network", "10.0.0.0/24"]),
+    EvilCase(
+      name: "net-garbage", status: 0, expected: "dropped 20 (malformed 10, unsupported-protocol 10)",
+      flags: ["--network", "10.0.0.0/24", "--net-stats"]),
     // String port I/O on a hypercall port is not a hypercall, whatever its count (KVM reports each element alone).
-    EvilCase(name: "io-rep-outs", status: 164, expected: "port I/O that is not a hypercall (out port 0x500, 4 bytes x 1)"),
+    EvilCase(
+      name: "io-rep-outs", status: 164, expected: "port I/O that is not a hypercall (out port 0x500, 4 bytes x 1)"),
     EvilCase(name: "io-outs", status: 164, expected: "port I/O that is not a hypercall (out port 0x500, 4 bytes x 1)"),
-    EvilCase(name: "io-rep-ins", status: 164, expected: "port I/O that is not a hypercall (in port 0x500, 4 bytes x 3)"),
+    EvilCase(
+      name: "io-rep-ins", status: 164, expected: "port I/O that is not a hypercall (in port 0x500, 4 bytes x 3)"),
     EvilCase(name: "io-out-then-rep-outs", status: 164, expected: "port I/O that is not a hypercall (out port 0x500"),
     // Descriptor loads from guest-physical memory no slot backs: KVM either exits (operand reads: 163) or
     // retries forever, which the host notices and stops (167) long before the timeout.
-    EvilCase(name: "lgdt-unbacked", status: 163, expected: "read outside guest memory at address 0x40000000",
-             flags: ["--timeout", "20s"]),
-    EvilCase(name: "lidt-unbacked", status: 163, expected: "read outside guest memory at address 0x40000000",
-             flags: ["--timeout", "20s"]),
+    EvilCase(
+      name: "lgdt-unbacked", status: 163, expected: "read outside guest memory at address 0x40000000",
+      flags: ["--timeout", "20s"]),
+    EvilCase(
+      name: "lidt-unbacked", status: 163, expected: "read outside guest memory at address 0x40000000",
+      flags: ["--timeout", "20s"]),
     EvilCase(name: "segment-unbacked", status: 167, expected: "retries forever", flags: ["--timeout", "20s"]),
     EvilCase(name: "ltr-unbacked", status: 167, expected: "retries forever", flags: ["--timeout", "20s"]),
     EvilCase(name: "lldt-unbacked", status: 167, expected: "retries forever", flags: ["--timeout", "20s"]),
@@ -120,7 +137,9 @@ struct EvilGuestTests {
     let original = Data((0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 31) })
     FileManager.default.createFile(atPath: path, contents: original)
     defer { try? FileManager.default.removeItem(atPath: path) }
-    let result = try Denalid.run(["run", Denalid.guest("evil"), "--disk", path, "--disk-readonly", "--", "disk-write-readonly"])
+    let result = try Denalid.run([
+      "run", Denalid.guest("evil"), "--disk", path, "--disk-readonly", "--", "disk-write-readonly",
+    ])
     #expect(result.status == 0)
     #expect(result.stdout.contains("evil: disk-write-readonly: ret -30"), "\(result.stdout)")
     #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == original)

@@ -38,7 +38,10 @@ struct FaultTests {
   func ripIsTheFaultingInstruction() throws {
     guard Denalid.ready(guests: ["fault"]) else { return }
     let result = try Denalid.run(["run", Denalid.guest("fault"), "--", "ud"])
-    let rip = try #require(result.stderr.split(separator: " ").last.flatMap { UInt64($0.dropFirst(2).trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) })
+    let rip = try #require(
+      result.stderr.split(separator: " ").last.flatMap {
+        UInt64($0.dropFirst(2).trimmingCharacters(in: .whitespacesAndNewlines), radix: 16)
+      })
     // The two bytes at that address in the image must be ud2 (0f 0b): segments are loaded at their file offset + base.
     let image = try Data(contentsOf: URL(fileURLWithPath: Denalid.guest("fault")))
     let offset = try #require(fileOffset(ofAddress: rip, inELF: [UInt8](image)))
@@ -58,11 +61,14 @@ struct FaultTests {
 func fileOffset(ofAddress address: UInt64, inELF bytes: [UInt8]) -> Int? {
   func u64(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) } }
   func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
-  let phoff = Int(u64(32)), count = u16(56)
+  let phoff = Int(u64(32))
+  let count = u16(56)
   for index in 0..<count {
     let header = phoff + index * 56
     guard bytes[header] == 1 else { continue }
-    let offset = u64(header + 8), vaddr = u64(header + 16), filesz = u64(header + 32)
+    let offset = u64(header + 8)
+    let vaddr = u64(header + 16)
+    let filesz = u64(header + 32)
     if address >= vaddr, address < vaddr + filesz { return Int(offset + (address - vaddr)) }
   }
   return nil

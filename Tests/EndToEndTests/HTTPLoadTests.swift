@@ -21,10 +21,14 @@ struct HTTPLoadTests {
     let big = SiteImageTests.content(1 << 20, seed: 17)
     let site = try PackedSite(["big.bin": big, "index.html": Array("<p>x</p>\n".utf8)])
     let guest = try TCPGuestBehindTap(
-      guest: "httpd", subnet: Self.subnet(0), arguments: ["count=1"], options: ["--disk", site.image, "--disk-readonly"])
+      guest: "httpd", subnet: Self.subnet(0), arguments: ["count=1"],
+      options: ["--disk", site.image, "--disk-readonly"])
     let out = site.root + "/big.out"
     let got = try guest.run(
-      ["curl", "-sS", "-m", "150", "-o", out, "-w", "%{http_code} %{size_download}", "http://\(guest.guestAddress)/big.bin"],
+      [
+        "curl", "-sS", "-m", "150", "-o", out, "-w", "%{http_code} %{size_download}",
+        "http://\(guest.guestAddress)/big.bin",
+      ],
       limit: .seconds(180))
     let result = guest.finish()
     #expect(got.output == "200 1048576", "\(got.output)")
@@ -33,7 +37,8 @@ struct HTTPLoadTests {
     #expect(result.stdout.contains("httpd: 1 connections, 1 ok, 0 not found, 0 refused, 0 failed"), "\(result.stdout)")
   }
 
-  @Test("ab -k -c 100: 100 concurrent keep-alive connections to a 2 MiB httpd, every response a 200 of the right length")
+  @Test(
+    "ab -k -c 100: 100 concurrent keep-alive connections to a 2 MiB httpd, every response a 200 of the right length")
   func hundredKeepAlive() throws {
     guard TCPGuestBehindTap.ready(guests: ["httpd"]), NetworkNamespace.available(tools: ["ab", "curl"]) else { return }
     let site = try PackedSite(["file1k.html": Self.small])
@@ -58,7 +63,8 @@ struct HTTPLoadTests {
     #expect(!compact.contains("Non-2xx"), "\(load.output)")
     #expect(check.output == String(decoding: Self.small, as: UTF8.self))
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
-    let final = result.stdout.split(separator: "\n").first { $0.hasPrefix("httpd: ") && $0.contains(" connections, ") } ?? ""
+    let final =
+      result.stdout.split(separator: "\n").first { $0.hasPrefix("httpd: ") && $0.contains(" connections, ") } ?? ""
     #expect(final.contains(" \(requests + 1) ok, 0 not found, 0 refused, 0 failed, 0 expired"), "\(result.stdout)")
     // ab's 100 connections and curl's, within the heap the guest checked at start.
     #expect((Self.number(after: "httpd: ", in: String(final)) ?? 0) >= 101, "\(final)")
@@ -80,7 +86,8 @@ struct HTTPLoadTests {
     let result = guest.finish(limit: .seconds(180))
     let compact = load.output.replacingOccurrences(of: " ", with: "")
     #expect(load.status == 0, "\(load.output)")
-    #expect(compact.contains("Completerequests:\(clients)\n") && compact.contains("Failedrequests:0\n"), "\(load.output)")
+    #expect(
+      compact.contains("Completerequests:\(clients)\n") && compact.contains("Failedrequests:0\n"), "\(load.output)")
     #expect(!compact.contains("Non-2xx"), "\(load.output)")
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
     let final = String(result.stdout.split(separator: "\n").first { $0.contains(" connections, ") } ?? "")
@@ -125,7 +132,9 @@ struct HTTPLoadTests {
       print("served", results.count("ok"), "reset", results.count("reset"))
       """
     let burst = try guest.run(["python3", "-c", script], limit: .seconds(40))
-    let after = try guest.run(["curl", "-sS", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}", "http://\(guest.guestAddress)/"])
+    let after = try guest.run([
+      "curl", "-sS", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}", "http://\(guest.guestAddress)/",
+    ])
     let counts = burst.output.split(separator: "\n").last.map(String.init) ?? ""
     let served = Self.number(after: "served ", in: counts) ?? -1
     let reset = Self.number(after: "reset ", in: counts) ?? -1
@@ -149,20 +158,24 @@ struct HTTPLoadTests {
     // hour (idle-ms), so only the frame can wake it. The guests share the arguments; each takes its own keys.
     let guest = try TCPGuestBehindTap(
       guest: "httpd", subnet: Self.subnet(4), arguments: ["idle-ms=3600000", "spin-us=1", "idle-ns=100000000"],
-      options: [Denalid.guest("cpu-pattern") + ":3", "--memory", "2MiB", "--memory-budget", "6MiB", "--disk", site.image,
-                "--disk-readonly"], timeout: "25s")
+      options: [
+        Denalid.guest("cpu-pattern") + ":3", "--memory", "2MiB", "--memory-budget", "6MiB", "--disk", site.image,
+        "--disk-readonly",
+      ], timeout: "25s")
     // Let httpd boot and be evicted before the first frame is sent to it.
     Thread.sleep(forTimeInterval: 5)
     let got = try guest.run(
-      ["curl", "-sS", "-m", "15", "-w", "\\n%{http_code}", "http://\(guest.guestAddress)/file1k.html"], limit: .seconds(30))
+      ["curl", "-sS", "-m", "15", "-w", "\\n%{http_code}", "http://\(guest.guestAddress)/file1k.html"],
+      limit: .seconds(30))
     let result = guest.finish(limit: .seconds(60))
     #expect(got.output == String(decoding: Self.small, as: UTF8.self) + "\n200", "\(got.output)")
     // Everything was stopped by the timeout; the report names httpd's swap-ins.
     #expect(result.status == 124, "\(result.stdout) \(result.stderr)")
     let line = result.stderr.split(separator: "\n").first { $0.hasPrefix("denalid: vm 1 \(guest.guestAddress) ") } ?? ""
     #expect((Self.number(after: "swapped out ", in: String(line)) ?? 0) >= 1, "\(result.stderr)")
-    #expect((Self.number(after: ", in ", in: String(line).components(separatedBy: "; swapped").last ?? "") ?? 0) >= 1,
-            "\(result.stderr)")
+    #expect(
+      (Self.number(after: ", in ", in: String(line).components(separatedBy: "; swapped").last ?? "") ?? 0) >= 1,
+      "\(result.stderr)")
     #expect(result.stderr.contains("swap: "), "\(result.stderr)")
   }
 }

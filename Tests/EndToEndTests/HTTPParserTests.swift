@@ -37,26 +37,39 @@ struct HTTPParserTests {
   /// Request streams and the lines they must give.
   static let cases: [(name: String, stream: String, lines: [String])] = [
     ("basic", "GET / HTTP/1.1\r\n\(host)\r\n", found("GET / 1.1 keep-alive", html, 12) + ["http: 1 requests"]),
-    ("head-1.0", "HEAD /sub/a.css HTTP/1.0\r\n\r\n",
-     found("HEAD /sub/a.css 1.0 close", css, 6, connection: "close") + ["http: 1 requests"]),
-    ("keep-alive-1.0", "GET /sub/a.css HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
-     found("GET /sub/a.css 1.0 keep-alive", css, 6, connection: "keep-alive") + ["http: 1 requests"]),
-    ("close-1.1", "GET / HTTP/1.1\r\n\(host)connection: upgrade, CLOSE\r\n\r\n",
-     found("GET / 1.1 close", html, 12, connection: "close") + ["http: 1 requests"]),
-    ("pipelined", "\r\nGET / HTTP/1.1\r\n\(host)\r\nGET /nothing HTTP/1.1\n\(host)\nHEAD /sub/a.css HTTP/1.1\r\n\(host)\r\n",
-     found("GET / 1.1 keep-alive", html, 12) + missing("GET /nothing 1.1 keep-alive")
-       + found("HEAD /sub/a.css 1.1 keep-alive", css, 6) + ["http: 3 requests"]),
-    ("body-skipped", "GET / HTTP/1.1\r\n\(host)Content-Length: 7\r\n\r\nGET / HGET /sub/a.css HTTP/1.1\r\n\(host)\r\n",
-     found("GET / 1.1 keep-alive body 7", html, 12) + found("GET /sub/a.css 1.1 keep-alive", css, 6)
-       + ["http: 2 requests"]),
-    ("normalised",
-     "GET //sub///%61.css?x=/../ HTTP/1.1\r\n\(host)\r\nGET http://example/sub/a.css HTTP/1.1\r\n\(host)\r\n"
-       + "GET /.well-known/x.txt HTTP/1.1\r\n\(host)\r\nGET /a/.../b HTTP/1.1\r\n\(host)\r\n"
-       + "GET /sub/ HTTP/1.1\r\n\(host)\r\nGET HTTP://example HTTP/1.1\r\n\(host)\r\nGET / HTTP/1.9\r\n\(host)\r\n",
-     found("GET /sub/a.css 1.1 keep-alive", css, 6) + found("GET /sub/a.css 1.1 keep-alive", css, 6)
-       + found("GET /.well-known/x.txt 1.1 keep-alive", "text/plain; charset=utf-8", 3)
-       + missing("GET /a/.../b 1.1 keep-alive") + missing("GET /sub/ 1.1 keep-alive")
-       + found("GET / 1.1 keep-alive", html, 12) + found("GET / 1.1 keep-alive", html, 12) + ["http: 7 requests"]),
+    (
+      "head-1.0", "HEAD /sub/a.css HTTP/1.0\r\n\r\n",
+      found("HEAD /sub/a.css 1.0 close", css, 6, connection: "close") + ["http: 1 requests"]
+    ),
+    (
+      "keep-alive-1.0", "GET /sub/a.css HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+      found("GET /sub/a.css 1.0 keep-alive", css, 6, connection: "keep-alive") + ["http: 1 requests"]
+    ),
+    (
+      "close-1.1", "GET / HTTP/1.1\r\n\(host)connection: upgrade, CLOSE\r\n\r\n",
+      found("GET / 1.1 close", html, 12, connection: "close") + ["http: 1 requests"]
+    ),
+    (
+      "pipelined",
+      "\r\nGET / HTTP/1.1\r\n\(host)\r\nGET /nothing HTTP/1.1\n\(host)\nHEAD /sub/a.css HTTP/1.1\r\n\(host)\r\n",
+      found("GET / 1.1 keep-alive", html, 12) + missing("GET /nothing 1.1 keep-alive")
+        + found("HEAD /sub/a.css 1.1 keep-alive", css, 6) + ["http: 3 requests"]
+    ),
+    (
+      "body-skipped", "GET / HTTP/1.1\r\n\(host)Content-Length: 7\r\n\r\nGET / HGET /sub/a.css HTTP/1.1\r\n\(host)\r\n",
+      found("GET / 1.1 keep-alive body 7", html, 12) + found("GET /sub/a.css 1.1 keep-alive", css, 6)
+        + ["http: 2 requests"]
+    ),
+    (
+      "normalised",
+      "GET //sub///%61.css?x=/../ HTTP/1.1\r\n\(host)\r\nGET http://example/sub/a.css HTTP/1.1\r\n\(host)\r\n"
+        + "GET /.well-known/x.txt HTTP/1.1\r\n\(host)\r\nGET /a/.../b HTTP/1.1\r\n\(host)\r\n"
+        + "GET /sub/ HTTP/1.1\r\n\(host)\r\nGET HTTP://example HTTP/1.1\r\n\(host)\r\nGET / HTTP/1.9\r\n\(host)\r\n",
+      found("GET /sub/a.css 1.1 keep-alive", css, 6) + found("GET /sub/a.css 1.1 keep-alive", css, 6)
+        + found("GET /.well-known/x.txt 1.1 keep-alive", "text/plain; charset=utf-8", 3)
+        + missing("GET /a/.../b 1.1 keep-alive") + missing("GET /sub/ 1.1 keep-alive")
+        + found("GET / 1.1 keep-alive", html, 12) + found("GET / 1.1 keep-alive", html, 12) + ["http: 7 requests"]
+    ),
     ("post", "POST / HTTP/1.1\r\n\(host)\r\n", refused(405, "Method Not Allowed")),
     ("lower-case-method", "get / HTTP/1.1\r\n\(host)\r\n", refused(405, "Method Not Allowed")),
     ("bad-method", "G(T / HTTP/1.1\r\n\(host)\r\n", refused(400, "Bad Request")),
@@ -70,11 +83,18 @@ struct HTTPParserTests {
     ("space-before-colon", "GET / HTTP/1.1\r\nHost : example\r\n\r\n", refused(400, "Bad Request")),
     ("no-colon", "GET / HTTP/1.1\r\n\(host)nonsense\r\n\r\n", refused(400, "Bad Request")),
     ("empty-name", "GET / HTTP/1.1\r\n\(host): x\r\n\r\n", refused(400, "Bad Request")),
-    ("chunked", "GET / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", refused(501, "Not Implemented")),
-    ("chunked-and-length", "GET / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
-     refused(400, "Bad Request")),
+    (
+      "chunked", "GET / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", refused(501, "Not Implemented")
+    ),
+    (
+      "chunked-and-length", "GET / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+      refused(400, "Bad Request")
+    ),
     ("bad-length", "GET / HTTP/1.1\r\n\(host)Content-Length: 1x\r\n\r\n", refused(400, "Bad Request")),
-    ("two-lengths", "GET / HTTP/1.1\r\n\(host)Content-Length: 1\r\nContent-Length: 2\r\n\r\nab", refused(400, "Bad Request")),
+    (
+      "two-lengths", "GET / HTTP/1.1\r\n\(host)Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+      refused(400, "Bad Request")
+    ),
     ("large-body", "GET / HTTP/1.1\r\n\(host)Content-Length: 65537\r\n\r\n", refused(413, "Content Too Large")),
     ("after-a-failure", "BAD\r\n\r\nGET / HTTP/1.1\r\n\(host)\r\n", refused(400, "Bad Request")),
     ("incomplete", "GET / HTTP/1.1\r\n\(host)", ["http: 0 requests, then an incomplete or refused one"]),
@@ -94,11 +114,14 @@ struct HTTPParserTests {
     for (index, target) in refusedTargets.enumerated() {
       all.append(("target-\(index)", Array("GET \(target) HTTP/1.1\r\n\(host)\r\n".utf8), refused(400, "Bad Request")))
     }
-    all.append(("raw-byte", Array("GET /a".utf8) + [0x80] + Array("b HTTP/1.1\r\n\(host)\r\n".utf8), refused(400, "Bad Request")))
+    all.append(
+      ("raw-byte", Array("GET /a".utf8) + [0x80] + Array("b HTTP/1.1\r\n\(host)\r\n".utf8), refused(400, "Bad Request"))
+    )
     return all
   }
 
-  @Test("requests, refusals and response heads are the same whole and in pieces of 1, 7 and 100 bytes",
+  @Test(
+    "requests, refusals and response heads are the same whole and in pieces of 1, 7 and 100 bytes",
     arguments: [4096, 1, 7, 100])
   func streams(piece: Int) throws {
     guard Denalid.ready(guests: ["site-check"]) else { return }
@@ -119,17 +142,30 @@ struct HTTPParserTests {
     let filler = "X: " + String(repeating: "b", count: 4096 - 16 - host.utf8.count - 7) + "\r\n"  // head of 4096 bytes
     let fields = String(repeating: "X: y\r\n", count: 61)  // with Host, 62 fields: 64 lines with the empty one
     return [
-      ("line-at-limit", "GET \(longPath) HTTP/1.1\r\n\(host)\r\n", missing("GET \(longPath) 1.1 keep-alive") + ["http: 1 requests"]),
+      (
+        "line-at-limit", "GET \(longPath) HTTP/1.1\r\n\(host)\r\n",
+        missing("GET \(longPath) 1.1 keep-alive") + ["http: 1 requests"]
+      ),
       ("line-past-limit", "GET \(longPath)a HTTP/1.1\r\n\(host)\r\n", refused(414, "URI Too Long")),
       ("line-without-end", "GET \(longPath)\(String(repeating: "a", count: 20))", refused(414, "URI Too Long")),
-      ("head-at-limit", "GET / HTTP/1.1\r\n\(host)\(filler)\r\n", found("GET / 1.1 keep-alive", html, 12) + ["http: 1 requests"]),
+      (
+        "head-at-limit", "GET / HTTP/1.1\r\n\(host)\(filler)\r\n",
+        found("GET / 1.1 keep-alive", html, 12) + ["http: 1 requests"]
+      ),
       ("head-past-limit", "GET / HTTP/1.1\r\n\(host)b\(filler)\r\n", refused(431, "Request Header Fields Too Large")),
-      ("lines-at-limit", "GET / HTTP/1.1\r\n\(host)\(fields)\r\n", found("GET / 1.1 keep-alive", html, 12) + ["http: 1 requests"]),
-      ("lines-past-limit", "GET / HTTP/1.1\r\n\(host)\(fields)X: y\r\n\r\n", refused(431, "Request Header Fields Too Large")),
+      (
+        "lines-at-limit", "GET / HTTP/1.1\r\n\(host)\(fields)\r\n",
+        found("GET / 1.1 keep-alive", html, 12) + ["http: 1 requests"]
+      ),
+      (
+        "lines-past-limit", "GET / HTTP/1.1\r\n\(host)\(fields)X: y\r\n\r\n",
+        refused(431, "Request Header Fields Too Large")
+      ),
     ]
   }
 
-  @Test("limits: a request line of 1 KiB, a head of 4 KiB and 64 lines pass; one byte or line more is refused",
+  @Test(
+    "limits: a request line of 1 KiB, a head of 4 KiB and 64 lines pass; one byte or line more is refused",
     arguments: [4096, 1, 100])
   func limits(piece: Int) throws {
     guard Denalid.ready(guests: ["site-check"]) else { return }

@@ -18,7 +18,9 @@ struct HostileStateTests {
     #expect(chmod(daemon.stateDirectory, 0o777) == 0)
     let serve = try Denalid.run(daemon.serveArguments, limit: .seconds(60))
     #expect(serve.status == 125, "\(serve.stderr)")
-    #expect(serve.stderr.contains("refusing \(daemon.stateDirectory): it belongs to uid 0 and has mode 0777"), "\(serve.stderr)")
+    #expect(
+      serve.stderr.contains("refusing \(daemon.stateDirectory): it belongs to uid 0 and has mode 0777"),
+      "\(serve.stderr)")
     #expect(!FileManager.default.fileExists(atPath: daemon.stateDirectory + "/vms.journal"))
     let run = try Denalid.run(["run", Denalid.guest("hello"), "--state-dir", daemon.stateDirectory])
     #expect(run.status == 125, "\(run.stderr)")
@@ -47,7 +49,9 @@ struct HostileStateTests {
     let spawn = try daemon.client(
       ["spawn", "counter.elf", "--count", "2", "--memory", "2MiB", "--disk-size", "1MiB", "--", "interval-ms=50"])
     #expect(spawn.status == 0, "\(spawn.stderr)")
-    try daemon.waitForVMs("both counters to tick") { vms in vms.count == 2 && vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 4 } }
+    try daemon.waitForVMs("both counters to tick") { vms in
+      vms.count == 2 && vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 4 }
+    }
     // The stop writes the clean-stop marker: through the link it would truncate the victim.
     #expect(symlink(marker, daemon.stateDirectory + "/clean-stop") == 0)
     #expect(daemon.terminate() == 0)
@@ -73,7 +77,9 @@ struct HostileStateTests {
     try daemon.start()
     let spawn = try daemon.client(["spawn", "counter.elf", "--count", "3", "--memory", "2MiB", "--", "interval-ms=50"])
     #expect(spawn.status == 0, "\(spawn.stderr)")
-    try daemon.waitForVMs("every counter to tick") { vms in vms.count == 3 && vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 4 } }
+    try daemon.waitForVMs("every counter to tick") { vms in
+      vms.count == 3 && vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 4 }
+    }
     #expect(daemon.terminate() == 0)
 
     // The journal: VM 2's record claims Int.max restarts, and a new record has the id 2^64 - 1.
@@ -131,7 +137,9 @@ struct HostileStateTests {
     for slot in 0..<2 where bytes.count >= slot * 4096 + 128 && bytes[slot * 4096] == 0x44 {
       var block = Array(bytes[(slot * 4096)..<(slot * 4096 + 128)])
       change(&block)
-      withUnsafeBytes(of: CRC32C.checksum(Array(block[0..<64])).littleEndian) { block.replaceSubrange(64..<68, with: $0) }
+      withUnsafeBytes(of: CRC32C.checksum(Array(block[0..<64])).littleEndian) {
+        block.replaceSubrange(64..<68, with: $0)
+      }
       bytes.replaceSubrange((slot * 4096)..<(slot * 4096 + 128), with: block)
     }
     try Data(bytes).write(to: URL(fileURLWithPath: path))

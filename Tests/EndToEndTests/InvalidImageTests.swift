@@ -37,7 +37,8 @@ struct InvalidImageTests {
       FileManager.default.createFile(atPath: path, contents: Data(bytes))
       let result = try Denalid.run(["run", path], limit: .seconds(20))
       #expect(result.status == 2, "\(name): \(result.stderr)")
-      #expect(result.stderr.contains(path) && result.stderr.contains("not a valid guest image"), "\(name): \(result.stderr)")
+      #expect(
+        result.stderr.contains(path) && result.stderr.contains("not a valid guest image"), "\(name): \(result.stderr)")
       #expect(result.stderr.contains(expected), "\(name): \(result.stderr)")
       #expect(result.stdout == "")
     }

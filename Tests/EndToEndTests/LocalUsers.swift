@@ -28,7 +28,11 @@ final class LocalUsers {
       setpriv != nil, curl != nil
     else {
       let message = "switching users needs root, useradd/groupadd, setpriv (util-linux) and curl"
-      if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("\(message)") } else { print("skipping: \(message)") }
+      if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record("\(message)")
+      } else {
+        print("skipping: \(message)")
+      }
       return false
     }
     return true
@@ -40,7 +44,9 @@ final class LocalUsers {
   static var curl: String? { which("curl") }
 
   private static func which(_ name: String) -> String? {
-    ["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"].map { $0 + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    ["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"].map { $0 + name }.first {
+      FileManager.default.isExecutableFile(atPath: $0)
+    }
   }
 
   /// No users or groups yet.
@@ -84,7 +90,9 @@ final class LocalUsers {
   static func request(
     _ method: String, _ path: String, body: String? = nil, as user: User?, socket: String
   ) throws -> (status: Int, body: String) {
-    var command = [curl ?? "curl", "-sS", "--max-time", "60", "--unix-socket", socket, "-X", method, "-w", "\n%{http_code}"]
+    var command = [
+      curl ?? "curl", "-sS", "--max-time", "60", "--unix-socket", socket, "-X", method, "-w", "\n%{http_code}",
+    ]
     if let body { command += ["-H", "Content-Type: application/json", "--data-binary", body] }
     command.append("http://localhost\(path)")
     let result: DenalidResult
@@ -95,7 +103,8 @@ final class LocalUsers {
     } else {
       result = try Denalid.run(Array(command.dropFirst()), program: command[0], limit: .seconds(90))
     }
-    guard let newline = result.stdout.lastIndex(of: "\n"), let status = Int(result.stdout[result.stdout.index(after: newline)...])
+    guard let newline = result.stdout.lastIndex(of: "\n"),
+      let status = Int(result.stdout[result.stdout.index(after: newline)...])
     else {
       Issue.record("curl \(method) \(path) as \(user?.name ?? "root") failed: \(result.status) \(result.stderr)")
       return (0, "")

@@ -37,7 +37,9 @@ final class NamespaceUDPSocket: @unchecked Sendable {
         var local = Self.socketAddress(address, port: port)
         let bound = withUnsafePointer(to: &local) {
           // SAFETY: sockaddr_in begins with the sockaddr fields bind reads, for the size given.
-          $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+          $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+          }
         }
         guard bound == 0 else {
           result.set(.failure(Failure(description: "bind \(address):\(port): errno \(errno)")))
@@ -115,7 +117,9 @@ final class NamespaceUDPSocket: @unchecked Sendable {
       guard poll(&pending, 1, 100) == 1 else { continue }
       let count = withUnsafeMutablePointer(to: &sender) {
         // SAFETY: recvfrom writes at most `length` bytes of address into the sockaddr_in.
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(descriptor, &buffer, buffer.count, 0, $0, &length) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          recvfrom(descriptor, &buffer, buffer.count, 0, $0, &length)
+        }
       }
       guard count > 0 else { continue }
       let sent = withUnsafePointer(to: &sender) {
@@ -130,7 +134,8 @@ final class NamespaceUDPSocket: @unchecked Sendable {
   /// Waits for one datagram until `deadline`; its length, or nil when none came.
   private func receive(into buffer: inout [UInt8], until deadline: ContinuousClock.Instant) -> Int? {
     let left = (deadline - ContinuousClock.now).components
-    let milliseconds = Int32(max(1, min(Int64(Int32.max), left.seconds * 1000 + left.attoseconds / 1_000_000_000_000_000)))
+    let milliseconds = Int32(
+      max(1, min(Int64(Int32.max), left.seconds * 1000 + left.attoseconds / 1_000_000_000_000_000)))
     var pending = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
     guard poll(&pending, 1, milliseconds) == 1 else { return nil }
     let count = recv(descriptor, &buffer, buffer.count, 0)

@@ -16,8 +16,13 @@ final class NetworkNamespace {
     if !FileManager.default.fileExists(atPath: "/dev/net/tun") { missing.append("/dev/net/tun") }
     for tool in ["ip"] + tools where which(tool) == nil { missing.append(tool) }
     guard missing.isEmpty else {
-      let message = "network namespace tests need \(missing.joined(separator: ", ")) (scripts/setup.sh installs the tools)"
-      if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("\(message)") } else { print("skipping: \(message)") }
+      let message =
+        "network namespace tests need \(missing.joined(separator: ", ")) (scripts/setup.sh installs the tools)"
+      if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record("\(message)")
+      } else {
+        print("skipping: \(message)")
+      }
       return false
     }
     return true
@@ -87,7 +92,8 @@ final class NetworkNamespace {
       try? inputPipe.fileHandleForWriting.close()
     }
     let killer = DispatchWorkItem { [process] in if process.isRunning { process.terminate() } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(limit.components.seconds * 1000)), execute: killer)
+    DispatchQueue.global().asyncAfter(
+      deadline: .now() + .milliseconds(Int(limit.components.seconds * 1000)), execute: killer)
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     killer.cancel()

@@ -39,8 +39,10 @@ struct NetworkTests {
     #expect(namespace.waitForInterface("dtap0"))
     for message in ["first datagram", "second, a little longer datagram", "third"] {
       let echo = try NetworkNamespace.command(
-        ["ip", "netns", "exec", namespace.name, "socat", "-T", "5", "-t", "1.5", "-", "UDP:\(net).2:7"], input: message + "\n")
-      #expect(echo.status == 0 && echo.output == message + "\n", "socat got \(echo.output.debugDescription) for \(message)")
+        ["ip", "netns", "exec", namespace.name, "socat", "-T", "5", "-t", "1.5", "-", "UDP:\(net).2:7"],
+        input: message + "\n")
+      #expect(
+        echo.status == 0 && echo.output == message + "\n", "socat got \(echo.output.debugDescription) for \(message)")
     }
     let result = daemon.wait()
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
@@ -51,11 +53,12 @@ struct NetworkTests {
   @Test("VM-to-VM UDP works across 1,000 pairs: every client gets its echoes from its own server")
   func thousandPairs() throws {
     guard Denalid.ready(guests: ["udp-echo", "udp-client"]) else { return }
-    let result = try Denalid.run([
-      "run", Denalid.guest("udp-echo") + ":1000", Denalid.guest("udp-client") + ":1000", "--network", "10.0.0.0/16",
-      "--memory", "2MiB", "--quiet", "--timeout", "150s",
-      "--", "peer=-1000", "count=2", "timeout-ms=10000", "linger-ms=2000", "quiet",
-    ], limit: .seconds(180))
+    let result = try Denalid.run(
+      [
+        "run", Denalid.guest("udp-echo") + ":1000", Denalid.guest("udp-client") + ":1000", "--network", "10.0.0.0/16",
+        "--memory", "2MiB", "--quiet", "--timeout", "150s",
+        "--", "peer=-1000", "count=2", "timeout-ms=10000", "linger-ms=2000", "quiet",
+      ], limit: .seconds(180))
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stderr.contains("2000 VMs: 2000 exited 0"), "\(result.stderr)")
     // 1,000 servers receive 2 and send 2; 1,000 clients also receive the switch's ARP answer. Under load a
@@ -66,8 +69,9 @@ struct NetworkTests {
     #expect(received >= 5000 && received < 7000, "\(result.stderr)")
     #expect(arp >= 1000 && arp < 2000, "\(result.stderr)")
     // "dropped 0" ends the line, or is followed by frames still queued when the last VM ended (a loaded host).
-    #expect(result.stderr.contains("2000 NICs: in \(received) packets")
-              && (result.stderr.contains("dropped 0\n") || result.stderr.contains("dropped 0, ")), "\(result.stderr)")
+    #expect(
+      result.stderr.contains("2000 NICs: in \(received) packets")
+        && (result.stderr.contains("dropped 0\n") || result.stderr.contains("dropped 0, ")), "\(result.stderr)")
     print("1,000 pairs: \(result.elapsed); \(result.stderr)")
   }
 
@@ -75,14 +79,19 @@ struct NetworkTests {
   func spoofingCounted() throws {
     guard Denalid.ready(guests: ["evil", "hello"]) else { return }
     let result = try Denalid.run([
-      "run", Denalid.guest("evil"), Denalid.guest("hello"), "--network", "10.0.0.0/24", "--net-stats", "--", "net-spoof",
+      "run", Denalid.guest("evil"), Denalid.guest("hello"), "--network", "10.0.0.0/24", "--net-stats", "--",
+      "net-spoof",
     ])
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
     #expect(result.stdout.contains("evil: net-spoof: ret 60"), "every forged frame was taken: \(result.stdout)")
-    #expect(result.stderr.contains("vm 1 10.0.0.1 02:00:0a:00:00:01: in 0 packets 0 bytes, out 30 packets 1800 bytes, dropped 30 (spoofed 30)"),
-            "\(result.stderr)")
-    #expect(result.stderr.contains("vm 2 10.0.0.2 02:00:0a:00:00:02: in 0 packets 0 bytes, out 0 packets 0 bytes, dropped 0\n"),
-            "the victim received and queued nothing: \(result.stderr)")
+    #expect(
+      result.stderr.contains(
+        "vm 1 10.0.0.1 02:00:0a:00:00:01: in 0 packets 0 bytes, out 30 packets 1800 bytes, dropped 30 (spoofed 30)"),
+      "\(result.stderr)")
+    #expect(
+      result.stderr.contains(
+        "vm 2 10.0.0.2 02:00:0a:00:00:02: in 0 packets 0 bytes, out 0 packets 0 bytes, dropped 0\n"),
+      "the victim received and queued nothing: \(result.stderr)")
   }
 
   @Test("40,000 ARP requests a guest sends to itself, each waking it, leave the daemon standing")
@@ -91,9 +100,10 @@ struct NetworkTests {
     // Each reply lands in an empty receive queue and raises the VM's interrupt on the switch thread. Before
     // the listener was stored at a fixed abstraction, every raise ran one frame deeper and the daemon died
     // of a stack overflow after about 16,000 of them. (`denalid run ... net-arp-self 1000000` is the long form.)
-    let result = try Denalid.run([
-      "run", Denalid.guest("evil"), "--network", "10.0.0.0/24", "--timeout", "150s", "--", "net-arp-self", "40000",
-    ], limit: .seconds(180))
+    let result = try Denalid.run(
+      [
+        "run", Denalid.guest("evil"), "--network", "10.0.0.0/24", "--timeout", "150s", "--", "net-arp-self", "40000",
+      ], limit: .seconds(180))
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
     #expect(result.stdout.contains("evil: net-arp-self: ret 40000"), "\(result.stdout)")
   }
@@ -109,10 +119,12 @@ struct NetworkTests {
     let guestArguments = ["--", "peer=10.0.0.1", "count=200", "timeout-ms=10000", "linger-ms=100"]
     // Alternate three rounds of each and compare the best of each: other suites load the machine at the
     // same time, and the best round of each is the one least disturbed by them.
-    var ratesAlone: [Int] = [], ratesFlooded: [Int] = []
+    var ratesAlone: [Int] = []
+    var ratesFlooded: [Int] = []
     for _ in 0..<3 {
       let alone = try Denalid.run(
-        ["run", Denalid.guest("udp-echo"), Denalid.guest("udp-client")] + options + ["--timeout", "60s"] + guestArguments)
+        ["run", Denalid.guest("udp-echo"), Denalid.guest("udp-client")] + options + ["--timeout", "60s"]
+          + guestArguments)
       let flooded = try Denalid.run(
         ["run", Denalid.guest("udp-echo"), Denalid.guest("udp-client"), Denalid.guest("udp-flood")] + options
           + ["--timeout", "10s"] + guestArguments)
@@ -120,11 +132,16 @@ struct NetworkTests {
       ratesFlooded.append(try #require(Self.echoRate(flooded.stdout), "\(flooded.stdout) \(flooded.stderr)"))
       #expect(alone.status == 0)
       #expect(flooded.stdout.contains("[vm 2] udp-client: 200/200 echoes"), "\(flooded.stdout)")
-      #expect(flooded.stderr.contains("vm 3 10.0.0.3") && !flooded.stderr.contains("vm 3 10.0.0.3 02:00:0a:00:00:03: in 0 packets 0 bytes, out 0 packets"),
-              "the flooder really flooded: \(flooded.stderr)")
+      #expect(
+        flooded.stderr.contains("vm 3 10.0.0.3")
+          && !flooded.stderr.contains("vm 3 10.0.0.3 02:00:0a:00:00:03: in 0 packets 0 bytes, out 0 packets"),
+        "the flooder really flooded: \(flooded.stderr)")
     }
-    let rateAlone = ratesAlone.max() ?? 0, rateFlooded = ratesFlooded.max() ?? 0
-    print("echo rate alone \(ratesAlone)/s, beside a flooder \(ratesFlooded)/s (best: \(Double(rateFlooded) / Double(max(1, rateAlone))))")
+    let rateAlone = ratesAlone.max() ?? 0
+    let rateFlooded = ratesFlooded.max() ?? 0
+    print(
+      "echo rate alone \(ratesAlone)/s, beside a flooder \(ratesFlooded)/s (best: \(Double(rateFlooded) / Double(max(1, rateAlone))))"
+    )
     // Three VMs share the one worker fairly: the echo pair keeps at least two thirds of it, and the server's
     // receive work on flood frames (the switch lets the flooder fill at most its share of the server's queue)
     // can at most halve what is left for echoes: at least a third, typically 0.6 unloaded. (Before the

@@ -23,7 +23,9 @@ struct OwnershipTests {
     #"{"image":"idler.elf","name":"\#(name)","memory":"2MiB","arguments":["1000"]\#(extra)}"#
   }
 
-  @Test("A user sees and acts on only their own VMs (another's answers 404), an admin on all; quotas answer 403 and disk limits 409, changing nothing; owners survive swap-out and restart")
+  @Test(
+    "A user sees and acts on only their own VMs (another's answers 404), an admin on all; quotas answer 403 and disk limits 409, changing nothing; owners survive swap-out and restart"
+  )
   func ownership() throws {
     guard Denalid.ready(guests: ["idler"]), LocalUsers.available() else { return }
     let accounts = LocalUsers()
@@ -37,14 +39,17 @@ struct OwnershipTests {
     // 2 MiB VMs: each counts 12,730,368 bytes against swap-limit (4 images of 2 MiB of pages, the largest
     // segment, superblocks, plus 64 KiB of slack), so 60 MiB holds four of them and not five.
     let daemon = try DaemonProcess(flags: [
-      "--socket-group", socketGroup.name, "--admin-group", adminGroup.name, "--quota-vms", "2", "--quota-memory", "6MiB",
+      "--socket-group", socketGroup.name, "--admin-group", adminGroup.name, "--quota-vms", "2", "--quota-memory",
+      "6MiB",
       "--quota-disk", "64KiB", "--scratch-disk-limit", "128KiB", "--swap-limit", "60MiB",
     ])
     // The users reach the socket (mode 0660, group socketGroup) through the test's private directory.
     #expect(chmod(daemon.directory, 0o711) == 0)
     try daemon.start()
     let socket = daemon.socket
-    func call(_ method: String, _ path: String, _ body: String? = nil, as user: LocalUsers.User?) throws -> (status: Int, body: String) {
+    func call(_ method: String, _ path: String, _ body: String? = nil, as user: LocalUsers.User?) throws -> (
+      status: Int, body: String
+    ) {
       try LocalUsers.request(method, path, body: body, as: user, socket: socket)
     }
 
@@ -70,10 +75,14 @@ struct OwnershipTests {
       #expect(Self.object(answer.body)["code"] as? String == "vm_not_found", "\(path): \(answer.body)")
     }
     let byID = try call("GET", "/v1/vms/\(b1ID)", as: alice)
-    #expect(byID.body == unknownByID.body.replacingOccurrences(of: "999999", with: "\(b1ID)"), "another's VM leaks: \(byID.body)")
+    #expect(
+      byID.body == unknownByID.body.replacingOccurrences(of: "999999", with: "\(b1ID)"),
+      "another's VM leaks: \(byID.body)")
     let killOther = try call("POST", "/v1/vms/b1/kill", as: alice)
     #expect(killOther.status == 404, "\(killOther.body)")
-    #expect(Self.object(try call("GET", "/v1/vms/b1", as: bob).body)["state"] as? String != "killed", "Alice's kill reached Bob's VM")
+    #expect(
+      Self.object(try call("GET", "/v1/vms/b1", as: bob).body)["state"] as? String != "killed",
+      "Alice's kill reached Bob's VM")
     // Alice's own VMs answer her.
     #expect(try call("GET", "/v1/vms/a1", as: alice).status == 200)
     #expect(try call("GET", "/v1/vms/a1/console", as: alice).status == 200)
@@ -84,7 +93,9 @@ struct OwnershipTests {
     // `denalid list` shows an OWNER column once VMs of several users are listed (to the admin, not to Alice).
     let table = try daemon.client(["list"])
     #expect(table.stdout.hasPrefix("ID  NAME  STATE") && table.stdout.contains("OWNER"), "\(table.stdout)")
-    #expect(table.stdout.split(separator: "\n").contains { $0.hasPrefix("3 ") && $0.contains(" \(bob.uid) ") }, "\(table.stdout)")
+    #expect(
+      table.stdout.split(separator: "\n").contains { $0.hasPrefix("3 ") && $0.contains(" \(bob.uid) ") },
+      "\(table.stdout)")
 
     // Quotas: refused whole with 403 naming the quota; nothing changes (no VM, no id used).
     let overCount = try call("POST", "/v1/vms", Self.idler("a3"), as: alice)
@@ -92,9 +103,13 @@ struct OwnershipTests {
     #expect(Self.object(overCount.body)["code"] as? String == "quota_exceeded")
     #expect((Self.object(overCount.body)["message"] as? String ?? "").hasPrefix("quota-vms:"), "\(overCount.body)")
     let overMemory = try call("POST", "/v1/vms", #"{"image":"idler.elf","name":"b2","memory":"6MiB"}"#, as: bob)
-    #expect(overMemory.status == 403 && (Self.object(overMemory.body)["message"] as? String ?? "").hasPrefix("quota-memory:"), "\(overMemory.body)")
+    #expect(
+      overMemory.status == 403 && (Self.object(overMemory.body)["message"] as? String ?? "").hasPrefix("quota-memory:"),
+      "\(overMemory.body)")
     let overDisk = try call("POST", "/v1/vms", Self.idler("b2", #","disk":{"size":"4KiB"}"#), as: bob)
-    #expect(overDisk.status == 403 && (Self.object(overDisk.body)["message"] as? String ?? "").hasPrefix("quota-disk:"), "\(overDisk.body)")
+    #expect(
+      overDisk.status == 403 && (Self.object(overDisk.body)["message"] as? String ?? "").hasPrefix("quota-disk:"),
+      "\(overDisk.body)")
     // The admin has no quota.
     let r1 = try call("POST", "/v1/vms", Self.idler("r1", #","disk":{"size":"64KiB"}"#), as: admin)
     #expect(r1.status == 201, "\(r1.body)")
@@ -104,20 +119,26 @@ struct OwnershipTests {
     // Disk limits: refused whole with 409 naming the key, for the admin too; every VM is still there.
     let overScratch = try call("POST", "/v1/vms", Self.idler("r2", #","disk":{"size":"4KiB"}"#), as: nil)
     #expect(overScratch.status == 409, "\(overScratch.body)")
-    #expect((Self.object(overScratch.body)["message"] as? String ?? "").hasPrefix("scratch-disk-limit:"), "\(overScratch.body)")
+    #expect(
+      (Self.object(overScratch.body)["message"] as? String ?? "").hasPrefix("scratch-disk-limit:"),
+      "\(overScratch.body)")
     let overSwap = try call("POST", "/v1/vms", Self.idler("r2"), as: nil)
     #expect(overSwap.status == 409, "\(overSwap.body)")
     #expect(Self.object(overSwap.body)["code"] as? String == "limit_reached")
     #expect((Self.object(overSwap.body)["message"] as? String ?? "").hasPrefix("swap-limit:"), "\(overSwap.body)")
     let all = try call("GET", "/v1/vms", as: nil)
     #expect(Self.names(all.body) == ["a1", "a2", "b1", "r1"], "\(all.body)")
-    #expect(Self.vms(all.body).allSatisfy { ["exited", "faulted", "killed"].contains($0["state"] as? String ?? "") == false }, "\(all.body)")
+    #expect(
+      Self.vms(all.body).allSatisfy {
+        ["exited", "faulted", "killed"].contains($0["state"] as? String ?? "") == false
+      }, "\(all.body)")
 
     // The admin kills Bob's VM; then Bob's VM no longer holds quota or disk, so Bob may create again.
     #expect(try call("POST", "/v1/vms/b1/kill", as: admin).status == 200)
     // Its scratch disk counts until it has really ended (the engine removes the disk then).
     let deadline = ContinuousClock.now + .seconds(120)
-    while ContinuousClock.now < deadline, Self.object(try call("GET", "/v1/vms/b1", as: nil).body)["ended_at"] is NSNull {
+    while ContinuousClock.now < deadline, Self.object(try call("GET", "/v1/vms/b1", as: nil).body)["ended_at"] is NSNull
+    {
       Thread.sleep(forTimeInterval: 0.1)
     }
     let b2 = try call("POST", "/v1/vms", Self.idler("b2", #","disk":{"size":"64KiB"}"#), as: bob)
@@ -127,11 +148,16 @@ struct OwnershipTests {
     #expect(daemon.terminate() == 0)
     try daemon.start()
     let restarted = try call("GET", "/v1/vms", as: nil)
-    let owners = Dictionary(uniqueKeysWithValues: Self.vms(restarted.body).compactMap { vm in
-      (vm["name"] as? String).map { ($0, vm["owner"] as? Int ?? -1) }
-    })
-    #expect(owners == ["a1": Int(alice.uid), "a2": Int(alice.uid), "b1": Int(bob.uid), "b2": Int(bob.uid), "r1": Int(admin.uid)], "\(restarted.body)")
-    #expect(Self.vms(restarted.body).filter { $0["name"] as? String == "a1" }.first?["restored_from"] as? String == "swap")
+    let owners = Dictionary(
+      uniqueKeysWithValues: Self.vms(restarted.body).compactMap { vm in
+        (vm["name"] as? String).map { ($0, vm["owner"] as? Int ?? -1) }
+      })
+    #expect(
+      owners == [
+        "a1": Int(alice.uid), "a2": Int(alice.uid), "b1": Int(bob.uid), "b2": Int(bob.uid), "r1": Int(admin.uid),
+      ], "\(restarted.body)")
+    #expect(
+      Self.vms(restarted.body).filter { $0["name"] as? String == "a1" }.first?["restored_from"] as? String == "swap")
     #expect(Self.names(try call("GET", "/v1/vms", as: alice).body) == ["a1", "a2"])
     #expect(Self.names(try call("GET", "/v1/vms", as: bob).body) == ["b1", "b2"])
     #expect(try call("POST", "/v1/vms/a1/kill", as: bob).status == 404)

@@ -95,7 +95,9 @@ struct RunCommandTests {
   @Test("several images with IMAGE:COUNT; the exit status is the highest of the VMs'; --quiet drops consoles")
   func severalImages() throws {
     guard Denalid.ready(guests: ["hello", "exit-status"]) else { return }
-    let result = try Denalid.run(["run", Denalid.guest("hello") + ":2", Denalid.guest("exit-status"), "--quiet", "--", "9"])
+    let result = try Denalid.run([
+      "run", Denalid.guest("hello") + ":2", Denalid.guest("exit-status"), "--quiet", "--", "9",
+    ])
     #expect(result.status == 9)
     #expect(result.stdout == "")
     #expect(result.stderr.contains("denalid: 3 VMs: 2 exited 0, 1 exited 9"), "\(result.stderr)")

@@ -48,15 +48,19 @@ final class TCPGuestBehindTap {
 
   /// Starts `guest` with `arguments` (after `--`) and `options` for denalid, and waits for the TAP device; with
   /// `impairment`, also builds the lossy path and starts its relay.
-  init(guest: String, subnet: String, arguments: [String], options: [String] = [], timeout: String = "90s",
-       impairment: PathImpairment? = nil) throws {
+  init(
+    guest: String, subnet: String, arguments: [String], options: [String] = [], timeout: String = "90s",
+    impairment: PathImpairment? = nil
+  ) throws {
     namespace = try NetworkNamespace()
     self.subnet = subnet
     if impairment != nil {
       let far = try NetworkNamespace()
       peerNamespace = far
       for command in [
-        ["ip", "-n", namespace.name, "link", "add", "vnear", "type", "veth", "peer", "name", "vfar", "netns", far.name],
+        [
+          "ip", "-n", namespace.name, "link", "add", "vnear", "type", "veth", "peer", "name", "vfar", "netns", far.name,
+        ],
         ["ip", "netns", "exec", namespace.name, "sysctl", "-qw", "net.ipv6.conf.vnear.disable_ipv6=1"],
         ["ip", "netns", "exec", far.name, "sysctl", "-qw", "net.ipv6.conf.vfar.disable_ipv6=1"],
         // The relay forwards frames as they are: the far side must put real checksums in them.
@@ -66,19 +70,29 @@ final class TCPGuestBehindTap {
         ["ip", "-n", namespace.name, "link", "set", "vnear", "up"],
       ] {
         let result = try NetworkNamespace.command(command)
-        guard result.status == 0 else { throw NamespaceError.command("\(command.joined(separator: " ")): \(result.output)") }
+        guard result.status == 0 else {
+          throw NamespaceError.command("\(command.joined(separator: " ")): \(result.output)")
+        }
       }
     } else {
       peerNamespace = nil
     }
     daemon = try namespace.start(
-      [Denalid.executable, "run", Denalid.guest(guest), "--tap", "dtap0", "--tap-address", "\(subnet).1/24", "--net-stats",
-       "--timeout", timeout] + options + ["--"] + arguments)
-    guard namespace.waitForInterface("dtap0") else { throw NamespaceError.command("the daemon's TAP device did not come up") }
+      [
+        Denalid.executable, "run", Denalid.guest(guest), "--tap", "dtap0", "--tap-address", "\(subnet).1/24",
+        "--net-stats",
+        "--timeout", timeout,
+      ] + options + ["--"] + arguments)
+    guard namespace.waitForInterface("dtap0") else {
+      throw NamespaceError.command("the daemon's TAP device did not come up")
+    }
     if let impairment {
       relay = try namespace.start(
-        ["/usr/bin/python3", Self.peerScript, "relay", "dtap0", "vnear", "\(impairment.loss)", "\(impairment.delayMilliseconds)",
-         "\(impairment.reorder)", "600"])
+        [
+          "/usr/bin/python3", Self.peerScript, "relay", "dtap0", "vnear", "\(impairment.loss)",
+          "\(impairment.delayMilliseconds)",
+          "\(impairment.reorder)", "600",
+        ])
     }
   }
 
@@ -96,7 +110,9 @@ final class TCPGuestBehindTap {
   }
 
   /// Runs a command on the peer's side.
-  func run(_ arguments: [String], input: String? = nil, limit: Duration = .seconds(60)) throws -> (status: Int32, output: String) {
+  func run(_ arguments: [String], input: String? = nil, limit: Duration = .seconds(60)) throws -> (
+    status: Int32, output: String
+  ) {
     try NetworkNamespace.command(["ip", "netns", "exec", peerSide.name] + arguments, input: input, limit: limit)
   }
 

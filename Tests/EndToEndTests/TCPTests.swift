@@ -50,7 +50,8 @@ struct TCPTests {
   func hundredConnections() throws {
     guard TCPGuestBehindTap.ready(guests: ["tcp-echo"]) else { return }
     let guest = try TCPGuestBehindTap(
-      guest: "tcp-echo", subnet: Self.subnet(3), arguments: ["count=100", "max-connections=128", "buffer=2048", "half-open=128"])
+      guest: "tcp-echo", subnet: Self.subnet(3),
+      arguments: ["count=100", "max-connections=128", "buffer=2048", "half-open=128"])
     let echo = try guest.peer(["concurrent", guest.guestAddress, "7", "100", "1000"])
     let result = guest.finish()
     #expect(echo.status == 0 && echo.output.contains("100 of 100 connections"), "\(echo.output)")
@@ -64,12 +65,16 @@ struct TCPTests {
     let guest = try TCPGuestBehindTap(guest: "tcp-echo", subnet: Self.subnet(4), arguments: ["count=1"])
     let echo = try guest.peer(["half-close", guest.guestAddress, "7", "200000"])
     let result = guest.finish()
-    #expect(echo.status == 0 && echo.output.contains("sent 200000 bytes and our FIN, 200000 of 200000 bytes came back, then EOF"),
-            "\(echo.output)")
+    #expect(
+      echo.status == 0
+        && echo.output.contains("sent 200000 bytes and our FIN, 200000 of 200000 bytes came back, then EOF"),
+      "\(echo.output)")
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
   }
 
-  @Test("flow control: a guest that stops reading for 2 s closes its window, Linux probes it, and the stream resumes intact")
+  @Test(
+    "flow control: a guest that stops reading for 2 s closes its window, Linux probes it, and the stream resumes intact"
+  )
   func guestClosesItsWindow() throws {
     guard TCPGuestBehindTap.ready(guests: ["tcp-bulk"]) else { return }
     let guest = try TCPGuestBehindTap(
@@ -78,8 +83,9 @@ struct TCPTests {
     let send = try guest.peer(["send", guest.guestAddress, "5001", "262144"])
     let result = guest.finish()
     #expect(send.status == 0, "\(send.output)")
-    #expect(result.status == 0 && result.stdout.contains("received 262144 bytes") && result.stdout.contains("pattern ok"),
-            "\(result.stdout) \(result.stderr)")
+    #expect(
+      result.status == 0 && result.stdout.contains("received 262144 bytes") && result.stdout.contains("pattern ok"),
+      "\(result.stdout) \(result.stderr)")
     let microseconds = try #require(Self.number(after: "bytes in ", in: result.stdout))
     #expect(microseconds >= 2_000_000, "the pause really held the stream: \(result.stdout)")
   }
@@ -87,7 +93,8 @@ struct TCPTests {
   @Test("zero-window probing: the guest sending to a Linux reader that stops reading probes its window until it opens")
   func guestProbesAZeroWindow() throws {
     guard TCPGuestBehindTap.ready(guests: ["tcp-bulk"]) else { return }
-    let guest = try TCPGuestBehindTap(guest: "tcp-bulk", subnet: Self.subnet(12), arguments: ["mode=send", "bytes=262144"])
+    let guest = try TCPGuestBehindTap(
+      guest: "tcp-bulk", subnet: Self.subnet(12), arguments: ["mode=send", "bytes=262144"])
     // A 4 KiB receive buffer and 3 s without reading after 16 KiB: Linux's window goes to zero.
     let sink = try guest.peer(["sink", guest.guestAddress, "5001", "262144", "4096", "16384", "3"])
     let result = guest.finish()
@@ -105,8 +112,9 @@ struct TCPTests {
     #expect(check.status == 0 && check.output.contains("all checks passed"), "\(check.output)")
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
     // Two challenge ACKs (RST, SYN), one reset honoured, one reset sent (for data to the connection it ended).
-    #expect(result.stdout.contains("challenge ACKs 2") && result.stdout.contains("resets sent 1 received 1"),
-            "\(result.stdout)")
+    #expect(
+      result.stdout.contains("challenge ACKs 2") && result.stdout.contains("resets sent 1 received 1"),
+      "\(result.stdout)")
   }
 
   @Test("a connection to a port nobody listens on is refused at once with a reset")
@@ -128,16 +136,19 @@ struct TCPLossyPathTests {
   func hostToGuestUnderLoss() throws {
     guard TCPGuestBehindTap.ready(guests: ["tcp-bulk"], lossy: true) else { return }
     let guest = try TCPGuestBehindTap(
-      guest: "tcp-bulk", subnet: TCPTests.subnet(6), arguments: ["mode=sink", "verify", "bytes=1048576"], timeout: "300s",
+      guest: "tcp-bulk", subnet: TCPTests.subnet(6), arguments: ["mode=sink", "verify", "bytes=1048576"],
+      timeout: "300s",
       impairment: PathImpairment())
     let send = try guest.peer(["send", guest.guestAddress, "5001", "1048576"], limit: .seconds(300))
     let result = guest.finish(limit: .seconds(300))
     #expect(send.status == 0, "\(send.output)")
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
-    #expect(result.stdout.contains("received 1048576 bytes") && result.stdout.contains("pattern ok"), "\(result.stdout)")
+    #expect(
+      result.stdout.contains("received 1048576 bytes") && result.stdout.contains("pattern ok"), "\(result.stdout)")
     // The path really was lossy and reordering: the relay dropped frames and the guest queued some out of order.
-    #expect((TCPTests.number(after: "dropped ", in: result.stderr.components(separatedBy: "relay:").last ?? "") ?? 0) > 0,
-            "\(result.stderr)")
+    #expect(
+      (TCPTests.number(after: "dropped ", in: result.stderr.components(separatedBy: "relay:").last ?? "") ?? 0) > 0,
+      "\(result.stderr)")
     #expect((TCPTests.number(after: "out of order ", in: result.stdout) ?? 0) > 0, "\(result.stdout)")
   }
 
@@ -172,7 +183,8 @@ struct TCPLossyPathTests {
       let result = guest.finish()
       #expect(served.status == 0 && served.stdout.contains("ok serve-"), "\(served.stdout) \(served.stderr)")
       #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
-      #expect(result.stdout.contains(mode == "send" ? "sent 262144 bytes" : "received 262144 bytes"), "\(result.stdout)")
+      #expect(
+        result.stdout.contains(mode == "send" ? "sent 262144 bytes" : "received 262144 bytes"), "\(result.stdout)")
     }
   }
 }
@@ -189,11 +201,13 @@ struct TCPSynFloodTests {
       arguments: ["count=2", "stats-ms=200", "half-open=\(halfOpenLimit)", "buffer=\(buffer)", "max-connections=16"])
     let check = try guest.peer(["flood-check", guest.guestAddress, "7", "3000", guest.subnet], limit: .seconds(120))
     let result = guest.finish()
-    #expect(check.status == 0 && check.output.contains("during the flood 5 of 5") && check.output.contains("echoed True"),
-            "\(check.output)")
+    #expect(
+      check.status == 0 && check.output.contains("during the flood 5 of 5") && check.output.contains("echoed True"),
+      "\(check.output)")
     #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
     let lines = result.stdout.split(separator: "\n").map(String.init)
-    let startHeap = try #require(TCPTests.number(after: "heap free ", in: lines.first { $0.contains("listening on") } ?? ""))
+    let startHeap = try #require(
+      TCPTests.number(after: "heap free ", in: lines.first { $0.contains("listening on") } ?? ""))
     let final = try #require(lines.first { $0.hasPrefix("tcp-echo: served") }, "\(result.stdout)")
     let lowestHeap = try #require(TCPTests.number(after: "lowest ", in: final))
     // Many SYNs reached the guest and the half-open table made room for them by dropping the oldest...

@@ -48,7 +48,9 @@ struct VirtualMachineServicesTests {
   @Test("Ilwaco's event loop keeps timer order when the VM wakes late: starved by spinners, no cancelled timer fires")
   func eventLoopWhenLate() throws {
     guard Denalid.ready(guests: ["event-loop", "spin"]) else { return }
-    let result = try Denalid.run(["run", Denalid.guest("event-loop"), Denalid.guest("spin") + ":3", "--workers", "1", "--timeout", "2s"])
+    let result = try Denalid.run([
+      "run", Denalid.guest("event-loop"), Denalid.guest("spin") + ":3", "--workers", "1", "--timeout", "2s",
+    ])
     #expect(result.stdout.contains("[vm 1] event-loop: ok"), "\(result.stdout)")
     #expect(result.stderr.contains("4 VMs: 1 exited 0, 3 timed out"), "\(result.stderr)")
   }
@@ -56,7 +58,9 @@ struct VirtualMachineServicesTests {
   @Test("a guest idling forever uses almost no host CPU until its timeout")
   func idleUsesNoCPU() throws {
     guard Denalid.ready(guests: ["evil"]) else { return }
-    let (result, cpu) = try Self.runMeasuringCPU(["run", Denalid.guest("evil"), "--timeout", "2s", "--", "idle-forever"])
+    let (result, cpu) = try Self.runMeasuringCPU([
+      "run", Denalid.guest("evil"), "--timeout", "2s", "--", "idle-forever",
+    ])
     #expect(result.status == 124)
     #expect(result.elapsed >= .seconds(2))
     #expect(cpu < .milliseconds(400), "denalid used \(cpu) of CPU while its guest idled for 2 s")
@@ -67,7 +71,9 @@ struct VirtualMachineServicesTests {
     guard Denalid.ready(guests: ["disk-check"]) else { return }
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("denali-disk-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: path) }
-    let write = try Denalid.run(["run", Denalid.guest("disk-check"), "--disk", path, "--disk-size", "512KiB", "--", "write", "77"])
+    let write = try Denalid.run([
+      "run", Denalid.guest("disk-check"), "--disk", path, "--disk-size", "512KiB", "--", "write", "77",
+    ])
     #expect(write.status == 0, "\(write.stdout) \(write.stderr)")
     #expect(write.stdout.contains("wrote 128 blocks"), "\(write.stdout)")
     let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
@@ -87,7 +93,9 @@ struct VirtualMachineServicesTests {
     guard Denalid.ready(guests: ["disk-check"]) else { return }
     let none = try Denalid.run(["run", Denalid.guest("disk-check"), "--", "write", "1"])
     #expect(none.status == 3)
-    let missing = try Denalid.run(["run", Denalid.guest("disk-check"), "--disk", "/nonexistent/disk.img", "--", "verify"])
+    let missing = try Denalid.run([
+      "run", Denalid.guest("disk-check"), "--disk", "/nonexistent/disk.img", "--", "verify",
+    ])
     #expect(missing.status == 2)
     #expect(missing.stderr.contains("disk"))
     let odd = FileManager.default.temporaryDirectory.appendingPathComponent("denali-odd-\(UUID().uuidString)").path
@@ -101,7 +109,8 @@ struct VirtualMachineServicesTests {
   @Test("a full host disk gives the guest EIO, and denalid reports the guest's own status, nothing worse")
   func fullHostDisk() throws {
     guard Denalid.ready(guests: ["disk-check"]) else { return }
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("denali-full-\(UUID().uuidString)").path
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("denali-full-\(UUID().uuidString)")
+      .path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     guard Self.shell("mount -t tmpfs -o size=64k tmpfs '\(directory)'") == 0 else {
@@ -109,7 +118,9 @@ struct VirtualMachineServicesTests {
       return
     }
     defer { _ = Self.shell("umount '\(directory)'") }
-    let result = try Denalid.run(["run", Denalid.guest("disk-check"), "--disk", directory + "/disk.img", "--disk-size", "1MiB", "--", "write", "1"])
+    let result = try Denalid.run([
+      "run", Denalid.guest("disk-check"), "--disk", directory + "/disk.img", "--disk-size", "1MiB", "--", "write", "1",
+    ])
     #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
     #expect(result.stdout.contains("failed: ret -5"), "the guest sees DENALI_EIO: \(result.stdout)")
     #expect(result.stderr == "")

@@ -1,7 +1,7 @@
+import CKVM
 // VCPUStateTests.swift: a vCPU's whole state (MSRs, debug registers, XCRs, events) moves to a fresh vCPU, and
 // its serialized form survives a round trip and refuses malformed bytes.
 import Foundation
-import CKVM
 import KVM
 import Testing
 
@@ -11,7 +11,8 @@ struct VCPUStateTests {
   static let written: [MSREntry] = [
     MSREntry(index: 0x174, value: 0x10), MSREntry(index: 0x175, value: 0xffff_8000_1234_5000),
     MSREntry(index: 0x176, value: 0xffff_8000_1234_6000), MSREntry(index: 0xc000_0081, value: 0x0023_0010_0000_0000),
-    MSREntry(index: 0xc000_0082, value: 0xffff_8000_0000_1000), MSREntry(index: 0xc000_0083, value: 0xffff_8000_0000_2000),
+    MSREntry(index: 0xc000_0082, value: 0xffff_8000_0000_1000),
+    MSREntry(index: 0xc000_0083, value: 0xffff_8000_0000_2000),
     MSREntry(index: 0xc000_0084, value: 0x4700), MSREntry(index: 0xc000_0102, value: 0xffff_8000_dead_b000),
     MSREntry(index: 0x277, value: 0x0001_0504_0007_0406), MSREntry(index: 0x2ff, value: 0xc06),
     MSREntry(index: 0x250, value: 0x0606_0606_0606_0606),
@@ -42,11 +43,16 @@ struct VCPUStateTests {
     let state = try VCPUState(capturing: source)
     let (_, _, target) = try realModeGuest(system, code: [0xF4])
     let skipped = try state.restore(into: target)
-    #expect(skipped.isEmpty, "nothing skipped on the same KVM: \(skipped.map { String($0.index, radix: 16) + "=" + String($0.value, radix: 16) })")
+    #expect(
+      skipped.isEmpty,
+      "nothing skipped on the same KVM: \(skipped.map { String($0.index, radix: 16) + "=" + String($0.value, radix: 16) })"
+    )
     #expect(try target.readMSRs(Self.written.map(\.index)) == Self.written)
     if system.features.debugRegisters { #expect(try target.debugRegisters() == debug) }
     let copy = try VCPUState(capturing: target)
-    #expect(copy.msrs.filter { $0.index != SavedMSRList.timeStampCounter } == state.msrs.filter { $0.index != SavedMSRList.timeStampCounter })
+    #expect(
+      copy.msrs.filter { $0.index != SavedMSRList.timeStampCounter }
+        == state.msrs.filter { $0.index != SavedMSRList.timeStampCounter })
   }
 }
 

@@ -11,7 +11,9 @@ import ThreadConfinement
 struct SeccompProgramTests {
   /// Runs `body` on a new thread after installing `rules` (refusals: EPERM); returns what `body` returned. The
   /// filter ends with the thread.
-  static func filtered<R: Sendable>(_ rules: [SystemCallRule], _ body: @escaping @Sendable () -> R) -> (installed: Int32, result: R?) {
+  static func filtered<R: Sendable>(_ rules: [SystemCallRule], _ body: @escaping @Sendable () -> R) -> (
+    installed: Int32, result: R?
+  ) {
     let outcome = Mutex<(Int32, R?)>((Int32(-1), R?.none))
     let thread = Thread {
       _ = seccomp_set_no_new_privs()
@@ -52,7 +54,11 @@ struct SeccompProgramTests {
   func openatChecks() throws {
     let root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     defer { close(root) }
-    let directoryOnly = Self.filtered(Self.basics + [SystemCallRule(__NR_close), SystemCallRule(__NR_openat, argument: 0, .not(UInt32(bitPattern: -100)))]) {
+    let directoryOnly = Self.filtered(
+      Self.basics + [
+        SystemCallRule(__NR_close), SystemCallRule(__NR_openat, argument: 0, .not(UInt32(bitPattern: -100))),
+      ]
+    ) {
       [
         Self.call(__NR_openat, -100, Self.path("/etc/hostname"), Int(O_RDONLY | O_CLOEXEC)),
         Self.call(__NR_openat, Int(root), Self.path("etc"), Int(O_RDONLY | O_DIRECTORY | O_CLOEXEC)),
@@ -65,12 +71,14 @@ struct SeccompProgramTests {
     let either = Self.filtered(
       Self.basics + [
         SystemCallRule(__NR_close),
-        SystemCallRule(__NR_openat, anyOf: [[SystemCallRule.Condition(0, .not(UInt32(bitPattern: -100)))], [readOnly]]),
+        SystemCallRule(
+          __NR_openat, anyOf: [[SystemCallRule.Condition(0, .not(UInt32(bitPattern: -100)))], [readOnly]]),
       ]
     ) {
       [
         Self.call(__NR_openat, -100, Self.path("/etc/hostname"), Int(O_RDONLY | O_CLOEXEC)),
-        Self.call(__NR_openat, -100, Self.path("/tmp/denali-seccomp-test-never"), Int(O_WRONLY | O_CREAT | O_CLOEXEC), 0o600),
+        Self.call(
+          __NR_openat, -100, Self.path("/tmp/denali-seccomp-test-never"), Int(O_WRONLY | O_CREAT | O_CLOEXEC), 0o600),
       ]
     }
     #expect(either.result == [0, EPERM], "read-only anywhere, writing only under a directory descriptor")
@@ -122,7 +130,9 @@ struct SeccompProgramTests {
     for role in ThreadRole.allCases {
       let numbers = Set(role.rules.map(\.number))
       #expect(numbers.contains(__NR_exit) && numbers.contains(__NR_exit_group), "\(role)")
-      #expect(!numbers.contains(__NR_execve) && !numbers.contains(__NR_ptrace) && !numbers.contains(__NR_rt_sigaction), "\(role)")
+      #expect(
+        !numbers.contains(__NR_execve) && !numbers.contains(__NR_ptrace) && !numbers.contains(__NR_rt_sigaction),
+        "\(role)")
       #expect(role.program.instructions.count < 1024, "\(role)")
     }
     // The worker may run a vCPU but never create a VM.

@@ -118,7 +118,8 @@ public final class EventLoop {
       let entry = entries[next]
       if entry.interval > 0 {
         let (deadline, overflow) = entry.deadline.addingReportingOverflow(entry.interval)
-        entries[next].deadline = overflow ? .max : (deadline > now ? deadline : EventLoop.deadline(after: entry.interval))
+        entries[next].deadline =
+          overflow ? .max : (deadline > now ? deadline : EventLoop.deadline(after: entry.interval))
       } else {
         entries.swapAt(next, entries.count - 1)
         entries.removeLast()

@@ -83,8 +83,9 @@ public final class HTTPRequestParser {
     }
     if buffered == 0 {
       // SAFETY: used < count while reading.
-      while used < count, bytes.load(fromByteOffset: used, as: UInt8.self) == Self.cr
-        || bytes.load(fromByteOffset: used, as: UInt8.self) == Self.lf
+      while used < count,
+        bytes.load(fromByteOffset: used, as: UInt8.self) == Self.cr
+          || bytes.load(fromByteOffset: used, as: UInt8.self) == Self.lf
       {
         used += 1
       }
@@ -293,7 +294,8 @@ public final class HTTPRequestParser {
       index = slash - base
     }
     let length = ilwaco_http_decode_path(
-      (base + index + 1).assumingMemoryBound(to: UInt8.self), end &- index &- 1, path.assumingMemoryBound(to: UInt8.self))
+      (base + index + 1).assumingMemoryBound(to: UInt8.self), end &- index &- 1,
+      path.assumingMemoryBound(to: UInt8.self))
     return length < 0 ? nil : length
   }
 
@@ -354,13 +356,15 @@ public final class HTTPRequestParser {
     var index = start
     var stop = end
     // SAFETY: index and stop - 1 stay within start..<end.
-    while index < stop, base.load(fromByteOffset: index, as: UInt8.self) == space
-      || base.load(fromByteOffset: index, as: UInt8.self) == tab
+    while index < stop,
+      base.load(fromByteOffset: index, as: UInt8.self) == space
+        || base.load(fromByteOffset: index, as: UInt8.self) == tab
     {
       index += 1
     }
-    while stop > index, base.load(fromByteOffset: stop - 1, as: UInt8.self) == space
-      || base.load(fromByteOffset: stop - 1, as: UInt8.self) == tab
+    while stop > index,
+      base.load(fromByteOffset: stop - 1, as: UInt8.self) == space
+        || base.load(fromByteOffset: stop - 1, as: UInt8.self) == tab
     {
       stop -= 1
     }

@@ -177,11 +177,14 @@ public final class NetworkStack {
     frame.storeBytes(of: source, toByteOffset: 30, as: UInt32.self)
     frame.storeBytes(of: 64, toByteOffset: 22, as: UInt8.self)
     frame.storeBytes(of: 0, toByteOffset: 24, as: UInt16.self)
-    frame.storeBytes(of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + 14, headerLength, 0)), toByteOffset: 24, as: UInt16.self)
+    frame.storeBytes(
+      of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + 14, headerLength, 0)), toByteOffset: 24, as: UInt16.self)
     // ICMP: type 0 (echo reply), checksum over the same data.
     frame.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
     frame.storeBytes(of: 0, toByteOffset: offset + 2, as: UInt16.self)
-    frame.storeBytes(of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + offset, length, 0)), toByteOffset: offset + 2, as: UInt16.self)
+    frame.storeBytes(
+      of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + offset, length, 0)), toByteOffset: offset + 2,
+      as: UInt16.self)
     if transmit(frame, length: offset + length) { statistics.echoRepliesSent &+= 1 }
   }
 
@@ -231,13 +234,16 @@ public final class NetworkStack {
     frame.storeBytes(of: 0, toByteOffset: 24, as: UInt16.self)
     frame.storeBytes(of: address.value.bigEndian, toByteOffset: 26, as: UInt32.self)
     frame.storeBytes(of: destination.value.bigEndian, toByteOffset: 30, as: UInt32.self)
-    frame.storeBytes(of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + 14, 20, 0)), toByteOffset: 24, as: UInt16.self)
+    frame.storeBytes(
+      of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + 14, 20, 0)), toByteOffset: 24, as: UInt16.self)
     // UDP header and payload.
     frame.storeBytes(of: sourcePort.bigEndian, toByteOffset: 34, as: UInt16.self)
     frame.storeBytes(of: destinationPort.bigEndian, toByteOffset: 36, as: UInt16.self)
     frame.storeBytes(of: UInt16(truncatingIfNeeded: udpLength).bigEndian, toByteOffset: 38, as: UInt16.self)
     frame.storeBytes(of: 0, toByteOffset: 40, as: UInt16.self)
-    if let base = payload.baseAddress, payload.count > 0 { (frame + 42).copyMemory(from: base, byteCount: payload.count) }
+    if let base = payload.baseAddress, payload.count > 0 {
+      (frame + 42).copyMemory(from: base, byteCount: payload.count)
+    }
     if checksum {
       var sum = ilwaco_checksum_add(frame + 26, 8, 0)
       sum &+= UInt64(UInt16(17).bigEndian) &+ UInt64(UInt16(truncatingIfNeeded: udpLength).bigEndian)
@@ -338,7 +344,10 @@ public final class NetworkStack {
   /// Records `ip` at `hardware`, and sends the held frame if it was waiting for this address.
   private func learn(_ ip: IPv4Address, _ hardware: UInt64) {
     var slot = -1
-    for index in 0..<arpCount where arpAddresses[index] == ip.value { slot = index; break }
+    for index in 0..<arpCount where arpAddresses[index] == ip.value {
+      slot = index
+      break
+    }
     if slot < 0 {
       if arpCount < Self.arpEntries {
         slot = arpCount

@@ -12,7 +12,10 @@ extension Arguments {
       var position = bytes.startIndex
       for offset in 0..<keyLength {
         // SAFETY: offset < utf8CodeUnitCount, the length of the static string's storage.
-        if bytes[position] != key.utf8Start[offset] { matches = false; break }
+        if bytes[position] != key.utf8Start[offset] {
+          matches = false
+          break
+        }
         position = bytes.index(after: position)
       }
       guard matches, bytes[position] == 0x3D else { continue }  // '='

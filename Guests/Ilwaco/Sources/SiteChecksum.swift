@@ -35,7 +35,8 @@ public struct SiteChecksum {
     }
     while count - index >= 8 {
       // SAFETY: index + 8 <= count.
-      hash = (hash ^ UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)))
+      hash =
+        (hash ^ UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)))
         &* DENALI_SITE_FNV_PRIME
       index += 8
     }

@@ -40,13 +40,27 @@ public enum SiteImageError: Error {
   public func print() {
     Console.print(reason)
     switch self {
-    case .io(let code): Console.print(" ("); Console.print(code); Console.print(")")
-    case .badVersion(let version): Console.print(" "); Console.print(version)
-    case .badFileCount(let count): Console.print(" "); Console.print(count)
-    case .badTotalBlocks(let blocks): Console.print(" "); Console.print(blocks)
+    case .io(let code):
+      Console.print(" (")
+      Console.print(code)
+      Console.print(")")
+    case .badVersion(let version):
+      Console.print(" ")
+      Console.print(version)
+    case .badFileCount(let count):
+      Console.print(" ")
+      Console.print(count)
+    case .badTotalBlocks(let blocks):
+      Console.print(" ")
+      Console.print(blocks)
     case .truncated(let image, let disk):
-      Console.print(": "); Console.print(image); Console.print(" blocks, disk "); Console.print(disk)
-    case .badEntry(let index): Console.print(" "); Console.print(index)
+      Console.print(": ")
+      Console.print(image)
+      Console.print(" blocks, disk ")
+      Console.print(disk)
+    case .badEntry(let index):
+      Console.print(" ")
+      Console.print(index)
     case .noDisk, .badMagic, .badChecksum: break
     }
   }

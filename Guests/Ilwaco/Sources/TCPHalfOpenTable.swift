@@ -51,7 +51,9 @@ struct TCPHalfOpenTable {
     var index = 0
     while index < count {
       let entry = entries[index]
-      if entry.remoteAddress == remote && entry.remotePort == remotePort && entry.localPort == localPort { return index }
+      if entry.remoteAddress == remote && entry.remotePort == remotePort && entry.localPort == localPort {
+        return index
+      }
       index += 1
     }
     return nil

@@ -45,7 +45,8 @@ public enum TCPSelfCheck {
     let newer = TCPHalfOpen(
       remoteAddress: 99, remotePort: 1, localPort: 80, peerMSS: 0, peerWindow: 0, retransmissions: 0, hopMAC: 0,
       iss: TCPSequence(0), irs: TCPSequence(0), deadline: 99, created: 99)
-    guard table.add(newer).index == 1, table.waitingCount == 2, table.add(newer).index == 2, table.waitingCount == 1 else {
+    guard table.add(newer).index == 1, table.waitingCount == 2, table.add(newer).index == 2, table.waitingCount == 1
+    else {
       return "backlog: replacing the oldest entry"
     }
     table.remove(at: 0)
@@ -114,7 +115,8 @@ public enum TCPSelfCheck {
     ring.store(at: start, from: source, count: 40)
     ring.load(at: start, into: copy, count: 40)
     guard memcmp(source, copy, 40) == 0 else { return "ring: bytes across its end" }
-    guard ring.contiguous(at: start, count: 40).count == 22, storage.load(fromByteOffset: 0, as: UInt8.self) == 22 else {
+    guard ring.contiguous(at: start, count: 40).count == 22, storage.load(fromByteOffset: 0, as: UInt8.self) == 22
+    else {
       return "ring: contiguous part and placement by sequence number"
     }
     return nil
@@ -125,7 +127,8 @@ public enum TCPSelfCheck {
     var sum: UInt32 = 0
     var index = 0
     while index + 1 < count {
-      sum += UInt32(data.load(fromByteOffset: index, as: UInt8.self))
+      sum +=
+        UInt32(data.load(fromByteOffset: index, as: UInt8.self))
         | UInt32(data.load(fromByteOffset: index + 1, as: UInt8.self)) << 8
       index += 2
     }
@@ -151,7 +154,8 @@ public enum TCPSelfCheck {
         }
         let split = (count / 3) & ~1
         let partial = ilwaco_checksum_add(data + offset, split, 0)
-        guard ilwaco_checksum_finish(ilwaco_checksum_add(data + offset + split, count - split, partial)) == expected else {
+        guard ilwaco_checksum_finish(ilwaco_checksum_add(data + offset + split, count - split, partial)) == expected
+        else {
           return "checksum: two pieces"
         }
       }

@@ -142,7 +142,9 @@ public final class TCPStack {
 
   /// Adds `connection` to the pending list once (only connections in the table: the list does not keep them alive).
   private func enqueue(_ connection: TCPConnection) {
-    guard !connection.outputQueued, connection.tableIndex >= 0, pendingCount < configuration.maximumConnections else { return }
+    guard !connection.outputQueued, connection.tableIndex >= 0, pendingCount < configuration.maximumConnections else {
+      return
+    }
     connection.outputQueued = true
     // SAFETY: pendingCount < maximumConnections, the list's capacity.
     pending[pendingCount] = Unmanaged.passUnretained(connection)
@@ -221,8 +223,10 @@ public final class TCPStack {
       // The ACK at IRS + 1; or, from a peer whose data we dropped while it waited in the backlog, the ACK it
       // answers our SYN-ACK with: at its next sequence number, within the window we offered.
       let ahead = segment.sequence - (entry.irs + 1)
-      guard ahead == 0 || (entry.waiting && segment.payloadLength == 0 && ahead > 0
-        && ahead < UInt32(min(configuration.receiveBufferSize, 65535)))
+      guard
+        ahead == 0
+          || (entry.waiting && segment.payloadLength == 0 && ahead > 0
+            && ahead < UInt32(min(configuration.receiveBufferSize, 65535)))
       else { return }
       complete(entry, at: index, listener: listener, segment: segment, source: source, now: now)
       return
@@ -432,7 +436,8 @@ public final class TCPStack {
         pendingCount -= 1
       }
     }
-    let slot = bucket(remote: connection.remoteAddress.value, remotePort: connection.remotePort, localPort: connection.localPort)
+    let slot = bucket(
+      remote: connection.remoteAddress.value, remotePort: connection.remotePort, localPort: connection.localPort)
     if buckets[slot] === connection {
       buckets[slot] = connection.nextInBucket
     } else {

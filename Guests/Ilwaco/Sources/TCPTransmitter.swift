@@ -39,7 +39,8 @@ struct TCPTransmitter {
     frame.storeBytes(of: UInt32(0x0000_0640), toByteOffset: 22, as: UInt32.self)
     frame.storeBytes(of: network.address.value.bigEndian, toByteOffset: 26, as: UInt32.self)
     frame.storeBytes(of: remote.value.bigEndian, toByteOffset: 30, as: UInt32.self)
-    frame.storeBytes(of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + 14, 20, 0)), toByteOffset: 24, as: UInt16.self)
+    frame.storeBytes(
+      of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + 14, 20, 0)), toByteOffset: 24, as: UInt16.self)
     // TCP header.
     let ports = UInt32(segment.localPort) << 16 | UInt32(segment.remotePort)
     frame.storeBytes(of: ports.bigEndian, toByteOffset: 34, as: UInt32.self)
@@ -59,7 +60,9 @@ struct TCPTransmitter {
     // Checksum over the pseudo-header (the addresses at 26-33, which run straight into the TCP header at 34,
     // the protocol and the TCP length), the header and the payload, in one pass.
     let pseudo = UInt64(UInt16(6).bigEndian) &+ UInt64(UInt16(truncatingIfNeeded: tcpLength).bigEndian)
-    frame.storeBytes(of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + 26, 8 + tcpLength, pseudo)), toByteOffset: 50, as: UInt16.self)
+    frame.storeBytes(
+      of: ilwaco_checksum_finish(ilwaco_checksum_add(frame + 26, 8 + tcpLength, pseudo)), toByteOffset: 50,
+      as: UInt16.self)
     let length = 34 + tcpLength
     if hopMAC != 0 { return network.sendIPv4(frame, length: length, hopMAC: hopMAC) }
     return network.sendIPv4(frame, length: length, to: remote)

@@ -38,7 +38,8 @@ public enum VirtualRegisters {
     let bits = ilwaco_vregs_mac()
     return (
       UInt8(truncatingIfNeeded: bits), UInt8(truncatingIfNeeded: bits >> 8), UInt8(truncatingIfNeeded: bits >> 16),
-      UInt8(truncatingIfNeeded: bits >> 24), UInt8(truncatingIfNeeded: bits >> 32), UInt8(truncatingIfNeeded: bits >> 40)
+      UInt8(truncatingIfNeeded: bits >> 24), UInt8(truncatingIfNeeded: bits >> 32),
+      UInt8(truncatingIfNeeded: bits >> 40)
     )
   }
 }

@@ -46,7 +46,8 @@ public struct ControlClient: Sendable {
   /// Throws `.refused` for a non-2xx reply, with the daemon's error body when it sent one.
   public static func check(_ reply: HTTPReply) throws(ControlClientError) {
     guard !(200..<300).contains(reply.status) else { return }
-    let body = (try? JSONDecoder().decode(ErrorBody.self, from: Data(reply.body)))
+    let body =
+      (try? JSONDecoder().decode(ErrorBody.self, from: Data(reply.body)))
       ?? ErrorBody(code: "http_\(reply.status)", message: String(decoding: reply.body.prefix(200), as: UTF8.self))
     throw .refused(status: reply.status, body)
   }

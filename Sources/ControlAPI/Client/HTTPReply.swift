@@ -45,7 +45,9 @@ struct HTTPReplyReader {
         }
         let chunk = try readBytes(size)
         guard try readLine().isEmpty else { throw .malformedResponse("chunk not followed by CRLF") }
-        if let onChunk { onChunk(chunk) } else {
+        if let onChunk {
+          onChunk(chunk)
+        } else {
           body += chunk
           guard body.count <= Self.maximumBody else { throw .malformedResponse("body too large") }
         }

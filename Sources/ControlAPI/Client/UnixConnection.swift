@@ -18,7 +18,9 @@ public final class UnixConnection {
     var address = ControlSocket.makeAddress(path)
     // SAFETY: `address` is a fully initialised sockaddr_un; connect reads sizeof(sockaddr_un) bytes of it.
     let result = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+      }
     }
     guard result == 0 else {
       let code = errno
@@ -35,10 +37,13 @@ public final class UnixConnection {
     var offset = 0
     while offset < bytes.count {
       // SAFETY: the pointer covers bytes[offset...], alive for the call; send reads at most that many bytes.
-      let written = bytes.withUnsafeBytes { send(fd, $0.baseAddress.map { $0 + offset }, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+      let written = bytes.withUnsafeBytes {
+        send(fd, $0.baseAddress.map { $0 + offset }, bytes.count - offset, Int32(MSG_NOSIGNAL))
+      }
       if written < 0 {
         if errno == EINTR { continue }
-        throw errno == EPIPE || errno == ECONNRESET ? .closedByDaemon(path: path) : .connection(path: path, errno: errno)
+        throw errno == EPIPE || errno == ECONNRESET
+          ? .closedByDaemon(path: path) : .connection(path: path, errno: errno)
       }
       offset += written
     }

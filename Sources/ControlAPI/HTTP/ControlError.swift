@@ -104,7 +104,8 @@ public enum ControlError: Error, Equatable, Sendable, CustomStringConvertible {
     case .vmNotFound(let detail): detail
     case .methodNotAllowed(let method, let path, let allowed):
       "\(method) is not allowed on \(path) (allowed: \(allowed.joined(separator: ", ")))"
-    case .conflict(let detail), .limitReached(let detail), .quotaExceeded(let detail), .unprocessable(let detail), .notAccepting(let detail),
+    case .conflict(let detail), .limitReached(let detail), .quotaExceeded(let detail), .unprocessable(let detail),
+      .notAccepting(let detail),
       .hostError(let detail):
       detail
     }

@@ -31,7 +31,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
   /// A request is being carried out on the blocking pool.
   private var busy = false
 
-  init(dispatcher: ControlDispatcher, router: ControlRouter, pool: NIOThreadPool, logger: Logger, caller: ControlCaller) {
+  init(dispatcher: ControlDispatcher, router: ControlRouter, pool: NIOThreadPool, logger: Logger, caller: ControlCaller)
+  {
     self.caller = caller
     self.dispatcher = dispatcher
     self.router = router
@@ -45,7 +46,9 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
       self.head = head
       body = nil
       discarding = false
-      if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > router.limits.maximumBodyBytes {
+      if let length = head.headers.first(name: "content-length").flatMap(Int.init),
+        length > router.limits.maximumBodyBytes
+      {
         refuseEarly(context: context, .bodyTooLarge(limit: router.limits.maximumBodyBytes))
       }
     case .body(var chunk):
@@ -106,7 +109,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         method: head.method.rawValue, uri: head.uri, contentType: head.headers.first(name: "content-type"), body: body)
     } catch {
       dispatcher.metrics.countRequest(route: "unrouted", status: error.statusCode)
-      logger.debug("refused request", metadata: ["method": "\(head.method.rawValue)", "uri": "\(head.uri)", "error": "\(error)"])
+      logger.debug(
+        "refused request", metadata: ["method": "\(head.method.rawValue)", "uri": "\(head.uri)", "error": "\(error)"])
       write(context: context, response: .error(error), keepAlive: head.isKeepAlive)
       return
     }
@@ -119,7 +123,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     let dispatcher = self.dispatcher
     let caller = self.caller
     busy = true
-    pool.runIfActive(eventLoop: context.eventLoop) { dispatcher.perform(action, caller: caller) }.whenComplete { result in
+    pool.runIfActive(eventLoop: context.eventLoop) { dispatcher.perform(action, caller: caller) }.whenComplete {
+      result in
       let (handler, context) = bound.value
       handler.busy = false
       let response: ControlResponse
@@ -140,10 +145,12 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     headers.add(name: "Content-Length", value: String(response.body.count))
     headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
     for (name, value) in response.headers { headers.add(name: name, value: value) }
-    let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+    let head = HTTPResponseHead(
+      version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
     context.write(wrapOutboundOut(.head(head)), promise: nil)
     if !response.body.isEmpty {
-      context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+      context.write(
+        wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
     }
     let done = context.writeAndFlushPromise()
     context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
@@ -185,7 +192,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   private func subscribed(
-    _ result: Result<SubscriptionBox, any Error>, head: HTTPRequestHead, generation: UInt64, context: ChannelHandlerContext
+    _ result: Result<SubscriptionBox, any Error>, head: HTTPRequestHead, generation: UInt64,
+    context: ChannelHandlerContext
   ) {
     guard generation == stream.generation, case .subscribing = stream.state else {
       if case .success(let box) = result { box.subscription.cancel() }
@@ -205,7 +213,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
       headers.add(name: "Content-Type", value: "text/plain")
       headers.add(name: "Transfer-Encoding", value: "chunked")
       headers.add(name: "Connection", value: head.isKeepAlive ? "keep-alive" : "close")
-      context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+      context.write(
+        wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
       let pending = stream.pending
       stream.pending = []
       for event in pending { consoleEvent(event, generation: generation, context: context) }
@@ -236,7 +245,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
           let handler = bound.value
           if handler.stream.generation == generation { handler.stream.backlog -= count }
         }
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: promise)
+        context.writeAndFlush(
+          wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: promise)
       case .ended:
         let keepAlive = stream.keepAlive
         stream.state = .finished

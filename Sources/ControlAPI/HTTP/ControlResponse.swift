@@ -27,7 +27,9 @@ public struct ControlResponse: Sendable {
   /// The JSON error response for `error` (with `Allow` for 405).
   public static func error(_ error: ControlError) -> ControlResponse {
     var response = json(error.body, status: error.statusCode)
-    if case .methodNotAllowed(_, _, let allowed) = error { response.headers.append(("Allow", allowed.joined(separator: ", "))) }
+    if case .methodNotAllowed(_, _, let allowed) = error {
+      response.headers.append(("Allow", allowed.joined(separator: ", ")))
+    }
     return response
   }
 }

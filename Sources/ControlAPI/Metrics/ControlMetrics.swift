@@ -22,12 +22,16 @@ public final class ControlMetrics: Sendable {
     registry.makeCounter(descriptor: Self.refusedConnections).increment()
   }
 
-  private static var requests: MetricNameDescriptor { MetricNameDescriptor(
-    namespace: "denali", subsystem: "api", metricName: "requests", unitName: "total",
-    helpText: "Control API requests answered, by route and HTTP status.") }
-  private static var refusedConnections: MetricNameDescriptor { MetricNameDescriptor(
-    namespace: "denali", subsystem: "api", metricName: "refused_connections", unitName: "total",
-    helpText: "Connections refused by the peer-credential check.") }
+  private static var requests: MetricNameDescriptor {
+    MetricNameDescriptor(
+      namespace: "denali", subsystem: "api", metricName: "requests", unitName: "total",
+      helpText: "Control API requests answered, by route and HTTP status.")
+  }
+  private static var refusedConnections: MetricNameDescriptor {
+    MetricNameDescriptor(
+      namespace: "denali", subsystem: "api", metricName: "refused_connections", unitName: "total",
+      helpText: "Connections refused by the peer-credential check.")
+  }
 
   /// The full exposition for `statistics`, with per-VM network series for every VM in `vms` that has a NIC.
   public func render(_ statistics: DaemonStatistics, vms: [VMInfo] = []) -> [UInt8] {
@@ -36,15 +40,23 @@ public final class ControlMetrics: Sendable {
       text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
       for (labels, value) in values { text += "\(name)\(labels) \(value)\n" }
     }
-    func one(_ name: String, _ type: String, _ help: String, _ value: String) { series(name, type, help, [("", value)]) }
+    func one(_ name: String, _ type: String, _ help: String, _ value: String) {
+      series(name, type, help, [("", value)])
+    }
     one("denali_uptime_seconds", "gauge", "Seconds since the daemon started.", "\(statistics.uptimeSeconds)")
     series(
       "denali_vms", "gauge", "VMs the daemon keeps, by state.",
       VMStateKind.allCases.map { ("{state=\"\($0.rawValue)\"}", "\(statistics.vmsByState[$0] ?? 0)") })
     one("denali_vms_created_total", "counter", "VMs created since the daemon started.", "\(statistics.vmsCreatedTotal)")
-    one("denali_memory_budget_bytes", "gauge", "The gatekeeper's memory budget for resident guests.", "\(statistics.memoryBudgetBytes)")
-    one("denali_memory_admitted_bytes", "gauge", "Guest memory of resident VMs (configured sizes).", "\(statistics.memoryAdmittedBytes)")
-    one("denali_memory_resident_bytes", "gauge", "Host memory resident guests occupy.", "\(statistics.memoryResidentBytes)")
+    one(
+      "denali_memory_budget_bytes", "gauge", "The gatekeeper's memory budget for resident guests.",
+      "\(statistics.memoryBudgetBytes)")
+    one(
+      "denali_memory_admitted_bytes", "gauge", "Guest memory of resident VMs (configured sizes).",
+      "\(statistics.memoryAdmittedBytes)")
+    one(
+      "denali_memory_resident_bytes", "gauge", "Host memory resident guests occupy.",
+      "\(statistics.memoryResidentBytes)")
     one("denali_swap_bytes", "gauge", "Bytes in swap files.", "\(statistics.swapBytes)")
     one("denali_swap_outs_total", "counter", "Whole-VM swap-outs.", "\(statistics.swapOutsTotal)")
     one("denali_swap_ins_total", "counter", "Whole-VM swap-ins.", "\(statistics.swapInsTotal)")

@@ -11,17 +11,24 @@ enum NetworkMetrics {
       for (labels, value) in values { text += "\(name)\(labels) \(value)\n" }
     }
     series("denali_network_addresses_in_use", "gauge", "Addresses held by VMs.", [("", "\(network.addressesInUse)")])
-    series("denali_network_addresses_free", "gauge", "Addresses still free for new VMs.", [("", "\(network.addressesFree)")])
-    series("denali_network_forwarded_total", "counter", "Frames the switch delivered or sent up the uplink.",
-           [("", "\(network.forwardedTotal)")])
-    series("denali_network_arp_answered_total", "counter", "ARP requests the switch answered itself.",
-           [("", "\(network.arpAnsweredTotal)")])
-    series("denali_network_uplink_packets_total", "counter", "Frames through the uplink, by direction (in: from the host).",
-           [("{direction=\"in\"}", "\(network.uplinkPacketsIn)"), ("{direction=\"out\"}", "\(network.uplinkPacketsOut)")])
-    series("denali_network_uplink_bytes_total", "counter", "Bytes through the uplink, by direction (in: from the host).",
-           [("{direction=\"in\"}", "\(network.uplinkBytesIn)"), ("{direction=\"out\"}", "\(network.uplinkBytesOut)")])
-    series("denali_network_uplink_drops_total", "counter", "Frames from the host dropped, and failed writes to it, by reason.",
-           network.uplinkDrops.sorted { $0.key < $1.key }.map { ("{reason=\"\(escaped($0.key))\"}", "\($0.value)") })
+    series(
+      "denali_network_addresses_free", "gauge", "Addresses still free for new VMs.", [("", "\(network.addressesFree)")])
+    series(
+      "denali_network_forwarded_total", "counter", "Frames the switch delivered or sent up the uplink.",
+      [("", "\(network.forwardedTotal)")])
+    series(
+      "denali_network_arp_answered_total", "counter", "ARP requests the switch answered itself.",
+      [("", "\(network.arpAnsweredTotal)")])
+    series(
+      "denali_network_uplink_packets_total", "counter", "Frames through the uplink, by direction (in: from the host).",
+      [("{direction=\"in\"}", "\(network.uplinkPacketsIn)"), ("{direction=\"out\"}", "\(network.uplinkPacketsOut)")])
+    series(
+      "denali_network_uplink_bytes_total", "counter", "Bytes through the uplink, by direction (in: from the host).",
+      [("{direction=\"in\"}", "\(network.uplinkBytesIn)"), ("{direction=\"out\"}", "\(network.uplinkBytesOut)")])
+    series(
+      "denali_network_uplink_drops_total", "counter",
+      "Frames from the host dropped, and failed writes to it, by reason.",
+      network.uplinkDrops.sorted { $0.key < $1.key }.map { ("{reason=\"\(escaped($0.key))\"}", "\($0.value)") })
     return text
   }
 
@@ -43,7 +50,8 @@ enum NetworkMetrics {
     series("denali_vm_network_bytes_total", "counter", "Bytes a VM's NIC received (in) and sent (out).") {
       [(",direction=\"in\"", "\($0.bytesIn)"), (",direction=\"out\"", "\($0.bytesOut)")]
     }
-    series("denali_vm_network_drops_total", "counter", "Frames to or from a VM dropped by the switch, by reason.") { network in
+    series("denali_vm_network_drops_total", "counter", "Frames to or from a VM dropped by the switch, by reason.") {
+      network in
       network.drops.sorted { $0.key < $1.key }.map { (",reason=\"\(escaped($0.key))\"", "\($0.value)") }
     }
     series("denali_vm_network_queued_frames", "gauge", "Frames waiting in a VM's receive queue.") {

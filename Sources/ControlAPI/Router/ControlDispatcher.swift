@@ -52,7 +52,8 @@ public final class ControlDispatcher: Sendable {
       var request = try body.validated(limits: limits, images: images)
       request.requester = caller
       let result = try backendCall { () throws(ControlBackendError) in try backend.createVMs(request) }
-      return .json(CreateVMsResponse(vms: result.created, stopped: result.stoppedBy.map { ControlError($0).body }), status: 201)
+      return .json(
+        CreateVMsResponse(vms: result.created, stopped: result.stoppedBy.map { ControlError($0).body }), status: 201)
     case .listVMs:
       return .json(VMListResponse(vms: visibleVMs(to: caller)))
     case .inspectVM(let vm):

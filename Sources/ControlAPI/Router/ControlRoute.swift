@@ -31,9 +31,13 @@ public struct ControlRoute: Sendable {
   /// Every route of the API.
   public static let all: [ControlRoute] = [
     ControlRoute(pattern: ["vms"], method: "GET", query: [], action: { _ in .listVMs }),
-    ControlRoute(pattern: ["vms"], method: "POST", query: [], action: { request throws(ControlError) in .createVMs(try request.body()) }),
-    ControlRoute(pattern: ["vms", "{vm}"], method: "GET", query: [], action: { request in .inspectVM(request.requiredVM) }),
-    ControlRoute(pattern: ["vms", "{vm}", "kill"], method: "POST", query: [], action: { request in .killVM(request.requiredVM) }),
+    ControlRoute(
+      pattern: ["vms"], method: "POST", query: [],
+      action: { request throws(ControlError) in .createVMs(try request.body()) }),
+    ControlRoute(
+      pattern: ["vms", "{vm}"], method: "GET", query: [], action: { request in .inspectVM(request.requiredVM) }),
+    ControlRoute(
+      pattern: ["vms", "{vm}", "kill"], method: "POST", query: [], action: { request in .killVM(request.requiredVM) }),
     ControlRoute(
       pattern: ["vms", "{vm}", "console"], method: "GET", query: ["tail", "follow"],
       action: { request throws(ControlError) in
@@ -58,7 +62,8 @@ extension ControlRoute.MatchedRequest {
   func tail() throws(ControlError) -> Int {
     guard let text = query["tail"] else { return 0 }
     guard text.utf8.count <= 9, let lines = Int(text), lines >= 0, lines <= limits.maximumTailLines else {
-      throw .invalidQuery("query parameter 'tail' must be a whole number from 0 to \(limits.maximumTailLines), not '\(text)'")
+      throw .invalidQuery(
+        "query parameter 'tail' must be a whole number from 0 to \(limits.maximumTailLines), not '\(text)'")
     }
     return lines
   }

@@ -37,19 +37,23 @@ public struct ControlRouter: Sendable {
     var vm: VMReference?
     if let index = matched.pattern.firstIndex(of: "{vm}") {
       guard let reference = VMReference(route[index]) else {
-        throw .vmNotFound("no VM is named '\(route[index])' (a VM is an id, or a name: a letter then letters, digits, '.', '_', '-')")
+        throw .vmNotFound(
+          "no VM is named '\(route[index])' (a VM is an id, or a name: a letter then letters, digits, '.', '_', '-')")
       }
       vm = reference
     }
     return try matched.action(
       ControlRoute.MatchedRequest(
         vm: vm, query: parameters,
-        body: { () throws(ControlError) in try decodeCreateBody(contentType: contentType, body: body) }, limits: limits))
+        body: { () throws(ControlError) in try decodeCreateBody(contentType: contentType, body: body) }, limits: limits)
+    )
   }
 
   /// Checks the content type and decodes a create body strictly.
   private func decodeCreateBody(contentType: String?, body: [UInt8]?) throws(ControlError) -> CreateVMsBody {
-    guard let body, !body.isEmpty else { throw .invalidBody("POST /v1/vms needs a JSON body such as {\"image\": \"hello.elf\"}") }
+    guard let body, !body.isEmpty else {
+      throw .invalidBody("POST /v1/vms needs a JSON body such as {\"image\": \"hello.elf\"}")
+    }
     guard let contentType else { throw .unsupportedMediaType("(none)") }
     let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map {
       $0.trimmingCharacters(in: .whitespaces).lowercased()

@@ -1,10 +1,10 @@
 // ControlServer.swift: the control API server: SwiftNIO on a listening unix socket, peer checks, clean stop.
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ThreadConfinement
-import NIOConcurrencyHelpers
 
 /// Serves the control API on a `ControlSocket`: one event-loop thread for HTTP, a small pool of threads for
 /// backend calls (which may block). Every accepted connection is checked against the `PeerPolicy` first.
@@ -115,7 +115,8 @@ public final class ControlServer: Sendable {
                 try sync.addHandler(IdleStateHandler(readTimeout: ControlHTTPHandler.idleTimeout))
                 try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
                 try sync.addHandler(
-                  ControlHTTPHandler(dispatcher: dispatcher, router: router, pool: pool, logger: logger, caller: caller))
+                  ControlHTTPHandler(dispatcher: dispatcher, router: router, pool: pool, logger: logger, caller: caller)
+                )
               }
             }
           }
@@ -139,7 +140,8 @@ public final class ControlServer: Sendable {
       $0.socket = socket
     }
     let version = configuration.version
-    logger.info("control API (denalid \(version.version), commit \(version.commit ?? "unknown")) listening on \(socket.path)")
+    logger.info(
+      "control API (denalid \(version.version), commit \(version.commit ?? "unknown")) listening on \(socket.path)")
   }
 
   /// Stops: refuses state changes, closes the listener and every connection, waits for backend calls in

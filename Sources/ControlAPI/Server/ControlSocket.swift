@@ -25,7 +25,9 @@ public struct ControlSocket: Sendable {
   /// Creates the parent directories (mode 0755) if needed, removes a stale socket (one nobody listens on),
   /// refuses a live socket or a non-socket, binds, sets mode 0660 and group `groupID` (nil: leave the
   /// process's group), and listens.
-  public static func create(path: String, groupID: gid_t?, backlog: Int32 = 512) throws(ControlSocketError) -> ControlSocket {
+  public static func create(path: String, groupID: gid_t?, backlog: Int32 = 512) throws(ControlSocketError)
+    -> ControlSocket
+  {
     guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path), !path.isEmpty,
       let slash = path.lastIndex(of: "/"), path.index(after: slash) < path.endIndex
     else {
@@ -70,10 +72,14 @@ public struct ControlSocket: Sendable {
     }
     // Only when the socket is not already the group's (a daemon running as the group, as under the systemd unit,
     // needs no chown, which the unit's system-call filter refuses).
-    if let groupID, status.st_gid != groupID, fchownat(directory.descriptor, name, uid_t.max, groupID, AT_SYMLINK_NOFOLLOW) != 0 {
+    if let groupID, status.st_gid != groupID,
+      fchownat(directory.descriptor, name, uid_t.max, groupID, AT_SYMLINK_NOFOLLOW) != 0
+    {
       throw .systemCall("chown", path: path, errno: errno)
     }
-    guard fchmodat(directory.descriptor, name, mode, 0) == 0 else { throw .systemCall("chmod", path: path, errno: errno) }
+    guard fchmodat(directory.descriptor, name, mode, 0) == 0 else {
+      throw .systemCall("chmod", path: path, errno: errno)
+    }
     guard listen(fd, backlog) == 0 else { throw .systemCall("listen", path: path, errno: errno) }
     bindSucceeded = true
     success = true
@@ -102,10 +108,14 @@ public struct ControlSocket: Sendable {
     var socketAddress = makeAddress(address)
     // SAFETY: as in create: a fully initialised sockaddr_un, read for its size only.
     let connected = withUnsafePointer(to: &socketAddress) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+      }
     }
     if connected == 0 { throw .inUse(path) }
-    guard errno == ECONNREFUSED else { throw .systemCall("connect (checking for a live daemon)", path: path, errno: errno) }
+    guard errno == ECONNREFUSED else {
+      throw .systemCall("connect (checking for a live daemon)", path: path, errno: errno)
+    }
     guard directory.remove(name) else { throw .systemCall("unlink stale socket", path: path, errno: errno) }
   }
 

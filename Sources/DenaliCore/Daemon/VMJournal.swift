@@ -106,7 +106,8 @@ public final class VMJournal: Sendable {
   /// `nextID` (the lowest id never given out) is written first, so a restart never gives out the id of a VM that
   /// was forgotten and left the table.
   public func rewrite(_ records: [VMRecord], nextID: UInt64 = 1) throws(VMJournalError) {
-    let bytes = try encode([.nextID(max(nextID, (records.map(\.id).max() ?? 0) + 1))] + records.map { VMJournalEntry.record($0) })
+    let bytes = try encode(
+      [.nextID(max(nextID, (records.map(\.id).max() ?? 0) + 1))] + records.map { VMJournalEntry.record($0) })
     try state.withLock { (state) throws(VMJournalError) in
       guard state.fd >= 0 else { throw .closed(path: path) }
       var temporary: String
@@ -117,11 +118,17 @@ public final class VMJournal: Sendable {
       } while fd < 0 && (errno == EEXIST || errno == EINTR)
       guard fd >= 0 else { throw .system(path: handle.path(of: temporary), operation: "open", errno: errno) }
       do throws(VMJournalError) {
-        guard writeAll(fd, bytes) else { throw .system(path: handle.path(of: temporary), operation: "write", errno: errno) }
-        while fsync(fd) != 0 {
-          guard errno == EINTR else { throw .system(path: handle.path(of: temporary), operation: "fsync", errno: errno) }
+        guard writeAll(fd, bytes) else {
+          throw .system(path: handle.path(of: temporary), operation: "write", errno: errno)
         }
-        guard handle.rename(temporary, to: Self.fileName) else { throw .system(path: path, operation: "rename", errno: errno) }
+        while fsync(fd) != 0 {
+          guard errno == EINTR else {
+            throw .system(path: handle.path(of: temporary), operation: "fsync", errno: errno)
+          }
+        }
+        guard handle.rename(temporary, to: Self.fileName) else {
+          throw .system(path: path, operation: "rename", errno: errno)
+        }
       } catch {
         Glibc.close(fd)
         handle.remove(temporary)

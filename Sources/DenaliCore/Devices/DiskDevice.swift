@@ -59,7 +59,8 @@ public final class DiskDevice {
     let offset = call.block * DiskFile.blockSize
     let (wallBefore, cpuBefore) = (monotonicNanoseconds(), threadCPUNanoseconds())
     defer {
-      let wall = monotonicNanoseconds() &- wallBefore, cpu = threadCPUNanoseconds() &- cpuBefore
+      let wall = monotonicNanoseconds() &- wallBefore
+      let cpu = threadCPUNanoseconds() &- cpuBefore
       if wall > cpu { waitNanoseconds &+= wall - cpu }
     }
     let succeeded: Bool

@@ -71,7 +71,8 @@ enum SiteDirectoryScanner {
         }
         let directory = identity(status)
         guard ancestors.insert(directory).inserted else { throw .directoryCycle(path: hostPath) }
-        try walk(target, sitePrefix: sitePath + "/", inside: inside, limits: limits, ancestors: &ancestors, files: &files)
+        try walk(
+          target, sitePrefix: sitePath + "/", inside: inside, limits: limits, ancestors: &ancestors, files: &files)
         ancestors.remove(directory)
       case S_IFREG:
         guard files.count < limits.files else { throw .tooManyFiles(limit: limits.files) }

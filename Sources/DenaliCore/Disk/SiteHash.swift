@@ -29,7 +29,9 @@ public struct SiteWordChecksum: Sendable {
       index += 1
     }
     while bytes.count - index >= 8 {
-      hash = (hash ^ UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))) &* DENALI_SITE_FNV_PRIME
+      hash =
+        (hash ^ UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)))
+        &* DENALI_SITE_FNV_PRIME
       index += 8
     }
     while index < bytes.count {

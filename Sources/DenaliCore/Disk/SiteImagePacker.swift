@@ -50,7 +50,8 @@ public enum SiteImagePacker {
     var buffer = [UInt8](repeating: 0, count: chunkSize)
     for (index, file) in files.enumerated() {
       checksums.append(
-        try copy(file, to: fd, at: layout.firstBlocks[index] * SiteImageLayout.blockSize, buffer: &buffer, output: temporary))
+        try copy(
+          file, to: fd, at: layout.firstBlocks[index] * SiteImageLayout.blockSize, buffer: &buffer, output: temporary))
     }
     let metadata = layout.metadata(checksums: checksums)
     guard metadata.withUnsafeBytes({ writeAll($0, to: fd, at: 0) }) else {

@@ -14,7 +14,9 @@ public struct BootInfo: Sendable {
   public var randomSeed: UInt64
 
   /// Describes the boot information for one guest.
-  public init(memorySize: UInt64, imageEnd: UInt64, arguments: [String], randomSeed: UInt64 = .random(in: .min ... .max)) {
+  public init(
+    memorySize: UInt64, imageEnd: UInt64, arguments: [String], randomSeed: UInt64 = .random(in: .min ... .max)
+  ) {
     self.memorySize = memorySize
     self.imageEnd = imageEnd
     self.arguments = arguments

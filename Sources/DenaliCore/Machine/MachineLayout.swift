@@ -62,7 +62,9 @@ public enum MachineLayout {
   /// Each stub: mov eax, vector ; mov dx, DENALI_PORT_TRAP ; out dx, eax ; hlt ; jmp back to hlt.
   static func trapStub(vector: UInt8) -> [UInt8] {
     let port = UInt16(DENALI_PORT_TRAP)
-    var stub: [UInt8] = [0xB8, vector, 0, 0, 0, 0x66, 0xBA, UInt8(port & 0xFF), UInt8(port >> 8), 0xEF, 0xF4, 0xEB, 0xFD]
+    var stub: [UInt8] = [
+      0xB8, vector, 0, 0, 0, 0x66, 0xBA, UInt8(port & 0xFF), UInt8(port >> 8), 0xEF, 0xF4, 0xEB, 0xFD,
+    ]
     stub += Array(repeating: 0xF4, count: Int(trapStubSize) - stub.count)
     return stub
   }

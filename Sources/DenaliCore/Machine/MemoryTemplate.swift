@@ -42,7 +42,9 @@ final class MemoryTemplate: @unchecked Sendable {
     return cache.withLock { cache in
       // Another thread may have built the same one meanwhile: keep one.
       if let index = cache.entries.firstIndex(where: { $0.key == key }) { return cache.entries[index].template }
-      if cache.entries.count >= cacheCapacity, let oldest = cache.entries.indices.min(by: { cache.entries[$0].used < cache.entries[$1].used }) {
+      if cache.entries.count >= cacheCapacity,
+        let oldest = cache.entries.indices.min(by: { cache.entries[$0].used < cache.entries[$1].used })
+      {
         cache.entries.remove(at: oldest)
       }
       cache.entries.append((key, template, cache.clock))
@@ -91,7 +93,9 @@ final class MemoryTemplate: @unchecked Sendable {
 
   /// Writes the layout and the image into scratch memory, copies its non-zero pages into a new memory file and
   /// seals it.
-  private static func build(image: GuestImage, memorySize: UInt64, id: UInt64) throws(MemoryTemplateError) -> MemoryTemplate {
+  private static func build(image: GuestImage, memorySize: UInt64, id: UInt64) throws(MemoryTemplateError)
+    -> MemoryTemplate
+  {
     let length = memorySize <= wholeMemoryLimit ? memorySize : max(image.fileBytesEnd, layoutEnd)
     guard length <= memorySize else { throw .doesNotFit(length: length, memorySize: memorySize) }
     let scratch: GuestMemory

@@ -33,7 +33,9 @@ struct VirtualRegistersPage {
     page.disk_blocks = fixed.diskBlocks
     page.disk_flags = fixed.diskFlags
     if let port = fixed.network {
-      let mac = port.mac.bytes, address = port.address.bytes, mask = port.interface.netmask.bytes
+      let mac = port.mac.bytes
+      let address = port.address.bytes
+      let mask = port.interface.netmask.bytes
       let gateway = port.gateway?.bytes ?? [0, 0, 0, 0]
       page.mac = (mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
       page.ipv4_address = (address[0], address[1], address[2], address[3])

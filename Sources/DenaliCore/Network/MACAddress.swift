@@ -19,7 +19,8 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
 
   /// The address stored at `offset` in `bytes` (the caller checked `offset + 6 <= bytes.count`).
   init(bytes: [UInt8], at offset: Int) {
-    self.init(bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3], bytes[offset + 4], bytes[offset + 5])
+    self.init(
+      bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3], bytes[offset + 4], bytes[offset + 5])
   }
 
   /// The locally administered, unicast address the switch gives the VM at `address`: 02:00 then the

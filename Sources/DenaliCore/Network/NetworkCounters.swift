@@ -77,7 +77,8 @@ public struct NetworkCounters: Equatable, Sendable {
 
   /// "in P packets B bytes, out P packets B bytes, dropped N (spoofed 3, ...)".
   public var summary: String {
-    var text = "in \(packetsIn) packets \(bytesIn) bytes, out \(packetsOut) packets \(bytesOut) bytes, dropped \(totalDrops)"
+    var text =
+      "in \(packetsIn) packets \(bytesIn) bytes, out \(packetsOut) packets \(bytesOut) bytes, dropped \(totalDrops)"
     let reasons = DropReason.allCases.filter { self[$0] > 0 }.map { "\($0) \(self[$0])" }
     if !reasons.isEmpty { text += " (" + reasons.joined(separator: ", ") + ")" }
     if sendsDeferred > 0 { text += ", sends deferred \(sendsDeferred)" }

@@ -59,15 +59,19 @@ public final class NetworkPort: @unchecked Sendable {
   /// Told when the transmit queue gains its first frame.
   private weak var fabric: VirtualSwitch?
 
-  init(id: UInt64, mac: MACAddress, interface: IPv4Subnet, gateway: IPv4Address?, limits: Limits, quantum: Int,
-       fabric: VirtualSwitch) {
+  init(
+    id: UInt64, mac: MACAddress, interface: IPv4Subnet, gateway: IPv4Address?, limits: Limits, quantum: Int,
+    fabric: VirtualSwitch
+  ) {
     self.id = id
     self.mac = mac
     self.interface = interface
     self.gateway = gateway
     self.fabric = fabric
-    state = Locked(State(receive: ReceiveQueue(capacity: limits.receiveFrames, quantum: quantum),
-                        transmitLimit: limits.transmitFrames))
+    state = Locked(
+      State(
+        receive: ReceiveQueue(capacity: limits.receiveFrames, quantum: quantum),
+        transmitLimit: limits.transmitFrames))
   }
 
   /// A snapshot of the counters.

@@ -27,7 +27,9 @@ public final class TapUplink: NetworkUplink, @unchecked Sendable {
     }
     var actual = [CChar](repeating: 0, count: 32)
     let fd = cnet_tap_open(name, &actual, actual.count)
-    guard fd >= 0 else { throw .system(SystemCallError(path: "/dev/net/tun", operation: "opening TAP device \(name)", errno: -fd)) }
+    guard fd >= 0 else {
+      throw .system(SystemCallError(path: "/dev/net/tun", operation: "opening TAP device \(name)", errno: -fd))
+    }
     let kernelName = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let wake = cnet_eventfd()
     guard wake >= 0 else {

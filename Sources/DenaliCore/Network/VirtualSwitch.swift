@@ -129,7 +129,8 @@ public final class VirtualSwitch: Sendable {
     }
   }
 
-  private func insertPort(id: UInt64, address: IPv4Address, into state: inout State) throws(NetworkError) -> NetworkPort {
+  private func insertPort(id: UInt64, address: IPv4Address, into state: inout State) throws(NetworkError) -> NetworkPort
+  {
     guard configuration.subnet.contains(address) else { throw .addressOutsideSubnet(address, configuration.subnet) }
     guard configuration.hostRange.contains(address.value) else { throw .addressNotHost(address, configuration.subnet) }
     guard address != configuration.gateway else { throw .addressIsGateway(address) }

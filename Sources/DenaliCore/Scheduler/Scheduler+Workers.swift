@@ -103,7 +103,9 @@ extension SchedulerState {
     vm.accounting.hypercalls = guest.statistics.hypercalls
     vm.accounting.idles = guest.statistics.idles
     vm.accounting.network = network
-    if vm.accounting.firstHypercallAt == nil { vm.accounting.firstHypercallAt = guest.statistics.firstHypercallMonotonic }
+    if vm.accounting.firstHypercallAt == nil {
+      vm.accounting.firstHypercallAt = guest.statistics.firstHypercallMonotonic
+    }
     switch end {
     case .finished(let outcome):
       markFinished(vm)

@@ -64,7 +64,8 @@ public final class Scheduler: Sendable {
 
     /// The default budget: half of the machine's physical memory.
     public static var defaultMemoryBudget: UInt64 {
-      let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+      let pages = sysconf(Int32(_SC_PHYS_PAGES))
+      let pageSize = sysconf(Int32(_SC_PAGESIZE))
       return pages > 0 && pageSize > 0 ? UInt64(pages) * UInt64(pageSize) / 2 : 1 << 30
     }
 
@@ -283,7 +284,8 @@ public final class Scheduler: Sendable {
   /// Like `waitForAll()`, but gives up after `limit`: then throws, naming the VMs still live and where each is.
   public func waitForAll(within limit: Duration) throws(SchedulerWaitTimeout) -> [VMReport] {
     let deadline = monotonicNanoseconds() &+ nanoseconds(limit)
-    return try withState(waiting: { (state) throws(SchedulerWaitTimeout) -> MonitorStep<[VMReport], SchedulerCondition> in
+    return try withState(waiting: {
+      (state) throws(SchedulerWaitTimeout) -> MonitorStep<[VMReport], SchedulerCondition> in
       guard state.live > 0 else { return .done(state.reports) }
       guard monotonicNanoseconds() < deadline else {
         throw SchedulerWaitTimeout(waitedFor: "every VM to finish", limit: limit, live: state.liveSummary())

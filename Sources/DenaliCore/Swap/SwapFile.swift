@@ -154,7 +154,9 @@ public final class SwapFile {
       entries.reserveCapacity(incremental?.entries.count ?? 64)
       try memory.withAllBytes { (all) throws(SwapError) in
         // A revoked view (the memory passed to another guest) shows no bytes.
-        guard let base = all.baseAddress, all.count >= pageCount * Int(Self.pageSize) else { throw .notResident(vmID: vmID) }
+        guard let base = all.baseAddress, all.count >= pageCount * Int(Self.pageSize) else {
+          throw .notResident(vmID: vmID)
+        }
         var kept = incremental?.entries[...] ?? []
         for page in 0..<pageCount {
           while let first = kept.first, Int(first.page) < page { kept = kept.dropFirst() }
@@ -296,7 +298,9 @@ public final class SwapFile {
     defer { close(fd) }
     let (state, entries) = try readSegment(fd: fd, commit: commit)
     try memory.withRestoringBytes { (all) throws(SwapError) in
-      guard let base = all.baseAddress, all.count >= pageCount * Int(Self.pageSize) else { throw .notResident(vmID: vmID) }
+      guard let base = all.baseAddress, all.count >= pageCount * Int(Self.pageSize) else {
+        throw .notResident(vmID: vmID)
+      }
       var reader = PageReader(fd: fd, path: path)
       for entry in entries {
         // SAFETY: entries were checked to name pages below pageCount, which lie inside the view (checked above).
@@ -391,7 +395,9 @@ public final class SwapFile {
     let length = UInt64(segmentLength)
     guard segmentOffset >= Self.dataStart, segmentOffset % Self.pageSize == 0, segmentOffset <= fileSize,
       length >= Self.segmentHeaderSize, length <= fileSize - segmentOffset, length <= maximumSegmentLength
-    else { return .failure("segment (\(segmentLength) bytes at \(segmentOffset)) out of range of a \(fileSize)-byte file") }
+    else {
+      return .failure("segment (\(segmentLength) bytes at \(segmentOffset)) out of range of a \(fileSize)-byte file")
+    }
     let end = segmentOffset + length
     guard fileEnd == (end + Self.pageSize - 1) / Self.pageSize * Self.pageSize else {
       return .failure("file end \(fileEnd) does not follow its segment")
@@ -408,7 +414,9 @@ public final class SwapFile {
     let ok = bytes.withUnsafeMutableBytes { buffer in
       // SAFETY: the buffer is exactly segmentLength bytes.
       transferAll(count: buffer.count) { done in
-        pread(fd, buffer.baseAddress.unsafelyUnwrapped + done, buffer.count - done, off_t(commit.segmentOffset) + off_t(done))
+        pread(
+          fd, buffer.baseAddress.unsafelyUnwrapped + done, buffer.count - done,
+          off_t(commit.segmentOffset) + off_t(done))
       }
     }
     guard ok else { throw .corrupt(path: path, reason: "segment at \(commit.segmentOffset) is cut short") }

@@ -35,7 +35,8 @@ extension GuestVM {
     for entry in written {
       do throws(SwapError) {
         try entry.vm.commitSwapOut(entry.pending, to: entry.file)  // on failure it has undone the write
-        results.append(SwapOutResult(vm: entry.vm, result: .success((entry.pending.bytesWritten, entry.pending.pagesWritten))))
+        results.append(
+          SwapOutResult(vm: entry.vm, result: .success((entry.pending.bytesWritten, entry.pending.pagesWritten))))
       } catch {
         results.append(SwapOutResult(vm: entry.vm, result: .failure(error)))
       }

@@ -55,13 +55,16 @@ public enum GuestFault: Equatable, Sendable, CustomStringConvertible {
     case .memoryOutOfBounds(let address, let isWrite, let rip):
       return "\(isWrite ? "write" : "read") outside guest memory at address \(hex(address)), rip \(hex(rip))"
     case .invalidPortIO(let port, let isInput, let size, let count, let rip):
-      return "port I/O that is not a hypercall (\(isInput ? "in" : "out") port \(hex(UInt64(port))), \(size) bytes x \(count)) at rip \(hex(rip))"
+      return
+        "port I/O that is not a hypercall (\(isInput ? "in" : "out") port \(hex(UInt64(port))), \(size) bytes x \(count)) at rip \(hex(rip))"
     case .invalidHypercall(let number, let address, let rip):
-      return "hypercall \(number) with its struct outside guest memory or misaligned (\(hex(address))) at rip \(hex(rip))"
+      return
+        "hypercall \(number) with its struct outside guest memory or misaligned (\(hex(address))) at rip \(hex(rip))"
     case .entryFailure(let reason): return "KVM could not enter the guest (hardware reason \(hex(reason)))"
     case .unexpectedExit(let what, let rip): return "unexpected exit (\(what)) at rip \(hex(rip))"
     case .stuck(let rip):
-      return "instruction the hypervisor retries forever without completing it (for example a descriptor read from outside guest memory) at rip \(hex(rip))"
+      return
+        "instruction the hypervisor retries forever without completing it (for example a descriptor read from outside guest memory) at rip \(hex(rip))"
     }
   }
 

@@ -319,7 +319,8 @@ public final class GuestVM {
     let elapsed = (monotonicNanoseconds() &- clockOrigin).subtractingReportingOverflow(state.guestClock)
     let away = elapsed.overflow ? 0 : elapsed.partialValue
     do {
-      state.vcpu.advanceTimeStampCounter(byNanoseconds: away, kilohertz: UInt64((try? machine.vcpu.tscFrequencyKHz()) ?? 0))
+      state.vcpu.advanceTimeStampCounter(
+        byNanoseconds: away, kilohertz: UInt64((try? machine.vcpu.tscFrequencyKHz()) ?? 0))
       let skipped = try state.vcpu.restore(into: machine.vcpu)
       statistics.msrsNotRestored &+= UInt64(skipped.count)
       if let clock = state.kvmClock { try machine.machine.setKVMClock(clock &+ away) }
@@ -343,7 +344,6 @@ public final class GuestVM {
     attach(machine)
     return image.entries.count
   }
-
 
   /// Runs the guest on this thread until it terminates, faults or passes its timeout, blocking while it
   /// idles. Throws only for host failures. (The scheduler runs VMs slice by slice instead.)
@@ -479,7 +479,8 @@ public final class GuestVM {
       guard machine.progress.isProbing || machine.progress.mayStepWithoutProbe else {
         return .finish(.faulted(.unexpectedExit("debug exit", rip: try machine.exitRegisters().rip)))
       }
-      verdict = machine.progress.debugExit(try machine.exitRegisters(), vcpu: machine.vcpu, code: try machine.guestCode())
+      verdict = machine.progress.debugExit(
+        try machine.exitRegisters(), vcpu: machine.vcpu, code: try machine.guestCode())
     default:
       verdict = machine.progress.sample(try machine.exitRegisters(), vcpu: machine.vcpu)
     }
@@ -501,7 +502,8 @@ public final class GuestVM {
         statistics.firstHypercallMonotonic = monotonicNanoseconds()
       }
       let number = io.port - base
-      guard let disposition = machine.hypercalls.dispatch(number: number, structAddress: io.value, memory: memory) else {
+      guard let disposition = machine.hypercalls.dispatch(number: number, structAddress: io.value, memory: memory)
+      else {
         return .finish(.faulted(.invalidHypercall(number: number, structAddress: io.value, rip: try rip())))
       }
       switch disposition {
@@ -513,8 +515,9 @@ public final class GuestVM {
     if io.port == UInt16(DENALI_PORT_TRAP), io.direction == .output, try MachineLayout.isTrapStub(rip()) {
       return .finish(.faulted(try exceptionFault(vector: UInt8(truncatingIfNeeded: io.value), machine)))
     }
-    return .finish(.faulted(
-      .invalidPortIO(port: io.port, isInput: io.direction == .input, size: io.size, count: io.count, rip: try rip())))
+    return .finish(
+      .faulted(
+        .invalidPortIO(port: io.port, isInput: io.direction == .input, size: io.size, count: io.count, rip: try rip())))
   }
 
   /// Decodes a CPU exception from the frame the CPU pushed before entering the host's trap stub (read at RSP

@@ -41,6 +41,8 @@ public struct VMConfiguration: Sendable {
     }
     if let timeout, timeout <= .zero { throw .invalidTimeout(timeout) }
     let boot = BootInfo(memorySize: memorySize, imageEnd: 0, arguments: arguments)
-    guard boot.argumentsFit else { throw .argumentsTooLong(bytes: boot.argumentBytes, limit: Int(DENALI_BOOT_ARGS_MAX)) }
+    guard boot.argumentsFit else {
+      throw .argumentsTooLong(bytes: boot.argumentBytes, limit: Int(DENALI_BOOT_ARGS_MAX))
+    }
   }
 }

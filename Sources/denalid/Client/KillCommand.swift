@@ -17,7 +17,10 @@ struct KillCommand: ParsableCommand {
     for vm in vms {
       do {
         try options.run { () throws(ControlClientError) in killed.append(try options.client.killVM(vm)) }
-        if !options.json { printOutput("killed vm \(killed[killed.count - 1].id)\(killed[killed.count - 1].name.map { " (\($0))" } ?? "")") }
+        if !options.json {
+          printOutput(
+            "killed vm \(killed[killed.count - 1].id)\(killed[killed.count - 1].name.map { " (\($0))" } ?? "")")
+        }
       } catch let exit as ExitCode where exit.rawValue == ClientExit.refused {
         failures += 1
       }

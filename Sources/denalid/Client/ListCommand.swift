@@ -27,8 +27,11 @@ struct ListCommand: ParsableCommand {
         table.rows.append(
           [
             String(vm.id), vm.name ?? "-", VMDisplay.state(vm.state), ByteCount.human(vm.memoryBytes),
-            ByteCount.human(vm.residentBytes), VMDisplay.cpu(vm.cpuTimeNanoseconds), String(vm.exits.values.reduce(0, +)),
-          ] + (addresses ? [vm.address ?? "-"] : []) + (owners ? [String(vm.owner)] : []) + [VMDisplay.fileName(vm.image)])
+            ByteCount.human(vm.residentBytes), VMDisplay.cpu(vm.cpuTimeNanoseconds),
+            String(vm.exits.values.reduce(0, +)),
+          ] + (addresses ? [vm.address ?? "-"] : []) + (owners ? [String(vm.owner)] : []) + [
+            VMDisplay.fileName(vm.image)
+          ])
       }
       StandardStream.write(table.rendered, to: 1)
     }

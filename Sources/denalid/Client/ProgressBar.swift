@@ -23,7 +23,8 @@ struct ProgressBar {
     guard enabled, total > 0 else { return }
     let width = 30
     let filled = min(width, done * width / total)
-    let elapsed = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+    let elapsed =
+      Double((ContinuousClock.now - start).components.attoseconds) / 1e18
       + Double((ContinuousClock.now - start).components.seconds)
     let rate = elapsed > 0 ? Int(Double(done) / elapsed) : 0
     let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)

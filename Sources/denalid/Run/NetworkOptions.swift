@@ -6,7 +6,9 @@ import DenaliCore
 struct NetworkOptions: ParsableArguments {
   @Option(
     name: .customLong("network"),
-    help: "Give every VM a NIC on a virtual switch, with addresses from this subnet in order of creation (e.g. 10.0.0.0/16).")
+    help:
+      "Give every VM a NIC on a virtual switch, with addresses from this subnet in order of creation (e.g. 10.0.0.0/16)."
+  )
   var subnet: IPv4SubnetArgument?
 
   @Option(help: "Join the switch to the host through this TAP device (created if missing; needs CAP_NET_ADMIN).")
@@ -39,8 +41,9 @@ struct NetworkOptions: ParsableArguments {
       guard subnet.prefixLength >= 8, subnet.prefixLength <= 30 else {
         throw ValidationError("--network: the prefix must be between /8 and /30")
       }
-      if let host = hostAddress, !subnet.contains(host.address) || host.address == subnet.network
-        || host.address == subnet.broadcast
+      if let host = hostAddress,
+        !subnet.contains(host.address) || host.address == subnet.network
+          || host.address == subnet.broadcast
       {
         throw ValidationError("--tap-address \(host) is not a host address of \(subnet)")
       }
@@ -53,7 +56,8 @@ struct NetworkOptions: ParsableArguments {
     let host = hostAddress
     let fabric = VirtualSwitch(configuration: .init(subnet: subnet, gateway: host?.address))
     if let tap, let host {
-      let uplink = try TapUplink(name: tap, address: IPv4Subnet(address: host.address, prefixLength: subnet.prefixLength))
+      let uplink = try TapUplink(
+        name: tap, address: IPv4Subnet(address: host.address, prefixLength: subnet.prefixLength))
       try fabric.attach(uplink: uplink)
     }
     fabric.start()
@@ -64,7 +68,8 @@ struct NetworkOptions: ParsableArguments {
   /// VM woken from its swap file by a frame shows it), then the totals and the switch's own figures.
   /// Counters are read from the ports after the run (not the snapshot in each VM's report), so frames that
   /// arrived for a VM after it finished are counted too: queued, or dropped once its queue was full.
-  func report(ports: [UInt64: NetworkPort], fabric: VirtualSwitch, accounting: [UInt64: VMAccounting] = [:]) -> [String] {
+  func report(ports: [UInt64: NetworkPort], fabric: VirtualSwitch, accounting: [UInt64: VMAccounting] = [:]) -> [String]
+  {
     let swapped = accounting.values.contains { $0.swapOuts > 0 }
     var lines: [String] = []
     var totals = NetworkCounters()
@@ -76,12 +81,14 @@ struct NetworkOptions: ParsableArguments {
       queued += waiting
       if netStats {
         let swaps = swapped ? accounting[id].map { "; swapped out \($0.swapOuts), in \($0.swapIns)" } ?? "" : ""
-        lines.append("denalid: vm \(id) \(port.address) \(port.mac): \(counters.summary)"
-          + (waiting > 0 ? ", \(waiting) still queued" : "") + swaps)
+        lines.append(
+          "denalid: vm \(id) \(port.address) \(port.mac): \(counters.summary)"
+            + (waiting > 0 ? ", \(waiting) still queued" : "") + swaps)
       }
     }
     let figures = fabric.statistics
-    lines.append("denalid: network: \(ports.count) NICs: \(totals.summary)" + (queued > 0 ? ", \(queued) still queued" : ""))
+    lines.append(
+      "denalid: network: \(ports.count) NICs: \(totals.summary)" + (queued > 0 ? ", \(queued) still queued" : ""))
     var switchLine = "denalid: switch: forwarded \(figures.forwarded), ARP answered \(figures.arpAnswered)"
     if tap != nil { switchLine += "; uplink \(figures.uplink.summary)" }
     lines.append(switchLine)

@@ -56,7 +56,10 @@ struct RunCommand: ParsableCommand {
 
   // Not among the shared swap options: `denali-bench overcommit` sizes its budget from --resident and `spawn` from
   // its VM count.
-  @Option(help: "Guest memory that may be in RAM at once (default: half of physical memory); VMs beyond it are swapped out whole.")
+  @Option(
+    help:
+      "Guest memory that may be in RAM at once (default: half of physical memory); VMs beyond it are swapped out whole."
+  )
   var memoryBudget: ByteSizeArgument?
 
   @OptionGroup
@@ -72,7 +75,8 @@ struct RunCommand: ParsableCommand {
     if diskReadonly && disk == nil { throw ValidationError("--disk-readonly needs --disk FILE") }
     guard count >= 1, count <= 1_000_000 else { throw ValidationError("--count must be between 1 and 1000000") }
     if let memoryBudget, memoryBudget.size.bytes < memory.bytes {
-      throw ValidationError("--memory-budget (\(memoryBudget.size)) must hold at least one VM's --memory (\(memory.memory.size))")
+      throw ValidationError(
+        "--memory-budget (\(memoryBudget.size)) must hold at least one VM's --memory (\(memory.memory.size))")
     }
   }
 
@@ -103,7 +107,9 @@ struct RunCommand: ParsableCommand {
   }
 
   /// Creates every VM, runs them all on the scheduler, and returns the exit status.
-  private func execute(_ parsed: [(path: String, image: GuestImage, count: Int)], base: VMConfiguration, total: Int) -> Int32 {
+  private func execute(_ parsed: [(path: String, image: GuestImage, count: Int)], base: VMConfiguration, total: Int)
+    -> Int32
+  {
     raiseDescriptorLimit()
     // Every thread started from here on (scheduler, switch, uplink) installs its own seccomp filter first.
     if let failure = SeccompSetup.enable(logger: nil) {

@@ -38,8 +38,10 @@ struct RunSummary {
         "  CPU time per VM: min \(format(first)) ms, median \(format(cpu[cpu.count / 2])) ms, max \(format(last)) ms; "
           + "Jain's fairness index \(String(format4(Self.jainIndex(cpu))))")
     }
-    lines.append("  preemptions \(preemptions); timer wake-ups \(wakeups), lateness mean "
-      + "\(wakeups == 0 ? "-" : format(Double(latenessTotal / wakeups) / 1000)) µs, max \(format(Double(latenessMax) / 1000)) µs")
+    lines.append(
+      "  preemptions \(preemptions); timer wake-ups \(wakeups), lateness mean "
+        + "\(wakeups == 0 ? "-" : format(Double(latenessTotal / wakeups) / 1000)) µs, max \(format(Double(latenessMax) / 1000)) µs"
+    )
     if swap.swapOuts + swap.swapOutFailures + swap.loadFailures > 0 {
       let perOut = swap.swapOuts == 0 ? 0 : Double(swap.swapOutNanoseconds) / Double(swap.swapOuts) / 1000
       let perIn = swap.swapIns == 0 ? 0 : Double(swap.swapInNanoseconds) / Double(swap.swapIns + swap.boots) / 1000

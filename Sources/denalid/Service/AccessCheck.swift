@@ -31,7 +31,8 @@ enum AccessCheck {
     for directory in imageDirectories where faccessat(AT_FDCWD, directory, R_OK | X_OK, AT_EACCESS) != 0 {
       let reason = errno
       guard reason != ENOENT else {
-        warnings.append("the image directory \(directory) does not exist: no image can be created from it until it does")
+        warnings.append(
+          "the image directory \(directory) does not exist: no image can be created from it until it does")
         continue
       }
       throw Failure(

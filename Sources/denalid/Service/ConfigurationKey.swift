@@ -34,7 +34,8 @@ struct ConfigurationKey: Sendable {
     count("max-vms", "Most VMs the daemon keeps at once (finished ones make room, oldest first).", \.maximumVMs),
     count("max-vms-per-request", "Most VMs one create request may ask for.", \.maximumVMsPerRequest),
     ConfigurationKey(
-      name: "admin-group", help: "Group whose members (with root and the daemon's user) see and act on every VM, without quotas; or none.",
+      name: "admin-group",
+      help: "Group whose members (with root and the daemon's user) see and act on every VM, without quotas; or none.",
       set: { configuration, value in configuration.adminGroup = value == "none" || value.isEmpty ? nil : value },
       values: { [$0.adminGroup ?? "none"] }),
     ConfigurationKey(
@@ -44,14 +45,20 @@ struct ConfigurationKey: Sendable {
           configuration.quotaVMs = nil
           return
         }
-        guard let number = Int(value), number >= 0 else { throw .badValue("quota-vms", value, "a whole number, or none") }
+        guard let number = Int(value), number >= 0 else {
+          throw .badValue("quota-vms", value, "a whole number, or none")
+        }
         configuration.quotaVMs = number
       },
       values: { [$0.quotaVMs.map(String.init) ?? "none"] }),
-    optionalSize("quota-memory", "Most guest memory of one non-admin user's live VMs (e.g. 4GiB), or none.", \.quotaMemory),
+    optionalSize(
+      "quota-memory", "Most guest memory of one non-admin user's live VMs (e.g. 4GiB), or none.", \.quotaMemory),
     optionalSize("quota-disk", "Most scratch disk of one non-admin user's live VMs, or none.", \.quotaDisk),
-    optionalSize("scratch-disk-limit", "Most scratch disk of all live VMs together (e.g. 500GiB), or none.", \.scratchDiskLimit),
-    optionalSize("swap-limit", "Most disk all live VMs' swap files can take (each counted at its worst case), or none.", \.swapLimit),
+    optionalSize(
+      "scratch-disk-limit", "Most scratch disk of all live VMs together (e.g. 500GiB), or none.", \.scratchDiskLimit),
+    optionalSize(
+      "swap-limit", "Most disk all live VMs' swap files can take (each counted at its worst case), or none.",
+      \.swapLimit),
     ConfigurationKey(
       name: "max-body-size", help: "Largest request body (e.g. 64KiB).",
       set: { configuration, value throws(ConfigurationError) in
@@ -103,7 +110,8 @@ struct ConfigurationKey: Sendable {
         } else if let address = IPv4Address(value) {
           (configuration.uplinkAddress, configuration.uplinkPrefix) = (address, nil)
         } else {
-          throw .badValue("uplink-address", value, "auto, or an address such as 10.0.0.1/16 (the network's prefix may be left out)")
+          throw .badValue(
+            "uplink-address", value, "auto, or an address such as 10.0.0.1/16 (the network's prefix may be left out)")
         }
       },
       values: { configuration in
@@ -139,7 +147,9 @@ struct ConfigurationKey: Sendable {
   ) -> ConfigurationKey {
     ConfigurationKey(
       name: name, help: help,
-      set: { configuration, value throws(ConfigurationError) in configuration[keyPath: field] = try parseSize(name, value) },
+      set: { configuration, value throws(ConfigurationError) in
+        configuration[keyPath: field] = try parseSize(name, value)
+      },
       values: { [ByteCount.format($0[keyPath: field])] })
   }
 

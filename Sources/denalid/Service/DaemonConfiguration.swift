@@ -144,7 +144,8 @@ struct DaemonConfiguration: Equatable {
     guard maximumMemoryPerVM >= memoryStep, maximumMemoryPerVM <= 1 << 30, maximumMemoryPerVM % memoryStep == 0 else {
       throw .invalid("max-memory-per-vm must be a multiple of 2MiB from 2MiB to 1GiB")
     }
-    guard defaultMemoryPerVM >= memoryStep, defaultMemoryPerVM <= maximumMemoryPerVM, defaultMemoryPerVM % memoryStep == 0
+    guard defaultMemoryPerVM >= memoryStep, defaultMemoryPerVM <= maximumMemoryPerVM,
+      defaultMemoryPerVM % memoryStep == 0
     else { throw .invalid("default-memory must be a multiple of 2MiB, at most max-memory-per-vm") }
     guard maximumDiskPerVM >= 4096, maximumDiskPerVM % 4096 == 0, maximumDiskPerVM <= DiskFile.maximumSize else {
       throw .invalid("max-disk-per-vm must be a multiple of 4KiB, at most \(ByteCount.format(DiskFile.maximumSize))")
@@ -157,7 +158,9 @@ struct DaemonConfiguration: Equatable {
     guard maximumBodySize >= 1024, maximumBodySize <= 16 << 20 else {
       throw .invalid("max-body-size must be from 1KiB to 16MiB")
     }
-    if let quotaVMs, quotaVMs < 1 || quotaVMs > 1_000_000 { throw .invalid("quota-vms must be from 1 to 1000000, or none") }
+    if let quotaVMs, quotaVMs < 1 || quotaVMs > 1_000_000 {
+      throw .invalid("quota-vms must be from 1 to 1000000, or none")
+    }
     guard workers <= 1024 else { throw .invalid("workers must be from 0 (one per core) to 1024") }
     guard apiThreads >= 1, apiThreads <= 64 else { throw .invalid("api-threads must be from 1 to 64") }
     guard swapThreads >= 1, swapThreads <= 64 else { throw .invalid("swap-threads must be from 1 to 64") }
@@ -193,7 +196,8 @@ struct DaemonConfiguration: Equatable {
 
   /// The configuration as the file would state it (for `denalid serve --check-config`).
   var rendered: String {
-    ConfigurationKey.all.flatMap { key in key.values(self).map { "\(key.name) = \($0)" } }.joined(separator: "\n") + "\n"
+    ConfigurationKey.all.flatMap { key in key.values(self).map { "\(key.name) = \($0)" } }.joined(separator: "\n")
+      + "\n"
   }
 }
 
@@ -219,11 +223,13 @@ enum ConfigurationError: Error, CustomStringConvertible {
     switch self {
     case .cannotRead(let path, let detail): "cannot read configuration file \(path): \(detail)"
     case .syntax(let path, let line, let detail): "\(path):\(line): \(detail)"
-    case .unknownKey(let key): "unknown configuration key '\(key)' (keys: \(DaemonConfiguration.keys.joined(separator: ", ")))"
+    case .unknownKey(let key):
+      "unknown configuration key '\(key)' (keys: \(DaemonConfiguration.keys.joined(separator: ", ")))"
     case .badValue(let key, let value, let expected): "\(key) = \(value): expected \(expected)"
     case .inFile(let path, let line, let detail): "\(path):\(line): \(detail)"
     case .invalid(let detail): "invalid configuration: \(detail)"
-    case .unexpectedArgument(let word): "unexpected argument '\(word)' (flags are --KEY VALUE; see denalid serve --help)"
+    case .unexpectedArgument(let word):
+      "unexpected argument '\(word)' (flags are --KEY VALUE; see denalid serve --help)"
     }
   }
 }

@@ -53,7 +53,8 @@ struct JournalLogHandler: LogHandler {
     var fields = tm()
     guard gmtime_r(&seconds, &fields) != nil else { return "\(seconds)" }
     func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    return "\(fields.tm_year + 1900)-\(two(fields.tm_mon + 1))-\(two(fields.tm_mday))T\(two(fields.tm_hour)):\(two(fields.tm_min)):\(two(fields.tm_sec))Z"
+    return
+      "\(fields.tm_year + 1900)-\(two(fields.tm_mon + 1))-\(two(fields.tm_mday))T\(two(fields.tm_hour)):\(two(fields.tm_min)):\(two(fields.tm_sec))Z"
   }
 
   /// The syslog priority of a level (sd-daemon(3)).

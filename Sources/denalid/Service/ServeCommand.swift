@@ -31,7 +31,8 @@ struct ServeCommand: ParsableCommand {
 
   @Argument(
     parsing: .allUnrecognized,
-    help: ArgumentHelp("Any configuration key as a flag (listed below), overriding the file.", valueName: "--KEY VALUE"))
+    help: ArgumentHelp("Any configuration key as a flag (listed below), overriding the file.", valueName: "--KEY VALUE")
+  )
   var settings: [String] = []
 
   @Flag(help: "Print the effective configuration and exit.")
@@ -234,7 +235,8 @@ struct ServeCommand: ParsableCommand {
     }
     guard let found else {
       throw .invalid(
-        "\(key) '\(name)' does not exist: create it (groupadd --system \(name)) or set \(key) (\(key == "socket-group" ? "empty: the daemon's own group" : "none: root and the daemon's user only"))")
+        "\(key) '\(name)' does not exist: create it (groupadd --system \(name)) or set \(key) (\(key == "socket-group" ? "empty: the daemon's own group" : "none: root and the daemon's user only"))"
+      )
     }
     return found
   }

@@ -12,7 +12,9 @@ func seeds() -> [[UInt8]] {
   let directory = "Guests/build"
   let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
   return names.filter { ["null.elf", "hello.elf"].contains($0) }.sorted().compactMap { name in
-    guard let data = FileManager.default.contents(atPath: directory + "/" + name), data.count <= 64 << 10 else { return nil }
+    guard let data = FileManager.default.contents(atPath: directory + "/" + name), data.count <= 64 << 10 else {
+      return nil
+    }
     return [UInt8](data)
   }
 }

@@ -2,7 +2,6 @@
 // process with a log line; every thread has a filter), and `denalid serve` as an unprivileged user with only the
 // devices it needs, creating its uplink's TAP device with CAP_NET_ADMIN and dropping it.
 import Foundation
-import Synchronization
 import Testing
 
 @Suite("confinement: seccomp filters and an unprivileged daemon")
@@ -11,29 +10,7 @@ struct ConfinementTests {
   static func run(
     _ program: String, _ arguments: [String], environment: [String: String] = [:], limit: Duration = .seconds(60)
   ) throws -> DenalidResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    process.standardInput = FileHandle.nullDevice
-    let start = ContinuousClock.now
-    try process.run()
-    let killer = DispatchWorkItem { [process] in if process.isRunning { process.terminate() } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(limit.components.seconds)), execute: killer)
-    let errorData = Mutex(Data())
-    let reader = Thread { errorData.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() } }
-    reader.start()
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    killer.cancel()
-    while !reader.isFinished { Thread.sleep(forTimeInterval: 0.001) }
-    return DenalidResult(
-      status: process.terminationStatus, stdout: String(decoding: outputData, as: UTF8.self),
-      stderr: errorData.withLock { String(decoding: $0, as: UTF8.self) }, elapsed: ContinuousClock.now - start)
+    try Denalid.run(arguments, program: program, environment: environment, limit: limit)
   }
 
   @Test("a worker thread that tries openat is stopped by its filter: one log line naming it, exit status 159")

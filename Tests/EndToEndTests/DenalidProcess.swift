@@ -57,13 +57,16 @@ enum Denalid {
     return true
   }
 
-  /// Runs denalid (or `program`) with `arguments`; kills it and records an issue after `limit`.
-  static func run(_ arguments: [String], program: String = executable, limit: Duration = .seconds(60)) throws
-    -> DenalidResult
-  {
+  /// Runs denalid (or `program`) with `arguments` and `environment` added to ours; kills it and records an issue
+  /// after `limit`.
+  static func run(
+    _ arguments: [String], program: String = executable, environment: [String: String] = [:],
+    limit: Duration = .seconds(60)
+  ) throws -> DenalidResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let output = Pipe()
     let errors = Pipe()
     process.standardOutput = output

@@ -487,6 +487,11 @@ public final class TCPStack {
     timer = nil
     timerDeadline = .max
     inBatch = true
+    // Segments that arrived while the VM was busy come first: an ACK waiting there makes a retransmission
+    // needless, and the host's receive queue, full under load, gets room for the ACK of the retransmission
+    // (sent before the batch's other output). Without this, a loaded server retransmitted into a full queue
+    // at every timeout and lost every answer, until the peer gave up.
+    if network.hasQueuedFrames { network.receiveQueued() }
     let now = Clock.monotonicNanoseconds
     var index = connections.count - 1
     while index >= 0 {

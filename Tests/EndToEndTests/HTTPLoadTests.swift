@@ -139,7 +139,7 @@ struct HTTPLoadTests {
     #expect(!result.stderr.contains("fault"), "\(result.stderr)")
   }
 
-  @Test("32 clients fetching 16-64 KiB documents at once all get whole bodies; no retransmission times out twice")
+  @Test("32 clients fetching 16-64 KiB documents at once all get whole bodies; no retransmission times out twice, no reset")
   func manyLargeResponses() throws {
     guard TCPGuestBehindTap.ready(guests: ["httpd"]), NetworkNamespace.available(tools: ["python3"]) else { return }
     // 32 connections of 8 KiB send buffers, each filled at once: their ACKs come back faster than the guest takes
@@ -194,6 +194,10 @@ struct HTTPLoadTests {
     // not time out again (measured: 0; before, 38-51 here, some connections until the client gave up). A few are
     // allowed for a machine loaded enough to delay an ACK by twice the timeout.
     #expect((Self.number(after: ", repeated ", in: final) ?? 99) <= 3, "\(final)")
+    // With the table full, each new connection reclaims a TIME-WAIT one (lazy-time-wait), sometimes in the batch
+    // that took the client's FIN: the ACK owed goes out first, so the client is not reset when it resends the FIN
+    // (measured: 0 resets; before, 79-83 here).
+    #expect((Self.number(after: ", resets sent ", in: final) ?? 99) <= 3, "\(final)")
   }
 
   @Test("a connection to an httpd VM that the gatekeeper swapped out wakes it, and it answers")

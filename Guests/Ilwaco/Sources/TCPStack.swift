@@ -413,6 +413,9 @@ public final class TCPStack {
     }
     guard let oldest else { return }
     statistics.timeWaitReclaimed &+= 1
+    // The ACK of the peer's FIN may still be owed (queued for the end of this batch): send it first, or the peer
+    // sends its FIN again and gets a reset.
+    if oldest.ackPending { oldest.sendAcknowledgment() }
     oldest.terminate(nil)
   }
 

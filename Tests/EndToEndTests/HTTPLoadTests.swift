@@ -139,14 +139,16 @@ struct HTTPLoadTests {
     #expect(!result.stderr.contains("fault"), "\(result.stderr)")
   }
 
-  @Test("32 clients fetching 16-64 KiB documents at once all get whole bodies; no retransmission times out twice, no reset")
+  @Test("32 clients of 16-64 KiB documents at once get whole bodies; no retransmission times out twice, no reset")
   func manyLargeResponses() throws {
     guard TCPGuestBehindTap.ready(guests: ["httpd"]), NetworkNamespace.available(tools: ["python3"]) else { return }
     // 32 connections of 8 KiB send buffers, each filled at once: their ACKs come back faster than the guest takes
     // them, so the host's receive queue (64 frames) overflows and drops some. A retransmission timeout must not
     // make that worse: the guest once retransmitted while the queue was still full (the timer runs right after a
     // batch that filled it), lost every ACK of every backed-off try, and a response stopped after 8,192 bytes.
-    let documents = ["d16.bin": SiteImageTests.content(16 << 10, seed: 31), "d64.bin": SiteImageTests.content(64 << 10, seed: 32)]
+    let documents = [
+      "d16.bin": SiteImageTests.content(16 << 10, seed: 31), "d64.bin": SiteImageTests.content(64 << 10, seed: 32),
+    ]
     let site = try PackedSite(documents)
     let clients = 32
     let rounds = 4

@@ -86,9 +86,18 @@ public final class NetworkStack {
   /// without a receive that finds nothing.
   @discardableResult
   public func poll() -> Int {
-    var handled = 0
     tcp?.beginBatch()
     defer { tcp?.endBatch() }
+    return receiveQueued()
+  }
+
+  /// Whether the host holds frames this stack has not received yet (as of the last exit).
+  var hasQueuedFrames: Bool { VirtualRegisters.pendingInterrupts & Interrupt.networkReceive != 0 }
+
+  /// Receives and handles every queued frame inside the caller's batch; returns how many.
+  @discardableResult
+  func receiveQueued() -> Int {
+    var handled = 0
     while true {
       let length = NetworkInterface.receive(into: receiveBuffer, capacity: Self.bufferSize)
       guard length > 0 else { break }

@@ -417,6 +417,9 @@ public final class TCPStack {
     }
     guard let oldest else { return }
     statistics.timeWaitReclaimed &+= 1
+    // The ACK of the peer's FIN may still be owed (queued for the end of this batch): send it first, or the peer
+    // sends its FIN again and gets a reset.
+    if oldest.ackPending { oldest.sendAcknowledgment() }
     oldest.terminate(nil)
   }
 
@@ -492,6 +495,11 @@ public final class TCPStack {
     timer = nil
     timerDeadline = .max
     inBatch = true
+    // Segments that arrived while the VM was busy come first: an ACK waiting there makes a retransmission
+    // needless, and the host's receive queue, full under load, gets room for the ACK of the retransmission
+    // (sent before the batch's other output). Without this, a loaded server retransmitted into a full queue
+    // at every timeout and lost every answer, until the peer gave up.
+    if network.hasQueuedFrames { network.receiveQueued() }
     let now = Clock.monotonicNanoseconds
     var index = connections.count - 1
     while index >= 0 {

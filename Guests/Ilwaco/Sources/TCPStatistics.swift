@@ -14,6 +14,8 @@ public struct TCPStatistics {
   public var fastRetransmissions: UInt64 = 0
   /// Retransmission timeouts.
   public var timeouts: UInt64 = 0
+  /// Retransmission timeouts of a segment already sent again after a timeout (its ACKs lost twice running).
+  public var repeatedTimeouts: UInt64 = 0
   /// Segments that arrived ahead of a gap and were queued.
   public var outOfOrderSegments: UInt64 = 0
   /// Resets sent (closed ports, refused or aborted connections, bad ACKs to a listener).
@@ -42,7 +44,7 @@ public struct TCPStatistics {
 }
 
 extension Console {
-  /// Writes the counters as `segments in N out N, retransmitted N (fast N, timeouts N), out of order N, resets
+  /// Writes the counters as `segments in N out N, retransmitted N (fast N, timeouts N, repeated N), out of order N, resets
   /// sent N received N, half-open dropped N, refused N, accepted N, busy sends N, window probes N, challenge ACKs N`.
   public static func print(_ statistics: TCPStatistics) {
     print("segments in " as StaticString)
@@ -55,6 +57,8 @@ extension Console {
     print(statistics.fastRetransmissions)
     print(", timeouts " as StaticString)
     print(statistics.timeouts)
+    print(", repeated " as StaticString)
+    print(statistics.repeatedTimeouts)
     print("), out of order " as StaticString)
     print(statistics.outOfOrderSegments)
     print(", resets sent " as StaticString)

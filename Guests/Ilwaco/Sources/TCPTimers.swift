@@ -44,6 +44,7 @@ extension TCPConnection {
       return
     }
     stack.statistics.timeouts &+= 1
+    if retransmissionCount > 1 { stack.statistics.repeatedTimeouts &+= 1 }
     let flight = sndMax - sndUna
     ssthresh = max(flight / 2, 2 * mss)
     cwnd = mss

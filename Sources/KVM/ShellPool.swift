@@ -106,8 +106,7 @@ public final class ShellPool: @unchecked Sendable {
   }
 
   /// Takes back a shell its guest is done with: keeps it for the pool's thread to empty (its memory discarded)
-  /// and reset, or destroys it when the pool is full. The caller must
-  /// not use it afterwards.
+  /// and reset, or destroys it when the pool is full. The caller must not use it afterwards.
   public func give(_ shell: MachineShell) {
     // Emptied (last exit completed, pages discarded) by the pool's thread, not here: whichever thread drops a VM
     // gives its shell back (the main thread at stop), and completing an exit is a KVM_RUN, which only workers',

@@ -1,5 +1,6 @@
 // BadRequestTests.swift: every kind of bad request gets a 4xx with a JSON error saying what is wrong, and never
 // reaches the engine.
+// Addresses here are only request fields for the test server's recording backend: no VM, switch or packet exists.
 import ControlAPI
 import Foundation
 import Glibc

@@ -1,4 +1,5 @@
 // CommandLineTests.swift: the denalid client commands against a test server, and `denalid serve` before the engine.
+// Addresses here are only configuration text (--check-config) and request fields: no packet is sent.
 import ControlAPI
 import Foundation
 import Testing

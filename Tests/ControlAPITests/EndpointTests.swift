@@ -1,4 +1,5 @@
 // EndpointTests.swift: every endpoint of the control API answers as Docs/openapi.yaml says.
+// Addresses here are only request and response fields of the recording backend: no VM, switch or packet exists.
 import ControlAPI
 import Foundation
 import Synchronization

@@ -1,6 +1,7 @@
 // CraftedStateFileTests.swift: state files crafted to crash or exhaust the daemon at start (numbers near 2^63 and
 // 2^64, lengths of a GiB, ids and counters at their maximum) are refused with a reason, never trapping and never
 // allocating what the file does not hold.
+// Addresses here (10.0.0.x) are only bytes in crafted journal lines: no packet is sent, no namespace is needed.
 import CSwapSupport
 import Foundation
 import Glibc

@@ -1,5 +1,6 @@
 // VMJournalTests.swift: the VM journal on real files: round trips, reopening, torn and corrupt lines, rewrites,
 // base64 consoles, appends from several threads, and a full disk (a tiny tmpfs) that loses nothing.
+// Addresses here (10.0.0.x) are only fields of journal records: no packet is sent, no namespace is needed.
 import Foundation
 import Testing
 

@@ -1,4 +1,6 @@
 // EvilGuestTests.swift: a hostile guest tries every trick; each ends with an error code or a clean stop, never harm.
+// The network cases give `denalid run` a private subnet with no uplink: their frames stay on the run's own
+// in-process virtual switch (VirtualSwitch), between its VMs; nothing reaches a host interface.
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 // ControlRequestFuzzer.swift: libFuzzer harness for the control API's request decoding and validation: the input
 // is split into method, URI, content type and body (by newlines); the router parses it and a create body is
 // validated against the default limits and an image directory holding one small file.
+// Addresses in its inputs are only request fields: nothing is created and no packet is sent.
 import ControlAPI
 import Foundation
 import FuzzSupport

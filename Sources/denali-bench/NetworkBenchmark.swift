@@ -175,39 +175,49 @@ struct NetworkBenchmark: Benchmark {
     return micros * 1000 / UInt64(count)
   }
 
-  /// A udp-echo and a udp-client VM on one switch.
-  static func vmToVM(system: KVMSystem, echo: GuestImage, client: GuestImage, count: Int, size: Int) throws -> UInt64 {
-    let fabric = VirtualSwitch(
-      configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 92, 0, 0), prefixLength: 24)))
+  /// Runs `body` with a started switch (`configuration`, and `uplink` when given) and a started scheduler, both
+  /// stopped after it.
+  static func onSwitch<T>(
+    _ configuration: VirtualSwitch.Configuration, uplink: TapUplink? = nil,
+    _ body: (VirtualSwitch, Scheduler) throws -> T
+  ) throws -> T {
+    let fabric = VirtualSwitch(configuration: configuration)
+    if let uplink { try fabric.attach(uplink: uplink) }
     fabric.start()
     defer { fabric.stop() }
     let scheduler = Scheduler()
     scheduler.start()
     defer { scheduler.stop() }
-    let capture = Capture()
-    _ = try launch(
-      [echo, client], arguments: ["peer=-1", "count=\(count)", "size=\(size)", "timeout-ms=5000", "linger-ms=200"],
-      system: system, fabric: fabric, scheduler: scheduler, capture: capture)
-    _ = try scheduler.finishAll(within: .seconds(300))
-    return try clientRoundTrip(capture.text, count: count)
+    return try body(fabric, scheduler)
+  }
+
+  /// A udp-echo and a udp-client VM on one switch.
+  static func vmToVM(system: KVMSystem, echo: GuestImage, client: GuestImage, count: Int, size: Int) throws -> UInt64 {
+    try onSwitch(.init(subnet: IPv4Subnet(address: IPv4Address(10, 92, 0, 0), prefixLength: 24))) {
+      fabric, scheduler in
+      let capture = Capture()
+      _ = try launch(
+        [echo, client], arguments: ["peer=-1", "count=\(count)", "size=\(size)", "timeout-ms=5000", "linger-ms=200"],
+        system: system, fabric: fabric, scheduler: scheduler, capture: capture)
+      _ = try scheduler.finishAll(within: .seconds(300))
+      return try clientRoundTrip(capture.text, count: count)
+    }
   }
 
   /// A host socket echoing through the TAP uplink with a udp-echo VM.
   static func hostToVM(system: KVMSystem, echo: GuestImage, count: Int, size: Int, round: Int) throws -> UInt64 {
     let host = IPv4Subnet(address: IPv4Address(10, 93, 0, 1), prefixLength: 24)
-    let fabric = VirtualSwitch(
-      configuration: .init(subnet: IPv4Subnet(address: host.network, prefixLength: 24), gateway: host.address))
-    try fabric.attach(uplink: try TapUplink(name: "dnbench\(round)", address: host))
-    fabric.start()
-    defer { fabric.stop() }
-    let scheduler = Scheduler()
-    scheduler.start()
-    defer { scheduler.stop() }
-    let vms = try launch(
-      [echo], arguments: ["quiet"], system: system, fabric: fabric, scheduler: scheduler, capture: Capture())
-    let result = try UDPEchoClient(address: "10.93.0.2", port: 7, size: size).run(count: count)
-    for vm in vms { scheduler.expire(id: vm.configuration.id) }
-    _ = try scheduler.finishAll(within: .seconds(60))
+    let result = try onSwitch(
+      .init(subnet: IPv4Subnet(address: host.network, prefixLength: 24), gateway: host.address),
+      uplink: try TapUplink(name: "dnbench\(round)", address: host)
+    ) { fabric, scheduler in
+      let vms = try launch(
+        [echo], arguments: ["quiet"], system: system, fabric: fabric, scheduler: scheduler, capture: Capture())
+      let result = try UDPEchoClient(address: "10.93.0.2", port: 7, size: size).run(count: count)
+      for vm in vms { scheduler.expire(id: vm.configuration.id) }
+      _ = try scheduler.finishAll(within: .seconds(60))
+      return result
+    }
     guard result.completed == count else { throw BenchmarkError("host-to-VM: \(result.completed) of \(count) echoes") }
     return result.nanoseconds / UInt64(count)
   }
@@ -229,29 +239,25 @@ struct NetworkBenchmark: Benchmark {
     var floodFrames: UInt64 = 0
     var serverDrops: UInt64 = 0
     for withFlood in [false, true] {
-      let fabric = VirtualSwitch(
-        configuration: .init(subnet: IPv4Subnet(address: IPv4Address(10, 95, 0, 0), prefixLength: 24)))
-      fabric.start()
-      defer { fabric.stop() }
-      let scheduler = Scheduler()
-      scheduler.start()
-      defer { scheduler.stop() }
-      let capture = Capture()
-      let arguments = ["peer=10.95.0.1", "count=\(count)", "timeout-ms=5000", "linger-ms=100"]
-      let vms = try launch(
-        withFlood ? [echo, client, flood] : [echo, client], arguments: arguments, system: system,
-        fabric: fabric, scheduler: scheduler, capture: capture)
-      if withFlood {
-        // The flooder never stops by itself: end it once the server and the client are done.
-        let deadline = ContinuousClock.now + .seconds(300)
-        while scheduler.liveCount > 1, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        scheduler.expire(id: vms[2].configuration.id)
-      }
-      _ = try scheduler.finishAll(within: .seconds(300))
-      rates.append(1_000_000_000 / max(1, try clientRoundTrip(capture.text, count: count)))
-      if withFlood, let flooder = vms[2].network.port, let server = vms[0].network.port {
-        floodFrames = flooder.counters.packetsOut
-        serverDrops = server.counters[.receiveQueueFull]
+      try onSwitch(.init(subnet: IPv4Subnet(address: IPv4Address(10, 95, 0, 0), prefixLength: 24))) {
+        fabric, scheduler in
+        let capture = Capture()
+        let arguments = ["peer=10.95.0.1", "count=\(count)", "timeout-ms=5000", "linger-ms=100"]
+        let vms = try launch(
+          withFlood ? [echo, client, flood] : [echo, client], arguments: arguments, system: system,
+          fabric: fabric, scheduler: scheduler, capture: capture)
+        if withFlood {
+          // The flooder never stops by itself: end it once the server and the client are done.
+          let deadline = ContinuousClock.now + .seconds(300)
+          while scheduler.liveCount > 1, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+          scheduler.expire(id: vms[2].configuration.id)
+        }
+        _ = try scheduler.finishAll(within: .seconds(300))
+        rates.append(1_000_000_000 / max(1, try clientRoundTrip(capture.text, count: count)))
+        if withFlood, let flooder = vms[2].network.port, let server = vms[0].network.port {
+          floodFrames = flooder.counters.packetsOut
+          serverDrops = server.counters[.receiveQueueFull]
+        }
       }
     }
     return (rates[0], rates[1], floodFrames, serverDrops)

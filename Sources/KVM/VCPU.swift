@@ -134,16 +134,8 @@ public final class VCPU {
     switch reason {
     case KVM_EXIT_IO:
       let io = ckvm_run_io(runData)
-      var value: UInt64 = 0
       let direction: IODirection = io.direction == UInt8(KVM_EXIT_IO_OUT) ? .output : .input
-      if direction == .output, io.data_offset + UInt64(io.size) <= UInt64(mapping.size), io.size <= 8 {
-        // SAFETY: the data lies inside the kvm_run mapping (checked above); unaligned loads are allowed.
-        let bytes = UnsafeRawPointer(mapping.pointer) + Int(io.data_offset)
-        for index in 0..<Int(io.size) {
-          value |= UInt64(bytes.load(fromByteOffset: index, as: UInt8.self)) << (8 * UInt64(index))
-        }
-      }
-      return .io(IOExit(port: io.port, size: io.size, direction: direction, count: io.count, value: value))
+      return .io(IOExit(port: io.port, size: io.size, direction: direction, count: io.count))
     case KVM_EXIT_MMIO:
       let mmio = ckvm_run_mmio(runData)
       return .mmio(MMIOExit(address: mmio.physical_address, length: mmio.length, isWrite: mmio.is_write != 0))
@@ -164,6 +156,25 @@ public final class VCPU {
     default:
       return .other(reason: UInt32(bitPattern: reason))
     }
+  }
+
+  /// The first value an OUT exit wrote, zero-extended, read from KVM's data page; nil when the last exit was
+  /// not an OUT of at most 8 bytes. Reading it maps that page into the process (a page of memory counted per
+  /// vCPU): callers that can take the value from the guest's registers should.
+  public func outputValue() -> UInt64? {
+    // SAFETY: the kernel wrote kvm_run before KVM_RUN returned and no other thread writes it now.
+    guard Int32(runData.pointee.exit_reason) == KVM_EXIT_IO else { return nil }
+    let io = ckvm_run_io(runData)
+    guard io.direction == UInt8(KVM_EXIT_IO_OUT), io.size <= 8, io.data_offset <= UInt64(mapping.size),
+      UInt64(io.size) <= UInt64(mapping.size) - io.data_offset
+    else { return nil }
+    // SAFETY: the data lies inside the kvm_run mapping (checked above); byte loads need no alignment.
+    let bytes = UnsafeRawPointer(mapping.pointer) + Int(io.data_offset)
+    var value: UInt64 = 0
+    for index in 0..<Int(io.size) {
+      value |= UInt64(bytes.load(fromByteOffset: index, as: UInt8.self)) << (8 * UInt64(index))
+    }
+    return value
   }
 
   /// Supplies the data for a pending IN exit: every byte of every access is set to `byte`.

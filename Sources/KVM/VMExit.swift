@@ -18,16 +18,14 @@ public struct IOExit: Equatable, Sendable {
   public let direction: IODirection
   /// Number of accesses (more than 1 for string instructions).
   public let count: UInt32
-  /// For OUT, the first value written, zero-extended; 0 for IN.
-  public let value: UInt64
 
-  /// Describes a port I/O exit.
-  public init(port: UInt16, size: UInt8, direction: IODirection, count: UInt32, value: UInt64) {
+  /// Describes a port I/O exit. The data of an OUT is not copied here: `VCPU.outputValue()` reads it from KVM's
+  /// data page on request, so a caller that takes the value from the registers never maps that page.
+  public init(port: UInt16, size: UInt8, direction: IODirection, count: UInt32) {
     self.port = port
     self.size = size
     self.direction = direction
     self.count = count
-    self.value = value
   }
 }
 

@@ -44,8 +44,10 @@ struct KVMLayerTests {
     // mov al, 0x42 ; out 0x10, al ; mov ax, 0x1234 ; mov dx, 0x3f8 ; out dx, ax ; hlt
     let code: [UInt8] = [0xB0, 0x42, 0xE6, 0x10, 0xB8, 0x34, 0x12, 0xBA, 0xF8, 0x03, 0xEF, 0xF4]
     let (_, _, vcpu) = try realModeGuest(system, code: code)
-    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1, value: 0x42)))
-    #expect(try vcpu.run() == .io(IOExit(port: 0x3F8, size: 2, direction: .output, count: 1, value: 0x1234)))
+    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1)))
+    #expect(vcpu.outputValue() == 0x42)
+    #expect(try vcpu.run() == .io(IOExit(port: 0x3F8, size: 2, direction: .output, count: 1)))
+    #expect(vcpu.outputValue() == 0x1234)
     #expect(try vcpu.run() == .halt)
   }
 
@@ -55,9 +57,10 @@ struct KVMLayerTests {
     // in al, 0x20 ; out 0x21, al ; hlt
     let (_, _, vcpu) = try realModeGuest(system, code: [0xE4, 0x20, 0xE6, 0x21, 0xF4])
     let first = try vcpu.run()
-    #expect(first == .io(IOExit(port: 0x20, size: 1, direction: .input, count: 1, value: 0)))
+    #expect(first == .io(IOExit(port: 0x20, size: 1, direction: .input, count: 1)))
     vcpu.completeInput(filling: 0x5A)
-    #expect(try vcpu.run() == .io(IOExit(port: 0x21, size: 1, direction: .output, count: 1, value: 0x5A)))
+    #expect(try vcpu.run() == .io(IOExit(port: 0x21, size: 1, direction: .output, count: 1)))
+    #expect(vcpu.outputValue() == 0x5A)
   }
 
   @Test("a write to unbacked guest-physical memory is an MMIO exit with its address")
@@ -136,7 +139,8 @@ struct KVMDescriptorTests {
     vm.releaseDescriptor()
     #expect(vm.fd == -1)
     #expect(fcntl(descriptor, F_GETFD) == -1, "the VM descriptor is closed")
-    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1, value: 0x42)))
+    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1)))
+    #expect(vcpu.outputValue() == 0x42)
     #expect(try vcpu.run() == .halt)
     #expect(throws: KVMError.self) { try vm.createVCPU(id: 1) }
     _ = memory

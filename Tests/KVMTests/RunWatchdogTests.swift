@@ -42,7 +42,8 @@ struct RunWatchdogTests {
     #expect(try vcpu.run() == .debug)
     #expect(try vcpu.registers().rip == 0x1002)
     try vcpu.setSingleStep(false)
-    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1, value: 0)))
+    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1)))
+    #expect(vcpu.outputValue() == 0)
     #expect(try vcpu.run() == .halt)
   }
 
@@ -51,7 +52,8 @@ struct RunWatchdogTests {
     guard let system = try openKVM(), system.features.registerSync else { return }
     let (_, _, vcpu) = try realModeGuest(system, code: [0xB0, 0x42, 0xE6, 0x10, 0xF4])
     vcpu.enableRegisterSync()
-    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1, value: 0x42)))
+    #expect(try vcpu.run() == .io(IOExit(port: 0x10, size: 1, direction: .output, count: 1)))
+    #expect(vcpu.outputValue() == 0x42)
     #expect(vcpu.syncedRegisters() == (try vcpu.registers()))
     #expect(vcpu.syncedSpecialRegisters().cr0 == (try vcpu.specialRegisters()).cr0)
     #expect(vcpu.syncedSpecialRegisters().cs == (try vcpu.specialRegisters()).cs)

@@ -502,18 +502,22 @@ public final class GuestVM {
         statistics.firstHypercallMonotonic = monotonicNanoseconds()
       }
       let number = io.port - base
-      guard let disposition = machine.hypercalls.dispatch(number: number, structAddress: io.value, memory: memory)
+      // `out dx, eax` wrote EAX: taken from the registers, so KVM's data page is never mapped (4 KiB per VM).
+      let structAddress = UInt64(UInt32(truncatingIfNeeded: try machine.exitRegisters().rax))
+      guard let disposition = machine.hypercalls.dispatch(number: number, structAddress: structAddress, memory: memory)
       else {
-        return .finish(.faulted(.invalidHypercall(number: number, structAddress: io.value, rip: try rip())))
+        return .finish(.faulted(.invalidHypercall(number: number, structAddress: structAddress, rip: try rip())))
       }
       switch disposition {
       case .resume: return .resume
       case .terminate(let status): return .finish(.exited(status: status))
-      case .idle(let timeout): return .idle(timeout: timeout, structAddress: io.value)
+      case .idle(let timeout): return .idle(timeout: timeout, structAddress: structAddress)
       }
     }
     if io.port == UInt16(DENALI_PORT_TRAP), io.direction == .output, try MachineLayout.isTrapStub(rip()) {
-      return .finish(.faulted(try exceptionFault(vector: UInt8(truncatingIfNeeded: io.value), machine)))
+      // The stub's `mov eax, vector ; out dx, eax`: the vector is in EAX.
+      let vector = UInt8(truncatingIfNeeded: try machine.exitRegisters().rax)
+      return .finish(.faulted(try exceptionFault(vector: vector, machine)))
     }
     return .finish(
       .faulted(

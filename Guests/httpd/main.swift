@@ -26,7 +26,7 @@ struct Httpd: Guest {
       let idle = arguments.unsignedOption("idle-ms", default: 30_000), idle >= 1, idle <= 3_600_000,
       let ballast = arguments.unsignedOption("ballast", default: 0), ballast <= 1 << 20
     else { return usage() }
-    let quiet = arguments.contains { $0 == "quiet" }
+    let quiet = arguments.flag("quiet")
     var image: SiteImage? = nil
     do {
       image = try SiteImage()
@@ -49,7 +49,7 @@ struct Httpd: Guest {
     configuration.sendBufferSize = Int(buffer)
     configuration.receiveBufferSize = Int(buffer)
     // TIME-WAIT without a timer, ended only when its slot is needed: an idle server then sets no timer at all.
-    if arguments.contains(where: { $0 == "lazy-time-wait" }) { configuration.timeWaitNanoseconds = .max }
+    if arguments.flag("lazy-time-wait") { configuration.timeWaitNanoseconds = .max }
     let limits = HTTPParserLimits(requestLine: min(1024, Int(headLimit)), head: Int(headLimit))
     // Every connection's memory is taken on first use and kept: refuse a configuration whose worst case does not
     // fit in the heap, instead of failing an allocation (and the guest) under load.

@@ -72,9 +72,9 @@ struct TCPBulk: Guest {
       let pauseMilliseconds = arguments.unsignedOption("pause-ms", default: 0)
     else { return usage() }
     let sending = mode == "send"
-    let verify = arguments.contains { $0 == "verify" }
+    let verify = arguments.flag("verify")
     let expectCount = arguments.option("bytes") != nil
-    let quiet = arguments.contains { $0 == "quiet" }
+    let quiet = arguments.flag("quiet")
     var configuration = TCPConfiguration()
     configuration.sendBufferSize = Int(buffer)
     configuration.receiveBufferSize = Int(buffer)

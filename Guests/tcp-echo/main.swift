@@ -31,7 +31,7 @@ struct TCPEcho: Guest {
     configuration.timeWaitNanoseconds = timeWait * 1_000_000
     let loop = EventLoop()
     guard let tcp = TCPStack(network: network, loop: loop, configuration: configuration) else { return usage() }
-    let quiet = arguments.contains { $0 == "quiet" }
+    let quiet = arguments.flag("quiet")
     var served: UInt64 = 0
     var bytes: UInt64 = 0
     var lowestHeap = heapFreeBytes

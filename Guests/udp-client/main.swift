@@ -26,7 +26,7 @@ struct UDPClient: Guest {
       Console.print("usage: udp-client peer=IP|+N|-N [port=P] [count=N] [size=B] [timeout-ms=T] [tries=R]\n")
       return 2
     }
-    let quiet = arguments.contains { $0 == "quiet" }
+    let quiet = arguments.flag("quiet")
     let payload = UnsafeMutableRawPointer.allocate(byteCount: Int(size), alignment: 8)
     payload.initializeMemory(as: UInt8.self, repeating: 0x5A, count: Int(size))
     let loop = EventLoop()

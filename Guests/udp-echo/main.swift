@@ -21,7 +21,7 @@ struct UDPEcho: Guest {
       Console.print("udp-echo: no network\n")
       return 3
     }
-    let quiet = arguments.contains { $0 == "quiet" }
+    let quiet = arguments.flag("quiet")
     if !quiet {
       Console.print("udp-echo: listening on ")
       Console.print(stack.address)

@@ -24,10 +24,17 @@ public struct Arguments: RandomAccessCollection {
 
   /// The argument at `index` as a String (invalid UTF-8 is repaired).
   public subscript(index: Int) -> String {
+    guard let string = cString(at: index) else { return "" }
+    return String(cString: string)
+  }
+
+  /// The argument at `index` in place: its NUL-terminated bytes as the host wrote them (nil for a null entry).
+  /// Reading options this way costs no allocation and no UTF-8 validation.
+  public func cString(at index: Int) -> UnsafePointer<UInt8>? {
     precondition(index >= 0 && index < count, "argument index out of range")
     // SAFETY: index < count, and each of the first count entries points at a NUL-terminated string.
-    guard let vector, let string = UnsafePointer<UInt8>(bitPattern: UInt(vector[index])) else { return "" }
-    return String(cString: string)
+    guard let vector else { return nil }
+    return UnsafePointer<UInt8>(bitPattern: UInt(vector[index]))
   }
 }
 

@@ -25,13 +25,25 @@ public struct SiteChecksum {
   /// An empty checksum.
   public init() {}
 
-  /// Adds `count` bytes at `bytes`. Whole words cost about five guest instructions each.
+  /// Adds `count` bytes at `bytes`. Whole words cost about 3.5 guest instructions each.
   public mutating func add(_ bytes: UnsafeRawPointer, count: Int) {
     var index = 0
     while partialCount != 0 && index < count {
       // SAFETY: index < count.
       addByte(bytes.load(fromByteOffset: index, as: UInt8.self))
       index += 1
+    }
+    // Four words per turn: one loop test per 32 bytes (about 3.5 guest instructions a word instead of 5).
+    while count - index >= 32 {
+      // SAFETY: index + 32 <= count.
+      var value = hash
+      for word in 0..<4 {
+        value =
+          (value ^ UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index + 8 * word, as: UInt64.self)))
+          &* DENALI_SITE_FNV_PRIME
+      }
+      hash = value
+      index += 32
     }
     while count - index >= 8 {
       // SAFETY: index + 8 <= count.

@@ -5,6 +5,7 @@ import DenaliCommandLine
 import DenaliCore
 import Foundation
 import KVM
+import Synchronization
 
 /// `denali-bench swap`: fills N memcheck VMs, swaps them all out (batched syncs, as the gatekeeper does)
 /// and back in from a cold page cache, and compares with dd on the same directory.
@@ -17,7 +18,9 @@ struct SwapBenchmark: Benchmark {
       and idles. All are then swapped out in batches of --batch (each batch made durable by one syncfs, as
       the gatekeeper does), the page cache is dropped (as root; otherwise the read figure is marked warm),
       and all are swapped back in, into the machine shells (KVM VM, vCPU, memory) the swap-outs gave back to the
-      pool, as the daemon does. The disk's own bandwidth comes from dd with O_DIRECT in the same
+      pool, as the daemon does. Both run on --swap-threads threads taking the next batch or VM from one queue, as
+      the daemon's swap threads do (with the default batch of 32 and 32 VMs the swap-out is one batch on one
+      thread, as the daemon's would be). The disk's own bandwidth comes from dd with O_DIRECT in the same
       directory over the same number of bytes (write with conv=fsync, then read). Ratios are ours / dd's.
       """
   )
@@ -34,6 +37,9 @@ struct SwapBenchmark: Benchmark {
   @Option(help: "Swap-outs made durable by one sync.")
   var batch: Int = 32
 
+  @Option(help: "Threads doing the swap I/O, as the daemon's --swap-threads (the same default).")
+  var swapThreads: Int = SwapOptions().swapThreads
+
   // Not the shared --state-dir: this one is the parent of the benchmark's own directory, which holds dd's file too.
   @Option(help: "Directory for the swap files and dd's file (default: a temporary directory under /var/tmp).")
   var stateDir: String?
@@ -48,6 +54,8 @@ struct SwapBenchmark: Benchmark {
   struct Figures: Encodable {
     /// VMs, guest memory per VM, KiB of data each, swap-outs per sync.
     let vms: Int, memoryBytes: UInt64, fillKib: Int, batch: Int
+    /// Threads doing the swap I/O.
+    let swapThreads: Int
     /// Swap-out: bytes written, seconds, VMs per second.
     let swapOutBytes: UInt64, swapOutSeconds: Double, swapOutVmsPerSecond: Double
     /// Swap-in: bytes read, seconds, VMs per second, and whether the page cache was dropped first (as root).
@@ -61,6 +69,7 @@ struct SwapBenchmark: Benchmark {
   func validate() throws {
     guard vms >= 1, vms <= 10_000 else { throw ValidationError("--vms must be between 1 and 10000") }
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    guard swapThreads >= 1, swapThreads <= 64 else { throw ValidationError("--swap-threads must be between 1 and 64") }
     guard fillKib >= 4 else { throw ValidationError("--fill-kib must be at least 4") }
   }
 
@@ -101,15 +110,20 @@ struct SwapBenchmark: Benchmark {
       }
     }
 
-    // Swap out, in batches with one sync each.
+    // Swap out, in batches with one sync each, and back in, one VM at a time: both on --swap-threads threads, as
+    // the daemon's swap threads take eviction batches and loads from one queue.
     let files = guests.map { SwapFile(store: store, vmID: $0.configuration.id, memorySize: memorySize) }
-    var bytesOut: UInt64 = 0
+    // SAFETY (threads): onSwapThreads hands each index to one thread once, so every VM and its file are used
+    // by one thread at a time, and the arrays are only read while the threads run.
+    nonisolated(unsafe) let shared = (guests: guests, files: files)
+    let (batch, vms) = (batch, vms)
+    let bytesOut = Atomic<UInt64>(0)
     let outStart = ContinuousClock.now
-    for start in stride(from: 0, to: vms, by: batch) {
-      let range = start..<min(start + batch, vms)
-      for result in GuestVM.swapOut(range.map { (guests[$0], files[$0]) }, store: store) {
+    try onSwapThreads(swapThreads, count: (vms + batch - 1) / batch) { index in
+      let range = index * batch..<min((index + 1) * batch, vms)
+      for result in GuestVM.swapOut(range.map { (shared.guests[$0], shared.files[$0]) }, store: store) {
         switch result.result {
-        case .success(let written): bytesOut += written.bytes
+        case .success(let written): bytesOut.add(written.bytes, ordering: .relaxed)
         case .failure(let error): throw ValidationError("swap-out failed: \(error)")
         }
       }
@@ -117,16 +131,18 @@ struct SwapBenchmark: Benchmark {
     let outTime = (ContinuousClock.now - outStart).inSeconds
     let coldCache = dropPageCache()
 
-    // Swap in.
-    var pagesIn = 0
+    let pagesIn = Atomic<Int>(0)
     let inStart = ContinuousClock.now
-    for vm in guests { pagesIn += try vm.swapIn(from: shells) }
+    try onSwapThreads(swapThreads, count: vms) { index in
+      pagesIn.add(try shared.guests[index].swapIn(from: shells), ordering: .relaxed)
+    }
     let inTime = (ContinuousClock.now - inStart).inSeconds
-    let bytesIn = UInt64(pagesIn) * 4096
+    let bytesIn = UInt64(pagesIn.load(ordering: .relaxed)) * 4096
+    let bytesWritten = bytesOut.load(ordering: .relaxed)
     guests.removeAll()
 
     // The disk's own bandwidth over the same number of bytes.
-    let megabytes = max(16, Int((bytesOut + (1 << 20) - 1) >> 20))
+    let megabytes = max(16, Int((bytesWritten + (1 << 20) - 1) >> 20))
     let ddFile = "\(state.path)/dd.bench"
     let ddWrite = try timeCommand(
       "/bin/dd",
@@ -136,11 +152,12 @@ struct SwapBenchmark: Benchmark {
     unlink(ddFile)
 
     let figures = Figures(
-      vms: vms, memoryBytes: memorySize, fillKib: fillKib, batch: batch, swapOutBytes: bytesOut,
+      vms: vms, memoryBytes: memorySize, fillKib: fillKib, batch: batch, swapThreads: swapThreads,
+      swapOutBytes: bytesWritten,
       swapOutSeconds: outTime,
       swapOutVmsPerSecond: Double(vms) / outTime, swapInBytes: bytesIn, swapInSeconds: inTime,
       swapInVmsPerSecond: Double(vms) / inTime, swapInColdCache: coldCache, ddMib: megabytes,
-      swapOutMibPerSecond: Comparison(Double(bytesOut) / 1_048_576 / outTime, Double(megabytes) / ddWrite),
+      swapOutMibPerSecond: Comparison(Double(bytesWritten) / 1_048_576 / outTime, Double(megabytes) / ddWrite),
       swapInMibPerSecond: Comparison(Double(bytesIn) / 1_048_576 / inTime, Double(megabytes) / ddRead))
     try report(figures) { printTable(figures) }
   }
@@ -150,7 +167,8 @@ struct SwapBenchmark: Benchmark {
     let (outMiB, ddWriteMiB) = (figures.swapOutMibPerSecond.denalid, figures.swapOutMibPerSecond.baseline)
     let (inMiB, ddReadMiB) = (figures.swapInMibPerSecond.denalid, figures.swapInMibPerSecond.baseline)
     print(
-      "swap benchmark: \(vms) VMs of \(memory.memory.size), \(fillKib) KiB of data each, batches of \(batch) per sync")
+      "swap benchmark: \(vms) VMs of \(memory.memory.size), \(fillKib) KiB of data each, batches of \(batch) per sync, \(swapThreads) swap threads"
+    )
     print(
       "  swap-out: \(decimal(Double(figures.swapOutBytes) / 1_048_576)) MiB in \(decimal(figures.swapOutSeconds * 1000)) ms: \(decimal(outMiB)) MiB/s, \(decimal(figures.swapOutVmsPerSecond)) VMs/s"
     )

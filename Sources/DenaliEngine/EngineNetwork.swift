@@ -25,12 +25,22 @@ public struct EngineNetworkConfiguration: Sendable, Equatable {
   public var uplink: Uplink?
   /// `vm-to-vm = deny`: the switch drops (and counts) every frame from one VM to another.
   public var isolatesVMs: Bool
+  /// Frames each VM's receive queue holds (`receive-queue`).
+  public var receiveQueueFrames: Int
+  /// Bytes of frames all VMs' receive queues hold together (`receive-memory`).
+  public var receiveMemoryBytes: Int
 
   /// Settings for `subnet`.
-  public init(subnet: IPv4Subnet, uplink: Uplink?, isolatesVMs: Bool) {
+  public init(
+    subnet: IPv4Subnet, uplink: Uplink?, isolatesVMs: Bool,
+    receiveQueueFrames: Int = NetworkPort.Limits.defaultReceiveFrames,
+    receiveMemoryBytes: Int = VirtualSwitch.Configuration.defaultReceiveMemoryBytes
+  ) {
     self.subnet = subnet
     self.uplink = uplink
     self.isolatesVMs = isolatesVMs
+    self.receiveQueueFrames = receiveQueueFrames
+    self.receiveMemoryBytes = receiveMemoryBytes
   }
 }
 
@@ -50,7 +60,8 @@ final class EngineNetwork: Sendable {
     fabric = VirtualSwitch(
       configuration: .init(
         subnet: configuration.subnet, gateway: configuration.uplink?.address.address,
-        isolatesVMs: configuration.isolatesVMs))
+        limits: NetworkPort.Limits(receiveFrames: configuration.receiveQueueFrames),
+        isolatesVMs: configuration.isolatesVMs, receiveMemoryBytes: configuration.receiveMemoryBytes))
     uplink = try configuration.uplink.map { (link) throws(NetworkError) -> TapUplink in
       try TapUplink(name: link.tapName, address: link.address)
     }

@@ -121,16 +121,19 @@ struct CommandLineTests {
     #expect(overridden.stdout.contains("image-dir = /a\nimage-dir = /b\n"))
     #expect(overridden.stdout.contains("max-vms = 50\n") && overridden.stdout.contains("log-level = debug\n"))
     #expect(
-      builtIn.stdout.hasSuffix("network = none\nuplink = none\nuplink-address = auto\nvm-to-vm = deny\n"),
+      builtIn.stdout.hasSuffix(
+        "network = none\nuplink = none\nuplink-address = auto\nvm-to-vm = deny\nreceive-queue = 256\n"
+          + "receive-memory = 256MiB\n"),
       "\(builtIn.stdout)")
     let networked = try #require(
       try denalid([
         "serve", "--check-config", "--config", "/dev/null", "--network", "10.0.0.0/16", "--uplink", "tap dtap0",
-        "--vm-to-vm", "allow",
+        "--vm-to-vm", "allow", "--receive-queue", "1024",
       ]))
     #expect(
       networked.stdout.hasSuffix(
-        "network = 10.0.0.0/16\nuplink = tap dtap0\nuplink-address = 10.0.0.1/16\nvm-to-vm = allow\n"),
+        "network = 10.0.0.0/16\nuplink = tap dtap0\nuplink-address = 10.0.0.1/16\nvm-to-vm = allow\n"
+          + "receive-queue = 1024\nreceive-memory = 256MiB\n"),
       "the uplink's address defaults to the network's first: \(networked.stdout)")
     let explicit = try #require(
       try denalid([
@@ -198,6 +201,9 @@ struct CommandLineTests {
         "uplink-address 10.0.0.1/16 must have the network's prefix /24"
       ),
       ("vm-to-vm = maybe\n", "vm-to-vm = maybe: expected allow or deny"),
+      ("receive-queue = 8\n", "receive-queue must be from 16 to 65536 frames, not 8"),
+      ("receive-queue = -1\n", "receive-queue = -1: expected a whole number"),
+      ("receive-memory = 4KiB\n", "receive-memory must be from 1MiB to 64GiB, not 4KiB"),
     ]
     for (index, (text, message)) in cases.enumerated() {
       let path = directory + "/\(index).conf"

@@ -120,6 +120,36 @@ struct VirtualSwitchTests {
     #expect(b.counters.packetsIn == 4)
   }
 
+  @Test("all receive queues together hold at most receive-memory bytes; receiving and removing a port give them back")
+  func receiveMemoryBound() throws {
+    let fabric = VirtualSwitch(
+      configuration: .init(
+        subnet: Self.subnet, limits: .init(receiveFrames: 1000, transmitFrames: 1000), receiveMemoryBytes: 1514))
+    let ports = try (1...3).map { try fabric.addPort(id: UInt64($0)) }
+    fabric.start()
+    defer { fabric.stop() }
+    let (a, b, c) = (ports[0], ports[1], ports[2])
+    let size = TestFrames.udp(from: a.mac, a.address, to: b.mac, b.address).count
+    let fits = 1514 / size
+    for index in 0..<fits + 3 {
+      #expect(a.send(TestFrames.udp(from: a.mac, a.address, to: b.mac, b.address, marker: UInt8(index))))
+    }
+    #expect(eventually { b.counters[.receiveMemoryFull] == 3 }, "b's own queue had room: the daemon-wide bound held")
+    #expect(b.counters[.receiveQueueFull] == 0)
+    #expect(fabric.receiveMemory.bytesInUse == fits * size)
+    // Another VM's frames find no room either, until b takes some.
+    #expect(a.send(TestFrames.udp(from: a.mac, a.address, to: c.mac, c.address)))
+    #expect(eventually { c.counters[.receiveMemoryFull] == 1 })
+    #expect(drain(b).count == fits)
+    #expect(fabric.receiveMemory.bytesInUse == 0)
+    #expect(a.send(TestFrames.udp(from: a.mac, a.address, to: c.mac, c.address)))
+    #expect(eventually { c.receiveQueueLength == 1 })
+    // A removed port gives its queued frames' bytes back and takes no more.
+    fabric.removePort(c)
+    #expect(fabric.receiveMemory.bytesInUse == 0)
+    #expect(c.receive(capacity: 1514) == .empty)
+  }
+
   @Test("a full transmit queue refuses the send (EAGAIN) and counts it; nothing is lost silently")
   func boundedTransmitQueue() throws {
     let (fabric, ports) = try makeSwitch(ports: 2, limits: .init(receiveFrames: 64, transmitFrames: 3), start: false)

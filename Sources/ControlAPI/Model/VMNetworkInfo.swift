@@ -13,8 +13,8 @@ public struct VMNetworkInfo: Codable, Equatable, Sendable {
   public var packetsOut: UInt64, bytesOut: UInt64
   /// Sends refused because the guest's transmit queue was full (the guest kept the frame and retried).
   public var sendsDeferred: UInt64
-  /// Frames dropped, by reason (`receive-queue-full`, `vm-to-vm-denied`, `spoofed`, ...; only reasons with a
-  /// count).
+  /// Frames dropped, by reason (`receive-queue-full`, `receive-memory-full`, `vm-to-vm-denied`, `spoofed`, ...;
+  /// only reasons with a count).
   public var drops: [String: UInt64]
   /// Frames waiting in its receive queue now (for an idle or swapped-out VM: what will wake it).
   public var queuedFrames: Int

@@ -20,6 +20,9 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
   case uplinkError
   /// A frame (or ARP request) from one VM to another while the switch keeps VMs apart (`vm-to-vm = deny`).
   case vmToVMDenied
+  /// The destination VM's queue had room, but all VMs' receive queues together held their limit of bytes
+  /// (`receive-memory`).
+  case receiveMemoryFull
 
   /// A short name for reports (spoofed, malformed, ...).
   public var description: String {
@@ -33,6 +36,7 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case .uplinkQueueFull: "uplink-queue-full"
     case .uplinkError: "uplink-error"
     case .vmToVMDenied: "vm-to-vm-denied"
+    case .receiveMemoryFull: "receive-memory-full"
     }
   }
 }

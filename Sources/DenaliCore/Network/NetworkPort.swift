@@ -11,13 +11,17 @@ import DequeModule
 public final class NetworkPort: @unchecked Sendable {
   /// Queue sizes.
   public struct Limits: Sendable {
-    /// Frames the receive queue holds (default 64).
+    /// Frames the receive queue holds (default 256: bursts to a busy VM, such as the ACKs of 32 clients'
+    /// responses arriving while it waits for a worker, must not cost its peers retransmission timeouts).
     public var receiveFrames: Int
     /// Frames the transmit queue holds before a send gets DENALI_EAGAIN (default 32).
     public var transmitFrames: Int
 
+    /// Frames a receive queue holds unless configured otherwise (the daemon's `receive-queue`).
+    public static let defaultReceiveFrames = 256
+
     /// Limits with the given sizes.
-    public init(receiveFrames: Int = 64, transmitFrames: Int = 32) {
+    public init(receiveFrames: Int = Self.defaultReceiveFrames, transmitFrames: Int = 32) {
       self.receiveFrames = max(1, receiveFrames)
       self.transmitFrames = max(1, transmitFrames)
     }
@@ -53,16 +57,21 @@ public final class NetworkPort: @unchecked Sendable {
     var counters = NetworkCounters()
     var interrupts: VirtualInterrupts?
     var admission: (@Sendable (NetworkPort) -> Void)?
+    /// Removed from its switch: frames are no longer queued (its queue's bytes were given back).
+    var closed = false
   }
 
   private let state: Locked<State>
   /// Told when the transmit queue gains its first frame.
   private weak var fabric: VirtualSwitch?
+  /// The bytes all receive queues may hold together; nil: only this queue's frame limit applies.
+  private let memory: ReceiveMemory?
 
   init(
     id: UInt64, mac: MACAddress, interface: IPv4Subnet, gateway: IPv4Address?, limits: Limits, quantum: Int,
-    fabric: VirtualSwitch
+    fabric: VirtualSwitch, memory: ReceiveMemory? = nil
   ) {
+    self.memory = memory
     self.id = id
     self.mac = mac
     self.interface = interface
@@ -131,6 +140,7 @@ public final class NetworkPort: @unchecked Sendable {
       guard let length = state.receive.nextLength() else { return .empty }
       guard length <= capacity else { return .tooLarge(length) }
       guard let frame = state.receive.dequeue() else { return .empty }
+      memory?.give(frame.count)
       state.counters.packetsIn &+= 1
       state.counters.bytesIn &+= UInt64(frame.count)
       if state.receive.isEmpty {
@@ -163,12 +173,19 @@ public final class NetworkPort: @unchecked Sendable {
   /// empty (or asks for admission when no VM is attached). Returns false when it was dropped.
   func deliver(_ frame: [UInt8], from source: UInt64) -> Bool {
     let (delivered, admission): (Bool, (@Sendable (NetworkPort) -> Void)?) = state.withLock { state in
+      guard !state.closed else { return (false, nil) }
+      guard memory?.take(frame.count) ?? true else {
+        state.counters.drop(.receiveMemoryFull)
+        return (false, nil)
+      }
       switch state.receive.enqueue(frame, from: source) {
       case .dropped:
+        memory?.give(frame.count)
         state.counters.drop(.receiveQueueFull)
         return (false, nil)
-      case .queuedDisplacing:
+      case .queuedDisplacing(_, let bytes):
         // Another sender's newest frame made room for this one.
+        memory?.give(bytes)
         state.counters.drop(.receiveQueueFull)
         return (true, nil)
       case .queued(let wasEmpty):
@@ -182,6 +199,15 @@ public final class NetworkPort: @unchecked Sendable {
     }
     admission?(self)
     return delivered
+  }
+
+  /// Drops every queued frame and gives their bytes back to the daemon-wide limit; frames offered later are
+  /// refused. Called when the port leaves its switch.
+  func close() {
+    state.withLock { state in
+      state.closed = true
+      memory?.give(state.receive.removeAll())
+    }
   }
 
   /// Counts a drop of a frame this VM sent.

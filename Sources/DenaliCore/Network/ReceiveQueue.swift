@@ -10,8 +10,8 @@ struct ReceiveQueue {
   enum Admission: Equatable {
     /// Queued; `wasEmpty` when the queue had nothing before (the VM should be told).
     case queued(wasEmpty: Bool)
-    /// Queued after dropping another sender's newest frame to make room.
-    case queuedDisplacing(source: UInt64)
+    /// Queued after dropping another sender's newest frame (of `bytes`) to make room.
+    case queuedDisplacing(source: UInt64, bytes: Int)
     /// Refused: the queue is full and this sender already has the most frames queued.
     case dropped
   }
@@ -36,7 +36,7 @@ struct ReceiveQueue {
 
   /// Offers `frame` from sender `source`.
   mutating func enqueue(_ frame: [UInt8], from source: UInt64) -> Admission {
-    var displaced: UInt64?
+    var displaced: (source: UInt64, bytes: Int)?
     if count >= capacity {
       guard let (longest, length) = longestFlow(), length > flows[source]?.count ?? 0, longest != source else {
         return .dropped
@@ -44,7 +44,7 @@ struct ReceiveQueue {
       if let victim = flows[longest]?.popLast() {
         count -= 1
         byteCount -= victim.count
-        displaced = longest
+        displaced = (longest, victim.count)
         if flows[longest]?.isEmpty == true { flows[longest] = nil }
       }
     }
@@ -53,7 +53,7 @@ struct ReceiveQueue {
     count += 1
     byteCount += frame.count
     schedule.activate(source)
-    if let displaced { return .queuedDisplacing(source: displaced) }
+    if let displaced { return .queuedDisplacing(source: displaced.source, bytes: displaced.bytes) }
     return .queued(wasEmpty: wasEmpty)
   }
 
@@ -73,6 +73,16 @@ struct ReceiveQueue {
     count -= 1
     byteCount -= frame.count
     return frame
+  }
+
+  /// Drops every frame; returns the bytes they held.
+  mutating func removeAll() -> Int {
+    let bytes = byteCount
+    flows.removeAll()
+    schedule = DeficitRoundRobin(quantum: schedule.quantum)
+    count = 0
+    byteCount = 0
+    return bytes
   }
 
   /// The sender with the most frames queued, and that number.

@@ -19,6 +19,8 @@ public final class VirtualSwitch: Sendable {
     public var gateway: IPv4Address?
     /// Per-port queue sizes.
     public var limits: NetworkPort.Limits
+    /// Bytes of frames all ports' receive queues may hold together (the daemon's `receive-memory`).
+    public var receiveMemoryBytes: Int
     /// Bytes each sender may move per round (at least one largest frame).
     public var quantum: Int
     /// Frames from the host that may wait for the switch thread.
@@ -30,15 +32,20 @@ public final class VirtualSwitch: Sendable {
     /// A configuration for `subnet`.
     public init(
       subnet: IPv4Subnet, gateway: IPv4Address? = nil, limits: NetworkPort.Limits = .init(),
-      quantum: Int = EthernetFrame.maximumLength, uplinkQueueFrames: Int = 256, isolatesVMs: Bool = false
+      quantum: Int = EthernetFrame.maximumLength, uplinkQueueFrames: Int = 256, isolatesVMs: Bool = false,
+      receiveMemoryBytes: Int = Self.defaultReceiveMemoryBytes
     ) {
       self.subnet = subnet
+      self.receiveMemoryBytes = receiveMemoryBytes
       self.gateway = gateway
       self.limits = limits
       self.quantum = max(quantum, EthernetFrame.maximumLength)
       self.uplinkQueueFrames = max(1, uplinkQueueFrames)
       self.isolatesVMs = isolatesVMs
     }
+
+    /// Bytes all receive queues may hold together unless configured otherwise: 256 MiB.
+    public static let defaultReceiveMemoryBytes = 256 << 20
 
     /// The first and last address VMs may have: the subnet's host addresses (every address of a /31 or /32).
     var hostRange: ClosedRange<UInt32> {
@@ -67,6 +74,9 @@ public final class VirtualSwitch: Sendable {
   /// The configuration in force.
   public let configuration: Configuration
 
+  /// The bytes every port's receive queue holds together, against `configuration.receiveMemoryBytes`.
+  public let receiveMemory: ReceiveMemory
+
   /// The one condition the switch waits on: work for its thread, or its thread's end.
   enum Condition: Int, CaseIterable {
     /// A transmit round gained a sender, the switch is stopping, or its thread exited.
@@ -93,6 +103,7 @@ public final class VirtualSwitch: Sendable {
   /// A switch with no ports; call `start()` to run its thread.
   public init(configuration: Configuration) {
     self.configuration = configuration
+    receiveMemory = ReceiveMemory(limit: configuration.receiveMemoryBytes)
     let subnet = configuration.subnet
     state = Monitor(
       State(
@@ -139,7 +150,8 @@ public final class VirtualSwitch: Sendable {
     let port = NetworkPort(
       id: id, mac: MACAddress(forVMAt: address),
       interface: IPv4Subnet(address: address, prefixLength: configuration.subnet.prefixLength),
-      gateway: configuration.gateway, limits: configuration.limits, quantum: configuration.quantum, fabric: self)
+      gateway: configuration.gateway, limits: configuration.limits, quantum: configuration.quantum, fabric: self,
+      memory: receiveMemory)
     state.byID[id] = port
     state.byMAC[port.mac] = port
     state.byIP[address] = port
@@ -148,13 +160,16 @@ public final class VirtualSwitch: Sendable {
 
   /// Removes `port`: its address is free again and frames for it are no longer delivered.
   public func removePort(_ port: NetworkPort) {
-    state.withLock { state in
-      guard state.byID[port.id] === port else { return }
+    let removed = state.withLock { state in
+      guard state.byID[port.id] === port else { return false }
       state.byID[port.id] = nil
       state.byMAC[port.mac] = nil
       state.byIP[port.address] = nil
       state.transmitRound.remove(port.id)
+      return true
     }
+    // Its queued frames go, and their bytes return to the daemon-wide limit.
+    if removed { port.close() }
   }
 
   /// The port with IPv4 `address`, if any.

@@ -130,6 +130,11 @@ struct ConfigurationKey: Sendable {
         }
       },
       values: { [$0.isolatesVMs ? "deny" : "allow"] }),
+    count(
+      "receive-queue", "Frames each VM's receive queue holds (16-65536); more are dropped and counted.",
+      \.receiveQueueFrames),
+    size(
+      "receive-memory", "Bytes of frames all VMs' receive queues hold together (1MiB-64GiB).", \.receiveMemory),
   ]
 
   /// A key holding text as given.

@@ -64,6 +64,10 @@ struct DaemonConfiguration: Equatable {
   var uplinkPrefix: Int?
   /// `vm-to-vm = deny`: VMs reach only the uplink, never each other (the hosting default).
   var isolatesVMs = true
+  /// Frames each VM's receive queue holds (`receive-queue`).
+  var receiveQueueFrames = NetworkPort.Limits.defaultReceiveFrames
+  /// Bytes of frames all VMs' receive queues hold together (`receive-memory`).
+  var receiveMemory = UInt64(VirtualSwitch.Configuration.defaultReceiveMemoryBytes)
 
   /// Where `denalid serve` looks for its file when `--config` is not given.
   static let defaultPath = "/etc/denali/denalid.conf"
@@ -176,6 +180,12 @@ struct DaemonConfiguration: Equatable {
 
   /// Checks `network`, `uplink` and `uplink-address` against each other.
   private func validateNetwork() throws(ConfigurationError) {
+    guard receiveQueueFrames >= 16, receiveQueueFrames <= 65_536 else {
+      throw .invalid("receive-queue must be from 16 to 65536 frames, not \(receiveQueueFrames)")
+    }
+    guard receiveMemory >= 1 << 20, receiveMemory <= 64 << 30 else {
+      throw .invalid("receive-memory must be from 1MiB to 64GiB, not \(ByteCount.format(receiveMemory))")
+    }
     guard let network else {
       if uplinkTap != nil { throw .invalid("uplink needs a network: set network = SUBNET (such as 10.0.0.0/16)") }
       if uplinkAddress != nil { throw .invalid("uplink-address needs network = SUBNET and uplink = tap NAME") }
@@ -249,7 +259,8 @@ extension DaemonConfiguration {
           uplink: uplinkTap.flatMap { tap in
             effectiveUplinkAddress.map { EngineNetworkConfiguration.Uplink(tapName: tap, address: $0) }
           },
-          isolatesVMs: isolatesVMs)
+          isolatesVMs: isolatesVMs, receiveQueueFrames: receiveQueueFrames,
+          receiveMemoryBytes: Int(clamping: receiveMemory))
       })
   }
 }

@@ -157,6 +157,9 @@ struct WebBenchmark: Benchmark {
     let generatorCPUPercent: Double
     /// Seconds it took to grow the population to N and see every VM idle.
     let setupSeconds: Double
+    /// Frames for the VMs the requests reached that the daemon dropped because a VM's receive queue was full,
+    /// during warm-up and window (each one a TCP retransmission for its sender).
+    let receiveDrops: UInt64
   }
 
   /// What `web` reports.
@@ -220,9 +223,11 @@ struct WebBenchmark: Benchmark {
       _ = try population.grow(to: coldVms)
       cold = try measureColdStart(population: population)
     } else {
+      var dropsSeen: [Int: UInt64] = [:]
       for count in populations {
         let setup = try population.grow(to: count)
-        let row = try measure(population: population, count: count, site: site, setupSeconds: setup)
+        let row = try measure(
+          population: population, count: count, site: site, setupSeconds: setup, dropsSeen: &dropsSeen)
         rows.append(row)
         if !output.json { printRow(row) }
         if let csv { try WebReport.writeCSV(rows, to: csv) }
@@ -259,7 +264,9 @@ struct WebBenchmark: Benchmark {
   }
 
   /// Runs the load against the first `count` VMs and measures one row.
-  private func measure(population: WebPopulation, count: Int, site: WebSite, setupSeconds: Double) throws -> Row {
+  private func measure(
+    population: WebPopulation, count: Int, site: WebSite, setupSeconds: Double, dropsSeen: inout [Int: UInt64]
+  ) throws -> Row {
     let generator = try WebLoadGenerator(
       settings: .init(
         addresses: Array(population.addresses.prefix(count)), site: site, clients: clients, exponent: exponent,
@@ -294,6 +301,8 @@ struct WebBenchmark: Benchmark {
     let completed = inWindow.count
     let swapIns = Double(after.swapIns - before.swapIns)
     let swapOuts = Double(after.swapOuts - before.swapOuts)
+    let receiveDrops = try receiveQueueDrops(
+      of: Set(outcome.samples.map(\.vm)), population: population, seen: &dropsSeen)
     return Row(
       vms: count, requests: completed, seconds: seconds, requestsPerSecond: Double(completed) / seconds,
       medianNs: latencies.median, p90Ns: latencies.percentile(90), p99Ns: latencies.p99,
@@ -306,7 +315,22 @@ struct WebBenchmark: Benchmark {
       daemonCPUPercent: (after.daemonCPU - before.daemonCPU) / seconds * 100,
       daemonCPUMicrosecondsPerRequest: (after.daemonCPU - before.daemonCPU) / Double(max(completed, 1)) * 1e6,
       daemonRSSBytes: after.daemonRSS, generatorCPUPercent: (after.ownCPU - before.ownCPU) / seconds * 100,
-      setupSeconds: setupSeconds)
+      setupSeconds: setupSeconds, receiveDrops: receiveDrops)
+  }
+
+  /// Receive-queue-full drops of `vms` (indexes in the population) since `seen` was last updated for each; updates
+  /// it. One inspect request per VM: the VMs a run reached, not all N.
+  private func receiveQueueDrops(of vms: Set<Int>, population: WebPopulation, seen: inout [Int: UInt64]) throws
+    -> UInt64
+  {
+    var total: UInt64 = 0
+    for vm in vms.sorted() {
+      let dropped =
+        try population.daemon.client.inspectVM("\(population.ids[vm])").network?.drops["receive-queue-full"] ?? 0
+      total += dropped &- min(dropped, seen[vm] ?? 0)
+      seen[vm] = dropped
+    }
+    return total
   }
 
   /// Times requests to swapped-out VMs (each checked through the API just before) against requests to VM 0,
@@ -365,7 +389,8 @@ struct WebBenchmark: Benchmark {
     print(
       "N=\(row.vms): \(decimal(row.requestsPerSecond, places: 1)) req/s (\(row.requests) in \(decimal(row.seconds, places: 1)) s), "
         + "latency median \(ms(row.medianNs)) ms p90 \(ms(row.p90Ns)) p99 \(ms(row.p99Ns)) max \(ms(row.maxNs)) ms, "
-        + "errors \(row.errors)\(row.firstError.map { " (\($0))" } ?? ""), VMs reached \(row.distinctVms), "
+        + "errors \(row.errors)\(row.firstError.map { " (\($0))" } ?? ""), receive-queue drops \(row.receiveDrops), "
+        + "VMs reached \(row.distinctVms), "
         + "swap-ins \(decimal(row.swapInsPerSecond, places: 1))/s outs \(decimal(row.swapOutsPerSecond, places: 1))/s, "
         + "swap-ins per request \(decimal(row.swapInsPerRequest, places: 3)) (model \(decimal(row.modelColdProbability, places: 3))), "
         + "disk read \(row.diskReadBytes >> 10) KiB written \(row.diskWrittenBytes >> 10) KiB, daemon CPU "

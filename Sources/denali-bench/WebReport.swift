@@ -9,7 +9,7 @@ enum WebReport {
     "vms", "requests", "seconds", "requests_per_second", "median_ms", "p90_ms", "p99_ms", "max_ms", "errors",
     "distinct_vms", "swap_ins_per_second", "swap_outs_per_second", "swap_ins_per_request", "model_cold_probability",
     "disk_read_bytes", "disk_written_bytes", "daemon_cpu_percent", "daemon_cpu_us_per_request", "daemon_rss_bytes",
-    "generator_cpu_percent", "setup_seconds",
+    "generator_cpu_percent", "setup_seconds", "receive_drops",
   ]
 
   /// Writes `rows` to `path` as CSV (a header, then one line per N).
@@ -23,7 +23,7 @@ enum WebReport {
         decimal(row.swapInsPerRequest, places: 4), decimal(row.modelColdProbability, places: 4), "\(row.diskReadBytes)",
         "\(row.diskWrittenBytes)", decimal(row.daemonCPUPercent, places: 1),
         decimal(row.daemonCPUMicrosecondsPerRequest, places: 0), "\(row.daemonRSSBytes)",
-        decimal(row.generatorCPUPercent, places: 1), decimal(row.setupSeconds, places: 1),
+        decimal(row.generatorCPUPercent, places: 1), decimal(row.setupSeconds, places: 1), "\(row.receiveDrops)",
       ].joined(separator: ",")
     }
     try ([columns.joined(separator: ",")] + lines).joined(separator: "\n").appending("\n")

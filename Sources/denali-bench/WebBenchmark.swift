@@ -52,6 +52,9 @@ struct WebBenchmark: Benchmark {
   @Option(help: "Concurrent clients (each one request outstanding).")
   var clients: Int = 16
 
+  @Option(help: "Frames each VM's receive queue holds (the daemon's receive-queue; default: the daemon's default).")
+  var receiveQueue: Int?
+
   @Option(help: "The Zipf exponent over VMs and over documents.")
   var exponent: Double = 1.0
 
@@ -214,7 +217,7 @@ struct WebBenchmark: Benchmark {
       "--image-dir", URL(fileURLWithPath: guests).standardizedFileURL.path, "--image-dir", work + "/images",
       "--network", Self.subnet, "--uplink", "tap \(Self.tap)", "--memory-budget", "\(budgetVms * memoryMib)MiB",
       "--max-vms", "\(largest + 10)", "--log-level", "notice",
-    ])
+    ] + (receiveQueue.map { ["--receive-queue", "\($0)"] } ?? []))
     try daemon.waitUntilReady(limit: .seconds(120))
     var population = WebPopulation(daemon: daemon, tap: Self.tap, memoryMib: memoryMib, arguments: guestArguments)
     var rows: [Row] = []

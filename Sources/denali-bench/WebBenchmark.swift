@@ -213,11 +213,12 @@ struct WebBenchmark: Benchmark {
       daemon.removeDirectory()
     }
     let largest = coldStart ? coldVms : populations.last ?? 1
-    try daemon.start(flags: [
-      "--image-dir", URL(fileURLWithPath: guests).standardizedFileURL.path, "--image-dir", work + "/images",
-      "--network", Self.subnet, "--uplink", "tap \(Self.tap)", "--memory-budget", "\(budgetVms * memoryMib)MiB",
-      "--max-vms", "\(largest + 10)", "--log-level", "notice",
-    ] + (receiveQueue.map { ["--receive-queue", "\($0)"] } ?? []))
+    try daemon.start(
+      flags: [
+        "--image-dir", URL(fileURLWithPath: guests).standardizedFileURL.path, "--image-dir", work + "/images",
+        "--network", Self.subnet, "--uplink", "tap \(Self.tap)", "--memory-budget", "\(budgetVms * memoryMib)MiB",
+        "--max-vms", "\(largest + 10)", "--log-level", "notice",
+      ] + (receiveQueue.map { ["--receive-queue", "\($0)"] } ?? []))
     try daemon.waitUntilReady(limit: .seconds(120))
     var population = WebPopulation(daemon: daemon, tap: Self.tap, memoryMib: memoryMib, arguments: guestArguments)
     var rows: [Row] = []

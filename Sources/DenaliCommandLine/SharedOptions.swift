@@ -50,7 +50,10 @@ public struct SwapOptions: ParsableArguments {
 
   /// Threads doing swap I/O.
   @Option(help: "Threads doing swap I/O.")
-  public var swapThreads: Int = 2
+  public var swapThreads: Int = Self.defaultSwapThreads
+
+  /// The daemon's swap threads unless told otherwise.
+  public static let defaultSwapThreads = 2
 
   /// The defaults (ArgumentParser fills the values in).
   public init() {}

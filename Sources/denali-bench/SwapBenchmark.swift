@@ -38,7 +38,7 @@ struct SwapBenchmark: Benchmark {
   var batch: Int = 32
 
   @Option(help: "Threads doing the swap I/O, as the daemon's --swap-threads (the same default).")
-  var swapThreads: Int = SwapOptions().swapThreads
+  var swapThreads: Int = SwapOptions.defaultSwapThreads
 
   // Not the shared --state-dir: this one is the parent of the benchmark's own directory, which holds dd's file too.
   @Option(help: "Directory for the swap files and dd's file (default: a temporary directory under /var/tmp).")

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -22,11 +24,26 @@ long seccomp_test_open(const char *path) {
   return result < 0 ? -errno : result;
 }
 
+/** Fills a thread's own malloc arena with small blocks and frees them, so that the arena's heap shrinks: the
+ *  first shrink of any thread's heap reads /proc/sys/vm/overcommit_memory (glibc's check_may_shrink_heap), once
+ *  per process, and it must happen here, before any filter forbids openat, not later on a worker. */
+static void *shrink_a_thread_heap(void *unused) {
+  (void)unused;
+  enum { blocks = 4096, size = 1024 };
+  static void *allocated[blocks];
+  for (int index = 0; index < blocks; index++) allocated[index] = malloc(size);
+  for (int index = blocks - 1; index >= 0; index--) free(allocated[index]);
+  return 0;
+}
+
 int seccomp_fix_malloc_arena_limit(void) {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   if (cores < 1) cores = 1;
   if (cores > 128) cores = 128;
-  return mallopt(M_ARENA_MAX, (int)(8 * cores));
+  int result = mallopt(M_ARENA_MAX, (int)(8 * cores));
+  pthread_t thread;
+  if (pthread_create(&thread, 0, shrink_a_thread_heap, 0) == 0) pthread_join(thread, 0);
+  return result;
 }
 
 long seccomp_test_call(long number, long first, long second, long third, long fourth) {
@@ -119,6 +136,18 @@ static void on_forbidden_call(int signal, siginfo_t *info, void *context) {
     append_hex(&line, (unsigned long)machine->uc_mcontext.gregs[REG_RSI]);
     append(&line, ", ");
     append_hex(&line, (unsigned long)machine->uc_mcontext.gregs[REG_RDX]);
+    // A path argument (open's first, openat's second) is shown too: which file a library reached for is what
+    // tells the cause (a lazy read of /sys or /etc). Bounded; stops at the first byte that is not printable.
+    const char *path = 0;
+    if (info->si_syscall == SYS_openat) path = (const char *)machine->uc_mcontext.gregs[REG_RSI];
+    if (info->si_syscall == SYS_open) path = (const char *)machine->uc_mcontext.gregs[REG_RDI];
+    if ((unsigned long)path >= 4096) {
+      append(&line, " (path \"");
+      for (int index = 0; index < 160 && path[index] >= 0x20 && path[index] < 0x7f; index++) {
+        if (line.length < sizeof line.text - 1) line.text[line.length++] = path[index];
+      }
+      append(&line, "\")");
+    }
   }
   append(&line, ", which its filter forbids: stopping (exit status 159)\n");
   size_t written = 0;

@@ -105,7 +105,9 @@ long seccomp_test_open(const char *path);
 
 /** Sets glibc malloc's arena limit to its own default (8 per online core), so that it never counts the cores
  *  itself: it does so lazily, reading /sys/devices/system/cpu/online in whichever thread first needs an arena of
- *  its own, which a filtered thread may not. Returns mallopt's result (1 on success). */
+ *  its own, which a filtered thread may not. Then shrinks a helper thread's heap once, for glibc's other lazy
+ *  read (/proc/sys/vm/overcommit_memory, at the first shrink of any thread's heap: a worker freeing a burst of
+ *  frames under load was stopped by its filter for it). Returns mallopt's result (1 on success). */
 int seccomp_fix_malloc_arena_limit(void);
 
 /** A raw system call with up to four arguments (syscall(2) is variadic, which Swift cannot call): the result,

@@ -122,7 +122,7 @@ struct CommandLineTests {
     #expect(overridden.stdout.contains("max-vms = 50\n") && overridden.stdout.contains("log-level = debug\n"))
     #expect(
       builtIn.stdout.hasSuffix(
-        "network = none\nuplink = none\nuplink-address = auto\nvm-to-vm = deny\nreceive-queue = 256\n"
+        "network = none\nuplink = none\nuplink-address = auto\nvm-to-vm = deny\nreceive-queue = 64\n"
           + "receive-memory = 256MiB\n"),
       "\(builtIn.stdout)")
     let networked = try #require(

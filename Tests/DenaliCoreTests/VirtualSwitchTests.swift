@@ -148,6 +148,8 @@ struct VirtualSwitchTests {
     fabric.removePort(c)
     #expect(fabric.receiveMemory.bytesInUse == 0)
     #expect(c.receive(capacity: 1514) == .empty)
+    #expect(!c.deliver(TestFrames.udp(from: a.mac, a.address, to: c.mac, c.address), from: a.id))
+    #expect(c.counters[.unknownDestination] == 1 && fabric.receiveMemory.bytesInUse == 0)
   }
 
   @Test("a full transmit queue refuses the send (EAGAIN) and counts it; nothing is lost silently")

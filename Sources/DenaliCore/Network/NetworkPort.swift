@@ -11,14 +11,13 @@ import DequeModule
 public final class NetworkPort: @unchecked Sendable {
   /// Queue sizes.
   public struct Limits: Sendable {
-    /// Frames the receive queue holds (default 256: bursts to a busy VM, such as the ACKs of 32 clients'
-    /// responses arriving while it waits for a worker, must not cost its peers retransmission timeouts).
+    /// Frames the receive queue holds (default 64; the daemon's `receive-queue`).
     public var receiveFrames: Int
     /// Frames the transmit queue holds before a send gets DENALI_EAGAIN (default 32).
     public var transmitFrames: Int
 
     /// Frames a receive queue holds unless configured otherwise (the daemon's `receive-queue`).
-    public static let defaultReceiveFrames = 256
+    public static let defaultReceiveFrames = 64
 
     /// Limits with the given sizes.
     public init(receiveFrames: Int = Self.defaultReceiveFrames, transmitFrames: Int = 32) {
@@ -173,7 +172,11 @@ public final class NetworkPort: @unchecked Sendable {
   /// empty (or asks for admission when no VM is attached). Returns false when it was dropped.
   func deliver(_ frame: [UInt8], from source: UInt64) -> Bool {
     let (delivered, admission): (Bool, (@Sendable (NetworkPort) -> Void)?) = state.withLock { state in
-      guard !state.closed else { return (false, nil) }
+      guard !state.closed else {
+        // Its VM ended while the switch was delivering: counted on the port like any frame for no VM.
+        state.counters.drop(.unknownDestination)
+        return (false, nil)
+      }
       guard memory?.take(frame.count) ?? true else {
         state.counters.drop(.receiveMemoryFull)
         return (false, nil)

@@ -27,8 +27,9 @@ word k (little-endian) is k * 0x9E3779B97F4A7C15 mod 2^64, so either side can ch
   relay IF1 IF2 LOSS DELAY_MS REORDER SECONDS
                                          forwards every Ethernet frame between interfaces IF1 and IF2 (raw
                                          packet sockets) for SECONDS, like netem in both directions: drops a
-                                         LOSS fraction, delays the rest DELAY_MS, except a REORDER fraction sent
-                                         at once (overtaking the delayed ones). For kernels without sch_netem.
+                                         LOSS fraction of IPv4 frames (never ARP), delays the rest DELAY_MS,
+                                         except a REORDER fraction of IPv4 frames sent at once (overtaking the
+                                         delayed ones). For kernels without sch_netem.
 """
 import os
 import random
@@ -420,7 +421,9 @@ def relay(first, second, loss, delay, reorder, seconds):
                     break
                 if address[2] == socket.PACKET_OUTGOING:
                     continue  # our own sends, looped back
-                roll = random.random()
+                # Only IPv4 is impaired: a lost ARP exchange would make the host's connect fail with "no route to
+                # host" (three requests lost, or their replies), which tests nothing about TCP.
+                roll = random.random() if frame[12:14] == b"\x08\x00" else 1.0
                 if roll < loss:
                     counts["dropped"] += 1
                 elif roll < loss + reorder:

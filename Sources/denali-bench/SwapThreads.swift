@@ -5,8 +5,8 @@ import DenaliCore
 import Foundation
 import Synchronization
 
-/// Runs `job(index)` for every index in 0..<count on `threads` threads (each index exactly once) and waits for
-/// them; rethrows the first error any job threw, after every thread has stopped.
+/// Runs `job(index)` for every index in 0..<count on `threads` threads (each index once; after a job throws, no
+/// thread takes another) and waits for them; rethrows the first error any job threw, after every thread stopped.
 func onSwapThreads(_ threads: Int, count: Int, _ job: @escaping @Sendable (Int) throws -> Void) throws {
   let next = Atomic<Int>(0)
   let failure = Locked<(any Error)?>(nil)

@@ -94,5 +94,15 @@ struct SystemdUnitTests {
     if let small = value("MemoryMax", in: defaults.stdout), let large = value("MemoryMax", in: bigger.stdout) {
       #expect(large - small == 16 * 1024 + (16384 - 8192) / 2, "\(bigger.stdout)")
     }
+    // A network adds what the receive queues may hold together (receive-memory).
+    let networked = try ProcessRunner.run(
+      denalid,
+      [
+        "serve", "--config", config, "--socket-group", "", "--network", "10.0.0.0/16", "--receive-memory", "100MiB",
+        "--unit-limits",
+      ])
+    if let plain = value("MemoryMax", in: defaults.stdout), let withNetwork = value("MemoryMax", in: networked.stdout) {
+      #expect(withNetwork - plain == 100, "\(networked.stdout)")
+    }
   }
 }

@@ -21,12 +21,14 @@ struct UnitLimits: Equatable {
 
   /// The limits for `configuration` on a host with `cores` cores (workers = 0 means one per core). Resident VMs
   /// are at most max-vms, and at most memory-budget over the smallest VM (2 MiB); each resident VM also holds
-  /// one kernel task (KVM's nx-lpage-recovery thread), which counts against TasksMax.
+  /// one kernel task (KVM's nx-lpage-recovery thread), which counts against TasksMax. With a network, the frames
+  /// waiting in VMs' receive queues add up to `receive-memory`.
   init(_ configuration: DaemonConfiguration, cores: Int) {
     let resident = min(UInt64(configuration.maximumVMs), configuration.memoryBudget / (2 << 20))
     memoryBytes =
       configuration.memoryBudget + resident * Self.residentOverheadBytes
       + UInt64(configuration.maximumVMs) * (configuration.consoleBytes + Self.recordBytes) + Self.baseBytes
+      + (configuration.network == nil ? 0 : configuration.receiveMemory)
     let workers = configuration.workers == 0 ? max(1, cores) : configuration.workers
     tasks = Int(resident) + workers + configuration.swapThreads + configuration.apiThreads + Self.fixedThreads
   }

@@ -1,4 +1,5 @@
 // SystemdUnitTests.swift: Config/denalid.service passes `systemd-analyze verify` and keeps its hardening.
+// Addresses here are only configuration text (--unit-limits prints and exits): no switch, VM or packet exists.
 import Foundation
 import Testing
 

@@ -63,12 +63,12 @@ public final class NetworkPort: @unchecked Sendable {
   private let state: Locked<State>
   /// Told when the transmit queue gains its first frame.
   private weak var fabric: VirtualSwitch?
-  /// The bytes all receive queues may hold together; nil: only this queue's frame limit applies.
-  private let memory: ReceiveMemory?
+  /// The bytes all receive queues of the switch may hold together.
+  private let memory: ReceiveMemory
 
   init(
     id: UInt64, mac: MACAddress, interface: IPv4Subnet, gateway: IPv4Address?, limits: Limits, quantum: Int,
-    fabric: VirtualSwitch, memory: ReceiveMemory? = nil
+    fabric: VirtualSwitch, memory: ReceiveMemory
   ) {
     self.memory = memory
     self.id = id
@@ -139,7 +139,7 @@ public final class NetworkPort: @unchecked Sendable {
       guard let length = state.receive.nextLength() else { return .empty }
       guard length <= capacity else { return .tooLarge(length) }
       guard let frame = state.receive.dequeue() else { return .empty }
-      memory?.give(frame.count)
+      memory.give(frame.count)
       state.counters.packetsIn &+= 1
       state.counters.bytesIn &+= UInt64(frame.count)
       if state.receive.isEmpty {
@@ -177,18 +177,18 @@ public final class NetworkPort: @unchecked Sendable {
         state.counters.drop(.unknownDestination)
         return (false, nil)
       }
-      guard memory?.take(frame.count) ?? true else {
+      guard memory.take(frame.count) else {
         state.counters.drop(.receiveMemoryFull)
         return (false, nil)
       }
       switch state.receive.enqueue(frame, from: source) {
       case .dropped:
-        memory?.give(frame.count)
+        memory.give(frame.count)
         state.counters.drop(.receiveQueueFull)
         return (false, nil)
       case .queuedDisplacing(_, let bytes):
         // Another sender's newest frame made room for this one.
-        memory?.give(bytes)
+        memory.give(bytes)
         state.counters.drop(.receiveQueueFull)
         return (true, nil)
       case .queued(let wasEmpty):
@@ -209,7 +209,7 @@ public final class NetworkPort: @unchecked Sendable {
   func close() {
     state.withLock { state in
       state.closed = true
-      memory?.give(state.receive.removeAll())
+      memory.give(state.receive.removeAll())
     }
   }
 

@@ -490,11 +490,13 @@ public final class GuestVM {
 
   private func handle(_ io: IOExit, _ machine: ResidentMachine) throws(KVMError) -> ExitAction {
     let memory = machine.memory
-    func rip() throws(KVMError) -> UInt64 { try machine.exitRegisters().rip }
+    // Every way out below needs RIP, and a hypercall or trap its operand: EAX, which `out dx, eax` wrote (taken
+    // from the registers, so KVM's data page is never mapped: 4 KiB per VM).
+    let registers = try machine.exitRegisters()
     let base = UInt16(DENALI_HYPERCALL_PORT_BASE)
     let isHypercallPort = io.port >= base && io.port < base + UInt16(DENALI_HYPERCALL_MAX)
     if isHypercallPort, io.direction == .output, io.size == 4, io.count == 1,
-      HypercallInstruction.isSingleOut(rip: try rip(), code: try machine.guestCode())
+      HypercallInstruction.isSingleOut(rip: registers.rip, code: try machine.guestCode())
     {
       statistics.hypercalls += 1
       if statistics.firstHypercall == nil {
@@ -502,11 +504,10 @@ public final class GuestVM {
         statistics.firstHypercallMonotonic = monotonicNanoseconds()
       }
       let number = io.port - base
-      // `out dx, eax` wrote EAX: taken from the registers, so KVM's data page is never mapped (4 KiB per VM).
-      let structAddress = UInt64(UInt32(truncatingIfNeeded: try machine.exitRegisters().rax))
+      let structAddress = UInt64(UInt32(truncatingIfNeeded: registers.rax))
       guard let disposition = machine.hypercalls.dispatch(number: number, structAddress: structAddress, memory: memory)
       else {
-        return .finish(.faulted(.invalidHypercall(number: number, structAddress: structAddress, rip: try rip())))
+        return .finish(.faulted(.invalidHypercall(number: number, structAddress: structAddress, rip: registers.rip)))
       }
       switch disposition {
       case .resume: return .resume
@@ -514,14 +515,15 @@ public final class GuestVM {
       case .idle(let timeout): return .idle(timeout: timeout, structAddress: structAddress)
       }
     }
-    if io.port == UInt16(DENALI_PORT_TRAP), io.direction == .output, try MachineLayout.isTrapStub(rip()) {
+    if io.port == UInt16(DENALI_PORT_TRAP), io.direction == .output, MachineLayout.isTrapStub(registers.rip) {
       // The stub's `mov eax, vector ; out dx, eax`: the vector is in EAX.
-      let vector = UInt8(truncatingIfNeeded: try machine.exitRegisters().rax)
+      let vector = UInt8(truncatingIfNeeded: registers.rax)
       return .finish(.faulted(try exceptionFault(vector: vector, machine)))
     }
     return .finish(
       .faulted(
-        .invalidPortIO(port: io.port, isInput: io.direction == .input, size: io.size, count: io.count, rip: try rip())))
+        .invalidPortIO(
+          port: io.port, isInput: io.direction == .input, size: io.size, count: io.count, rip: registers.rip)))
   }
 
   /// Decodes a CPU exception from the frame the CPU pushed before entering the host's trap stub (read at RSP

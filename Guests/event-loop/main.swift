@@ -15,8 +15,13 @@ struct EventLoopCheck: Guest {
     let start = Clock.monotonicNanoseconds
     loop.schedule(afterMilliseconds: 1, repeating: true) { ticks += 1 }
     loop.schedule(afterNanoseconds: 0) { immediate = true }
-    let doomed = loop.schedule(afterMilliseconds: 5) { cancelledFired = true }
-    loop.schedule(afterMilliseconds: 2) { _ = loop.cancel(doomed) }
+    // The canceller is scheduled first: its deadline then comes before the doomed timer's even if the VM is
+    // preempted between the two calls (the clock moves at every entry), so only the loop's order is checked.
+    var doomed: EventLoop.Timer?
+    loop.schedule(afterMilliseconds: 2) {
+      if let doomed { _ = loop.cancel(doomed) }
+    }
+    doomed = loop.schedule(afterMilliseconds: 5) { cancelledFired = true }
     loop.schedule(afterMilliseconds: 20) { loop.stop() }
     loop.onInterrupt(Interrupt.timer) { _ in timerInterrupts += 1 }
     loop.run()

@@ -24,6 +24,12 @@ word k (little-endian) is k * 0x9E3779B97F4A7C15 mod 2^64, so either side can ch
                                          working; a RST at exactly the next sequence number must end it (it then
                                          answers our data with a reset); then a new connection must echo. DEVICE:
                                          the interface to watch (raw socket)
+  time-wait-reuse HOST PORT DEVICE QUIET_S
+                                         against httpd (Connection: close, so it holds TIME-WAIT): a GET from
+                                         one local port, then forged SYNs from that port with a sequence number
+                                         below the old connection's: within QUIET_S seconds of its TIME-WAIT one
+                                         must get the old connection's ACK (no SYN-ACK); after it one must get a
+                                         SYN-ACK (the connection reopened); then a GET from the same port
   relay IF1 IF2 LOSS DELAY_MS REORDER SECONDS
                                          forwards every Ethernet frame between interfaces IF1 and IF2 (raw
                                          packet sockets) for SECONDS, like netem in both directions: drops a
@@ -384,6 +390,77 @@ def rst_check(host, port, device):
     done(ok_before and not failed, "rst-check: " + ("all checks passed" if not failed else "failed: " + "; ".join(failed)))
 
 
+def get_from(host, port, local_port):
+    """`GET /` with `Connection: close` from LOCAL_PORT: the whole reply (the server closes first), our address."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("", local_port))
+    sock.settimeout(60)
+    sock.connect((host, port))
+    address = sock.getsockname()[0]
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: guest\r\nConnection: close\r\n\r\n")
+    reply = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    sock.close()
+    return reply, address
+
+
+def time_wait_reuse(host, port, device, quiet):
+    sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    sniffer.bind((device, 0))
+    sniffer.setblocking(False)
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.bind(("", 0))
+    local_port = probe.getsockname()[1]
+    probe.close()
+    first, source = get_from(host, port, local_port)
+    if not first.startswith(b"HTTP/1.1 200"):
+        done(False, f"time-wait-reuse: the first GET got {first[:40]!r}")
+    # Our SYN's sequence number (from the SYN-ACK), and the moment the server took our FIN (its ACK of it).
+    segments, isn, since, deadline = [], None, None, time.monotonic() + 20
+    while since is None and time.monotonic() < deadline:
+        for flags, _, ack, _ in segments_from(sniffer, host, port, local_port, 0.1):
+            if flags & 0x12 == 0x12:
+                isn = (ack - 1) & 0xFFFFFFFF
+            elif isn is not None and flags & 0x10 and not flags & 0x01 and ack != (isn + 1) & 0xFFFFFFFF:
+                since = time.monotonic()  # an ACK beyond our request: of our FIN (it sends none after its own)
+    if isn is None or since is None:
+        done(False, "time-wait-reuse: did not see the handshake and the end of the first connection")
+    checks = []
+
+    def syn_answers(sequence):
+        segments_from(sniffer, host, port, local_port, 0.01)  # drain
+        forge(source, host, local_port, port, sequence, 0, 0x02)
+        return segments_from(sniffer, host, port, local_port, 1.0)
+
+    # Within the quiet time: the old connection's ACK, not a SYN-ACK (RFC 9293 3.6.1: not beyond its sequence space).
+    old = (isn - 100000) & 0xFFFFFFFF
+    answer = syn_answers(old)
+    checks.append(("within the quiet time an old SYN got the TIME-WAIT ACK and no SYN-ACK",
+                   any(f & 0x10 and not f & 0x02 for f, _, _, _ in answer) and not any(f & 0x02 for f, _, _, _ in answer)))
+    # After it: the same old sequence number reopens the connection.
+    reopened = False
+    for attempt in range(10):
+        wait = since + quiet + 0.2 - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        sequence = (old - 1000 * (attempt + 1)) & 0xFFFFFFFF
+        answer = syn_answers(sequence)
+        if any(f & 0x12 == 0x12 and a == (sequence + 1) & 0xFFFFFFFF for f, _, a, _ in answer):
+            reopened = True
+            break
+    checks.append(("after the quiet time the old SYN got a SYN-ACK", reopened))
+    time.sleep(0.2)  # our kernel resets that SYN-ACK (no socket), which ends the half-open connection
+    second, _ = get_from(host, port, local_port)
+    checks.append(("a GET from the same port was answered", second.startswith(b"HTTP/1.1 200")))
+    failed = [name for name, ok in checks if not ok]
+    done(not failed, "time-wait-reuse: " + ("all checks passed" if not failed else "failed: " + "; ".join(failed)))
+
+
 def relay(first, second, loss, delay, reorder, seconds):
     sockets = {}
     for name in (first, second):
@@ -462,6 +539,8 @@ def main():
         serve(int(args[0]), int(args[1]), True)
     elif mode == "rst-check":
         rst_check(args[0], int(args[1]), args[2])
+    elif mode == "time-wait-reuse":
+        time_wait_reuse(args[0], int(args[1]), args[2], float(args[3]))
     elif mode == "relay":
         relay(args[0], args[1], float(args[2]), float(args[3]), float(args[4]), float(args[5]))
     elif mode == "syn-flood":

@@ -1,5 +1,5 @@
-// httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [lazy-time-wait] [ballast=K] [quiet]:
-// an HTTP/1.1
+// httpd [port=P] [count=N] [max-connections=C] [buffer=B] [half-open=H] [head=L] [idle-ms=T] [lazy-time-wait]
+// [time-wait-quiet-ms=Q] [ballast=K] [quiet]: an HTTP/1.1
 // server of the site image on its disk (`denalid disk pack`, attached with --disk FILE --disk-readonly), or without a disk of
 // a built-in page at "/". GET and HEAD, keep-alive and pipelining, Content-Type from the image; everything else is
 // refused with the parser's status. Prints `httpd: serving N files on IP port P` (or `httpd: serving the built-in
@@ -7,7 +7,8 @@
 // ...` and exits 0. C connections at once (default 16; more wait in the listen backlog), B bytes per TCP buffer
 // (default 8192), H half-open and waiting handshakes (default 2C, at least 32), request heads of at most L bytes
 // (default 4096, the parser's buffer per connection; 431 past it), connections idle for T ms reset (default 30000),
-// a connection it closed stays in TIME-WAIT 1 s, or with lazy-time-wait without a timer until its slot is needed;
+// a connection it closed stays in TIME-WAIT 1 s, or with lazy-time-wait without a timer until its slot is needed
+// (after Q ms, default 1000, any new SYN from the same peer port reopens it, whatever its sequence number);
 // ballast=K takes K KiB of heap at start and writes a word into each of its pages, so the VM holds that much more
 // memory that is not zero (a memory-heavy server: every swap-in reads it). No NIC: exits 3; a disk that is not a
 // site image: exits 4; bad options, or C connections (and the ballast) that would not fit in the heap: 2.
@@ -24,7 +25,8 @@ struct Httpd: Guest {
       halfOpen <= 4096,
       let headLimit = arguments.unsignedOption("head", default: 4096), headLimit >= 256, headLimit <= 65536,
       let idle = arguments.unsignedOption("idle-ms", default: 30_000), idle >= 1, idle <= 3_600_000,
-      let ballast = arguments.unsignedOption("ballast", default: 0), ballast <= 1 << 20
+      let ballast = arguments.unsignedOption("ballast", default: 0), ballast <= 1 << 20,
+      let timeWaitQuiet = arguments.unsignedOption("time-wait-quiet-ms", default: 1000), timeWaitQuiet <= 3_600_000
     else { return usage() }
     let quiet = arguments.flag("quiet")
     var image: SiteImage? = nil
@@ -50,6 +52,7 @@ struct Httpd: Guest {
     configuration.receiveBufferSize = Int(buffer)
     // TIME-WAIT without a timer, ended only when its slot is needed: an idle server then sets no timer at all.
     if arguments.flag("lazy-time-wait") { configuration.timeWaitNanoseconds = .max }
+    configuration.timeWaitQuietNanoseconds = timeWaitQuiet * 1_000_000
     let limits = HTTPParserLimits(requestLine: min(1024, Int(headLimit)), head: Int(headLimit))
     // Every connection's memory is taken on first use and kept: refuse a configuration whose worst case does not
     // fit in the heap, instead of failing an allocation (and the guest) under load.

@@ -117,6 +117,21 @@ struct TCPTests {
       "\(result.stdout)")
   }
 
+  @Test("a TIME-WAIT kept without a timer refuses an old SYN only for its quiet time, then any SYN reopens it")
+  func timeWaitReuse() throws {
+    guard TCPGuestBehindTap.ready(guests: ["httpd"]) else { return }
+    // lazy-time-wait: the TIME-WAIT connection stays until its slot is needed. A peer reusing the port with a sequence
+    // number below the old connection's (Linux's clock for a 4-tuple passes 2^31 after 137 s) was answered with the
+    // old connection's ACK for ever; its reset is ignored in TIME-WAIT (RFC 1337), so the port was dead to that peer.
+    let guest = try TCPGuestBehindTap(
+      guest: "httpd", subnet: Self.subnet(14), arguments: ["count=2", "lazy-time-wait", "time-wait-quiet-ms=3000"])
+    let check = try guest.peer(["time-wait-reuse", guest.guestAddress, "80", "dtap0", "3"])
+    let result = guest.finish()
+    #expect(check.status == 0 && check.output.contains("all checks passed"), "\(check.output)")
+    #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+    #expect(result.stdout.contains("TIME-WAIT reopened 1"), "\(result.stdout)")
+  }
+
   @Test("a connection to a port nobody listens on is refused at once with a reset")
   func closedPortReset() throws {
     guard TCPGuestBehindTap.ready(guests: ["tcp-echo"]) else { return }

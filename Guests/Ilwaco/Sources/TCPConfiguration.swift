@@ -18,6 +18,11 @@ public struct TCPConfiguration {
   /// timer at all; the connection stays in TIME-WAIT until its slot is needed (the oldest is reclaimed first), so
   /// a server whose connections have all ended sets no timer (a swapped-out VM is then woken only by a packet).
   public var timeWaitNanoseconds: UInt64 = 1_000_000_000
+  /// How long a TIME-WAIT connection takes a new SYN from the same peer port only when its sequence number is
+  /// beyond the old connection's (RFC 9293 3.6.1); after that any new SYN reopens it. Without this, a connection
+  /// kept in TIME-WAIT with no timer would refuse for ever a peer that reuses its port once its sequence clock has
+  /// moved on by more than 2^31 (Linux's: after 137 s): our ACK gets a reset, which TIME-WAIT ignores (RFC 1337).
+  public var timeWaitQuietNanoseconds: UInt64 = 1_000_000_000
   /// How long a connection the application closed may wait in FIN-WAIT-2 for the peer's FIN.
   public var finWait2Nanoseconds: UInt64 = 30_000_000_000
   /// Lower bound of the retransmission timeout (RFC 6298 says 1 s; Linux uses 200 ms).

@@ -89,6 +89,8 @@ public final class TCPConnection {
   /// When this connection's timer expires: retransmission, zero-window probe, FIN-WAIT-2 or TIME-WAIT,
   /// depending on the state (`UInt64.max`: none).
   var deadline = UInt64.max
+  /// When this connection entered TIME-WAIT (or last took the peer's FIN again in it).
+  var timeWaitSince: UInt64 = 0
 
   // The application's side.
   var appClosed = false
@@ -295,6 +297,13 @@ public final class TCPConnection {
     handler = nil
   }
 
+  /// Whether a new SYN at `sequence` may end this TIME-WAIT connection and open a new one at `now`: beyond the old
+  /// connection's sequence space, or once the quiet time has passed (`TCPConfiguration.timeWaitQuietNanoseconds`).
+  func reopens(at sequence: TCPSequence, now: UInt64) -> Bool {
+    state == .timeWait
+      && (sequence > rcvNxt || now &- timeWaitSince >= stack.configuration.timeWaitQuietNanoseconds)
+  }
+
   /// When a TIME-WAIT that starts (or starts again) at `now` ends: `.max`, no timer, with a `.max` configuration.
   func timeWaitDeadline(now: UInt64) -> UInt64 {
     let length = stack.configuration.timeWaitNanoseconds
@@ -304,6 +313,7 @@ public final class TCPConnection {
   /// Enters TIME-WAIT: the application is told the connection finished; only the TCB stays, for the timeout.
   func enterTimeWait(now: UInt64) {
     state = .timeWait
+    timeWaitSince = now
     persisting = false
     setDeadline(timeWaitDeadline(now: now))
     releaseBuffersIfDone()

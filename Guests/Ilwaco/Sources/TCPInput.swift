@@ -89,6 +89,7 @@ extension TCPConnection {
     // was lost): acknowledge it and wait the whole time again. Anything else gets an ACK too.
     if segment.has(TCPFlags.rst) { return }
     if segment.has(TCPFlags.fin) && segment.end == rcvNxt {
+      timeWaitSince = now
       setDeadline(timeWaitDeadline(now: now))
     } else if segment.sequence == rcvNxt && segment.sequenceLength == 0 {
       return  // an acceptable bare ACK needs no answer

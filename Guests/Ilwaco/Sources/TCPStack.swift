@@ -186,13 +186,15 @@ public final class TCPStack {
     statistics.segmentsReceived &+= 1
     let now = Clock.monotonicNanoseconds
     if let connection = find(remote: source.value, remotePort: segment.sourcePort, localPort: segment.destinationPort) {
-      // A new SYN beyond a TIME-WAIT connection's sequence space reopens it (RFC 9293 3.6.1).
-      guard connection.state == .timeWait, segment.flags & (TCPFlags.syn | TCPFlags.ack | TCPFlags.rst) == TCPFlags.syn,
-        segment.sequence > connection.rcvNxt
+      // A new SYN beyond a TIME-WAIT connection's sequence space reopens it (RFC 9293 3.6.1), and so does any new
+      // SYN once the connection has been quiet in TIME-WAIT for a while (see `TCPConfiguration`).
+      guard segment.flags & (TCPFlags.syn | TCPFlags.ack | TCPFlags.rst) == TCPFlags.syn,
+        connection.reopens(at: segment.sequence, now: now)
       else {
         connection.input(segment, now: now)
         return
       }
+      statistics.timeWaitReopened &+= 1
       connection.terminate(nil)
     }
     if let listener = listener(for: segment.destinationPort) {

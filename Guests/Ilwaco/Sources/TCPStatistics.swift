@@ -37,6 +37,8 @@ public struct TCPStatistics {
   public var halfOpenDropped: UInt64 = 0
   /// TIME-WAIT connections reclaimed early for a new one.
   public var timeWaitReclaimed: UInt64 = 0
+  /// TIME-WAIT connections a new SYN from the same peer port reopened.
+  public var timeWaitReopened: UInt64 = 0
   /// Sends refused because the NIC's transmit queue was full (retried after `busyRetryNanoseconds`).
   public var sendsBusy: UInt64 = 0
   /// Zero-window probes sent.
@@ -45,7 +47,7 @@ public struct TCPStatistics {
 
 extension Console {
   /// Writes the counters as `segments in N out N, retransmitted N (fast N, timeouts N, repeated N), out of order N, resets
-  /// sent N received N, half-open dropped N, refused N, accepted N, busy sends N, window probes N, challenge ACKs N`.
+  /// sent N received N, half-open dropped N, refused N, accepted N, busy sends N, window probes N, challenge ACKs N, TIME-WAIT reopened N`.
   public static func print(_ statistics: TCPStatistics) {
     print("segments in " as StaticString)
     print(statistics.segmentsReceived)
@@ -79,5 +81,7 @@ extension Console {
     print(statistics.windowProbes)
     print(", challenge ACKs " as StaticString)
     print(statistics.challengeAcks)
+    print(", TIME-WAIT reopened " as StaticString)
+    print(statistics.timeWaitReopened)
   }
 }

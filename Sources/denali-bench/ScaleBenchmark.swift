@@ -101,6 +101,7 @@ struct ScaleBenchmark: Benchmark {
     let liveAfterCreation = scheduler.liveCount
 
     // The idle window: every VM sleeps, waking once a period.
+    GuestCPUMeasurement.set(true)  // KVM_RUN's thread CPU time too, only over the window
     let threadsBefore = ThreadCPU.read(schedulerTasks: schedulerTasks)
     let cpuBefore = processCPUNanoseconds()
     let slicesBefore = scheduler.sliceTotals
@@ -108,6 +109,7 @@ struct ScaleBenchmark: Benchmark {
     Thread.sleep(forTimeInterval: Double(idleSeconds))
     let cpuAfter = processCPUNanoseconds()
     let slicesAfter = scheduler.sliceTotals
+    GuestCPUMeasurement.set(false)
     let threadsAfter = ThreadCPU.read(schedulerTasks: schedulerTasks)
     let window = nanoseconds(ContinuousClock.now - windowStart)
     let liveAfterWindow = scheduler.liveCount
@@ -128,6 +130,7 @@ struct ScaleBenchmark: Benchmark {
       after: after,
       liveAfterCreation: liveAfterCreation, liveAfterWindow: liveAfterWindow, window: window,
       processCPU: cpuAfter &- cpuBefore, guestTime: slicesAfter.guest &- slicesBefore.guest,
+      guestCPU: slicesAfter.guestCPU &- slicesBefore.guestCPU,
       threadCPU: ThreadCPU.difference(threadsAfter, threadsBefore),
       stopping: stopping, teardown: teardown, lifetimes: lifetimes, reports: reports)
     try report(result.figures) { for line in result.lines { print(line) } }
@@ -166,6 +169,10 @@ private struct ScaleResult {
   let window: UInt64, processCPU: UInt64
   /// Wall time the VMs spent inside KVM_RUN during the window: the guests' own work, their exits included.
   let guestTime: UInt64
+  /// Thread CPU time the VMs spent inside KVM_RUN during the window (excludes time the host took the thread away).
+  let guestCPU: UInt64
+  /// The process's CPU time over the window minus `guestCPU`: the daemon's own work.
+  var ownCPU: UInt64 { processCPU > guestCPU ? processCPU - guestCPU : 0 }
   /// CPU time over the window by thread kind.
   let threadCPU: ThreadCPU
   /// Nanoseconds from the stop request to the last VM's end.
@@ -252,9 +259,10 @@ private struct ScaleResult {
       "  by thread       workers \(share(threadCPU.workers)) (slices, KVM_RUN included, and picking the next VM); "
         + "timer/preemptor \(share(threadCPU.preemptor)); KVM kernel threads \(share(threadCPU.kvmThreads)); "
         + "other \(share(threadCPU.other))   (/proc/self/task/*/schedstat)",
-      "  guests' own   \(f(percent(guestTime), 1))% of one core inside KVM_RUN (wake-up exits and guest instructions)",
-      "  daemon's own  \(f(percent(processCPU > guestTime ? processCPU - guestTime : 0), 1))% of one core: process CPU "
-        + "minus time inside KVM_RUN (scheduling, timers, exit handling, accounting)",
+      "  guests' own     \(f(percent(guestCPU), 1))% of one core: thread CPU inside KVM_RUN (wake-up exits and guest "
+        + "instructions; \(f(percent(guestTime), 1))% in wall time, which counts time the host took the thread away)",
+      "  daemon's own    \(share(ownCPU)): process CPU minus thread CPU inside KVM_RUN (scheduling, timers, exit "
+        + "handling, hypercalls, accounting, clock reads)",
       "stop          control.expire() on every VM; all ended \(f(Double(stopping) / 1e6, 0)) ms later: "
         + "\(timedOut) timed out, \(faulted) faulted, \(exited) exited",
       "teardown      released every VM in \(f(Double(teardown) / 1e9, 2)) s: "
@@ -279,6 +287,7 @@ private struct ScaleResult {
       descriptorsPerVm: perVM(\.descriptors), mappingsPerVm: perVM(\.mappings), threadsPerVm: perVM(\.threads),
       idleWindowNs: window,
       processCpuNs: processCPU, guestTimeNs: guestTime, processCpuPercentOfCore: percent(processCPU),
+      guestCpuNs: guestCPU, ownCpuNs: ownCPU, ownCpuPercentOfCore: percent(ownCPU),
       workerCpuNs: threadCPU.workers, preemptorCpuNs: threadCPU.preemptor, kvmThreadCpuNs: threadCPU.kvmThreads,
       otherThreadCpuNs: threadCPU.other, expectedWakeupsPerSecond: expectedWakeupsPerSecond, timedOut: timedOut,
       faulted: faulted, exited: exited, timerWakeups: wakeups, sliceCpuNs: sliceCPU)
@@ -310,6 +319,8 @@ extension ScaleBenchmark {
     let descriptorsPerVm: Double, mappingsPerVm: Double, threadsPerVm: Double
     /// The idle window, the process's CPU over it, the time inside KVM_RUN, and the CPU as percent of one core.
     let idleWindowNs: UInt64, processCpuNs: UInt64, guestTimeNs: UInt64, processCpuPercentOfCore: Double
+    /// Thread CPU inside KVM_RUN over the window; the process's CPU minus it (the daemon's own), also in percent.
+    let guestCpuNs: UInt64, ownCpuNs: UInt64, ownCpuPercentOfCore: Double
     /// CPU over the window by thread kind.
     let workerCpuNs: UInt64, preemptorCpuNs: UInt64, kvmThreadCpuNs: UInt64, otherThreadCpuNs: UInt64
     /// Timer wake-ups per second expected with every VM idling.

@@ -42,6 +42,24 @@ struct SchedulerTests {
     #expect((reports.last?.accounting.preemptions ?? 0) >= 1)
   }
 
+  @Test("KVM_RUN's thread CPU time is counted only while GuestCPUMeasurement is on, and within the slices' CPU time")
+  func guestCPUMeasurement() throws {
+    guard let (system, scheduler) = try makeScheduler(workers: 1), let spin = BuiltGuests.image("spin") else { return }
+    defer { scheduler.stop() }
+    GuestCPUMeasurement.set(true)
+    scheduler.submit(try vm(system, spin, id: 1, timeout: .milliseconds(300)), name: "spin")
+    _ = scheduler.waitForAll()
+    GuestCPUMeasurement.set(false)
+    let measured = scheduler.sliceTotals
+    // spin runs inside KVM_RUN but for its preemption exits: most of its slices' CPU time is the guest's.
+    #expect(measured.guestCPU > 0 && measured.guestCPU <= measured.cpu, "\(measured)")
+    #expect(measured.guestCPU * 2 > measured.cpu, "\(measured)")
+    scheduler.submit(try vm(system, spin, id: 2, timeout: .milliseconds(100)), name: "spin")
+    _ = scheduler.waitForAll()
+    let after = scheduler.sliceTotals
+    #expect(after.cpu > measured.cpu && after.guestCPU == measured.guestCPU, "off: nothing more counted \(after)")
+  }
+
   @Test("the idle reward: a sleeper beside 3 spinners on one worker mostly wakes within half a quantum")
   func idleReward() throws {
     guard let (system, scheduler) = try makeScheduler(workers: 1), let spin = BuiltGuests.image("spin"),

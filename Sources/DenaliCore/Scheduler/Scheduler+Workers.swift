@@ -53,6 +53,7 @@ extension Scheduler {
     let cpuBefore = cpuMark ?? threadCPUNanoseconds()
     let waitBefore = guest.disk.waitNanoseconds
     let guestBefore = guest.statistics.guestNanoseconds
+    let guestCPUBefore = guest.statistics.guestCPUNanoseconds
     let end: SliceEnd
     do {
       end = try guest.runSlice()
@@ -67,8 +68,10 @@ extension Scheduler {
     // interrupt, so the reverse order would deadlock.
     let network = guest.network.port?.counters
     let guestTime = guest.statistics.guestNanoseconds &- guestBefore
+    let guestCPU = guest.statistics.guestCPUNanoseconds &- guestCPUBefore
     return withState { state in
-      state.finishSlice(
+      state.totalGuestCPU &+= guestCPU
+      return state.finishSlice(
         vm, guest: guest, worker: worker, end: end, cpu: cpu, deviceWait: deviceWait, guestTime: guestTime,
         network: network)
     }

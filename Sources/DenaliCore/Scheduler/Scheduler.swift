@@ -268,10 +268,12 @@ public final class Scheduler: Sendable {
   /// Number of VMs submitted and not yet finished.
   public var liveCount: Int { withState { $0.live } }
 
-  /// Running totals over every slice so far, in nanoseconds: the worker CPU time of the slices, and the
-  /// wall time of those slices spent inside KVM_RUN (the guests' own work). Their difference is the
-  /// daemon's own per-slice work: exit handling, hypercalls and accounting.
-  public var sliceTotals: (cpu: UInt64, guest: UInt64) { withState { ($0.totalSliceCPU, $0.totalGuestTime) } }
+  /// Running totals over every slice so far, in nanoseconds: the worker CPU time of the slices, the wall time
+  /// of those slices spent inside KVM_RUN (the guests' own work), and the thread CPU time inside KVM_RUN while
+  /// `GuestCPUMeasurement` was on. The process's CPU time minus the last is the daemon's own work.
+  public var sliceTotals: (cpu: UInt64, guest: UInt64, guestCPU: UInt64) {
+    withState { ($0.totalSliceCPU, $0.totalGuestTime, $0.totalGuestCPU) }
+  }
 
   /// Timer entries stored, live or stale (for tests).
   var timerEntriesStored: Int { withState { $0.timers.storedEntries } }

@@ -57,6 +57,8 @@ struct SchedulerState {
   var started = false
   var totalSliceCPU: UInt64 = 0
   var totalGuestTime: UInt64 = 0
+  /// Thread CPU time of the slices inside KVM_RUN while `GuestCPUMeasurement` was on.
+  var totalGuestCPU: UInt64 = 0
   var gatekeeper: Gatekeeper?
   /// Every submitted, unfinished VM by id. An idle VM with no deadline is in no queue and no timer, and
   /// the interrupt listener holds it weakly: this keeps it alive until an interrupt wakes it.

@@ -13,6 +13,8 @@ public struct VMStatistics: Sendable {
   public var idles: UInt64 = 0
   /// Wall time spent inside KVM_RUN (the guest's own work, its exits included), nanoseconds.
   public var guestNanoseconds: UInt64 = 0
+  /// Thread CPU time spent inside KVM_RUN while `GuestCPUMeasurement` was on, nanoseconds.
+  public var guestCPUNanoseconds: UInt64 = 0
   /// Saved MSRs a swap-in could not restore: not saved on this KVM, or refused by it (0 unless the image came
   /// from another kernel).
   public var msrsNotRestored: UInt64 = 0
@@ -378,11 +380,16 @@ public final class GuestVM {
       if control.hasExpired { return .finished(.timedOut) }
       refreshVirtualRegisters(machine)
       let probing = machine.progress.isProbing
-      let cpuBefore = probing ? threadCPUNanoseconds() : 0
+      let measuring = GuestCPUMeasurement.isOn
+      let cpuBefore = probing || measuring ? threadCPUNanoseconds() : 0
       let entered = monotonicNanoseconds()
       let exit = try machine.vcpu.run()
       statistics.guestNanoseconds &+= monotonicNanoseconds() &- entered
-      if probing { machine.progress.addProbeTime(threadCPUNanoseconds() &- cpuBefore) }
+      if probing || measuring {
+        let used = threadCPUNanoseconds() &- cpuBefore
+        if probing { machine.progress.addProbeTime(used) }
+        if measuring { statistics.guestCPUNanoseconds &+= used }
+      }
       statistics.exits.count(exit)
       switch try handle(exit, machine) {
       case .resume:

@@ -182,8 +182,13 @@ public final class Scheduler: Sendable {
   /// budget, a VM created without `resident` waits for admission and is booted by a swap thread; one
   /// restored from a swap image whose guest was idling (`restoredIdle`) stays swapped out, idle, until its
   /// deadline or an interrupt.
-  public func submit(_ guest: GuestVM, name: String) {
+  ///
+  /// A `held` VM is admitted and loaded like any other but never enters a run queue, so it never runs, until
+  /// `release(id:)`; `discard(id:)` ends it instead (the daemon holds a new VM while its journal record is
+  /// made durable, so that loading it overlaps the sync and no VM runs unrecorded).
+  public func submit(_ guest: GuestVM, name: String, held: Bool = false) {
     let vm = ScheduledVM(guest: guest, name: name)
+    vm.held = held
     guest.interrupts.setListener { [weak self, weak vm] in
       if let self, let vm { self.interruptRaised(vm) }
     }
@@ -197,14 +202,39 @@ public final class Scheduler: Sendable {
       }
       if vm.residency == .resident {
         state.gatekeeper?.chargeResident(vm)
-        state.runQueue.insert(vm)
-        state.signal(.workAvailable)
+        if !held {
+          state.runQueue.insert(vm)
+          state.signal(.workAvailable)
+        }
       } else if let idle = guest.restoredIdle, guest.interrupts.current == 0 {
         // Like a VM evicted while idle: its timer or an interrupt (the listener is set) wakes it.
         state.enterIdle(vm, until: idle.deadline)
       } else {
         state.makeRunnableElsewhere(vm)
       }
+    }
+  }
+
+  /// Lets held VM `id` run: it is queued at once if it is in memory and runnable, else as its load completes.
+  /// Does nothing for a VM that is not held or not live.
+  public func release(id: UInt64) {
+    withState { state in
+      guard let vm = state.registry[id], vm.held else { return }
+      vm.held = false
+      if vm.state == .runnable && vm.residency == .resident { state.queueResident(vm) }
+    }
+  }
+
+  /// Ends held VM `id` without it ever running: stopped, then finished at once if it is not in memory, else by
+  /// a worker before any KVM_RUN (`GuestVM.runSlice` checks the stop first), or as its load completes. Its report
+  /// goes to `onFinish` like any other. Does nothing for a VM that is not held or not live.
+  public func discard(id: UInt64) {
+    withState { state in
+      guard let vm = state.registry[id], vm.held else { return }
+      vm.control?.markExpired()
+      vm.held = false
+      state.timeoutPassed(vm)
+      if vm.state == .runnable && vm.residency == .resident { state.queueResident(vm) }
     }
   }
 

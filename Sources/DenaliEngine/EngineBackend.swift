@@ -195,7 +195,7 @@ final class EngineBackend: ControlBackend, Sendable {
       table.withLock { table in
         for id in ids { table.awaitingDurability[id] = nil }
       }
-      for id in ids { scheduler.discard(id: id) }
+      scheduler.discard(ids: ids)
       for item in built {
         if let disk = item.entry.diskName { layout.disks.remove(disk) }
         if let port = item.entry.port { network?.release(port) }
@@ -212,7 +212,7 @@ final class EngineBackend: ControlBackend, Sendable {
       table.journalAppends += 1
       return ids.compactMap { id in table.awaitingDurability.removeValue(forKey: id) ?? nil }
     }
-    for id in ids { scheduler.release(id: id) }
+    scheduler.release(ids: ids)
     for report in earlyReports { finished(report) }
     compactJournalIfLarge()
     let infos = built.map { $0.entry.info(status: nil, now: (monotonicNanoseconds(), Date())) }

@@ -60,7 +60,7 @@ struct HeldVMTests {
     #expect(scheduler.sliceTotals.guest == 0)
     if swapping { #expect(scheduler.swapStatistics.boots == 1, "loaded while held") }
 
-    scheduler.release(id: 1)
+    scheduler.release(ids: [1])
     let reports = try scheduler.waitForAll(within: .seconds(30))
     #expect(reports.first?.outcome == .exited(status: 0))
     #expect(console.text.hasPrefix("hello from denali"), "\(console.text)")
@@ -82,8 +82,7 @@ struct HeldVMTests {
     scheduler.submit(try hello(system, image, id: 2, resident: false, console: console), name: "absent", held: true)
     #expect(scheduler.status(id: 2)?.phase == .waitingForAdmission)
 
-    scheduler.discard(id: 2)
-    scheduler.discard(id: 1)
+    scheduler.discard(ids: [2, 1])
     let reports = try scheduler.waitForAll(within: .seconds(30))
     #expect(Set(reports.map(\.id)) == [1, 2])
     #expect(reports.allSatisfy { $0.outcome != .exited(status: 0) }, "\(reports.map(\.outcome))")

@@ -38,7 +38,7 @@ final class ScheduledVM: @unchecked Sendable {
   var state: State = .runnable
   var residency: Residency
   /// True while the VM may not run (`Scheduler.submit(_:name:held:)`): it is admitted and loaded meanwhile,
-  /// but enters a run queue only once released.
+  /// but enters a run queue only once released (`Scheduler.release(ids:)`).
   var held = false
   /// True while the VM is in the gatekeeper's admission queue.
   var awaitingAdmission = false

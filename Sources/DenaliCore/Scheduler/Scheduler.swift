@@ -184,7 +184,7 @@ public final class Scheduler: Sendable {
   /// deadline or an interrupt.
   ///
   /// A `held` VM is admitted and loaded like any other but never enters a run queue, so it never runs, until
-  /// `release(id:)`; `discard(id:)` ends it instead (the daemon holds a new VM while its journal record is
+  /// `release(ids:)`; `discard(ids:)` ends it instead (the daemon holds a new VM while its journal record is
   /// made durable, so that loading it overlaps the sync and no VM runs unrecorded).
   public func submit(_ guest: GuestVM, name: String, held: Bool = false) {
     let vm = ScheduledVM(guest: guest, name: name)
@@ -215,26 +215,31 @@ public final class Scheduler: Sendable {
     }
   }
 
-  /// Lets held VM `id` run: it is queued at once if it is in memory and runnable, else as its load completes.
-  /// Does nothing for a VM that is not held or not live.
-  public func release(id: UInt64) {
+  /// Lets the held VMs `ids` run (one lock section for all): each is queued at once if it is in memory and
+  /// runnable, else as its load completes. Ids of VMs that are not held or not live are passed over.
+  public func release(ids: [UInt64]) {
     withState { state in
-      guard let vm = state.registry[id], vm.held else { return }
-      vm.held = false
-      if vm.state == .runnable && vm.residency == .resident { state.queueResident(vm) }
+      for id in ids {
+        guard let vm = state.registry[id], vm.held else { continue }
+        vm.held = false
+        if vm.state == .runnable && vm.residency == .resident { state.queueResident(vm) }
+      }
     }
   }
 
-  /// Ends held VM `id` without it ever running: stopped, then finished at once if it is not in memory, else by
-  /// a worker before any KVM_RUN (`GuestVM.runSlice` checks the stop first), or as its load completes. Its report
-  /// goes to `onFinish` like any other. Does nothing for a VM that is not held or not live.
-  public func discard(id: UInt64) {
+  /// Ends the held VMs `ids` without any of them ever running: each is stopped, then finished at once if it is
+  /// not in memory, else by a worker before any KVM_RUN (`GuestVM.runSlice` checks the stop first), or as its
+  /// load completes. Their reports go to `onFinish` like any other. Ids of VMs that are not held or not live are
+  /// passed over.
+  public func discard(ids: [UInt64]) {
     withState { state in
-      guard let vm = state.registry[id], vm.held else { return }
-      vm.control?.markExpired()
-      vm.held = false
-      state.timeoutPassed(vm)
-      if vm.state == .runnable && vm.residency == .resident { state.queueResident(vm) }
+      for id in ids {
+        guard let vm = state.registry[id], vm.held else { continue }
+        vm.control?.markExpired()
+        vm.held = false
+        state.timeoutPassed(vm)
+        if vm.state == .runnable && vm.residency == .resident { state.queueResident(vm) }
+      }
     }
   }
 

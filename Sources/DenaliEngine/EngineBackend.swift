@@ -62,7 +62,8 @@ final class EngineBackend: ControlBackend, Sendable {
   }
 
   private let builder: VMBuilder
-  private let scheduler: Scheduler
+  /// The scheduler running the VMs (internal for tests).
+  let scheduler: Scheduler
   private let journal: VMJournal
   private let images: ImageStore
   private let layout: StateLayout
@@ -181,9 +182,20 @@ final class EngineBackend: ControlBackend, Sendable {
     guard !built.isEmpty else {
       throw stoppedBy ?? .hostError("no VM was created")
     }
+    // Submitted held: each is admitted and loaded while its record is written and synced, and runs only once
+    // released below, after the sync; a VM whose record failed is discarded and never runs.
+    let ids = built.map(\.entry.record.id)
+    table.withLock { table in
+      for id in ids { table.awaitingDurability[id] = .some(nil) }
+    }
+    for item in built { scheduler.submit(item.guest, name: "vm \(item.entry.record.id)", held: true) }
     do {
       try journal.recordCreated(built.map(\.entry.record))
     } catch {
+      table.withLock { table in
+        for id in ids { table.awaitingDurability[id] = nil }
+      }
+      scheduler.discard(ids: ids)
       for item in built {
         if let disk = item.entry.diskName { layout.disks.remove(disk) }
         if let port = item.entry.port { network?.release(port) }
@@ -192,14 +204,16 @@ final class EngineBackend: ControlBackend, Sendable {
       throw .hostError("cannot record the VMs in the state directory (nothing was created): \(error)")
     }
     // Journaled VMs are kept even if a stop began meanwhile: the stop records them, and they start after it.
-    table.withLock { table in
+    let earlyReports = table.withLock { table in
       for item in built { table.entries[item.entry.record.id] = item.entry }
       table.reserved -= built.count
       table.reservations[firstID] = nil
       table.createdTotal += UInt64(built.count)
       table.journalAppends += 1
+      return ids.compactMap { id in table.awaitingDurability.removeValue(forKey: id) ?? nil }
     }
-    for item in built { scheduler.submit(item.guest, name: "vm \(item.entry.record.id)") }
+    scheduler.release(ids: ids)
+    for report in earlyReports { finished(report) }
     compactJournalIfLarge()
     let infos = built.map { $0.entry.info(status: nil, now: (monotonicNanoseconds(), Date())) }
     return VMCreationResult(
@@ -375,6 +389,11 @@ final class EngineBackend: ControlBackend, Sendable {
   /// removes its scratch disk, and forgets the oldest finished VMs beyond the limit.
   func finished(_ report: VMReport) {
     let result: (entry: EngineEntry, end: VMEnd, at: Double, usage: VMUsage)? = table.withLock { table in
+      if table.awaitingDurability[report.id] != nil {
+        // Its record is still being synced: handled once it is in the table (or dropped if it never is).
+        table.awaitingDurability[report.id] = .some(report)
+        return nil
+      }
       guard let entry = table.entries[report.id], !entry.hasEnded else { return nil }
       let end = EngineEntry.end(for: report.outcome, killed: entry.killRequested)
       let at = Date().timeIntervalSince1970

@@ -31,6 +31,9 @@ struct EngineTable {
   var reserved = 0
   /// The reservations of create requests in progress, by their first id.
   var reservations: [UInt64: Reservation] = [:]
+  /// VMs submitted (held) while their journal record is being made durable, with the reports of those that
+  /// finished meanwhile (a failed load): handed to `finished` once their entries are in the table.
+  var awaitingDurability: [UInt64: VMReport?] = [:]
 
   /// What one create request in progress has reserved: counted against its owner's quotas and the disk limits.
   struct Reservation {

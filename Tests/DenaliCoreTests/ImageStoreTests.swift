@@ -1,8 +1,10 @@
 // ImageStoreTests.swift: the content-addressed image store on real files: keys, deduplication, loading,
 // key validation, clean-up and hash collisions.
 import Foundation
+import Glibc
 import Synchronization
 import Testing
+import TrustedFiles
 
 @testable import DenaliCore
 
@@ -137,5 +139,95 @@ struct ImageStoreTests {
     }
     #expect(keys.withLock { $0 } == [ImageStore.key(for: bytes)])
     #expect(try files(store.directory).count == 1)
+  }
+
+  /// A store in `state/images-store` that keeps verified images in a cache of `images` images and `bytes` bytes,
+  /// keeping files however recently they changed.
+  func cachingStore(_ state: String, images: Int = 8, bytes: Int = 1 << 20) throws -> ImageStore {
+    let directory = try TrustedDirectory.open(state + "/images-store", creating: .missingTarget(0o700))
+    return ImageStore(
+      directory: directory,
+      cache: VerifiedImageCache(maximumImages: images, maximumBytes: bytes, settledNanoseconds: 0))
+  }
+
+  /// Overwrites the first bytes of `path` in place with `bytes` (same inode).
+  func overwrite(_ path: String, with bytes: [UInt8]) {
+    let fd = open(path, O_WRONLY)
+    #expect(fd >= 0)
+    #expect(pwrite(fd, bytes, bytes.count, 0) == bytes.count)
+    close(fd)
+  }
+
+  @Test("a verified image is kept in memory; a file changed in place after that is found out, not trusted")
+  func changedAfterVerification() throws {
+    let state = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: state) }
+    let store = try cachingStore(state)
+    let bytes = [UInt8](repeating: 0x42, count: 4096)
+    let key = try store.store(bytes)  // written: nothing verified yet
+    #expect(store.verifiedImages == 0)
+    #expect(try store.store(bytes) == key)  // read back, compared, kept
+    #expect(store.verifiedImages == 1)
+    #expect(try store.store(bytes) == key)
+    overwrite(store.directory + "/\(key).elf", with: [0x43])  // same size, same inode, other bytes
+    #expect(try store.store(bytes) == key + "-2", "the changed file is read back and found different")
+    #expect(try store.load(key + "-2") == bytes)
+    #expect(try store.load(key).first == 0x43, "the changed file is left as it is")
+  }
+
+  @Test("a verified image whose file was replaced (a rename over it, or a link planted) is compared again")
+  func replacedAfterVerification() throws {
+    let state = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: state) }
+    let store = try cachingStore(state)
+    let bytes = [UInt8](repeating: 0x17, count: 1000)
+    let key = try store.store(bytes)
+    _ = try store.store(bytes)
+    #expect(store.verifiedImages == 1)
+    let path = store.directory + "/\(key).elf"
+    var impostor = bytes
+    impostor[999] = 0
+    #expect(FileManager.default.createFile(atPath: state + "/impostor", contents: Data(impostor)))
+    #expect(rename(state + "/impostor", path) == 0)
+    #expect(try store.store(bytes) == key + "-2")
+
+    // A link to a file with the very same bytes, in place of the verified file: refused as it is without a cache.
+    let other = [UInt8](repeating: 0x18, count: 1000)
+    let otherKey = try store.store(other)
+    _ = try store.store(other)
+    #expect(FileManager.default.createFile(atPath: state + "/same", contents: Data(other)))
+    #expect(unlink(store.directory + "/\(otherKey).elf") == 0)
+    #expect(symlink(state + "/same", store.directory + "/\(otherKey).elf") == 0)
+    #expect(throws: ImageStoreError.self) { try store.store(other) }
+  }
+
+  @Test("the cache is bounded: at most its count of images, none larger than its byte bound")
+  func boundedCache() throws {
+    let state = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: state) }
+    let store = try cachingStore(state, images: 2, bytes: 3000)
+    let images = (0..<3).map { [UInt8](repeating: UInt8($0), count: 1000) }
+    for image in images {
+      _ = try store.store(image)
+      _ = try store.store(image)
+    }
+    #expect(store.verifiedImages == 2)
+    let large = [UInt8](repeating: 9, count: 3001)
+    let key = try store.store(large)
+    #expect(try store.store(large) == key)
+    #expect(store.verifiedImages == 2, "an image over the byte bound is not kept")
+    store.removeAll(except: [])
+    #expect(store.verifiedImages == 0)
+  }
+
+  @Test("a file changed moments ago is not kept (its change time could not tell a later change apart)")
+  func recentFileNotKept() throws {
+    let state = try makeDirectory()
+    defer { try? FileManager.default.removeItem(atPath: state) }
+    let store = try ImageStore(directory: state + "/images-store")
+    let bytes: [UInt8] = [1, 2, 3, 4, 5]
+    let key = try store.store(bytes)
+    #expect(try store.store(bytes) == key)
+    #expect(store.verifiedImages == 0)
   }
 }

@@ -9,6 +9,34 @@ import Testing
 
 @Suite("Engine errors", .serialized)
 struct EngineErrorTests {
+  /// Mounts a tmpfs of `size` (mount's spelling) as the harness's state directory; false (the test is skipped,
+  /// or fails in CI) when it cannot (mounting needs root).
+  func mountSmallStateDirectory(_ harness: EngineHarness, size: String) throws -> Bool {
+    try FileManager.default.createDirectory(atPath: harness.stateDirectory, withIntermediateDirectories: false)
+    guard mount("tmpfs", harness.stateDirectory, "tmpfs", 0, "size=\(size),mode=0700") == 0 else {
+      let message = "skipping: cannot mount a tmpfs: \(String(cString: strerror(errno))) (needs root)"
+      if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record(Comment(rawValue: message))
+      } else {
+        print(message)
+      }
+      return false
+    }
+    return true
+  }
+
+  /// Writes `path` until its file system is full.
+  func fillFileSystem(with path: String) {
+    let fd = open(path, O_WRONLY | O_CREAT, 0o600)
+    #expect(fd >= 0)
+    let chunk = [UInt8](repeating: 0xAA, count: 4096)
+    var size = chunk.count
+    while size > 0 {
+      if chunk.withUnsafeBytes({ write(fd, $0.baseAddress, size) }) < 0 { size /= 2 }
+    }
+    close(fd)
+  }
+
   @Test("invalid requests are 4xx: an image that is not ELF, memory over the budget, no such VM, a finished VM")
   func invalidRequests() throws {
     try EngineHarness.withEngine { harness, engine in
@@ -60,34 +88,50 @@ struct EngineErrorTests {
   func fullStateDirectory() throws {
     guard let harness = EngineHarness() else { return }
     defer { harness.remove() }
-    try FileManager.default.createDirectory(atPath: harness.stateDirectory, withIntermediateDirectories: false)
-    guard mount("tmpfs", harness.stateDirectory, "tmpfs", 0, "size=512k,mode=0700") == 0 else {
-      let message = "skipping: cannot mount a tmpfs: \(String(cString: strerror(errno))) (needs root)"
-      if ProcessInfo.processInfo.environment["CI"] == "true" {
-        Issue.record(Comment(rawValue: message))
-      } else {
-        print(message)
-      }
-      return
-    }
+    guard try mountSmallStateDirectory(harness, size: "512k") else { return }
     defer { umount2(harness.stateDirectory, Int32(MNT_DETACH)) }
     let engine = try harness.make()
     defer { engine.shutdown() }
     let filler = harness.path("filler")
-    let fd = open(filler, O_WRONLY | O_CREAT, 0o600)
-    #expect(fd >= 0)
-    let chunk = [UInt8](repeating: 0xAA, count: 4096)
-    var size = chunk.count
-    while size > 0 {
-      if chunk.withUnsafeBytes({ write(fd, $0.baseAddress, size) }) < 0 { size /= 2 }
-    }
-    close(fd)
+    fillFileSystem(with: filler)
     let request = try Guest.request("counter", names: ["full"])
     expectHostError(
       refusal { () throws(ControlBackendError) in try engine.createVMs(request) }, naming: "No space left on device")
     #expect(engine.listVMs().isEmpty)
     #expect(unlink(filler) == 0)
     #expect(try engine.createVMs(request).created.map(\.name) == ["full"])
+  }
+
+  @Test("VMs whose journal record cannot be written never run: loaded while it was written, then discarded")
+  func unrecordedVMsNeverRun() throws {
+    guard let harness = EngineHarness() else { return }
+    defer { harness.remove() }
+    guard try mountSmallStateDirectory(harness, size: "2m") else { return }
+    defer { umount2(harness.stateDirectory, Int32(MNT_DETACH)) }
+    let engine = try harness.start()
+    defer { engine.shutdown() }
+    let scheduler = try #require((engine as? EngineBackend)?.scheduler)
+    // One VM runs first: its image is stored, so the failing request below fails at its journal record only.
+    let first = try #require(try engine.createVMs(Guest.request("hello")).created.first?.id)
+    #expect(try engine.waitForEnd(first) == .exited(status: 0))
+    let guestTime = scheduler.sliceTotals.guest
+    #expect(guestTime > 0)
+
+    let filler = harness.path("filler")
+    fillFileSystem(with: filler)
+    // 20 records are more than what is left of the journal's last page.
+    let twenty = try Guest.request("hello", count: 20)
+    expectHostError(
+      refusal { () throws(ControlBackendError) in try engine.createVMs(twenty) },
+      naming: "cannot record the VMs")
+    #expect(waitUntil { scheduler.liveCount == 0 }, "the discarded VMs ended")
+    #expect(scheduler.sliceTotals.guest == guestTime, "a VM without a durable record entered KVM_RUN")
+    #expect(engine.listVMs().map(\.id) == [first])
+
+    #expect(unlink(filler) == 0)
+    let next = try #require(try engine.createVMs(Guest.request("hello")).created.first?.id)
+    #expect(try engine.waitForEnd(next) == .exited(status: 0))
+    #expect(try engine.console(next).hasPrefix("hello from denali"))
   }
 
   @Test("a stopping engine refuses new VMs as unavailable (503); a state directory others may change stops it at start")

@@ -14,8 +14,9 @@ public final class ImageStore: Sendable {
   public let directory: String
   /// The directory, held open: every image file is reached through it, never through a link.
   private let handle: TrustedDirectory
-  /// Serialises stores and removals, so a key's check and its file's creation are one step.
-  private let lock = Locked(())
+  /// Serialises stores and removals, so a key's check and its file's creation are one step; holds the images
+  /// already verified against their files, so that storing one again reads nothing back.
+  private let lock: Locked<VerifiedImageCache>
 
   /// What a temporary file's name starts with (then a random hex number).
   static let temporaryPrefix = ".tmp-"
@@ -31,20 +32,38 @@ public final class ImageStore: Sendable {
   }
 
   /// Uses `directory` (the engine passes STATE/images-store, opened from the state directory).
-  public init(directory: TrustedDirectory) {
+  public convenience init(directory: TrustedDirectory) {
+    self.init(directory: directory, cache: VerifiedImageCache())
+  }
+
+  /// Uses `directory`, remembering verified images in `cache` (tests give a small one).
+  init(directory: TrustedDirectory, cache: VerifiedImageCache) {
     self.directory = directory.path
     handle = directory
+    lock = Locked(cache)
   }
 
   /// Stores `bytes` once (write to temp + fsync + rename; skipped when an identical file is already there) and returns its key: lowercase hex of a 64-bit FNV-1a over the bytes, "-", the byte count in decimal. If a file with that key exists but its bytes differ (a hash collision), use key + "-2", "-3", ... Thread-safe.
+  /// Bytes already verified against an unchanged file (`VerifiedImageCache`) are compared in memory; any
+  /// other file is read back and compared in full.
   public func store(_ bytes: [UInt8]) throws(ImageStoreError) -> String {
-    let base = Self.key(for: bytes)
-    return try lock.withLock { (_) throws(ImageStoreError) -> String in
+    try lock.withLock { (cache) throws(ImageStoreError) -> String in
+      if let kept = cache.lookUp(bytes) {
+        if let status = handle.status(of: fileName(of: kept.key)),
+          VerifiedImageCache.FileIdentity(status) == kept.identity
+        {
+          return kept.key
+        }
+        cache.forget(kept.key)
+      }
+      let base = Self.key(for: bytes)
       var key = base
       var suffix = 1
       while true {
         switch try compare(bytes, withFileNamed: fileName(of: key)) {
-        case .same: return key
+        case .same(let status):
+          cache.keep(bytes, key: key, status: status)
+          return key
         case .missing:
           try write(bytes, to: fileName(of: key))
           return key
@@ -92,10 +111,14 @@ public final class ImageStore: Sendable {
     return (fd, handle.path(of: name))
   }
 
+  /// How many verified images are kept in memory (for tests).
+  var verifiedImages: Int { lock.withLock { $0.count } }
+
   /// Deletes stored images whose key is not in `keys` (the engine calls it at startup with the keys its records use).
   /// Temporary files a crash left behind go too.
   public func removeAll(except keys: Set<String>) {
-    lock.withLock { _ in
+    lock.withLock { cache in
+      cache.forgetAll(except: keys)
       for name in handle.names() {
         let isTemporary = name.hasPrefix(Self.temporaryPrefix)
         let isUnused = name.hasSuffix(".elf") && !keys.contains(String(name.dropLast(4)))
@@ -128,10 +151,13 @@ public final class ImageStore: Sendable {
 
   /// How a stored file relates to some bytes.
   private enum Comparison {
-    case missing, same, different
+    case missing, different
+    /// The file holds exactly the bytes; its status was taken before it was read.
+    case same(stat)
   }
 
-  /// Whether the file `name` is missing, holds exactly `bytes`, or holds something else.
+  /// Whether the file `name` is missing, holds exactly `bytes` (with its status, taken before reading), or holds
+  /// something else.
   private func compare(_ bytes: [UInt8], withFileNamed name: String) throws(ImageStoreError) -> Comparison {
     let path = handle.path(of: name)
     let fd = handle.openFile(name, flags: O_RDONLY)
@@ -147,7 +173,7 @@ public final class ImageStore: Sendable {
       if errno == EFBIG { return .different }
       throw .system(path: path, operation: "read", errno: errno)
     }
-    return stored == bytes ? .same : .different
+    return stored == bytes ? .same(status) : .different
   }
 
   /// Writes `bytes` to a new temporary file, fsyncs it, renames it to `name` and fsyncs the directory, so the

@@ -37,6 +37,9 @@ final class ScheduledVM: @unchecked Sendable {
   var control: VMControl? { guest?.control }
   var state: State = .runnable
   var residency: Residency
+  /// True while the VM may not run (`Scheduler.submit(_:name:held:)`): it is admitted and loaded meanwhile,
+  /// but enters a run queue only once released (`Scheduler.release(ids:)`).
+  var held = false
   /// True while the VM is in the gatekeeper's admission queue.
   var awaitingAdmission = false
   /// Worker time the VM has had (CPU time of its slices plus time waiting on its disk), in nanoseconds, on

@@ -182,8 +182,13 @@ public final class Scheduler: Sendable {
   /// budget, a VM created without `resident` waits for admission and is booted by a swap thread; one
   /// restored from a swap image whose guest was idling (`restoredIdle`) stays swapped out, idle, until its
   /// deadline or an interrupt.
-  public func submit(_ guest: GuestVM, name: String) {
+  ///
+  /// A `held` VM is admitted and loaded like any other but never enters a run queue, so it never runs, until
+  /// `release(ids:)`; `discard(ids:)` ends it instead (the daemon holds a new VM while its journal record is
+  /// made durable, so that loading it overlaps the sync and no VM runs unrecorded).
+  public func submit(_ guest: GuestVM, name: String, held: Bool = false) {
     let vm = ScheduledVM(guest: guest, name: name)
+    vm.held = held
     guest.interrupts.setListener { [weak self, weak vm] in
       if let self, let vm { self.interruptRaised(vm) }
     }
@@ -197,13 +202,43 @@ public final class Scheduler: Sendable {
       }
       if vm.residency == .resident {
         state.gatekeeper?.chargeResident(vm)
-        state.runQueue.insert(vm)
-        state.signal(.workAvailable)
+        if !held {
+          state.runQueue.insert(vm)
+          state.signal(.workAvailable)
+        }
       } else if let idle = guest.restoredIdle, guest.interrupts.current == 0 {
         // Like a VM evicted while idle: its timer or an interrupt (the listener is set) wakes it.
         state.enterIdle(vm, until: idle.deadline)
       } else {
         state.makeRunnableElsewhere(vm)
+      }
+    }
+  }
+
+  /// Lets the held VMs `ids` run (one lock section for all): each is queued at once if it is in memory and
+  /// runnable, else as its load completes. Ids of VMs that are not held or not live are passed over.
+  public func release(ids: [UInt64]) {
+    withState { state in
+      for id in ids {
+        guard let vm = state.registry[id], vm.held else { continue }
+        vm.held = false
+        if vm.state == .runnable && vm.residency == .resident { state.queueResident(vm) }
+      }
+    }
+  }
+
+  /// Ends the held VMs `ids` without any of them ever running: each is stopped, then finished at once if it is
+  /// not in memory, else by a worker before any KVM_RUN (`GuestVM.runSlice` checks the stop first), or as its
+  /// load completes. Their reports go to `onFinish` like any other. Ids of VMs that are not held or not live are
+  /// passed over.
+  public func discard(ids: [UInt64]) {
+    withState { state in
+      for id in ids {
+        guard let vm = state.registry[id], vm.held else { continue }
+        vm.control?.markExpired()
+        vm.held = false
+        state.timeoutPassed(vm)
+        if vm.state == .runnable && vm.residency == .resident { state.queueResident(vm) }
       }
     }
   }

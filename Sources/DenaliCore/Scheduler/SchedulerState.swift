@@ -207,7 +207,9 @@ struct SchedulerState {
   /// credit: a VM that waited (idle, or out of memory) runs before those that used up their quantum, and one
   /// that waited long does not bring back a debt of CPU time to collect from the others. A VM that has never
   /// run starts at the clock plus the credit instead (`newVMFloor`).
+  /// A held VM is not queued: `Scheduler.release(ids:)` queues it.
   mutating func queueResident(_ vm: ScheduledVM) {
+    guard !vm.held else { return }
     let floor =
       vm.accounting.timesScheduled == 0
       ? newVMFloor : virtualClock > settings.sleeperCredit ? virtualClock - settings.sleeperCredit : 0

@@ -1,5 +1,6 @@
 // BaselineProgram.swift: runs the C baseline (kvm-baseline) and reads its lines of integer figures.
 import ArgumentParser
+import DenaliCommandLine
 import Foundation
 
 /// The minimal C KVM program every benchmark compares against.
@@ -8,15 +9,7 @@ struct BaselineProgram {
   let path: String
 
   /// `kvm-baseline` beside this executable (SwiftPM builds both into the same folder).
-  static var defaultPath: String { besideThisProgram("kvm-baseline") }
-
-  /// The program `name` in this program's folder (/proc/self/exe resolved, else argv[0]): `swift build` and
-  /// `make install` put denalid, denali-bench, kvm-baseline and tap-echo side by side.
-  static func besideThisProgram(_ name: String) -> String {
-    let executable =
-      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(name).path
-  }
+  static var defaultPath: String { siblingProgram("kvm-baseline") }
 
   /// Runs one of its timed loops (`hypercalls`, `switch`), which prints one line `COUNT NANOSECONDS`; returns the
   /// nanoseconds, throwing unless COUNT is `count` (of `what`, for the message).

@@ -1,7 +1,8 @@
-// BenchmarkDaemon.swift: a `denalid serve` child process in a private temporary directory, for benchmarks that
-// measure the daemon through its control API.
 import ArgumentParser
 import ControlAPI
+// BenchmarkDaemon.swift: a `denalid serve` child process in a private temporary directory, for benchmarks that
+// measure the daemon through its control API.
+import DenaliCommandLine
 import Foundation
 import Glibc
 import SystemCalls
@@ -34,7 +35,7 @@ final class BenchmarkDaemon {
   }
 
   /// The `denalid` beside this program: the one the child runs.
-  static var executable: String { BaselineProgram.besideThisProgram("denalid") }
+  static var executable: String { siblingProgram("denalid") }
 
   /// The child's process id, while it runs.
   var processIdentifier: Int32? { process.map(\.processIdentifier) }

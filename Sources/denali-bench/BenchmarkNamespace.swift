@@ -1,6 +1,7 @@
+import ArgumentParser
 // BenchmarkNamespace.swift: runs a network benchmark inside a network namespace of its own: the command re-runs
 // itself there (created before, deleted after), so its TAP devices and traffic never touch the host's network.
-import ArgumentParser
+import DenaliCommandLine
 import Foundation
 
 /// The namespace a network benchmark measures in.
@@ -29,7 +30,7 @@ enum BenchmarkNamespace {
   }
 
   /// This executable's path (it runs itself again inside the namespace).
-  static var executable: String { BaselineProgram.besideThisProgram("denali-bench") }
+  static var executable: String { siblingProgram("denali-bench") }
 
   /// Whether `tool` is an executable on PATH (or in /usr/sbin, /sbin).
   static func isInstalled(_ tool: String) -> Bool {

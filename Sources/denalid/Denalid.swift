@@ -24,7 +24,7 @@ struct Denalid: ParsableCommand {
     version: BuildVersion.description,
     subcommands: [
       RunCommand.self, ServeCommand.self, SpawnCommand.self, KillCommand.self, ListCommand.self,
-      InspectCommand.self, LogsCommand.self, StatsCommand.self, DiskCommand.self,
+      InspectCommand.self, LogsCommand.self, StatsCommand.self, DiskCommand.self, BenchCommand.self,
     ]
   )
 

@@ -91,6 +91,17 @@ struct CommandLineTests {
     )
   }
 
+  @Test("denalid bench runs denali-bench from its folder with the same arguments and exit status")
+  func benchForwards() throws {
+    guard let list = try denalid(["bench", "--help"]), let web = try denalid(["bench", "web", "--help"]),
+      let wrong = try denalid(["bench", "no-such-benchmark"])
+    else { return }
+    #expect(list.status == 0 && list.stdout.contains("USAGE: denali-bench"), "\(list.stdout) \(list.stderr)")
+    #expect(list.stdout.contains("web") && list.stdout.contains("spawn"), "\(list.stdout)")
+    #expect(web.status == 0 && web.stdout.contains("--clients") && web.stdout.contains("--hundred-thousand"))
+    #expect(wrong.status != 0 && wrong.stderr.contains("no-such-benchmark"), "\(wrong.status) \(wrong.stderr)")
+  }
+
   @Test("--version: the package version and the git commit the binary was built from")
   func version() throws {
     guard let result = try denalid(["--version"]) else { return }

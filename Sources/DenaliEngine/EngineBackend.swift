@@ -64,7 +64,11 @@ final class EngineBackend: ControlBackend, Sendable {
   private let builder: VMBuilder
   /// The scheduler running the VMs (internal for tests).
   let scheduler: Scheduler
-  private let journal: VMJournal
+  /// The journal, behind a lock that each change to it holds together with the table change it records: a create
+  /// appends its records and enters its VMs into the table under it, and a rewrite (compaction, stop) takes its
+  /// snapshot of the table and writes it under it, so no rewrite can drop records appended for VMs not yet in the
+  /// table (lock order: this one, then the table's).
+  private let journal: Locked<VMJournal>
   private let images: ImageStore
   private let layout: StateLayout
   private let settings: Settings
@@ -88,7 +92,7 @@ final class EngineBackend: ControlBackend, Sendable {
   ) {
     self.builder = builder
     self.scheduler = scheduler
-    self.journal = journal
+    self.journal = Locked(journal)
     self.images = images
     self.layout = layout
     self.settings = settings
@@ -189,8 +193,20 @@ final class EngineBackend: ControlBackend, Sendable {
       for id in ids { table.awaitingDurability[id] = .some(nil) }
     }
     for item in built { scheduler.submit(item.guest, name: "vm \(item.entry.record.id)", held: true) }
+    // Journaled VMs are kept even if a stop began meanwhile: the stop records them, and they start after it.
+    let earlyReports: [VMReport]
     do {
-      try journal.recordCreated(built.map(\.entry.record))
+      earlyReports = try journal.withLock { (journal) throws(VMJournalError) in
+        try journal.recordCreated(built.map(\.entry.record))
+        return table.withLock { table in
+          for item in built { table.entries[item.entry.record.id] = item.entry }
+          table.reserved -= built.count
+          table.reservations[firstID] = nil
+          table.createdTotal += UInt64(built.count)
+          table.journalAppends += 1
+          return ids.compactMap { id in table.awaitingDurability.removeValue(forKey: id) ?? nil }
+        }
+      }
     } catch {
       table.withLock { table in
         for id in ids { table.awaitingDurability[id] = nil }
@@ -202,15 +218,6 @@ final class EngineBackend: ControlBackend, Sendable {
       }
       release(firstID: firstID, count: built.count, names: request.names, reservation: firstID)
       throw .hostError("cannot record the VMs in the state directory (nothing was created): \(error)")
-    }
-    // Journaled VMs are kept even if a stop began meanwhile: the stop records them, and they start after it.
-    let earlyReports = table.withLock { table in
-      for item in built { table.entries[item.entry.record.id] = item.entry }
-      table.reserved -= built.count
-      table.reservations[firstID] = nil
-      table.createdTotal += UInt64(built.count)
-      table.journalAppends += 1
-      return ids.compactMap { id in table.awaitingDurability.removeValue(forKey: id) ?? nil }
     }
     scheduler.release(ids: ids)
     for report in earlyReports { finished(report) }
@@ -335,7 +342,7 @@ final class EngineBackend: ControlBackend, Sendable {
       // The daemon gave up before the engine ran (its checks after the privilege drop failed): nothing ran,
       // so the journal and swap files stay as they were found; put back the clean-stop marker recovery removed.
       if previousStopWasClean { writeCleanStopMarker() }
-      journal.close()
+      journal.withLock { $0.close() }
       return
     }
     logger.notice("stopping: writing every VM to its swap file")
@@ -351,24 +358,27 @@ final class EngineBackend: ControlBackend, Sendable {
     // them into the records.
     let statuses = Dictionary(uniqueKeysWithValues: scheduler.snapshot().map { ($0.id, $0) })
     let readings = portReadings(of: nil)
-    let (sortedEntries, next) = table.withLock { table in
-      (table.entries.values.sorted { $0.record.id < $1.record.id }, table.nextID)
-    }
-    let records = sortedEntries.map { entry in
-      var record = entry.record
-      record.console = entry.console.contents
-      record.usage = table.withLock { _ in entry.usage(status: statuses[record.id], nic: readings[record.id]?.counters)
+    journal.withLock { journal in
+      let (sortedEntries, next) = table.withLock { table in
+        (table.entries.values.sorted { $0.record.id < $1.record.id }, table.nextID)
       }
-      return record
+      let records = sortedEntries.map { entry in
+        var record = entry.record
+        record.console = entry.console.contents
+        record.usage = table.withLock { _ in
+          entry.usage(status: statuses[record.id], nic: readings[record.id]?.counters)
+        }
+        return record
+      }
+      do {
+        try journal.rewrite(records, nextID: next)
+        if unsaved.isEmpty { writeCleanStopMarker() }
+        logger.notice("saved \(records.count) VM records (\(records.filter { $0.end == nil }.count) live)")
+      } catch {
+        logger.error("cannot rewrite the VM table at stop (the journal written so far stays valid): \(error)")
+      }
+      journal.close()
     }
-    do {
-      try journal.rewrite(records, nextID: next)
-      if unsaved.isEmpty { writeCleanStopMarker() }
-      logger.notice("saved \(records.count) VM records (\(records.filter { $0.end == nil }.count) live)")
-    } catch {
-      logger.error("cannot rewrite the VM table at stop (the journal written so far stays valid): \(error)")
-    }
-    journal.close()
   }
 
   /// Creates the clean-stop marker (best effort: without it the next start restores as after a crash): a new,
@@ -414,7 +424,9 @@ final class EngineBackend: ControlBackend, Sendable {
     guard let result else { return }
     if network != nil { portReleases.wake() }
     do {
-      try journal.recordEnded(id: report.id, end: result.end, at: result.at, usage: result.usage)
+      try journal.withLock { (journal) throws(VMJournalError) in
+        try journal.recordEnded(id: report.id, end: result.end, at: result.at, usage: result.usage)
+      }
     } catch {
       logger.error("vm \(report.id): cannot record its end (it may be restarted after a crash): \(error)")
     }
@@ -464,16 +476,20 @@ final class EngineBackend: ControlBackend, Sendable {
 
   /// Rewrites the journal when appends have grown it well past the table it describes.
   private func compactJournalIfLarge() {
-    let snapshot: (records: [VMRecord], nextID: UInt64)? = table.withLock { table in
-      guard table.journalAppends > max(settings.journalCompactionAppends, table.entries.count / 8) else { return nil }
-      table.journalAppends = 0
-      return (table.entries.values.sorted { $0.record.id < $1.record.id }.map(\.record), table.nextID)
-    }
-    guard let snapshot else { return }
-    do {
-      try journal.rewrite(snapshot.records, nextID: snapshot.nextID)
-    } catch {
-      logger.warning("cannot compact the VM journal (it keeps growing, nothing is lost): \(error)")
+    journal.withLock { journal in
+      let snapshot: (records: [VMRecord], nextID: UInt64)? = table.withLock { table in
+        guard table.journalAppends > max(settings.journalCompactionAppends, table.entries.count / 8) else {
+          return nil
+        }
+        table.journalAppends = 0
+        return (table.entries.values.sorted { $0.record.id < $1.record.id }.map(\.record), table.nextID)
+      }
+      guard let snapshot else { return }
+      do {
+        try journal.rewrite(snapshot.records, nextID: snapshot.nextID)
+      } catch {
+        logger.warning("cannot compact the VM journal (it keeps growing, nothing is lost): \(error)")
+      }
     }
   }
 }

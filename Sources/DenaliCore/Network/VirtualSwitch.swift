@@ -96,6 +96,8 @@ public final class VirtualSwitch: Sendable {
     var forwarded: UInt64 = 0
     var nextCandidate: UInt32
     var started = false, stopping = false, threadRunning = false
+    /// The switch thread holds a batch it took and has not finished carrying.
+    var carrying = false
   }
 
   private let state: Monitor<State, Condition>
@@ -250,6 +252,20 @@ public final class VirtualSwitch: Sendable {
     link?.stop()
   }
 
+  /// Waits until the switch has carried every frame queued so far (its round is empty and no batch is in hand), or
+  /// its thread has stopped, or `limit` has passed: counters read after it count every frame sent before the call.
+  /// Returns false when frames were still in flight at the limit.
+  public func settle(within limit: Duration) -> Bool {
+    let deadline = monotonicNanoseconds() &+ nanoseconds(limit)
+    return state.withLock(waiting: { state in
+      if !state.threadRunning || (state.transmitRound.isEmpty && !state.carrying) { return .done(true) }
+      let now = monotonicNanoseconds()
+      guard now < deadline else { return .done(false) }
+      // The switch thread does not announce the end of each batch (its hot path): look again each millisecond.
+      return .wait(.changed, until: min(deadline, now &+ 1_000_000))
+    })
+  }
+
   /// One frame taken from a sender, with what to do with it.
   private struct Work {
     let frame: [UInt8]
@@ -262,9 +278,11 @@ public final class VirtualSwitch: Sendable {
     batch.reserveCapacity(Self.batchSize)
     while true {
       let (proceed, link): (Bool, (any NetworkUplink)?) = state.withLock(waiting: { state in
+        state.carrying = false
         if state.stopping { return .done((false, nil)) }
         if state.transmitRound.isEmpty { return .wait(.changed, until: nil) }
         takeBatch(into: &batch, from: &state)
+        state.carrying = true
         return .done((true, state.uplink))
       })
       guard proceed else { break }

@@ -203,6 +203,8 @@ struct RunCommand: ParsableCommand {
       printError("denalid: ... and \(faultLines - Self.faultLinesShown) more faulted VMs")
     }
     if let fabric, total > 1 || network.netStats {
+      // Frames the guests sent just before they ended may still be in the switch's hands: count them first.
+      _ = fabric.settle(within: .seconds(5))
       let accounting = Dictionary(reports.map { ($0.id, $0.accounting) }, uniquingKeysWith: { first, _ in first })
       for line in network.report(ports: ports, fabric: fabric, accounting: accounting) { printError(line) }
     }

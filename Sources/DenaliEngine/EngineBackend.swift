@@ -194,9 +194,11 @@ final class EngineBackend: ControlBackend, Sendable {
     }
     for item in built { scheduler.submit(item.guest, name: "vm \(item.entry.record.id)", held: true) }
     // Journaled VMs are kept even if a stop began meanwhile: the stop records them, and they start after it.
-    let earlyReports: [VMReport]
+    // The entries are read for the answer here, under the table's lock and before the VMs are released: once they
+    // run, a VM that ends at once has its entry written by `finished` on a worker.
+    let (earlyReports, infos): ([VMReport], [VMInfo])
     do {
-      earlyReports = try journal.withLock { (journal) throws(VMJournalError) in
+      (earlyReports, infos) = try journal.withLock { (journal) throws(VMJournalError) in
         try journal.recordCreated(built.map(\.entry.record))
         return table.withLock { table in
           for item in built { table.entries[item.entry.record.id] = item.entry }
@@ -204,7 +206,11 @@ final class EngineBackend: ControlBackend, Sendable {
           table.reservations[firstID] = nil
           table.createdTotal += UInt64(built.count)
           table.journalAppends += 1
-          return ids.compactMap { id in table.awaitingDurability.removeValue(forKey: id) ?? nil }
+          let now = (monotonicNanoseconds(), Date())
+          return (
+            ids.compactMap { id in table.awaitingDurability.removeValue(forKey: id) ?? nil },
+            built.map { $0.entry.info(status: nil, now: now) }
+          )
         }
       }
     } catch {
@@ -222,7 +228,6 @@ final class EngineBackend: ControlBackend, Sendable {
     scheduler.release(ids: ids)
     for report in earlyReports { finished(report) }
     compactJournalIfLarge()
-    let infos = built.map { $0.entry.info(status: nil, now: (monotonicNanoseconds(), Date())) }
     return VMCreationResult(
       created: infos.map {
         var info = $0

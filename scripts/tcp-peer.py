@@ -421,7 +421,7 @@ def time_wait_reuse(host, port, device, quiet):
     if not first.startswith(b"HTTP/1.1 200"):
         done(False, f"time-wait-reuse: the first GET got {first[:40]!r}")
     # Our SYN's sequence number (from the SYN-ACK), and the moment the server took our FIN (its ACK of it).
-    segments, isn, since, deadline = [], None, None, time.monotonic() + 20
+    isn, since, deadline = None, None, time.monotonic() + 20
     while since is None and time.monotonic() < deadline:
         for flags, _, ack, _ in segments_from(sniffer, host, port, local_port, 0.1):
             if flags & 0x12 == 0x12:

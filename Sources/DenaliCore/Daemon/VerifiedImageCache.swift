@@ -116,12 +116,10 @@ struct VerifiedImageCache {
   /// True when the file's change time is at least `settledNanoseconds` before the real-time clock now (a
   /// change time in the future, after the clock was set back, is not settled).
   func isSettled(_ status: stat) -> Bool {
-    var now = timespec()
-    guard clock_gettime(CLOCK_REALTIME, &now) == 0 else { return false }
-    let nowNanoseconds = now.tv_sec.multipliedReportingOverflow(by: 1_000_000_000)
-    let changeNanoseconds = status.st_ctim.tv_sec.multipliedReportingOverflow(by: 1_000_000_000)
-    guard !nowNanoseconds.overflow, !changeNanoseconds.overflow else { return false }
-    return changeNanoseconds.partialValue + status.st_ctim.tv_nsec + settledNanoseconds
-      <= nowNanoseconds.partialValue + now.tv_nsec
+    let (seconds, overflow) = status.st_ctim.tv_sec.multipliedReportingOverflow(by: 1_000_000_000)
+    let (changed, carry) = seconds.addingReportingOverflow(status.st_ctim.tv_nsec)
+    let (settled, late) = changed.addingReportingOverflow(settledNanoseconds)
+    guard !overflow, !carry, !late else { return false }
+    return settled <= Int(truncatingIfNeeded: wallClockNanoseconds())
   }
 }

@@ -18,7 +18,8 @@ public final class VCPU {
     self.fd = fd
     self.machine = machine
     self.mapping = RunMapping(pointer: pointer, size: mmapSize)
-    self.kicker = VCPUKicker(mapping: mapping)
+    let (slot, word) = machine.system.runWatchdog.reserveSlot()
+    self.kicker = VCPUKicker(mapping: mapping, runWord: word, watchdogSlot: slot)
     machine.system.runWatchdog.register(kicker)
   }
 

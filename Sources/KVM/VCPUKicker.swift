@@ -9,35 +9,35 @@ import Synchronization
 public final class VCPUKicker: Sendable {
   private let mapping: RunMapping
   private let runningThread = Atomic<UInt>(0)
-  /// KVM_RUN calls entered so far (the watchdog compares it across its periods).
-  private let runs = Atomic<UInt64>(0)
+  /// Where the run watchdog reads whether this vCPU is inside `KVM_RUN`, and in which run.
+  let runWord: RunWord
+  /// The vCPU's place in the run watchdog's table.
+  let watchdogSlot: Int
   /// Set by `requestExit()` until the run it ends takes it.
   private let exitRequested = Atomic<Bool>(false)
   /// Set by the run watchdog until the run it ends takes it.
   private let checkRequested = Atomic<Bool>(false)
 
-  init(mapping: RunMapping) { self.mapping = mapping }
+  init(mapping: RunMapping, runWord: RunWord, watchdogSlot: Int) {
+    self.mapping = mapping
+    self.runWord = runWord
+    self.watchdogSlot = watchdogSlot
+  }
 
   func enter() {
-    runs.wrappingAdd(1, ordering: .relaxed)
+    runWord.enter()
     runningThread.store(UInt(pthread_self()), ordering: .sequentiallyConsistent)
   }
 
-  func leave() { runningThread.store(0, ordering: .sequentiallyConsistent) }
+  func leave() {
+    runningThread.store(0, ordering: .sequentiallyConsistent)
+    runWord.leave()
+  }
 
   /// Makes the current or next `KVM_RUN` of this vCPU return as soon as possible.
   public func requestExit() {
     exitRequested.store(true, ordering: .sequentiallyConsistent)
     kick()
-  }
-
-  /// For the run watchdog's quick look: whether the vCPU seems to be inside `KVM_RUN` (a relaxed load).
-  var isInRun: Bool { runningThread.load(ordering: .relaxed) != 0 }
-
-  /// For the run watchdog: whether the vCPU is inside `KVM_RUN` now, and how many runs it has entered.
-  func snapshot() -> (inRun: Bool, runs: UInt64) {
-    let thread = runningThread.load(ordering: .sequentiallyConsistent)
-    return (thread != 0, runs.load(ordering: .sequentiallyConsistent))
   }
 
   /// For the run watchdog: ends the current run so that its owner can look at the vCPU.

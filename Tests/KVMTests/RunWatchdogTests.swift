@@ -21,6 +21,32 @@ struct RunWatchdogTests {
     #expect(try vcpu.registers().rip == 0x1000, "the guest is still in its loop")
   }
 
+  @Test("the watchdog's table follows vCPUs as they come and go: past its first chunk, and in a reused slot")
+  func tableFollowsVCPUs() throws {
+    guard FileManager.default.fileExists(atPath: "/dev/kvm") else { return }
+    let system = try KVMSystem(runWatchdogPeriod: .milliseconds(20))
+    // 1,100 vCPUs (the table's chunks hold 1,024 words): the last one's slot is in the second chunk.
+    var spare: [VCPU] = []
+    for _ in 0..<3 {
+      let vm = try system.createVirtualMachine()
+      for id in 0..<(spare.count < 1_000 ? 500 : 99) { spare.append(try vm.createVCPU(id: UInt32(id))) }
+    }
+    let (_, _, beyondFirstChunk) = try realModeGuest(system, code: [0xEB, 0xFE])
+    // An unwatched vCPU would loop for ever: an owner's request ends the run after 10 s instead (.interrupted).
+    let kicker = beyondFirstChunk.kicker
+    DispatchQueue.global().asyncAfter(deadline: .now() + 10) { kicker.requestExit() }
+    #expect(try beyondFirstChunk.run() == .longRun, "a vCPU in the second chunk is watched")
+    // Free slots, then take one again: the new vCPU is watched in the reused slot.
+    spare.removeLast(100)
+    let (_, _, reused) = try realModeGuest(system, code: [0xEB, 0xFE])
+    let reusedKicker = reused.kicker
+    DispatchQueue.global().asyncAfter(deadline: .now() + 10) { reusedKicker.requestExit() }
+    let started = ContinuousClock.now
+    #expect(try reused.run() == .longRun, "a vCPU in a reused slot is watched")
+    #expect(ContinuousClock.now - started < .seconds(5))
+    #expect(spare.count == 999)
+  }
+
   @Test("an owner's requestExit reads as .interrupted; the next run that lasts a period as .longRun")
   func ownerRequestWins() throws {
     guard FileManager.default.fileExists(atPath: "/dev/kvm") else { return }

@@ -91,6 +91,12 @@ static inline uint32_t ckvm_run_internal_suberror(const struct kvm_run *run) { r
 /** Reads the type of a KVM_EXIT_SYSTEM_EVENT. */
 static inline uint32_t ckvm_run_system_event_type(const struct kvm_run *run) { return run->system_event.type; }
 
+/** Publishes a word another thread reads (the run watchdog's in-run table): a release store. */
+static inline void ckvm_word_store(uint64_t *word, uint64_t value) { __atomic_store_n(word, value, __ATOMIC_RELEASE); }
+
+/** Reads a word another thread publishes with ckvm_word_store: an acquire load. */
+static inline uint64_t ckvm_word_load(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
+
 /** Sets kvm_run.immediate_exit with a release store, so a racing KVM_RUN returns EINTR at once. */
 static inline void ckvm_run_set_immediate_exit(struct kvm_run *run, uint8_t value) {
   __atomic_store_n(&run->immediate_exit, value, __ATOMIC_RELEASE);

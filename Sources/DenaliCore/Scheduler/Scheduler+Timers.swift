@@ -13,9 +13,8 @@ extension Scheduler {
       let now = monotonicNanoseconds()
       // Each VM a timer queues signals one worker (`queueResident`): a lone wake-up wakes one worker, not all.
       state.fireTimers(now: now)
-      var earliest = state.timers.earliestDeadline.map {
-        $0 &+ (state.timers.liveCount > Self.batchingThreshold ? Self.timerSlack : 0)
-      }
+      // Each timer may fire up to its leeway late: one wake-up then serves every VM due by then.
+      var earliest = state.timers.nextWake(now: now)
       if let gatekeeper = state.gatekeeper, gatekeeper.waitingCount > 0 {
         state.admitWaitingVMs()
         earliest = min(earliest ?? .max, now &+ Self.admissionRetry)

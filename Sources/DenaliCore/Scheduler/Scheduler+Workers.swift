@@ -6,14 +6,10 @@ import ThreadConfinement
 extension Scheduler {
   func workerLoop(_ index: Int) {
     ThreadConfinement.enter(.worker)
-    // The thread's CPU clock at the end of its last slice, while nothing but picking the next VM came after it:
-    // a slice is charged from there (one clock read per slice instead of two; the few microseconds of picking
-    // it are part of its charge). Cleared after other work (a finished VM's release and report).
-    var cpuMark: UInt64?
+    var clock = SliceClock()
     while let vm = nextSlice(worker: index) {
-      if let report = runSlice(of: vm, worker: index, cpuMark: &cpuMark) {
+      if let report = runSlice(of: vm, worker: index, clock: &clock) {
         // The GuestVM was released when runSlice returned: "finished" means its resources are gone.
-        cpuMark = nil
         retire(report)
       }
     }
@@ -48,9 +44,10 @@ extension Scheduler {
 
   /// Runs one slice of `vm` on this worker and records it. Returns the VM's report when it finished;
   /// its last reference (the local `guest`) is dropped as this function returns.
-  private func runSlice(of vm: ScheduledVM, worker: Int, cpuMark: inout UInt64?) -> VMReport? {
+  private func runSlice(of vm: ScheduledVM, worker: Int, clock: inout SliceClock) -> VMReport? {
     guard let guest = withState({ _ in vm.guest }) else { return nil }
-    let cpuBefore = cpuMark ?? threadCPUNanoseconds()
+    clock.sliceStarts()
+    let wallBefore = monotonicNanoseconds()
     let waitBefore = guest.disk.waitNanoseconds
     let guestBefore = guest.statistics.guestNanoseconds
     let guestCPUBefore = guest.statistics.guestCPUNanoseconds
@@ -60,10 +57,8 @@ extension Scheduler {
     } catch {
       end = .finished(.hostFailed(reason: "\(error)"))
     }
-    let cpuAfter = threadCPUNanoseconds()
-    cpuMark = cpuAfter
-    let cpu = cpuAfter &- cpuBefore
     let deviceWait = guest.disk.waitNanoseconds &- waitBefore
+    let cpu = clock.charge(wall: monotonicNanoseconds() &- wallBefore, waited: deviceWait)
     // Read outside the scheduler's lock: a port takes its own lock and then the scheduler's to raise an
     // interrupt, so the reverse order would deadlock.
     let network = guest.network.port?.counters

@@ -91,11 +91,6 @@ public final class Scheduler: Sendable {
 
   /// The configuration in force.
   public let configuration: Configuration
-  /// With more pending deadlines than this, the timer thread batches: it sleeps until the earliest deadline
-  /// plus `timerSlack`, and one wake-up serves every VM due by then (Denali's batched timer interrupts).
-  static let batchingThreshold = 100
-  /// The most a timer fires late because of batching, in nanoseconds.
-  static let timerSlack: UInt64 = 1_000_000
   /// How long admission may wait before the timer thread asks the gatekeeper again (victims may have
   /// become evictable, or a failed swap-out's backoff may have ended).
   static let admissionRetry: UInt64 = 20_000_000
@@ -189,9 +184,11 @@ public final class Scheduler: Sendable {
   public func submit(_ guest: GuestVM, name: String, held: Bool = false) {
     let vm = ScheduledVM(guest: guest, name: name)
     vm.held = held
-    guest.interrupts.setListener { [weak self, weak vm] in
-      if let self, let vm { self.interruptRaised(vm) }
-    }
+    // The listener names the VM by id and identity, not by a weak reference: a weak reference gives the object a
+    // side table, and every retain and release of it (dozens per wake-up) then takes the slow path through it.
+    let id = vm.id
+    let identity = ObjectIdentifier(guest)
+    guest.interrupts.setListener { [weak self] in self?.interruptRaised(id: id, guest: identity) }
     withState { state in
       state.live += 1
       state.registry[vm.id] = vm
@@ -245,8 +242,10 @@ public final class Scheduler: Sendable {
 
   /// Makes an idle VM runnable when a device raises one of its interrupts, or ends one stopped through its
   /// `VMControl` (at once if swapped out, else at its next slice).
-  private func interruptRaised(_ vm: ScheduledVM) {
+  private func interruptRaised(id: UInt64, guest: ObjectIdentifier) {
     withState { state in
+      // A VM that has finished is no longer registered (nor is its guest's listener set).
+      guard let vm = state.registry[id], let current = vm.guest, ObjectIdentifier(current) == guest else { return }
       if vm.state != .finished, vm.control?.hasExpired == true {
         state.timeoutPassed(vm)
       } else if vm.state == .idle {

@@ -163,7 +163,9 @@ struct SchedulerState {
     vm.idleGeneration &+= 1
     if let deadline {
       vm.hasWakeTimer = true
-      addTimer(at: deadline, .wake(vm, generation: vm.idleGeneration))
+      let now = monotonicNanoseconds()
+      let leeway = TimerLeeway.forDuration(deadline > now ? deadline - now : 0)
+      addTimer(at: deadline, leeway: leeway, .wake(vm, generation: vm.idleGeneration))
     }
   }
 
@@ -256,10 +258,11 @@ struct SchedulerState {
 
   // MARK: Timers
 
-  /// Adds a deadline, waking the timer thread if it would sleep past it.
-  mutating func addTimer(at deadline: UInt64, _ kind: TimerEntry.Kind) {
-    timers.add(at: deadline, kind)
-    wakeTimerThread(by: deadline)
+  /// Adds a deadline that may fire up to `leeway` nanoseconds late, waking the timer thread if it would sleep past
+  /// that.
+  mutating func addTimer(at deadline: UInt64, leeway: UInt64 = 0, _ kind: TimerEntry.Kind) {
+    timers.add(at: deadline, leeway: leeway, kind)
+    wakeTimerThread(by: deadline.addingReportingOverflow(leeway).overflow ? .max : deadline &+ leeway)
   }
 
   /// Signals the timer thread if it would otherwise sleep past `deadline`.

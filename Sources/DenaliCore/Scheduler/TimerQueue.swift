@@ -1,5 +1,6 @@
 // TimerQueue.swift: every deadline the scheduler keeps (idle timeouts, run timeouts) in one min-heap whose
-// size stays proportional to the live deadlines, however many idles end early.
+// size stays proportional to the live deadlines, however many idles end early, and when the timer thread must
+// next wake for them given each one's leeway.
 import HeapModule
 
 /// The scheduler's deadlines. Not thread-safe: the scheduler uses it with its lock held.
@@ -9,8 +10,15 @@ import HeapModule
 /// entries are skipped when they come due and compacted away once they outnumber the live ones, so a VM
 /// woken early 100,000 times leaves no trail of entries behind (they once pushed every timer in the
 /// process into the batched mode, and kept finished VMs' records alive until their old deadlines).
+///
+/// Each entry may fire up to its leeway late. The heap is ordered by deadline, so the earliest entry's latest time
+/// bounds every entry whose leeway is the maximum; entries with less leeway also keep their latest time in a second
+/// heap of plain numbers, so that a short sleep behind a long one is not fired up to the long one's leeway late.
 struct TimerQueue {
   private var heap = Heap<TimerEntry>()
+  /// The latest times of entries with less than the maximum leeway (some possibly fired or stale already: waking
+  /// for one of those is harmless), dropped once they pass.
+  private var preciseLatest = Heap<UInt64>()
   private var nextSequence: UInt64 = 0
   /// Entries in the heap whose purpose ended before their deadline.
   private var staleCount = 0
@@ -19,15 +27,27 @@ struct TimerQueue {
   var liveCount: Int { heap.count - staleCount }
 
   /// Entries in the heap, live or stale (for tests: stays O(live)).
-  var storedEntries: Int { heap.count }
+  var storedEntries: Int { heap.count + preciseLatest.count }
 
   /// The earliest stored deadline (possibly a stale one: waking for it early is harmless).
   var earliestDeadline: UInt64? { heap.min?.deadline }
 
-  /// Adds a deadline.
-  mutating func add(at deadline: UInt64, _ kind: TimerEntry.Kind) {
+  /// When the timer thread must wake next so that no entry fires later than its leeway allows (nil: no entry).
+  /// Forgets the latest times of precise entries that are already past `now` (their entries are due, and fire
+  /// at this wake-up).
+  mutating func nextWake(now: UInt64) -> UInt64? {
+    while let first = preciseLatest.min, first <= now { _ = preciseLatest.removeMin() }
+    let coarse = heap.min?.latest
+    guard let precise = preciseLatest.min else { return coarse }
+    return min(coarse ?? .max, precise)
+  }
+
+  /// Adds a deadline that may fire up to `leeway` nanoseconds late.
+  mutating func add(at deadline: UInt64, leeway: UInt64, _ kind: TimerEntry.Kind) {
     nextSequence &+= 1
-    heap.insert(TimerEntry(deadline: deadline, sequence: nextSequence, kind: kind))
+    let entry = TimerEntry(deadline: deadline, leeway: leeway, sequence: nextSequence, kind: kind)
+    heap.insert(entry)
+    if leeway < TimerLeeway.maximum { preciseLatest.insert(entry.latest) }
   }
 
   /// Removes and returns the earliest entry due at `now` that is still live, skipping stale ones.
@@ -48,6 +68,8 @@ struct TimerQueue {
     staleCount += 1
     guard staleCount > heap.count / 2 + 32 else { return }
     heap = Heap(heap.unordered.filter { !$0.isStale })
+    // The precise latest times of stale entries go too: each live precise entry gives its own back.
+    preciseLatest = Heap(heap.unordered.lazy.filter { $0.leeway < TimerLeeway.maximum }.map(\.latest))
     staleCount = 0
   }
 }

@@ -13,7 +13,8 @@ public struct VMStatistics: Sendable {
   public var idles: UInt64 = 0
   /// Wall time spent inside KVM_RUN (the guest's own work, its exits included), nanoseconds.
   public var guestNanoseconds: UInt64 = 0
-  /// Thread CPU time spent inside KVM_RUN while `GuestCPUMeasurement` was on, nanoseconds.
+  /// Thread CPU time spent inside KVM_RUN while `GuestCPUMeasurement` was on, nanoseconds (an estimate when it
+  /// samples: each timed run counted as many times as the sampling interval).
   public var guestCPUNanoseconds: UInt64 = 0
   /// Saved MSRs a swap-in could not restore: not saved on this KVM, or refused by it (0 unless the image came
   /// from another kernel).
@@ -59,6 +60,9 @@ public final class GuestVM {
   /// The idle the guest has waited in since its last slice ended; nil when it is not idling (cleared when
   /// it next runs).
   private var idleWait: IdleWait?
+  /// Draws which KVM_RUNs `GuestCPUMeasurement` times when it samples (each with probability 1/N, so the estimate
+  /// is unbiased however few runs a VM makes in the measured window).
+  private lazy var cpuSampleDraws = SplitMix64(seed: configuration.id)
 
   /// How long an idle lasts.
   private enum IdleWait {
@@ -380,15 +384,15 @@ public final class GuestVM {
       if control.hasExpired { return .finished(.timedOut) }
       refreshVirtualRegisters(machine)
       let probing = machine.progress.isProbing
-      let measuring = GuestCPUMeasurement.isOn
-      let cpuBefore = probing || measuring ? threadCPUNanoseconds() : 0
+      let measuring = takesCPUSample()
+      let cpuBefore = probing || measuring != 0 ? threadCPUNanoseconds() : 0
       let entered = monotonicNanoseconds()
       let exit = try machine.vcpu.run()
       statistics.guestNanoseconds &+= monotonicNanoseconds() &- entered
-      if probing || measuring {
+      if probing || measuring != 0 {
         let used = threadCPUNanoseconds() &- cpuBefore
         if probing { machine.progress.addProbeTime(used) }
-        if measuring { statistics.guestCPUNanoseconds &+= used }
+        statistics.guestCPUNanoseconds &+= used &* measuring
       }
       statistics.exits.count(exit)
       switch try handle(exit, machine) {
@@ -412,6 +416,13 @@ public final class GuestVM {
         return .idle(until: deadline)
       }
     }
+  }
+
+  /// How many times the coming KVM_RUN's thread CPU time counts for `GuestCPUMeasurement`: 0 when it is not timed.
+  private func takesCPUSample() -> UInt64 {
+    let interval = GuestCPUMeasurement.samplingInterval
+    guard interval > 1 else { return interval }
+    return cpuSampleDraws.next() % interval == 0 ? interval : 0
   }
 
   /// Ends an idle whose timeout passed: raises the timer bit, which is delivered when the guest next runs.

@@ -165,6 +165,7 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     SystemCallRule(__NR_fallocate),
     SystemCallRule(__NR_lseek),
     SystemCallRule(__NR_syncfs),
+    SystemCallRule(__NR_sync_file_range),  // a swap-out starts its pages' writeback before the batch's syncfs
     SystemCallRule(__NR_getdents64),
     // TrustedDirectory's path walk reads the links on the way (relative to the directory it holds).
     SystemCallRule(__NR_readlinkat, anyOf: [[relativeToDirectory]]),

@@ -41,6 +41,13 @@ struct PendingSwapWrite {
   let bytesWritten: UInt64
   /// Pages this write stored (changed and not zero).
   let pagesWritten: Int
+
+  /// Pages of the file still dirty in the page cache (writeback not yet started), or nil when the kernel cannot
+  /// tell (`cachestat`, Linux 6.5).
+  var dirtyPages: Int64? {
+    let count = swap_dirty_pages(fd)
+    return count >= 0 ? count : nil
+  }
 }
 
 /// A loaded image: the opaque machine state and the page entries, with the pages already in memory.
@@ -197,6 +204,8 @@ public final class SwapFile {
         segmentLength: UInt32(segmentBytes.count), segmentCRC: segmentCRC, fileEnd: fileEnd,
         liveBytes: Self.dataStart + UInt64(entries.count) * Self.pageSize + UInt64(segmentBytes.count))
       try Self.writeAll(fd: fd, path: path, superblock(for: commit), at: UInt64(commit.slot) * Self.pageSize)
+      // The segment and superblock go to the disk now too; the pages went after each run (PageWriter).
+      Self.startWriteback(fd: fd, from: 0, count: 0)
       return PendingSwapWrite(
         fd: fd, fresh: fresh, commit: commit, entries: entries, bytesWritten: fileEnd - start,
         pagesWritten: writer.pagesWritten)
@@ -447,6 +456,14 @@ public final class SwapFile {
 
   // MARK: Helpers
 
+  /// Starts writing `count` bytes of the file from `offset` (0: to its end) to the disk without waiting, so that
+  /// the disk works while the next pages and VMs of the batch are checksummed and copied, and the batch's sync
+  /// waits only for the rest. Only a head start: the sync still makes everything durable (and reports any write
+  /// error), so a failure here changes nothing and is not reported.
+  fileprivate static func startWriteback(fd: Int32, from offset: UInt64, count: UInt64) {
+    _ = swap_start_writeback(fd, Int64(clamping: offset), Int64(clamping: count))
+  }
+
   fileprivate static func writeAll(fd: Int32, path: String, _ bytes: [UInt8], at offset: UInt64) throws(SwapError) {
     let ok = bytes.withUnsafeBytes { buffer in
       transferAll(count: buffer.count) { done in
@@ -458,7 +475,8 @@ public final class SwapFile {
   }
 }
 
-/// Appends whole pages to a file with few system calls: gathers runs of pages into one pwritev.
+/// Appends whole pages to a file with few system calls: gathers runs of pages into one pwritev, and starts each
+/// run's writeback as soon as it is written.
 private struct PageWriter {
   let fd: Int32
   let path: String
@@ -515,6 +533,7 @@ private struct PageWriter {
       }
       skip = remaining
     }
+    SwapFile.startWriteback(fd: fd, from: batchStart, count: offset - batchStart)
     batch.removeAll(keepingCapacity: true)
     batchStart = offset
   }

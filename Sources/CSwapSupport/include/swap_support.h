@@ -1,5 +1,5 @@
 /* swap_support.h: helpers for swap files: CRC-32C checksums, all-zero page detection, syncfs, early writeback,
- * dirty pages. */
+ * page-cache state, direct I/O. */
 #ifndef SWAP_SUPPORT_H
 #define SWAP_SUPPORT_H
 
@@ -22,5 +22,12 @@ int swap_start_writeback(int fd, int64_t offset, int64_t length);
 
 /** The pages of `fd` dirty in the page cache (cachestat(2)), or -1 with errno when the kernel cannot tell. */
 int64_t swap_dirty_pages(int fd);
+
+/** The pages of `length` bytes of `fd` from `offset` (0: to the end) in the page cache (cachestat(2)), or -1 with
+ *  errno when the kernel cannot tell. */
+int64_t swap_cached_pages(int fd, uint64_t offset, uint64_t length);
+
+/** O_DIRECT (which Swift's Glibc module does not export). */
+int swap_direct_io_flag(void);
 
 #endif /* SWAP_SUPPORT_H */

@@ -12,7 +12,8 @@ import Synchronization
 struct SwapBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "swap",
-    abstract: "Swap-out and swap-in throughput (MiB/s) beside dd's direct-I/O write and read bandwidth, bracketing each.",
+    abstract:
+      "Swap-out and swap-in throughput (MiB/s) beside dd's direct-I/O write and read bandwidth, bracketing each.",
     discussion: """
       Boots --vms memcheck VMs of --memory each; every guest fills --fill-kib of its memory with its pattern
       and idles. Then, --rounds times: all are swapped out in batches of --batch (each batch made durable by one
@@ -178,11 +179,13 @@ struct SwapBenchmark: Benchmark {
       let inRate = Double(bytesIn) / 1_048_576 / inTime
       results.append(
         Round(
-          swapOutBytes: bytesOut, swapOutSeconds: outTime, swapOutMibPerSecond: outRate, swapOutCpuSeconds: outCPUSeconds,
+          swapOutBytes: bytesOut, swapOutSeconds: outTime, swapOutMibPerSecond: outRate,
+          swapOutCpuSeconds: outCPUSeconds,
           ddWriteBeforeMibPerSecond: writeBefore, ddWriteAfterMibPerSecond: writeAfter,
           swapInBytes: bytesIn, swapInSeconds: inTime, swapInMibPerSecond: inRate, swapInCpuSeconds: inCPUSeconds,
           ddReadBeforeMibPerSecond: readBefore, ddReadAfterMibPerSecond: readAfter,
-          swapOutRatio: outRate / ((writeBefore + writeAfter) / 2), swapInRatio: inRate / ((readBefore + readAfter) / 2)))
+          swapOutRatio: outRate / ((writeBefore + writeAfter) / 2), swapInRatio: inRate / ((readBefore + readAfter) / 2)
+        ))
       printError("denali-bench swap: round \(round + 1) of \(rounds) done")
     }
     guests.removeAll()

@@ -155,7 +155,9 @@ struct SwapFileTests {
     #expect(dirty * 8 < Int64(Self.pages), "\(dirty) of \(Self.pages) pages still dirty after the write")
   }
 
-  @Test("a swap-in of a file not in the page cache reads its pages with O_DIRECT (the cache stays empty) and still refuses a corrupted page")
+  @Test(
+    "a swap-in of a file not in the page cache reads its pages with O_DIRECT (the cache stays empty) and still refuses a corrupted page"
+  )
   func coldLoadReadsDirect() throws {
     // /var/tmp: a disk-backed file system (tmpfs has no direct I/O to speak of, and its pages are the file).
     let directory = "/var/tmp/denali-swapfile-\(UUID().uuidString)"
@@ -189,7 +191,9 @@ struct SwapFileTests {
     let restored = try GuestMemory(size: Self.memorySize)
     _ = try file.load(into: restored)
     let sample = [0, 1, 255, 256, 300, Self.pages - 1]
-    #expect(try contents(of: restored, pages: sample) == Dictionary(uniqueKeysWithValues: sample.map { ($0, values[$0] ?? 0) }))
+    #expect(
+      try contents(of: restored, pages: sample)
+        == Dictionary(uniqueKeysWithValues: sample.map { ($0, values[$0] ?? 0) }))
     // Read through the cache, all 512 page records would be in it now; read directly, only the segment is.
     let cached = try #require(cachedPages())
     #expect(cached < 16, "\(cached) pages of the file cached after a cold swap-in")

@@ -574,7 +574,8 @@ private struct PageReader {
 
   /// Queues reading the page at file offset `offset` into `destination`.
   mutating func read(into destination: UnsafeMutableRawPointer, at offset: UInt64) throws(SwapError) {
-    if !batch.isEmpty, batchStart + UInt64(batch.count) * SwapFile.pageSize != offset || batch.count == Self.batchLimit {
+    if !batch.isEmpty, batchStart + UInt64(batch.count) * SwapFile.pageSize != offset || batch.count == Self.batchLimit
+    {
       try flush()
     }
     if batch.isEmpty { batchStart = offset }

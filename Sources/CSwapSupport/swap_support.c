@@ -1,7 +1,10 @@
-/* swap_support.c: CRC-32C (hardware or table), all-zero page detection and syncfs for swap files. */
+/* swap_support.c: CRC-32C (hardware or table), all-zero page detection, syncfs, early writeback, the page-cache
+ * state of swap files (cachestat) and the O_DIRECT flag. */
 #define _GNU_SOURCE
 #include "swap_support.h"
 
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string.h>
@@ -67,3 +70,41 @@ int swap_page_is_zero(const void *data, size_t length) {
 }
 
 int swap_syncfs(int fd) { return syncfs(fd); }
+
+int swap_start_writeback(int fd, int64_t offset, int64_t length) {
+  return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}
+
+/* cachestat(2) (Linux 6.5), called by number: glibc has no wrapper. */
+#ifndef SYS_cachestat
+#define SYS_cachestat 451
+#endif
+
+struct swap_cachestat_range {
+  uint64_t offset;
+  uint64_t length;
+};
+
+struct swap_cachestat {
+  uint64_t cached, dirty, writeback, evicted, recently_evicted;
+};
+
+/* The page-cache state of `length` bytes of `fd` from `offset` (0: to the end); 0, or -1 with errno. */
+static int swap_cachestat(int fd, uint64_t offset, uint64_t length, struct swap_cachestat *status) {
+  struct swap_cachestat_range range = {offset, length};
+  return syscall(SYS_cachestat, fd, &range, status, 0) == 0 ? 0 : -1;
+}
+
+int64_t swap_dirty_pages(int fd) {
+  struct swap_cachestat status;
+  if (swap_cachestat(fd, 0, 0, &status) != 0) return -1;
+  return (int64_t)status.dirty;
+}
+
+int64_t swap_cached_pages(int fd, uint64_t offset, uint64_t length) {
+  struct swap_cachestat status;
+  if (swap_cachestat(fd, offset, length, &status) != 0) return -1;
+  return (int64_t)status.cached;
+}
+
+int swap_direct_io_flag(void) { return O_DIRECT; }

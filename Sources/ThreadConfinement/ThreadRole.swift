@@ -153,6 +153,9 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     SystemCallRule(__NR_close),
   ]
 
+  /// cachestat(2) (Linux 6.5), which this libc's headers do not name yet.
+  static let cachestat: Int32 = 451
+
   /// Files under directories the thread holds (the state directory's swap/, disks/, images-store/): never
   /// relative to the working directory. openat itself is listed per role.
   static let directoryFiles: [SystemCallRule] = [
@@ -165,6 +168,8 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     SystemCallRule(__NR_fallocate),
     SystemCallRule(__NR_lseek),
     SystemCallRule(__NR_syncfs),
+    SystemCallRule(__NR_sync_file_range),  // a swap-out starts its pages' writeback before the batch's syncfs
+    SystemCallRule(cachestat),  // a swap-in reads a file whose pages are not cached with O_DIRECT
     SystemCallRule(__NR_getdents64),
     // TrustedDirectory's path walk reads the links on the way (relative to the directory it holds).
     SystemCallRule(__NR_readlinkat, anyOf: [[relativeToDirectory]]),

@@ -1,5 +1,5 @@
-// SwapBenchmark.swift: `denali-bench swap`: swap-out and swap-in throughput of whole VMs, beside the disk's
-// own sequential write and read bandwidth (dd with direct I/O) measured in the same run.
+// SwapBenchmark.swift: `denali-bench swap`: swap-out and swap-in throughput of whole VMs, each beside the disk's
+// own sequential write and read bandwidth (dd with direct I/O) measured just before and just after it.
 import ArgumentParser
 import DenaliCommandLine
 import DenaliCore
@@ -7,21 +7,27 @@ import Foundation
 import KVM
 import Synchronization
 
-/// `denali-bench swap`: fills N memcheck VMs, swaps them all out (batched syncs, as the gatekeeper does)
-/// and back in from a cold page cache, and compares with dd on the same directory.
+/// `denali-bench swap`: fills N memcheck VMs, then in each of --rounds rounds swaps them all out (batched syncs,
+/// as the gatekeeper does) and back in from a cold page cache, each phase bracketed by dd on the same directory.
 struct SwapBenchmark: Benchmark {
   static let configuration = CommandConfiguration(
     commandName: "swap",
-    abstract: "Swap-out and swap-in throughput (MiB/s, VMs/s) beside dd's direct-I/O write and read bandwidth.",
+    abstract:
+      "Swap-out and swap-in throughput (MiB/s) beside dd's direct-I/O write and read bandwidth, bracketing each.",
     discussion: """
       Boots --vms memcheck VMs of --memory each; every guest fills --fill-kib of its memory with its pattern
-      and idles. All are then swapped out in batches of --batch (each batch made durable by one syncfs, as
-      the gatekeeper does), the page cache is dropped (as root; otherwise the read figure is marked warm),
-      and all are swapped back in, into the machine shells (KVM VM, vCPU, memory) the swap-outs gave back to the
-      pool, as the daemon does. Both run on --swap-threads threads taking the next batch or VM from one queue, as
-      the daemon's swap threads do (with the default batch of 32 and 32 VMs the swap-out is one batch on one
-      thread, as the daemon's would be). The disk's own bandwidth comes from dd with O_DIRECT in the same
-      directory over the same number of bytes (write with conv=fsync, then read). Ratios are ours / dd's.
+      and idles. Then, --rounds times: all are swapped out in batches of --batch (each batch made durable by one
+      syncfs, as the gatekeeper does; every round writes whole images to new files, as a VM's first swap-out does), the page cache is dropped
+      (as root; otherwise the read figure is marked warm), and all are swapped back in (every page checked against
+      its checksum), into the machine shells (KVM VM, vCPU, memory) the swap-outs gave back to the pool, as the
+      daemon does. Both run on --swap-threads threads taking the next batch or VM from one queue, as the daemon's
+      swap threads do (with the default batch of 32 and 32 VMs the swap-out is one batch on one thread, as the
+      daemon's would be).
+      The baseline is the disk's own bandwidth measured by dd in the same directory over about the same bytes,
+      1 MiB requests with O_DIRECT: its write (oflag=direct conv=fsync) just before and just after each swap-out,
+      its read (iflag=direct) just before and just after each swap-in, each timed by dd itself. A round's ratio is
+      ours over the mean of the two dd figures bracketing it; the summary gives the median over the rounds and
+      the lowest and highest round. Every round counts: none is dropped.
       """
   )
 
@@ -37,6 +43,9 @@ struct SwapBenchmark: Benchmark {
   @Option(help: "Swap-outs made durable by one sync.")
   var batch: Int = 32
 
+  @Option(help: "Rounds of swap-out and swap-in, each phase bracketed by dd.")
+  var rounds: Int = 3
+
   @Option(help: "Threads doing the swap I/O, as the daemon's --swap-threads (the same default).")
   var swapThreads: Int = SwapOptions.defaultSwapThreads
 
@@ -50,20 +59,49 @@ struct SwapBenchmark: Benchmark {
   @OptionGroup
   var output: ReportOptions
 
-  /// What `swap` reports: whole VMs swapped out and back in, beside dd's direct-I/O bandwidth in the same directory.
+  /// One round: the swap-out between dd's writes just before and after it, the swap-in between dd's reads.
+  struct Round: Encodable {
+    /// Swap-out: bytes written, seconds, MiB/s, and the process's CPU seconds meanwhile (every thread).
+    let swapOutBytes: UInt64, swapOutSeconds: Double, swapOutMibPerSecond: Double, swapOutCpuSeconds: Double
+    /// dd's direct write just before and just after the swap-out (MiB/s).
+    let ddWriteBeforeMibPerSecond: Double, ddWriteAfterMibPerSecond: Double
+    /// Swap-in: bytes read, seconds, MiB/s, and the process's CPU seconds meanwhile (every thread).
+    let swapInBytes: UInt64, swapInSeconds: Double, swapInMibPerSecond: Double, swapInCpuSeconds: Double
+    /// dd's direct read just before and just after the swap-in (MiB/s).
+    let ddReadBeforeMibPerSecond: Double, ddReadAfterMibPerSecond: Double
+    /// Ours over the mean of the two dd figures bracketing it.
+    let swapOutRatio: Double, swapInRatio: Double
+  }
+
+  /// The median and the extremes of one ratio over the rounds.
+  struct Spread: Encodable {
+    /// The median (the mean of the middle two for an even count), the lowest and the highest.
+    let median: Double, lowest: Double, highest: Double
+
+    init(_ values: [Double]) {
+      let sorted = values.sorted()
+      let middle = sorted.count / 2
+      median = sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+      lowest = sorted.first ?? 0
+      highest = sorted.last ?? 0
+    }
+  }
+
+  /// What `swap` reports: whole VMs swapped out and back in, round by round, beside dd's direct-I/O bandwidth
+  /// in the same directory just before and after each phase.
   struct Figures: Encodable {
     /// VMs, guest memory per VM, KiB of data each, swap-outs per sync.
     let vms: Int, memoryBytes: UInt64, fillKib: Int, batch: Int
     /// Threads doing the swap I/O.
     let swapThreads: Int
-    /// Swap-out: bytes written, seconds, VMs per second.
-    let swapOutBytes: UInt64, swapOutSeconds: Double, swapOutVmsPerSecond: Double
-    /// Swap-in: bytes read, seconds, VMs per second, and whether the page cache was dropped first (as root).
-    let swapInBytes: UInt64, swapInSeconds: Double, swapInVmsPerSecond: Double, swapInColdCache: Bool
-    /// MiB dd wrote and read.
+    /// Whether the page cache was dropped before every swap-in (as root).
+    let swapInColdCache: Bool
+    /// MiB dd wrote and read in each pass.
     let ddMib: Int
-    /// MiB per second: swap-out beside dd's write, swap-in beside dd's read.
-    let swapOutMibPerSecond: Comparison<Double>, swapInMibPerSecond: Comparison<Double>
+    /// Every round, in order.
+    let rounds: [Round]
+    /// Swap-out over dd's write, swap-in over dd's read: median and extremes over the rounds.
+    let swapOutRatio: Spread, swapInRatio: Spread
   }
 
   func validate() throws {
@@ -71,6 +109,7 @@ struct SwapBenchmark: Benchmark {
     guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     guard swapThreads >= 1, swapThreads <= 64 else { throw ValidationError("--swap-threads must be between 1 and 64") }
     guard fillKib >= 4 else { throw ValidationError("--fill-kib must be at least 4") }
+    guard rounds >= 1, rounds <= 100 else { throw ValidationError("--rounds must be between 1 and 100") }
   }
 
   func run() throws {
@@ -110,74 +149,107 @@ struct SwapBenchmark: Benchmark {
       }
     }
 
-    // Swap out, in batches with one sync each, and back in, one VM at a time: both on --swap-threads threads, as
-    // the daemon's swap threads take eviction batches and loads from one queue.
-    let files = guests.map { SwapFile(store: store, vmID: $0.configuration.id, memorySize: memorySize) }
-    // SAFETY (threads): onSwapThreads hands each index to one thread once, so every VM and its file are used
+    // dd's file, over about the bytes a swap-out writes (the data, and per VM its superblocks, segment and the
+    // guest's own pages).
+    let dd = DirectIOBaseline(
+      path: "\(state.path)/dd.bench", megabytes: max(16, (vms * (fillKib + 64) + 1023) / 1024))
+    defer { dd.remove() }
+    var results: [Round] = []
+    var coldCache = true
+    for round in 0..<rounds {
+      // Every round writes whole images to new files, as the first swap-out of a VM does: the last round's files
+      // are deleted first (and the deletion made durable, outside the measure), and new SwapFile records made.
+      if round > 0 {
+        for vm in guests { unlink(store.path(forVM: vm.configuration.id)) }
+        sync()
+      }
+      let files = guests.map { SwapFile(store: store, vmID: $0.configuration.id, memorySize: memorySize) }
+      let writeBefore = try dd.write()
+      let outCPU = processCPUNanoseconds()
+      let (bytesOut, outTime) = try swapOut(guests, to: files, store: store)
+      let outCPUSeconds = Double(processCPUNanoseconds() &- outCPU) / 1e9
+      let writeAfter = try dd.write()
+      coldCache = dropPageCache() && coldCache
+      let readBefore = try dd.read()
+      let inCPU = processCPUNanoseconds()
+      let (bytesIn, inTime) = try swapIn(guests, from: shells)
+      let inCPUSeconds = Double(processCPUNanoseconds() &- inCPU) / 1e9
+      let readAfter = try dd.read()
+      let outRate = Double(bytesOut) / 1_048_576 / outTime
+      let inRate = Double(bytesIn) / 1_048_576 / inTime
+      results.append(
+        Round(
+          swapOutBytes: bytesOut, swapOutSeconds: outTime, swapOutMibPerSecond: outRate,
+          swapOutCpuSeconds: outCPUSeconds,
+          ddWriteBeforeMibPerSecond: writeBefore, ddWriteAfterMibPerSecond: writeAfter,
+          swapInBytes: bytesIn, swapInSeconds: inTime, swapInMibPerSecond: inRate, swapInCpuSeconds: inCPUSeconds,
+          ddReadBeforeMibPerSecond: readBefore, ddReadAfterMibPerSecond: readAfter,
+          swapOutRatio: outRate / ((writeBefore + writeAfter) / 2), swapInRatio: inRate / ((readBefore + readAfter) / 2)
+        ))
+      printError("denali-bench swap: round \(round + 1) of \(rounds) done")
+    }
+    guests.removeAll()
+
+    let figures = Figures(
+      vms: vms, memoryBytes: memorySize, fillKib: fillKib, batch: batch, swapThreads: swapThreads,
+      swapInColdCache: coldCache, ddMib: dd.megabytes, rounds: results,
+      swapOutRatio: Spread(results.map(\.swapOutRatio)), swapInRatio: Spread(results.map(\.swapInRatio)))
+    try report(figures) { printTable(figures) }
+  }
+
+  /// Swaps every guest out to its file in `files`, in batches with one sync each, on --swap-threads threads (as
+  /// the daemon's swap threads take eviction batches from one queue); returns the bytes written and the seconds.
+  private func swapOut(_ guests: [GuestVM], to files: [SwapFile], store: SwapStore) throws -> (UInt64, Double) {
+    // SAFETY (threads): onSwapThreads hands each batch to one thread once, so every VM and its file are used
     // by one thread at a time, and the arrays are only read while the threads run.
     nonisolated(unsafe) let shared = (guests: guests, files: files)
     let (batch, vms) = (batch, vms)
-    let bytesOut = Atomic<UInt64>(0)
-    let outStart = ContinuousClock.now
+    let bytes = Atomic<UInt64>(0)
+    let start = ContinuousClock.now
     try onSwapThreads(swapThreads, count: (vms + batch - 1) / batch) { index in
       let range = index * batch..<min((index + 1) * batch, vms)
       for result in GuestVM.swapOut(range.map { (shared.guests[$0], shared.files[$0]) }, store: store) {
         switch result.result {
-        case .success(let written): bytesOut.add(written.bytes, ordering: .relaxed)
+        case .success(let written): bytes.add(written.bytes, ordering: .relaxed)
         case .failure(let error): throw ValidationError("swap-out failed: \(error)")
         }
       }
     }
-    let outTime = (ContinuousClock.now - outStart).inSeconds
-    let coldCache = dropPageCache()
+    return (bytes.load(ordering: .relaxed), (ContinuousClock.now - start).inSeconds)
+  }
 
-    let pagesIn = Atomic<Int>(0)
-    let inStart = ContinuousClock.now
+  /// Swaps every guest back in, one VM at a time per thread on --swap-threads threads (as the daemon's swap threads
+  /// take loads), into shells from `shells`; returns the bytes read and the seconds.
+  private func swapIn(_ guests: [GuestVM], from shells: ShellPool) throws -> (UInt64, Double) {
+    // SAFETY (threads): onSwapThreads hands each index to one thread once; the array is only read.
+    nonisolated(unsafe) let shared = guests
+    let pages = Atomic<Int>(0)
+    let start = ContinuousClock.now
     try onSwapThreads(swapThreads, count: vms) { index in
-      pagesIn.add(try shared.guests[index].swapIn(from: shells), ordering: .relaxed)
+      pages.add(try shared[index].swapIn(from: shells), ordering: .relaxed)
     }
-    let inTime = (ContinuousClock.now - inStart).inSeconds
-    let bytesIn = UInt64(pagesIn.load(ordering: .relaxed)) * 4096
-    let bytesWritten = bytesOut.load(ordering: .relaxed)
-    guests.removeAll()
-
-    // The disk's own bandwidth over the same number of bytes.
-    let megabytes = max(16, Int((bytesWritten + (1 << 20) - 1) >> 20))
-    let ddFile = "\(state.path)/dd.bench"
-    let ddWrite = try timeCommand(
-      "/bin/dd",
-      ["if=/dev/zero", "of=\(ddFile)", "bs=1M", "count=\(megabytes)", "oflag=direct", "conv=fsync", "status=none"])
-    _ = dropPageCache()
-    let ddRead = try timeCommand("/bin/dd", ["if=\(ddFile)", "of=/dev/null", "bs=1M", "iflag=direct", "status=none"])
-    unlink(ddFile)
-
-    let figures = Figures(
-      vms: vms, memoryBytes: memorySize, fillKib: fillKib, batch: batch, swapThreads: swapThreads,
-      swapOutBytes: bytesWritten,
-      swapOutSeconds: outTime,
-      swapOutVmsPerSecond: Double(vms) / outTime, swapInBytes: bytesIn, swapInSeconds: inTime,
-      swapInVmsPerSecond: Double(vms) / inTime, swapInColdCache: coldCache, ddMib: megabytes,
-      swapOutMibPerSecond: Comparison(Double(bytesWritten) / 1_048_576 / outTime, Double(megabytes) / ddWrite),
-      swapInMibPerSecond: Comparison(Double(bytesIn) / 1_048_576 / inTime, Double(megabytes) / ddRead))
-    try report(figures) { printTable(figures) }
+    return (UInt64(pages.load(ordering: .relaxed)) * 4096, (ContinuousClock.now - start).inSeconds)
   }
 
   /// The figures for people.
   private func printTable(_ figures: Figures) {
-    let (outMiB, ddWriteMiB) = (figures.swapOutMibPerSecond.denalid, figures.swapOutMibPerSecond.baseline)
-    let (inMiB, ddReadMiB) = (figures.swapInMibPerSecond.denalid, figures.swapInMibPerSecond.baseline)
     print(
-      "swap benchmark: \(vms) VMs of \(memory.memory.size), \(fillKib) KiB of data each, batches of \(batch) per sync, \(swapThreads) swap threads"
+      "swap benchmark: \(vms) VMs of \(memory.memory.size), \(fillKib) KiB of data each, batches of \(batch) per sync, \(swapThreads) swap threads, \(figures.rounds.count) rounds"
     )
     print(
-      "  swap-out: \(decimal(Double(figures.swapOutBytes) / 1_048_576)) MiB in \(decimal(figures.swapOutSeconds * 1000)) ms: \(decimal(outMiB)) MiB/s, \(decimal(figures.swapOutVmsPerSecond)) VMs/s"
+      "  baseline: dd, 1 MiB O_DIRECT requests over \(figures.ddMib) MiB in the same directory, just before and just after each phase (write: oflag=direct conv=fsync; read: iflag=direct)"
     )
+    for (index, round) in figures.rounds.enumerated() {
+      print(
+        "  round \(index + 1): swap-out \(decimal(Double(round.swapOutBytes) / 1_048_576)) MiB in \(decimal(round.swapOutSeconds * 1000)) ms: \(decimal(round.swapOutMibPerSecond)) MiB/s, CPU \(decimal(round.swapOutCpuSeconds * 1000)) ms (dd write \(decimal(round.ddWriteBeforeMibPerSecond)) before, \(decimal(round.ddWriteAfterMibPerSecond)) after): \(decimal(round.swapOutRatio))x"
+      )
+      print(
+        "           swap-in\(figures.swapInColdCache ? "" : " (page cache warm: could not drop it)") \(decimal(Double(round.swapInBytes) / 1_048_576)) MiB in \(decimal(round.swapInSeconds * 1000)) ms: \(decimal(round.swapInMibPerSecond)) MiB/s, CPU \(decimal(round.swapInCpuSeconds * 1000)) ms (dd read \(decimal(round.ddReadBeforeMibPerSecond)) before, \(decimal(round.ddReadAfterMibPerSecond)) after): \(decimal(round.swapInRatio))x"
+      )
+    }
+    let (out, into) = (figures.swapOutRatio, figures.swapInRatio)
     print(
-      "  swap-in\(figures.swapInColdCache ? "" : " (page cache warm: could not drop it)"): \(decimal(Double(figures.swapInBytes) / 1_048_576)) MiB in \(decimal(figures.swapInSeconds * 1000)) ms: \(decimal(inMiB)) MiB/s, \(decimal(figures.swapInVmsPerSecond)) VMs/s"
-    )
-    print("  dd (O_DIRECT, \(figures.ddMib) MiB): write \(decimal(ddWriteMiB)) MiB/s, read \(decimal(ddReadMiB)) MiB/s")
-    print(
-      "  ratio to dd: swap-out \(decimal(outMiB / ddWriteMiB))x of write bandwidth, swap-in \(decimal(inMiB / ddReadMiB))x of read bandwidth"
+      "  ratio to dd (median, lowest-highest round): swap-out \(decimal(out.median))x (\(decimal(out.lowest))-\(decimal(out.highest))x) of write bandwidth, swap-in \(decimal(into.median))x (\(decimal(into.lowest))-\(decimal(into.highest))x) of read bandwidth"
     )
   }
 
@@ -187,20 +259,5 @@ struct SwapBenchmark: Benchmark {
     guard let handle = FileHandle(forWritingAtPath: "/proc/sys/vm/drop_caches") else { return false }
     defer { try? handle.close() }
     return (try? handle.write(contentsOf: Data("3\n".utf8))) != nil
-  }
-
-  /// Runs a command and returns its wall time in seconds; throws if it fails.
-  private func timeCommand(_ path: String, _ arguments: [String]) throws -> Double {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let start = ContinuousClock.now
-    try process.run()
-    try waitForExit(process, limit: .seconds(1800), what: "\(path) \(arguments.joined(separator: " "))")
-    guard process.terminationStatus == 0 else {
-      throw ValidationError(
-        "\(path) \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus)")
-    }
-    return (ContinuousClock.now - start).inSeconds
   }
 }

@@ -1,6 +1,8 @@
 // SwapFileTests.swift: the swap-file format on real files: round trips, zero pages, incremental writes, a
 // crash in the middle of a swap-out, corruption refused, and a full disk that loses nothing.
+import CSwapSupport
 import Foundation
+import Glibc
 import KVM
 import Testing
 
@@ -131,6 +133,86 @@ struct SwapFileTests {
     #expect(peak <= bound, "peak \(peak) bytes, bound \(bound)")
     // The peak reaches nearly four images: the bound is what the format needs, not a guess far above it.
     #expect(peak * 10 >= bound * 9, "peak \(peak) bytes, bound \(bound)")
+  }
+
+  @Test("a swap-out's pages are on their way to the disk when its write returns, before the batch's sync")
+  func writebackStartsBeforeTheSync() throws {
+    // /var/tmp: a disk-backed file system (tmpfs pages are never written back).
+    let directory = "/var/tmp/denali-swapfile-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    // Every page non-zero: 512 pages, two runs of 256 for the writer.
+    var contents: [Int: UInt64] = [:]
+    for page in 0..<Self.pages { contents[page] = UInt64(page + 1) }
+    let memory = try memory(contents)
+    let file = SwapFile(path: "\(directory)/vm-4.swap", vmID: 4, memorySize: Self.memorySize)
+    let pending = try file.write(memory: memory, state: [1], previous: nil, changed: nil)
+    defer { file.abandon(pending) }
+    #expect(pending.pagesWritten == Self.pages)
+    // Without the early writeback all 514 pages (and the segment) would still be dirty here: nothing else writes
+    // a 2 MiB file back within seconds. Pages being written or written are no longer dirty.
+    let dirty = try #require(pending.dirtyPages, "cachestat (Linux 6.5) tells the dirty pages of a file")
+    #expect(dirty * 8 < Int64(Self.pages), "\(dirty) of \(Self.pages) pages still dirty after the write")
+  }
+
+  @Test(
+    "a swap-in of a file not in the page cache reads its pages with O_DIRECT (the cache stays empty) and still refuses a corrupted page"
+  )
+  func coldLoadReadsDirect() throws {
+    // /var/tmp: a disk-backed file system (tmpfs has no direct I/O to speak of, and its pages are the file).
+    let directory = "/var/tmp/denali-swapfile-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let path = "\(directory)/vm-5.swap"
+    var values: [Int: UInt64] = [:]
+    for page in 0..<Self.pages { values[page] = UInt64(page) << 16 | 0x5A }
+    let file = SwapFile(path: path, vmID: 5, memorySize: Self.memorySize)
+    let pending = try commit(file, try memory(values), previous: nil, changed: nil)
+
+    /// Makes the file durable and drops it from the page cache (as after a while out of memory); returns the
+    /// pages of it still cached (of the 512 page records, two superblocks and the segment).
+    func evictFromCache() throws -> Int64 {
+      let fd = Glibc.open(path, O_RDWR)
+      try #require(fd >= 0)
+      defer { close(fd) }
+      #expect(fsync(fd) == 0)
+      #expect(posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED)) == 0)
+      return try #require(cachedPages(), "cachestat (Linux 6.5) tells the cached pages of a file")
+    }
+    func cachedPages() -> Int64? {
+      let fd = Glibc.open(path, O_RDONLY)
+      guard fd >= 0 else { return nil }
+      defer { close(fd) }
+      let count = swap_cached_pages(fd, 0, 0)
+      return count >= 0 ? count : nil
+    }
+    #expect(try evictFromCache() < 8, "the file left the page cache")
+
+    let restored = try GuestMemory(size: Self.memorySize)
+    _ = try file.load(into: restored)
+    let sample = [0, 1, 255, 256, 300, Self.pages - 1]
+    #expect(
+      try contents(of: restored, pages: sample)
+        == Dictionary(uniqueKeysWithValues: sample.map { ($0, values[$0] ?? 0) }))
+    // Read through the cache, all 512 page records would be in it now; read directly, only the segment is.
+    let cached = try #require(cachedPages())
+    #expect(cached < 16, "\(cached) pages of the file cached after a cold swap-in")
+
+    // A flipped bit in a page on disk is caught on the direct path too.
+    let fd = Glibc.open(path, O_WRONLY)
+    try #require(fd >= 0)
+    var byte: UInt8 = 0xFF
+    let offset = off_t(try #require(pending.entries.last).offset) + 123
+    #expect(pwrite(fd, &byte, 1, offset) == 1)
+    close(fd)
+    #expect(try evictFromCache() < 8)
+    let scratch = try GuestMemory(size: Self.memorySize)
+    do {
+      _ = try file.load(into: scratch)
+      Issue.record("a corrupted page was loaded")
+    } catch {
+      #expect(error.description.contains("checksum"), "\(error)")
+    }
   }
 
   @Test("a crash in the middle of a swap-out leaves the previous complete image, incremental or fresh")

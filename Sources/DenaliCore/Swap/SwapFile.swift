@@ -41,6 +41,13 @@ struct PendingSwapWrite {
   let bytesWritten: UInt64
   /// Pages this write stored (changed and not zero).
   let pagesWritten: Int
+
+  /// Pages of the file still dirty in the page cache (writeback not yet started), or nil when the kernel cannot
+  /// tell (`cachestat`, Linux 6.5).
+  var dirtyPages: Int64? {
+    let count = swap_dirty_pages(fd)
+    return count >= 0 ? count : nil
+  }
 }
 
 /// A loaded image: the opaque machine state and the page entries, with the pages already in memory.
@@ -197,6 +204,8 @@ public final class SwapFile {
         segmentLength: UInt32(segmentBytes.count), segmentCRC: segmentCRC, fileEnd: fileEnd,
         liveBytes: Self.dataStart + UInt64(entries.count) * Self.pageSize + UInt64(segmentBytes.count))
       try Self.writeAll(fd: fd, path: path, superblock(for: commit), at: UInt64(commit.slot) * Self.pageSize)
+      // The segment and superblock go to the disk now too; the pages went after each run (PageWriter).
+      Self.startWriteback(fd: fd, from: 0, count: 0)
       return PendingSwapWrite(
         fd: fd, fresh: fresh, commit: commit, entries: entries, bytesWritten: fileEnd - start,
         pagesWritten: writer.pagesWritten)
@@ -296,12 +305,17 @@ public final class SwapFile {
     let fd = try open(name, flags: O_RDONLY)
     guard fd >= 0 else { throw .system(path: path, operation: "open", errno: errno) }
     defer { close(fd) }
+    // Decided before the segment is read (which brings its own pages into the cache).
+    let direct = pagesMostlyUncached(fd: fd, commit: commit)
     let (state, entries) = try readSegment(fd: fd, commit: commit)
+    let directFD = direct ? try open(name, flags: O_RDONLY | swap_direct_io_flag()) : -1
+    defer { if directFD >= 0 { close(directFD) } }
     try memory.withRestoringBytes { (all) throws(SwapError) in
       guard let base = all.baseAddress, all.count >= pageCount * Int(Self.pageSize) else {
         throw .notResident(vmID: vmID)
       }
-      var reader = PageReader(fd: fd, path: path)
+      // Without O_DIRECT (a file system that refuses it), through the page cache.
+      var reader = PageReader(fd: directFD >= 0 ? directFD : fd, path: path)
       for entry in entries {
         // SAFETY: entries were checked to name pages below pageCount, which lie inside the view (checked above).
         let destination = base + Int(entry.page) * Int(Self.pageSize)
@@ -319,6 +333,18 @@ public final class SwapFile {
     commit.liveBytes = Self.dataStart + UInt64(entries.count) * Self.pageSize + UInt64(commit.segmentLength)
     committed = commit
     return LoadedSwapImage(state: state, entries: entries, commit: commit)
+  }
+
+  /// Whether most of the file's page records (from the superblocks to `commit`'s segment) are not in the page
+  /// cache: then the load reads them with O_DIRECT, straight from the disk into guest memory in requests of up to
+  /// 4 MiB, instead of into the cache first and copied from there (the cache's pages are allocated, filled and
+  /// copied for nothing: the image is read once). A file still cached (a VM swapped out a moment ago) is read
+  /// from the cache. False when the kernel cannot tell (`cachestat`, Linux 6.5).
+  private func pagesMostlyUncached(fd: Int32, commit: SwapCommit) -> Bool {
+    guard commit.segmentOffset > Self.dataStart else { return false }
+    let length = commit.segmentOffset - Self.dataStart
+    let cached = swap_cached_pages(fd, Self.dataStart, length)
+    return cached >= 0 && UInt64(cached) * 2 < length / Self.pageSize
   }
 
   /// The valid superblocks, newest first.
@@ -447,6 +473,14 @@ public final class SwapFile {
 
   // MARK: Helpers
 
+  /// Starts writing `count` bytes of the file from `offset` (0: to its end) to the disk without waiting, so that
+  /// the disk works while the next pages and VMs of the batch are checksummed and copied, and the batch's sync
+  /// waits only for the rest. Only a head start: the sync still makes everything durable (and reports any write
+  /// error), so a failure here changes nothing and is not reported.
+  fileprivate static func startWriteback(fd: Int32, from offset: UInt64, count: UInt64) {
+    _ = swap_start_writeback(fd, Int64(clamping: offset), Int64(clamping: count))
+  }
+
   fileprivate static func writeAll(fd: Int32, path: String, _ bytes: [UInt8], at offset: UInt64) throws(SwapError) {
     let ok = bytes.withUnsafeBytes { buffer in
       transferAll(count: buffer.count) { done in
@@ -458,7 +492,8 @@ public final class SwapFile {
   }
 }
 
-/// Appends whole pages to a file with few system calls: gathers runs of pages into one pwritev.
+/// Appends whole pages to a file with few system calls: gathers runs of pages into one pwritev, and starts each
+/// run's writeback as soon as it is written.
 private struct PageWriter {
   let fd: Int32
   let path: String
@@ -515,13 +550,14 @@ private struct PageWriter {
       }
       skip = remaining
     }
+    SwapFile.startWriteback(fd: fd, from: batchStart, count: offset - batchStart)
     batch.removeAll(keepingCapacity: true)
     batchStart = offset
   }
 }
 
 /// Reads pages at scattered file offsets into guest memory, merging runs of consecutive offsets into one
-/// preadv.
+/// preadv of up to 1,024 pages (4 MiB; every page and offset is page aligned, as O_DIRECT needs).
 private struct PageReader {
   let fd: Int32
   let path: String
@@ -533,9 +569,13 @@ private struct PageReader {
     self.path = path
   }
 
+  /// Pages per preadv at most (IOV_MAX).
+  private static let batchLimit = 1024
+
   /// Queues reading the page at file offset `offset` into `destination`.
   mutating func read(into destination: UnsafeMutableRawPointer, at offset: UInt64) throws(SwapError) {
-    if !batch.isEmpty, batchStart + UInt64(batch.count) * SwapFile.pageSize != offset || batch.count == 256 {
+    if !batch.isEmpty, batchStart + UInt64(batch.count) * SwapFile.pageSize != offset || batch.count == Self.batchLimit
+    {
       try flush()
     }
     if batch.isEmpty { batchStart = offset }

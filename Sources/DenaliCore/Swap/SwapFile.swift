@@ -308,7 +308,8 @@ public final class SwapFile {
     // Decided before the segment is read (which brings its own pages into the cache).
     let direct = pagesMostlyUncached(fd: fd, commit: commit)
     let (state, entries) = try readSegment(fd: fd, commit: commit)
-    let directFD = direct ? try open(name, flags: O_RDONLY | swap_direct_io_flag()) : -1
+    // A file system that refuses O_DIRECT at open: read through the page cache instead.
+    let directFD = direct ? ((try? open(name, flags: O_RDONLY | swap_direct_io_flag())) ?? -1) : -1
     defer { if directFD >= 0 { close(directFD) } }
     try memory.withRestoringBytes { (all) throws(SwapError) in
       guard let base = all.baseAddress, all.count >= pageCount * Int(Self.pageSize) else {

@@ -26,7 +26,7 @@ struct TimerQueue {
   /// Deadlines still pending (entries in the heap that are not stale).
   var liveCount: Int { heap.count - staleCount }
 
-  /// Entries in the heap, live or stale (for tests: stays O(live)).
+  /// Entries in the heap, live or stale, and precise latest times kept (for tests: stays O(live)).
   var storedEntries: Int { heap.count + preciseLatest.count }
 
   /// The earliest stored deadline (possibly a stale one: waking for it early is harmless).

@@ -81,6 +81,7 @@ final class RunWatchdog: @unchecked Sendable {
       // SAFETY: slot / wordsPerChunk < chunks.count (a chunk was added above when it was not), and the offset is
       // within the chunk.
       let word = RunWord(pointer: chunks[slot / Self.wordsPerChunk] + slot % Self.wordsPerChunk)
+      // SAFETY: the word was just located inside a live chunk; no vCPU owns the slot yet.
       ckvm_word_store(word.pointer, 0)
       return (slot, word)
     }
@@ -113,6 +114,7 @@ final class RunWatchdog: @unchecked Sendable {
       guard slot < kickers.count, kickers[slot] === kicker else { return }
       kickers[slot] = nil
       lastSeen[slot] = 0
+      // SAFETY: the word lies in a chunk that lives as long as the watchdog; its vCPU ran for the last time.
       ckvm_word_store(kicker.runWord.pointer, 0)
       freeSlots.append(slot)
     }

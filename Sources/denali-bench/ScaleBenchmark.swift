@@ -182,7 +182,7 @@ private struct ScaleResult {
   let guestTime: UInt64
   /// Thread CPU time the VMs spent inside KVM_RUN during the window (excludes time the host took the thread away).
   let guestCPU: UInt64
-  /// One KVM_RUN in this many was timed for `guestCPU`.
+  /// Each KVM_RUN was timed for `guestCPU` with probability one in this many.
   let guestCPUSampling: UInt64
   /// The process's CPU time over the window minus `guestCPU`: the daemon's own work.
   var ownCPU: UInt64 { processCPU > guestCPU ? processCPU - guestCPU : 0 }

@@ -23,14 +23,8 @@ struct TimerQueue {
   /// Entries in the heap whose purpose ended before their deadline.
   private var staleCount = 0
 
-  /// Deadlines still pending (entries in the heap that are not stale).
-  var liveCount: Int { heap.count - staleCount }
-
   /// Entries in the heap, live or stale, and precise latest times kept (for tests: stays O(live)).
   var storedEntries: Int { heap.count + preciseLatest.count }
-
-  /// The earliest stored deadline (possibly a stale one: waking for it early is harmless).
-  var earliestDeadline: UInt64? { heap.min?.deadline }
 
   /// When the timer thread must wake next so that no entry fires later than its leeway allows (nil: no entry).
   /// Forgets the latest times of precise entries that are already past `now` (their entries are due, and fire

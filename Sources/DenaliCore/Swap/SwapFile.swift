@@ -315,7 +315,6 @@ public final class SwapFile {
       guard let base = all.baseAddress, all.count >= pageCount * Int(Self.pageSize) else {
         throw .notResident(vmID: vmID)
       }
-      // Without O_DIRECT (a file system that refuses it), through the page cache.
       var reader = PageReader(fd: directFD >= 0 ? directFD : fd, path: path)
       for entry in entries {
         // SAFETY: entries were checked to name pages below pageCount, which lie inside the view (checked above).

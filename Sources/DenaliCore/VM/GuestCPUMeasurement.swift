@@ -14,9 +14,6 @@ public enum GuestCPUMeasurement {
   /// 0: off; N: each KVM_RUN is timed with probability 1/N and a timed one counted N times.
   private static let interval = Atomic<UInt64>(0)
 
-  /// Whether KVM_RUN's thread CPU time is being measured.
-  public static var isOn: Bool { interval.load(ordering: .relaxed) != 0 }
-
   /// One run in how many is timed (0: off).
   public static var samplingInterval: UInt64 { interval.load(ordering: .relaxed) }
 

@@ -332,6 +332,19 @@ final class EngineBackend: ControlBackend, Sendable {
       workers: scheduler.configuration.workers, network: network?.statistics())
   }
 
+  /// What live VMs and reservations hold, all of them and those of `uid` (for limits kept across processes).
+  func holdings(of uid: UInt32) -> WorkerHoldings {
+    table.withLock { table in
+      let (all, own) = table.holdings(of: uid)
+      return WorkerHoldings(all: all, own: own)
+    }
+  }
+
+  /// Which of `names` a VM of this engine has, finished ones it keeps included.
+  func namesInUse(_ names: [String]) -> [String] {
+    table.withLock { table in names.filter { table.names[$0] != nil } }
+  }
+
   func health() -> BackendHealth {
     let (isStopping, kept) = table.withLock { ($0.stopping, $0.entries.count) }
     if isStopping { return BackendHealth(healthy: false, detail: "stopping") }

@@ -27,6 +27,8 @@ public struct EngineConfiguration: Sendable {
   public var network: EngineNetworkConfiguration?
   /// Per-user quotas and the daemon-wide disk limits (none by default).
   public var limits = EngineLimits()
+  /// The lowest id a new VM may take (a VM process's ids start at its own base, so ids are daemon-wide).
+  public var firstID: UInt64 = 1
 
   /// Settings with every field given.
   public init(
@@ -86,7 +88,7 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
     system: system, layout: layout, consoleBytes: settings.consoleBytes, diskImages: SharedDiskImages(store: images))
   let recovery = EngineRecovery.recover(
     journal: journal, images: images, swapStore: store, builder: builder, network: network,
-    keptFinishedVMs: settings.keptFinishedVMs, logger: logger)
+    keptFinishedVMs: settings.keptFinishedVMs, firstID: configuration.firstID, logger: logger)
   if !recovery.guests.isEmpty || recovery.failed > 0 {
     logger.notice(
       "restarting \(recovery.guests.count) VMs after a \(recovery.previousStopWasClean ? "clean stop" : "crash"): \(recovery.fromSwap) from their swap image, \(recovery.fromImage) from their image; \(recovery.failed) could not be restarted"
@@ -107,4 +109,14 @@ public struct EngineStartError: Error, CustomStringConvertible {
 
   /// An error saying `description`.
   init(_ description: String) { self.description = description }
+}
+
+/// Opens (creating what is missing) the state directory at `root` and its folders, before VM processes that keep
+/// their own state inside it start.
+public func prepareEngineState(root: String) throws {
+  do {
+    _ = try EngineBackend.StateLayout.open(root)
+  } catch {
+    throw EngineStartError("state directory \(root): \(error)")
+  }
 }

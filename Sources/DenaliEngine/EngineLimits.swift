@@ -77,7 +77,7 @@ extension EngineLimits {
 }
 
 /// What a set of live (or reserved) VMs holds: their number, guest memory, scratch disk and worst-case swap.
-struct EngineHoldings: Equatable {
+struct EngineHoldings: Equatable, Codable {
   /// VMs.
   var vms = 0
   /// Guest memory, in bytes.

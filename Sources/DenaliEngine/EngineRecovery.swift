@@ -32,20 +32,33 @@ struct EngineRecovery {
   /// removed, and the journal is rewritten to the recovered table.
   static func recover(
     journal: VMJournal, images: ImageStore, swapStore: SwapStore, builder: VMBuilder, network: EngineNetwork?,
-    keptFinishedVMs: Int, logger: Logger
+    keptFinishedVMs: Int, firstID: UInt64 = 1, logger: Logger
   ) -> EngineRecovery {
     var recovery = EngineRecovery()
+    recovery.nextID = firstID
     let layout = builder.layout
     recovery.previousStopWasClean = layout.root.contains(EngineBackend.StateLayout.cleanStopMarker)
     layout.root.remove(EngineBackend.StateLayout.cleanStopMarker)
     let records = journal.recovered
     // Ids of VMs already forgotten (and compacted away) are never given out again.
     recovery.nextID = max(recovery.nextID, journal.recoveredNextID)
+    // A VM process gives out ids from its own range only (the daemon finds a VM's process from its id's leading
+    // digits): a record outside it was not written by this process, and a next id past it would overflow into the
+    // next process's range.
+    let range = firstID / WorkerPoolBackend.idRange * WorkerPoolBackend.idRange
+    let rangeEnd = range + WorkerPoolBackend.idRange
+    if recovery.nextID >= rangeEnd { recovery.nextID = firstID }
+    var outOfRange = 0
     if journal.skippedEntries > 0 {
       // A skipped creation is a VM skipped: its record is torn, corrupt or out of bounds (the reason says which).
       logger.warning(
         "the VM journal had \(journal.skippedEntries) torn, corrupt or out-of-bounds entries; they were skipped: \(journal.skippedReasons.joined(separator: "; "))"
       )
+    }
+    defer {
+      if outOfRange > 0 {
+        logger.warning("the VM journal had \(outOfRange) VMs with ids outside this process's range: they were skipped")
+      }
     }
     let now = Date().timeIntervalSince1970
     var liveIDs = Set<UInt64>()
@@ -53,6 +66,10 @@ struct EngineRecovery {
     // VMs of one image and memory size share one loaded image, as VMs created by one request do.
     var loadedImages: [String: GuestImage] = [:]
     for var record in records {
+      guard record.id >= range, record.id < rangeEnd - 1 else {
+        outOfRange += 1
+        continue
+      }
       recovery.nextID = max(recovery.nextID, record.id + 1)
       if record.end != nil {
         finished.append(finishedEntry(record, consoleBytes: builder.consoleBytes))

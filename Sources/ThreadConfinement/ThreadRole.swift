@@ -25,6 +25,9 @@ public enum ThreadRole: String, Sendable, CaseIterable {
   case apiPool = "api-pool"
   /// `--stop-with-parent`'s thread: polls the parent's pid and signals the process.
   case parentWatch = "parent-watch"
+  /// A VM worker process's channel threads (and the daemon's readers of them): run engine calls as the API pool
+  /// does, and stop the engine as the main thread does.
+  case channel
   /// The main thread once everything runs: waits for the end (a signal, or every VM), then stops.
   case main
 
@@ -42,6 +45,7 @@ public enum ThreadRole: String, Sendable, CaseIterable {
     case .apiPool: "api-pool"
     case .parentWatch: "parent-watch"
     case .main: "main"
+    case .channel: "channel"
     }
   }
 
@@ -89,10 +93,13 @@ public enum ThreadRole: String, Sendable, CaseIterable {
         SystemCallRule(
           __NR_kill, anyOf: [[.init(0, .oneOf([UInt32(bitPattern: getpid())])), .init(1, .oneOf([UInt32(SIGTERM)]))]]),
       ]
+    case .channel:
+      return ThreadRole.apiPool.rules + ThreadRole.main.rules
     case .main:
       return Self.common + [kick] + Self.diskIO + Self.directoryFiles
         + [SystemCallRule(__NR_openat, anyOf: [[Self.relativeToDirectory], [Self.readOnly]])]
         + [SystemCallRule(__NR_rt_sigtimedwait), SystemCallRule(__NR_read), SystemCallRule(__NR_writev)]
+        + [SystemCallRule(__NR_shutdown)]  // closing the channels to VM processes (vm-processes)
         + Self.threadCreation
     }
   }

@@ -68,6 +68,9 @@ struct ConfigurationKey: Sendable {
       },
       values: { [ByteCount.format(UInt64($0.maximumBodySize))] }),
     count("workers", "Worker threads running vCPUs (0: one per core).", \.workers),
+    count(
+      "vm-processes", "Processes the VMs are spread over, each with its own KVM state (1: all in the daemon).",
+      \.vmProcesses),
     count("api-threads", "Threads serving control API calls to the engine.", \.apiThreads),
     count("swap-threads", "Threads doing swap I/O.", \.swapThreads),
     count("keep-finished", "Finished VMs kept for list and inspect.", \.keptFinishedVMs),

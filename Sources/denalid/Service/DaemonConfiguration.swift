@@ -44,6 +44,8 @@ struct DaemonConfiguration: Equatable {
   var maximumBodySize = 64 << 10
   /// Worker threads running vCPUs; 0: one per core.
   var workers = 0
+  /// Processes the VMs are spread over (1: every VM in the daemon's own process).
+  var vmProcesses = 1
   /// Threads serving backend calls for the control API.
   var apiThreads = 4
   /// Threads doing swap I/O.
@@ -166,6 +168,12 @@ struct DaemonConfiguration: Equatable {
       throw .invalid("quota-vms must be from 1 to 1000000, or none")
     }
     guard workers <= 1024 else { throw .invalid("workers must be from 0 (one per core) to 1024") }
+    guard vmProcesses >= 1, vmProcesses <= 64 else { throw .invalid("vm-processes must be from 1 to 64") }
+    if vmProcesses > 1, network != nil {
+      throw .invalid(
+        "vm-processes above 1 cannot be combined with network yet: VMs in different processes would have no switch in common"
+      )
+    }
     guard apiThreads >= 1, apiThreads <= 64 else { throw .invalid("api-threads must be from 1 to 64") }
     guard swapThreads >= 1, swapThreads <= 64 else { throw .invalid("swap-threads must be from 1 to 64") }
     guard keptFinishedVMs <= 1_000_000 else { throw .invalid("keep-finished must be from 0 to 1000000") }
@@ -245,6 +253,24 @@ enum ConfigurationError: Error, CustomStringConvertible {
 }
 
 extension DaemonConfiguration {
+  /// VM process `index`'s engine (of `vmProcesses`): process 0 keeps the state directory itself (so a daemon that
+  /// had one process keeps its VMs), process k its folder `vm-process-k` in it; each gives out ids from its own
+  /// range, holds an equal share of the memory budget, the swap threads and the finished VMs kept; the VM
+  /// limit and quotas stay whole (the daemon checks them across all processes before a create).
+  func engine(vmProcess index: Int) -> EngineConfiguration {
+    var configuration = engine
+    let count = max(1, vmProcesses)
+    if index > 0 { configuration.stateDirectory = Self.vmProcessDirectory(stateDirectory, index) }
+    configuration.firstID = WorkerPoolBackend.firstID(process: index)
+    configuration.memoryBudget = max(2 << 20, memoryBudget / UInt64(count) / (2 << 20) * (2 << 20))
+    configuration.swapThreads = max(1, swapThreads / count)
+    configuration.keptFinishedVMs = (keptFinishedVMs + count - 1) / count
+    return configuration
+  }
+
+  /// The state directory of VM process `index` (above 0) under the daemon's `root`.
+  static func vmProcessDirectory(_ root: String, _ index: Int) -> String { root + "/vm-process-\(index)" }
+
   /// The engine's share of the configuration.
   var engine: EngineConfiguration {
     EngineConfiguration(

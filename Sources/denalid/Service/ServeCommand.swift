@@ -44,6 +44,10 @@ struct ServeCommand: ParsableCommand {
   @Flag(help: "Stop, as on SIGTERM, when the process that started the daemon exits (for tests and benchmarks).")
   var stopWithParent = false
 
+  /// Set by the daemon for the VM processes it starts (`vm-processes`): run VM process K on descriptor 3.
+  @Option(help: .hidden)
+  var vmProcess: Int?
+
   func run() throws {
     let configuration: DaemonConfiguration
     do {
@@ -59,6 +63,13 @@ struct ServeCommand: ParsableCommand {
     if checkConfig {
       StandardStream.write(configuration.rendered, to: 1)
       return
+    }
+    if let vmProcess {
+      guard vmProcess >= 0, vmProcess < configuration.vmProcesses else {
+        printError("denalid: --vm-process \(vmProcess) is not one of this configuration's vm-processes")
+        throw ExitCode(ExitStatus.usage)
+      }
+      throw ExitCode(VMProcessMain.run(index: vmProcess, configuration: configuration))
     }
     throw ExitCode(serve(configuration))
   }
@@ -152,7 +163,7 @@ struct ServeCommand: ParsableCommand {
     }
     let backend: any ControlBackend
     do {
-      backend = try makeControlBackend(configuration: configuration.engine)
+      backend = try makeBackend(configuration)
     } catch {
       logger.critical("cannot start the engine: \(error)")
       return ExitStatus.hostError
@@ -173,7 +184,9 @@ struct ServeCommand: ParsableCommand {
       return ExitStatus.hostError
     }
     do {
-      try AccessCheck.requireWritable(engineStateDirectories(root: configuration.stateDirectory))
+      try AccessCheck.requireWritable(
+        configuration.vmProcesses > 1
+          ? [configuration.stateDirectory] : engineStateDirectories(root: configuration.stateDirectory))
       for warning in try AccessCheck.requireReadable(imageDirectories: configuration.imageDirectories) {
         logger.warning("\(warning)")
       }
@@ -216,6 +229,18 @@ struct ServeCommand: ParsableCommand {
     backend.shutdown()
     logger.notice("stopped")
     return 0
+  }
+
+  /// The engine: in this process, or (`vm-processes` above 1) the router to that many VM processes, started here
+  /// (before privileges are dropped and the system-call filters forbid starting programs).
+  private func makeBackend(_ configuration: DaemonConfiguration) throws -> any ControlBackend {
+    guard configuration.vmProcesses > 1 else { return try makeControlBackend(configuration: configuration.engine) }
+    try prepareEngineState(root: configuration.stateDirectory)
+    let words = (config.map { ["--config", $0] } ?? []) + settings
+    let processes = try VMProcessLauncher.launch(count: configuration.vmProcesses, arguments: words)
+    return WorkerPoolBackend(
+      processes: processes, limits: configuration.engine.limits, maximumVMs: configuration.maximumVMs,
+      afterShutdown: {})
   }
 
   /// The group id for `name` of configuration key `key` (nil for an empty name: for socket-group the daemon's own

@@ -1,0 +1,274 @@
+// WorkerPoolBackend.swift: the engine behind the control API when VMs live in several VM worker processes: each
+// process runs an engine of its own; this one spreads creations over them, keeps names and limits daemon-wide,
+// and finds a VM's process from its id (leading digits) or by asking each for its name.
+import ControlAPI
+import DenaliCore
+import Foundation
+import Logging
+
+/// A `ControlBackend` over VM worker processes.
+public final class WorkerPoolBackend: ControlBackend {
+  /// How many ids each process has: process k gives out ids from `k * idRange + 1` on, so a VM's id names its
+  /// process in its leading digits (VM 5 of process 2 is 2000000000005).
+  public static let idRange: UInt64 = 1_000_000_000_000
+
+  private let processes: [WorkerConnection]
+  private let limits: EngineLimits
+  private let maximumVMs: Int
+  private let logger: Logger
+  private let startedAt = Date()
+  /// Held through each create: names and limits are checked against every process, then the VMs are created,
+  /// with no other create in between.
+  private let creating = Locked(())
+  /// What runs once every process has answered its shutdown call (closing channels, reaping processes).
+  private let afterShutdown: @Sendable () -> Void
+
+  /// A backend over the VM processes `processes` (index order: process k's channel at its descriptor), keeping
+  /// `limits` and `maximumVMs` across all of them; `afterShutdown` runs once every process has stopped its engine.
+  public convenience init(
+    processes: [(pid: Int32, descriptor: Int32)], limits: EngineLimits, maximumVMs: Int,
+    afterShutdown: @escaping @Sendable () -> Void
+  ) {
+    let logger = Logger(label: "denalid.vm-processes")
+    self.init(
+      processes: processes.enumerated().map {
+        WorkerConnection(index: $0.offset, pid: $0.element.pid, descriptor: $0.element.descriptor, logger: logger)
+      }, limits: limits, maximumVMs: maximumVMs, logger: logger, afterShutdown: afterShutdown)
+  }
+
+  /// A backend over `processes` (index order), keeping `limits` and `maximumVMs` across all of them.
+  init(
+    processes: [WorkerConnection], limits: EngineLimits, maximumVMs: Int, logger: Logger,
+    afterShutdown: @escaping @Sendable () -> Void
+  ) {
+    self.processes = processes
+    self.limits = limits
+    self.maximumVMs = maximumVMs
+    self.logger = logger
+    self.afterShutdown = afterShutdown
+  }
+
+  /// The first id process `index` gives out.
+  public static func firstID(process index: Int) -> UInt64 { UInt64(index) * idRange + 1 }
+
+  // MARK: ControlBackend (each method as the protocol documents it)
+
+  /// Starts reading every channel and waits until every process answers (each has replayed its journal).
+  public func start() throws {
+    for process in processes { process.startReader() }
+    for process in processes {
+      guard case .health(let healthy, let detail) = try process.call(.health) else {
+        throw EngineStartError("\(process.label) answered its first call with something else")
+      }
+      guard healthy else { throw EngineStartError("\(process.label) is not well: \(detail)") }
+    }
+    logger.notice("\(processes.count) VM processes ready: \(processes.map { "pid \($0.pid)" }.joined(separator: ", "))")
+  }
+
+  public func createVMs(_ request: VMCreationRequest) throws(ControlBackendError) -> VMCreationResult {
+    try creating.withLock { (_) throws(ControlBackendError) -> VMCreationResult in
+      if let names = request.names {
+        guard Set(names).count == names.count else {
+          throw .conflict("the request names one VM twice")
+        }
+        for answer in try gather(.namesInUse(names)) {
+          if case .names(let taken) = answer, let name = taken.first {
+            throw .conflict("the name '\(name)' is already in use")
+          }
+        }
+      }
+      var all = EngineHoldings()
+      var own = EngineHoldings()
+      var load: [Int] = []
+      for answer in try gather(.holdings(uid: request.requester.uid)) {
+        guard case .holdings(let held) = answer else { throw .hostError("a VM process answered holdings wrongly") }
+        all.add(held.all)
+        own.add(held.own)
+        load.append(held.all.vms)
+      }
+      if !limits.isEmpty {
+        try limits.check(
+          count: request.count, memory: request.memoryBytes, disk: request.diskBytes ?? 0,
+          requester: request.requester, all: all, own: own)
+      }
+      let room = maximumVMs - all.vms
+      guard room > 0 else { throw .limitReached("the daemon keeps \(maximumVMs) VMs at most (max-vms), all live") }
+      let count = min(request.count, room)
+      let shortBy: ControlBackendError? =
+        count < request.count
+        ? .limitReached("created \(count) of \(request.count): the daemon keeps \(maximumVMs) VMs at most (max-vms)")
+        : nil
+      // The least loaded process takes the next VM; each process's share is one call, all sent before any wait,
+      // so the processes create their VMs at the same time.
+      var shares = [Int](repeating: 0, count: processes.count)
+      for _ in 0..<count {
+        guard let least = load.indices.min(by: { load[$0] < load[$1] }) else { break }
+        shares[least] += 1
+        load[least] += 1
+      }
+      var calls: [(process: WorkerConnection, number: UInt64)] = []
+      var failures: [ControlBackendError] = []
+      var offset = 0
+      for (index, share) in shares.enumerated() where share > 0 {
+        var part = request
+        part.count = share
+        part.names = request.names.map { Array($0[offset..<offset + share]) }
+        offset += share
+        do throws(ControlBackendError) {
+          calls.append((processes[index], try processes[index].begin(.create(WorkerCreation(part)))))
+        } catch {
+          failures.append(error)
+        }
+      }
+      var created: [VMInfo] = []
+      for (process, number) in calls {
+        do throws(ControlBackendError) {
+          guard case .created(let infos, let stoppedBy) = try process.wait(number, timeout: WorkerConnection.callTimeout)
+          else { throw ControlBackendError.hostError("\(process.label) answered a create wrongly") }
+          created += infos
+          if let stoppedBy { failures.append(stoppedBy.error) }
+        } catch {
+          failures.append(error)
+        }
+      }
+      guard !created.isEmpty else { throw failures.first ?? .hostError("no VM was created") }
+      return VMCreationResult(created: created, stoppedBy: failures.first ?? shortBy)
+    }
+  }
+
+  public func listVMs() -> [VMInfo] {
+    var vms: [VMInfo] = []
+    for process in processes {
+      if case .vms(let some)? = try? process.call(.list) { vms += some }
+    }
+    return vms.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+  }
+
+  public func inspectVM(_ vm: VMReference) throws(ControlBackendError) -> VMInfo {
+    let (process, reference) = try locate(vm)
+    return try expectVM(try process.call(.inspect(reference)), from: process)
+  }
+
+  public func killVM(_ vm: VMReference) throws(ControlBackendError) -> VMInfo {
+    let (process, reference) = try locate(vm)
+    return try expectVM(try process.call(.kill(reference)), from: process)
+  }
+
+  public func consoleTail(_ vm: VMReference, lines: Int) throws(ControlBackendError) -> [UInt8] {
+    let (process, reference) = try locate(vm)
+    guard case .bytes(let data) = try process.call(.consoleTail(reference, lines: lines)) else {
+      throw .hostError("\(process.label) answered a console call wrongly")
+    }
+    return Array(data)
+  }
+
+  public func followConsole(
+    _ vm: VMReference, tailLines: Int, handler: @escaping @Sendable (ConsoleEvent) -> Void
+  ) throws(ControlBackendError) -> any ConsoleSubscription {
+    let (process, reference) = try locate(vm)
+    return try process.follow(reference.reference, tailLines: tailLines, handler: handler)
+  }
+
+  public func statistics() -> DaemonStatistics {
+    var total = DaemonStatistics(uptimeSeconds: Date().timeIntervalSince(startedAt))
+    for process in processes {
+      guard case .statistics(let part)? = try? process.call(.statistics) else { continue }
+      for (kind, count) in part.vmsByState { total.vmsByState[kind, default: 0] += count }
+      total.vmsCreatedTotal += part.vmsCreatedTotal
+      total.memoryBudgetBytes += part.memoryBudgetBytes
+      total.memoryAdmittedBytes += part.memoryAdmittedBytes
+      total.memoryResidentBytes += part.memoryResidentBytes
+      total.swapBytes += part.swapBytes
+      total.swapOutsTotal += part.swapOutsTotal
+      total.swapInsTotal += part.swapInsTotal
+      total.cpuTimeNanosecondsTotal += part.cpuTimeNanosecondsTotal
+      total.exitsTotal += part.exitsTotal
+      total.hypercallsTotal += part.hypercallsTotal
+      total.workers += part.workers
+    }
+    return total
+  }
+
+  public func health() -> BackendHealth {
+    var details: [String] = []
+    for process in processes {
+      do {
+        guard case .health(let healthy, let detail) = try process.call(.health, timeout: .seconds(10)) else {
+          return BackendHealth(healthy: false, detail: "\(process.label) answered wrongly")
+        }
+        guard healthy else { return BackendHealth(healthy: false, detail: "\(process.label): \(detail)") }
+        details.append(detail)
+      } catch {
+        return BackendHealth(healthy: false, detail: "\(error)")
+      }
+    }
+    return BackendHealth(healthy: true, detail: "ok: \(processes.count) VM processes (\(details.joined(separator: "; ")))")
+  }
+
+  /// Asks every process to stop (each swaps its VMs out and writes its journal, all at the same time), then
+  /// closes the channels.
+  public func shutdown() {
+    let calls = processes.compactMap { process in (try? process.begin(.shutdown)).map { (process, $0) } }
+    for (process, number) in calls {
+      do {
+        _ = try process.wait(number, timeout: WorkerConnection.callTimeout)
+      } catch {
+        logger.error("\(process.label) did not stop cleanly: \(error)")
+      }
+    }
+    for process in processes { process.close() }
+    afterShutdown()
+  }
+
+  // MARK: Routing
+
+  /// Sends `call` to every process at once and returns their answers in process order.
+  private func gather(_ call: WorkerCall) throws(ControlBackendError) -> [WorkerAnswer] {
+    var numbers: [UInt64] = []
+    for process in processes { numbers.append(try process.begin(call)) }
+    var answers: [WorkerAnswer] = []
+    for (process, number) in zip(processes, numbers) { answers.append(try process.wait(number, timeout: WorkerConnection.callTimeout)) }
+    return answers
+  }
+
+  /// The process holding `vm`, and how to name it there: an id names its process in its leading digits; a name is
+  /// looked up in every process (at most one has it).
+  private func locate(_ vm: VMReference) throws(ControlBackendError) -> (WorkerConnection, WorkerVMReference) {
+    switch vm {
+    case .id(let id):
+      let index = Int(id / Self.idRange)
+      guard index < processes.count else { throw .notFound("no \(vm)") }
+      return (processes[index], .id(id))
+    case .name:
+      var unreachable: ControlBackendError?
+      let numbers = processes.map { (process) -> UInt64? in
+        do throws(ControlBackendError) {
+          return try process.begin(.inspect(WorkerVMReference(vm)))
+        } catch {
+          unreachable = error
+          return nil
+        }
+      }
+      var found: (WorkerConnection, WorkerVMReference)?
+      for (process, number) in zip(processes, numbers) {
+        guard let number else { continue }
+        do throws(ControlBackendError) {
+          if case .vm(let info) = try process.wait(number, timeout: WorkerConnection.callTimeout) {
+            found = (process, .id(info.id))
+          }
+        } catch {
+          if case .notFound = error { continue }
+          unreachable = error
+        }
+      }
+      if let found { return found }
+      throw unreachable ?? .notFound("no \(vm)")
+    }
+  }
+
+  /// The VM in `answer`.
+  private func expectVM(_ answer: WorkerAnswer, from process: WorkerConnection) throws(ControlBackendError) -> VMInfo {
+    guard case .vm(let info) = answer else { throw .hostError("\(process.label) answered wrongly") }
+    return info
+  }
+}

@@ -4,6 +4,7 @@ import DenaliCore
 import Foundation
 import KVM
 import Logging
+import TrustedFiles
 
 /// What the engine is built with (`denalid serve` fills it from its configuration file and flags).
 public struct EngineConfiguration: Sendable {
@@ -60,6 +61,7 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
   } catch {
     throw EngineStartError("state directory \(configuration.stateDirectory): \(error)")
   }
+  try lockStateDirectory(layout.root, path: configuration.stateDirectory)
   let system = try KVMSystem()
   let network: EngineNetwork?
   do {
@@ -118,5 +120,19 @@ public func prepareEngineState(root: String) throws {
     _ = try EngineBackend.StateLayout.open(root)
   } catch {
     throw EngineStartError("state directory \(root): \(error)")
+  }
+}
+
+/// Takes the state directory's exclusive lock (`flock` on its descriptor, held while the engine keeps the
+/// directory open): one engine at a time may use a state directory. Another may still be stopping there (a VM
+/// process of a daemon that died swaps its VMs out before it exits), so this waits up to a minute for it.
+private func lockStateDirectory(_ root: TrustedDirectory, path: String) throws {
+  let deadline = monotonicNanoseconds() + 60_000_000_000
+  while flock(root.descriptor, LOCK_EX | LOCK_NB) != 0 {
+    guard errno == EWOULDBLOCK || errno == EINTR, monotonicNanoseconds() < deadline else {
+      throw EngineStartError(
+        "state directory \(path) is in use by another denalid (its lock was not released within a minute)")
+    }
+    usleep(50_000)
   }
 }

@@ -18,7 +18,7 @@ struct BenchCommand: ParsableCommand {
   static let benchmarks: [any Benchmark.Type] = [
     BootBenchmark.self, HypercallBenchmark.self, IdleBenchmark.self, SwitchBenchmark.self, ScaleBenchmark.self,
     SwapBenchmark.self, OvercommitBenchmark.self, NetworkBenchmark.self, SpawnBenchmark.self, TCPBenchmark.self,
-    DaemonNetworkBenchmark.self, HTTPBenchmark.self, WebBenchmark.self,
+    DaemonNetworkBenchmark.self, HTTPBenchmark.self, WebBenchmark.self, ResidentBenchmark.self,
   ]
 
   /// Parses and runs; usage errors exit with status 2.

@@ -1,0 +1,191 @@
+// VMProcessTests.swift: `denalid serve --vm-processes N`: VMs spread over N worker processes behind one control
+// API: routing by id and name, names and limits kept daemon-wide, restart without loss, and a process that dies
+// ending only its own VMs.
+import Foundation
+import Glibc
+import Testing
+
+@Suite("denalid serve --vm-processes", .serialized)
+struct VMProcessTests {
+  /// The pids of the daemon's child processes (its VM processes), from /proc.
+  static func children(of pid: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> Int32? in
+      guard let child = Int32(entry),
+        let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+      else { return nil }
+      let fields = stat[stat.index(after: close)...].split(separator: " ")
+      return fields.count > 1 && Int32(fields[1]) == pid ? child : nil
+    }
+  }
+
+  /// The pid of VM process `index` among `children` (its command line ends `--vm-process INDEX`).
+  static func vmProcess(_ index: Int, among children: [Int32]) -> Int32? {
+    children.first { pid in
+      let line = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+      let words = line.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+      return words.suffix(2) == ["--vm-process", String(index)]
+    }
+  }
+
+  /// The VM process a VM id belongs to (its leading digits).
+  static func process(of id: Int) -> Int { id / 1_000_000_000_000 }
+
+  @Test("VMs spread over three processes behind one API: ids name their process, names are unique daemon-wide")
+  func spreadAndRoute() throws {
+    guard Denalid.ready(guests: ["counter"]) else { return }
+    let daemon = try DaemonProcess(flags: ["--vm-processes", "3"])
+    try daemon.start()
+    #expect(Self.children(of: daemon.pid ?? 0).count == 3)
+    let spawn = try daemon.client([
+      "spawn", "counter.elf", "--count", "6", "--name", "tick", "--memory", "2MiB", "--", "interval-ms=50",
+    ])
+    #expect(spawn.status == 0, "\(spawn.stderr)")
+    let vms = try daemon.vms()
+    #expect(vms.count == 6)
+    let ids = vms.compactMap { $0["id"] as? Int }
+    // Two VMs to each process (the least loaded takes the next), and every id is unique.
+    #expect(Dictionary(grouping: ids, by: Self.process).mapValues(\.count) == [0: 2, 1: 2, 2: 2], "\(ids)")
+    #expect(Set(ids).count == 6)
+    // A name taken in another process is refused, and nothing is created.
+    let taken = try daemon.client(["spawn", "counter.elf", "--name", "tick-5", "--memory", "2MiB"])
+    #expect(taken.status != 0)
+    #expect(taken.stderr.contains("tick-5") && taken.stderr.contains("already in use"), "\(taken.stderr)")
+    #expect(try daemon.vms().count == 6)
+    try daemon.waitForVMs("every counter to tick") { vms in
+      vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 6 }
+    }
+    // By name and by id, wherever the VM is.
+    for vm in vms {
+      guard let name = vm["name"] as? String, let id = vm["id"] as? Int else { continue }
+      let logs = try daemon.client(["logs", name])
+      #expect(logs.status == 0 && logs.stdout.contains("count 2"), "\(name): \(logs.stdout) \(logs.stderr)")
+      #expect(try daemon.inspect(String(id))["name"] as? String == name)
+    }
+    guard let victim = vms.first(where: { Self.process(of: $0["id"] as? Int ?? 0) == 2 }),
+      let victimName = victim["name"] as? String
+    else {
+      Issue.record("no VM in process 2")
+      return
+    }
+    #expect(try daemon.client(["kill", victimName]).status == 0)
+    #expect(try daemon.inspect(victimName)["state"] as? String == "killed")
+    #expect(try daemon.client(["kill", victimName]).status != 0, "a second kill is refused")
+    // An id in no process's range, and an unknown name, are not found.
+    #expect(try daemon.client(["inspect", "99000000000001"]).stderr.contains("no vm"))
+    #expect(try daemon.client(["inspect", "nobody"]).status != 0)
+    // Statistics add up the processes.
+    let stats = try daemon.client(["stats", "--json"])
+    #expect(stats.stdout.contains("\"vms_created_total\":6"), "\(stats.stdout)")
+    #expect(try daemon.health()["status"] as? String == "ok")
+    // A follow through a process streams the console and ends when its VM ends.
+    #expect(
+      try daemon.client([
+        "spawn", "counter.elf", "--name", "short", "--memory", "2MiB", "--", "interval-ms=30", "limit=8",
+      ]).status == 0)
+    let follow = try daemon.client(["logs", "short", "--follow"], limit: .seconds(60))
+    #expect(follow.status == 0, "\(follow.stderr)")
+    #expect(DaemonTests.counts(in: follow.stdout) == Array(1...8), "\(follow.stdout)")
+    #expect(daemon.terminate() == 0)
+    #expect(Self.children(of: daemon.pid ?? 0).isEmpty)
+  }
+
+  @Test("max-vms holds across processes: a batch is cut at the daemon-wide limit")
+  func limitsAcrossProcesses() throws {
+    guard Denalid.ready(guests: ["idler"]) else { return }
+    let daemon = try DaemonProcess(flags: ["--vm-processes", "2", "--max-vms", "5"])
+    try daemon.start()
+    let first = try daemon.client(["spawn", "idler.elf", "--count", "4", "--memory", "2MiB", "--", "60000"])
+    #expect(first.status == 0, "\(first.stderr)")
+    let second = try daemon.client(["spawn", "idler.elf", "--count", "4", "--memory", "2MiB", "--", "60000"])
+    #expect(second.stderr.contains("max-vms"), "\(second.stderr)")
+    #expect(try daemon.vms().count == 5)
+    let third = try daemon.client(["spawn", "idler.elf", "--memory", "2MiB", "--", "60000"])
+    #expect(third.status != 0 && third.stderr.contains("max-vms"), "\(third.stderr)")
+    #expect(daemon.terminate() == 0)
+  }
+
+  @Test("SIGTERM stops every process cleanly; after a restart the counters of every process continue")
+  func restartAcrossProcesses() throws {
+    guard Denalid.ready(guests: ["counter"]) else { return }
+    let daemon = try DaemonProcess(flags: ["--vm-processes", "3"])
+    try daemon.start()
+    #expect(
+      try daemon.client(["spawn", "counter.elf", "--count", "30", "--memory", "2MiB", "--", "interval-ms=300"])
+        .status == 0)
+    try daemon.waitForVMs("every counter to tick twice") { vms in
+      vms.count == 30 && vms.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 4 }
+    }
+    let before = Set(try daemon.vms().compactMap { $0["id"] as? Int })
+    #expect(daemon.terminate() == 0)
+    #expect(daemon.log.components(separatedBy: "saved 10 VM records (10 live)").count == 4, "\(daemon.log)")
+    try daemon.start()
+    let restored = try daemon.vms()
+    #expect(Set(restored.compactMap { $0["id"] as? Int }) == before)
+    #expect(restored.allSatisfy { $0["restored_from"] as? String == "swap" })
+    let stopped = try Dictionary(
+      uniqueKeysWithValues: before.map { id in
+        (id, DaemonTests.counts(in: try daemon.client(["logs", String(id)]).stdout).last ?? 0)
+      })
+    try daemon.waitForVMs("every counter to go on") { vms in
+      vms.allSatisfy { vm in
+        guard let id = vm["id"] as? Int else { return false }
+        let counts = DaemonTests.counts(in: (try? daemon.client(["logs", String(id)]).stdout) ?? "")
+        return (counts.last ?? 0) >= (stopped[id] ?? 0) + 2 && DaemonTests.isContiguous(counts)
+      }
+    }
+    #expect(daemon.terminate() == 0)
+  }
+
+  @Test("a VM process that dies ends only its own VMs: the daemon answers, health names it, the others count on")
+  func processDeath() throws {
+    guard Denalid.ready(guests: ["counter"]) else { return }
+    let daemon = try DaemonProcess(flags: ["--vm-processes", "2"])
+    try daemon.start()
+    #expect(
+      try daemon.client(["spawn", "counter.elf", "--count", "4", "--name", "c", "--memory", "2MiB", "--", "interval-ms=50"])
+        .status == 0)
+    let vms = try daemon.vms()
+    let survivors = vms.filter { Self.process(of: $0["id"] as? Int ?? 0) == 0 }.compactMap { $0["name"] as? String }
+    let lost = vms.filter { Self.process(of: $0["id"] as? Int ?? 0) == 1 }.compactMap { $0["name"] as? String }
+    #expect(survivors.count == 2 && lost.count == 2)
+    let children = Self.children(of: daemon.pid ?? 0)
+    #expect(children.count == 2)
+    guard let doomed = Self.vmProcess(1, among: children) else {
+      Issue.record("no VM process 1 among \(children)")
+      return
+    }
+    Glibc.kill(doomed, SIGKILL)
+    Thread.sleep(forTimeInterval: 0.5)
+    #expect(daemon.isRunning)
+    let health = try daemon.client(["stats", "--json"])
+    #expect(health.status == 0)
+    let healthBody = try daemon.health()
+    #expect(healthBody["status"] as? String != "ok", "\(healthBody)")
+    #expect("\(healthBody)".contains("VM process 1"), "\(healthBody)")
+    if let name = lost.first {
+      let refused = try daemon.client(["kill", name])
+      #expect(refused.status != 0)
+    }
+    for name in survivors {
+      let first = DaemonTests.counts(in: try daemon.client(["logs", name]).stdout).last ?? 0
+      Thread.sleep(forTimeInterval: 0.3)
+      let later = DaemonTests.counts(in: try daemon.client(["logs", name]).stdout).last ?? 0
+      #expect(later > first, "\(name) stopped counting at \(first)")
+    }
+    _ = daemon.terminate()
+  }
+
+  @Test("vm-processes is checked: out of range, or with a network, is refused at start with the key named")
+  func configurationChecked() throws {
+    let range = try Denalid.run(["serve", "--config", "/dev/null", "--vm-processes", "65", "--check-config"])
+    #expect(range.status == 2 && range.stderr.contains("vm-processes"), "\(range.stderr)")
+    let network = try Denalid.run([
+      "serve", "--config", "/dev/null", "--vm-processes", "2", "--network", "10.77.0.0/24", "--check-config",
+    ])
+    #expect(network.status == 2 && network.stderr.contains("vm-processes"), "\(network.stderr)")
+    let stray = try Denalid.run(["serve", "--config", "/dev/null", "--vm-process", "3", "--socket", "/nonexistent/s"])
+    #expect(stray.status == 2, "\(stray.stderr)")
+  }
+}

@@ -37,7 +37,8 @@ struct VMProcessTests {
     guard Denalid.ready(guests: ["counter"]) else { return }
     let daemon = try DaemonProcess(flags: ["--vm-processes", "3"])
     try daemon.start()
-    #expect(Self.children(of: daemon.pid ?? 0).count == 3)
+    let workers = Self.children(of: daemon.pid ?? 0)
+    #expect(workers.count == 3)
     let spawn = try daemon.client([
       "spawn", "counter.elf", "--count", "6", "--name", "tick", "--memory", "2MiB", "--", "interval-ms=50",
     ])
@@ -88,7 +89,12 @@ struct VMProcessTests {
     #expect(follow.status == 0, "\(follow.stderr)")
     #expect(DaemonTests.counts(in: follow.stdout) == Array(1...8), "\(follow.stdout)")
     #expect(daemon.terminate() == 0)
-    #expect(Self.children(of: daemon.pid ?? 0).isEmpty)
+    // The VM processes exit once the daemon has closed their channels.
+    let deadline = ContinuousClock.now + .seconds(30)
+    while workers.contains(where: { Glibc.kill($0, 0) == 0 }), ContinuousClock.now < deadline {
+      Thread.sleep(forTimeInterval: 0.05)
+    }
+    #expect(!workers.contains { Glibc.kill($0, 0) == 0 }, "VM processes left running: \(workers)")
   }
 
   @Test("max-vms holds across processes: a batch is cut at the daemon-wide limit")

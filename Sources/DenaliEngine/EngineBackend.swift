@@ -81,6 +81,8 @@ final class EngineBackend: ControlBackend, Sendable {
 
   /// The VM table: reachable only with the engine's lock held.
   private let table: Locked<EngineTable>
+  /// The state directory's lock, released at the end of `shutdown()`.
+  private let stateLock: StateDirectoryLock
   /// Whether the clean-stop marker was there at start (recovery removed it).
   private let previousStopWasClean: Bool
 
@@ -88,8 +90,10 @@ final class EngineBackend: ControlBackend, Sendable {
   /// `recovery` rebuilt from the state directory.
   init(
     builder: VMBuilder, scheduler: Scheduler, relay: FinishRelay, journal: VMJournal, images: ImageStore,
-    layout: StateLayout, settings: Settings, network: EngineNetwork?, recovery: EngineRecovery, logger: Logger
+    layout: StateLayout, settings: Settings, network: EngineNetwork?, recovery: EngineRecovery,
+    stateLock: StateDirectoryLock, logger: Logger
   ) {
+    self.stateLock = stateLock
     self.builder = builder
     self.scheduler = scheduler
     self.journal = Locked(journal)
@@ -361,6 +365,7 @@ final class EngineBackend: ControlBackend, Sendable {
       // so the journal and swap files stay as they were found; put back the clean-stop marker recovery removed.
       if previousStopWasClean { writeCleanStopMarker() }
       journal.withLock { $0.close() }
+      stateLock.release()
       return
     }
     logger.notice("stopping: writing every VM to its swap file")
@@ -397,6 +402,7 @@ final class EngineBackend: ControlBackend, Sendable {
       }
       journal.close()
     }
+    stateLock.release()
   }
 
   /// Creates the clean-stop marker (best effort: without it the next start restores as after a crash): a new,

@@ -61,7 +61,7 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
   } catch {
     throw EngineStartError("state directory \(configuration.stateDirectory): \(error)")
   }
-  try lockStateDirectory(layout.root, path: configuration.stateDirectory)
+  let stateLock = try StateDirectoryLock(layout.root, path: configuration.stateDirectory)
   let system = try KVMSystem()
   let network: EngineNetwork?
   do {
@@ -98,7 +98,7 @@ public func makeControlBackend(configuration: EngineConfiguration) throws -> any
   }
   return EngineBackend(
     builder: builder, scheduler: scheduler, relay: relay, journal: journal, images: images, layout: layout,
-    settings: settings, network: network, recovery: recovery, logger: logger)
+    settings: settings, network: network, recovery: recovery, stateLock: stateLock, logger: logger)
 }
 
 /// Every directory the engine keeps its state in under `root` (the daemon must be able to write each).
@@ -110,7 +110,7 @@ public struct EngineStartError: Error, CustomStringConvertible {
   public let description: String
 
   /// An error saying `description`.
-  init(_ description: String) { self.description = description }
+  public init(_ description: String) { self.description = description }
 }
 
 /// Opens (creating what is missing) the state directory at `root` and its folders, before VM processes that keep
@@ -120,19 +120,5 @@ public func prepareEngineState(root: String) throws {
     _ = try EngineBackend.StateLayout.open(root)
   } catch {
     throw EngineStartError("state directory \(root): \(error)")
-  }
-}
-
-/// Takes the state directory's exclusive lock (`flock` on its descriptor, held while the engine keeps the
-/// directory open): one engine at a time may use a state directory. Another may still be stopping there (a VM
-/// process of a daemon that died swaps its VMs out before it exits), so this waits up to a minute for it.
-private func lockStateDirectory(_ root: TrustedDirectory, path: String) throws {
-  let deadline = monotonicNanoseconds() + 60_000_000_000
-  while flock(root.descriptor, LOCK_EX | LOCK_NB) != 0 {
-    guard errno == EWOULDBLOCK || errno == EINTR, monotonicNanoseconds() < deadline else {
-      throw EngineStartError(
-        "state directory \(path) is in use by another denalid (its lock was not released within a minute)")
-    }
-    usleep(50_000)
   }
 }

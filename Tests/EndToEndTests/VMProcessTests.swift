@@ -142,6 +142,10 @@ struct VMProcessTests {
       }
     }
     #expect(daemon.terminate() == 0)
+    // Started again with fewer processes, the daemon refuses rather than leave VMs out unseen.
+    let fewer = try DaemonProcess(flags: ["--vm-processes", "2"], sharing: daemon)
+    let refused = try Denalid.run(fewer.serveArguments, limit: .seconds(60))
+    #expect(refused.status != 0 && refused.stderr.contains("vm-processes = 3"), "\(refused.stderr)")
   }
 
   @Test("a VM process that dies ends only its own VMs: the daemon answers, health names it, the others count on")

@@ -3,6 +3,7 @@ import ArgumentParser
 import ControlAPI
 import DenaliCommandLine
 import DenaliEngine
+import Foundation
 import Glibc
 import Logging
 import Metrics
@@ -234,6 +235,15 @@ struct ServeCommand: ParsableCommand {
   /// The engine: in this process, or (`vm-processes` above 1) the router to that many VM processes, started here
   /// (before privileges are dropped and the system-call filters forbid starting programs).
   private func makeBackend(_ configuration: DaemonConfiguration) throws -> any ControlBackend {
+    // VMs of a VM process this configuration would not start would be left out unseen: refuse instead.
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: configuration.stateDirectory)) ?? []
+    if let stranded = entries.compactMap({ $0.hasPrefix("vm-process-") ? Int($0.dropFirst(11)) : nil }).max(),
+      stranded >= configuration.vmProcesses
+    {
+      throw EngineStartError(
+        "the state directory holds the VMs of VM process \(stranded) (\(DaemonConfiguration.vmProcessDirectory(configuration.stateDirectory, stranded))): start with vm-processes = \(stranded + 1) or more, or remove that folder to give its VMs up"
+      )
+    }
     guard configuration.vmProcesses > 1 else { return try makeControlBackend(configuration: configuration.engine) }
     try prepareEngineState(root: configuration.stateDirectory)
     let words = (config.map { ["--config", $0] } ?? []) + settings

@@ -13,7 +13,9 @@ final class StateDirectoryLock: Sendable {
   /// of a daemon that died swaps its VMs out before it exits), so this waits up to a minute for it.
   init(_ root: TrustedDirectory, path: String) throws(EngineStartError) {
     let opened = openat(root.descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard opened >= 0 else { throw EngineStartError("state directory \(path): cannot open it to lock it (errno \(errno))") }
+    guard opened >= 0 else {
+      throw EngineStartError("state directory \(path): cannot open it to lock it (errno \(errno))")
+    }
     let deadline = monotonicNanoseconds() + 60_000_000_000
     while flock(opened, LOCK_EX | LOCK_NB) != 0 {
       guard errno == EWOULDBLOCK || errno == EINTR, monotonicNanoseconds() < deadline else {

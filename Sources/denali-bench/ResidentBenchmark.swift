@@ -101,7 +101,8 @@ struct ResidentBenchmark: Benchmark {
     guard count >= 10, count <= 100_000 else { throw ValidationError("--count must be from 10 to 100000") }
     guard batch >= 1, batch <= 10_000 else { throw ValidationError("--batch must be from 1 to 10000") }
     let counts = processCounts
-    guard !counts.isEmpty, counts.count == processes.split(separator: ",").count, counts.allSatisfy({ $0 >= 1 && $0 <= 64 })
+    guard !counts.isEmpty, counts.count == processes.split(separator: ",").count,
+      counts.allSatisfy({ $0 >= 1 && $0 <= 64 })
     else { throw ValidationError("--processes must be numbers from 1 to 64, comma separated") }
     guard killers >= 1, killers <= 64 else { throw ValidationError("--killers must be from 1 to 64") }
     guard phaseSeconds >= 1 else { throw ValidationError("--phase-seconds must be at least 1") }

@@ -154,8 +154,10 @@ struct VMProcessTests {
     let daemon = try DaemonProcess(flags: ["--vm-processes", "2"])
     try daemon.start()
     #expect(
-      try daemon.client(["spawn", "counter.elf", "--count", "4", "--name", "c", "--memory", "2MiB", "--", "interval-ms=50"])
-        .status == 0)
+      try daemon.client([
+        "spawn", "counter.elf", "--count", "4", "--name", "c", "--memory", "2MiB", "--", "interval-ms=50",
+      ])
+      .status == 0)
     let vms = try daemon.vms()
     let survivors = vms.filter { Self.process(of: $0["id"] as? Int ?? 0) == 0 }.compactMap { $0["name"] as? String }
     let lost = vms.filter { Self.process(of: $0["id"] as? Int ?? 0) == 1 }.compactMap { $0["name"] as? String }

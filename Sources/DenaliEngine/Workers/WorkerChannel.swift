@@ -42,7 +42,9 @@ final class WorkerChannel: Sendable {
     for index in 0..<4 { bytes[index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
     bytes.append(contentsOf: body)
     let written = writing.withLock { _ in Self.writeAll(descriptor, bytes) }
-    guard written else { throw WorkerChannelError(description: "the channel is closed: \(SystemCallError.text(for: errno))") }
+    guard written else {
+      throw WorkerChannelError(description: "the channel is closed: \(SystemCallError.text(for: errno))")
+    }
   }
 
   /// Reads the next frame; nil when the other end closed the channel between frames. Throws for a frame cut

@@ -123,7 +123,8 @@ public final class WorkerPoolBackend: ControlBackend {
       var created: [VMInfo] = []
       for (process, number) in calls {
         do throws(ControlBackendError) {
-          guard case .created(let infos, let stoppedBy) = try process.wait(number, timeout: WorkerConnection.callTimeout)
+          guard
+            case .created(let infos, let stoppedBy) = try process.wait(number, timeout: WorkerConnection.callTimeout)
           else { throw ControlBackendError.hostError("\(process.label) answered a create wrongly") }
           created += infos
           if let stoppedBy { failures.append(stoppedBy.error) }
@@ -202,7 +203,8 @@ public final class WorkerPoolBackend: ControlBackend {
         return BackendHealth(healthy: false, detail: "\(error)")
       }
     }
-    return BackendHealth(healthy: true, detail: "ok: \(processes.count) VM processes (\(details.joined(separator: "; ")))")
+    return BackendHealth(
+      healthy: true, detail: "ok: \(processes.count) VM processes (\(details.joined(separator: "; ")))")
   }
 
   /// Asks every process to stop (each swaps its VMs out and writes its journal, all at the same time), then
@@ -227,7 +229,9 @@ public final class WorkerPoolBackend: ControlBackend {
     var numbers: [UInt64] = []
     for process in processes { numbers.append(try process.begin(call)) }
     var answers: [WorkerAnswer] = []
-    for (process, number) in zip(processes, numbers) { answers.append(try process.wait(number, timeout: WorkerConnection.callTimeout)) }
+    for (process, number) in zip(processes, numbers) {
+      answers.append(try process.wait(number, timeout: WorkerConnection.callTimeout))
+    }
     return answers
   }
 

@@ -25,6 +25,13 @@ public final class KVMSystem: Sendable {
 
   /// Opens the KVM device at `path` and checks that it speaks API version 12. A vCPU that stays inside one
   /// `KVM_RUN` for a whole `runWatchdogPeriod` is kicked out of it (see `VMExit.longRun`).
+  /// Sets malloc so that the process's mappings change rarely (`ckvm_stabilize_heap`): each heap growth or
+  /// shrink and each large block's own mapping calls every KVM VM's MMU notifier in the process, which in a
+  /// process of thousands of VMs costs more than the boots themselves. Call it once, before the VMs exist;
+  /// returns false when malloc refused a setting.
+  @discardableResult
+  public static func stabilizeHeapForManyVMs() -> Bool { ckvm_stabilize_heap() == 1 }
+
   /// Starts the run watchdog's thread now instead of with the first vCPU: the daemon calls it before its threads
   /// confine themselves, since a vCPU may be created on a thread whose seccomp filter forbids creating threads.
   public func startRunWatchdog() { runWatchdog.startEarly() }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import ControlAPI
 import DenaliCommandLine
+import DenaliCore
 import Foundation
 
 /// `denali-bench resident`: how creating and tearing down thousands of resident idle VMs through the control API
@@ -53,6 +54,9 @@ struct ResidentBenchmark: Benchmark {
     var createSeconds: Double
     /// Seconds from the first create until no VM waited for admission.
     var bootedSeconds: Double
+    /// PSS of the daemon and its VM processes together, once every VM had booted, per VM (KiB; the processes'
+    /// own memory included, which is what more processes cost).
+    var pssKiBPerVM: Double
     /// Milliseconds per VM of each tenth of the kills taking effect.
     var teardownMsPerTenth: [Double]
     /// Seconds from the first kill until every VM was killed.
@@ -67,6 +71,7 @@ struct ResidentBenchmark: Benchmark {
       case createMsPerTenth = "create_ms_per_tenth"
       case createSeconds = "create_seconds"
       case bootedSeconds = "booted_seconds"
+      case pssKiBPerVM = "pss_kib_per_vm"
       case teardownMsPerTenth = "teardown_ms_per_tenth"
       case teardownSeconds = "teardown_seconds"
       case createGrowth = "create_growth"
@@ -79,6 +84,7 @@ struct ResidentBenchmark: Benchmark {
       try container.encode(createMsPerTenth, forKey: .createMsPerTenth)
       try container.encode(createSeconds, forKey: .createSeconds)
       try container.encode(bootedSeconds, forKey: .bootedSeconds)
+      try container.encode(pssKiBPerVM, forKey: .pssKiBPerVM)
       try container.encode(teardownMsPerTenth, forKey: .teardownMsPerTenth)
       try container.encode(teardownSeconds, forKey: .teardownSeconds)
       try container.encode(createGrowth, forKey: .createGrowth)
@@ -121,7 +127,7 @@ struct ResidentBenchmark: Benchmark {
       print("\(count) idler VMs (2 MiB each) through the control API, requests of \(batch)")
       for run in runs {
         print(
-          "vm-processes \(run.processes): created in \(Self.format(run.createSeconds)) s, all booted at \(Self.format(run.bootedSeconds)) s, torn down in \(Self.format(run.teardownSeconds)) s"
+          "vm-processes \(run.processes): created in \(Self.format(run.createSeconds)) s, all booted at \(Self.format(run.bootedSeconds)) s, torn down in \(Self.format(run.teardownSeconds)) s; PSS of the daemon and its processes \(Self.format(run.pssKiBPerVM)) KiB per VM"
         )
         print("  create ms/VM by tenth:   " + run.createMsPerTenth.map(Self.format).joined(separator: " "))
         print("  teardown ms/VM by tenth: " + run.teardownMsPerTenth.map(Self.format).joined(separator: " "))
@@ -174,24 +180,29 @@ struct ResidentBenchmark: Benchmark {
       }
     }
     let createSeconds = (ContinuousClock.now - start).inSeconds
-    // Booted: every VM has started (its first slice ran), as the list says.
+    // Booted: none waits for admission or is being booted (the statistics, cheap to poll), then every VM has
+    // started (its first slice ran), as the list says.
     var ids: [UInt64] = []
     let bootDeadline = ContinuousClock.now + .seconds(phaseSeconds)
     while true {
-      let vms = try Self.call { () throws(ControlClientError) in try client.listVMs() }
-      if let failed = vms.first(where: { $0.state.isFinished }) {
-        throw ValidationError("vm \(failed.id) ended before the kills: \(failed.state) (see the daemon's log)")
-      }
-      if vms.count == count, vms.allSatisfy({ $0.startedAt != nil }) {
-        ids = vms.map(\.id)
-        break
+      let stats = try Self.call { () throws(ControlClientError) in try client.statistics() }
+      let pending = (stats.vmsByState[.waitingForAdmission] ?? 0) + (stats.vmsByState[.swappingIn] ?? 0)
+      let finished = VMStateKind.allCases.filter(\.isFinished).reduce(0) { $0 + (stats.vmsByState[$1] ?? 0) }
+      guard finished == 0 else { throw ValidationError("\(finished) VMs ended before the kills (see the daemon's log)") }
+      if pending == 0, stats.vmsTotal == count {
+        let vms = try Self.call { () throws(ControlClientError) in try client.listVMs() }
+        if vms.count == count, vms.allSatisfy({ $0.startedAt != nil }) {
+          ids = vms.map(\.id)
+          break
+        }
       }
       guard ContinuousClock.now < bootDeadline else {
-        throw ValidationError("\(vms.filter { $0.startedAt == nil }.count) VMs had not booted after \(phaseSeconds) s")
+        throw ValidationError("\(pending) VMs had not booted after \(phaseSeconds) s")
       }
-      Thread.sleep(forTimeInterval: 0.1)
+      Thread.sleep(forTimeInterval: 0.05)
     }
     let bootedSeconds = (ContinuousClock.now - start).inSeconds
+    let pss = Self.proportionalSetKiB(of: daemon.processIdentifier ?? 0)
 
     // Kill from several threads; a sampler notes when the killed count crosses each tenth.
     let killStart = ContinuousClock.now
@@ -227,7 +238,7 @@ struct ResidentBenchmark: Benchmark {
 
     return Run(
       processes: processes, createMsPerTenth: Self.tenths(perVM, count: count), createSeconds: createSeconds,
-      bootedSeconds: bootedSeconds,
+      bootedSeconds: bootedSeconds, pssKiBPerVM: Double(pss) / Double(count),
       teardownMsPerTenth: crossings.enumerated().map { index, time in
         (time - (index == 0 ? 0 : crossings[index - 1])) * 1000 / Double(tenth)
       }, teardownSeconds: teardownSeconds)
@@ -245,6 +256,20 @@ struct ResidentBenchmark: Benchmark {
       }
     }
     return perTenth.map { $0 * 1000 / Double(count / 10) }
+  }
+
+  /// The proportional set size (KiB) of process `pid` and its children (its VM processes), from
+  /// /proc/PID/smaps_rollup.
+  static func proportionalSetKiB(of pid: Int32) -> Int64 {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    let children = entries.compactMap { entry -> Int32? in
+      guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+      else { return nil }
+      let fields = stat[stat.index(after: close)...].split(separator: " ")
+      return fields.count > 1 && Int32(fields[1]) == pid ? child : nil
+    }
+    return ([pid] + children).reduce(0) { $0 + (ProcFile.fields(of: "/proc/\($1)/smaps_rollup")["Pss"] ?? 0) }
   }
 
   /// `body`, with a client error as a validation error.

@@ -150,4 +150,9 @@ int ckvm_install_kick_handler(int signal_number);
 /** Unblocks the kick signal on the calling thread (once per thread); returns 0 or an errno value. */
 int ckvm_unblock_kick_signal(int signal_number);
 
+/** Sets glibc malloc so that it changes the process's mappings rarely (heap growth in large steps, no trimming,
+ *  no separate mappings for blocks under 32 MiB): with many KVM VMs in a process every such change calls each
+ *  VM's MMU notifier. Returns 1 when every setting was taken. */
+int ckvm_stabilize_heap(void);
+
 #endif /* CKVM_H */

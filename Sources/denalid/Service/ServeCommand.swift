@@ -5,6 +5,7 @@ import DenaliCommandLine
 import DenaliEngine
 import Foundation
 import Glibc
+import KVM
 import Logging
 import Metrics
 import Prometheus
@@ -135,6 +136,7 @@ struct ServeCommand: ParsableCommand {
     let registry = PrometheusCollectorRegistry()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     raiseDescriptorLimit()
+    KVMSystem.stabilizeHeapForManyVMs()
 
     let groupID: gid_t?
     let adminGroupID: gid_t?

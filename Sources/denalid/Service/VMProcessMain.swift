@@ -5,6 +5,7 @@ import ControlAPI
 import DenaliCommandLine
 import DenaliEngine
 import Glibc
+import KVM
 import Logging
 import ThreadConfinement
 
@@ -25,6 +26,7 @@ enum VMProcessMain {
     }
     let logger = Logger(label: "denalid")
     raiseDescriptorLimit()
+    KVMSystem.stabilizeHeapForManyVMs()
     let engine = configuration.engine(vmProcess: index)
     let backend: any ControlBackend
     do {

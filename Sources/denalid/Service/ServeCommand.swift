@@ -136,7 +136,6 @@ struct ServeCommand: ParsableCommand {
     let registry = PrometheusCollectorRegistry()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     raiseDescriptorLimit()
-    KVMSystem.stabilizeHeapForManyVMs()
 
     let groupID: gid_t?
     let adminGroupID: gid_t?
@@ -186,6 +185,9 @@ struct ServeCommand: ParsableCommand {
       backend.shutdown()
       return ExitStatus.hostError
     }
+    // After the filters' set-up, whose heap shrink (glibc's one read of /proc/sys/vm/overcommit_memory) must
+    // still return its memory.
+    KVMSystem.stabilizeHeapForManyVMs()
     do {
       try AccessCheck.requireWritable(
         configuration.vmProcesses > 1

@@ -26,7 +26,6 @@ enum VMProcessMain {
     }
     let logger = Logger(label: "denalid")
     raiseDescriptorLimit()
-    KVMSystem.stabilizeHeapForManyVMs()
     let engine = configuration.engine(vmProcess: index)
     let backend: any ControlBackend
     do {
@@ -47,6 +46,7 @@ enum VMProcessMain {
       backend.shutdown()
       return ExitStatus.hostError
     }
+    KVMSystem.stabilizeHeapForManyVMs()  // after the filters' set-up, as serve does
     do {
       try AccessCheck.requireWritable(engineStateDirectories(root: engine.stateDirectory))
       try backend.start()

@@ -188,7 +188,9 @@ struct ResidentBenchmark: Benchmark {
       let stats = try Self.call { () throws(ControlClientError) in try client.statistics() }
       let pending = (stats.vmsByState[.waitingForAdmission] ?? 0) + (stats.vmsByState[.swappingIn] ?? 0)
       let finished = VMStateKind.allCases.filter(\.isFinished).reduce(0) { $0 + (stats.vmsByState[$1] ?? 0) }
-      guard finished == 0 else { throw ValidationError("\(finished) VMs ended before the kills (see the daemon's log)") }
+      guard finished == 0 else {
+        throw ValidationError("\(finished) VMs ended before the kills (see the daemon's log)")
+      }
       if pending == 0, stats.vmsTotal == count {
         let vms = try Self.call { () throws(ControlClientError) in try client.listVMs() }
         if vms.count == count, vms.allSatisfy({ $0.startedAt != nil }) {

@@ -122,11 +122,11 @@ int ckvm_disable_quirks(int vm_fd, uint64_t quirks) {
 }
 
 int ckvm_stabilize_heap(void) {
-  /* A thread's heap grows 16 MiB at a time, is not shrunk below 256 MiB of free top, and blocks under 32 MiB
+  /* A thread's heap grows 16 MiB at a time, is not shrunk below 64 MiB of free top, and blocks under 32 MiB
    * come from the heaps rather than mappings of their own: each mprotect, madvise or munmap of the process's
    * memory calls every KVM VM's MMU notifier. */
   int grown = mallopt(M_TOP_PAD, 16 << 20);
-  int kept = mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  int kept = mallopt(M_TRIM_THRESHOLD, 64 << 20);
   int large = mallopt(M_MMAP_THRESHOLD, 32 << 20);
   return grown == 1 && kept == 1 && large == 1;
 }

@@ -197,6 +197,19 @@ struct VMProcessTests {
       "serve", "--config", "/dev/null", "--vm-processes", "2", "--network", "10.77.0.0/24", "--check-config",
     ])
     #expect(network.status == 2 && network.stderr.contains("vm-processes"), "\(network.stderr)")
+    // The unit's limits count each VM process's own memory and threads.
+    func limits(_ flags: [String]) throws -> (memory: Int, tasks: Int) {
+      let text = try Denalid.run(["serve", "--config", "/dev/null", "--unit-limits"] + flags).stdout
+      let value = { (key: String) in
+        text.split(separator: "\n").first { $0.hasPrefix(key) }.flatMap {
+          Int($0.dropFirst(key.count).filter(\.isNumber))
+        }
+      }
+      return (value("MemoryMax=") ?? 0, value("TasksMax=") ?? 0)
+    }
+    let one = try limits([])
+    let ten = try limits(["--vm-processes", "10"])
+    #expect(ten.memory >= one.memory + 10 * 128 && ten.tasks >= one.tasks + 10 * 16, "\(one) \(ten)")
     let stray = try Denalid.run(["serve", "--config", "/dev/null", "--vm-process", "3", "--socket", "/nonexistent/s"])
     #expect(stray.status == 2, "\(stray.stderr)")
   }

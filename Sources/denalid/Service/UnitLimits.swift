@@ -24,14 +24,29 @@ struct UnitLimits: Equatable {
   /// one kernel task (KVM's nx-lpage-recovery thread), which counts against TasksMax. With a network, the frames
   /// waiting in VMs' receive queues add up to `receive-memory`.
   init(_ configuration: DaemonConfiguration, cores: Int) {
+    // With vm-processes above 1, each process adds its own runtime and threads (see below).
     let resident = min(UInt64(configuration.maximumVMs), configuration.memoryBudget / (2 << 20))
     memoryBytes =
       configuration.memoryBudget + resident * Self.residentOverheadBytes
       + UInt64(configuration.maximumVMs) * (configuration.consoleBytes + Self.recordBytes) + Self.baseBytes
       + (configuration.network == nil ? 0 : configuration.receiveMemory)
     let workers = configuration.workers == 0 ? max(1, cores) : configuration.workers
-    tasks = Int(resident) + workers + configuration.swapThreads + configuration.apiThreads + Self.fixedThreads
+    let processes = configuration.vmProcesses
+    if processes > 1 {
+      // Each VM process is an engine of its own (its runtime, heaps and threads: workers, its share of the swap
+      // threads, the threads running the daemon's calls); the daemon keeps its API threads and a reader each.
+      memoryBytes += UInt64(processes) * Self.processBytes
+      let perProcess = workers + max(1, configuration.swapThreads / processes) + configuration.apiThreads + 2
+      tasks =
+        Int(resident) + processes * (perProcess + Self.fixedThreads) + configuration.apiThreads + processes
+        + Self.fixedThreads
+    } else {
+      tasks = Int(resident) + workers + configuration.swapThreads + configuration.apiThreads + Self.fixedThreads
+    }
   }
+
+  /// A VM process's own memory beside its VMs: about 6 MB idle measured, and heaps kept for reuse.
+  static let processBytes: UInt64 = 128 << 20
 
   /// The lines for a drop-in (`systemctl edit denalid`), MemoryMax= rounded up to whole MiB.
   var rendered: String {

@@ -80,6 +80,20 @@ struct VMProcessTests {
     let stats = try daemon.client(["stats", "--json"])
     #expect(stats.stdout.contains("\"vms_created_total\":6"), "\(stats.stdout)")
     #expect(try daemon.health()["status"] as? String == "ok")
+    // Followers that go away (a client killed mid-stream) are cancelled in their process; the daemon stays well.
+    for _ in 0..<3 {
+      let follower = Process()
+      follower.executableURL = URL(fileURLWithPath: Denalid.executable)
+      follower.arguments = ["logs", "tick-1", "--follow", "--socket", daemon.socket]
+      follower.standardOutput = FileHandle.nullDevice
+      follower.standardError = FileHandle.nullDevice
+      try follower.run()
+      Thread.sleep(forTimeInterval: 0.3)
+      // SIGKILL: a child of the test process may inherit a mask that blocks SIGTERM.
+      Glibc.kill(follower.processIdentifier, SIGKILL)
+      follower.waitUntilExit()
+    }
+    #expect(try daemon.health()["status"] as? String == "ok")
     // A follow through a process streams the console and ends when its VM ends.
     #expect(
       try daemon.client([

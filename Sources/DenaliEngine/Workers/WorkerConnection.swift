@@ -78,6 +78,17 @@ final class WorkerConnection: Sendable {
     return number
   }
 
+  /// Sends `call` without waiting for its answer (which the reader then drops): for a cancel, where nobody waits.
+  func post(_ call: WorkerCall) {
+    let number: UInt64? = calls.withLock { calls in
+      guard calls.ended == nil else { return nil }
+      defer { calls.next += 2 }
+      return calls.next
+    }
+    guard let number else { return }
+    try? channel.send(.call(number, call))
+  }
+
   /// The answer to call `number`, waiting at most `timeout`; a failure answer is thrown as its error.
   func wait(_ number: UInt64, timeout: Duration) throws(ControlBackendError) -> WorkerAnswer {
     let deadline = monotonicNanoseconds() + nanoseconds(timeout)
@@ -136,7 +147,7 @@ final class WorkerConnection: Sendable {
     follower.onCancel = { [weak self] in
       guard let self else { return }
       _ = self.followers.withLock { $0.removeValue(forKey: number) }
-      _ = try? self.begin(.unfollow(subscription: number))
+      self.post(.unfollow(subscription: number))
     }
     return follower
   }

@@ -62,13 +62,7 @@ final class WorkerConnection: Sendable {
 
   /// Sends `call`; returns its number, to `wait` for the answer. Throws when the channel no longer works.
   func begin(_ call: WorkerCall) throws(ControlBackendError) -> UInt64 {
-    let number = try calls.withLock { (calls) throws(ControlBackendError) -> UInt64 in
-      if let ended = calls.ended { throw .unavailable("\(label) is gone (\(ended)): its VMs are out of reach") }
-      let number = calls.next
-      calls.next += 2
-      calls.pending[number] = .some(nil)
-      return number
-    }
+    let number = try reserveNumber()
     do {
       try channel.send(.call(number, call))
     } catch {
@@ -76,6 +70,17 @@ final class WorkerConnection: Sendable {
       throw .unavailable("\(label) cannot be reached: \(error)")
     }
     return number
+  }
+
+  /// The next call's number, with its answer awaited; throws when the channel no longer works.
+  private func reserveNumber() throws(ControlBackendError) -> UInt64 {
+    try calls.withLock { (calls) throws(ControlBackendError) -> UInt64 in
+      if let ended = calls.ended { throw .unavailable("\(label) is gone (\(ended)): its VMs are out of reach") }
+      let number = calls.next
+      calls.next += 2
+      calls.pending[number] = .some(nil)
+      return number
+    }
   }
 
   /// Sends `call` without waiting for its answer (which the reader then drops): for a cancel, where nobody waits.
@@ -88,6 +93,9 @@ final class WorkerConnection: Sendable {
     guard let number else { return }
     try? channel.send(.call(number, call))
   }
+
+  /// Stops waiting for call `number`: its answer, if it comes, is dropped.
+  func forget(_ number: UInt64) { _ = calls.withLock { $0.pending.removeValue(forKey: number) } }
 
   /// The answer to call `number`, waiting at most `timeout`; a failure answer is thrown as its error.
   func wait(_ number: UInt64, timeout: Duration) throws(ControlBackendError) -> WorkerAnswer {
@@ -127,20 +135,17 @@ final class WorkerConnection: Sendable {
   ) throws(ControlBackendError) -> any ConsoleSubscription {
     let follower = WorkerFollower(handler: handler)
     // Registered before the call: the tail may come before the answer.
-    let number = try calls.withLock { (calls) throws(ControlBackendError) -> UInt64 in
-      if let ended = calls.ended { throw .unavailable("\(label) is gone (\(ended)): its VMs are out of reach") }
-      let number = calls.next
-      calls.next += 2
-      calls.pending[number] = .some(nil)
-      return number
-    }
+    let number = try reserveNumber()
     followers.withLock { $0[number] = follower }
     do {
       try channel.send(.call(number, .follow(WorkerVMReference(vm), tailLines: tailLines)))
       _ = try wait(number, timeout: Self.callTimeout)
     } catch {
+      forget(number)
       _ = followers.withLock { $0.removeValue(forKey: number) }
       follower.cancel()
+      // In case the process did subscribe (an answer later than the wait).
+      post(.unfollow(subscription: number))
       if let error = error as? ControlBackendError { throw error }
       throw .unavailable("\(label) cannot be reached: \(error)")
     }

@@ -227,7 +227,15 @@ public final class WorkerPoolBackend: ControlBackend {
   /// Sends `call` to every process at once and returns their answers in process order.
   private func gather(_ call: WorkerCall) throws(ControlBackendError) -> [WorkerAnswer] {
     var numbers: [UInt64] = []
-    for process in processes { numbers.append(try process.begin(call)) }
+    for process in processes {
+      do throws(ControlBackendError) {
+        numbers.append(try process.begin(call))
+      } catch {
+        // The calls already sent are answered to nobody: their answers are dropped when they come.
+        for (begun, number) in zip(processes, numbers) { begun.forget(number) }
+        throw error
+      }
+    }
     var answers: [WorkerAnswer] = []
     for (process, number) in zip(processes, numbers) {
       answers.append(try process.wait(number, timeout: WorkerConnection.callTimeout))

@@ -52,7 +52,7 @@ struct ResidentBenchmark: Benchmark {
     var createMsPerTenth: [Double]
     /// Seconds until every create request returned.
     var createSeconds: Double
-    /// Seconds from the first create until no VM waited for admission.
+    /// Seconds from the first create until every VM had started (its first slice ran).
     var bootedSeconds: Double
     /// PSS of the daemon and its VM processes together, once every VM had booted, per VM (KiB; the processes'
     /// own memory included, which is what more processes cost).
@@ -62,9 +62,12 @@ struct ResidentBenchmark: Benchmark {
     /// Seconds from the first kill until every VM was killed.
     var teardownSeconds: Double
     /// The last tenth's creation cost over the first's.
-    var createGrowth: Double { (createMsPerTenth.last ?? 0) / max(createMsPerTenth.first ?? 1, 1e-9) }
+    var createGrowth: Double
     /// The last tenth's teardown cost over the first's.
-    var teardownGrowth: Double { (teardownMsPerTenth.last ?? 0) / max(teardownMsPerTenth.first ?? 1, 1e-9) }
+    var teardownGrowth: Double
+
+    /// The last of `tenths` over the first.
+    static func growth(_ tenths: [Double]) -> Double { (tenths.last ?? 0) / max(tenths.first ?? 1, 1e-9) }
 
     private enum CodingKeys: String, CodingKey {
       case processes
@@ -76,19 +79,6 @@ struct ResidentBenchmark: Benchmark {
       case teardownSeconds = "teardown_seconds"
       case createGrowth = "create_growth"
       case teardownGrowth = "teardown_growth"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-      var container = encoder.container(keyedBy: CodingKeys.self)
-      try container.encode(processes, forKey: .processes)
-      try container.encode(createMsPerTenth, forKey: .createMsPerTenth)
-      try container.encode(createSeconds, forKey: .createSeconds)
-      try container.encode(bootedSeconds, forKey: .bootedSeconds)
-      try container.encode(pssKiBPerVM, forKey: .pssKiBPerVM)
-      try container.encode(teardownMsPerTenth, forKey: .teardownMsPerTenth)
-      try container.encode(teardownSeconds, forKey: .teardownSeconds)
-      try container.encode(createGrowth, forKey: .createGrowth)
-      try container.encode(teardownGrowth, forKey: .teardownGrowth)
     }
   }
 
@@ -238,12 +228,15 @@ struct ResidentBenchmark: Benchmark {
     let teardownSeconds = crossings.last ?? 0
     _ = daemon.terminate(limit: .seconds(120))
 
+    let createTenths = Self.tenths(perVM, count: count)
+    let teardownTenths = crossings.enumerated().map { index, time in
+      (time - (index == 0 ? 0 : crossings[index - 1])) * 1000 / Double(tenth)
+    }
     return Run(
-      processes: processes, createMsPerTenth: Self.tenths(perVM, count: count), createSeconds: createSeconds,
-      bootedSeconds: bootedSeconds, pssKiBPerVM: Double(pss) / Double(count),
-      teardownMsPerTenth: crossings.enumerated().map { index, time in
-        (time - (index == 0 ? 0 : crossings[index - 1])) * 1000 / Double(tenth)
-      }, teardownSeconds: teardownSeconds)
+      processes: processes, createMsPerTenth: createTenths, createSeconds: createSeconds,
+      bootedSeconds: bootedSeconds, pssKiBPerVM: Double(pss) / Double(count), teardownMsPerTenth: teardownTenths,
+      teardownSeconds: teardownSeconds, createGrowth: Run.growth(createTenths),
+      teardownGrowth: Run.growth(teardownTenths))
   }
 
   /// Milliseconds per VM of each tenth of `count` VMs created by requests (`vms` each, taking `seconds`).

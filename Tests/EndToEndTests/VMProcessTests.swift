@@ -208,7 +208,7 @@ struct VMProcessTests {
     let range = try Denalid.run(["serve", "--config", "/dev/null", "--vm-processes", "65", "--check-config"])
     #expect(range.status == 2 && range.stderr.contains("vm-processes"), "\(range.stderr)")
     let network = try Denalid.run([
-      "serve", "--config", "/dev/null", "--vm-processes", "2", "--network", "10.77.0.0/24", "--check-config",
+      "serve", "--config", "/dev/null", "--vm-processes", "2", "--network", "192.0.2.0/24", "--check-config",
     ])
     #expect(network.status == 2 && network.stderr.contains("vm-processes"), "\(network.stderr)")
     // The unit's limits count each VM process's own memory and threads.

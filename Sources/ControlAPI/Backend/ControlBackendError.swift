@@ -1,7 +1,7 @@
 // ControlBackendError.swift: the ways an engine refuses a control request, each mapped to one HTTP status.
 
 /// Why the engine refused a request; the message is shown to the operator as is.
-public enum ControlBackendError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum ControlBackendError: Error, Equatable, Sendable, Codable, CustomStringConvertible {
   /// No VM has this id or name (HTTP 404).
   case notFound(String)
   /// The request conflicts with the current state: a name in use, a VM already finished (HTTP 409).

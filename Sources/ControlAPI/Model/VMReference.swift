@@ -1,7 +1,7 @@
 // VMReference.swift: how a request names one VM: by numeric id or by name.
 
 /// A VM named in a request path: all digits is an id, anything else a name (names never are all digits).
-public enum VMReference: Hashable, Sendable, CustomStringConvertible {
+public enum VMReference: Hashable, Sendable, Codable, CustomStringConvertible {
   /// The VM with this id.
   case id(UInt64)
   /// The VM with this name.

@@ -1,7 +1,7 @@
 // VMState.swift: where a VM is in its life, as the control API reports it.
 
 /// The state of one VM.
-public enum VMState: Equatable, Hashable, Sendable {
+public enum VMState: Equatable, Hashable, Sendable, Codable {
   /// On a worker thread, in the guest or handling one of its exits.
   case running
   /// Resident and ready to run, waiting for a worker.

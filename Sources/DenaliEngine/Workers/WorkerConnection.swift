@@ -116,7 +116,7 @@ final class WorkerConnection: Sendable {
       return .wait(.answer, until: deadline)
     }
     switch answer {
-    case .success(.failed(let failure)): throw failure.error
+    case .success(.failed(let failure)): throw failure
     case .success(let answer): return answer
     case .failure(let error): throw error
     }
@@ -138,7 +138,7 @@ final class WorkerConnection: Sendable {
     let number = try reserveNumber()
     followers.withLock { $0[number] = follower }
     do {
-      try channel.send(.call(number, .follow(WorkerVMReference(vm), tailLines: tailLines)))
+      try channel.send(.call(number, .follow(vm, tailLines: tailLines)))
       _ = try wait(number, timeout: Self.callTimeout)
     } catch {
       forget(number)

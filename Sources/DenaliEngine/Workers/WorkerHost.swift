@@ -137,18 +137,18 @@ public final class WorkerHost: Sendable {
       switch call {
       case .create(let creation):
         let result = try engine.createVMs(creation.request)
-        return .created(result.created, stoppedBy: result.stoppedBy.map(WorkerFailure.init))
+        return .created(result.created, stoppedBy: result.stoppedBy)
       case .list:
         return .vms(engine.listVMs())
       case .inspect(let reference):
-        return .vm(try engine.inspectVM(reference.reference))
+        return .vm(try engine.inspectVM(reference))
       case .kill(let reference):
-        return .vm(try engine.killVM(reference.reference))
+        return .vm(try engine.killVM(reference))
       case .consoleTail(let reference, let lines):
-        return .bytes(Data(try engine.consoleTail(reference.reference, lines: lines)))
+        return .bytes(Data(try engine.consoleTail(reference, lines: lines)))
       case .follow(let reference, let tailLines):
         let channel = channel
-        let subscription = try engine.followConsole(reference.reference, tailLines: tailLines) { event in
+        let subscription = try engine.followConsole(reference, tailLines: tailLines) { event in
           try? channel.send(.console(number, WorkerConsoleEvent(event)))
         }
         let kept = subscriptions.withLock { table in
@@ -179,7 +179,7 @@ public final class WorkerHost: Sendable {
         return .done
       }
     } catch {
-      return .failed(WorkerFailure(error))
+      return .failed(error)
     }
   }
 

@@ -127,7 +127,7 @@ public final class WorkerPoolBackend: ControlBackend {
             case .created(let infos, let stoppedBy) = try process.wait(number, timeout: WorkerConnection.callTimeout)
           else { throw ControlBackendError.hostError("\(process.label) answered a create wrongly") }
           created += infos
-          if let stoppedBy { failures.append(stoppedBy.error) }
+          if let stoppedBy { failures.append(stoppedBy) }
         } catch {
           failures.append(error)
         }
@@ -167,7 +167,7 @@ public final class WorkerPoolBackend: ControlBackend {
     _ vm: VMReference, tailLines: Int, handler: @escaping @Sendable (ConsoleEvent) -> Void
   ) throws(ControlBackendError) -> any ConsoleSubscription {
     let (process, reference) = try locate(vm)
-    return try process.follow(reference.reference, tailLines: tailLines, handler: handler)
+    return try process.follow(reference, tailLines: tailLines, handler: handler)
   }
 
   public func statistics() -> DaemonStatistics {
@@ -245,7 +245,7 @@ public final class WorkerPoolBackend: ControlBackend {
 
   /// The process holding `vm`, and how to name it there: an id names its process in its leading digits; a name is
   /// looked up in every process (at most one has it).
-  private func locate(_ vm: VMReference) throws(ControlBackendError) -> (WorkerConnection, WorkerVMReference) {
+  private func locate(_ vm: VMReference) throws(ControlBackendError) -> (WorkerConnection, VMReference) {
     switch vm {
     case .id(let id):
       let index = Int(id / Self.idRange)
@@ -255,13 +255,13 @@ public final class WorkerPoolBackend: ControlBackend {
       var unreachable: ControlBackendError?
       let numbers = processes.map { (process) -> UInt64? in
         do throws(ControlBackendError) {
-          return try process.begin(.inspect(WorkerVMReference(vm)))
+          return try process.begin(.inspect(vm))
         } catch {
           unreachable = error
           return nil
         }
       }
-      var found: (WorkerConnection, WorkerVMReference)?
+      var found: (WorkerConnection, VMReference)?
       for (process, number) in zip(processes, numbers) {
         guard let number else { continue }
         do throws(ControlBackendError) {

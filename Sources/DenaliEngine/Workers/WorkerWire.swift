@@ -21,13 +21,13 @@ enum WorkerCall: Codable, Sendable {
   /// `listVMs`.
   case list
   /// `inspectVM`.
-  case inspect(WorkerVMReference)
+  case inspect(VMReference)
   /// `killVM`.
-  case kill(WorkerVMReference)
+  case kill(VMReference)
   /// `consoleTail`.
-  case consoleTail(WorkerVMReference, lines: Int)
+  case consoleTail(VMReference, lines: Int)
   /// `followConsole`: events follow as `.console` frames with this call's number.
-  case follow(WorkerVMReference, tailLines: Int)
+  case follow(VMReference, tailLines: Int)
   /// Cancels the subscription opened by call number `subscription`.
   case unfollow(subscription: UInt64)
   /// `statistics`.
@@ -45,7 +45,7 @@ enum WorkerCall: Codable, Sendable {
 /// A worker's answer.
 enum WorkerAnswer: Codable, Sendable {
   /// `createVMs`'s result.
-  case created([VMInfo], stoppedBy: WorkerFailure?)
+  case created([VMInfo], stoppedBy: ControlBackendError?)
   /// `listVMs`'s VMs.
   case vms([VMInfo])
   /// One VM.
@@ -63,7 +63,7 @@ enum WorkerAnswer: Codable, Sendable {
   /// Done (`follow`, `unfollow`, `shutdown`).
   case done
   /// The call failed.
-  case failed(WorkerFailure)
+  case failed(ControlBackendError)
 }
 
 /// A console event, as `ConsoleEvent` but encodable.
@@ -71,13 +71,13 @@ enum WorkerConsoleEvent: Codable, Sendable {
   /// Bytes the guest wrote.
   case output(Data)
   /// The VM finished in this state.
-  case ended(WorkerVMState)
+  case ended(VMState)
 
   /// The frame for `event`.
   init(_ event: ConsoleEvent) {
     switch event {
     case .output(let bytes): self = .output(Data(bytes))
-    case .ended(let state): self = .ended(WorkerVMState(state))
+    case .ended(let state): self = .ended(state)
     }
   }
 
@@ -85,111 +85,7 @@ enum WorkerConsoleEvent: Codable, Sendable {
   var event: ConsoleEvent {
     switch self {
     case .output(let data): .output(Array(data))
-    case .ended(let state): .ended(state.state)
-    }
-  }
-}
-
-/// A `VMState`, encodable: its kind and details.
-struct WorkerVMState: Codable, Sendable {
-  /// The state's kind.
-  var kind: VMStateKind
-  /// The exit status of an exited VM.
-  var status: Int32?
-  /// The fault of a faulted VM.
-  var fault: String?
-
-  /// The encoding of `state`.
-  init(_ state: VMState) {
-    kind = state.kind
-    switch state {
-    case .exited(let code): status = code
-    case .faulted(let description): fault = description
-    default: break
-    }
-  }
-
-  /// The state (an exit or fault without its detail, which only a broken worker sends, keeps a placeholder).
-  var state: VMState {
-    switch kind {
-    case .running: .running
-    case .runnable: .runnable
-    case .idle: .idle
-    case .waitingForAdmission: .waitingForAdmission
-    case .swappedOut: .swappedOut
-    case .swappingOut: .swappingOut
-    case .swappingIn: .swappingIn
-    case .exited: .exited(status: status ?? -1)
-    case .faulted: .faulted(description: fault ?? "unknown")
-    case .killed: .killed
-    }
-  }
-}
-
-/// A `VMReference`, encodable.
-enum WorkerVMReference: Codable, Sendable {
-  /// By id.
-  case id(UInt64)
-  /// By name.
-  case name(String)
-
-  /// The encoding of `reference`.
-  init(_ reference: VMReference) {
-    switch reference {
-    case .id(let id): self = .id(id)
-    case .name(let name): self = .name(name)
-    }
-  }
-
-  /// The reference.
-  var reference: VMReference {
-    switch self {
-    case .id(let id): .id(id)
-    case .name(let name): .name(name)
-    }
-  }
-}
-
-/// A `ControlBackendError`, encodable.
-enum WorkerFailure: Codable, Sendable, Error {
-  /// `.notFound`.
-  case notFound(String)
-  /// `.conflict`.
-  case conflict(String)
-  /// `.limitReached`.
-  case limitReached(String)
-  /// `.quotaExceeded`.
-  case quotaExceeded(String)
-  /// `.invalid`.
-  case invalid(String)
-  /// `.unavailable`.
-  case unavailable(String)
-  /// `.hostError`.
-  case hostError(String)
-
-  /// The encoding of `error`.
-  init(_ error: ControlBackendError) {
-    switch error {
-    case .notFound(let message): self = .notFound(message)
-    case .conflict(let message): self = .conflict(message)
-    case .limitReached(let message): self = .limitReached(message)
-    case .quotaExceeded(let message): self = .quotaExceeded(message)
-    case .invalid(let message): self = .invalid(message)
-    case .unavailable(let message): self = .unavailable(message)
-    case .hostError(let message): self = .hostError(message)
-    }
-  }
-
-  /// The error.
-  var error: ControlBackendError {
-    switch self {
-    case .notFound(let message): .notFound(message)
-    case .conflict(let message): .conflict(message)
-    case .limitReached(let message): .limitReached(message)
-    case .quotaExceeded(let message): .quotaExceeded(message)
-    case .invalid(let message): .invalid(message)
-    case .unavailable(let message): .unavailable(message)
-    case .hostError(let message): .hostError(message)
+    case .ended(let state): .ended(state)
     }
   }
 }

@@ -122,6 +122,14 @@ struct ShellReuseTests {
     guard let image = BuiltGuests.image("hello", memorySize: Self.memorySize) else { return }
     let template = try MemoryTemplate.template(for: image, memorySize: Self.memorySize)
     #expect(try MemoryTemplate.template(for: image, memorySize: Self.memorySize) === template, "cached")
+    // The same bytes in another array (a later request's copy) find the same template; other bytes do not.
+    let copy = try GuestImage(bytes: image.bytes.map { $0 }, memorySize: Self.memorySize)
+    #expect(try MemoryTemplate.template(for: copy, memorySize: Self.memorySize) === template, "same bytes, new array")
+    #expect(try MemoryTemplate.template(for: image, memorySize: Self.memorySize) === template, "and the first again")
+    var changed = image.bytes
+    changed.append(0)  // one trailing byte more: the same segments, other bytes
+    let other = try GuestImage(bytes: changed, memorySize: Self.memorySize)
+    #expect(try MemoryTemplate.template(for: other, memorySize: Self.memorySize) !== template, "other bytes")
     var byte: UInt8 = 0x55
     #expect(pwrite(template.file.fd, &byte, 1, 0x1000) == -1 && errno == EPERM, "a sealed template refuses writes")
     // Two private mappings: a write through one is not seen through the other, nor in the file.

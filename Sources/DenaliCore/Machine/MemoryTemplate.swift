@@ -32,6 +32,9 @@ final class MemoryTemplate: @unchecked Sendable {
       cache.clock &+= 1
       if let index = cache.entries.firstIndex(where: { $0.key == key }) {
         cache.entries[index].used = cache.clock
+        // The same bytes in the caller's own array: keep that one, so the next VMs of the same request (which
+        // share it) compare equal by identity instead of byte by byte.
+        cache.entries[index].key = key
         return (cache.entries[index].template, 0)
       }
       cache.nextID &+= 1

@@ -53,7 +53,7 @@ public struct SwapOptions: ParsableArguments {
   public var swapThreads: Int = Self.defaultSwapThreads
 
   /// The daemon's swap threads unless told otherwise.
-  public static let defaultSwapThreads = 2
+  public static let defaultSwapThreads = 4
 
   /// The defaults (ArgumentParser fills the values in).
   public init() {}

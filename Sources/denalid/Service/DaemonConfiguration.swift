@@ -49,7 +49,7 @@ struct DaemonConfiguration: Equatable {
   /// Threads serving backend calls for the control API.
   var apiThreads = 4
   /// Threads doing swap I/O.
-  var swapThreads = 2
+  var swapThreads = 4
   /// Finished VMs kept for `list` and `inspect` (the oldest are forgotten first).
   var keptFinishedVMs = 1000
   /// Console output kept per VM, in bytes.

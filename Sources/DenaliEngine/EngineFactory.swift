@@ -113,11 +113,14 @@ public struct EngineStartError: Error, CustomStringConvertible {
   public init(_ description: String) { self.description = description }
 }
 
-/// Opens (creating what is missing) the state directory at `root` and its folders, before VM processes that keep
-/// their own state inside it start.
-public func prepareEngineState(root: String) throws {
+/// Opens (creating what is missing) the state directory at `root` and its folders, and the folder of each VM
+/// process from 1 to `vmProcesses - 1` (`folder(k)` names it), before those processes, which keep their own state
+/// inside them, start. A folder that is a symbolic link, or that another user could change, is refused like any
+/// folder of the state directory (a VM process opens its folder by path).
+public func prepareEngineState(root: String, vmProcesses: Int, folder: (Int) -> String) throws {
   do {
-    _ = try EngineBackend.StateLayout.open(root)
+    let layout = try EngineBackend.StateLayout.open(root)
+    for index in 1..<max(1, vmProcesses) { _ = try layout.root.subdirectory(folder(index)) }
   } catch {
     throw EngineStartError("state directory \(root): \(error)")
   }

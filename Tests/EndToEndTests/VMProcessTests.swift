@@ -203,6 +203,31 @@ struct VMProcessTests {
     _ = daemon.terminate()
   }
 
+  @Test(
+    "crafted VM-process folders: a symbolic link is refused at start and nothing is written through it; other names are no VM process's"
+  )
+  func craftedFolders() throws {
+    let daemon = try DaemonProcess(flags: ["--vm-processes", "2"])
+    let outside = daemon.directory + "/outside"
+    try FileManager.default.createDirectory(atPath: daemon.stateDirectory, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(
+      atPath: daemon.stateDirectory + "/vm-process-1", withDestinationPath: outside)
+    let linked = try Denalid.run(daemon.serveArguments, limit: .seconds(60))
+    #expect(linked.status != 0 && linked.stderr.contains("vm-process-1"), "\(linked.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty, "nothing written through the link")
+    // Names that only look like a VM process's folder are not taken for one: one process starts beside them.
+    try FileManager.default.removeItem(atPath: daemon.stateDirectory + "/vm-process-1")
+    for name in ["vm-process-+3", "vm-process-007", "vm-process-99999999999999999999", "vm-process-"] {
+      try FileManager.default.createDirectory(
+        atPath: daemon.stateDirectory + "/" + name, withIntermediateDirectories: true)
+    }
+    let single = try DaemonProcess(flags: [], sharing: daemon)
+    try single.start()
+    #expect(try single.client(["list"]).status == 0)
+    #expect(single.terminate() == 0)
+  }
+
   @Test("vm-processes is checked: out of range, or with a network, is refused at start with the key named")
   func configurationChecked() throws {
     let range = try Denalid.run(["serve", "--config", "/dev/null", "--vm-processes", "65", "--check-config"])

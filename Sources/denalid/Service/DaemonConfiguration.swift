@@ -269,7 +269,20 @@ extension DaemonConfiguration {
   }
 
   /// The state directory of VM process `index` (above 0) under the daemon's `root`.
-  static func vmProcessDirectory(_ root: String, _ index: Int) -> String { root + "/vm-process-\(index)" }
+  static func vmProcessDirectory(_ root: String, _ index: Int) -> String { root + "/" + vmProcessFolder(index) }
+
+  /// The name of VM process `index`'s folder in the state directory.
+  static func vmProcessFolder(_ index: Int) -> String { "vm-process-\(index)" }
+
+  /// The VM process whose folder `name` is: only the names `vmProcessFolder` gives (no sign, no leading zero,
+  /// within Int); nil for any other name.
+  static func vmProcessIndex(ofFolder name: String) -> Int? {
+    let prefix = "vm-process-"
+    guard name.hasPrefix(prefix), let index = Int(name.dropFirst(prefix.count)), index > 0,
+      vmProcessFolder(index) == name
+    else { return nil }
+    return index
+  }
 
   /// The engine's share of the configuration.
   var engine: EngineConfiguration {

@@ -241,7 +241,7 @@ struct ServeCommand: ParsableCommand {
   private func makeBackend(_ configuration: DaemonConfiguration) throws -> any ControlBackend {
     // VMs of a VM process this configuration would not start would be left out unseen: refuse instead.
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: configuration.stateDirectory)) ?? []
-    if let stranded = entries.compactMap({ $0.hasPrefix("vm-process-") ? Int($0.dropFirst(11)) : nil }).max(),
+    if let stranded = entries.compactMap(DaemonConfiguration.vmProcessIndex(ofFolder:)).max(),
       stranded >= configuration.vmProcesses
     {
       throw EngineStartError(
@@ -249,7 +249,9 @@ struct ServeCommand: ParsableCommand {
       )
     }
     guard configuration.vmProcesses > 1 else { return try makeControlBackend(configuration: configuration.engine) }
-    try prepareEngineState(root: configuration.stateDirectory)
+    try prepareEngineState(
+      root: configuration.stateDirectory, vmProcesses: configuration.vmProcesses,
+      folder: DaemonConfiguration.vmProcessFolder)
     let words = (config.map { ["--config", $0] } ?? []) + settings
     let processes = try VMProcessLauncher.launch(count: configuration.vmProcesses, arguments: words)
     return WorkerPoolBackend(

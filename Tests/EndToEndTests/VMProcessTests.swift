@@ -162,10 +162,12 @@ struct VMProcessTests {
     #expect(refused.status != 0 && refused.stderr.contains("vm-processes = 3"), "\(refused.stderr)")
   }
 
-  @Test("a VM process that dies ends only its own VMs: the daemon answers, health names it, the others count on")
+  @Test(
+    "a VM process that dies ends only its own VMs: the daemon answers, health names it, the others count on, and creates go on in the live processes counting what the dead one held"
+  )
   func processDeath() throws {
     guard Denalid.ready(guests: ["counter"]) else { return }
-    let daemon = try DaemonProcess(flags: ["--vm-processes", "2"])
+    let daemon = try DaemonProcess(flags: ["--vm-processes", "2", "--max-vms", "7"])
     try daemon.start()
     #expect(
       try daemon.client([
@@ -200,6 +202,15 @@ struct VMProcessTests {
       let later = DaemonTests.counts(in: try daemon.client(["logs", name]).stdout).last ?? 0
       #expect(later > first, "\(name) stopped counting at \(first)")
     }
+    // Unnamed VMs are still created, all in the live process, and max-vms (7) still counts the 2 VMs the dead
+    // process held (they come back at the next start): 2 + 2 + 3 = 7, so a batch of 5 is cut to 3.
+    let more = try daemon.client(["spawn", "counter.elf", "--count", "5", "--memory", "2MiB", "--", "interval-ms=50"])
+    #expect(more.stderr.contains("max-vms"), "\(more.stderr)")
+    let now = try daemon.vms().compactMap { $0["id"] as? Int }
+    #expect(now.count == 5 && now.allSatisfy { Self.process(of: $0) == 0 }, "\(now)")
+    // A named VM is refused: only the dead process could tell whether it holds that name.
+    let named = try daemon.client(["spawn", "counter.elf", "--name", "late", "--memory", "2MiB"])
+    #expect(named.status != 0 && named.stderr.contains("VM process 1"), "\(named.stderr)")
     _ = daemon.terminate()
   }
 

@@ -18,8 +18,9 @@ public final class WorkerPoolBackend: ControlBackend {
   private let logger: Logger
   private let startedAt = Date()
   /// Held through each create: names and limits are checked against every process, then the VMs are created,
-  /// with no other create in between.
-  private let creating = Locked(())
+  /// with no other create in between. Holds what each process held when it last answered (nil before it has),
+  /// which stands for a process that is gone: its VMs come back when the daemon starts again.
+  private let creating: Locked<[EngineHoldings?]>
   /// What runs once every process has answered its shutdown call (closing channels, reaping processes).
   private let afterShutdown: @Sendable () -> Void
 
@@ -42,6 +43,7 @@ public final class WorkerPoolBackend: ControlBackend {
     afterShutdown: @escaping @Sendable () -> Void
   ) {
     self.processes = processes
+    creating = Locked([EngineHoldings?](repeating: nil, count: processes.count))
     self.limits = limits
     self.maximumVMs = maximumVMs
     self.logger = logger
@@ -61,12 +63,15 @@ public final class WorkerPoolBackend: ControlBackend {
         throw EngineStartError("\(process.label) answered its first call with something else")
       }
       guard healthy else { throw EngineStartError("\(process.label) is not well: \(detail)") }
+      if case .holdings(let held) = try process.call(.holdings(uid: 0)) {
+        creating.withLock { $0[process.index] = held.all }
+      }
     }
     logger.notice("\(processes.count) VM processes ready: \(processes.map { "pid \($0.pid)" }.joined(separator: ", "))")
   }
 
   public func createVMs(_ request: VMCreationRequest) throws(ControlBackendError) -> VMCreationResult {
-    try creating.withLock { (_) throws(ControlBackendError) -> VMCreationResult in
+    try creating.withLock { (lastHeld) throws(ControlBackendError) -> VMCreationResult in
       if let names = request.names {
         guard Set(names).count == names.count else {
           throw .conflict("the request names one VM twice")
@@ -77,15 +82,27 @@ public final class WorkerPoolBackend: ControlBackend {
           }
         }
       }
+      // A process that is gone gets no VMs, and counts what it held when it last answered (its VMs come back
+      // at the next start), unless quotas need its holdings per user, which only it can tell.
       var all = EngineHoldings()
       var own = EngineHoldings()
-      var load: [Int] = []
-      for answer in try gather(.holdings(uid: request.requester.uid)) {
-        guard case .holdings(let held) = answer else { throw .hostError("a VM process answered holdings wrongly") }
-        all.add(held.all)
-        own.add(held.own)
-        load.append(held.all.vms)
+      var load: [Int?] = []
+      for (index, result) in gatherEach(.holdings(uid: request.requester.uid)).enumerated() {
+        switch result {
+        case .success(.holdings(let held)):
+          lastHeld[index] = held.all
+          all.add(held.all)
+          own.add(held.own)
+          load.append(held.all.vms)
+        case .success: throw .hostError("a VM process answered holdings wrongly")
+        case .failure(.unavailable(let reason)):
+          guard let known = lastHeld[index], limits.isEmpty else { throw .unavailable(reason) }
+          all.add(known)
+          load.append(nil)
+        case .failure(let error): throw error
+        }
       }
+      guard load.contains(where: { $0 != nil }) else { throw .unavailable("every VM process is gone") }
       if !limits.isEmpty {
         try limits.check(
           count: request.count, memory: request.memoryBytes, disk: request.diskBytes ?? 0,
@@ -102,9 +119,11 @@ public final class WorkerPoolBackend: ControlBackend {
       // so the processes create their VMs at the same time.
       var shares = [Int](repeating: 0, count: processes.count)
       for _ in 0..<count {
-        guard let least = load.indices.min(by: { load[$0] < load[$1] }) else { break }
+        guard let least = load.indices.filter({ load[$0] != nil }).min(by: { load[$0] ?? 0 < load[$1] ?? 0 }) else {
+          break
+        }
         shares[least] += 1
-        load[least] += 1
+        load[least] = (load[least] ?? 0) + 1
       }
       var calls: [(process: WorkerConnection, number: UInt64)] = []
       var failures: [ControlBackendError] = []
@@ -127,6 +146,9 @@ public final class WorkerPoolBackend: ControlBackend {
             case .created(let infos, let stoppedBy) = try process.wait(number, timeout: WorkerConnection.callTimeout)
           else { throw ControlBackendError.hostError("\(process.label) answered a create wrongly") }
           created += infos
+          // Until the process answers again, what it holds is what it held before and what it just created.
+          lastHeld[process.index]?.add(
+            EngineHoldings(count: infos.count, memory: request.memoryBytes, disk: request.diskBytes ?? 0))
           if let stoppedBy { failures.append(stoppedBy) }
         } catch {
           failures.append(error)
@@ -241,6 +263,21 @@ public final class WorkerPoolBackend: ControlBackend {
       answers.append(try process.wait(number, timeout: WorkerConnection.callTimeout))
     }
     return answers
+  }
+
+  /// Sends `call` to every process that is still there at once, and returns each one's answer or error in process
+  /// order (a process that is gone: `.unavailable`).
+  private func gatherEach(_ call: WorkerCall) -> [Result<WorkerAnswer, ControlBackendError>] {
+    let begun = processes.map { process in
+      Result { () throws(ControlBackendError) -> UInt64 in try process.begin(call) }
+    }
+    return zip(processes, begun).map { process, number in
+      number.flatMap { number in
+        Result { () throws(ControlBackendError) -> WorkerAnswer in
+          try process.wait(number, timeout: WorkerConnection.callTimeout)
+        }
+      }
+    }
   }
 
   /// The process holding `vm`, and how to name it there: an id names its process in its leading digits; a name is

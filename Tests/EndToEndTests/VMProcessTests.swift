@@ -126,6 +126,32 @@ struct VMProcessTests {
     #expect(daemon.terminate() == 0)
   }
 
+  @Test(
+    "memory across processes: a VM larger than one process's share of the budget is refused, naming it; new VMs go to the process holding the least memory"
+  )
+  func memoryAcrossProcesses() throws {
+    guard Denalid.ready(guests: ["idler"]) else { return }
+    let daemon = try DaemonProcess(flags: [
+      "--vm-processes", "2", "--memory-budget", "96MiB", "--max-memory-per-vm", "64MiB",
+    ])
+    try daemon.start()
+    // 96 MiB over 2 processes: 48 MiB each, so a 64 MiB VM fits the daemon's budget but no process's.
+    let big = try daemon.client(["spawn", "idler.elf", "--memory", "64MiB", "--", "60000"])
+    #expect(big.status != 0 && big.stderr.contains("memory-budget / vm-processes"), "\(big.stderr)")
+    #expect(try daemon.vms().isEmpty)
+    let large = try daemon.client(["spawn", "idler.elf", "--memory", "32MiB", "--", "60000"])
+    #expect(large.status == 0, "\(large.stderr)")
+    let small = try daemon.client(["spawn", "idler.elf", "--count", "2", "--memory", "2MiB", "--", "60000"])
+    #expect(small.status == 0, "\(small.stderr)")
+    let vms = try daemon.vms()
+    let largeProcess = vms.first { $0["memory_bytes"] as? Int == 32 << 20 }.flatMap { $0["id"] as? Int }.map(
+      Self.process)
+    let smallProcesses = Set(
+      vms.filter { $0["memory_bytes"] as? Int == 2 << 20 }.compactMap { $0["id"] as? Int }.map(Self.process))
+    #expect(largeProcess != nil && smallProcesses.count == 1 && !smallProcesses.contains(largeProcess ?? -1), "\(vms)")
+    #expect(daemon.terminate() == 0)
+  }
+
   @Test("SIGTERM stops every process cleanly; after a restart the counters of every process continue")
   func restartAcrossProcesses() throws {
     guard Denalid.ready(guests: ["counter"]) else { return }

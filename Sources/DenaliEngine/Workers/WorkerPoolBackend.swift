@@ -15,6 +15,8 @@ public final class WorkerPoolBackend: ControlBackend {
   private let processes: [WorkerConnection]
   private let limits: EngineLimits
   private let maximumVMs: Int
+  /// Each process's share of the memory budget (nil: none), which bounds the largest VM any of them can admit.
+  private let memoryBudgetPerProcess: UInt64?
   private let logger: Logger
   private let startedAt = Date()
   /// Held through each create: names and limits are checked against every process, then the VMs are created,
@@ -25,24 +27,27 @@ public final class WorkerPoolBackend: ControlBackend {
   private let afterShutdown: @Sendable () -> Void
 
   /// A backend over the VM processes `processes` (index order: process k's channel at its descriptor), keeping
-  /// `limits` and `maximumVMs` across all of them; `afterShutdown` runs once every process has stopped its engine.
+  /// `limits` and `maximumVMs` across all of them, each process with `memoryBudgetPerProcess` of the memory budget;
+  /// `afterShutdown` runs once every process has stopped its engine.
   public convenience init(
     processes: [(pid: Int32, descriptor: Int32)], limits: EngineLimits, maximumVMs: Int,
-    afterShutdown: @escaping @Sendable () -> Void
+    memoryBudgetPerProcess: UInt64?, afterShutdown: @escaping @Sendable () -> Void
   ) {
     let logger = Logger(label: "denalid.vm-processes")
     self.init(
       processes: processes.enumerated().map {
         WorkerConnection(index: $0.offset, pid: $0.element.pid, descriptor: $0.element.descriptor, logger: logger)
-      }, limits: limits, maximumVMs: maximumVMs, logger: logger, afterShutdown: afterShutdown)
+      }, limits: limits, maximumVMs: maximumVMs, memoryBudgetPerProcess: memoryBudgetPerProcess, logger: logger,
+      afterShutdown: afterShutdown)
   }
 
   /// A backend over `processes` (index order), keeping `limits` and `maximumVMs` across all of them.
   init(
-    processes: [WorkerConnection], limits: EngineLimits, maximumVMs: Int, logger: Logger,
-    afterShutdown: @escaping @Sendable () -> Void
+    processes: [WorkerConnection], limits: EngineLimits, maximumVMs: Int, memoryBudgetPerProcess: UInt64?,
+    logger: Logger, afterShutdown: @escaping @Sendable () -> Void
   ) {
     self.processes = processes
+    self.memoryBudgetPerProcess = memoryBudgetPerProcess
     creating = Locked([EngineHoldings?](repeating: nil, count: processes.count))
     self.limits = limits
     self.maximumVMs = maximumVMs
@@ -71,7 +76,12 @@ public final class WorkerPoolBackend: ControlBackend {
   }
 
   public func createVMs(_ request: VMCreationRequest) throws(ControlBackendError) -> VMCreationResult {
-    try creating.withLock { (lastHeld) throws(ControlBackendError) -> VMCreationResult in
+    if let share = memoryBudgetPerProcess, request.memoryBytes > share {
+      throw .invalid(
+        "a VM of \(request.memoryBytes >> 20) MiB could never be admitted: each of the \(processes.count) VM processes has \(share >> 20) MiB of the memory budget (memory-budget / vm-processes)"
+      )
+    }
+    return try creating.withLock { (lastHeld) throws(ControlBackendError) -> VMCreationResult in
       if let names = request.names {
         guard Set(names).count == names.count else {
           throw .conflict("the request names one VM twice")
@@ -86,14 +96,15 @@ public final class WorkerPoolBackend: ControlBackend {
       // at the next start), unless quotas need its holdings per user, which only it can tell.
       var all = EngineHoldings()
       var own = EngineHoldings()
-      var load: [Int?] = []
+      // Load: the guest memory a process holds (its share of the budget is what admits VMs), VMs breaking ties.
+      var load: [(memory: UInt64, vms: Int)?] = []
       for (index, result) in gatherEach(.holdings(uid: request.requester.uid)).enumerated() {
         switch result {
         case .success(.holdings(let held)):
           lastHeld[index] = held.all
           all.add(held.all)
           own.add(held.own)
-          load.append(held.all.vms)
+          load.append((held.all.memory, held.all.vms))
         case .success: throw .hostError("a VM process answered holdings wrongly")
         case .failure(.unavailable(let reason)):
           guard let known = lastHeld[index], limits.isEmpty else { throw .unavailable(reason) }
@@ -119,11 +130,10 @@ public final class WorkerPoolBackend: ControlBackend {
       // so the processes create their VMs at the same time.
       var shares = [Int](repeating: 0, count: processes.count)
       for _ in 0..<count {
-        guard let least = load.indices.filter({ load[$0] != nil }).min(by: { load[$0] ?? 0 < load[$1] ?? 0 }) else {
-          break
-        }
+        let live = load.indices.compactMap { index in load[index].map { (index, $0) } }
+        guard let least = live.min(by: { $0.1 < $1.1 })?.0, let current = load[least] else { break }
         shares[least] += 1
-        load[least] = (load[least] ?? 0) + 1
+        load[least] = (current.memory + request.memoryBytes, current.vms + 1)
       }
       var calls: [(process: WorkerConnection, number: UInt64)] = []
       var failures: [ControlBackendError] = []

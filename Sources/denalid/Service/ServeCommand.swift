@@ -256,7 +256,7 @@ struct ServeCommand: ParsableCommand {
     let processes = try VMProcessLauncher.launch(count: configuration.vmProcesses, arguments: words)
     return WorkerPoolBackend(
       processes: processes, limits: configuration.engine.limits, maximumVMs: configuration.maximumVMs,
-      afterShutdown: {})
+      memoryBudgetPerProcess: configuration.engine(vmProcess: 0).memoryBudget, afterShutdown: {})
   }
 
   /// The group id for `name` of configuration key `key` (nil for an empty name: for socket-group the daemon's own

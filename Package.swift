@@ -99,7 +99,7 @@ let package = Package(
     .target(
       name: "DenaliEngine",
       dependencies: [
-        "DenaliCore", "ControlAPI", "KVM", "TrustedFiles", "ThreadConfinement",
+        "DenaliCore", "ControlAPI", "KVM", "SystemCalls", "TrustedFiles", "ThreadConfinement",
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/DenaliEngine"

@@ -29,6 +29,11 @@ public struct EngineNetworkConfiguration: Sendable, Equatable {
   public var receiveQueueFrames: Int
   /// Bytes of frames all VMs' receive queues hold together (`receive-memory`).
   public var receiveMemoryBytes: Int
+  /// In a VM process of a daemon with several: this process's part of the subnet's addresses.
+  public var partition: AddressPartition?
+  /// In a VM process of a daemon with several: the packet socket to the daemon's hub, which is then this
+  /// switch's uplink (the daemon keeps the TAP device, and carries frames to it and to the other processes).
+  public var trunkDescriptor: Int32?
 
   /// Settings for `subnet`.
   public init(
@@ -51,8 +56,8 @@ final class EngineNetwork: Sendable {
   let configuration: EngineNetworkConfiguration
   /// The switch.
   let fabric: VirtualSwitch
-  /// The TAP uplink, nil for none.
-  private let uplink: TapUplink?
+  /// The uplink: the TAP device, or in a VM process the trunk to the daemon's hub; nil for none.
+  private let uplink: (any NetworkUplink)?
 
   /// Creates the switch and the TAP device (needs CAP_NET_ADMIN when there is an uplink).
   init(configuration: EngineNetworkConfiguration) throws(NetworkError) {
@@ -61,9 +66,14 @@ final class EngineNetwork: Sendable {
       configuration: .init(
         subnet: configuration.subnet, gateway: configuration.uplink?.address.address,
         limits: NetworkPort.Limits(receiveFrames: configuration.receiveQueueFrames),
-        isolatesVMs: configuration.isolatesVMs, receiveMemoryBytes: configuration.receiveMemoryBytes))
-    uplink = try configuration.uplink.map { (link) throws(NetworkError) -> TapUplink in
-      try TapUplink(name: link.tapName, address: link.address)
+        isolatesVMs: configuration.isolatesVMs, receiveMemoryBytes: configuration.receiveMemoryBytes,
+        partition: configuration.partition))
+    if let trunk = configuration.trunkDescriptor {
+      uplink = try DescriptorUplink(descriptor: trunk, name: "denali-trunk", nonBlocking: true)
+    } else {
+      uplink = try configuration.uplink.map { (link) throws(NetworkError) -> TapUplink in
+        try TapUplink(name: link.tapName, address: link.address)
+      }
     }
   }
 
@@ -129,6 +139,8 @@ final class EngineNetwork: Sendable {
       .invalid("address \(address) is outside this daemon's network \(subnet) (network)")
     case .addressNotHost:
       .invalid("\(error) (network): not a host address")
+    case .addressInAnotherProcess:
+      .hostError("network: \(error) (the daemon routes a requested address to its process)")
     case .duplicatePort, .invalidInterfaceName, .system:
       .hostError("network: \(error)")
     }

@@ -311,6 +311,88 @@ struct DaemonNetworkTests {
     #expect(back.terminate() == 0)
   }
 
+  @Test(
+    "a network over 3 VM processes: every VM answers the host through the daemon's hub, addresses are unique and name their process, a VM cannot reach another process's VM under deny (counted on its NIC), and the count is fixed for the state directory"
+  )
+  func networkAcrossVMProcesses() throws {
+    guard Denalid.ready(guests: ["udp-echo", "udp-client"]), NetworkNamespace.available(),
+      let (namespace, daemon) = try Self.networkedDaemon("10.66.0.0/24", flags: ["--vm-processes", "3"])
+    else { return }
+    let spawn = try daemon.client([
+      "spawn", "udp-echo.elf", "--network", "--count", "9", "--memory", "2MiB", "--", "quiet",
+    ])
+    #expect(spawn.status == 0, "\(spawn.stderr)")
+    let vms = try daemon.vms()
+    let addresses = try Self.addresses(daemon)
+    #expect(addresses.count == 9 && Set(addresses.values).count == 9, "\(addresses)")
+    // Each process gives out its own part: host address offset (from .1) modulo 3 is the process's number.
+    for (id, address) in addresses {
+      let offset = (Int(address.split(separator: ".").last ?? "") ?? 0) - 1
+      #expect(offset % 3 == id / 1_000_000_000_000, "vm \(id) at \(address)")
+    }
+    #expect(Set(vms.compactMap { $0["id"] as? Int }.map { $0 / 1_000_000_000_000 }) == [0, 1, 2])
+    let client = try NamespaceUDPSocket(namespace: namespace.name)
+    Self.echoEvery(addresses, from: client, round: 1)
+    let stats = try daemon.client(["stats", "--json"])
+    #expect(
+      stats.stdout.contains("\"addresses_in_use\":9") || stats.stdout.contains("\"addresses_in_use\" : 9"),
+      "\(stats.stdout)")
+    // vm-to-vm = deny (the default): a VM cannot reach a VM of another process; the drop is counted on its NIC.
+    guard let (victimID, victim) = addresses.first(where: { $0.key / 1_000_000_000_000 == 1 }) else {
+      Issue.record("no VM in process 1: \(addresses)")
+      return
+    }
+    let toVM = ["peer=\(victim)", "count=2", "timeout-ms=300", "tries=2"]
+    #expect(
+      try daemon.client(["spawn", "udp-client.elf", "--network", "--name", "across", "--memory", "2MiB", "--"] + toVM)
+        .status == 0)
+    try daemon.waitForVMs("the client to finish") { vms in
+      vms.first { $0["name"] as? String == "across" }?["state"] as? String == "exited"
+    }
+    #expect(try daemon.inspect("across")["exit_status"] as? Int == 1, "no echo came from the other process's VM")
+    let across = try #require(try daemon.inspect("across")["network"] as? [String: Any])
+    #expect(((across["drops"] as? [String: Int])?["vm-to-vm-denied"] ?? 0) >= 1, "\(across)")
+    let victimNIC = try #require(try daemon.inspect(String(victimID))["network"] as? [String: Any])
+    #expect(victimNIC["packets_in"] as? Int == 1, "only the host's echo reached it: \(victimNIC)")
+    #expect(daemon.terminate() == 0)
+    // The count is kept for the state directory: its VMs' addresses were split for 3 processes.
+    let four = try DaemonProcess(
+      flags: ["--network", "10.66.0.0/24", "--uplink", "tap dtap0", "--vm-processes", "4"], sharing: daemon)
+    let refused = try namespace.run([Denalid.executable] + four.serveArguments, limit: .seconds(60))
+    #expect(refused.status != 0 && refused.output.contains("vm-processes = 3"), "\(refused.output)")
+  }
+
+  @Test("vm-to-vm = allow over 2 VM processes: a VM reaches a VM of the other process through the daemon's hub")
+  func vmToVMAcrossVMProcesses() throws {
+    guard Denalid.ready(guests: ["udp-echo", "udp-client"]), NetworkNamespace.available(),
+      let (_, daemon) = try Self.networkedDaemon(
+        "10.67.0.0/24", flags: ["--vm-processes", "2", "--vm-to-vm", "allow"])
+    else { return }
+    #expect(
+      try daemon.client(["spawn", "udp-echo.elf", "--network", "--count", "2", "--memory", "2MiB", "--", "quiet"])
+        .status == 0)
+    let addresses = try Self.addresses(daemon)
+    guard let (_, target) = addresses.first(where: { $0.key / 1_000_000_000_000 == 1 }) else {
+      Issue.record("no VM in process 1: \(addresses)")
+      return
+    }
+    let arguments = ["peer=\(target)", "count=3", "timeout-ms=500", "tries=4"]
+    #expect(
+      try daemon.client(
+        ["spawn", "udp-client.elf", "--network", "--name", "across", "--memory", "2MiB", "--"] + arguments
+      )
+      .status == 0)
+    try daemon.waitForVMs("the client to finish") { vms in
+      vms.first { $0["name"] as? String == "across" }?["state"] as? String == "exited"
+    }
+    let client = try daemon.inspect("across")
+    #expect((client["id"] as? Int ?? 0) / 1_000_000_000_000 == 0, "the client runs in process 0: \(client)")
+    let log = try daemon.client(["logs", "across"]).stdout
+    #expect(client["exit_status"] as? Int == 0, "\(log)")
+    #expect(log.contains("3/3 echoes from \(target)"), "\(log)")
+    #expect(daemon.terminate() == 0)
+  }
+
   @Test("vm-to-vm = deny: a udp-client VM cannot reach another VM (dropped and counted), and reaches a host peer")
   func vmToVMDenied() throws {
     guard Denalid.ready(guests: ["udp-echo", "udp-client"]), NetworkNamespace.available(),

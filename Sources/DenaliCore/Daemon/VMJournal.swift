@@ -38,7 +38,7 @@ public final class VMJournal: Sendable {
   private let state: Locked<State>
 
   /// The journal file's name inside the directory.
-  static let fileName = "vms.journal"
+  public static let fileName = "vms.journal"
   /// What a rewrite's temporary file adds to the journal's name (then a random hex number).
   static let temporarySuffix = ".tmp-"
 

@@ -23,6 +23,16 @@ enum ForwardingDecision {
     var hasUplink: Bool
     /// Whether VMs are kept apart (a VM reaches only the uplink and itself).
     var isolatesVMs: Bool = false
+    /// When the subnet is shared with other VM processes' switches (`AddressPartition`): its host addresses and
+    /// gateway, so that a VM kept apart is refused here (and counted on its port) for another process's VM too.
+    var sharedSubnet: (hostRange: ClosedRange<UInt32>, gateway: IPv4Address?)?
+
+    /// Whether `address` is a VM address of the shared subnet that is not `port`'s own (false without one).
+    func isVMInAnotherProcess(_ address: IPv4Address, besides port: NetworkPort) -> Bool {
+      guard let shared = sharedSubnet else { return false }
+      return shared.hostRange.contains(address.value) && address != shared.gateway && address != port.address
+        && byIP[address] == nil
+    }
   }
 
   /// Decides for `frame`, sent by the VM on `port`, or by the host when `port` is nil.
@@ -39,6 +49,9 @@ enum ForwardingDecision {
         guard arp.senderMAC == port.mac, arp.senderIP == port.address else { return .drop(.spoofedSource) }
         if arp.operation == ARPMessage.request {
           if tables.isolatesVMs, let target = tables.byIP[arp.targetIP], target !== port { return .drop(.vmToVMDenied) }
+          if tables.isolatesVMs, tables.isVMInAnotherProcess(arp.targetIP, besides: port) {
+            return .drop(.vmToVMDenied)
+          }
           if let reply = ARPResponder.reply(to: arp, lookup: { tables.byIP[$0]?.mac }) { return .answer(reply) }
           return tables.hasUplink ? .uplink : .drop(.unknownDestination)
         }
@@ -51,6 +64,11 @@ enum ForwardingDecision {
       if destination.isGroup { return tables.hasUplink ? .uplink : .drop(.notFlooded) }
       if let target = tables.byMAC[destination] {
         return tables.isolatesVMs && target !== port ? .drop(.vmToVMDenied) : .deliver(target)
+      }
+      if tables.isolatesVMs, destination.value >> 32 == 0x0200,
+        tables.isVMInAnotherProcess(IPv4Address(value: UInt32(truncatingIfNeeded: destination.value)), besides: port)
+      {
+        return .drop(.vmToVMDenied)
       }
       return tables.hasUplink ? .uplink : .drop(.unknownDestination)
     }

@@ -16,6 +16,8 @@ public enum NetworkError: Error, Equatable, Sendable, CustomStringConvertible {
   case addressNotHost(IPv4Address, IPv4Subnet)
   /// A port with this id exists already.
   case duplicatePort(UInt64)
+  /// The address belongs to another VM process's part of the subnet (`AddressPartition`).
+  case addressInAnotherProcess(IPv4Address)
   /// An interface name longer than 15 bytes, empty, or with a '/' or NUL.
   case invalidInterfaceName(String)
   /// A system call on the TAP device failed.
@@ -31,6 +33,7 @@ public enum NetworkError: Error, Equatable, Sendable, CustomStringConvertible {
     case .addressNotHost(let address, let subnet):
       "address \(address) is the \(address == subnet.network ? "network" : "broadcast") address of \(subnet)"
     case .duplicatePort(let id): "a port for VM \(id) exists already"
+    case .addressInAnotherProcess(let address): "address \(address) belongs to another VM process's part of the subnet"
     case .invalidInterfaceName(let name): "invalid interface name \"\(name)\" (1-15 bytes, no '/')"
     case .system(let failure): failure.description
     }

@@ -14,10 +14,7 @@ public final class TapUplink: NetworkUplink, @unchecked Sendable {
   public let address: IPv4Subnet
   /// The host side's MAC address.
   public let hostMAC: MACAddress
-  private let descriptor: Int32
-  private let wakeDescriptor: Int32
-  private let readerDone = DispatchSemaphore(value: 0)
-  private let readerState = Locked<(started: Bool, stopped: Bool)>((false, false))
+  private let link: DescriptorUplink
 
   /// Creates (or attaches to) TAP interface `name`, sets its IPv4 `address`, turns IPv6 off on it (so the
   /// host sends no router or neighbour solicitations), and brings it up.
@@ -31,11 +28,8 @@ public final class TapUplink: NetworkUplink, @unchecked Sendable {
       throw .system(SystemCallError(path: "/dev/net/tun", operation: "opening TAP device \(name)", errno: -fd))
     }
     let kernelName = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let wake = cnet_eventfd()
-    guard wake >= 0 else {
-      close(fd)
-      throw .system(SystemCallError(path: nil, operation: "eventfd", errno: -wake))
-    }
+    // Owns the descriptor from here on (closes it if anything below fails).
+    let link = try DescriptorUplink(descriptor: fd, name: "denali-tap-\(kernelName)", nonBlocking: false)
     // IPv6 off first: the interface then never sends router solicitations or duplicate-address probes.
     try? "1".write(toFile: "/proc/sys/net/ipv6/conf/\(kernelName)/disable_ipv6", atomically: false, encoding: .utf8)
     var status = cnet_interface_set_ipv4(kernelName, address.address.value, address.netmask.value)
@@ -43,72 +37,22 @@ public final class TapUplink: NetworkUplink, @unchecked Sendable {
     var mac = [UInt8](repeating: 0, count: 6)
     if status == 0 { status = cnet_interface_mac(kernelName, &mac) }
     guard status == 0 else {
-      close(fd)
-      close(wake)
       throw .system(SystemCallError(path: kernelName, operation: "configuring it with \(address)", errno: -status))
     }
     self.name = kernelName
     self.address = address
     hostMAC = MACAddress(mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
-    descriptor = fd
-    wakeDescriptor = wake
-  }
-
-  deinit {
-    close(descriptor)
-    close(wakeDescriptor)
+    self.link = link
   }
 
   /// Writes one frame to the host side; false when the kernel refused it (for example its queue is full).
-  public func transmit(_ frame: [UInt8]) -> Bool {
-    frame.withUnsafeBytes { bytes in
-      // SAFETY: `bytes` covers the whole frame for the duration of the call.
-      Glibc.write(descriptor, bytes.baseAddress, bytes.count) == bytes.count
-    }
-  }
+  public func transmit(_ frame: [UInt8]) -> Bool { link.transmit(frame) }
 
   /// Starts the reader thread, which passes every frame the host sends to `receive`.
   public func start(receive: @escaping @Sendable ([UInt8]) -> Void) throws(NetworkError) {
-    let first = readerState.withLock { state in
-      defer { state.started = true }
-      return !state.started
-    }
-    guard first else { return }
-    let thread = Thread { [self] in
-      ThreadConfinement.enter(.network)
-      readFrames(into: receive)
-      readerDone.signal()
-    }
-    thread.name = "denali-tap-\(name)"
-    thread.stackSize = 1 << 20
-    thread.start()
+    try link.start(receive: receive)
   }
 
   /// Stops the reader thread and waits for it.
-  public func stop() {
-    let wasRunning = readerState.withLock { state in
-      defer { state.stopped = true }
-      return state.started && !state.stopped
-    }
-    guard wasRunning else { return }
-    var one: UInt64 = 1
-    _ = Glibc.write(wakeDescriptor, &one, 8)
-    readerDone.wait()
-  }
-
-  /// The reader: waits for frames, reads until the device is empty, repeats until woken to stop.
-  private func readFrames(into receive: @Sendable ([UInt8]) -> Void) {
-    // Room for more than a frame, so an oversized one is seen whole (and counted as malformed by the switch).
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while cnet_wait_readable(descriptor, wakeDescriptor) == 0 {
-      while true {
-        let count = buffer.withUnsafeMutableBytes { bytes in
-          // SAFETY: `bytes` is the whole buffer; read writes at most bytes.count into it.
-          Glibc.read(descriptor, bytes.baseAddress, bytes.count)
-        }
-        guard count > 0 else { break }
-        receive(Array(buffer[0..<count]))
-      }
-    }
-  }
+  public func stop() { link.stop() }
 }

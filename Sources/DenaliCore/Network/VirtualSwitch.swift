@@ -28,14 +28,18 @@ public final class VirtualSwitch: Sendable {
     /// Keep VMs apart: a VM reaches only the uplink (and itself), never another VM; frames and ARP requests
     /// from one VM to another are dropped and counted (`vmToVMDenied`). The daemon's `vm-to-vm = deny`.
     public var isolatesVMs: Bool
+    /// The part of the subnet this switch gives addresses from and holds ports at, when several VM processes
+    /// share the subnet (nil: all of it).
+    public var partition: AddressPartition?
 
     /// A configuration for `subnet`.
     public init(
       subnet: IPv4Subnet, gateway: IPv4Address? = nil, limits: NetworkPort.Limits = .init(),
       quantum: Int = EthernetFrame.maximumLength, uplinkQueueFrames: Int = 256, isolatesVMs: Bool = false,
-      receiveMemoryBytes: Int = Self.defaultReceiveMemoryBytes
+      receiveMemoryBytes: Int = Self.defaultReceiveMemoryBytes, partition: AddressPartition? = nil
     ) {
       self.subnet = subnet
+      self.partition = partition
       self.receiveMemoryBytes = receiveMemoryBytes
       self.gateway = gateway
       self.limits = limits
@@ -48,16 +52,21 @@ public final class VirtualSwitch: Sendable {
     public static let defaultReceiveMemoryBytes = 256 << 20
 
     /// The first and last address VMs may have: the subnet's host addresses (every address of a /31 or /32).
-    var hostRange: ClosedRange<UInt32> {
+    public var hostRange: ClosedRange<UInt32> {
       prefixLengthIsPointToPoint
         ? subnet.network.value...subnet.broadcast.value : (subnet.network.value &+ 1)...(subnet.broadcast.value &- 1)
     }
 
-    /// How many addresses VMs may have: the host addresses less the gateway's.
+    /// How many addresses VMs may have here: the host addresses (of this switch's partition) less the gateway's.
     public var assignableAddressCount: Int {
       let range = hostRange
-      let hosts = Int(range.upperBound - range.lowerBound) + 1
-      return hosts - (gateway.map { range.contains($0.value) } == true ? 1 : 0)
+      let hosts = partition?.ownedCount(of: range) ?? (Int(range.upperBound - range.lowerBound) + 1)
+      return hosts - (gateway.map { range.contains($0.value) && owns($0) } == true ? 1 : 0)
+    }
+
+    /// Whether `address` is in this switch's part of the subnet (always, without a partition).
+    public func owns(_ address: IPv4Address) -> Bool {
+      partition?.owns(address.value, firstHost: hostRange.lowerBound) ?? true
     }
 
     /// A /31 or /32, which has no network or broadcast address.
@@ -125,10 +134,22 @@ public final class VirtualSwitch: Sendable {
         throw .addressesExhausted(configuration.subnet)
       }
       let range = configuration.hostRange
+      // With a partition, candidates step through this switch's own addresses only.
+      let (first, step) =
+        configuration.partition.map {
+          (UInt64(range.lowerBound) + UInt64($0.index), UInt64($0.count))
+        } ?? (UInt64(range.lowerBound), 1)
       while true {
-        if !range.contains(state.nextCandidate) { state.nextCandidate = range.lowerBound }
-        let candidate = IPv4Address(value: state.nextCandidate)
-        state.nextCandidate &+= 1
+        var next = UInt64(state.nextCandidate)
+        if next < first || next > UInt64(range.upperBound) {
+          next = first
+        } else {
+          next += (step - (next - first) % step) % step
+          if next > UInt64(range.upperBound) { next = first }
+        }
+        let candidate = IPv4Address(value: UInt32(next))
+        let after = next + step
+        state.nextCandidate = after > UInt64(range.upperBound) ? UInt32(first) : UInt32(after)
         if candidate == configuration.gateway || state.byIP[candidate] != nil { continue }
         return try insertPort(id: id, address: candidate, into: &state)
       }
@@ -147,6 +168,7 @@ public final class VirtualSwitch: Sendable {
     guard configuration.subnet.contains(address) else { throw .addressOutsideSubnet(address, configuration.subnet) }
     guard configuration.hostRange.contains(address.value) else { throw .addressNotHost(address, configuration.subnet) }
     guard address != configuration.gateway else { throw .addressIsGateway(address) }
+    guard configuration.owns(address) else { throw .addressInAnotherProcess(address) }
     if let holder = state.byIP[address] { throw .addressInUse(address, byPort: holder.id) }
     guard state.byID[id] == nil, id != Self.uplinkSource, id != Self.switchSource else { throw .duplicatePort(id) }
     let port = NetworkPort(
@@ -296,7 +318,8 @@ public final class VirtualSwitch: Sendable {
   /// Takes up to `batchSize` frames in deficit-round-robin order and decides each.
   private func takeBatch(into batch: inout [Work], from state: inout State) {
     let tables = ForwardingDecision.Tables(
-      byMAC: state.byMAC, byIP: state.byIP, hasUplink: state.uplink != nil, isolatesVMs: configuration.isolatesVMs)
+      byMAC: state.byMAC, byIP: state.byIP, hasUplink: state.uplink != nil, isolatesVMs: configuration.isolatesVMs,
+      sharedSubnet: configuration.partition.map { _ in (configuration.hostRange, configuration.gateway) })
     while batch.count < Self.batchSize {
       let (byID, uplinkHead) = (state.byID, state.uplinkQueue.first?.count)
       let next = state.transmitRound.next { key in

@@ -17,6 +17,8 @@ public final class WorkerPoolBackend: ControlBackend {
   private let maximumVMs: Int
   /// Each process's share of the memory budget (nil: none), which bounds the largest VM any of them can admit.
   private let memoryBudgetPerProcess: UInt64?
+  /// With a network: the hub joining the processes' switches and the TAP uplink.
+  private let hub: UplinkHub?
   private let logger: Logger
   private let startedAt = Date()
   /// Held through each create: names and limits are checked against every process, then the VMs are created,
@@ -31,22 +33,23 @@ public final class WorkerPoolBackend: ControlBackend {
   /// `afterShutdown` runs once every process has stopped its engine.
   public convenience init(
     processes: [(pid: Int32, descriptor: Int32)], limits: EngineLimits, maximumVMs: Int,
-    memoryBudgetPerProcess: UInt64?, afterShutdown: @escaping @Sendable () -> Void
+    memoryBudgetPerProcess: UInt64?, hub: UplinkHub? = nil, afterShutdown: @escaping @Sendable () -> Void
   ) {
     let logger = Logger(label: "denalid.vm-processes")
     self.init(
       processes: processes.enumerated().map {
         WorkerConnection(index: $0.offset, pid: $0.element.pid, descriptor: $0.element.descriptor, logger: logger)
-      }, limits: limits, maximumVMs: maximumVMs, memoryBudgetPerProcess: memoryBudgetPerProcess, logger: logger,
-      afterShutdown: afterShutdown)
+      }, limits: limits, maximumVMs: maximumVMs, memoryBudgetPerProcess: memoryBudgetPerProcess, hub: hub,
+      logger: logger, afterShutdown: afterShutdown)
   }
 
   /// A backend over `processes` (index order), keeping `limits` and `maximumVMs` across all of them.
   init(
     processes: [WorkerConnection], limits: EngineLimits, maximumVMs: Int, memoryBudgetPerProcess: UInt64?,
-    logger: Logger, afterShutdown: @escaping @Sendable () -> Void
+    hub: UplinkHub? = nil, logger: Logger, afterShutdown: @escaping @Sendable () -> Void
   ) {
     self.processes = processes
+    self.hub = hub
     self.memoryBudgetPerProcess = memoryBudgetPerProcess
     creating = Locked([EngineHoldings?](repeating: nil, count: processes.count))
     self.limits = limits
@@ -73,6 +76,11 @@ public final class WorkerPoolBackend: ControlBackend {
       }
     }
     logger.notice("\(processes.count) VM processes ready: \(processes.map { "pid \($0.pid)" }.joined(separator: ", "))")
+    if let hub {
+      try hub.start()
+      logger.notice(
+        "network hub joins the \(processes.count) VM processes' switches\(hub.routing.hasTap ? " and the uplink" : "")")
+    }
   }
 
   public func createVMs(_ request: VMCreationRequest) throws(ControlBackendError) -> VMCreationResult {
@@ -114,6 +122,15 @@ public final class WorkerPoolBackend: ControlBackend {
         }
       }
       guard load.contains(where: { $0 != nil }) else { throw .unavailable("every VM process is gone") }
+      // An address asked for is given by the process whose part of the subnet holds it (any other refuses it).
+      if let hub, let wanted = request.network?.address, let address = IPv4Address(wanted),
+        let owner = hub.routing.owner(of: address)
+      {
+        guard load[owner] != nil else {
+          throw .unavailable("\(processes[owner].label), which gives out \(wanted), is gone")
+        }
+        for index in load.indices where index != owner { load[index] = nil }
+      }
       if !limits.isEmpty {
         try limits.check(
           count: request.count, memory: request.memoryBytes, disk: request.diskBytes ?? 0,
@@ -218,8 +235,32 @@ public final class WorkerPoolBackend: ControlBackend {
       total.exitsTotal += part.exitsTotal
       total.hypercallsTotal += part.hypercallsTotal
       total.workers += part.workers
+      if let network = part.network { total.network = Self.adding(network, to: total.network) }
+    }
+    if let hub, var network = total.network {
+      // The host's view of the uplink is the hub's: the processes' uplinks are their trunks to it.
+      let figures = hub.statistics
+      network.uplinkPacketsIn = figures.tap.packetsIn
+      network.uplinkBytesIn = figures.tap.bytesIn
+      network.uplinkPacketsOut = figures.tap.packetsOut
+      network.uplinkBytesOut = figures.tap.bytesOut
+      var drops = figures.tap.dropsByName
+      for (reason, count) in figures.trunkDrops.dropsByName where count > 0 { drops[reason, default: 0] &+= count }
+      network.uplinkDrops = drops
+      network.forwardedTotal &+= figures.betweenProcesses
+      total.network = network
     }
     return total
+  }
+
+  /// `part`'s addresses and switch figures added to `total` (the settings are the same in every process).
+  private static func adding(_ part: NetworkStatistics, to total: NetworkStatistics?) -> NetworkStatistics {
+    guard var sum = total else { return part }
+    sum.addressesInUse += part.addressesInUse
+    sum.addressesFree += part.addressesFree
+    sum.forwardedTotal &+= part.forwardedTotal
+    sum.arpAnsweredTotal &+= part.arpAnsweredTotal
+    return sum
   }
 
   public func health() -> BackendHealth {
@@ -250,6 +291,7 @@ public final class WorkerPoolBackend: ControlBackend {
         logger.error("\(process.label) did not stop cleanly: \(error)")
       }
     }
+    hub?.stop()
     for process in processes { process.close() }
     afterShutdown()
   }

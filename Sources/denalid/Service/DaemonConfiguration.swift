@@ -169,11 +169,6 @@ struct DaemonConfiguration: Equatable {
     }
     guard workers <= 1024 else { throw .invalid("workers must be from 0 (one per core) to 1024") }
     guard vmProcesses >= 1, vmProcesses <= 64 else { throw .invalid("vm-processes must be from 1 to 64") }
-    if vmProcesses > 1, network != nil {
-      throw .invalid(
-        "vm-processes above 1 cannot be combined with network yet: VMs in different processes would have no switch in common"
-      )
-    }
     guard apiThreads >= 1, apiThreads <= 64 else { throw .invalid("api-threads must be from 1 to 64") }
     guard swapThreads >= 1, swapThreads <= 64 else { throw .invalid("swap-threads must be from 1 to 64") }
     guard keptFinishedVMs <= 1_000_000 else { throw .invalid("keep-finished must be from 0 to 1000000") }
@@ -265,6 +260,14 @@ extension DaemonConfiguration {
     configuration.memoryBudget = max(2 << 20, memoryBudget / UInt64(count) / (2 << 20) * (2 << 20))
     configuration.swapThreads = max(1, swapThreads / count)
     configuration.keptFinishedVMs = (keptFinishedVMs + count - 1) / count
+    if count > 1, configuration.network != nil {
+      // Each process's switch gives out its own part of the addresses and reaches the daemon's hub (which keeps
+      // the TAP device) through its trunk.
+      configuration.network?.partition = AddressPartition(index: index, count: count)
+      configuration.network?.trunkDescriptor = VMProcessLauncher.trunkDescriptor
+      // receive-memory bounds the daemon's frames in all: each process's switch holds its share.
+      configuration.network?.receiveMemoryBytes = max(1 << 20, Int(clamping: receiveMemory) / count)
+    }
     return configuration
   }
 

@@ -2,6 +2,7 @@
 import ArgumentParser
 import ControlAPI
 import DenaliCommandLine
+import DenaliCore
 import DenaliEngine
 import Foundation
 import Glibc
@@ -252,11 +253,31 @@ struct ServeCommand: ParsableCommand {
     try prepareEngineState(
       root: configuration.stateDirectory, vmProcesses: configuration.vmProcesses,
       folder: DaemonConfiguration.vmProcessFolder)
+    let network = configuration.engine.network
+    if network != nil {
+      try NetworkPartitionMarker.check(root: configuration.stateDirectory, processes: configuration.vmProcesses)
+    }
+    // The daemon keeps the TAP device (made here, before the privilege drop) and joins it to every process's
+    // switch through a hub.
+    let tap = try network?.uplink.map { link in try TapUplink(name: link.tapName, address: link.address) }
     let words = (config.map { ["--config", $0] } ?? []) + settings
-    let processes = try VMProcessLauncher.launch(count: configuration.vmProcesses, arguments: words)
+    let processes = try VMProcessLauncher.launch(
+      count: configuration.vmProcesses, arguments: words, trunks: network != nil)
+    let hub = try network.map { network in
+      let trunks = try processes.enumerated().compactMap { index, process in
+        try process.trunk.map { try DescriptorUplink(descriptor: $0, name: "denali-trunk-\(index)", nonBlocking: true) }
+      }
+      let switchSettings = VirtualSwitch.Configuration(subnet: network.subnet, gateway: network.uplink?.address.address)
+      return UplinkHub(
+        routing: HubRouting(
+          hostRange: switchSettings.hostRange, gateway: switchSettings.gateway, processes: processes.count,
+          isolatesVMs: network.isolatesVMs, hasTap: tap != nil),
+        tap: tap, trunks: trunks)
+    }
     return WorkerPoolBackend(
-      processes: processes, limits: configuration.engine.limits, maximumVMs: configuration.maximumVMs,
-      memoryBudgetPerProcess: configuration.engine(vmProcess: 0).memoryBudget, afterShutdown: {})
+      processes: processes.map { ($0.pid, $0.descriptor) }, limits: configuration.engine.limits,
+      maximumVMs: configuration.maximumVMs, memoryBudgetPerProcess: configuration.engine(vmProcess: 0).memoryBudget,
+      hub: hub, afterShutdown: {})
   }
 
   /// The group id for `name` of configuration key `key` (nil for an empty name: for socket-group the daemon's own

@@ -37,9 +37,11 @@ struct UnitLimits: Equatable {
       // threads, the threads running the daemon's calls); the daemon keeps its API threads and a reader each.
       memoryBytes += UInt64(processes) * Self.processBytes
       let perProcess = workers + max(1, configuration.swapThreads / processes) + configuration.apiThreads + 2
+      // With a network: each process's switch and trunk reader, the daemon's reader of each trunk and the TAP's.
+      let network = configuration.network == nil ? 0 : processes * 3 + 1
       tasks =
         Int(resident) + processes * (perProcess + Self.fixedThreads) + configuration.apiThreads + processes
-        + Self.fixedThreads
+        + Self.fixedThreads + network
     } else {
       tasks = Int(resident) + workers + configuration.swapThreads + configuration.apiThreads + Self.fixedThreads
     }

@@ -9,6 +9,18 @@ import SystemCalls
 enum VMProcessLauncher {
   /// The descriptor a VM process finds its channel to the daemon at.
   static let channelDescriptor: Int32 = 3
+  /// The descriptor a VM process finds its network trunk to the daemon's hub at (with a network).
+  static let trunkDescriptor: Int32 = 4
+
+  /// One started VM process: its pid, the daemon's end of its channel, and of its network trunk (if any).
+  struct Started {
+    /// The process id.
+    let pid: Int32
+    /// The daemon's end of the channel.
+    let descriptor: Int32
+    /// The daemon's end of the trunk (a `SOCK_SEQPACKET` socket), nil without one.
+    let trunk: Int32?
+  }
 
   /// A VM process could not be started.
   struct LaunchError: Error, CustomStringConvertible {
@@ -17,17 +29,19 @@ enum VMProcessLauncher {
   }
 
   /// Starts `count` VM processes running this executable with `serve` and `arguments` (the daemon's own
-  /// configuration words) plus `--vm-process K`; returns each one's pid and the daemon's end of its channel.
-  /// Every other descriptor of the daemon (the control socket among them) is closed in the children.
-  static func launch(count: Int, arguments: [String]) throws(LaunchError) -> [(pid: Int32, descriptor: Int32)] {
+  /// configuration words) plus `--vm-process K`, each with a network trunk when `trunks`; returns what
+  /// `Started` says. Every other descriptor of the daemon (the control socket among them) is closed in the
+  /// children.
+  static func launch(count: Int, arguments: [String], trunks: Bool) throws(LaunchError) -> [Started] {
     markEveryDescriptorCloseOnExec()
-    var started: [(pid: Int32, descriptor: Int32)] = []
+    var started: [Started] = []
     for index in 0..<count {
       do {
-        started.append(try launch(index: index, arguments: arguments))
+        started.append(try launch(index: index, arguments: arguments, trunk: trunks))
       } catch {
         for process in started {
           close(process.descriptor)
+          if let trunk = process.trunk { close(trunk) }
           kill(process.pid, SIGKILL)
         }
         throw error
@@ -36,28 +50,45 @@ enum VMProcessLauncher {
     return started
   }
 
-  /// Starts VM process `index`.
-  private static func launch(index: Int, arguments: [String]) throws(LaunchError) -> (pid: Int32, descriptor: Int32) {
+  /// A socket pair of `type`, both ends close-on-exec.
+  private static func socketPair(_ type: Int32) throws(LaunchError) -> [Int32] {
     var ends: [Int32] = [-1, -1]
-    guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+    guard socketpair(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
       throw LaunchError(description: "socketpair: \(SystemCallError.text(for: errno))")
+    }
+    return ends
+  }
+
+  /// Starts VM process `index`.
+  private static func launch(index: Int, arguments: [String], trunk: Bool) throws(LaunchError) -> Started {
+    let ends = try socketPair(Int32(SOCK_STREAM.rawValue))
+    var trunkEnds: [Int32]?
+    do throws(LaunchError) {
+      trunkEnds = trunk ? try socketPair(Int32(SOCK_SEQPACKET.rawValue)) : nil
+    } catch {
+      close(ends[0])
+      close(ends[1])
+      throw error
     }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    // dup2 onto descriptor 3 clears close-on-exec there; every other descriptor above 2 is close-on-exec.
+    // dup2 onto descriptors 3 and 4 clears close-on-exec there; every other descriptor above 2 is close-on-exec.
     posix_spawn_file_actions_adddup2(&actions, ends[1], channelDescriptor)
+    if let trunkEnds { posix_spawn_file_actions_adddup2(&actions, trunkEnds[1], trunkDescriptor) }
     let words = ["denalid", "serve"] + arguments + ["--vm-process", String(index)]
     var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
     defer { for word in argv { free(word) } }
     var pid: pid_t = 0
     let status = posix_spawn(&pid, "/proc/self/exe", &actions, nil, &argv, environ)
     close(ends[1])
+    if let trunkEnds { close(trunkEnds[1]) }
     guard status == 0 else {
       close(ends[0])
+      if let trunkEnds { close(trunkEnds[0]) }
       throw LaunchError(description: "starting VM process \(index): \(SystemCallError.text(for: status))")
     }
-    return (pid, ends[0])
+    return Started(pid: pid, descriptor: ends[0], trunk: trunkEnds?[0])
   }
 
   /// Sets close-on-exec on every descriptor above standard error, so the VM processes inherit none of the

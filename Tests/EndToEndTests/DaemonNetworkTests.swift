@@ -333,10 +333,17 @@ struct DaemonNetworkTests {
     #expect(Set(vms.compactMap { $0["id"] as? Int }.map { $0 / 1_000_000_000_000 }) == [0, 1, 2])
     let client = try NamespaceUDPSocket(namespace: namespace.name)
     Self.echoEvery(addresses, from: client, round: 1)
-    let stats = try daemon.client(["stats", "--json"])
+    // An address asked for is given by the process owning it: .12 is host offset 11, process 2's.
     #expect(
-      stats.stdout.contains("\"addresses_in_use\":9") || stats.stdout.contains("\"addresses_in_use\" : 9"),
-      "\(stats.stdout)")
+      try daemon.client([
+        "spawn", "udp-echo.elf", "--address", "10.66.0.12", "--name", "asked", "--memory", "2MiB", "--", "quiet",
+      ]).status == 0)
+    let asked = try daemon.inspect("asked")
+    #expect((asked["id"] as? Int ?? 0) / 1_000_000_000_000 == 2, "\(asked)")
+    Self.echoEvery([asked["id"] as? Int ?? 0: "10.66.0.12"], from: client, round: 1)
+    let network = try Self.networkStatistics(daemon)
+    #expect(network["addresses_in_use"] as? Int == 10, "\(network)")
+    #expect((network["uplink_packets_in"] as? Int ?? 0) >= 10, "the hub's uplink figures: \(network)")
     // vm-to-vm = deny (the default): a VM cannot reach a VM of another process; the drop is counted on its NIC.
     guard let (victimID, victim) = addresses.first(where: { $0.key / 1_000_000_000_000 == 1 }) else {
       Issue.record("no VM in process 1: \(addresses)")
@@ -360,6 +367,12 @@ struct DaemonNetworkTests {
       flags: ["--network", "10.66.0.0/24", "--uplink", "tap dtap0", "--vm-processes", "4"], sharing: daemon)
     let refused = try namespace.run([Denalid.executable] + four.serveArguments, limit: .seconds(60))
     #expect(refused.status != 0 && refused.output.contains("vm-processes = 3"), "\(refused.output)")
+    // With the same count every VM comes back at its address in its process, and answers.
+    try daemon.start()
+    let servers = addresses.merging([asked["id"] as? Int ?? 0: "10.66.0.12"]) { $1 }
+    #expect(try Self.addresses(daemon).filter { servers[$0.key] != nil } == servers)
+    Self.echoEvery(servers, from: client, round: 2)
+    #expect(daemon.terminate() == 0)
   }
 
   @Test("vm-to-vm = allow over 2 VM processes: a VM reaches a VM of the other process through the daemon's hub")

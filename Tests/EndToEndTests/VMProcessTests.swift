@@ -265,6 +265,42 @@ struct VMProcessTests {
     #expect(single.terminate() == 0)
   }
 
+  @Test(
+    "with a network the VM-process count is kept for the state directory: written at the first start; another count, a crafted or linked record, or VMs of one process refuse the start"
+  )
+  func networkCountKept() throws {
+    guard Denalid.ready(guests: ["idler"]) else { return }
+    // A network without an uplink (no device, no traffic), in a documentation range.
+    let flags = ["--network", "192.0.2.0/24", "--vm-processes", "2"]
+    let daemon = try DaemonProcess(flags: flags)
+    let marker = daemon.stateDirectory + "/network-vm-processes"
+    try daemon.start()
+    #expect(try String(contentsOfFile: marker, encoding: .utf8) == "2\n")
+    #expect(
+      try daemon.client(["spawn", "idler.elf", "--network", "--count", "2", "--memory", "2MiB", "--", "60000"]).status
+        == 0)
+    #expect(daemon.terminate() == 0)
+    for (content, expected) in [
+      ("3\n", "vm-processes = 3"), ("two\n", "not a VM-process count"), ("", "not a VM-process count"),
+    ] {
+      try content.write(toFile: marker, atomically: false, encoding: .utf8)
+      let refused = try Denalid.run(
+        try DaemonProcess(flags: flags, sharing: daemon).serveArguments, limit: .seconds(60))
+      #expect(refused.status != 0 && refused.stderr.contains(expected), "\(content): \(refused.stderr)")
+    }
+    try FileManager.default.removeItem(atPath: marker)
+    try FileManager.default.createSymbolicLink(atPath: marker, withDestinationPath: "/dev/null")
+    let linked = try Denalid.run(try DaemonProcess(flags: flags, sharing: daemon).serveArguments, limit: .seconds(60))
+    #expect(linked.status != 0 && linked.stderr.contains("network-vm-processes"), "\(linked.stderr)")
+    // No record, but VMs given addresses by one process: refused.
+    try FileManager.default.removeItem(atPath: marker)
+    let single = try DaemonProcess(flags: ["--network", "192.0.2.0/24"])
+    try single.start()
+    #expect(single.terminate() == 0)
+    let split = try Denalid.run(try DaemonProcess(flags: flags, sharing: single).serveArguments, limit: .seconds(60))
+    #expect(split.status != 0 && split.stderr.contains("vm-processes = 1"), "\(split.stderr)")
+  }
+
   @Test("vm-processes is checked: out of range is refused at start with the key named; with a network it is taken")
   func configurationChecked() throws {
     let range = try Denalid.run(["serve", "--config", "/dev/null", "--vm-processes", "65", "--check-config"])

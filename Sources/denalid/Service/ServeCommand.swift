@@ -240,23 +240,29 @@ struct ServeCommand: ParsableCommand {
   /// The engine: in this process, or (`vm-processes` above 1) the router to that many VM processes, started here
   /// (before privileges are dropped and the system-call filters forbid starting programs).
   private func makeBackend(_ configuration: DaemonConfiguration) throws -> any ControlBackend {
-    // VMs of a VM process this configuration would not start would be left out unseen: refuse instead.
+    // VMs of a VM process this configuration would not start would be left out unseen: refuse instead. (A folder
+    // whose journal is missing or empty holds no VM: a start with more processes that failed early leaves those.)
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: configuration.stateDirectory)) ?? []
-    if let stranded = entries.compactMap(DaemonConfiguration.vmProcessIndex(ofFolder:)).max(),
-      stranded >= configuration.vmProcesses
-    {
+    let holdingVMs = entries.compactMap(DaemonConfiguration.vmProcessIndex(ofFolder:)).filter { index in
+      let journal =
+        DaemonConfiguration.vmProcessDirectory(configuration.stateDirectory, index) + "/" + VMJournal.fileName
+      let size = (try? FileManager.default.attributesOfItem(atPath: journal))?[.size] as? Int
+      return (size ?? 0) > 0
+    }
+    if let stranded = holdingVMs.max(), stranded >= configuration.vmProcesses {
       throw EngineStartError(
         "the state directory holds the VMs of VM process \(stranded) (\(DaemonConfiguration.vmProcessDirectory(configuration.stateDirectory, stranded))): start with vm-processes = \(stranded + 1) or more, or remove that folder to give its VMs up"
       )
     }
     guard configuration.vmProcesses > 1 else { return try makeControlBackend(configuration: configuration.engine) }
-    try prepareEngineState(
-      root: configuration.stateDirectory, vmProcesses: configuration.vmProcesses,
-      folder: DaemonConfiguration.vmProcessFolder)
+    // Checked before anything is made in the state directory, so that a refused start changes nothing there.
     let network = configuration.engine.network
     if network != nil {
       try NetworkPartitionMarker.check(root: configuration.stateDirectory, processes: configuration.vmProcesses)
     }
+    try prepareEngineState(
+      root: configuration.stateDirectory, vmProcesses: configuration.vmProcesses,
+      folder: DaemonConfiguration.vmProcessFolder)
     // The daemon keeps the TAP device (made here, before the privilege drop) and joins it to every process's
     // switch through a hub.
     let tap = try network?.uplink.map { link in try TapUplink(name: link.tapName, address: link.address) }

@@ -49,6 +49,9 @@ struct DaemonNetworkBenchmark: Benchmark {
   @Option(help: "The C baseline (default: tap-echo beside this executable).")
   var baseline: String?
 
+  @Option(help: "The daemon's vm-processes (above 1: the VMs spread over that many processes, joined by the hub).")
+  var vmProcesses: Int = 1
+
   @OptionGroup var output: ReportOptions
 
   /// What `daemon-net` reports: round trips through the daemon by kind beside the baseline, nanoseconds, and the
@@ -71,6 +74,9 @@ struct DaemonNetworkBenchmark: Benchmark {
   func validate() throws {
     guard samples >= 10, idleMs >= 1, resident >= 2, size >= 8, size <= 1472, ports >= 100 else {
       throw ValidationError("--samples >= 10, --idle-ms >= 1, --resident >= 2, --size 8-1472, --ports >= 100")
+    }
+    guard vmProcesses >= 1, vmProcesses <= 64, resident >= 2 * vmProcesses else {
+      throw ValidationError("--vm-processes from 1 to 64, with --resident at least twice that (2 per process)")
     }
   }
 
@@ -110,7 +116,8 @@ struct DaemonNetworkBenchmark: Benchmark {
     measured: Measured, base: [UInt64], memory: (portBytes: Int, recordBytes: Int, journalBytes: Int)
   ) {
     print(
-      "denali-bench daemon-net: host-to-VM UDP round trips of \(size) bytes through `denalid serve` (TAP uplink, switch), "
+      "denali-bench daemon-net: host-to-VM UDP round trips of \(size) bytes through `denalid serve` (TAP uplink, switch"
+        + (vmProcesses > 1 ? "es of \(vmProcesses) VM processes joined by the daemon's hub" : "") + "), "
         + "\(samples) per kind, one outstanding")
     print("                                          median       p99          median vs baseline")
     for (label, values) in [
@@ -151,7 +158,7 @@ struct DaemonNetworkBenchmark: Benchmark {
     let images = URL(fileURLWithPath: guests).standardizedFileURL.path
     try daemon.start(flags: [
       "--image-dir", images, "--network", "10.97.0.0/16", "--uplink", "tap dnbd0",
-      "--memory-budget", "\(resident * 2)MiB", "--log-level", "notice",
+      "--memory-budget", "\(resident * 2)MiB", "--log-level", "notice", "--vm-processes", "\(vmProcesses)",
     ])
     try daemon.waitUntilReady(limit: .seconds(60))
     let client = daemon.client

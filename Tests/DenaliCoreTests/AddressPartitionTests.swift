@@ -55,10 +55,13 @@ struct AddressPartitionTests {
     let askVM6 = EthernetFrame(bytes: TestFrames.arpRequest(from: host, Self.gateway, asking: vm6))
     #expect(deny.route(askVM6, from: nil) == .trunk(2))
     // From the host: nothing but VMs; no broadcast goes anywhere else.
-    let askGateway = EthernetFrame(bytes: TestFrames.arpRequest(from: host, vm5, asking: Self.gateway))
-    #expect(deny.route(askGateway, from: nil) == .drop(.notFlooded))
+    let askOutside = EthernetFrame(
+      bytes: TestFrames.arpRequest(from: host, Self.gateway, asking: IPv4Address(10, 2, 0, 15)))
+    #expect(deny.route(askOutside, from: nil) == .drop(.notFlooded), "the subnet's broadcast address is no VM's")
+    let elsewhere = MACAddress(0x02, 0xAA, 0, 0, 0, 2)
+    let toElsewhere = EthernetFrame(bytes: TestFrames.udp(from: host, Self.gateway, to: elsewhere, Self.gateway))
+    #expect(deny.route(toElsewhere, from: nil) == .drop(.unknownDestination))
     let toHost = EthernetFrame(bytes: TestFrames.udp(from: MACAddress(forVMAt: vm6), vm6, to: host, Self.gateway))
-    #expect(deny.route(toHost, from: nil) == .drop(.unknownDestination))
     // From process 2: the host and the gateway's ARP go to the TAP.
     #expect(deny.route(toHost, from: 2) == .tap)
     let vmAsksGateway = EthernetFrame(
@@ -69,7 +72,20 @@ struct AddressPartitionTests {
       bytes: TestFrames.udp(from: MACAddress(forVMAt: vm6), vm6, to: MACAddress(forVMAt: vm5), vm5))
     #expect(deny.route(sixToFive, from: 2) == .drop(.vmToVMDenied))
     #expect(allow.route(sixToFive, from: 2) == .trunk(1))
-    #expect(allow.route(sixToFive, from: 1) == .drop(.unknownDestination))
+    let vm3 = IPv4Address(10, 2, 0, 3)  // offset 2: process 2's own part, but no such VM there
+    let sixToThree = EthernetFrame(
+      bytes: TestFrames.udp(from: MACAddress(forVMAt: vm6), vm6, to: MACAddress(forVMAt: vm3), vm3))
+    #expect(allow.route(sixToThree, from: 2) == .drop(.unknownDestination))
+    // Sources: a process sends only as its own VMs; the host never as a VM (MAC, ARP sender, IPv4 source).
+    let posing = EthernetFrame(bytes: TestFrames.udp(from: MACAddress(forVMAt: vm5), vm5, to: host, Self.gateway))
+    #expect(deny.route(posing, from: 2) == .drop(.spoofedSource), "process 2 sending as process 1's VM")
+    let hostAsVM = EthernetFrame(bytes: TestFrames.udp(from: host, vm6, to: MACAddress(forVMAt: vm5), vm5))
+    #expect(deny.route(hostAsVM, from: nil) == .drop(.spoofedSource), "an IPv4 source of the VMs' subnet")
+    let hostMACAsVM = EthernetFrame(
+      bytes: TestFrames.udp(from: MACAddress(forVMAt: vm6), Self.gateway, to: MACAddress(forVMAt: vm5), vm5))
+    #expect(deny.route(hostMACAsVM, from: nil) == .drop(.spoofedSource), "a VM's MAC")
+    let arpAsVM = EthernetFrame(bytes: TestFrames.arpRequest(from: host, vm6, asking: vm5))
+    #expect(deny.route(arpAsVM, from: nil) == .drop(.spoofedSource), "an ARP sender of the VMs' subnet")
     // Short frames are counted, never parsed.
     #expect(deny.route(EthernetFrame(bytes: [1, 2, 3]), from: nil) == .drop(.malformed))
   }

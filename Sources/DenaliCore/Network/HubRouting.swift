@@ -16,6 +16,11 @@ public enum HubRoute: Equatable, Sendable {
 /// VM's address; anything else from a VM process goes to the host. The host reaches only VMs. A VM process
 /// reaches another only when VMs may talk to each other (`isolatesVMs` false); a frame a VM process sends for
 /// one of its own addresses is for a VM that does not exist (its switch would have delivered it).
+///
+/// Sources are checked as a switch checks them, with the whole subnet in view: a frame from a VM process must come
+/// from one of that process's VM MACs (its switch sends nothing else up), and a frame from the host may not use a
+/// VM's MAC or a VM address of the subnet as its ARP sender or IPv4 source (a receiving switch knows only its own
+/// VMs, so without this the host side could pose as another process's VM).
 public struct HubRouting: Sendable {
   /// The subnet's host addresses (as the switches see them).
   public let hostRange: ClosedRange<UInt32>
@@ -51,19 +56,36 @@ public struct HubRouting: Sendable {
         vm = nil
       }
     } else {
-      vm =
-        destination.value >> 32 == 0x0200
-        ? owner(of: IPv4Address(value: UInt32(truncatingIfNeeded: destination.value))) : nil
+      vm = Self.vmAddress(of: destination).flatMap(owner(of:))
     }
     guard let source else {
+      if posesAsVM(frame) { return .drop(.spoofedSource) }
       if let vm { return .trunk(vm) }
       return .drop(destination.isGroup ? .notFlooded : .unknownDestination)
+    }
+    guard let sender = frame.source, let address = Self.vmAddress(of: sender), owner(of: address) == source else {
+      return .drop(.spoofedSource)
     }
     if let vm {
       if vm == source { return .drop(.unknownDestination) }
       return isolatesVMs ? .drop(.vmToVMDenied) : .trunk(vm)
     }
     return hasTap ? .tap : .drop(.unknownDestination)
+  }
+
+  /// Whether a frame from the host uses a VM's MAC, or a VM address of the subnet as its ARP sender or IPv4 source.
+  private func posesAsVM(_ frame: EthernetFrame) -> Bool {
+    if let sender = frame.source, let address = Self.vmAddress(of: sender), owner(of: address) != nil { return true }
+    if frame.etherType == EthernetFrame.arp, let arp = frame.arp {
+      return owner(of: arp.senderIP) != nil || Self.vmAddress(of: arp.senderMAC).flatMap(owner(of:)) != nil
+    }
+    if let address = frame.ipv4Source { return owner(of: address) != nil }
+    return false
+  }
+
+  /// The address a VM MAC is made from (`MACAddress(forVMAt:)`); nil for any other MAC.
+  static func vmAddress(of mac: MACAddress) -> IPv4Address? {
+    mac.value >> 32 == 0x0200 ? IPv4Address(value: UInt32(truncatingIfNeeded: mac.value)) : nil
   }
 
   /// The process owning VM address `address`; nil for an address no VM can have (outside the host range, or

@@ -14,7 +14,8 @@ public enum NetworkPartitionMarker {
 
   /// Checks that a daemon with a network and `processes` VM processes may start on the state directory at
   /// `root`, recording the count when it is the first: refused when the file names another count, is not a
-  /// plain count, or is missing while the directory already holds VMs (given their addresses by one process).
+  /// plain count, or is missing while the directory's journal holds VMs with addresses (given by one process).
+  /// For one process a missing file is right (one process gave every address) and nothing is written.
   public static func check(root: String, processes: Int) throws {
     let directory: TrustedDirectory
     do {
@@ -43,11 +44,43 @@ public enum NetworkPartitionMarker {
     guard errno == ENOENT else {
       throw EngineStartError("cannot read \(path): \(SystemCallError.text(for: errno))")
     }
-    if directory.contains(VMJournal.fileName) {
+    guard processes > 1 else { return }
+    if try journalHoldsAddresses(directory) {
       throw EngineStartError(
         "the VMs in this state directory were given their addresses by one process: with a network, start with vm-processes = 1, or use a new state directory"
       )
     }
+    try record(processes, in: directory)
+  }
+
+  /// Whether the journal of `directory` records a VM with an address: the key `"address":"` appears in it only as
+  /// a record's address (every string in a line is JSON, so a quote inside one is escaped).
+  private static func journalHoldsAddresses(_ directory: TrustedDirectory) throws -> Bool {
+    let fd = directory.openFile(VMJournal.fileName, flags: O_RDONLY)
+    guard fd >= 0 else {
+      if errno == ENOENT { return false }
+      throw EngineStartError(
+        "cannot read \(directory.path(of: VMJournal.fileName)): \(SystemCallError.text(for: errno))")
+    }
+    defer { close(fd) }
+    let key = Array(#""address":""#.utf8)
+    var carried: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+      let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      if count < 0 && errno == EINTR { continue }
+      guard count > 0 else { return false }
+      // The key may straddle two reads: the last bytes of one are searched again with the next.
+      let window = carried + chunk[0..<count]
+      let found = window.firstRange(of: key) != nil
+      if found { return true }
+      carried = Array(window.suffix(key.count - 1))
+    }
+  }
+
+  /// Writes `processes` to the file (a temporary file made durable, renamed over it, the directory synced).
+  private static func record(_ processes: Int, in directory: TrustedDirectory) throws {
+    let path = directory.path(of: fileName)
     let temporary = fileName + ".new"
     _ = directory.remove(temporary)
     let out = directory.createFile(temporary, flags: O_WRONLY)

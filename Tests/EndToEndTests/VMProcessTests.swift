@@ -292,12 +292,26 @@ struct VMProcessTests {
     try FileManager.default.createSymbolicLink(atPath: marker, withDestinationPath: "/dev/null")
     let linked = try Denalid.run(try DaemonProcess(flags: flags, sharing: daemon).serveArguments, limit: .seconds(60))
     #expect(linked.status != 0 && linked.stderr.contains("network-vm-processes"), "\(linked.stderr)")
-    // No record, but VMs given addresses by one process: refused.
+    // One process may not start on addresses split for two either.
     try FileManager.default.removeItem(atPath: marker)
+    try "2\n".write(toFile: marker, atomically: false, encoding: .utf8)
+    let one = try Denalid.run(
+      try DaemonProcess(flags: ["--network", "192.0.2.0/24"], sharing: daemon).serveArguments, limit: .seconds(60))
+    #expect(one.status != 0 && one.stderr.contains("vm-processes = 2"), "\(one.stderr)")
+    // No record: a directory whose VMs have no address may go to two processes; one whose VMs got addresses from
+    // one process may not.
     let single = try DaemonProcess(flags: ["--network", "192.0.2.0/24"])
     try single.start()
+    #expect(try single.client(["spawn", "idler.elf", "--memory", "2MiB", "--", "60000"]).status == 0)
     #expect(single.terminate() == 0)
-    let split = try Denalid.run(try DaemonProcess(flags: flags, sharing: single).serveArguments, limit: .seconds(60))
+    let unaddressed = try DaemonProcess(flags: flags, sharing: single)
+    try unaddressed.start()
+    #expect(unaddressed.terminate() == 0)
+    let addressed = try DaemonProcess(flags: ["--network", "192.0.2.0/24"])
+    try addressed.start()
+    #expect(try addressed.client(["spawn", "idler.elf", "--network", "--memory", "2MiB", "--", "60000"]).status == 0)
+    #expect(addressed.terminate() == 0)
+    let split = try Denalid.run(try DaemonProcess(flags: flags, sharing: addressed).serveArguments, limit: .seconds(60))
     #expect(split.status != 0 && split.stderr.contains("vm-processes = 1"), "\(split.stderr)")
   }
 

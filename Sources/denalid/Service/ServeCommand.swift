@@ -254,12 +254,12 @@ struct ServeCommand: ParsableCommand {
         "the state directory holds the VMs of VM process \(stranded) (\(DaemonConfiguration.vmProcessDirectory(configuration.stateDirectory, stranded))): start with vm-processes = \(stranded + 1) or more, or remove that folder to give its VMs up"
       )
     }
-    guard configuration.vmProcesses > 1 else { return try makeControlBackend(configuration: configuration.engine) }
     // Checked before anything is made in the state directory, so that a refused start changes nothing there.
     let network = configuration.engine.network
     if network != nil {
       try NetworkPartitionMarker.check(root: configuration.stateDirectory, processes: configuration.vmProcesses)
     }
+    guard configuration.vmProcesses > 1 else { return try makeControlBackend(configuration: configuration.engine) }
     try prepareEngineState(
       root: configuration.stateDirectory, vmProcesses: configuration.vmProcesses,
       folder: DaemonConfiguration.vmProcessFolder)

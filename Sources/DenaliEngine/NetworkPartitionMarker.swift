@@ -69,11 +69,14 @@ public enum NetworkPartitionMarker {
     while true {
       let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
       if count < 0 && errno == EINTR { continue }
-      guard count > 0 else { return false }
+      guard count >= 0 else {
+        throw EngineStartError(
+          "cannot read \(directory.path(of: VMJournal.fileName)): \(SystemCallError.text(for: errno))")
+      }
+      if count == 0 { return false }
       // The key may straddle two reads: the last bytes of one are searched again with the next.
       let window = carried + chunk[0..<count]
-      let found = window.firstRange(of: key) != nil
-      if found { return true }
+      if window.firstRange(of: key) != nil { return true }
       carried = Array(window.suffix(key.count - 1))
     }
   }

@@ -271,6 +271,7 @@ struct VMProcessTests {
   func networkCountKept() throws {
     guard Denalid.ready(guests: ["idler"]) else { return }
     // A network without an uplink (no device, no traffic), in a documentation range.
+    // 192.0.2.0/24 is the daemon's virtual switch only: no uplink, so no traffic leaves the daemon.
     let flags = ["--network", "192.0.2.0/24", "--vm-processes", "2"]
     let daemon = try DaemonProcess(flags: flags)
     let marker = daemon.stateDirectory + "/network-vm-processes"

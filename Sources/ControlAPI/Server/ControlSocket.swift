@@ -55,15 +55,15 @@ public struct ControlSocket: Sendable {
     var success = false
     defer { if !success { close(fd) } }
     var socketAddress = makeAddress(address)
-    // The file is created by bind with the umask's mode; make it 0600 until chmod and chown have run.
-    let oldMask = umask(0o177)
+    // bind creates the file with the socket inode's mode less the umask; set that mode to 0600 first, so the file
+    // is 0600 until chown and chmod have run (Linux's AF_UNIX bind takes the mode from the socket's inode). The
+    // process-wide umask is left alone: changing it would race with every thread creating files meanwhile.
+    guard fchmod(fd, 0o600) == 0 else { throw .systemCall("fchmod (socket before bind)", path: path, errno: errno) }
     // SAFETY: `socketAddress` is a fully initialised sockaddr_un on the stack; bind reads sizeof(sockaddr_un) bytes.
     let bound = withUnsafePointer(to: &socketAddress) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
-    let bindErrno = errno
-    umask(oldMask)
-    guard bound == 0 else { throw .systemCall("bind", path: path, errno: bindErrno) }
+    guard bound == 0 else { throw .systemCall("bind", path: path, errno: errno) }
     var bindSucceeded = false
     defer { if !bindSucceeded { directory.remove(name) } }
     // The entry is the socket just bound (checked), so the changes below cannot reach anything else.

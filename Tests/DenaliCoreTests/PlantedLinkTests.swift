@@ -49,7 +49,7 @@ struct PlantedLinkTests {
     let base = try makeDirectory()
     defer { try? FileManager.default.removeItem(atPath: base) }
     let owned = base + "/owned-by-nobody"
-    // Modes set explicitly: other tests in this process may change the umask for a moment (a socket's bind).
+    // Modes set explicitly, not left to the test process's umask.
     try FileManager.default.createDirectory(atPath: owned, withIntermediateDirectories: false)
     #expect(chmod(owned, 0o755) == 0)
     #expect(chown(owned, Self.otherUser, Self.otherUser) == 0)

@@ -287,10 +287,19 @@ final class EngineBackend: ControlBackend, Sendable {
       entry.killRequested = true
       return entry.port
     }
+    // Taken before the expiry too: a VM not in memory ends inside it, and with `keep-finished` at 0 its record is
+    // then dropped at once, so that the answer can only be this one, marked killed.
+    var before = try inspectVM(.id(id))
     scheduler.expire(id: id)
     // Its address is free at once: the port leaves the switch now, even if the VM's last slice still runs.
     if let port { network?.release(port) }
-    return try inspectVM(.id(id))
+    do {
+      return try inspectVM(.id(id))
+    } catch .notFound {
+      before.state = .killed
+      before.residentBytes = 0
+      return before
+    }
   }
 
   func consoleTail(_ vm: VMReference, lines: Int) throws(ControlBackendError) -> [UInt8] {

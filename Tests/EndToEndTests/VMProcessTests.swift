@@ -186,6 +186,56 @@ struct VMProcessTests {
     let fewer = try DaemonProcess(flags: ["--vm-processes", "2"], sharing: daemon)
     let refused = try Denalid.run(fewer.serveArguments, limit: .seconds(60))
     #expect(refused.status != 0 && refused.stderr.contains("vm-processes = 3"), "\(refused.stderr)")
+    #expect(refused.stderr.contains("10 live, 0 finished"), "\(refused.stderr)")
+  }
+
+  @Test(
+    "a folder of a VM process beyond the count refuses a start only while its journal records VMs: once they are killed and not kept, fewer processes start and keep the other VMs"
+  )
+  func fewerProcessesOnceEmpty() throws {
+    guard Denalid.ready(guests: ["idler"]) else { return }
+    // A budget smaller than each process's VMs: some are out of memory (waiting or swapped out) at any time.
+    let flags = ["--vm-processes", "3", "--keep-finished", "0", "--memory-budget", "12MiB"]
+    let daemon = try DaemonProcess(flags: flags)
+    try daemon.start()
+    #expect(try daemon.client(["spawn", "idler.elf", "--count", "9", "--memory", "2MiB"]).status == 0)
+    let outOfMemory: Set<String> = ["waiting_for_admission", "swapped_out"]
+    try daemon.waitForVMs("nine idlers, one of process 2 out of memory") { vms in
+      vms.count == 9
+        && vms.contains {
+          Self.process(of: $0["id"] as? Int ?? 0) == 2 && outOfMemory.contains($0["state"] as? String ?? "")
+        }
+    }
+    let listed = try daemon.vms()
+    let ids = listed.compactMap { $0["id"] as? Int }
+    let third = ids.filter { Self.process(of: $0) == 2 }
+    #expect(third.count == 3, "process 2 holds three of the VMs: \(ids)")
+    let out = Set(listed.filter { outOfMemory.contains($0["state"] as? String ?? "") }.compactMap { $0["id"] as? Int })
+    // Killing a VM not in memory ends it at once, and with keep-finished 0 its record goes with it: the kill still
+    // answers with the VM, killed (it answered 404 before).
+    for id in third.sorted(by: { out.contains($0) && !out.contains($1) }) {
+      let killed = try daemon.client(["kill", String(id)])
+      #expect(
+        killed.status == 0 && killed.stdout.contains("killed"),
+        "kill \(id) of \(ids): \(killed.stdout) \(killed.stderr)")
+    }
+    #expect(daemon.terminate() == 0)
+    // The folder and its journal stay, recording nothing: no reason to refuse.
+    let journal = daemon.stateDirectory + "/vm-process-2/vms.journal"
+    #expect(FileManager.default.fileExists(atPath: journal))
+    let fewer = try DaemonProcess(
+      flags: ["--vm-processes", "2", "--keep-finished", "0", "--memory-budget", "12MiB"], sharing: daemon)
+    try fewer.start()
+    let kept = Set(try fewer.vms().compactMap { $0["id"] as? Int })
+    #expect(kept == Set(ids).subtracting(third), "the other processes' VMs are all there")
+    #expect(fewer.terminate() == 0)
+    // A journal that cannot be read as one (a directory in its place) refuses, naming the folder.
+    try FileManager.default.removeItem(atPath: journal)
+    try FileManager.default.createDirectory(atPath: journal, withIntermediateDirectories: false)
+    let unreadable = try Denalid.run(fewer.serveArguments, limit: .seconds(60))
+    #expect(
+      unreadable.status != 0 && unreadable.stderr.contains("vm-process-2") && unreadable.stderr.contains("cannot tell"),
+      "\(unreadable.stderr)")
   }
 
   @Test(

@@ -89,6 +89,22 @@ public final class VMJournal: Sendable {
     close()
   }
 
+  /// The VMs the journal in `directory` records, as a start would recover them, read without creating, cutting
+  /// or syncing anything (for checks before a start); empty when there is no journal. Lines that are torn,
+  /// corrupt or out of bounds are skipped, as at a start.
+  public static func recordedVMs(in directory: TrustedDirectory) throws(VMJournalError) -> [VMRecord] {
+    let fd = directory.openFile(fileName, flags: O_RDONLY)
+    guard fd >= 0 else {
+      if errno == ENOENT { return [] }
+      throw .system(path: directory.path(of: fileName), operation: "open", errno: errno)
+    }
+    defer { Glibc.close(fd) }
+    guard let replay = VMJournalReplay.read(fd) else {
+      throw .system(path: directory.path(of: fileName), operation: "read", errno: errno)
+    }
+    return replay.table.values.sorted { $0.id < $1.id }
+  }
+
   /// Appends creation records with ONE write(2) and one fdatasync (durable before the API answers).
   public func recordCreated(_ records: [VMRecord]) throws(VMJournalError) {
     guard !records.isEmpty else { return }

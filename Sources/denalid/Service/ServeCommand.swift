@@ -11,6 +11,7 @@ import Logging
 import Metrics
 import Prometheus
 import ThreadConfinement
+import TrustedFiles
 
 /// `denalid serve [--config FILE] [--socket PATH] ... [--check-config]`.
 struct ServeCommand: ParsableCommand {
@@ -237,23 +238,41 @@ struct ServeCommand: ParsableCommand {
     return 0
   }
 
+  /// Refuses a start that would leave out unseen the VMs of a VM process this configuration does not start: a
+  /// folder `vm-process-K` (K at least `vm-processes`) whose journal records any VM. A folder without a journal,
+  /// or whose journal records none (its VMs all removed, or a start with more processes that failed early), is
+  /// no reason to refuse; one that cannot be read is.
+  private func refuseStrandedVMs(_ configuration: DaemonConfiguration) throws {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: configuration.stateDirectory)) ?? []
+    let beyond = entries.compactMap(DaemonConfiguration.vmProcessIndex(ofFolder:)).filter {
+      $0 >= configuration.vmProcesses
+    }
+    guard !beyond.isEmpty else { return }
+    let root = try TrustedDirectory.open(configuration.stateDirectory)
+    for index in beyond.sorted(by: >) {
+      let folder = DaemonConfiguration.vmProcessDirectory(configuration.stateDirectory, index)
+      let records: [VMRecord]
+      do {
+        let directory = try root.subdirectory(DaemonConfiguration.vmProcessFolder(index), create: false)
+        records = try VMJournal.recordedVMs(in: directory)
+      } catch {
+        throw EngineStartError(
+          "cannot tell whether \(folder) holds VMs (\(error)): start with vm-processes = \(index + 1) or more, or remove that folder"
+        )
+      }
+      if !records.isEmpty {
+        let live = records.filter { $0.end == nil }.count
+        throw EngineStartError(
+          "the state directory holds VMs of VM process \(index) (\(folder): \(live) live, \(records.count - live) finished): start with vm-processes = \(index + 1) or more, or remove that folder to give them up"
+        )
+      }
+    }
+  }
+
   /// The engine: in this process, or (`vm-processes` above 1) the router to that many VM processes, started here
   /// (before privileges are dropped and the system-call filters forbid starting programs).
   private func makeBackend(_ configuration: DaemonConfiguration) throws -> any ControlBackend {
-    // VMs of a VM process this configuration would not start would be left out unseen: refuse instead. (A folder
-    // whose journal is missing or empty holds no VM: a start with more processes that failed early leaves those.)
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: configuration.stateDirectory)) ?? []
-    let holdingVMs = entries.compactMap(DaemonConfiguration.vmProcessIndex(ofFolder:)).filter { index in
-      let journal =
-        DaemonConfiguration.vmProcessDirectory(configuration.stateDirectory, index) + "/" + VMJournal.fileName
-      let size = (try? FileManager.default.attributesOfItem(atPath: journal))?[.size] as? Int
-      return (size ?? 0) > 0
-    }
-    if let stranded = holdingVMs.max(), stranded >= configuration.vmProcesses {
-      throw EngineStartError(
-        "the state directory holds the VMs of VM process \(stranded) (\(DaemonConfiguration.vmProcessDirectory(configuration.stateDirectory, stranded))): start with vm-processes = \(stranded + 1) or more, or remove that folder to give its VMs up"
-      )
-    }
+    try refuseStrandedVMs(configuration)
     // Checked before anything is made in the state directory, so that a refused start changes nothing there.
     let network = configuration.engine.network
     if network != nil {

@@ -128,7 +128,7 @@ let package = Package(
       name: "denalid",
       dependencies: [
         "DenaliCore", "DenaliEngine", "DenaliCommandLine", "ControlAPI", "CLibcap", "CHostStats", "CBuildInfo",
-        "SystemCalls", "TrustedFiles", "ThreadConfinement",
+        "CNetwork", "SystemCalls", "TrustedFiles", "ThreadConfinement",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),

@@ -94,7 +94,13 @@ public enum ThreadRole: String, Sendable, CaseIterable {
           __NR_kill, anyOf: [[.init(0, .oneOf([UInt32(bitPattern: getpid())])), .init(1, .oneOf([UInt32(SIGTERM)]))]]),
       ]
     case .channel:
-      return ThreadRole.apiPool.rules + ThreadRole.main.rules
+      // The daemon's reader of a VM process that died starts it again: asks the spawner (a write, then poll and
+      // recvmsg for the descriptors it passes back) and starts the new process's reader and its trunk's, whose
+      // threads inherit this filter (poll) and add their own (seccomp: a filter added can only forbid more).
+      return ThreadRole.apiPool.rules + ThreadRole.main.rules + [
+        SystemCallRule(__NR_poll), SystemCallRule(__NR_ppoll), SystemCallRule(__NR_recvmsg),
+        SystemCallRule(__NR_seccomp, argument: 0, .oneOf([1])),  // SECCOMP_SET_MODE_FILTER
+      ]
     case .main:
       return Self.common + [kick] + Self.diskIO + Self.directoryFiles
         + [SystemCallRule(__NR_openat, anyOf: [[Self.relativeToDirectory], [Self.readOnly]])]
@@ -215,12 +221,13 @@ public enum ThreadRole: String, Sendable, CaseIterable {
   /// whose flags a filter cannot read, fails with ENOSYS so that glibc falls back to clone. The new thread's
   /// set-up (robust futex list, rseq, its name and priority) and libdispatch's manager (epoll, eventfd, timerfd,
   /// reading /proc/TID/stat: openat read-only is in each of these roles); its syslog socket fails with EACCES.
+  /// Foundation reads a new thread's name back (PR_GET_NAME) as it starts.
   static let threadCreation: [SystemCallRule] = [
     SystemCallRule(__NR_clone, argument: 0, .anySet(UInt32(CLONE_THREAD))),
     SystemCallRule(__NR_clone3, failingWith: ENOSYS),
     SystemCallRule(__NR_set_robust_list),
     SystemCallRule(__NR_rseq),
-    SystemCallRule(__NR_prctl, argument: 0, .oneOf([UInt32(PR_SET_NAME)])),
+    SystemCallRule(__NR_prctl, argument: 0, .oneOf([UInt32(PR_SET_NAME), UInt32(PR_GET_NAME)])),
     SystemCallRule(__NR_setpriority),
     SystemCallRule(__NR_sched_getaffinity),
     SystemCallRule(__NR_epoll_create1),

@@ -3,6 +3,7 @@
 // addresses over SIGTERM and SIGKILL restarts, address refusals, vm-to-vm = deny, and a VM's port published with
 // nftables DNAT. Every daemon with an uplink runs in a network namespace the test creates.
 import Foundation
+import Glibc
 import Testing
 
 @Suite("denalid serve: network services", .serialized)
@@ -361,6 +362,18 @@ struct DaemonNetworkTests {
     #expect(((across["drops"] as? [String: Int])?["vm-to-vm-denied"] ?? 0) >= 1, "\(across)")
     let victimNIC = try #require(try daemon.inspect(String(victimID))["network"] as? [String: Any])
     #expect(victimNIC["packets_in"] as? Int == 1, "only the host's echo reached it: \(victimNIC)")
+    // A VM process that dies is started again with a new trunk to the hub: its VMs answer at their addresses.
+    guard let doomed = VMProcessTests.vmProcess(1, of: daemon.pid ?? 0) else {
+      Issue.record("no VM process 1")
+      return
+    }
+    Glibc.kill(doomed, SIGKILL)
+    try daemon.waitForVMs("VM process 1 back") { vms in
+      guard let health = try? daemon.health(), health["status"] as? String == "ok" else { return false }
+      return vms.filter { ($0["id"] as? Int ?? 0) / 1_000_000_000_000 == 1 }.allSatisfy { $0["restarts"] as? Int == 1 }
+    }
+    #expect(try Self.addresses(daemon).filter { addresses[$0.key] != nil } == addresses, "every VM at its address")
+    Self.echoEvery(addresses, from: client, round: 3)
     #expect(daemon.terminate() == 0)
     // The count is kept for the state directory: its VMs' addresses were split for 3 processes.
     let four = try DaemonProcess(

@@ -29,6 +29,34 @@ struct VMProcessTests {
     }
   }
 
+  /// The pid of the VM process spawner among `children` (its command line ends `--vm-process-spawner`).
+  static func spawner(among children: [Int32]) -> Int32? {
+    children.first { pid in
+      let line = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+      return line.split(separator: 0).last.map { String(decoding: $0, as: UTF8.self) } == "--vm-process-spawner"
+    }
+  }
+
+  /// The pid of VM process `index` of the daemon `daemon`: its child, or (started again) its spawner's.
+  static func vmProcess(_ index: Int, of daemon: Int32) -> Int32? {
+    let children = Self.children(of: daemon)
+    return vmProcess(index, among: children + (spawner(among: children).map { Self.children(of: $0) } ?? []))
+  }
+
+  /// Four counters named c-1 ... c-4 over a daemon's two VM processes: the names of process 0's and of process 1's.
+  static func fourCounters(_ daemon: DaemonProcess) throws -> (inProcess0: [String], inProcess1: [String]) {
+    let spawn = try daemon.client([
+      "spawn", "counter.elf", "--count", "4", "--name", "c", "--memory", "2MiB", "--", "interval-ms=50",
+    ])
+    #expect(spawn.status == 0, "\(spawn.stderr)")
+    let vms = try daemon.vms()
+    let names = { (index: Int) in
+      vms.filter { Self.process(of: $0["id"] as? Int ?? 0) == index }.compactMap { $0["name"] as? String }
+    }
+    #expect(names(0).count == 2 && names(1).count == 2)
+    return (names(0), names(1))
+  }
+
   /// The VM process a VM id belongs to (its leading digits).
   static func process(of id: Int) -> Int { id / 1_000_000_000_000 }
 
@@ -38,7 +66,8 @@ struct VMProcessTests {
     let daemon = try DaemonProcess(flags: ["--vm-processes", "3"])
     try daemon.start()
     let workers = Self.children(of: daemon.pid ?? 0)
-    #expect(workers.count == 3)
+    #expect(workers.count == 4, "three VM processes and the spawner: \(workers)")
+    #expect((0..<3).allSatisfy { Self.vmProcess($0, among: workers) != nil } && Self.spawner(among: workers) != nil)
     let spawn = try daemon.client([
       "spawn", "counter.elf", "--count", "6", "--name", "tick", "--memory", "2MiB", "--", "interval-ms=50",
     ])
@@ -103,7 +132,7 @@ struct VMProcessTests {
     #expect(follow.status == 0, "\(follow.stderr)")
     #expect(DaemonTests.counts(in: follow.stdout) == Array(1...8), "\(follow.stdout)")
     #expect(daemon.terminate() == 0)
-    // The VM processes exit once the daemon has closed their channels.
+    // The VM processes and the spawner exit once the daemon has closed their sockets.
     let deadline = ContinuousClock.now + .seconds(30)
     while workers.contains(where: { Glibc.kill($0, 0) == 0 }), ContinuousClock.now < deadline {
       Thread.sleep(forTimeInterval: 0.05)
@@ -245,21 +274,15 @@ struct VMProcessTests {
     guard Denalid.ready(guests: ["counter"]) else { return }
     let daemon = try DaemonProcess(flags: ["--vm-processes", "2", "--max-vms", "7"])
     try daemon.start()
-    #expect(
-      try daemon.client([
-        "spawn", "counter.elf", "--count", "4", "--name", "c", "--memory", "2MiB", "--", "interval-ms=50",
-      ])
-      .status == 0)
-    let vms = try daemon.vms()
-    let survivors = vms.filter { Self.process(of: $0["id"] as? Int ?? 0) == 0 }.compactMap { $0["name"] as? String }
-    let lost = vms.filter { Self.process(of: $0["id"] as? Int ?? 0) == 1 }.compactMap { $0["name"] as? String }
-    #expect(survivors.count == 2 && lost.count == 2)
+    let (survivors, lost) = try Self.fourCounters(daemon)
     let children = Self.children(of: daemon.pid ?? 0)
-    #expect(children.count == 2)
-    guard let doomed = Self.vmProcess(1, among: children) else {
-      Issue.record("no VM process 1 among \(children)")
+    #expect(children.count == 3, "two VM processes and the spawner")
+    guard let doomed = Self.vmProcess(1, among: children), let spawner = Self.spawner(among: children) else {
+      Issue.record("no VM process 1 or no spawner among \(children)")
       return
     }
+    // Without its spawner the daemon cannot start the process again: it stays dead (tried again, with backoff).
+    Glibc.kill(spawner, SIGKILL)
     Glibc.kill(doomed, SIGKILL)
     Thread.sleep(forTimeInterval: 0.5)
     #expect(daemon.isRunning)
@@ -287,7 +310,55 @@ struct VMProcessTests {
     // A named VM is refused: only the dead process could tell whether it holds that name.
     let named = try daemon.client(["spawn", "counter.elf", "--name", "late", "--memory", "2MiB"])
     #expect(named.status != 0 && named.stderr.contains("VM process 1"), "\(named.stderr)")
+    #expect(daemon.log.contains("could not be started again"), "\(daemon.log)")
     _ = daemon.terminate()
+  }
+
+  @Test(
+    "a VM process that dies is started again: its VMs come back and run, health is ok again, the other process's VMs never stop; a second death waits longer"
+  )
+  func processRestarted() throws {
+    guard Denalid.ready(guests: ["counter"]) else { return }
+    let daemon = try DaemonProcess(flags: ["--vm-processes", "2"])
+    try daemon.start()
+    let (survivors, lost) = try Self.fourCounters(daemon)
+    var previous = Self.vmProcess(1, of: daemon.pid ?? 0)
+    for death in 1...2 {
+      guard let doomed = previous else {
+        Issue.record("no VM process 1 before death \(death)")
+        return
+      }
+      let before = Dictionary(
+        uniqueKeysWithValues: survivors.map {
+          ($0, DaemonTests.counts(in: (try? daemon.client(["logs", $0]).stdout) ?? "").last ?? 0)
+        })
+      Glibc.kill(doomed, SIGKILL)
+      // Back within the delay (0.5 s, then 1 s) and its journal's replay: healthy, a new pid, its VMs running.
+      try daemon.waitForVMs("VM process 1 back after death \(death)") { list in
+        guard let health = try? daemon.health(), health["status"] as? String == "ok" else { return false }
+        let mine = list.filter { Self.process(of: $0["id"] as? Int ?? 0) == 1 }
+        return mine.count == 2 && mine.allSatisfy { ($0["hypercalls"] as? Int ?? 0) >= 4 }
+          && mine.allSatisfy { $0["restarts"] as? Int ?? 0 >= death }
+      }
+      let now = Self.vmProcess(1, of: daemon.pid ?? 0)
+      #expect(now != nil && now != doomed, "a new VM process 1: \(String(describing: now)) after \(doomed)")
+      previous = now
+      for name in lost {
+        let info = try daemon.client(["inspect", name, "--json"])
+        #expect(info.status == 0, "\(name) is there again: \(info.stderr)")
+      }
+      for name in survivors {
+        let later = DaemonTests.counts(in: try daemon.client(["logs", name]).stdout).last ?? 0
+        #expect(later > before[name] ?? 0, "\(name) of the other process counted on")
+      }
+    }
+    #expect(daemon.log.contains("starting it again in 0.5 seconds"), "\(daemon.log)")
+    #expect(daemon.log.contains("starting it again in 1.0 seconds"), "the second death waits longer: \(daemon.log)")
+    #expect(daemon.log.contains("started again: its VMs are back"), "\(daemon.log)")
+    // Creates reach the process started again.
+    #expect(try daemon.client(["spawn", "counter.elf", "--count", "2", "--memory", "2MiB"]).status == 0)
+    #expect(try daemon.vms().filter { Self.process(of: $0["id"] as? Int ?? 0) == 1 }.count >= 3)
+    #expect(daemon.terminate() == 0)
   }
 
   @Test(

@@ -1,5 +1,7 @@
 // UplinkHub.swift: the daemon's end of a network whose VMs live in several VM processes: one trunk to each
 // process's switch and the TAP uplink, joined by `HubRouting`.
+import Glibc
+import SystemCalls
 
 /// Carries frames between the VM processes' switches (one `DescriptorUplink` each) and the TAP uplink. Each trunk and
 /// the TAP has its own reader thread, which routes and writes each frame itself: nothing is queued here, and a
@@ -8,7 +10,8 @@ public final class UplinkHub: Sendable {
   /// The routing rules.
   public let routing: HubRouting
   private let tap: (any NetworkUplink)?
-  private let trunks: [DescriptorUplink]
+  /// Index k: VM process k's trunk (replaced when the process is started again).
+  private let trunks: Locked<[DescriptorUplink]>
   private let counters = Locked(Counters())
 
   /// The hub's figures.
@@ -25,12 +28,12 @@ public final class UplinkHub: Sendable {
   public init(routing: HubRouting, tap: (any NetworkUplink)?, trunks: [DescriptorUplink]) {
     self.routing = routing
     self.tap = tap
-    self.trunks = trunks
+    self.trunks = Locked(trunks)
   }
 
   /// Starts every reader.
   public func start() throws(NetworkError) {
-    for (index, trunk) in trunks.enumerated() {
+    for (index, trunk) in trunks.withLock({ $0 }).enumerated() {
       try trunk.start { [weak self] frame in self?.carry(frame, from: index) }
     }
     try tap?.start { [weak self] frame in self?.carry(frame, from: nil) }
@@ -39,7 +42,22 @@ public final class UplinkHub: Sendable {
   /// Stops every reader and waits for them.
   public func stop() {
     tap?.stop()
-    for trunk in trunks { trunk.stop() }
+    for trunk in trunks.withLock({ $0 }) { trunk.stop() }
+  }
+
+  /// Joins VM process `index`'s switch again through `trunk` (the process was started again; its old trunk
+  /// ended with it): the new trunk's reader starts, the old one's is stopped.
+  public func replaceTrunk(_ index: Int, with trunk: DescriptorUplink) throws(NetworkError) {
+    let old: DescriptorUplink? = trunks.withLock { trunks in
+      guard trunks.indices.contains(index) else { return nil }
+      defer { trunks[index] = trunk }
+      return trunks[index]
+    }
+    guard let old else {
+      throw .system(SystemCallError(path: nil, operation: "replacing trunk \(index)", errno: EINVAL))
+    }
+    old.stop()
+    try trunk.start { [weak self] frame in self?.carry(frame, from: index) }
   }
 
   /// The figures so far.
@@ -51,7 +69,9 @@ public final class UplinkHub: Sendable {
     var written = false
     switch route {
     case .tap: written = tap?.transmit(frame) ?? false
-    case .trunk(let index): written = index < trunks.count && trunks[index].transmit(frame)
+    case .trunk(let index):
+      let trunk = trunks.withLock { $0.indices.contains(index) ? $0[index] : nil }
+      written = trunk?.transmit(frame) ?? false
     case .drop: break
     }
     counters.withLock { counters in

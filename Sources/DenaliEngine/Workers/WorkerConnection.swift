@@ -35,13 +35,19 @@ final class WorkerConnection: Sendable {
   /// Console subscriptions by the number of the call that opened them.
   private let followers = Locked<[UInt64: WorkerFollower]>([:])
   private let logger: Logger
+  /// Called on the reader thread, last, when the channel ended without `close()` (the process died).
+  private let onLost: (@Sendable (WorkerConnection) -> Void)?
 
-  /// A connection to process `index` (`pid`) over the channel at `descriptor`.
-  init(index: Int, pid: Int32, descriptor: Int32, logger: Logger) {
+  /// A connection to process `index` (`pid`) over the channel at `descriptor`; `onLost` is told if the process
+  /// goes away unasked.
+  init(
+    index: Int, pid: Int32, descriptor: Int32, logger: Logger, onLost: (@Sendable (WorkerConnection) -> Void)? = nil
+  ) {
     self.index = index
     self.pid = pid
     channel = WorkerChannel(descriptor: descriptor)
     self.logger = logger
+    self.onLost = onLost
   }
 
   /// What this process is called in messages.
@@ -211,6 +217,7 @@ final class WorkerConnection: Sendable {
     }
     for follower in ended { follower.deliver(.ended(.faulted(description: "its VM process ended: \(reason)"))) }
     channel.close()
+    if !expected { onLost?(self) }
   }
 }
 

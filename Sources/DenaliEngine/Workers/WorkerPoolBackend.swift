@@ -12,7 +12,15 @@ public final class WorkerPoolBackend: ControlBackend {
   /// process in its leading digits (VM 5 of process 2 is 2000000000005).
   public static let idRange: UInt64 = 1_000_000_000_000
 
-  private let processes: [WorkerConnection]
+  /// Starts VM process `index` again after it died: its pid and the daemon's ends of its channel and (with a
+  /// network) its trunk.
+  public typealias Respawn = @Sendable (_ index: Int) throws -> (pid: Int32, descriptor: Int32, trunk: Int32?)
+
+  /// The connection to each process (index order; one is replaced when its process is started again), and
+  /// whether the daemon is stopping (then none is).
+  private let connections = Locked<(list: [WorkerConnection], stopping: Bool)>(([], false))
+  /// The connections now.
+  private var processes: [WorkerConnection] { connections.withLock { $0.list } }
   private let limits: EngineLimits
   private let maximumVMs: Int
   /// Each process's share of the memory budget (nil: none), which bounds the largest VM any of them can admit.
@@ -23,32 +31,35 @@ public final class WorkerPoolBackend: ControlBackend {
   private let startedAt = Date()
   /// Held through each create: names and limits are checked against every process, then the VMs are created,
   /// with no other create in between. Holds what each process held when it last answered (nil before it has),
-  /// which stands for a process that is gone: its VMs come back when the daemon starts again.
+  /// which stands for a process that is gone: its VMs come back when it is started again.
   private let creating: Locked<[EngineHoldings?]>
   /// What runs once every process has answered its shutdown call (closing channels, reaping processes).
   private let afterShutdown: @Sendable () -> Void
+  /// Starts a process that died again (nil: a dead process stays dead until the daemon restarts).
+  private let respawn: Respawn?
+  /// When each process was last started (monotonic nanoseconds) and how long to wait before the next start
+  /// if it dies: doubled (up to `longestRestartDelay`) when it dies within `stableAfter` of its start.
+  private let restarts: Locked<[(startedAt: UInt64, delay: Duration)]>
+
+  /// The first wait before a process that died is started again.
+  static let firstRestartDelay: Duration = .milliseconds(500)
+  /// The longest wait between two starts of a process that keeps dying.
+  static let longestRestartDelay: Duration = .seconds(60)
+  /// A process that ran this long before it died is started again after the first delay.
+  static let stableAfter: Duration = .seconds(60)
+  /// How long a process started again may take to replay its journal and answer.
+  static let restartAnswerTimeout: Duration = .seconds(600)
 
   /// A backend over the VM processes `processes` (index order: process k's channel at its descriptor), keeping
   /// `limits` and `maximumVMs` across all of them, each process with `memoryBudgetPerProcess` of the memory budget;
-  /// `afterShutdown` runs once every process has stopped its engine.
-  public convenience init(
+  /// a process that dies is started again through `respawn` (with backoff); `afterShutdown` runs once every
+  /// process has stopped its engine.
+  public init(
     processes: [(pid: Int32, descriptor: Int32)], limits: EngineLimits, maximumVMs: Int,
-    memoryBudgetPerProcess: UInt64?, hub: UplinkHub? = nil, afterShutdown: @escaping @Sendable () -> Void
+    memoryBudgetPerProcess: UInt64?, hub: UplinkHub? = nil, respawn: Respawn? = nil,
+    afterShutdown: @escaping @Sendable () -> Void
   ) {
     let logger = Logger(label: "denalid.vm-processes")
-    self.init(
-      processes: processes.enumerated().map {
-        WorkerConnection(index: $0.offset, pid: $0.element.pid, descriptor: $0.element.descriptor, logger: logger)
-      }, limits: limits, maximumVMs: maximumVMs, memoryBudgetPerProcess: memoryBudgetPerProcess, hub: hub,
-      logger: logger, afterShutdown: afterShutdown)
-  }
-
-  /// A backend over `processes` (index order), keeping `limits` and `maximumVMs` across all of them.
-  init(
-    processes: [WorkerConnection], limits: EngineLimits, maximumVMs: Int, memoryBudgetPerProcess: UInt64?,
-    hub: UplinkHub? = nil, logger: Logger, afterShutdown: @escaping @Sendable () -> Void
-  ) {
-    self.processes = processes
     self.hub = hub
     self.memoryBudgetPerProcess = memoryBudgetPerProcess
     creating = Locked([EngineHoldings?](repeating: nil, count: processes.count))
@@ -56,6 +67,20 @@ public final class WorkerPoolBackend: ControlBackend {
     self.maximumVMs = maximumVMs
     self.logger = logger
     self.afterShutdown = afterShutdown
+    self.respawn = respawn
+    let now = monotonicNanoseconds()
+    restarts = Locked(Array(repeating: (now, Self.firstRestartDelay), count: processes.count))
+    let list = processes.enumerated().map { index, process in
+      makeConnection(index: index, pid: process.pid, descriptor: process.descriptor)
+    }
+    connections.withLock { $0.list = list }
+  }
+
+  /// A connection to process `index` that reports its loss to this backend.
+  private func makeConnection(index: Int, pid: Int32, descriptor: Int32) -> WorkerConnection {
+    WorkerConnection(index: index, pid: pid, descriptor: descriptor, logger: logger) { [weak self] lost in
+      self?.processLost(lost)
+    }
   }
 
   /// The first id process `index` gives out.
@@ -283,6 +308,11 @@ public final class WorkerPoolBackend: ControlBackend {
   /// Asks every process to stop (each swaps its VMs out and writes its journal, all at the same time), then
   /// closes the channels.
   public func shutdown() {
+    // From here on no process is started again: the list is final.
+    let processes = connections.withLock { state in
+      state.stopping = true
+      return state.list
+    }
     let calls = processes.compactMap { process in (try? process.begin(.shutdown)).map { (process, $0) } }
     for (process, number) in calls {
       do {
@@ -294,6 +324,76 @@ public final class WorkerPoolBackend: ControlBackend {
     hub?.stop()
     for process in processes { process.close() }
     afterShutdown()
+  }
+
+  // MARK: Starting a process again
+
+  /// Process `lost.index` died (its channel ended unasked): on this thread (its reader's, which has nothing else
+  /// to do), waits the process's restart delay, starts it again, joins its switch to the hub, waits for its
+  /// first answer (it has replayed its journal: its VMs are back, from their swap images or their images) and
+  /// puts it in the dead one's place; a failed start is tried again after a longer delay. Nothing while the
+  /// daemon stops.
+  private func processLost(_ lost: WorkerConnection) {
+    guard let respawn else { return }
+    let index = lost.index
+    var delay = restarts.withLock { (restarts) -> Duration in
+      let ran = monotonicNanoseconds() &- restarts[index].startedAt
+      let delay = ran >= nanoseconds(Self.stableAfter) ? Self.firstRestartDelay : restarts[index].delay
+      restarts[index].delay = min(delay * 2, Self.longestRestartDelay)
+      return delay
+    }
+    while !connections.withLock({ $0.stopping }) {
+      logger.notice("VM process \(index) is gone: starting it again in \(delay)")
+      Thread.sleep(forTimeInterval: Double(nanoseconds(delay)) / 1e9)
+      guard !connections.withLock({ $0.stopping }) else { return }
+      do {
+        try startAgain(index, through: respawn)
+        return
+      } catch {
+        logger.error("VM process \(index) could not be started again: \(error)")
+        delay = restarts.withLock { restarts in
+          defer { restarts[index].delay = min(restarts[index].delay * 2, Self.longestRestartDelay) }
+          return restarts[index].delay
+        }
+      }
+    }
+  }
+
+  /// Starts process `index` again and puts it in place once it answers.
+  private func startAgain(_ index: Int, through respawn: Respawn) throws {
+    let started = try respawn(index)
+    restarts.withLock { $0[index].startedAt = monotonicNanoseconds() }
+    let connection = makeConnection(index: index, pid: started.pid, descriptor: started.descriptor)
+    if let trunk = started.trunk {
+      do {
+        let uplink = try DescriptorUplink(descriptor: trunk, name: "denali-trunk-\(index)", nonBlocking: true)
+        try hub?.replaceTrunk(index, with: uplink)
+      } catch {
+        connection.close()
+        throw error
+      }
+    }
+    connection.startReader()
+    do {
+      guard case .health = try connection.call(.health, timeout: Self.restartAnswerTimeout),
+        case .holdings(let held) = try connection.call(.holdings(uid: 0))
+      else { throw EngineStartError("\(connection.label) answered its first calls wrongly") }
+      creating.withLock { $0[index] = held.all }
+    } catch {
+      connection.close()
+      throw error
+    }
+    let placed = connections.withLock { state -> Bool in
+      guard !state.stopping else { return false }
+      state.list[index] = connection
+      return true
+    }
+    guard placed else {
+      // The daemon began to stop meanwhile: the process stops its engine when its channel ends.
+      connection.close()
+      return
+    }
+    logger.notice("\(connection.label) started again: its VMs are back")
   }
 
   // MARK: Routing

@@ -52,6 +52,10 @@ struct ServeCommand: ParsableCommand {
   @Option(help: .hidden)
   var vmProcess: Int?
 
+  /// Set by the daemon for the process that starts VM processes again (`VMProcessSpawner`), on descriptor 3.
+  @Flag(help: .hidden)
+  var vmProcessSpawner = false
+
   func run() throws {
     let configuration: DaemonConfiguration
     do {
@@ -74,6 +78,13 @@ struct ServeCommand: ParsableCommand {
         throw ExitCode(ExitStatus.usage)
       }
       throw ExitCode(VMProcessMain.run(index: vmProcess, configuration: configuration))
+    }
+    if vmProcessSpawner {
+      guard configuration.vmProcesses > 1 else {
+        printError("denalid: --vm-process-spawner needs vm-processes above 1")
+        throw ExitCode(ExitStatus.usage)
+      }
+      throw ExitCode(VMProcessSpawner.run(configuration: configuration, arguments: configurationWords))
     }
     throw ExitCode(serve(configuration))
   }
@@ -285,9 +296,18 @@ struct ServeCommand: ParsableCommand {
     // The daemon keeps the TAP device (made here, before the privilege drop) and joins it to every process's
     // switch through a hub.
     let tap = try network?.uplink.map { link in try TapUplink(name: link.tapName, address: link.address) }
-    let words = (config.map { ["--config", $0] } ?? []) + settings
+    let words = configurationWords
     let processes = try VMProcessLauncher.launch(
       count: configuration.vmProcesses, arguments: words, trunks: network != nil)
+    // A VM process that dies is started again by the spawner (the daemon itself will not be able to).
+    let spawner: VMProcessSpawner.Client
+    do {
+      spawner = VMProcessSpawner.Client(descriptor: try VMProcessLauncher.startSpawner(arguments: words))
+    } catch {
+      VMProcessLauncher.abandon(processes)
+      throw error
+    }
+    let hasTrunks = network != nil
     let hub = try network.map { network in
       let trunks = try processes.enumerated().compactMap { index, process in
         try process.trunk.map { try DescriptorUplink(descriptor: $0, name: "denali-trunk-\(index)", nonBlocking: true) }
@@ -302,8 +322,11 @@ struct ServeCommand: ParsableCommand {
     return WorkerPoolBackend(
       processes: processes.map { ($0.pid, $0.descriptor) }, limits: configuration.engine.limits,
       maximumVMs: configuration.maximumVMs, memoryBudgetPerProcess: configuration.engine(vmProcess: 0).memoryBudget,
-      hub: hub, afterShutdown: {})
+      hub: hub, respawn: { index in try spawner.respawn(index, trunk: hasTrunks) }, afterShutdown: { spawner.close() })
   }
+
+  /// The daemon's configuration words, as given to it: passed on to the VM processes and the spawner.
+  private var configurationWords: [String] { (config.map { ["--config", $0] } ?? []) + settings }
 
   /// The group id for `name` of configuration key `key` (nil for an empty name: for socket-group the daemon's own
   /// group, for admin-group none).

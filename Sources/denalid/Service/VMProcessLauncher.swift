@@ -39,15 +39,43 @@ enum VMProcessLauncher {
       do {
         started.append(try launch(index: index, arguments: arguments, trunk: trunks))
       } catch {
-        for process in started {
-          close(process.descriptor)
-          if let trunk = process.trunk { close(trunk) }
-          kill(process.pid, SIGKILL)
-        }
+        abandon(started)
         throw error
       }
     }
     return started
+  }
+
+  /// Starts the spawner (`VMProcessSpawner`), running this executable with `serve` and `arguments` plus
+  /// `--vm-process-spawner`, its socket at descriptor 3; returns the daemon's end of that socket. Every other
+  /// descriptor of the daemon is closed in it.
+  static func startSpawner(arguments: [String]) throws(LaunchError) -> Int32 {
+    markEveryDescriptorCloseOnExec()
+    let ends = try socketPair(Int32(SOCK_SEQPACKET.rawValue))
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, ends[1], VMProcessSpawner.socketDescriptor)
+    let words = ["denalid", "serve"] + arguments + ["--vm-process-spawner"]
+    var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+    defer { for word in argv { free(word) } }
+    var pid: pid_t = 0
+    let status = posix_spawn(&pid, "/proc/self/exe", &actions, nil, &argv, environ)
+    close(ends[1])
+    guard status == 0 else {
+      close(ends[0])
+      throw LaunchError(description: "starting the VM process spawner: \(SystemCallError.text(for: status))")
+    }
+    return ends[0]
+  }
+
+  /// Gives up processes started when the start cannot go on: closes the daemon's ends and kills them.
+  static func abandon(_ started: [Started]) {
+    for process in started {
+      close(process.descriptor)
+      if let trunk = process.trunk { close(trunk) }
+      kill(process.pid, SIGKILL)
+    }
   }
 
   /// A socket pair of `type`, both ends close-on-exec.
@@ -59,8 +87,8 @@ enum VMProcessLauncher {
     return ends
   }
 
-  /// Starts VM process `index`.
-  private static func launch(index: Int, arguments: [String], trunk: Bool) throws(LaunchError) -> Started {
+  /// Starts VM process `index` (the daemon at its start, the spawner later).
+  static func launch(index: Int, arguments: [String], trunk: Bool) throws(LaunchError) -> Started {
     let ends = try socketPair(Int32(SOCK_STREAM.rawValue))
     var trunkEnds: [Int32]?
     do throws(LaunchError) {
@@ -93,7 +121,7 @@ enum VMProcessLauncher {
 
   /// Sets close-on-exec on every descriptor above standard error, so the VM processes inherit none of the
   /// daemon's (the control socket, the log).
-  private static func markEveryDescriptorCloseOnExec() {
+  static func markEveryDescriptorCloseOnExec() {
     guard let directory = opendir("/proc/self/fd") else { return }
     defer { closedir(directory) }
     let own = dirfd(directory)

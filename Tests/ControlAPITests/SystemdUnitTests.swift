@@ -105,5 +105,11 @@ struct SystemdUnitTests {
     if let plain = value("MemoryMax", in: defaults.stdout), let withNetwork = value("MemoryMax", in: networked.stdout) {
       #expect(withNetwork - plain == 100, "\(networked.stdout)")
     }
+    // VM processes add their own runtime each, and the spawner's (16 MiB).
+    let split = try ProcessRunner.run(
+      denalid, ["serve", "--config", config, "--socket-group", "", "--vm-processes", "4", "--unit-limits"])
+    if let plain = value("MemoryMax", in: defaults.stdout), let four = value("MemoryMax", in: split.stdout) {
+      #expect(four - plain == 4 * 128 + 16, "\(split.stdout)")
+    }
   }
 }

@@ -35,13 +35,14 @@ struct UnitLimits: Equatable {
     if processes > 1 {
       // Each VM process is an engine of its own (its runtime, heaps and threads: workers, its share of the swap
       // threads, the threads running the daemon's calls); the daemon keeps its API threads and a reader each.
-      memoryBytes += UInt64(processes) * Self.processBytes
+      // And the spawner, which starts a VM process that died again (its runtime only).
+      memoryBytes += UInt64(processes) * Self.processBytes + Self.spawnerBytes
       let perProcess = workers + max(1, configuration.swapThreads / processes) + configuration.apiThreads + 2
       // With a network: each process's switch and trunk reader, the daemon's reader of each trunk and the TAP's.
       let network = configuration.network == nil ? 0 : processes * 3 + 1
       tasks =
         Int(resident) + processes * (perProcess + Self.fixedThreads) + configuration.apiThreads + processes
-        + Self.fixedThreads + network
+        + Self.fixedThreads + network + Self.fixedThreads
     } else {
       tasks = Int(resident) + workers + configuration.swapThreads + configuration.apiThreads + Self.fixedThreads
     }
@@ -49,6 +50,9 @@ struct UnitLimits: Equatable {
 
   /// A VM process's own memory beside its VMs: about 6 MB idle measured, and heaps kept for reuse.
   static let processBytes: UInt64 = 128 << 20
+
+  /// The spawner's memory (`VMProcessSpawner`): a small process with the runtime and nothing else.
+  static let spawnerBytes: UInt64 = 16 << 20
 
   /// The lines for a drop-in (`systemctl edit denalid`), MemoryMax= rounded up to whole MiB.
   var rendered: String {

@@ -90,6 +90,7 @@ public final class WorkerPoolBackend: ControlBackend {
 
   /// Starts reading every channel and waits until every process answers (each has replayed its journal).
   public func start() throws {
+    let processes = self.processes  // one snapshot: a process started again replaces its connection
     for process in processes { process.startReader() }
     for process in processes {
       guard case .health(let healthy, let detail) = try process.call(.health) else {
@@ -109,6 +110,7 @@ public final class WorkerPoolBackend: ControlBackend {
   }
 
   public func createVMs(_ request: VMCreationRequest) throws(ControlBackendError) -> VMCreationResult {
+    let processes = self.processes  // one snapshot: a process started again replaces its connection
     if let share = memoryBudgetPerProcess, request.memoryBytes > share {
       throw .invalid(
         "a VM of \(request.memoryBytes >> 20) MiB could never be admitted: each of the \(processes.count) VM processes has \(share >> 20) MiB of the memory budget (memory-budget / vm-processes)"
@@ -334,8 +336,11 @@ public final class WorkerPoolBackend: ControlBackend {
   /// puts it in the dead one's place; a failed start is tried again after a longer delay. Nothing while the
   /// daemon stops.
   private func processLost(_ lost: WorkerConnection) {
-    guard let respawn else { return }
     let index = lost.index
+    // Only the connection in place: one that died before it was put there is its starter's to retry.
+    guard let respawn, connections.withLock({ $0.list.indices.contains(index) && $0.list[index] === lost }) else {
+      return
+    }
     var delay = restarts.withLock { (restarts) -> Duration in
       let ran = monotonicNanoseconds() &- restarts[index].startedAt
       let delay = ran >= nanoseconds(Self.stableAfter) ? Self.firstRestartDelay : restarts[index].delay
@@ -400,6 +405,7 @@ public final class WorkerPoolBackend: ControlBackend {
 
   /// Sends `call` to every process at once and returns their answers in process order.
   private func gather(_ call: WorkerCall) throws(ControlBackendError) -> [WorkerAnswer] {
+    let processes = self.processes  // one snapshot: a process started again replaces its connection
     var numbers: [UInt64] = []
     for process in processes {
       do throws(ControlBackendError) {
@@ -420,6 +426,7 @@ public final class WorkerPoolBackend: ControlBackend {
   /// Sends `call` to every process that is still there at once, and returns each one's answer or error in process
   /// order (a process that is gone: `.unavailable`).
   private func gatherEach(_ call: WorkerCall) -> [Result<WorkerAnswer, ControlBackendError>] {
+    let processes = self.processes  // one snapshot: a process started again replaces its connection
     let begun = processes.map { process in
       Result { () throws(ControlBackendError) -> UInt64 in try process.begin(call) }
     }
@@ -435,6 +442,7 @@ public final class WorkerPoolBackend: ControlBackend {
   /// The process holding `vm`, and how to name it there: an id names its process in its leading digits; a name is
   /// looked up in every process (at most one has it).
   private func locate(_ vm: VMReference) throws(ControlBackendError) -> (WorkerConnection, VMReference) {
+    let processes = self.processes  // one snapshot: a process started again replaces its connection
     switch vm {
     case .id(let id):
       let index = Int(id / Self.idRange)

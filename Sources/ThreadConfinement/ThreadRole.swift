@@ -100,6 +100,8 @@ public enum ThreadRole: String, Sendable, CaseIterable {
       return ThreadRole.apiPool.rules + ThreadRole.main.rules + [
         SystemCallRule(__NR_poll), SystemCallRule(__NR_ppoll), SystemCallRule(__NR_recvmsg),
         SystemCallRule(__NR_seccomp, argument: 0, .oneOf([1])),  // SECCOMP_SET_MODE_FILTER
+        // Reaping the process that died, without blocking (its end goes to the log).
+        SystemCallRule(__NR_wait4, argument: 2, .oneOf([UInt32(WNOHANG)])),
       ]
     case .main:
       return Self.common + [kick] + Self.diskIO + Self.directoryFiles

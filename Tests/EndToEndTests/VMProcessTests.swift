@@ -352,8 +352,11 @@ struct VMProcessTests {
         #expect(later > before[name] ?? 0, "\(name) of the other process counted on")
       }
     }
+    // How each ended is logged: the first by the daemon (its child), the second by the spawner (its child).
+    #expect(daemon.log.contains("is gone (killed by signal 9"), "\(daemon.log)")
     #expect(daemon.log.contains("starting it again in 0.5 seconds"), "\(daemon.log)")
     #expect(daemon.log.contains("starting it again in 1.0 seconds"), "the second death waits longer: \(daemon.log)")
+    #expect(daemon.log.contains(") killed by signal 9"), "the spawner reaped the second: \(daemon.log)")
     #expect(daemon.log.contains("started again: its VMs are back"), "\(daemon.log)")
     // Creates reach the process started again.
     #expect(try daemon.client(["spawn", "counter.elf", "--count", "2", "--memory", "2MiB"]).status == 0)

@@ -347,8 +347,10 @@ public final class WorkerPoolBackend: ControlBackend {
       restarts[index].delay = min(delay * 2, Self.longestRestartDelay)
       return delay
     }
+    // How it ended, when it is this process's child (the ones the spawner started are its to reap and report).
+    let end = ProcessEnd.reap(lost.pid).map { " (\($0))" } ?? ""
     while !connections.withLock({ $0.stopping }) {
-      logger.notice("VM process \(index) is gone: starting it again in \(delay)")
+      logger.notice("VM process \(index) is gone\(end): starting it again in \(delay)")
       Thread.sleep(forTimeInterval: Double(nanoseconds(delay)) / 1e9)
       guard !connections.withLock({ $0.stopping }) else { return }
       do {

@@ -5,6 +5,8 @@
 import CNetwork
 import DenaliCommandLine
 import DenaliCore
+import DenaliEngine
+import Foundation
 import Glibc
 import Logging
 import SystemCalls
@@ -17,7 +19,7 @@ import SystemCalls
 /// attached (`SCM_RIGHTS`). The spawner gives up its capabilities (and sets no_new_privs) before its first
 /// request, so what it starts has no more privilege than the daemon itself: the VM process needs none (its
 /// `/dev/kvm` and state folder are the daemon's user's). It stops when the daemon's end closes (the daemon
-/// stopped or died), and the kernel reaps what it started.
+/// stopped or died); a thread of its own reaps what it started and logs how each ended.
 enum VMProcessSpawner {
   /// The descriptor the spawner finds its socket to the daemon at.
   static let socketDescriptor: Int32 = 3
@@ -30,7 +32,6 @@ enum VMProcessSpawner {
     // A terminal's or a unit's signal reaches the whole group: the spawner ends with the daemon's socket.
     signal(SIGINT, SIG_IGN)
     signal(SIGTERM, SIG_IGN)
-    signal(SIGCHLD, SIG_IGN)  // the processes it starts are reaped by the kernel
     LoggingSystem.bootstrap { label in
       var handler = JournalLogHandler(label: label + "[vm-process-spawner]")
       handler.logLevel = LogLevelName.parse(configuration.logLevel) ?? .info
@@ -45,6 +46,8 @@ enum VMProcessSpawner {
     }
     VMProcessLauncher.markEveryDescriptorCloseOnExec()
     let trunks = configuration.engine.network != nil
+    let started = Locked<[Int32: Int]>([:])
+    startReaper(started: started, logger: logger)
     while true {
       var request: UInt32 = 0
       let count = read(socketDescriptor, &request, 4)
@@ -55,10 +58,11 @@ enum VMProcessSpawner {
       var passed: [Int32] = []
       if index < configuration.vmProcesses {
         do {
-          let started = try VMProcessLauncher.launch(index: index, arguments: arguments, trunk: trunks)
-          answer[0] = started.pid
-          passed = [started.descriptor] + (started.trunk.map { [$0] } ?? [])
-          logger.notice("started VM process \(index) again (pid \(started.pid))")
+          let process = try VMProcessLauncher.launch(index: index, arguments: arguments, trunk: trunks)
+          answer[0] = process.pid
+          passed = [process.descriptor] + (process.trunk.map { [$0] } ?? [])
+          started.withLock { $0[process.pid] = index }
+          logger.notice("started VM process \(index) again (pid \(process.pid))")
         } catch {
           logger.error("cannot start VM process \(index): \(error)")
           answer[0] = -EAGAIN
@@ -75,6 +79,25 @@ enum VMProcessSpawner {
       for descriptor in passed { close(descriptor) }
       guard sent == answerLength else { return sent < 0 && -sent == EPIPE ? 0 : ExitStatus.hostError }
     }
+  }
+
+  /// Reaps every process the spawner started, on a thread of its own, and logs how each ended.
+  private static func startReaper(started: Locked<[Int32: Int]>, logger: Logger) {
+    let thread = Thread {
+      while true {
+        var status: Int32 = 0
+        let pid = waitpid(-1, &status, 0)
+        if pid > 0 {
+          let index = started.withLock { $0.removeValue(forKey: pid) }
+          let end = ProcessEnd(waitStatus: status).map { "\($0)" } ?? "ended"
+          logger.notice("VM process \(index.map(String.init) ?? "?") (pid \(pid)) \(end)")
+        } else if errno != EINTR {
+          Thread.sleep(forTimeInterval: 0.2)  // no child yet
+        }
+      }
+    }
+    thread.name = "reaper"
+    thread.start()
   }
 
   /// The daemon's end of the spawner: one request at a time.

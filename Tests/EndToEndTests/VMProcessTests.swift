@@ -311,6 +311,8 @@ struct VMProcessTests {
     let named = try daemon.client(["spawn", "counter.elf", "--name", "late", "--memory", "2MiB"])
     #expect(named.status != 0 && named.stderr.contains("VM process 1"), "\(named.stderr)")
     #expect(daemon.log.contains("could not be started again"), "\(daemon.log)")
+    #expect(daemon.log.contains("it has stopped (killed by signal 9"), "the spawner's end is said: \(daemon.log)")
+    #expect(Glibc.kill(spawner, 0) != 0, "the spawner is reaped, not left a zombie")
     _ = daemon.terminate()
   }
 

@@ -302,7 +302,8 @@ struct ServeCommand: ParsableCommand {
     // A VM process that dies is started again by the spawner (the daemon itself will not be able to).
     let spawner: VMProcessSpawner.Client
     do {
-      spawner = VMProcessSpawner.Client(descriptor: try VMProcessLauncher.startSpawner(arguments: words))
+      let started = try VMProcessLauncher.startSpawner(arguments: words)
+      spawner = VMProcessSpawner.Client(pid: started.pid, descriptor: started.descriptor)
     } catch {
       VMProcessLauncher.abandon(processes)
       throw error

@@ -47,9 +47,9 @@ enum VMProcessLauncher {
   }
 
   /// Starts the spawner (`VMProcessSpawner`), running this executable with `serve` and `arguments` plus
-  /// `--vm-process-spawner`, its socket at descriptor 3; returns the daemon's end of that socket. Every other
-  /// descriptor of the daemon is closed in it.
-  static func startSpawner(arguments: [String]) throws(LaunchError) -> Int32 {
+  /// `--vm-process-spawner`, its socket at descriptor 3; returns its pid and the daemon's end of that socket.
+  /// Every other descriptor of the daemon is closed in it.
+  static func startSpawner(arguments: [String]) throws(LaunchError) -> (pid: Int32, descriptor: Int32) {
     markEveryDescriptorCloseOnExec()
     let ends = try socketPair(Int32(SOCK_SEQPACKET.rawValue))
     var actions = posix_spawn_file_actions_t()
@@ -66,7 +66,7 @@ enum VMProcessLauncher {
       close(ends[0])
       throw LaunchError(description: "starting the VM process spawner: \(SystemCallError.text(for: status))")
     }
-    return ends[0]
+    return (pid, ends[0])
   }
 
   /// Gives up processes started when the start cannot go on: closes the daemon's ends and kills them.

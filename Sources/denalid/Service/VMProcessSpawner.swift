@@ -104,11 +104,16 @@ enum VMProcessSpawner {
   final class Client: Sendable {
     /// The socket, held under the lock for a whole request and its answer (-1 once closed).
     private let socket: Locked<Int32>
+    /// The spawner's pid (the daemon's child: reaped here if it ends).
+    private let pid: Int32
     /// How long an answer may take.
     static let answerTimeoutMilliseconds: Int32 = 30_000
 
-    /// A client of the spawner at the other end of `descriptor` (owned).
-    init(descriptor: Int32) { socket = Locked(descriptor) }
+    /// A client of spawner `pid` at the other end of `descriptor` (owned).
+    init(pid: Int32, descriptor: Int32) {
+      self.pid = pid
+      socket = Locked(descriptor)
+    }
 
     deinit { close() }
 
@@ -121,7 +126,10 @@ enum VMProcessSpawner {
         guard fd >= 0 else { throw .init(description: "the VM process spawner is closed") }
         var request = UInt32(index).littleEndian
         guard write(fd, &request, 4) == 4 else {
-          throw .init(description: "asking the VM process spawner: \(SystemCallError.text(for: errno))")
+          let code = errno
+          throw .init(
+            description: "asking the VM process spawner: "
+              + (code == EPIPE || code == ECONNRESET ? stoppedReason() : SystemCallError.text(for: code)))
         }
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         var ready: Int32
@@ -147,14 +155,23 @@ enum VMProcessSpawner {
           descriptors.count == (trunk ? 2 : 1)
         else {
           for descriptor in descriptors { Glibc.close(descriptor) }
+          let stopped = count == 0 || count == -Int(ECONNRESET) || count == -Int(EPIPE)
           let reason =
-            count < 0
-            ? SystemCallError.text(for: Int32(-count))
-            : count == 0 ? "it has stopped" : answer[0] < 0 ? SystemCallError.text(for: -answer[0]) : "a wrong answer"
+            stopped
+            ? stoppedReason()
+            : count < 0
+              ? SystemCallError.text(for: Int32(-count))
+              : answer[0] < 0 ? SystemCallError.text(for: -answer[0]) : "a wrong answer"
           throw .init(description: "the VM process spawner could not start VM process \(index): \(reason)")
         }
         return (answer[0], descriptors[0], trunk ? descriptors[1] : nil)
       }
+    }
+
+    /// Says that the spawner stopped and how (it is reaped here; nobody starts it again).
+    private func stoppedReason() -> String {
+      let end = ProcessEnd.reap(pid, patience: .milliseconds(100)).map { " (\($0))" } ?? ""
+      return "it has stopped\(end); a VM process that dies stays down until the daemon restarts"
     }
 
     /// Closes the socket: the spawner stops.

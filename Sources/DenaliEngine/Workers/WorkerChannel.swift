@@ -20,8 +20,12 @@ final class WorkerChannel: Sendable {
 
   /// The socket.
   let descriptor: Int32
-  /// Held while one frame is written, so frames from several threads never interleave.
+  /// Held while one frame is written, so frames from several threads never interleave; `close()` takes it too,
+  /// so no frame is ever written to the descriptor's number after it was closed (and perhaps given to another
+  /// file: a VM process started again gets its channel the moment the old one closes).
   private let writing = Locked(())
+  /// True once the descriptor is closed (taken inside `writing` by `close()`; alone by `shutDown()`).
+  private let isClosed = Locked(false)
 
   /// A channel over connected stream socket `descriptor` (owned from now on: `close()` closes it).
   init(descriptor: Int32) { self.descriptor = descriptor }
@@ -41,7 +45,13 @@ final class WorkerChannel: Sendable {
     var bytes = [UInt8](repeating: 0, count: 4)
     for index in 0..<4 { bytes[index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
     bytes.append(contentsOf: body)
-    let written = writing.withLock { _ in Self.writeAll(descriptor, bytes) }
+    let written = writing.withLock { _ -> Bool in
+      if isClosed.withLock({ $0 }) {
+        errno = EBADF
+        return false
+      }
+      return Self.writeAll(descriptor, bytes)
+    }
     guard written else {
       throw WorkerChannelError(description: "the channel is closed: \(SystemCallError.text(for: errno))")
     }
@@ -66,10 +76,22 @@ final class WorkerChannel: Sendable {
   }
 
   /// Shuts both directions down: the other end reads the end of the channel, and a receive here returns nil.
-  func shutDown() { Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+  func shutDown() {
+    isClosed.withLock { closed in
+      if !closed { Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+    }
+  }
 
-  /// Closes the descriptor (once nothing sends or receives any more).
-  func close() { Glibc.close(descriptor) }
+  /// Closes the descriptor (by the receiving thread, once it receives no more; a send after it fails).
+  func close() {
+    writing.withLock { _ in
+      isClosed.withLock { closed in
+        guard !closed else { return }
+        Glibc.close(descriptor)
+        closed = true
+      }
+    }
+  }
 
   /// `count` bytes, or nil at the end of the stream before the first (only when `endAllowed`).
   private func readExactly(_ count: Int, endAllowed: Bool) throws(WorkerChannelError) -> [UInt8]? {

@@ -52,21 +52,31 @@ enum VMProcessLauncher {
   static func startSpawner(arguments: [String]) throws(LaunchError) -> (pid: Int32, descriptor: Int32) {
     markEveryDescriptorCloseOnExec()
     let ends = try socketPair(Int32(SOCK_SEQPACKET.rawValue))
+    let spawned = spawnThisExecutable(
+      ["serve"] + arguments + ["--vm-process-spawner"], giving: [(ends[1], VMProcessSpawner.socketDescriptor)])
+    close(ends[1])
+    guard spawned.status == 0 else {
+      close(ends[0])
+      throw LaunchError(description: "starting the VM process spawner: \(SystemCallError.text(for: spawned.status))")
+    }
+    return (spawned.pid, ends[0])
+  }
+
+  /// Starts this executable (`/proc/self/exe`, named denalid) with `words`, each descriptor of `given` moved onto
+  /// its number in the child (dup2 there clears close-on-exec; every other descriptor above 2 is close-on-exec);
+  /// its pid, and posix_spawn's status (0, or an errno).
+  private static func spawnThisExecutable(_ words: [String], giving given: [(Int32, Int32)]) -> (
+    pid: pid_t, status: Int32
+  ) {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, ends[1], VMProcessSpawner.socketDescriptor)
-    let words = ["denalid", "serve"] + arguments + ["--vm-process-spawner"]
-    var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+    for (descriptor, number) in given { posix_spawn_file_actions_adddup2(&actions, descriptor, number) }
+    var argv: [UnsafeMutablePointer<CChar>?] = (["denalid"] + words).map { strdup($0) } + [nil]
     defer { for word in argv { free(word) } }
     var pid: pid_t = 0
     let status = posix_spawn(&pid, "/proc/self/exe", &actions, nil, &argv, environ)
-    close(ends[1])
-    guard status == 0 else {
-      close(ends[0])
-      throw LaunchError(description: "starting the VM process spawner: \(SystemCallError.text(for: status))")
-    }
-    return (pid, ends[0])
+    return (pid, status)
   }
 
   /// Gives up processes started when the start cannot go on: closes the daemon's ends and kills them.
@@ -98,25 +108,16 @@ enum VMProcessLauncher {
       close(ends[1])
       throw error
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    // dup2 onto descriptors 3 and 4 clears close-on-exec there; every other descriptor above 2 is close-on-exec.
-    posix_spawn_file_actions_adddup2(&actions, ends[1], channelDescriptor)
-    if let trunkEnds { posix_spawn_file_actions_adddup2(&actions, trunkEnds[1], trunkDescriptor) }
-    let words = ["denalid", "serve"] + arguments + ["--vm-process", String(index)]
-    var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-    defer { for word in argv { free(word) } }
-    var pid: pid_t = 0
-    let status = posix_spawn(&pid, "/proc/self/exe", &actions, nil, &argv, environ)
+    let given = [(ends[1], channelDescriptor)] + (trunkEnds.map { [($0[1], trunkDescriptor)] } ?? [])
+    let spawned = spawnThisExecutable(["serve"] + arguments + ["--vm-process", String(index)], giving: given)
     close(ends[1])
     if let trunkEnds { close(trunkEnds[1]) }
-    guard status == 0 else {
+    guard spawned.status == 0 else {
       close(ends[0])
       if let trunkEnds { close(trunkEnds[0]) }
-      throw LaunchError(description: "starting VM process \(index): \(SystemCallError.text(for: status))")
+      throw LaunchError(description: "starting VM process \(index): \(SystemCallError.text(for: spawned.status))")
     }
-    return Started(pid: pid, descriptor: ends[0], trunk: trunkEnds?[0])
+    return Started(pid: spawned.pid, descriptor: ends[0], trunk: trunkEnds?[0])
   }
 
   /// Sets close-on-exec on every descriptor above standard error, so the VM processes inherit none of the

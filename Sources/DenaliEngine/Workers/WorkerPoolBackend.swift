@@ -341,12 +341,7 @@ public final class WorkerPoolBackend: ControlBackend {
     guard let respawn, connections.withLock({ $0.list.indices.contains(index) && $0.list[index] === lost }) else {
       return
     }
-    var delay = restarts.withLock { (restarts) -> Duration in
-      let ran = monotonicNanoseconds() &- restarts[index].startedAt
-      let delay = ran >= nanoseconds(Self.stableAfter) ? Self.firstRestartDelay : restarts[index].delay
-      restarts[index].delay = min(delay * 2, Self.longestRestartDelay)
-      return delay
-    }
+    var delay = nextRestartDelay(index, afterDeath: true)
     // How it ended, when it is this process's child (the ones the spawner started are its to reap and report).
     let end = ProcessEnd.reap(lost.pid).map { " (\($0))" } ?? ""
     while !connections.withLock({ $0.stopping }) {
@@ -358,11 +353,21 @@ public final class WorkerPoolBackend: ControlBackend {
         return
       } catch {
         logger.error("VM process \(index) could not be started again: \(error)")
-        delay = restarts.withLock { restarts in
-          defer { restarts[index].delay = min(restarts[index].delay * 2, Self.longestRestartDelay) }
-          return restarts[index].delay
-        }
+        delay = nextRestartDelay(index, afterDeath: false)
       }
+    }
+  }
+
+  /// How long to wait before the next start of process `index`, the wait after it doubled (up to
+  /// `longestRestartDelay`). After a death (`afterDeath`), a process that ran `stableAfter` since its last start
+  /// waits the first delay again; a start that failed never resets it.
+  private func nextRestartDelay(_ index: Int, afterDeath: Bool) -> Duration {
+    restarts.withLock { restarts in
+      let ran = monotonicNanoseconds() &- restarts[index].startedAt
+      let stable = afterDeath && ran >= nanoseconds(Self.stableAfter)
+      let delay = stable ? Self.firstRestartDelay : restarts[index].delay
+      restarts[index].delay = min(delay * 2, Self.longestRestartDelay)
+      return delay
     }
   }
 

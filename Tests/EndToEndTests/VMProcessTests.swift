@@ -22,19 +22,18 @@ struct VMProcessTests {
 
   /// The pid of VM process `index` among `children` (its command line ends `--vm-process INDEX`).
   static func vmProcess(_ index: Int, among children: [Int32]) -> Int32? {
-    children.first { pid in
-      let line = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-      let words = line.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-      return words.suffix(2) == ["--vm-process", String(index)]
-    }
+    children.first { commandLine(of: $0).suffix(2) == ["--vm-process", String(index)] }
+  }
+
+  /// The words of process `pid`'s command line (none when it is gone).
+  static func commandLine(of pid: Int32) -> [String] {
+    let line = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+    return line.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
   }
 
   /// The pid of the VM process spawner among `children` (its command line ends `--vm-process-spawner`).
   static func spawner(among children: [Int32]) -> Int32? {
-    children.first { pid in
-      let line = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-      return line.split(separator: 0).last.map { String(decoding: $0, as: UTF8.self) } == "--vm-process-spawner"
-    }
+    children.first { commandLine(of: $0).last == "--vm-process-spawner" }
   }
 
   /// The pid of VM process `index` of the daemon `daemon`: its child, or (started again) its spawner's.

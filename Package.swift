@@ -59,14 +59,16 @@ let package = Package(
     .target(name: "TrustedFiles", dependencies: ["SystemCalls"], path: "Sources/TrustedFiles"),
     // Layer 2 support: swap-file checksums, zero-page detection and syncfs (C for speed).
     .target(name: "CSwapSupport", path: "Sources/CSwapSupport"),
+    // Cache prefetch hints (`__builtin_prefetch`), which Swift has no spelling for.
+    .target(name: "CMemoryHints", path: "Sources/CMemoryHints"),
     // The TAP uplink's ioctls (TUNSETIFF, interface address and flags), for the virtual switch.
     .target(name: "CNetwork", path: "Sources/CNetwork"),
     // Layer 2: the isolation kernel core: loader, machine setup, hypercalls, devices, VM lifecycle.
     .target(
       name: "DenaliCore",
       dependencies: [
-        "KVM", "DenaliABI", "CSwapSupport", "CNetwork", "SystemCalls", "TrustedFiles", "ThreadConfinement",
-        .product(name: "DequeModule", package: "swift-collections"),
+        "KVM", "DenaliABI", "CSwapSupport", "CNetwork", "CMemoryHints", "SystemCalls", "TrustedFiles",
+        "ThreadConfinement", .product(name: "DequeModule", package: "swift-collections"),
         .product(name: "HeapModule", package: "swift-collections"),
       ],
       path: "Sources/DenaliCore"

@@ -36,6 +36,19 @@ public final class GuestMemory: @unchecked Sendable {
   /// Number of pages.
   public var pageCount: Int { Int(size / Self.pageSize) }
 
+  /// Where the bookkeeping of a host write lives (the set of pages the host wrote), as a number for cache
+  /// prefetch hints only (0: not tracked).
+  public var hostWritesHintAddress: UInt {
+    hostWrites?.words.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } ?? 0
+  }
+
+  /// The host address of guest-physical `address` as a number, for cache prefetch hints only (0 when it lies
+  /// outside this view or the view was revoked). Not a way in: a hint to a stale address only wastes a fetch.
+  public func hintAddress(of address: UInt64) -> UInt {
+    guard !isRevoked, address < size else { return 0 }
+    return UInt(bitPattern: baseAddress) &+ UInt(address)
+  }
+
   /// Starts (or restarts) recording the pages the host writes through this accessor.
   public func trackHostWrites() { hostWrites = PageBitmap(pageCount: pageCount) }
 

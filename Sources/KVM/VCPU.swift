@@ -30,6 +30,15 @@ public final class VCPU {
 
   private var runData: UnsafeMutablePointer<kvm_run> { mapping.run }
 
+  /// Host addresses a run touches before KVM writes anything (this object, the kick state, the first line of
+  /// kvm_run), as numbers for cache prefetch hints only.
+  public var hintAddresses: (vcpu: UInt, kicker: UInt, runPage: UInt) {
+    (
+      UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()),
+      UInt(bitPattern: Unmanaged.passUnretained(kicker).toOpaque()), UInt(bitPattern: mapping.pointer)
+    )
+  }
+
   /// Fills a KVM structure with the `request` ioctl (a KVM_GET_* on this vCPU) named `name` in errors.
   func read<T: BitwiseCopyable>(_ empty: T, _ request: UInt, _ name: String) throws(KVMError) -> T {
     var value = empty

@@ -40,6 +40,14 @@ struct HypercallTable {
     }
   }
 
+  /// Where the entry of hypercall `number` lives, as a number for cache prefetch hints only.
+  func hintAddress(of number: UInt32) -> UInt {
+    guard Int(number) < handlers.count else { return 0 }
+    return handlers.withUnsafeBufferPointer {
+      UInt(bitPattern: $0.baseAddress) &+ UInt(Int(number) &* MemoryLayout<HypercallHandler?>.stride)
+    }
+  }
+
   /// Installs `handle` for hypercall `number`.
   mutating func register(
     _ number: UInt32, structSize: UInt64, _ handle: @escaping (GuestMemory, UInt64) throws -> HypercallDisposition

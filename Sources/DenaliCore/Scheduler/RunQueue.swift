@@ -38,6 +38,9 @@ struct RunQueue {
     count += 1
   }
 
+  /// The VM at the head of the queue, possibly one already removed (for prefetch hints only).
+  func peekFirst() -> ScheduledVM? { heap.min?.vm }
+
   /// Takes the queued VM with the least virtual runtime (the longest queued among equals).
   mutating func popFirst() -> ScheduledVM? {
     while let entry = heap.popMin() {

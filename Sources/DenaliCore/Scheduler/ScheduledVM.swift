@@ -62,9 +62,13 @@ final class ScheduledVM: @unchecked Sendable {
   var swapRetryAfter: UInt64 = 0
   /// Bumped on every idle, so a stale timer entry for an earlier idle is ignored.
   var idleGeneration: UInt64 = 0
-  /// The timer deadline that woke the VM, until it runs (to measure lateness).
+  /// The timer deadline that woke the VM, until it runs: the worker that takes it raises its timer bit and
+  /// measures its lateness. Kept across a swap-out and in, so a VM its timer woke while out of memory gets the bit.
   var wokenAtDeadline: UInt64?
   var accounting = VMAccounting()
+  /// What the VM's next wake-up touches first, taken as it last went idle: the timer thread and the worker
+  /// prefetch it (`WakeupFootprint`; addresses only, possibly stale).
+  var wakeupFootprint = WakeupFootprint()
 
   init(guest: GuestVM, name: String) {
     self.id = guest.configuration.id

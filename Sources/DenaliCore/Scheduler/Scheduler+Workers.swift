@@ -7,47 +7,33 @@ extension Scheduler {
   func workerLoop(_ index: Int) {
     ThreadConfinement.enter(.worker)
     var clock = SliceClock()
-    while let vm = nextSlice(worker: index) {
-      if let report = runSlice(of: vm, worker: index, clock: &clock) {
+    var next = withState(waiting: { state in state.nextSlice(worker: index) })
+    while let slice = next.take() {
+      // The slice's end and the choice of the next slice share one lock section: a wake-up costs the worker one
+      // acquisition of the scheduler's lock, not three. The slice is handed over, so a finished VM's GuestVM is
+      // released inside runSlice, before it is retired.
+      let (report, following) = runSlice(consume slice, worker: index, clock: &clock)
+      if let report {
         // The GuestVM was released when runSlice returned: "finished" means its resources are gone.
         retire(report)
       }
+      next = following ?? withState(waiting: { state in state.nextSlice(worker: index) })
     }
     threadExited()
   }
 
-  /// Blocks until a VM is runnable (or the scheduler stops), then marks it running on `worker`.
-  private func nextSlice(worker: Int) -> ScheduledVM? {
-    withState(waiting: { state in
-      let now = monotonicNanoseconds()
-      state.fireTimers(now: now)
-      while !state.suspending, let vm = state.runQueue.popFirst() {
-        guard vm.guest != nil, vm.residency == .resident else { continue }
-        vm.state = .running
-        vm.slicesSinceAdmission += 1
-        state.virtualClock = max(state.virtualClock, vm.virtualRuntime)
-        vm.accounting.timesScheduled += 1
-        if let deadline = vm.wokenAtDeadline {
-          vm.accounting.recordWakeup(lateness: now > deadline ? now - deadline : 0)
-          vm.wokenAtDeadline = nil
-        }
-        let sliceEnd = now &+ state.settings.quantumNanoseconds
-        state.slots[worker] = (vm, sliceEnd)
-        state.wakeTimerThread(by: sliceEnd)
-        return .done(vm)
-      }
-      if state.stopping { return .done(nil) }
-      // The timer thread fires deadlines and signals; workers need no deadline of their own.
-      return .wait(.workAvailable, until: nil)
-    })
-  }
-
-  /// Runs one slice of `vm` on this worker and records it. Returns the VM's report when it finished;
-  /// its last reference (the local `guest`) is dropped as this function returns.
-  private func runSlice(of vm: ScheduledVM, worker: Int, clock: inout SliceClock) -> VMReport? {
-    guard let guest = withState({ _ in vm.guest }) else { return nil }
+  /// Runs one slice of `vm` on this worker, records it and takes the next runnable VM in the same lock section
+  /// when one is queued. Returns the VM's report when it finished (its last reference, the local `guest`, is
+  /// dropped as this function returns) and the next slice, if one was taken.
+  private func runSlice(
+    _ slice: consuming WorkerSlice, worker: Int, clock: inout SliceClock
+  ) -> (VMReport?, WorkerSlice?) {
+    let vm = slice.vm
+    let guest = slice.guest
+    // The slice's wall time starts when it was taken from the run queue (a read of the clock fewer per slice).
+    let wallBefore = slice.takenAt
+    _ = consume slice
     clock.sliceStarts()
-    let wallBefore = monotonicNanoseconds()
     let waitBefore = guest.disk.waitNanoseconds
     let guestBefore = guest.statistics.guestNanoseconds
     let guestCPUBefore = guest.statistics.guestCPUNanoseconds
@@ -58,7 +44,8 @@ extension Scheduler {
       end = .finished(.hostFailed(reason: "\(error)"))
     }
     let deviceWait = guest.disk.waitNanoseconds &- waitBefore
-    let cpu = clock.charge(wall: monotonicNanoseconds() &- wallBefore, waited: deviceWait)
+    let ended = monotonicNanoseconds()
+    let cpu = clock.charge(wall: ended &- wallBefore, waited: deviceWait)
     // Read outside the scheduler's lock: a port takes its own lock and then the scheduler's to raise an
     // interrupt, so the reverse order would deadlock.
     let network = guest.network.port?.counters
@@ -66,9 +53,17 @@ extension Scheduler {
     let guestCPU = guest.statistics.guestCPUNanoseconds &- guestCPUBefore
     return withState { state in
       state.totalGuestCPU &+= guestCPU
-      return state.finishSlice(
+      let report = state.finishSlice(
         vm, guest: guest, worker: worker, end: end, cpu: cpu, deviceWait: deviceWait, guestTime: guestTime,
-        network: network)
+        network: network, now: ended)
+      // A finished VM is retired first (outside the lock); otherwise the next slice is taken now if one is
+      // queued. Waiting for one needs the waiting section, which the loop enters.
+      guard report == nil, case .done(let next) = state.nextSlice(worker: worker, now: ended),
+        let next
+      else {
+        return (report, nil)
+      }
+      return (nil, next)
     }
   }
 
@@ -83,11 +78,50 @@ extension Scheduler {
   }
 }
 
+/// A VM a worker has marked running, with its `GuestVM` taken under the same lock.
+struct WorkerSlice {
+  let vm: ScheduledVM
+  let guest: GuestVM
+  /// CLOCK_MONOTONIC when the worker took it.
+  let takenAt: UInt64
+}
+
 extension SchedulerState {
+  /// One step of a worker's wait for work: fires due timers, then marks the runnable VM that has had the least
+  /// running on `worker` and returns it with its `GuestVM`; `.done(nil)` once the scheduler stops; else waits
+  /// for work. `now` is CLOCK_MONOTONIC if the caller read it just before (nil: read here).
+  mutating func nextSlice(worker: Int, now: UInt64? = nil) -> MonitorStep<WorkerSlice?, SchedulerCondition> {
+    let now = now ?? monotonicNanoseconds()
+    fireTimers(now: now)
+    while !suspending, let vm = runQueue.popFirst() {
+      guard let guest = vm.guest, vm.residency == .resident else { continue }
+      // This VM's lines are fetched together rather than missed one after another, and the next one's start
+      // coming in meanwhile.
+      vm.wakeupFootprint.prefetch()
+      runQueue.peekFirst()?.wakeupFootprint.prefetch()
+      vm.state = .running
+      vm.slicesSinceAdmission += 1
+      virtualClock = max(virtualClock, vm.virtualRuntime)
+      vm.accounting.timesScheduled += 1
+      if let deadline = vm.wokenAtDeadline {
+        guest.idleTimeoutPassedBeforeRun()
+        vm.accounting.recordWakeup(lateness: now > deadline ? now - deadline : 0)
+        vm.wokenAtDeadline = nil
+      }
+      let sliceEnd = now &+ settings.quantumNanoseconds
+      slots[worker] = (vm, sliceEnd)
+      wakeTimerThread(by: sliceEnd)
+      return .done(WorkerSlice(vm: vm, guest: guest, takenAt: now))
+    }
+    if stopping { return .done(nil) }
+    // The timer thread fires deadlines and signals; workers need no deadline of their own.
+    return .wait(.workAvailable, until: nil)
+  }
+
   /// Records the end of a slice and puts the VM where its result says; returns its report if it finished.
   mutating func finishSlice(
     _ vm: ScheduledVM, guest: GuestVM, worker: Int, end: SliceEnd, cpu: UInt64, deviceWait: UInt64, guestTime: UInt64,
-    network: NetworkCounters?
+    network: NetworkCounters?, now: UInt64
   ) -> VMReport? {
     slots[worker] = nil
     // The slice held its worker for its CPU time and for any time it waited on its disk file: both are charged
@@ -128,7 +162,8 @@ extension SchedulerState {
         vm.state = .runnable
         queueResident(vm)
       } else {
-        enterIdle(vm, until: deadline)
+        enterIdle(vm, until: deadline, now: now)
+        vm.wakeupFootprint = guest.wakeupFootprint()
         gatekeeper?.noteIdle(vm)
       }
     }

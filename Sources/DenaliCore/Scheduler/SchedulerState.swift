@@ -157,13 +157,14 @@ struct SchedulerState {
     if let onFinish = settings.onFinish { onFinish(report) } else { reports.append(report) }
   }
 
-  /// Puts a VM into an idle that ends at `deadline` (nil: only an interrupt ends it).
-  mutating func enterIdle(_ vm: ScheduledVM, until deadline: UInt64?) {
+  /// Puts a VM into an idle that ends at `deadline` (nil: only an interrupt ends it); `now` is CLOCK_MONOTONIC if
+  /// the caller has just read it (nil: read here when needed).
+  mutating func enterIdle(_ vm: ScheduledVM, until deadline: UInt64?, now: UInt64? = nil) {
     vm.state = .idle
     vm.idleGeneration &+= 1
     if let deadline {
       vm.hasWakeTimer = true
-      let now = monotonicNanoseconds()
+      let now = now ?? monotonicNanoseconds()
       let leeway = TimerLeeway.forDuration(deadline > now ? deadline - now : 0)
       addTimer(at: deadline, leeway: leeway, .wake(vm, generation: vm.idleGeneration))
     }
@@ -278,7 +279,8 @@ struct SchedulerState {
       switch entry.kind {
       case .wake(let vm, _):
         vm.hasWakeTimer = false
-        vm.guest?.idleTimeoutPassed()
+        // The timer bit itself is raised by the worker that runs the VM next (`nextSlice`): the VM's
+        // interrupts are then in that worker's cache, where here they would be a miss for every VM woken.
         vm.wokenAtDeadline = entry.deadline
         wake(vm)
       case .timeout(let vm):

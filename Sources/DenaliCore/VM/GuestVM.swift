@@ -143,6 +143,9 @@ public final class GuestVM {
   /// True while the VM's KVM objects and memory exist.
   public var isResident: Bool { resident != nil }
 
+  /// The VM's guest memory while resident (for tests).
+  var residentMemoryForTests: GuestMemory? { resident?.memory }
+
   /// The machine shell the VM runs in while resident (for tests of shell reuse).
   var machineShell: MachineShell? { resident?.shell }
 
@@ -382,13 +385,18 @@ public final class GuestVM {
     deliverIdleResult(machine.memory)
     while true {
       if control.hasExpired { return .finished(.timedOut) }
-      refreshVirtualRegisters(machine)
+      let refreshed = monotonicNanoseconds()
+      refreshVirtualRegisters(machine, now: refreshed)
       let probing = machine.progress.isProbing
       let measuring = takesCPUSample()
-      let cpuBefore = probing || measuring != 0 ? threadCPUNanoseconds() : 0
-      let entered = monotonicNanoseconds()
+      let timed = probing || measuring != 0
+      let cpuBefore = timed ? threadCPUNanoseconds() : 0
+      // The clock read for the virtual registers also starts the run's wall time, unless a CPU clock read (a
+      // system call) came between.
+      let entered = timed ? monotonicNanoseconds() : refreshed
       let exit = try machine.vcpu.run()
-      statistics.guestNanoseconds &+= monotonicNanoseconds() &- entered
+      let exited = monotonicNanoseconds()
+      statistics.guestNanoseconds &+= exited &- entered
       if probing || measuring != 0 {
         let used = threadCPUNanoseconds() &- cpuBefore
         if probing { machine.progress.addProbeTime(used) }
@@ -411,7 +419,7 @@ public final class GuestVM {
           continue
         }
         let deadline: UInt64? =
-          timeout >= DENALI_IDLE_FOREVER ? nil : monotonicNanoseconds().addingReportingOverflow(timeout).partialValue
+          timeout >= DENALI_IDLE_FOREVER ? nil : exited.addingReportingOverflow(timeout).partialValue
         idleWait = deadline.map(IdleWait.until) ?? .forever
         return .idle(until: deadline)
       }
@@ -425,9 +433,38 @@ public final class GuestVM {
     return cpuSampleDraws.next() % interval == 0 ? interval : 0
   }
 
+  /// The host memory this VM's next slice touches first, for the scheduler to prefetch (`WakeupFootprint`).
+  func wakeupFootprint() -> WakeupFootprint {
+    var footprint = WakeupFootprint()
+    footprint.add(object: self, lines: 3)
+    footprint.add(object: interrupts)
+    footprint.add(object: control)
+    guard let machine = resident else { return footprint }
+    footprint.add(object: machine, lines: 3)
+    footprint.add(object: machine.memory)
+    footprint.add(machine.memory.hostWritesHintAddress)
+    footprint.add(machine.hypercalls.hintAddress(of: DENALI_HC_IDLE))
+    footprint.add(object: machine.shell)
+    let vcpu = machine.vcpu.hintAddresses
+    footprint.add(vcpu.vcpu)
+    footprint.add(vcpu.kicker)
+    footprint.add(vcpu.runPage)
+    let registers = UInt64(DENALI_GPA_VREGS)
+    footprint.add(machine.memory.hintAddress(of: registers))
+    footprint.add(machine.memory.hintAddress(of: registers + UInt64(WakeupFootprint.lineSize)))
+    if let request = idleRequest { footprint.add(machine.memory.hintAddress(of: request.address)) }
+    return footprint
+  }
+
   /// Ends an idle whose timeout passed: raises the timer bit, which is delivered when the guest next runs.
   public func idleTimeoutPassed() {
     interrupts.raise(DENALI_IRQ_TIMER, notifyListener: false)
+  }
+
+  /// Ends an idle whose timeout passed, for a VM the calling worker is about to run: the timer bit is set
+  /// without waking anyone (see `VirtualInterrupts.raiseBeforeRun`).
+  func idleTimeoutPassedBeforeRun() {
+    interrupts.raiseBeforeRun(DENALI_IRQ_TIMER)
   }
 
   /// Completes an outstanding idle hypercall: writes ret and the delivered (now cleared) pending mask.
@@ -443,10 +480,10 @@ public final class GuestVM {
   }
 
   /// Rewrites the virtual-registers page: host-owned fields, clocks and the pending mask.
-  private func refreshVirtualRegisters(_ machine: ResidentMachine) {
+  private func refreshVirtualRegisters(_ machine: ResidentMachine, now: UInt64) {
     // The page lies inside every valid memory size, so this cannot fail.
     try? machine.virtualRegisters.write(
-      to: machine.memory, monotonic: monotonicNanoseconds() &- clockOrigin, wallClock: wallClockNanoseconds(),
+      to: machine.memory, monotonic: now &- clockOrigin, wallClock: wallClockNanoseconds(),
       pending: interrupts.current)
   }
 

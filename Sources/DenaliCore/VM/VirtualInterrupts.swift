@@ -47,6 +47,12 @@ public final class VirtualInterrupts: @unchecked Sendable {
     if notifyListener { listener?.notify() }
   }
 
+  /// Sets `bits` for a VM about to run on the calling thread, which delivers them as it enters the guest: nobody
+  /// waits on the condition for a VM a worker is about to run, and its listener (the scheduler) already has it.
+  func raiseBeforeRun(_ bits: UInt64) {
+    pending.bitwiseOr(bits, ordering: .acquiringAndReleasing)
+  }
+
   /// Tells the listener (the scheduler) without raising a bit: a VM that was stopped must be made runnable
   /// if it idles, so that its next slice can end it.
   func notifyListener() {

@@ -66,8 +66,8 @@ final class ScheduledVM: @unchecked Sendable {
   /// measures its lateness. Kept across a swap-out and in, so a VM its timer woke while out of memory gets the bit.
   var wokenAtDeadline: UInt64?
   var accounting = VMAccounting()
-  /// What the VM's next wake-up touches first, taken as it last went idle: the timer thread and the worker
-  /// prefetch it (`WakeupFootprint`; addresses only, possibly stale).
+  /// What the VM's next wake-up touches first, taken as it last went idle: the worker that picks the VM, and the
+  /// one that picks the VM before it, prefetch it (`WakeupFootprint`; addresses only, possibly stale).
   var wakeupFootprint = WakeupFootprint()
 
   init(guest: GuestVM, name: String) {

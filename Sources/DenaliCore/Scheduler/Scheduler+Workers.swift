@@ -32,7 +32,6 @@ extension Scheduler {
     let guest = slice.guest
     // The slice's wall time starts when it was taken from the run queue (a read of the clock fewer per slice).
     let wallBefore = slice.takenAt
-    _ = consume slice
     clock.sliceStarts()
     let waitBefore = guest.disk.waitNanoseconds
     let guestBefore = guest.statistics.guestNanoseconds

@@ -397,7 +397,7 @@ public final class GuestVM {
       let exit = try machine.vcpu.run()
       let exited = monotonicNanoseconds()
       statistics.guestNanoseconds &+= exited &- entered
-      if probing || measuring != 0 {
+      if timed {
         let used = threadCPUNanoseconds() &- cpuBefore
         if probing { machine.progress.addProbeTime(used) }
         statistics.guestCPUNanoseconds &+= used &* measuring
